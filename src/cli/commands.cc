@@ -1,0 +1,85 @@
+#include "cli/commands.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli/exit_codes.h"
+#include "count/counts_format.h"
+#include "count/serial_counter.h"
+#include "csv/splitter.h"
+#include "gen/generator.h"
+#include "util/error.h"
+#include "util/paths.h"
+
+namespace wc::cli {
+
+namespace {
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+int RunSerial(const SerialArgs& args) {
+  std::vector<std::string> files;
+  try {
+    files = ExpandInputs(args.inputs);
+  } catch (const InputError& e) {
+    fmt::print(stderr, "wordcount serial: {}\n", e.what());
+    return kExitNoInput;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  SerialOptions options;
+  options.threads = args.threads;
+  options.chunk_bytes = args.chunk_mb << 20;
+  options.column = args.column;
+  SerialResult result = CountFiles(files, options);
+  double count_s = SecondsSince(t0);
+
+  WriteTop(stdout, TopCounts(result.counts, args.top));
+  std::fflush(stdout);
+  if (!args.out.empty()) WriteCountsFile(args.out, SortedCounts(result.counts));
+
+  if (!args.quiet) {
+    double mb = static_cast<double>(result.bytes_counted) / 1e6;
+    fmt::print(stderr,
+               "counted {} of {} files, {:.1f} MB, {} records, {} words, {} distinct in {:.2f} s "
+               "({:.0f} MB/s)\n",
+               result.files_counted, files.size(), mb, result.records, result.words,
+               result.counts.size(), count_s, count_s > 0 ? mb / count_s : 0.0);
+  }
+  for (const auto& f : result.failures) fmt::print(stderr, "FAILED {}\n", f.message);
+  if (!result.failures.empty()) {
+    fmt::print(stderr, "{} file(s) failed and were not counted\n", result.failures.size());
+    return kExitInputFailed;
+  }
+  return kExitOk;
+}
+
+int RunSplit(const SplitArgs& args) {
+  try {
+    auto parts = csv::SplitCsv(args.input, args.outdir, {args.rows, args.bytes});
+    fmt::print(stderr, "wrote {} part(s) to {}\n", parts.size(), args.outdir);
+    return kExitOk;
+  } catch (const InputError& e) {
+    fmt::print(stderr, "wordcount split: {}\n", e.what());
+    return kExitInputFailed;
+  }
+}
+
+int RunGen(const GenArgs& args) {
+  auto t0 = std::chrono::steady_clock::now();
+  gen::GenOptions options{args.files, args.rows, args.seed, args.threads};
+  try {
+    auto paths = gen::GenerateDataset(args.outdir, options);
+    fmt::print(stderr, "generated {} file(s) of {} rows in {} ({:.1f} s)\n", paths.size(),
+               args.rows, args.outdir, SecondsSince(t0));
+    return kExitOk;
+  } catch (const InputError& e) {
+    fmt::print(stderr, "wordcount gen: {}\n", e.what());
+    return kExitInputFailed;
+  }
+}
+
+}  // namespace wc::cli

@@ -1,0 +1,35 @@
+// Counting one task: the text-column words of one file, or of one record-aligned byte range of
+// it, into a WordTable.
+//
+// Errors: throws InputError if the file cannot be opened, csv::CsvError if it does not parse.
+// After a CsvError the records before the failing one (within the range) have been counted;
+// CsvError::record_begin() says where counting stopped, so a caller can take them back by
+// counting [range.begin, record_begin) again with the opposite delta (see SerialCounter).
+// Thread-safety: reentrant; the table must not be shared between threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "count/word_table.h"
+#include "csv/csv_scanner.h"
+#include "csv/record_ranges.h"
+#include "util/mapped_file.h"
+
+namespace wc {
+
+struct TaskStats {
+  uint64_t bytes = 0;    // input bytes covered by the range
+  uint64_t records = 0;  // data records seen
+  uint64_t words = 0;    // words counted (with multiplicity)
+};
+
+// Counts the records of `file` that start in `range` into `table`, adding `delta` per word.
+TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::ByteRange range,
+                     WordTable& table, uint64_t delta = 1);
+
+// Opens `path`, reads its schema (text column `column`) and counts `range` of it.
+TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTable& table,
+                         const std::string& column = "text", uint64_t delta = 1);
+
+}  // namespace wc

@@ -1,0 +1,146 @@
+#include "count/counts_format.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <memory>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace wc {
+
+namespace {
+
+bool CountOrder(const WordCount& a, const WordCount& b) {
+  if (a.count != b.count) return a.count > b.count;
+  return a.word < b.word;  // char_traits<char>::compare is memcmp: unsigned byte order
+}
+
+std::vector<WordCount> Collect(const WordTable& table) {
+  std::vector<WordCount> all;
+  all.reserve(table.size());
+  table.ForEach([&](std::string_view w, uint64_t c) { all.push_back({w, c}); });
+  return all;
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+}  // namespace
+
+std::vector<WordCount> SortedCounts(const WordTable& table) {
+  std::vector<WordCount> all = Collect(table);
+  std::sort(all.begin(), all.end(), CountOrder);
+  return all;
+}
+
+std::vector<WordCount> TopCounts(const WordTable& table, size_t n) {
+  std::vector<WordCount> all = Collect(table);
+  n = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(n), all.end(), CountOrder);
+  all.resize(n);
+  return all;
+}
+
+std::string EscapeWord(std::string_view word) {
+  std::string out;
+  out.reserve(word.size());
+  for (unsigned char c : word) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += fmt::format("\\x{:02x}", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::string UnescapeWord(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out += s[i];
+      continue;
+    }
+    if (++i >= s.size()) throw std::invalid_argument("dangling backslash");
+    switch (s[i]) {
+      case '\\': out += '\\'; break;
+      case 't': out += '\t'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 'x': {
+        if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+          throw std::invalid_argument("malformed \\x escape");
+        }
+        out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+        break;
+      }
+      default: throw std::invalid_argument("unknown escape");
+    }
+  }
+  return out;
+}
+
+void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts) {
+  std::unique_ptr<std::FILE, FileCloser> owned;
+  std::FILE* out = stdout;
+  if (path != "-") {
+    owned.reset(std::fopen(path.c_str(), "wb"));
+    if (!owned) throw InputError(path, 0, ErrnoMessage("cannot create", errno));
+    out = owned.get();
+  }
+  std::string buf;
+  buf.reserve(1 << 20);
+  auto flush = [&] {
+    if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size()) {
+      throw InputError(path, 0, ErrnoMessage("cannot write", errno));
+    }
+    buf.clear();
+  };
+  for (const WordCount& wc : counts) {
+    fmt::format_int n(wc.count);
+    buf.append(n.data(), n.size());
+    buf += '\t';
+    // Most words need no escape: copy them whole.
+    bool plain = std::all_of(wc.word.begin(), wc.word.end(), [](char ch) {
+      unsigned char c = static_cast<unsigned char>(ch);
+      return c >= 0x20 && c != 0x7f && c != '\\';
+    });
+    if (plain) {
+      buf.append(wc.word);
+    } else {
+      buf += EscapeWord(wc.word);
+    }
+    buf += '\n';
+    if (buf.size() >= (1 << 20)) flush();
+  }
+  flush();
+  if (std::fflush(out) != 0) throw InputError(path, 0, ErrnoMessage("cannot write", errno));
+  if (owned) {
+    std::FILE* f = owned.release();
+    if (std::fclose(f) != 0) throw InputError(path, 0, ErrnoMessage("cannot close", errno));
+  }
+}
+
+void WriteTop(std::FILE* out, const std::vector<WordCount>& top) {
+  for (const WordCount& wc : top) {
+    std::fwrite(wc.word.data(), 1, wc.word.size(), out);
+    fmt::print(out, ": {}\n", wc.count);
+  }
+}
+
+}  // namespace wc

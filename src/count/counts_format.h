@@ -1,0 +1,43 @@
+// The project's counts formats.
+//
+// Counts file (`--out`): one line per word, "<count>\t<escaped word>\n", sorted by count
+// descending, then by the word's bytes ascending. Escapes: '\\' -> "\\\\", tab -> "\\t",
+// newline -> "\\n", carriage return -> "\\r", any other byte below 0x20 or 0x7f -> "\\xHH"
+// (lowercase hex); every other byte as is. Every command that writes counts uses this format.
+//
+// Top lines: "<word>: <count>\n" with the word raw, like the lab's reference prints them.
+//
+// Errors: Write* throw InputError naming the output path if it cannot be written.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "count/word_table.h"
+
+namespace wc {
+
+struct WordCount {
+  std::string_view word;  // points into the WordTable it came from
+  uint64_t count;
+  bool operator==(const WordCount&) const = default;
+};
+
+// Every word with a non-zero count, in counts-file order.
+std::vector<WordCount> SortedCounts(const WordTable& table);
+// The first n of SortedCounts, without sorting everything.
+std::vector<WordCount> TopCounts(const WordTable& table, size_t n);
+
+std::string EscapeWord(std::string_view word);
+// Inverse of EscapeWord; throws std::invalid_argument on a malformed escape.
+std::string UnescapeWord(std::string_view escaped);
+
+// Writes the counts file; "-" means standard output.
+void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts);
+// Writes "word: count" lines to `out`.
+void WriteTop(std::FILE* out, const std::vector<WordCount>& top);
+
+}  // namespace wc

@@ -1,0 +1,63 @@
+#include "util/paths.h"
+
+#include <glob.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "util/error.h"
+
+namespace wc {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool HasGlobChars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+std::vector<std::string> Glob(const std::string& pattern) {
+  glob_t g{};
+  int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+  std::vector<std::string> out;
+  if (rc == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  }
+  ::globfree(&g);
+  if (rc == GLOB_NOMATCH || out.empty()) throw InputError(pattern, 0, "no file matches");
+  if (rc != 0) throw InputError(pattern, 0, "cannot expand pattern");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  auto add = [&](std::string p) {
+    if (seen.insert(p).second) out.push_back(std::move(p));
+  };
+  for (const std::string& arg : args) {
+    std::error_code ec;
+    if (fs::is_directory(arg, ec)) {
+      std::vector<std::string> files;
+      for (const auto& entry : fs::directory_iterator(arg, ec)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".csv") {
+          files.push_back(entry.path().string());
+        }
+      }
+      if (ec) throw InputError(arg, 0, "cannot list directory: " + ec.message());
+      if (files.empty()) throw InputError(arg, 0, "directory holds no .csv file");
+      std::sort(files.begin(), files.end());
+      for (auto& f : files) add(std::move(f));
+    } else if (!fs::exists(arg, ec) && HasGlobChars(arg)) {
+      for (auto& f : Glob(arg)) add(std::move(f));
+    } else {
+      add(arg);
+    }
+  }
+  return out;
+}
+
+}  // namespace wc
