@@ -1,1 +1,57 @@
+#include "count/counts_format.h"
+
 #include <gtest/gtest.h>
+
+#include <random>
+
+#include "util/error.h"
+
+#include "test_util.h"
+
+namespace wc {
+namespace {
+
+TEST(CountsFormat, EscapesControlBytesBackslashAndDel) {
+  EXPECT_EQ(EscapeWord(std::string("a\\b\tc\nd\re\x01\x7f\x1f\xC3\xA9", 14)),
+            "a\\\\b\\tc\\nd\\re\\x01\\x7f\\x1f\xC3\xA9");
+}
+
+TEST(CountsFormat, UnescapeInvertsEscapeOnEveryByte) {
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 2000; ++i) {
+    std::string w(rng() % 20, 'x');
+    for (char& c : w) c = static_cast<char>(rng() % 256);
+    ASSERT_EQ(UnescapeWord(EscapeWord(w)), w);
+  }
+  EXPECT_THROW(UnescapeWord("a\\"), std::invalid_argument);
+  EXPECT_THROW(UnescapeWord("\\xg0"), std::invalid_argument);
+  EXPECT_THROW(UnescapeWord("\\q"), std::invalid_argument);
+}
+
+TEST(CountsFormat, SortedByCountThenBytes) {
+  WordTable t;
+  t.AddUnpadded("b", 2);
+  t.AddUnpadded("a", 2);
+  t.AddUnpadded("\xC3\xA9", 2);  // bytes above 0x7f sort after ASCII
+  t.AddUnpadded("z", 5);
+  t.AddUnpadded("", 1);
+  auto sorted = SortedCounts(t);
+  std::vector<WordCount> expected{{"z", 5}, {"a", 2}, {"b", 2}, {"\xC3\xA9", 2}, {"", 1}};
+  EXPECT_EQ(sorted, expected);
+  EXPECT_EQ(TopCounts(t, 2), (std::vector<WordCount>{{"z", 5}, {"a", 2}}));
+  EXPECT_EQ(TopCounts(t, 99).size(), 5u);
+}
+
+TEST(CountsFormat, WritesTheCountsFile) {
+  testing::TempDir dir;
+  WordTable t;
+  t.AddUnpadded("x\ty", 1);
+  t.AddUnpadded("the", 3);
+  std::string path = dir.path() + "/out.txt";
+  WriteCountsFile(path, SortedCounts(t));
+  EXPECT_EQ(testing::ReadFile(path), "3\tthe\n1\tx\\ty\n");
+  EXPECT_THROW(WriteCountsFile(dir.path() + "/no/such/dir/out.txt", {}), InputError);
+}
+
+}  // namespace
+}  // namespace wc

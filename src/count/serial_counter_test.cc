@@ -1,1 +1,58 @@
+#include "count/serial_counter.h"
+
 #include <gtest/gtest.h>
+
+#include "gen/generator.h"
+#include "test_util.h"
+
+namespace wc {
+namespace {
+
+using testing::AsMap;
+
+class SerialCounterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gen::Generator g(11);
+    for (int i = 0; i < 4; ++i) good_.push_back(dir_.Write("g" + std::to_string(i) + ".csv", g.File(i, 1500)));
+    expected_ = AsMap(CountFiles(good_, SerialOptions{.threads = 1}).counts);
+    ASSERT_FALSE(expected_.empty());
+  }
+  testing::TempDir dir_;
+  std::vector<std::string> good_;
+  std::map<std::string, uint64_t> expected_;
+};
+
+TEST_F(SerialCounterTest, SameCountsForAnyThreadsAndChunkSize) {
+  for (unsigned threads : {1u, 2u, 5u}) {
+    for (uint64_t chunk : {1ull << 30, 20000ull, 777ull}) {
+      SerialResult r = CountFiles(good_, SerialOptions{.threads = threads, .chunk_bytes = chunk});
+      EXPECT_TRUE(r.failures.empty());
+      ASSERT_EQ(AsMap(r.counts), expected_) << threads << " threads, chunk " << chunk;
+      EXPECT_EQ(r.files_counted, good_.size());
+    }
+  }
+}
+
+TEST_F(SerialCounterTest, FailedFilesContributeNothing) {
+  // Each bad file fails after some good records: its partial counts must be taken back.
+  std::string big_bad = gen::Generator(12).File(9, 2000) + "1,2,3,4,5,6,7,8\n";
+  std::vector<std::string> paths = good_;
+  paths.insert(paths.begin() + 1, dir_.Write("bad_fields.csv", big_bad));
+  paths.push_back(dir_.Write("bad_quote.csv", "a,text\n1,hello world\n2,\"never closed\n"));
+  paths.push_back(dir_.Write("empty.csv", ""));
+  paths.push_back(dir_.path() + "/missing.csv");
+  for (uint64_t chunk : {1ull << 30, 30000ull}) {
+    SerialResult r = CountFiles(paths, SerialOptions{.threads = 2, .chunk_bytes = chunk});
+    ASSERT_EQ(r.failures.size(), 4u);
+    EXPECT_NE(r.failures[0].message.find("bad_fields.csv:"), std::string::npos);
+    EXPECT_NE(r.failures[0].message.find("expected 7 fields, saw 8"), std::string::npos);
+    EXPECT_NE(r.failures[1].message.find("bad_quote.csv:3:"), std::string::npos);
+    EXPECT_NE(r.failures[3].message.find("missing.csv"), std::string::npos);
+    EXPECT_EQ(AsMap(r.counts), expected_) << "chunk " << chunk;
+    EXPECT_EQ(r.files_counted, good_.size());
+  }
+}
+
+}  // namespace
+}  // namespace wc

@@ -1,1 +1,72 @@
+#include "csv/splitter.h"
+
 #include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "count/serial_counter.h"
+#include "csv/csv_scanner.h"
+#include "util/error.h"
+#include "gen/generator.h"
+#include "test_util.h"
+
+namespace wc::csv {
+namespace {
+
+using testing::AsMap;
+
+std::map<std::string, uint64_t> Count(const std::vector<std::string>& paths) {
+  SerialResult r = CountFiles(paths, SerialOptions{});
+  EXPECT_TRUE(r.failures.empty()) << r.failures[0].message;
+  return AsMap(r.counts);
+}
+
+TEST(Splitter, PartsCountLikeTheInputByRows) {
+  testing::TempDir dir;
+  std::string in = dir.Write("in.csv", gen::Generator(3).File(0, 1000));
+  auto parts = SplitCsv(in, dir.path() + "/parts", {.rows = 300});
+  ASSERT_EQ(parts.size(), 4u);
+  EXPECT_EQ(std::filesystem::path(parts[0]).filename(), "part_0001.csv");
+  EXPECT_EQ(Count(parts), Count({in}));
+  // Every part starts with the header.
+  for (const auto& p : parts) EXPECT_EQ(testing::ReadFile(p).rfind("tweet_id,author_id,", 0), 0u);
+}
+
+TEST(Splitter, PartsCountLikeTheInputByBytes) {
+  testing::TempDir dir;
+  std::string in = dir.Write("in.csv", gen::Generator(4).File(1, 2000));
+  auto parts = SplitCsv(in, dir.path() + "/parts", {.bytes = 50000});
+  EXPECT_GT(parts.size(), 3u);
+  EXPECT_EQ(Count(parts), Count({in}));
+}
+
+TEST(Splitter, ImplicitIndexIsCarriedIntoEveryPartsHeader) {
+  testing::TempDir dir;
+  std::string in = dir.Write("in.csv", "\xEF\xBB\xBF" "a,text\n0,1,first\n1,2,second\n2,3\n3,4,fourth\n");
+  auto parts = SplitCsv(in, dir.path() + "/parts", {.rows = 1});
+  ASSERT_EQ(parts.size(), 4u);
+  EXPECT_EQ(testing::ReadFile(parts[2]), ",a,text\n2,3\n");
+  EXPECT_EQ(Count(parts), Count({in}));
+}
+
+TEST(Splitter, HeaderOnlyInputGivesNoParts) {
+  testing::TempDir dir;
+  EXPECT_TRUE(SplitCsv(dir.Write("in.csv", "a,text\n"), dir.path() + "/p", {.rows = 5}).empty());
+}
+
+TEST(Splitter, MalformedInputFailsAndLeavesNoParts) {
+  testing::TempDir dir;
+  std::string in = dir.Write("in.csv", "a,text\n1,x\n2,y\n3,z\n4,w,extra\n");
+  EXPECT_THROW(SplitCsv(in, dir.path() + "/p", {.rows = 1}), CsvError);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/p"));
+}
+
+TEST(Splitter, NeedsExactlyOneLimit) {
+  testing::TempDir dir;
+  std::string in = dir.Write("in.csv", "a,text\n1,x\n");
+  EXPECT_THROW(SplitCsv(in, dir.path() + "/p", {}), UsageError);
+  EXPECT_THROW(SplitCsv(in, dir.path() + "/p", {.rows = 1, .bytes = 1}), UsageError);
+}
+
+}  // namespace
+}  // namespace wc::csv

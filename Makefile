@@ -1,0 +1,39 @@
+# The two commands for a fresh Debian 12 machine: `make run` and `make test`.
+# Every dependency is a Debian package, installed by `make deps`.
+
+DEBIAN_PACKAGES := build-essential cmake pkg-config python3 python3-pandas \
+  libfmt-dev libcli11-dev nlohmann-json3-dev libhiredis-dev redis-server \
+  libgtest-dev libgmock-dev libbenchmark-dev
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build build-asan test test-asan run bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(DEBIAN_PACKAGES)
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j$(JOBS)
+
+# Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+build-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWC_SANITIZE=ON -DWC_BENCH=OFF >/dev/null
+	@cmake --build build-asan -j$(JOBS) --target wc_unit_tests wordcount
+
+test: build build-asan
+	ctest --test-dir build --output-on-failure -j$(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j$(JOBS) -L 'unit|cli'
+
+run: build
+	@scripts/run.sh
+
+bench: build
+	build/count_bench
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf build build-asan

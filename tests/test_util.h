@@ -1,0 +1,34 @@
+// Small fixtures shared by the unit tests: real files in a private temp dir.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "count/word_table.h"
+
+namespace wc::testing {
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Writes `contents` to path()/name and returns the full path.
+  std::string Write(const std::string& name, std::string_view contents) const;
+
+ private:
+  std::string path_;
+};
+
+std::string ReadFile(const std::string& path);
+
+// A WordTable as an ordered map (word -> count), for readable comparisons.
+std::map<std::string, uint64_t> AsMap(const WordTable& table);
+
+}  // namespace wc::testing
