@@ -32,7 +32,7 @@ int RunSerial(const SerialArgs& args) {
   auto t0 = std::chrono::steady_clock::now();
   SerialOptions options;
   options.threads = args.threads;
-  options.chunk_bytes = args.chunk_mb << 20;
+  options.chunk_bytes = args.chunk_bytes;
   options.column = args.column;
   SerialResult result = CountFiles(files, options);
   double count_s = SecondsSince(t0);

@@ -13,7 +13,7 @@ struct SerialArgs {
   unsigned threads = 0;
   size_t top = 3;
   std::string out;
-  uint64_t chunk_mb = 64;
+  uint64_t chunk_bytes = 64ull << 20;
   std::string column = "text";
   bool quiet = false;
 };

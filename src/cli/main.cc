@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   s->add_option("--threads", serial.threads, "Worker threads (0 = one per core)");
   s->add_option("--top", serial.top, "How many top words to print")->capture_default_str();
   s->add_option("--out", serial.out, "Write every count to this file ('-' = stdout)");
-  s->add_option("--chunk-mb", serial.chunk_mb, "Split files larger than this into ranges")
+  s->add_option("--chunk-bytes", serial.chunk_bytes,
+                "Split files larger than this many bytes into record-aligned ranges")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   s->add_option("--column", serial.column, "Column to count")->capture_default_str();

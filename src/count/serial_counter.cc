@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -30,17 +31,27 @@ struct FileState {
   std::mutex mu;  // guards failure during the counting phase
 };
 
-// Runs fn(i) for i in [0, n) on `threads` threads, each index exactly once.
+// Runs fn(thread, i) for i in [0, n) on `threads` threads, each index exactly once. If fn
+// throws, the remaining indexes are abandoned and the first exception is rethrown after join.
 template <class Fn>
 void ParallelFor(size_t n, unsigned threads, Fn&& fn) {
   std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
   auto loop = [&](unsigned t) {
-    for (size_t i; (i = next.fetch_add(1)) < n;) fn(t, i);
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < n;) fn(t, i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+      next.store(n);
+    }
   };
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(loop, t);
   loop(0);
   for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -99,7 +110,13 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
   ParallelFor(undo.size(), threads, [&](unsigned t, size_t k) {
     const Task& task = tasks[undo[k]];
     // Counting is deterministic, so recounting the same records with -1 cancels them exactly.
-    CountFileRange(paths[task.file], task.counted, tables[t], options.column, ~uint64_t{0});
+    // It can only fail if the file changed meanwhile; then the result cannot be exact.
+    try {
+      CountFileRange(paths[task.file], task.counted, tables[t], options.column, ~uint64_t{0});
+    } catch (const InputError& e) {
+      throw InputError(paths[task.file], 0,
+                       std::string("changed while being counted, counts are not exact: ") + e.what());
+    }
   });
 
   // Phase 4: merge into the biggest table.

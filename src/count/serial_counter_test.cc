@@ -56,3 +56,20 @@ TEST_F(SerialCounterTest, FailedFilesContributeNothing) {
 
 }  // namespace
 }  // namespace wc
+
+namespace wc {
+namespace {
+
+// Regression: a malformed first data row broke ReadSchema during the undo of that file and
+// terminated the process.
+TEST_F(SerialCounterTest, MalformedFirstDataRowFailsOnlyThatFile) {
+  std::vector<std::string> paths = good_;
+  paths.push_back(dir_.Write("first_row.csv", "text,a\n\"never closed\n"));
+  paths.push_back(dir_.Write("first_row2.csv", "a,text\n1,x,y\n2,z,w,v\n"));
+  SerialResult r = CountFiles(paths, SerialOptions{.threads = 2, .chunk_bytes = 8});
+  ASSERT_EQ(r.failures.size(), 2u);
+  EXPECT_EQ(AsMap(r.counts), expected_);
+}
+
+}  // namespace
+}  // namespace wc

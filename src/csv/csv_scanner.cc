@@ -69,8 +69,10 @@ size_t TextScanner::CountFields(size_t pos, size_t* fields) {
   return std::min(pos, size_);
 }
 
-Schema ReadSchema(std::string_view data, const std::string& path,
-                  std::string_view required_column) {
+namespace {
+
+Schema ReadSchemaOrThrow(std::string_view data, const std::string& path,
+                         std::string_view required_column) {
   Schema schema;
   TextScanner scanner(data, path, schema);
   size_t pos = 0;
@@ -107,6 +109,19 @@ Schema ReadSchema(std::string_view data, const std::string& path,
     schema.text_index = static_cast<size_t>(it - names.begin()) + schema.leading_fields;
   }
   return schema;
+}
+
+}  // namespace
+
+Schema ReadSchema(std::string_view data, const std::string& path,
+                  std::string_view required_column) {
+  try {
+    return ReadSchemaOrThrow(data, path, required_column);
+  } catch (const CsvError& e) {
+    // Nothing has been counted when the schema fails, whichever record broke it.
+    if (e.record_begin() == 0) throw;
+    throw CsvError(e.path(), e.line(), e.message(), 0);
+  }
 }
 
 }  // namespace wc::csv
