@@ -3,7 +3,7 @@
 
 DEBIAN_PACKAGES := build-essential cmake pkg-config python3 python3-pandas \
   libfmt-dev libcli11-dev nlohmann-json3-dev libhiredis-dev redis-server \
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
 JOBS ?= $(shell nproc)
 
 .PHONY: all deps build build-asan test test-asan run bench format clean
@@ -14,7 +14,7 @@ deps:
 	@scripts/install-deps.sh $(DEBIAN_PACKAGES)
 
 build: deps
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWC_BENCH=ON >/dev/null
 	@cmake --build build -j$(JOBS)
 
 # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.

@@ -18,9 +18,9 @@ namespace wc::gen {
 
 namespace {
 
-constexpr size_t kVocabulary = 400000;
-constexpr double kZipfExponent = 1.05;
-constexpr uint64_t kCustomers = 150000;
+constexpr size_t kVocabulary = 500000;
+constexpr double kZipfExponent = 1.27;
+constexpr uint64_t kCustomers = 80000;
 
 uint64_t SplitMix(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -168,7 +168,7 @@ class RowWriter {
     } else {
       t += fmt::format("@{}", 1 + Below(kCustomers));
     }
-    uint64_t words = 3 + Below(20) + (Chance(0.3) ? Below(12) : 0);
+    uint64_t words = 5 + Below(22) + (Chance(0.3) ? Below(12) : 0);
     for (uint64_t w = 0; w < words; ++w) {
       double r = Uniform();
       t += Chance(0.02) ? "  " : " ";
@@ -186,11 +186,11 @@ class RowWriter {
         t += ZipfWord();
       } else {
         t += ZipfWord();
-        if (Chance(0.10)) t += kPunct[Below(kPunct.size())];
+        if (Chance(0.05)) t += kPunct[Below(kPunct.size())];
         if (Chance(0.01)) t += kEmoji[Below(kEmoji.size())];
       }
     }
-    if (Chance(0.22)) {  // a unique t.co link
+    if (Chance(0.06)) {  // a unique t.co link
       static constexpr std::string_view kB62 =
           "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
       uint64_t h = id * 0x9E3779B97F4A7C15ULL ^ g_.seed_;

@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""End-to-end tests of the wordcount binary's subcommands (gen, split, serial), run for real in
+a temp dir. Counts are compared with pandas (tests/differential/pandas_count.py) word for word.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PANDAS_COUNT = os.path.join(HERE, "..", "differential", "pandas_count.py")
+failures = []
+passed = 0
+
+
+def check(name, cond, detail=""):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(f"{name}: {detail}")
+        print(f"FAIL {name}: {detail}")
+
+
+def run(*args, **kw):
+    return subprocess.run(list(args), capture_output=True, **kw)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wordcount", required=True)
+    wc = ap.parse_args().wordcount
+    with tempfile.TemporaryDirectory(prefix="wc_cli_") as tmp:
+        data = os.path.join(tmp, "data")
+        p = run(wc, "gen", "--files", "3", "--rows", "4000", "--seed", "7", data)
+        check("gen exits 0", p.returncode == 0, p.stderr)
+        files = sorted(os.path.join(data, f) for f in os.listdir(data))
+        check("gen writes 3 files", len(files) == 3, files)
+
+        # serial over a glob equals pandas, byte for byte, and top-3 lines match its head
+        out = os.path.join(tmp, "serial.txt")
+        p = run(wc, "serial", "--out", out, os.path.join(data, "*.csv"))
+        check("serial exits 0", p.returncode == 0, p.stderr)
+        ref = os.path.join(tmp, "pandas.txt")
+        subprocess.run(["/usr/bin/python3", PANDAS_COUNT, ref] + files, check=True)
+        got, exp = open(out, "rb").read(), open(ref, "rb").read()
+        check("serial --out equals pandas", got == exp, f"{len(got)} vs {len(exp)} bytes")
+        top = [l.split(b"\t", 1) for l in exp.splitlines()[:3]]
+        want_top = b"".join(w + b": " + c + b"\n" for c, w in top)
+        check("serial prints the top 3 as 'word: count'", p.stdout == want_top, p.stdout)
+
+        # a directory argument and --threads give the same counts
+        out2 = os.path.join(tmp, "serial2.txt")
+        p = run(wc, "serial", "--threads", "1", "--chunk-bytes", "100000", "--out", out2, data)
+        check("directory input, 1 thread, small chunks", open(out2, "rb").read() == exp, p.stderr)
+
+        # split by rows and by bytes: parts count exactly like the input
+        for mode, n in (("--rows", "1500"), ("--bytes", "300000")):
+            parts_dir = os.path.join(tmp, "parts" + mode)
+            p = run(wc, "split", mode, n, files[0], parts_dir)
+            check(f"split {mode} exits 0", p.returncode == 0, p.stderr)
+            parts = sorted(os.listdir(parts_dir))
+            check(f"split {mode} names parts part_0001.csv...", parts and parts[0] == "part_0001.csv", parts)
+            a, b = os.path.join(tmp, "a.txt"), os.path.join(tmp, "b.txt")
+            run(wc, "serial", "-q", "--out", a, files[0])
+            run(wc, "serial", "-q", "--out", b, parts_dir)
+            check(f"split {mode} parts count like the input", open(a, "rb").read() == open(b, "rb").read())
+
+        # a bad file among good ones: named with its line, exit 1, the others still counted
+        bad = os.path.join(data, "zz_bad.csv")
+        with open(bad, "w") as fh:
+            fh.write("a,text\n1,ok words\n2,too,many\n")
+        out3 = os.path.join(tmp, "serial3.txt")
+        p = run(wc, "serial", "--out", out3, data, text=True)
+        check("bad file: exit code 1", p.returncode == 1, p.returncode)
+        check("bad file: named with file and line", "zz_bad.csv:3: expected 2 fields, saw 3" in p.stderr, p.stderr)
+        check("bad file: the good files are still counted exactly", open(out3, "rb").read() == exp)
+        os.remove(bad)
+
+        # nothing matches: exit 3; bad option: exit 2
+        p = run(wc, "serial", os.path.join(tmp, "nothing", "*.csv"), text=True)
+        check("no input matched: exit 3", p.returncode == 3, p.returncode)
+        check("no input matched: says so", "no file matches" in p.stderr, p.stderr)
+        p = run(wc, "serial", "--threads", "x", data)
+        check("bad option value: exit 2", p.returncode == 2, p.returncode)
+        p = run(wc, "split", files[0], os.path.join(tmp, "p"))
+        check("split without a limit: exit 2", p.returncode == 2, p.returncode)
+        p = run(wc, "--help", text=True)
+        check("--help documents exit codes", "Exit codes" in p.stdout and p.returncode == 0, p.stdout)
+
+    print(f"{passed} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
