@@ -9,14 +9,13 @@ namespace wc {
 namespace {
 
 struct CountingVisitor {
-  WordTable& table;
-  uint64_t delta;
+  PrefetchingAdder& adder;
   uint64_t records = 0;
   uint64_t words = 0;
   void OnRecord(size_t) { ++records; }
   void OnText(std::string_view text) {
     ForEachWord(text, [this](const char* w, size_t n) {
-      table.Add(w, n, delta);
+      adder.Add(w, n);
       ++words;
     });
   }
@@ -34,7 +33,8 @@ TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::Byt
   const size_t begin = std::max<uint64_t>(range.begin, schema.data_begin);
   const size_t end = std::min<uint64_t>(range.end, size);
   csv::TextScanner scanner(file.view(), file.path(), schema);
-  CountingVisitor visitor{table, delta};
+  PrefetchingAdder adder(table, delta);
+  CountingVisitor visitor{adder};
   TaskStats stats;
   stats.bytes = end > range.begin ? end - range.begin : 0;
   size_t pos = begin;
@@ -44,6 +44,7 @@ TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::Byt
     if (slice_end < end) file.Release(pos, next);
     pos = next;
   }
+  adder.Flush();
   stats.records = visitor.records;
   stats.words = visitor.words;
   return stats;

@@ -37,6 +37,9 @@ class WordTable {
   // Same without the padding requirement (copies short words to a padded buffer).
   void AddUnpadded(std::string_view word, uint64_t delta = 1);
 
+  // The slot a word of len <= 16 with this hash probes first (for prefetching).
+  const void* SlotAddress(uint64_t hash) const { return &slots_[hash & mask_]; }
+
   // Adds every count of `other` into this table.
   void Merge(const WordTable& other);
 
@@ -72,6 +75,10 @@ class WordTable {
   static inline uint64_t Mix(uint64_t a, uint64_t b);
   // Loads the inline key of a word of len <= 16 into *lo/*hi and returns its hash.
   static inline uint64_t HashInline(const char* p, size_t len, uint64_t* lo, uint64_t* hi);
+  // Adds delta to the inline key (lo, hi, len) whose hash is h.
+  inline void AddInline(uint64_t lo, uint64_t hi, size_t len, uint64_t h, uint64_t delta);
+
+  friend class PrefetchingAdder;
   static uint64_t HashLong(const char* p, size_t len);
 
   void AddLong(const char* p, size_t len, uint64_t delta);
@@ -114,6 +121,11 @@ inline void WordTable::Add(const char* p, size_t len, uint64_t delta) {
   }
   uint64_t lo, hi;
   uint64_t h = HashInline(p, len, &lo, &hi);
+  AddInline(lo, hi, len, h, delta);
+}
+
+inline void WordTable::AddInline(uint64_t lo, uint64_t hi, size_t len, uint64_t h,
+                                 uint64_t delta) {
   size_t i = h & mask_;
   for (;;) {
     Slot& s = slots_[i];
@@ -132,6 +144,55 @@ inline void WordTable::Add(const char* p, size_t len, uint64_t delta) {
   }
   ++size_;
 }
+
+// Adds words to a WordTable through a short software-prefetch pipeline: a word is hashed and
+// its slot prefetched when it arrives, and probed kLookahead words later, so the cache misses of
+// a big table overlap instead of queueing one after another (profiling showed ~2/3 of the
+// counting time stalled on the first slot load). Pending words hold their key bytes by value,
+// so the caller's buffers may change right after Add returns.
+// The table must not be read or modified otherwise until Flush() (the destructor flushes too).
+// Single-threaded, like the table.
+class PrefetchingAdder {
+ public:
+  PrefetchingAdder(WordTable& table, uint64_t delta) : table_(table), delta_(delta) {}
+  ~PrefetchingAdder() { Flush(); }
+  PrefetchingAdder(const PrefetchingAdder&) = delete;
+  PrefetchingAdder& operator=(const PrefetchingAdder&) = delete;
+
+  // REQUIRES: 16 readable bytes at p.
+  void Add(const char* p, size_t len) {
+    if (len > WordTable::kInline) {
+      table_.AddLong(p, len, delta_);
+      return;
+    }
+    Pending& slot = ring_[next_ % kLookahead];
+    if (next_ >= kLookahead) table_.AddInline(slot.lo, slot.hi, slot.len, slot.hash, delta_);
+    slot.hash = WordTable::HashInline(p, len, &slot.lo, &slot.hi);
+    slot.len = len;
+    __builtin_prefetch(table_.SlotAddress(slot.hash), 1, 3);
+    ++next_;
+  }
+
+  void Flush() {
+    size_t pending = next_ < kLookahead ? next_ : kLookahead;
+    for (size_t k = next_ - pending; k < next_; ++k) {
+      const Pending& e = ring_[k % kLookahead];
+      table_.AddInline(e.lo, e.hi, e.len, e.hash, delta_);
+    }
+    next_ = 0;
+  }
+
+ private:
+  static constexpr size_t kLookahead = 16;
+  struct Pending {
+    uint64_t lo, hi, hash;
+    size_t len;
+  };
+  WordTable& table_;
+  uint64_t delta_;
+  Pending ring_[kLookahead];
+  size_t next_ = 0;
+};
 
 template <class F>
 void WordTable::ForEach(F&& f) const {
