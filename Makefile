@@ -15,12 +15,12 @@ deps:
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWC_BENCH=ON >/dev/null
-	@cmake --build build -j$(JOBS)
+	@cmake --build build -j$(JOBS) -- --no-print-directory
 
 # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWC_SANITIZE=ON -DWC_BENCH=OFF >/dev/null
-	@cmake --build build-asan -j$(JOBS) --target wc_unit_tests wordcount
+	@cmake --build build-asan -j$(JOBS) --target wc_unit_tests wordcount -- --no-print-directory
 
 test: build build-asan
 	ctest --test-dir build --output-on-failure -j$(JOBS)
