@@ -1,0 +1,184 @@
+#include "redis/connection.h"
+
+#include <hiredis/hiredis.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace wc::redis {
+
+namespace {
+
+timeval ToTimeval(std::chrono::milliseconds ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+
+const char* TypeNameOf(int type) {
+  switch (type) {
+    case REDIS_REPLY_STRING: return "string";
+    case REDIS_REPLY_ARRAY: return "array";
+    case REDIS_REPLY_INTEGER: return "integer";
+    case REDIS_REPLY_NIL: return "nil";
+    case REDIS_REPLY_STATUS: return "status";
+    case REDIS_REPLY_ERROR: return "error";
+    default: return "unknown";
+  }
+}
+
+[[noreturn]] void Mismatch(const char* want, const redisReply* node) {
+  throw RedisProtocolError(fmt::format("expected a reply of type {}, got {}", want,
+                                       node ? TypeNameOf(node->type) : "none"));
+}
+
+}  // namespace
+
+ConnectOptions ParseRedisUrl(const std::string& url) {
+  static constexpr std::string_view kScheme = "redis://";
+  if (url.rfind(kScheme, 0) != 0) throw std::invalid_argument("Redis URL must start with redis://: " + url);
+  std::string rest = url.substr(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  ConnectOptions o;
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    std::string auth = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    if (!auth.empty() && auth[0] == ':') auth = auth.substr(1);
+    o.password = auth;
+  }
+  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+    std::string port = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    size_t used = 0;
+    int p = 0;
+    try {
+      p = std::stoi(port, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != port.size() || p <= 0 || p > 65535) throw std::invalid_argument("bad port in Redis URL: " + url);
+    o.port = p;
+  }
+  if (rest.empty()) throw std::invalid_argument("no host in Redis URL: " + url);
+  o.host = rest;
+  return o;
+}
+
+std::string ToUrl(const ConnectOptions& o) {
+  if (o.password.empty()) return fmt::format("redis://{}:{}", o.host, o.port);
+  return fmt::format("redis://:{}@{}:{}", o.password, o.host, o.port);
+}
+
+bool Reply::is_nil() const { return node_ && node_->type == REDIS_REPLY_NIL; }
+bool Reply::is_array() const { return node_ && node_->type == REDIS_REPLY_ARRAY; }
+bool Reply::is_integer() const { return node_ && node_->type == REDIS_REPLY_INTEGER; }
+bool Reply::is_string() const {
+  return node_ && (node_->type == REDIS_REPLY_STRING || node_->type == REDIS_REPLY_STATUS);
+}
+int64_t Reply::integer() const {
+  if (!is_integer()) Mismatch("integer", node_);
+  return node_->integer;
+}
+std::string_view Reply::str() const {
+  if (!is_string()) Mismatch("string", node_);
+  return {node_->str, node_->len};
+}
+size_t Reply::size() const {
+  if (!is_array()) Mismatch("array", node_);
+  return node_->elements;
+}
+Reply Reply::operator[](size_t i) const {
+  if (i >= size()) throw RedisProtocolError(fmt::format("reply has {} elements, wanted #{}", size(), i));
+  return Reply(root_, node_->element[i]);
+}
+std::string Reply::TypeName() const { return node_ ? TypeNameOf(node_->type) : "none"; }
+
+Connection::Connection(const ConnectOptions& options) : options_(options) {
+  ctx_ = redisConnectWithTimeout(options.host.c_str(), options.port, ToTimeval(options.connect_timeout));
+  if (ctx_ == nullptr) throw RedisIoError("cannot allocate a Redis context", false);
+  if (ctx_->err) {
+    std::string msg = fmt::format("cannot connect to Redis at {}:{}: {}", options.host, options.port, ctx_->errstr);
+    redisFree(ctx_);
+    ctx_ = nullptr;
+    throw RedisIoError(msg, false);
+  }
+  redisSetTimeout(ctx_, ToTimeval(options.command_timeout));
+  redisEnableKeepAlive(ctx_);
+  if (!options.password.empty()) Command({"AUTH", options.password});
+}
+
+Connection::~Connection() {
+  if (ctx_) redisFree(ctx_);
+}
+
+Connection::Connection(Connection&& o) noexcept : options_(std::move(o.options_)), ctx_(o.ctx_) { o.ctx_ = nullptr; }
+
+Connection& Connection::operator=(Connection&& o) noexcept {
+  if (this != &o) {
+    if (ctx_) redisFree(ctx_);
+    options_ = std::move(o.options_);
+    ctx_ = o.ctx_;
+    o.ctx_ = nullptr;
+  }
+  return *this;
+}
+
+bool Connection::broken() const { return ctx_ == nullptr || ctx_->err != 0; }
+
+void Connection::FailIo(const std::string& what) {
+  bool timeout = ctx_ && ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+  std::string detail = ctx_ ? ctx_->errstr : "no connection";
+  if (timeout) detail = "timed out";
+  throw RedisIoError(fmt::format("Redis {}:{}: {}: {}", options_.host, options_.port, what, detail), timeout);
+}
+
+Reply Connection::Wrap(void* raw) {
+  std::shared_ptr<redisReply> root(static_cast<redisReply*>(raw), [](redisReply* r) { freeReplyObject(r); });
+  return Reply(root, root.get());
+}
+
+Reply Connection::Command(const Args& args) {
+  Append(args);
+  Reply r = GetReply();
+  std::string message;
+  if (IsError(r, &message)) throw RedisReplyError(message);
+  return r;
+}
+
+Reply Connection::Command(std::initializer_list<std::string_view> args) {
+  return Command(Args(args.begin(), args.end()));
+}
+
+void Connection::Append(const Args& args) {
+  if (broken()) FailIo("connection is broken");
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()) != REDIS_OK) {
+    FailIo("cannot queue command");
+  }
+}
+
+Reply Connection::GetReply() {
+  if (broken()) FailIo("connection is broken");
+  void* raw = nullptr;
+  if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) FailIo("no reply");
+  return Wrap(raw);
+}
+
+bool Connection::IsError(const Reply& r, std::string* message) {
+  if (r.node_ == nullptr || r.node_->type != REDIS_REPLY_ERROR) return false;
+  if (message) message->assign(r.node_->str, r.node_->len);
+  return true;
+}
+
+}  // namespace wc::redis

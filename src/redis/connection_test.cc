@@ -1,0 +1,88 @@
+#include "redis/connection.h"
+
+#include <gtest/gtest.h>
+
+#include "redis_fixture.h"
+
+namespace wc::redis {
+namespace {
+
+TEST(RedisUrl, ParsesPasswordHostAndPort) {
+  ConnectOptions o = ParseRedisUrl("redis://:s3cret@127.0.0.1:7000");
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 7000);
+  EXPECT_EQ(o.password, "s3cret");
+  EXPECT_EQ(ParseRedisUrl("redis://localhost").port, 6379);
+  EXPECT_EQ(ToUrl(o), "redis://:s3cret@127.0.0.1:7000");
+  EXPECT_THROW(ParseRedisUrl("http://x:1"), std::invalid_argument);
+  EXPECT_THROW(ParseRedisUrl("redis://x:0"), std::invalid_argument);
+  EXPECT_THROW(ParseRedisUrl("redis://x:12ab"), std::invalid_argument);
+}
+
+class ConnectionTest : public testing::RedisTest {};
+
+TEST_F(ConnectionTest, BinarySafeArguments) {
+  std::string value("a\0b c\r\n", 7);
+  conn().Command({"SET", "k", value});
+  EXPECT_EQ(conn().Command({"GET", "k"}).str(), value);
+}
+
+TEST_F(ConnectionTest, ErrorReplyKeepsPrefixAndConnection) {
+  conn().Command({"XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"});
+  try {
+    conn().Command({"XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"});
+    FAIL();
+  } catch (const RedisReplyError& e) {
+    EXPECT_EQ(e.prefix(), "BUSYGROUP");
+  }
+  EXPECT_EQ(conn().Command({"PING"}).str(), "PONG");
+}
+
+TEST_F(ConnectionTest, TypeMismatchNamesBothTypes) {
+  Reply r = conn().Command({"PING"});
+  try {
+    r.integer();
+    FAIL();
+  } catch (const RedisProtocolError& e) {
+    EXPECT_STREQ(e.what(), "expected a reply of type integer, got status");
+  }
+}
+
+TEST_F(ConnectionTest, PipelineReturnsErrorsInPlace) {
+  conn().Append({"SET", "a", "1"});
+  conn().Append({"INCR", "nope", "extra"});
+  conn().Append({"GET", "a"});
+  EXPECT_EQ(conn().GetReply().str(), "OK");
+  EXPECT_TRUE(Connection::IsError(conn().GetReply()));
+  EXPECT_EQ(conn().GetReply().str(), "1");
+}
+
+TEST_F(ConnectionTest, ServerCrashIsAnIoErrorAndTheConnectionIsDead) {
+  server().Kill();
+  EXPECT_THROW(conn().Command({"PING"}), RedisIoError);
+  EXPECT_TRUE(conn().broken());
+  EXPECT_THROW(conn().Command({"PING"}), RedisIoError);
+  EXPECT_THROW(Connection c(server().connect_options()), RedisIoError);
+  server().Start();  // same port and dir
+  Connection again(server().connect_options());
+  EXPECT_EQ(again.Command({"PING"}).str(), "PONG");
+}
+
+TEST(RedisAuth, PasswordIsRequiredAndUsed) {
+  testing::TempDir dir;
+  RedisServer server({.dir = dir.path(), .password = "pw"});
+  Connection ok(server.connect_options());
+  EXPECT_EQ(ok.Command({"PING"}).str(), "PONG");
+  ConnectOptions no_pw = server.connect_options();
+  no_pw.password.clear();
+  Connection anon(no_pw);
+  try {
+    anon.Command({"GET", "x"});
+    FAIL();
+  } catch (const RedisReplyError& e) {
+    EXPECT_EQ(e.prefix(), "NOAUTH");
+  }
+}
+
+}  // namespace
+}  // namespace wc::redis

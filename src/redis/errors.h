@@ -1,0 +1,48 @@
+// Error model of the Redis layer (src/redis/). Every failure is thrown as a RedisError:
+//   * RedisIoError       - the connection failed, was cut, or timed out. The Connection is dead
+//                          afterwards (hiredis contexts cannot be reused after an error); a
+//                          command whose reply was lost may or may not have been applied.
+//   * RedisReplyError    - the server answered with an error reply. prefix() is its first word
+//                          (ERR, BUSYGROUP, NOGROUP, BUSY, LOADING, MISCONF, NOAUTH, ...). The
+//                          connection stays usable.
+//   * RedisProtocolError - a reply had another type or shape than the caller expected (names
+//                          both). The connection stays usable.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace wc::redis {
+
+class RedisError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class RedisIoError : public RedisError {
+ public:
+  RedisIoError(const std::string& what, bool timeout) : RedisError(what), timeout_(timeout) {}
+  bool timeout() const { return timeout_; }
+
+ private:
+  bool timeout_;
+};
+
+class RedisReplyError : public RedisError {
+ public:
+  explicit RedisReplyError(const std::string& message)
+      : RedisError(message), prefix_(message.substr(0, message.find(' '))) {}
+  const std::string& prefix() const { return prefix_; }
+  // Errors a caller should retry after a pause: the server is busy, loading or refusing writes.
+  bool transient() const { return prefix_ == "BUSY" || prefix_ == "LOADING" || prefix_ == "MISCONF" || prefix_ == "TRYAGAIN"; }
+
+ private:
+  std::string prefix_;
+};
+
+class RedisProtocolError : public RedisError {
+ public:
+  using RedisError::RedisError;
+};
+
+}  // namespace wc::redis

@@ -1,0 +1,132 @@
+// mylib.lua through real FCALL on a real redis-server.
+#include "redis/functions.h"
+
+#include <gtest/gtest.h>
+
+#include "redis_fixture.h"
+
+namespace wc::redis {
+namespace {
+
+class FunctionsTest : public testing::RedisTest {
+ protected:
+  void SetUp() override {
+    RedisTest::SetUp();
+    LoadFunctions(conn());
+    conn().Command({"XGROUP", "CREATE", "files", "worker", "0", "MKSTREAM"});
+  }
+  // Adds a task and delivers it to consumer `who`; returns its id.
+  std::string Deliver(const std::string& who = "w1") {
+    std::string id(conn().Command({"XADD", "files", "*", "fname", "x.csv"}).str());
+    Reply r = conn().Command({"XREADGROUP", "GROUP", "worker", who, "COUNT", "1", "STREAMS", "files", ">"});
+    EXPECT_EQ(r[0][1][0][0].str(), id);
+    return id;
+  }
+  Reply Commit(const Args& ids, const Args& word_counts) {
+    Args args{"worker", std::to_string(ids.size())};
+    args.insert(args.end(), ids.begin(), ids.end());
+    args.insert(args.end(), word_counts.begin(), word_counts.end());
+    return FCall(conn(), "wc_commit_v1", {"files", "count"}, args);
+  }
+  std::string Score(const std::string& w) {
+    Reply r = conn().Command({"ZSCORE", "count", w});
+    return r.is_nil() ? "nil" : std::string(r.str());
+  }
+  int64_t Pending() { return conn().Command({"XPENDING", "files", "worker"})[0].integer(); }
+};
+
+TEST_F(FunctionsTest, CommitAcknowledgesThenIncrements) {
+  std::string id = Deliver();
+  Reply r = Commit({id}, {"the", "3", "", "2", "a b\n\x01", "1"});
+  EXPECT_EQ(r[0].integer(), 1);
+  EXPECT_EQ(r[1].integer(), 3);
+  EXPECT_EQ(Score("the"), "3");
+  EXPECT_EQ(Score(""), "2");
+  EXPECT_EQ(Score("a b\n\x01"), "1");
+  EXPECT_EQ(Pending(), 0);
+  std::string id2 = Deliver();
+  Commit({id2}, {"the", "4"});
+  EXPECT_EQ(Score("the"), "7");
+}
+
+TEST_F(FunctionsTest, SameCommitSentTwiceCountsOnce) {
+  std::string id = Deliver();
+  EXPECT_EQ(Commit({id}, {"w", "5"})[0].integer(), 1);
+  Reply again = Commit({id}, {"w", "5"});
+  EXPECT_EQ(again[0].integer(), 0);
+  EXPECT_EQ(again[1].str(), id);
+  EXPECT_EQ(Score("w"), "5");
+}
+
+TEST_F(FunctionsTest, StolenTaskCommittedByThiefRejectsTheZombiesCommit) {
+  std::string id = Deliver("zombie");
+  conn().Command({"XCLAIM", "files", "worker", "thief", "0", id});
+  EXPECT_EQ(Commit({id}, {"w", "1"})[0].integer(), 1);  // the thief
+  EXPECT_EQ(Commit({id}, {"w", "1"})[0].integer(), 0);  // the zombie, late
+  EXPECT_EQ(Score("w"), "1");
+}
+
+TEST_F(FunctionsTest, BatchIsAllOrNothing) {
+  std::string a = Deliver(), b = Deliver();
+  EXPECT_EQ(Commit({a}, {"x", "1"})[0].integer(), 1);
+  Reply r = Commit({a, b}, {"x", "10", "y", "10"});
+  EXPECT_EQ(r[0].integer(), 0);
+  EXPECT_EQ(r[1].str(), a);
+  EXPECT_EQ(Score("x"), "1");
+  EXPECT_EQ(Score("y"), "nil");
+  EXPECT_EQ(Pending(), 1);  // b was not acknowledged
+  EXPECT_EQ(Commit({b}, {"y", "2"})[0].integer(), 1);
+  EXPECT_EQ(Pending(), 0);
+}
+
+TEST_F(FunctionsTest, BadArgumentsChangeNothing) {
+  std::string id = Deliver();
+  for (const char* bad : {"0", "-1", "1.5", "abc", "", "1e3", "1234567890123456"}) {
+    EXPECT_THROW(Commit({id}, {"ok", "1", "w", bad}), RedisReplyError) << bad;
+  }
+  EXPECT_THROW(Commit({id}, {"w"}), RedisReplyError);
+  EXPECT_THROW(FCall(conn(), "wc_commit_v1", {"files", "count"}, {"worker", "x", id}), RedisReplyError);
+  EXPECT_EQ(Pending(), 1);
+  EXPECT_EQ(Score("ok"), "nil");
+  EXPECT_EQ(Commit({id}, {"w", "2"})[0].integer(), 1);
+}
+
+TEST_F(FunctionsTest, ManyWordsBeyondLuaUnpackLimit) {
+  std::string id = Deliver();
+  Args wc;
+  for (int i = 0; i < 20000; ++i) {
+    wc.push_back("w" + std::to_string(i));
+    wc.push_back(std::to_string(i + 1));
+  }
+  EXPECT_EQ(Commit({id}, wc)[1].integer(), 20000);
+  EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 20000);
+  EXPECT_EQ(Score("w19999"), "20000");
+}
+
+TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
+  std::string id = Deliver();
+  conn().Command({"FUNCTION", "FLUSH"});
+  EXPECT_EQ(Commit({id}, {"w", "1"})[0].integer(), 1);
+}
+
+TEST_F(FunctionsTest, FailRecordsTheErrorOnce) {
+  std::string id = Deliver();
+  EXPECT_EQ(FCall(conn(), "wc_fail_v1", {"files", "files:failed"}, {"worker", id, "bad.csv:3: boom"}).integer(), 1);
+  EXPECT_EQ(FCall(conn(), "wc_fail_v1", {"files", "files:failed"}, {"worker", id, "again"}).integer(), 0);
+  EXPECT_EQ(conn().Command({"HGET", "files:failed", id}).str(), "bad.csv:3: boom");
+}
+
+TEST_F(FunctionsTest, ProgressNeedsEverythingDeliveredAndNothingPending) {
+  auto progress = [&] { return FCall(conn(), "wc_progress_v1", {"files"}, {"worker"}); };
+  conn().Command({"XADD", "files", "*", "fname", "a"});
+  EXPECT_EQ(progress()[2].integer(), 0);  // not delivered yet
+  conn().Command({"XREADGROUP", "GROUP", "worker", "w", "STREAMS", "files", ">"});
+  Reply p = progress();
+  EXPECT_EQ(p[0].integer(), 1);
+  EXPECT_EQ(p[1].integer(), 1);
+  EXPECT_EQ(p[2].integer(), 1);
+  EXPECT_THROW(FCall(conn(), "wc_progress_v1", {"nostream"}, {"worker"}), RedisReplyError);
+}
+
+}  // namespace
+}  // namespace wc::redis

@@ -1,0 +1,174 @@
+#include "redis/redis_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace wc::redis {
+
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free loopback port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
+  std::filesystem::create_directories(options_.dir);
+  options_.dir = std::filesystem::canonical(options_.dir).string();
+  bool pick = options_.port == 0;
+  for (int attempt = 0;; ++attempt) {
+    if (pick) options_.port = FreeLoopbackPort();
+    try {
+      Start();
+      return;
+    } catch (const std::runtime_error&) {
+      if (!pick || attempt >= 3) throw;  // a picked port may have been taken meanwhile
+    }
+  }
+}
+
+RedisServer::~RedisServer() {
+  try {
+    Stop();
+  } catch (...) {
+  }
+}
+
+ConnectOptions RedisServer::connect_options() const {
+  ConnectOptions o;
+  o.host = "127.0.0.1";
+  o.port = options_.port;
+  o.password = options_.password;
+  return o;
+}
+
+void RedisServer::Start() {
+  if (pid_ > 0) throw std::logic_error("redis-server already running");
+  std::vector<std::string> args = {options_.executable,
+                                   "--port", std::to_string(options_.port),
+                                   "--bind", "127.0.0.1",
+                                   "--protected-mode", "yes",
+                                   "--save", "",
+                                   "--appendonly", "no",
+                                   "--dir", options_.dir,
+                                   "--dbfilename", "dump.rdb",
+                                   "--logfile", "redis.log",
+                                   "--daemonize", "no"};
+  if (!options_.password.empty()) {
+    args.push_back("--requirepass");
+    args.push_back(options_.password);
+  }
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::setpgid(0, 0);  // Ctrl-C goes to the coordinator, which stops the server itself
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      ::dup2(devnull, 0);
+      ::dup2(devnull, 1);
+    }
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  pid_ = pid;
+  try {
+    WaitReady();
+  } catch (...) {
+    Kill();
+    throw;
+  }
+}
+
+void RedisServer::WaitReady() {
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!Running()) {
+      throw std::runtime_error(fmt::format("redis-server exited at start (port {}): {}", options_.port, LogTail()));
+    }
+    try {
+      ConnectOptions o = connect_options();
+      o.connect_timeout = std::chrono::milliseconds(500);
+      o.command_timeout = std::chrono::milliseconds(2000);
+      Connection c(o);
+      c.Command({"PING"});
+      return;
+    } catch (const RedisError& e) {
+      last = e.what();  // refused, or LOADING while the RDB loads
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error(fmt::format("redis-server did not become ready: {}; {}", last, LogTail()));
+}
+
+bool RedisServer::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_ || (r < 0 && errno == ECHILD)) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void RedisServer::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void RedisServer::Stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  for (int i = 0; i < 500; ++i) {
+    if (!Running()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Kill();
+}
+
+std::string RedisServer::LogTail() const {
+  std::ifstream in(options_.dir + "/redis.log");
+  std::string line, tail;
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  for (size_t i = lines.size() > 5 ? lines.size() - 5 : 0; i < lines.size(); ++i) tail += lines[i] + " | ";
+  return tail.empty() ? "(no log)" : tail;
+}
+
+}  // namespace wc::redis

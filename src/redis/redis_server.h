@@ -1,0 +1,64 @@
+// A redis-server process owned by this process: the embedded Redis of `wordcount run` and the
+// per-test server of the test suite.
+//
+// It listens on 127.0.0.1 only, protected mode on, with the given password if any, keeps its
+// dump.rdb (and log) in `dir`, and has no automatic save points (`--save ""`): checkpoints are
+// driven by the coordinator. The child gets PR_SET_PDEATHSIG, so it never outlives its owner.
+//
+// Ownership: the RedisServer owns the child process; the destructor stops it (SIGTERM, then
+// SIGKILL after 5 s) and reaps it. Kill() is a crash (SIGKILL), Start() starts it again with the
+// same port, directory and configuration, so it loads the last checkpoint.
+// Thread-safety: none. Errors: std::runtime_error if the server cannot be started or does not
+// answer in time (the message includes the tail of its log).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "redis/connection.h"
+
+namespace wc::redis {
+
+struct RedisServerOptions {
+  std::string dir;                       // working directory (created if missing)
+  int port = 0;                          // 0: pick a free loopback port
+  std::string password;                  // empty: no password
+  std::vector<std::string> extra_args;   // more redis-server options, e.g. {"--appendonly", "yes"}
+  std::string executable = "redis-server";
+  std::chrono::milliseconds start_timeout{15000};  // until PING answers (RDB loaded)
+};
+
+class RedisServer {
+ public:
+  explicit RedisServer(RedisServerOptions options);  // starts it
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  void Start();  // REQUIRES: not running
+  void Stop();   // graceful; no-op if not running
+  void Kill();   // SIGKILL and reap: a crash
+  // True while the child runs; reaps it (and returns false) if it has died.
+  bool Running();
+
+  pid_t pid() const { return pid_; }
+  int port() const { return options_.port; }
+  const std::string& dir() const { return options_.dir; }
+  ConnectOptions connect_options() const;
+  std::string url() const { return ToUrl(connect_options()); }
+
+ private:
+  void WaitReady();
+  std::string LogTail() const;
+
+  RedisServerOptions options_;
+  pid_t pid_ = -1;
+};
+
+// A free TCP port on 127.0.0.1 (bound and released; the usual small race applies).
+int FreeLoopbackPort();
+
+}  // namespace wc::redis
