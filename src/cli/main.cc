@@ -2,14 +2,22 @@
 // main() parses the command line and maps every error that escapes a command to an exit code;
 // nothing below it exits the process.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "job/config.h"
+#include "job/coordinator.h"
+#include "job/worker.h"
+#include "redis/connection.h"
 #include "util/error.h"
+#include "util/log.h"
 
 int main(int argc, char** argv) {
   using namespace wc::cli;
@@ -48,6 +56,52 @@ int main(int argc, char** argv) {
   g->add_option("--seed", gen.seed, "Seed")->capture_default_str();
   g->add_option("--threads", gen.threads, "Threads (0 = one per core)");
 
+  // --- the distributed job ---
+  const char* env_config = std::getenv("WC_CONFIG");
+  std::string config_path = env_config ? env_config : "config.json";
+  wc::job::RunOptions run;
+  std::optional<std::string> run_data;
+  int run_workers = -1;
+  auto* r = app.add_subcommand("run", "Run the distributed job: coordinator, workers, Redis");
+  r->add_option("--config", config_path, "config.json with the lab's keys ($WC_CONFIG)")->capture_default_str();
+  r->add_option("--out", run.out, "Write every count to this file");
+  r->add_option("--data", run_data, "Input glob, overrides DATA_PATH");
+  r->add_option("--workers", run_workers, "Normal workers only, this many (overrides the N_* keys)")
+      ->check(CLI::PositiveNumber);
+  r->add_option("--redis", run.redis_url, "redis://[:password@]host:port of an existing server "
+                                          "(default: start an embedded redis-server)");
+  r->add_flag("--quiet,-q", run.quiet, "Only results and errors on the terminal");
+
+  wc::job::WorkerOptions worker;
+  std::string worker_url, worker_log;
+  int64_t claim_idle_ms = 5000;
+  double retry_seconds = 60;
+  bool worker_quiet = false;
+  auto* w = app.add_subcommand("worker", "A stateless worker (started by run, or by hand on any host)");
+  w->add_option("--redis", worker_url, "redis://[:password@]host:port")->required();
+  w->add_option("--name", worker.name, "Consumer name (stable across restarts)")->capture_default_str();
+  w->add_flag("--crash", worker.crash, "Exit right after reading a task (the lab's crash point)");
+  w->add_flag("--slow", worker.slow, "Sleep 1 s per task");
+  w->add_option("--stream", worker.keys.stream, "Task stream (IN)")->capture_default_str();
+  w->add_option("--count-key", worker.keys.counts, "Sorted set of counts (COUNT)")->capture_default_str();
+  w->add_option("--fname", worker.keys.fname, "Task field with the path (FNAME)")->capture_default_str();
+  w->add_option("--data-root", worker.data_root, "Refuse files outside this directory")->capture_default_str();
+  w->add_option("--column", worker.column, "Column to count")->capture_default_str();
+  w->add_option("--claim-idle-ms", claim_idle_ms, "Steal tasks pending this long")->capture_default_str();
+  w->add_option("--commit-max-words", worker.commit_max_words, "Distinct words per commit")->capture_default_str();
+  w->add_option("--commit-max-tasks", worker.commit_max_tasks, "Tasks per commit")->capture_default_str();
+  w->add_option("--max-deliveries", worker.max_deliveries, "Tries of an unreadable task")->capture_default_str();
+  w->add_option("--redis-retry-seconds", retry_seconds, "How long to wait for Redis")->capture_default_str();
+  w->add_option("--logfile", worker_log, "Append events to this file");
+  w->add_flag("--quiet,-q", worker_quiet, "Only errors on stderr");
+
+  std::string top_url;
+  int top_n = 3;
+  auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
+  t->add_option("n", top_n, "How many")->capture_default_str();
+  t->add_option("--redis", top_url, "redis://[:password@]host:port")->required();
+  t->add_option("--config", config_path, "config.json (for the COUNT key name)")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -65,6 +119,33 @@ int main(int argc, char** argv) {
       return RunSplit(split);
     }
     if (*g) return RunGen(gen);
+    if (*r) {
+      wc::job::JobConfig config = wc::job::LoadConfig(config_path);
+      run.data = run_data;
+      if (run_workers > 0) run.workers = run_workers;
+      wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
+                    run.quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
+      return wc::job::RunJob(config, run);
+    }
+    if (*w) {
+      try {
+        worker.redis = wc::redis::ParseRedisUrl(worker_url);
+      } catch (const std::invalid_argument& e) {
+        throw wc::UsageError(e.what());
+      }
+      worker.claim_idle = std::chrono::milliseconds(claim_idle_ms);
+      worker.redis_retry = std::chrono::milliseconds(static_cast<int64_t>(retry_seconds * 1000));
+      wc::Log::Open(worker_log, worker.name, /*truncate=*/false,
+                    worker_quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
+      return wc::job::RunWorker(worker);
+    }
+    if (*t) {
+      std::string count_key = "count";
+      if (std::filesystem::exists(config_path)) count_key = wc::job::LoadConfig(config_path).count;
+      wc::job::JobConfig config;
+      config.count = count_key;
+      return wc::job::PrintTop(config, top_url, top_n);
+    }
   } catch (const wc::UsageError& e) {
     fmt::print(stderr, "wordcount: {}\n", e.what());
     return kExitUsage;

@@ -57,4 +57,14 @@ TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTabl
   return CountRange(file, schema, range, table, delta);
 }
 
+TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
+                                  const std::string& column) {
+  try {
+    return CountFileRange(path, range, table, column);
+  } catch (const csv::CsvError& e) {
+    CountFileRange(path, csv::ByteRange{range.begin, e.record_begin()}, table, column, ~uint64_t{0});
+    throw;
+  }
+}
+
 }  // namespace wc

@@ -32,4 +32,9 @@ TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::Byt
 TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTable& table,
                          const std::string& column = "text", uint64_t delta = 1);
 
+// Like CountFileRange, but all or nothing: if the range fails to parse, the records already
+// counted are taken back (counted again with the opposite delta) before the error propagates.
+TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
+                                  const std::string& column = "text");
+
 }  // namespace wc

@@ -1,0 +1,345 @@
+#include "job/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "count/count_task.h"
+#include "count/word_table.h"
+#include "csv/csv_scanner.h"
+#include "job/redis_session.h"
+#include "redis/functions.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace wc::job {
+
+namespace {
+
+using redis::Args;
+using redis::Connection;
+using redis::Reply;
+using Clock = std::chrono::steady_clock;
+
+// Keeps the claims of the tasks this worker holds fresh: every claim_idle/3 it re-claims them
+// for itself with XCLAIM ... JUSTID, which resets their idle time without counting a delivery.
+// Only entries still pending for this consumer are touched, so a task stolen meanwhile is not
+// taken back. Own connection (hiredis contexts are single-threaded); failures are ignored: a
+// missed heartbeat at worst lets another worker count the task too, and the commit rule keeps
+// that harmless.
+class Heartbeat {
+ public:
+  explicit Heartbeat(const WorkerOptions& o) : o_(o), thread_([this] { Loop(); }) {}
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void Set(std::vector<std::string> ids) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ids_ = std::move(ids);
+  }
+
+ private:
+  void Loop() {
+    std::unique_ptr<Connection> conn;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait_for(lock, o_.claim_idle / 3, [this] { return stop_; });
+      if (stop_) return;
+      std::vector<std::string> ids = ids_;
+      if (ids.empty()) continue;
+      lock.unlock();
+      try {
+        if (!conn || conn->broken()) {
+          redis::ConnectOptions co = o_.redis;
+          co.command_timeout = std::chrono::milliseconds(2000);
+          conn = std::make_unique<Connection>(co);
+        }
+        Reply mine = conn->Command({"XPENDING", o_.keys.stream, o_.keys.group, "-", "+", "10000", o_.name});
+        std::set<std::string> held;
+        for (size_t i = 0; i < mine.size(); ++i) held.emplace(mine[i][0].str());
+        Args claim{"XCLAIM", o_.keys.stream, o_.keys.group, o_.name, "0"};
+        for (auto& id : ids) {
+          if (held.count(id)) claim.push_back(id);
+        }
+        claim.push_back("JUSTID");
+        if (claim.size() > 6) conn->Command(claim);
+      } catch (const std::exception&) {
+        conn.reset();
+      }
+      lock.lock();
+    }
+  }
+
+  const WorkerOptions& o_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::vector<std::string> ids_;
+  std::thread thread_;
+};
+
+// Tasks counted but not committed yet, and their combined counts.
+struct Batch {
+  std::vector<Task> tasks;
+  WordTable table{1 << 14};
+  bool empty() const { return tasks.empty(); }
+  bool Holds(const std::string& id) const {
+    return std::any_of(tasks.begin(), tasks.end(), [&](const Task& t) { return t.id == id; });
+  }
+  std::vector<std::string> Ids() const {
+    std::vector<std::string> ids;
+    for (const auto& t : tasks) ids.push_back(t.id);
+    return ids;
+  }
+};
+
+class Worker {
+ public:
+  explicit Worker(const WorkerOptions& o)
+      : o_(o), session_(o.redis, o.redis_retry), heartbeat_(o) {
+    // After a reconnect, a delivery whose reply was lost may sit in our pending list: read our
+    // own history again before asking for new entries.
+    session_.OnReconnect([this] { read_history_ = true; });
+  }
+
+  int Run() {
+    Log::Event("start", "crash={} slow={}", o_.crash, o_.slow);
+    for (;;) {
+      std::optional<Task> task = Next();
+      if (!task) {
+        if (!batch_.empty()) {
+          Commit();
+          continue;
+        }
+        if ((task = Steal())) {
+          Log::Event("steal", "task={} path=\"{}\"", task->id, task->path);
+        } else if (JobDone()) {
+          Log::Event("exit", "reason=done tasks={} commits={} duplicates={} failed={}", counted_, commits_,
+                     duplicates_, failed_);
+          return kWorkerExitDone;
+        } else {
+          continue;
+        }
+      }
+      if (o_.crash) {
+        Log::Event("exit", "reason=crash_point task={}", task->id);
+        return kWorkerExitCrashed;
+      }
+      if (o_.slow) std::this_thread::sleep_for(std::chrono::seconds(1));
+      Process(*task);
+      if (batch_.tasks.size() >= o_.commit_max_tasks || batch_.table.size() >= o_.commit_max_words) Commit();
+    }
+  }
+
+ private:
+  // The next task from our own pending history (first) or a new entry; nullopt if none came
+  // within the BLOCK time.
+  std::optional<Task> Next() {
+    if (read_history_) {
+      read_history_ = false;
+      Reply r = session_.Run([&](Connection& c) {
+        return c.Command({"XREADGROUP", "GROUP", o_.keys.group, o_.name, "COUNT", "1000", "STREAMS", o_.keys.stream, "0"});
+      });
+      for (Task& t : ParseEntries(r)) {
+        if (!batch_.Holds(t.id)) history_.push_back(std::move(t));
+      }
+    }
+    if (!history_.empty()) {
+      Task t = std::move(history_.front());
+      history_.pop_front();
+      return t;
+    }
+    Reply r = session_.Run([&](Connection& c) {
+      return c.Command({"XREADGROUP", "GROUP", o_.keys.group, o_.name, "COUNT", "1", "BLOCK",
+                        std::to_string(o_.block.count()), "STREAMS", o_.keys.stream, ">"});
+    });
+    std::vector<Task> tasks = ParseEntries(r);
+    if (tasks.empty()) return std::nullopt;
+    return std::move(tasks.front());
+  }
+
+  // A task pending longer than claim_idle elsewhere, now ours; nullopt if there is none.
+  std::optional<Task> Steal() {
+    std::string cursor = "0-0";
+    do {
+      Reply r = session_.Run([&](Connection& c) {
+        return c.Command({"XAUTOCLAIM", o_.keys.stream, o_.keys.group, o_.name,
+                          std::to_string(o_.claim_idle.count()), cursor, "COUNT", "1"});
+      });
+      cursor = std::string(r[0].str());
+      Reply entries = r[1];
+      for (size_t i = 0; i < entries.size(); ++i) {
+        Task t = ParseTask(o_.keys, entries[i]);
+        if (!batch_.Holds(t.id)) return t;
+      }
+    } while (cursor != "0-0");
+    return std::nullopt;
+  }
+
+  bool JobDone() {
+    Reply p = session_.Run([&](Connection& c) {
+      return redis::FCall(c, "wc_progress_v1", {o_.keys.stream}, {o_.keys.group});
+    });
+    return p[1].integer() == 0 && p[2].integer() == 1;
+  }
+
+  std::vector<Task> ParseEntries(const Reply& r) {
+    std::vector<Task> out;
+    if (r.is_nil()) return out;
+    for (size_t s = 0; s < r.size(); ++s) {
+      Reply entries = r[s][1];
+      for (size_t i = 0; i < entries.size(); ++i) {
+        try {
+          out.push_back(ParseTask(o_.keys, entries[i]));
+        } catch (const std::invalid_argument& e) {
+          std::string id(entries[i][0].str());
+          Fail(id, e.what());
+        }
+      }
+    }
+    return out;
+  }
+
+  // Counts a task into the batch, or records why it cannot be counted.
+  void Process(const Task& t) {
+    heartbeat_.Set([&] {
+      auto ids = batch_.Ids();
+      ids.push_back(t.id);
+      return ids;
+    }());
+    std::string path;
+    try {
+      path = Resolve(t.path);
+    } catch (const InputError& e) {
+      Fail(t.id, e.what());
+      return;
+    }
+    try {
+      TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, o_.column);
+      batch_.tasks.push_back(t);
+      Log::Event("counted", "task={} path=\"{}\" bytes={} words={}", t.id, t.path, st.bytes, st.words);
+    } catch (const csv::CsvError& e) {
+      Fail(t.id, e.what());  // the same bytes parse the same way every time: no retry
+    } catch (const InputError& e) {
+      int deliveries = Deliveries(t.id);
+      if (deliveries >= o_.max_deliveries) {
+        Fail(t.id, e.what());
+      } else {
+        Log::Warn("retry_later", "task={} deliveries={} error=\"{}\"", t.id, deliveries, e.what());
+      }
+    }
+    heartbeat_.Set(batch_.Ids());
+  }
+
+  // The canonical path of a task's file, if it lies under the data root.
+  std::string Resolve(const std::string& p) {
+    std::error_code ec;
+    std::filesystem::path canon = std::filesystem::weakly_canonical(p, ec);
+    if (ec) throw InputError(p, 0, "cannot resolve path: " + ec.message());
+    std::string root = o_.data_root;
+    if (root.empty() || root.back() != '/') root += '/';
+    std::string s = canon.string();
+    if (s.rfind(root, 0) != 0) throw InputError(p, 0, "outside the job's data root " + o_.data_root + ": refused");
+    return s;
+  }
+
+  int Deliveries(const std::string& id) {
+    Reply r = session_.Run([&](Connection& c) {
+      return c.Command({"XPENDING", o_.keys.stream, o_.keys.group, id, id, "1"});
+    });
+    return r.size() == 0 ? 0 : static_cast<int>(r[0][3].integer());
+  }
+
+  void Fail(const std::string& id, const std::string& message) {
+    int64_t acked = session_.Run([&](Connection& c) {
+      return redis::FCall(c, "wc_fail_v1", {o_.keys.stream, o_.keys.failed()}, {o_.keys.group, id, message}).integer();
+    });
+    if (acked == 1) ++failed_;
+    Log::Warn("task_failed", "task={} recorded={} error=\"{}\"", id, acked == 1, message);
+  }
+
+  // Commits the batch. If another worker committed one of its tasks first, the batch is stale:
+  // its tasks are counted and committed again one by one, and each commit of an already
+  // committed task changes nothing.
+  void Commit() {
+    if (batch_.empty()) return;
+    Args args = CommitArgs(batch_);
+    Reply r = session_.Run([&](Connection& c) {
+      return redis::FCall(c, "wc_commit_v1", {o_.keys.stream, o_.keys.counts}, args);
+    });
+    ++commits_;
+    std::vector<Task> tasks = std::move(batch_.tasks);
+    batch_ = Batch{};
+    heartbeat_.Set({});
+    if (r[0].integer() == 1) {
+      counted_ += tasks.size();
+      Log::Event("commit", "tasks={} words={} result=accepted", tasks.size(), r[1].integer());
+      return;
+    }
+    if (tasks.size() == 1) {
+      ++duplicates_;
+      Log::Event("commit", "task={} result=duplicate", tasks[0].id);
+      return;
+    }
+    Log::Event("commit", "tasks={} result=stale first_committed_elsewhere={}", tasks.size(), r[1].str());
+    for (const Task& t : tasks) {
+      Process(t);
+      if (!batch_.empty()) Commit();
+    }
+  }
+
+  // FCALL arguments: group, n, ids, then (word, count) pairs sorted by (count, word), the order
+  // in which Redis inserts new sorted-set members fastest.
+  Args CommitArgs(const Batch& b) {
+    std::vector<std::pair<uint64_t, std::string_view>> wc;
+    wc.reserve(b.table.size());
+    b.table.ForEach([&](std::string_view w, uint64_t c) { wc.emplace_back(c, w); });
+    std::sort(wc.begin(), wc.end());
+    Args args{o_.keys.group, std::to_string(b.tasks.size())};
+    args.reserve(2 + b.tasks.size() + 2 * wc.size());
+    for (const Task& t : b.tasks) args.push_back(t.id);
+    for (const auto& [c, w] : wc) {
+      args.emplace_back(w);
+      args.push_back(std::to_string(c));
+    }
+    return args;
+  }
+
+  const WorkerOptions& o_;
+  RedisSession session_;
+  Heartbeat heartbeat_;
+  Batch batch_;
+  std::deque<Task> history_;
+  bool read_history_ = true;
+  uint64_t counted_ = 0, commits_ = 0, duplicates_ = 0, failed_ = 0;
+};
+
+}  // namespace
+
+int RunWorker(const WorkerOptions& options) {
+  try {
+    return Worker(options).Run();
+  } catch (const RedisUnavailable& e) {
+    Log::Error("exit", "reason=redis_unavailable error=\"{}\"", e.what());
+    return kWorkerExitRedis;
+  } catch (const redis::RedisError& e) {
+    Log::Error("exit", "reason=redis_error error=\"{}\"", e.what());
+    return kWorkerExitRedis;
+  }
+}
+
+}  // namespace wc::job

@@ -1,0 +1,55 @@
+#include "util/log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <mutex>
+
+namespace wc {
+
+namespace {
+struct State {
+  std::mutex mu;
+  int fd = -1;
+  std::string process = "wordcount";
+  LogLevel stderr_level = LogLevel::kWarn;
+};
+State& S() {
+  static State s;
+  return s;
+}
+}  // namespace
+
+void Log::Open(const std::string& path, std::string process, bool truncate, LogLevel stderr_level) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = path.empty() ? -1
+                      : ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+  s.process = fmt::format("{}[{}]", process, ::getpid());
+  s.stderr_level = stderr_level;
+}
+
+void Log::Write(LogLevel level, std::string_view event, std::string_view fields) {
+  State& s = S();
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  static constexpr const char* kPrefix[] = {"", "", "WARN ", "ERROR "};
+  std::lock_guard<std::mutex> lock(s.mu);
+  std::string line = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}\n", tm.tm_year + 1900,
+                                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, s.process,
+                                 kPrefix[static_cast<int>(level)], event, fields.empty() ? "" : " ", fields);
+  if (s.fd >= 0) {
+    [[maybe_unused]] ssize_t n = ::write(s.fd, line.data(), line.size());
+  }
+  if (level >= s.stderr_level) {
+    [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
+  }
+}
+
+}  // namespace wc

@@ -1,0 +1,39 @@
+// Structured event log of one process: one line per event,
+//   2026-11-23T20:38:30.123Z w-3[12345] commit task=1700000000000-0 words=1234 result=accepted
+// appended to LOGFILE with O_APPEND (lines from several processes do not interleave) and, for
+// warnings and errors, also written to stderr unless quiet.
+//
+// There is one log per process (a function-local static): Log::Open() once in main, then
+// Log::Event() anywhere. Thread-safe. Never throws: a log that cannot be written is skipped.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace wc {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+class Log {
+ public:
+  // `path` empty: no file. truncate: start the file afresh (the coordinator does, like the lab).
+  static void Open(const std::string& path, std::string process, bool truncate, LogLevel stderr_level);
+  static void Write(LogLevel level, std::string_view event, std::string_view fields);
+
+  template <class... T>
+  static void Event(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
+    Write(LogLevel::kInfo, event, fmt::format(fields, std::forward<T>(args)...));
+  }
+  template <class... T>
+  static void Warn(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
+    Write(LogLevel::kWarn, event, fmt::format(fields, std::forward<T>(args)...));
+  }
+  template <class... T>
+  static void Error(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
+    Write(LogLevel::kError, event, fmt::format(fields, std::forward<T>(args)...));
+  }
+};
+
+}  // namespace wc
