@@ -1,0 +1,363 @@
+#!/usr/bin/python3
+"""End-to-end tests of the distributed job (`wordcount run` / `wordcount worker`) against real
+redis-server processes. Every test starts its own server on a free loopback port in a temp
+dir and stops it by PID, also on failure. Every count checked is compared byte for byte with
+`wordcount serial --out` (itself checked against pandas by the differential test).
+
+usage: job_test.py --wordcount BUILD/wordcount [--root REPO] [-k NAME]
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+WC = None
+ROOT = None
+REDIS_CLI = "redis-cli"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Redis:
+    """A redis-server owned by one test."""
+
+    def __init__(self, tmp, password=None):
+        self.dir = os.path.join(tmp, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.password = password
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--logfile", "redis.log"]
+        if password:
+            args += ["--requirepass", password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.cli("PING").strip() == "PONG":
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def url(self):
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}"
+
+    def cli(self, *args, stdin=None):
+        cmd = [REDIS_CLI, "-p", str(self.port)] + (["-a", self.password, "--no-auth-warning"] if self.password else [])
+        p = subprocess.run(cmd + list(args), input=stdin, capture_output=True, text=True)
+        return p.stdout
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def gen(tmp, files, rows, seed=1, name="data"):
+    d = os.path.join(tmp, name)
+    subprocess.run([WC, "gen", "--files", str(files), "--rows", str(rows), "--seed", str(seed), d],
+                   check=True, capture_output=True)
+    return d
+
+
+def serial(tmp, data):
+    out = os.path.join(tmp, "serial.txt")
+    subprocess.run([WC, "serial", "-q", "--top", "0", "--out", out, data], capture_output=True)
+    with open(out, "rb") as fh:
+        return fh.read()
+
+
+def config(tmp, **keys):
+    c = {"LOGFILE": os.path.join(tmp, "wc.log"), "N_NORMAL_WORKERS": 2, "N_CRASHING_WORKERS": 0,
+         "N_SLEEPING_WORKERS": 0, "CLAIM_IDLE_MS": 1000, "REDIS_RETRY_SECONDS": 10}
+    c.update(keys)
+    path = os.path.join(tmp, "config.json")
+    with open(path, "w") as fh:
+        json.dump(c, fh)
+    return path
+
+
+def start_run(tmp, cfg, data, *extra):
+    out = os.path.join(tmp, "out.txt")
+    p = subprocess.Popen([WC, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", out] + list(extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return p, out
+
+
+def finish(p, timeout=120):
+    try:
+        stdout, stderr = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        stdout, stderr = p.communicate()
+        raise AssertionError(f"run did not finish in {timeout} s: {stderr[-2000:]}")
+    return p.returncode, stdout, stderr
+
+
+def read(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def expect(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def worker_pids(parent):
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as fh:
+            pids = [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"\0worker\0" in fh.read():
+                    out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def log_lines(tmp):
+    try:
+        with open(os.path.join(tmp, "wc.log")) as fh:
+            return fh.read().splitlines()
+    except OSError:
+        return []
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_embedded_redis_one_worker(tmp):
+    data = gen(tmp, 3, 3000)
+    p, out = start_run(tmp, config(tmp), data, "--workers", "1")
+    rc, stdout, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    top = [l.split(b"\t") for l in serial(tmp, data).splitlines()[:3]]
+    expect(stdout.encode() == b"".join(w + b": " + c + b"\n" for c, w in top), f"top lines: {stdout!r}")
+    expect(not os.path.exists(f"/tmp/wordcount-{p.pid}"), "embedded Redis dir left behind")
+
+
+def test_eight_workers_external_redis(tmp):
+    data = gen(tmp, 6, 3000)
+    r = Redis(tmp)
+    try:
+        r.cli("SET", "unrelated", "keep me")
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=8, CHUNK_BYTES=100000), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect(r.cli("GET", "unrelated").strip() == "keep me", "run deleted keys that are not its own")
+        p2 = subprocess.run([WC, "top", "2", "--redis", r.url], capture_output=True)
+        top = [l.split(b"\t") for l in serial(tmp, data).splitlines()[:2]]
+        expect(p2.stdout == b"".join(w + b": " + c + b"\n" for c, w in top), f"top: {p2.stdout!r}")
+    finally:
+        r.stop()
+
+
+def test_lab_mix_of_normal_crashing_and_sleeping_workers(tmp):
+    data = gen(tmp, 8, 2000)
+    # Small chunks make ~60 range tasks, so every worker reads at least one.
+    p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=5, N_CRASHING_WORKERS=2, N_SLEEPING_WORKERS=1,
+                                   CLAIM_IDLE_MS=500, CHUNK_BYTES=50000), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    lines = log_lines(tmp)
+    expect(sum("reason=crash_point" in l for l in lines) == 2, "the two crashing workers did not crash")
+    expect(any(" steal " in l for l in lines), "no task was stolen from the crashed workers")
+
+
+def test_workers_sigkilled_at_random_are_replaced(tmp):
+    data = gen(tmp, 16, 4000)
+    rng = random.Random(5)
+    r = Redis(tmp)
+    try:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=4, CHUNK_BYTES=60000, CLAIM_IDLE_MS=400,
+                                       COMMIT_MAX_TASKS=2), data, "--redis", r.url)
+        kills = 0
+        deadline = time.time() + 60
+        while p.poll() is None and kills < 8 and time.time() < deadline:
+            time.sleep(rng.uniform(0.01, 0.12))
+            pids = worker_pids(p.pid)
+            if pids:
+                os.kill(rng.choice(pids), signal.SIGKILL)
+                kills += 1
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(kills >= 3, f"only {kills} kills happened")
+        expect(read(out) == serial(tmp, data), f"counts differ from serial after {kills} kills")
+    finally:
+        r.stop()
+
+
+def test_stopped_worker_resumed_after_steal_does_not_count_twice(tmp):
+    data = gen(tmp, 4, 2000)
+    p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, CLAIM_IDLE_MS=300,
+                                   COMMIT_MAX_TASKS=1), data)
+    victim = None
+    deadline = time.time() + 10
+    while victim is None and time.time() < deadline:
+        pids = worker_pids(p.pid)
+        if len(pids) == 2:
+            victim = pids[0]
+        time.sleep(0.05)
+    expect(victim is not None, "workers did not start")
+    time.sleep(0.3)  # it has read a task and sleeps on it
+    os.kill(victim, signal.SIGSTOP)
+    time.sleep(2.5)  # well past CLAIM_IDLE_MS: its task gets stolen and committed
+    os.kill(victim, signal.SIGCONT)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    zombie = [l for l in log_lines(tmp) if f"[{victim}]" in l]
+    expect(any("result=duplicate" in l or "result=stale" in l for l in zombie),
+           "the resumed worker's late commit was not rejected:\n" + "\n".join(zombie))
+
+
+def test_bad_file_among_good_ones(tmp):
+    data = gen(tmp, 3, 1000)
+    good = serial(tmp, data)
+    with open(os.path.join(data, "zz bad.csv"), "w") as fh:
+        fh.write("a,text\n1,fine words\n2,one,too many\n")
+    with open(os.path.join(data, "zz empty.csv"), "w") as fh:
+        pass
+    p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=3), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 1, f"exit {rc}, wanted 1: {stderr}")
+    expect("zz bad.csv:3: expected 2 fields, saw 3" in stderr, f"bad file not named with its line: {stderr}")
+    expect("zz empty.csv" in stderr, f"empty file not named: {stderr}")
+    expect(read(out) == good, "good files not counted exactly")
+
+
+def test_unusual_file_names(tmp):
+    data = gen(tmp, 2, 500)
+    os.rename(os.path.join(data, "tweets_0001.csv"), os.path.join(data, 'my "quoted" file é ü.csv'))
+    p, out = start_run(tmp, config(tmp), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+
+
+def test_worker_refuses_paths_outside_the_data_root(tmp):
+    root = gen(tmp, 1, 200, name="root")
+    outside = gen(tmp, 1, 200, name="outside")
+    r = Redis(tmp)
+    try:
+        r.cli("XGROUP", "CREATE", "files", "worker", "0", "MKSTREAM")
+        r.cli("XADD", "files", "*", "fname", os.path.join(root, "tweets_0001.csv"))
+        r.cli("XADD", "files", "*", "fname", os.path.join(outside, "tweets_0001.csv"))
+        r.cli("XADD", "files", "*", "fname", os.path.join(root, "..", "outside", "tweets_0001.csv"))
+        p = subprocess.run([WC, "worker", "--redis", r.url, "--name", "w", "--data-root", root, "--quiet"],
+                           capture_output=True, text=True, timeout=60)
+        expect(p.returncode == 0, f"worker exit {p.returncode}: {p.stderr}")
+        failed = r.cli("HVALS", "files:failed")
+        expect(failed.count("outside the job's data root") == 2, f"failures: {failed!r}")
+        expect(r.cli("XPENDING", "files", "worker").split("\n")[0] == "0", "tasks left pending")
+        expect(int(r.cli("ZCARD", "count")) > 0, "the task inside the root was not counted")
+    finally:
+        r.stop()
+
+
+def test_password_protected_redis(tmp):
+    data = gen(tmp, 2, 500)
+    r = Redis(tmp, password="s3cret pass")
+    try:
+        p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+    finally:
+        r.stop()
+
+
+def test_embedded_redis_with_password(tmp):
+    data = gen(tmp, 2, 500)
+    p, out = start_run(tmp, config(tmp, REDIS_PASSWORD="pw"), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+
+
+def test_unreachable_redis_is_a_clear_error(tmp):
+    data = gen(tmp, 1, 100)
+    p, _ = start_run(tmp, config(tmp, REDIS_RETRY_SECONDS=1), data, "--redis", f"redis://127.0.0.1:{free_port()}")
+    rc, _, stderr = finish(p, timeout=30)
+    expect(rc == 4, f"exit {rc}, wanted 4: {stderr}")
+    expect("Redis unavailable" in stderr and "Connection refused" in stderr, stderr)
+
+
+def test_bad_config_names_the_key(tmp):
+    data = gen(tmp, 1, 100)
+    for keys, want in (({"N_NORMAL_WORKERS": "five"}, "N_NORMAL_WORKERS' must be an integer"),
+                       ({"CHECKPOINT_INTERVL": 2}, "unknown config key 'CHECKPOINT_INTERVL'"),
+                       ({"MODE": "magic"}, 'MODE must be "direct"')):
+        p, _ = start_run(tmp, config(tmp, **keys), data)
+        rc, _, stderr = finish(p, timeout=30)
+        expect(rc == 2, f"exit {rc}, wanted 2: {stderr}")
+        expect(want in stderr, f"{want!r} not in {stderr!r}")
+
+
+def test_no_input_files(tmp):
+    p, _ = start_run(tmp, config(tmp), os.path.join(tmp, "nothing"))
+    rc, _, stderr = finish(p, timeout=30)
+    expect(rc == 3, f"exit {rc}, wanted 3: {stderr}")
+
+
+def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
+    r = Redis(tmp)
+    try:
+        with open(os.path.join(ROOT, "mylib.lua")) as fh:
+            out = r.cli("-x", "FUNCTION", "LOAD", "REPLACE", stdin=fh.read())
+        expect(out.strip() == "wordcount", f"FUNCTION LOAD said {out!r}")
+        expect("wc_commit_v1" in r.cli("FUNCTION", "LIST"), "wc_commit_v1 missing")
+    finally:
+        r.stop()
+
+
+def main():
+    global WC, ROOT
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wordcount", required=True)
+    ap.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    ap.add_argument("-k", default="")
+    args = ap.parse_args()
+    WC, ROOT = os.path.abspath(args.wordcount), args.root
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and args.k in n]
+    passed, failed = 0, []
+    for name, fn in tests:
+        t0 = time.time()
+        with tempfile.TemporaryDirectory(prefix="wc_job_") as tmp:
+            try:
+                fn(tmp)
+                passed += 1
+                print(f"ok   {name} ({time.time() - t0:.1f} s)", flush=True)
+            except Exception:  # noqa: BLE001
+                failed.append(name)
+                print(f"FAIL {name} ({time.time() - t0:.1f} s)\n{traceback.format_exc()}", flush=True)
+    print(f"{passed} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
