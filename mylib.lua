@@ -8,11 +8,7 @@
 --
 -- Every function validates all of its arguments before its first write: Redis does not roll
 -- back a script that fails midway, so a bad call must fail before it changes anything.
-
--- Counts arrive as decimal strings; scores are doubles, exact up to 2^53, so at most 15 digits.
-local function is_count(s)
-  return #s <= 15 and string.match(s, '^[1-9][0-9]*$') ~= nil
-end
+-- Counts arrive as decimal strings of at most 15 digits: scores are doubles, exact to 2^53.
 
 -- wc_commit_v1: atomically acknowledge a batch of tasks and add their word counts.
 --   KEYS[1] task stream, KEYS[2] counts sorted set
@@ -31,10 +27,17 @@ local function commit(keys, args)
   if (#args - first + 1) % 2 ~= 0 then
     return redis.error_reply('ERR wc_commit: words and counts must come in pairs')
   end
-  for i = first + 1, #args, 2 do
-    if not is_count(args[i]) then
-      return redis.error_reply('ERR wc_commit: count is not a positive integer: ' .. args[i])
+  -- One pass validates every count and collects the pairs; nothing is written before it ends.
+  local words, counts, m = {}, {}, 0
+  local match = string.match
+  for i = first, #args, 2 do
+    local c = args[i + 1]
+    if #c > 15 or not match(c, '^[1-9][0-9]*$') then
+      return redis.error_reply('ERR wc_commit: count is not a positive integer: ' .. c)
     end
+    m = m + 1
+    words[m] = args[i]
+    counts[m] = tonumber(c)
   end
   if n > 1 then
     for i = 3, 2 + n do
@@ -51,25 +54,20 @@ local function commit(keys, args)
   -- Apply in chunks: ZMSCORE reads the old scores of up to 2000 words in one call, ZADD writes
   -- the new ones in one call (the same result as one ZINCRBY per word, at a fraction of the
   -- cost per word; unpack() also has a limit of ~8000 values).
-  local applied = 0
-  local i = first
-  while i <= #args do
-    local words, counts = {}, {}
-    while i <= #args and #words < 2000 do
-      words[#words + 1] = args[i]
-      counts[#counts + 1] = tonumber(args[i + 1])
-      i = i + 2
-    end
-    local old = redis.call('ZMSCORE', zset, unpack(words))
-    local zargs = {}
-    for k = 1, #words do
-      local base = old[k] and tonumber(old[k]) or 0
-      zargs[2 * k - 1] = base + counts[k]
-      zargs[2 * k] = words[k]
+  local chunk = 2000
+  for lo = 1, m, chunk do
+    local hi = math.min(m, lo + chunk - 1)
+    local old = redis.call('ZMSCORE', zset, unpack(words, lo, hi))
+    local zargs, z = {}, 0
+    for k = lo, hi do
+      local o = old[k - lo + 1]
+      zargs[z + 1] = (o and tonumber(o) or 0) + counts[k]
+      zargs[z + 2] = words[k]
+      z = z + 2
     end
     redis.call('ZADD', zset, unpack(zargs))
-    applied = applied + #words
   end
+  local applied = m
   return {1, applied}
 end
 

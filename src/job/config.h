@@ -28,9 +28,9 @@ struct JobConfig {
   double redis_restart_interval = 0;    // REDIS_RESTART_INTERVAL (s): forced Redis crashes; 0 = off
   std::string redis_password;           // REDIS_PASSWORD: for the embedded Redis (and the URL)
   uint64_t chunk_bytes = 16ull << 20;   // CHUNK_BYTES: files above this become byte-range tasks
-  int64_t commit_max_words = 150000;    // COMMIT_MAX_WORDS: distinct words per commit (keeps each
+  int64_t commit_max_words = 400000;    // COMMIT_MAX_WORDS: distinct words per commit (keeps each
                                         // FCALL far below Redis's 5 s busy-script threshold)
-  int commit_max_tasks = 16;            // COMMIT_MAX_TASKS: tasks acknowledged by one commit
+  int commit_max_tasks = 64;            // COMMIT_MAX_TASKS: tasks acknowledged by one commit
   int max_deliveries = 3;               // MAX_DELIVERIES: an unreadable task is retried this often
   double redis_retry_seconds = 60;      // REDIS_RETRY_SECONDS: how long to wait for Redis
   std::string column = "text";          // COLUMN: the column whose words are counted

@@ -34,8 +34,8 @@ struct WorkerOptions {
   std::string column = "text";
   std::chrono::milliseconds claim_idle{5000};
   std::chrono::milliseconds block{100};  // XREADGROUP BLOCK; < the socket timeout
-  size_t commit_max_words = 150000;
-  size_t commit_max_tasks = 16;
+  size_t commit_max_words = 400000;  // ~1 s of Redis time at most, far below the 5 s threshold
+  size_t commit_max_tasks = 64;
   int max_deliveries = 3;
   std::chrono::milliseconds redis_retry{60000};
 };
