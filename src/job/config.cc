@@ -39,6 +39,17 @@ std::function<void(const json&)> String(std::string* out, bool allow_empty = fal
   };
 }
 
+std::function<void(const json&)> Strings(std::vector<std::string>* out) {
+  return [out](const json& v) {
+    if (!v.is_array()) throw std::invalid_argument("an array of strings");
+    out->clear();
+    for (const auto& e : v) {
+      if (!e.is_string()) throw std::invalid_argument("an array of strings");
+      out->push_back(e.get<std::string>());
+    }
+  };
+}
+
 }  // namespace
 
 JobConfig LoadConfig(const std::string& path) {
@@ -75,6 +86,8 @@ JobConfig LoadConfig(const std::string& path) {
       {"MAX_DELIVERIES", Int(&c.max_deliveries, 1)},
       {"REDIS_RETRY_SECONDS", Seconds(&c.redis_retry_seconds)},
       {"COLUMN", String(&c.column)},
+      {"PERSISTENCE", String(&c.persistence)},
+      {"REDIS_ARGS", Strings(&c.redis_args)},
   };
   for (const auto& [key, value] : doc.items()) {
     auto it = keys.find(key);
@@ -90,6 +103,9 @@ JobConfig LoadConfig(const std::string& path) {
 }
 
 void Validate(const JobConfig& c) {
+  if (c.persistence != "rdb" && c.persistence != "aof") {
+    throw UsageError(fmt::format("PERSISTENCE must be \"rdb\" or \"aof\", got \"{}\"", c.persistence));
+  }
   if (c.mode != "direct") throw UsageError(fmt::format("MODE must be \"direct\", got \"{}\"", c.mode));
   if (c.n_normal_workers + c.n_crashing_workers + c.n_sleeping_workers == 0) {
     throw UsageError("the job needs at least one worker (N_NORMAL_WORKERS + N_CRASHING_WORKERS + N_SLEEPING_WORKERS)");

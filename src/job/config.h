@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace wc::job {
 
@@ -34,6 +35,10 @@ struct JobConfig {
   int max_deliveries = 3;               // MAX_DELIVERIES: an unreadable task is retried this often
   double redis_retry_seconds = 60;      // REDIS_RETRY_SECONDS: how long to wait for Redis
   std::string column = "text";          // COLUMN: the column whose words are counted
+  std::vector<std::string> redis_args;  // REDIS_ARGS: more redis-server options for the embedded
+                                        // server, e.g. ["--maxmemory", "2gb"]
+  std::string persistence = "rdb";      // PERSISTENCE: rdb (BGSAVE checkpoints, the lab's way) or
+                                        // aof (append-only file, fsync every second)
 };
 
 // Reads `path` (a JSON object). Throws UsageError for a missing/unparsable file, an unknown

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -107,14 +108,15 @@ uint64_t ParseScore(std::string_view s) {
   return static_cast<uint64_t>(std::stod(std::string(s)));  // e.g. "1e+20" past 2^53
 }
 
+// Runs one command against Redis, however the caller keeps Redis alive.
+using CommandRunner = std::function<Reply(const Args&)>;
+
 // Every (word, count) of the sorted set, read in pages.
-WordTable ReadCounts(RedisSession& session, const std::string& key) {
+WordTable ReadCounts(const CommandRunner& run, const std::string& key) {
   WordTable table(1 << 16);
   constexpr int64_t kPage = 100000;
   for (int64_t start = 0;; start += kPage) {
-    Reply r = session.Run([&](Connection& c) {
-      return c.Command({"ZRANGE", key, std::to_string(start), std::to_string(start + kPage - 1), "WITHSCORES"});
-    });
+    Reply r = run({"ZRANGE", key, std::to_string(start), std::to_string(start + kPage - 1), "WITHSCORES"});
     for (size_t i = 0; i + 1 < r.size(); i += 2) table.AddUnpadded(r[i].str(), ParseScore(r[i + 1].str()));
     if (static_cast<int64_t>(r.size()) < 2 * kPage) break;
   }
@@ -123,16 +125,12 @@ WordTable ReadCounts(RedisSession& session, const std::string& key) {
 
 // The top n in the project's order (count descending, then word bytes ascending): Redis
 // orders ties differently, so every word tied with the n-th is fetched and sorted here.
-std::vector<std::pair<std::string, uint64_t>> ReadTop(RedisSession& session, const std::string& key, int n) {
+std::vector<std::pair<std::string, uint64_t>> ReadTop(const CommandRunner& run, const std::string& key, int n) {
   std::vector<std::pair<std::string, uint64_t>> top;
   if (n <= 0) return top;
-  Reply head = session.Run([&](Connection& c) {
-    return c.Command({"ZREVRANGE", key, std::to_string(n - 1), std::to_string(n - 1), "WITHSCORES"});
-  });
+  Reply head = run({"ZREVRANGE", key, std::to_string(n - 1), std::to_string(n - 1), "WITHSCORES"});
   std::string min_score = head.size() == 2 ? std::string(head[1].str()) : "-inf";
-  Reply all = session.Run([&](Connection& c) {
-    return c.Command({"ZRANGEBYSCORE", key, min_score, "+inf", "WITHSCORES"});
-  });
+  Reply all = run({"ZRANGEBYSCORE", key, min_score, "+inf", "WITHSCORES"});
   for (size_t i = 0; i + 1 < all.size(); i += 2) top.emplace_back(all[i].str(), ParseScore(all[i + 1].str()));
   std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -147,12 +145,25 @@ struct WorkerProc {
   bool crash, slow;
 };
 
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A field of INFO output ("name:value" lines), or "" if absent.
+std::string InfoField(std::string_view info, std::string_view name) {
+  std::string key = std::string(name) + ":";
+  size_t at = info.find(key);
+  if (at == std::string_view::npos || (at > 0 && info[at - 1] != '\n')) return "";
+  size_t end = info.find_first_of("\r\n", at);
+  return std::string(info.substr(at + key.size(), end - at - key.size()));
+}
+
 class Coordinator {
  public:
   Coordinator(const JobConfig& c, const RunOptions& o) : c_(c), o_(o), keys_(KeysOf(c)) {}
 
   int Run() {
-    auto t0 = std::chrono::steady_clock::now();
+    t0_ = Clock::now();
     std::vector<std::string> files;
     try {
       files = ExpandInputs({o_.data.value_or(c_.data_path)});
@@ -160,30 +171,43 @@ class Coordinator {
       fmt::print(stderr, "wordcount run: {}\n", e.what());
       return cli::kExitNoInput;
     }
-    Plan plan = MakePlan(files, c_);
-    data_root_ = DataRoot(plan.tasks);
-    Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan.files, plan.tasks.size(),
-               plan.bytes, plan.failures.size(), data_root_);
+    plan_ = MakePlan(files, c_);
+    data_root_ = DataRoot(plan_.tasks);
+    Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files, plan_.tasks.size(),
+               plan_.bytes, plan_.failures.size(), data_root_);
 
-    std::unique_ptr<redis::RedisServer> embedded;
     redis::ConnectOptions redis_options;
-    if (o_.redis_url.empty()) {
-      workdir_ = fs::temp_directory_path() / fmt::format("wordcount-{}", ::getpid());
-      embedded = std::make_unique<redis::RedisServer>(
-          redis::RedisServerOptions{.dir = workdir_.string(), .password = c_.redis_password});
-      redis_options = embedded->connect_options();
-      Log::Event("redis_started", "port={} dir=\"{}\" pid={}", embedded->port(), workdir_.string(), embedded->pid());
-    } else {
-      redis_options = redis::ParseRedisUrl(o_.redis_url);
+    try {
+      if (o_.redis_url.empty()) {
+        workdir_ = fs::temp_directory_path() / fmt::format("wordcount-{}", ::getpid());
+        std::vector<std::string> extra;
+        if (c_.persistence == "aof") extra = {"--appendonly", "yes", "--appendfsync", "everysec"};
+        extra.insert(extra.end(), c_.redis_args.begin(), c_.redis_args.end());
+        embedded_ = std::make_unique<redis::RedisServer>(redis::RedisServerOptions{
+            .dir = workdir_.string(), .password = c_.redis_password, .extra_args = extra});
+        redis_options = embedded_->connect_options();
+        Log::Event("redis_started", "port={} dir=\"{}\" pid={} persistence={}", embedded_->port(),
+                   workdir_.string(), embedded_->pid(), c_.persistence);
+      } else {
+        redis_options = redis::ParseRedisUrl(o_.redis_url);
+      }
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "wordcount run: cannot start Redis: {}\n", e.what());
+      return cli::kExitRedis;
     }
     url_ = redis::ToUrl(redis_options);
-    RedisSession session(redis_options, std::chrono::milliseconds(static_cast<int64_t>(c_.redis_retry_seconds * 1000)));
+    session_ = std::make_unique<RedisSession>(
+        redis_options, std::chrono::milliseconds(static_cast<int64_t>(c_.redis_retry_seconds * 1000)));
 
     int rc;
     try {
-      Prepare(session, plan);
-      rc = Supervise(session, plan.tasks.size());
-      if (rc == cli::kExitOk) rc = Report(session, plan, t0);
+      // The job is created, and saved, before any worker starts: a restart never loses it.
+      Supervised([&] {
+        CreateJob();
+        return 0;
+      }, false);
+      rc = Supervise();
+      if (rc == cli::kExitOk) rc = Report();
     } catch (const RedisUnavailable& e) {
       fmt::print(stderr, "wordcount run: {}\n", e.what());
       rc = cli::kExitRedis;
@@ -192,8 +216,8 @@ class Coordinator {
       rc = cli::kExitRedis;
     }
     StopWorkers();
-    if (embedded) {
-      embedded->Stop();
+    if (embedded_) {
+      embedded_->Stop();
       std::error_code ec;
       fs::remove_all(workdir_, ec);
     }
@@ -201,22 +225,19 @@ class Coordinator {
   }
 
  private:
-  void Prepare(RedisSession& session, const Plan& plan) {
-    session.Run([&](Connection& c) {
+  // Deletes our keys (never FLUSHALL: the server may hold other data), loads the functions,
+  // creates the stream, the group and every task, then saves. One attempt: throws on failure.
+  void CreateJob() {
+    session_->Once([&](Connection& c) {
       redis::LoadFunctions(c);
-      // Only our own keys, never FLUSHALL: the server may hold other data.
       c.Command({"DEL", keys_.stream, keys_.counts, keys_.failed(), keys_.meta()});
       c.Command({"XGROUP", "CREATE", keys_.stream, keys_.group, "0", "MKSTREAM"});
-      return 0;
-    });
-    // Adding tasks is not idempotent; it runs once, in pipelined batches.
-    session.Run([&](Connection& c) {
       constexpr size_t kBatch = 1000;
-      for (size_t i = 0; i < plan.tasks.size(); i += kBatch) {
-        size_t end = std::min(plan.tasks.size(), i + kBatch);
+      for (size_t i = 0; i < plan_.tasks.size(); i += kBatch) {
+        size_t end = std::min(plan_.tasks.size(), i + kBatch);
         for (size_t k = i; k < end; ++k) {
           Args args{"XADD", keys_.stream, "*"};
-          Args fields = TaskFields(keys_, plan.tasks[k].path, plan.tasks[k].range);
+          Args fields = TaskFields(keys_, plan_.tasks[k].path, plan_.tasks[k].range);
           args.insert(args.end(), fields.begin(), fields.end());
           c.Append(args);
         }
@@ -225,11 +246,127 @@ class Coordinator {
           if (Connection::IsError(c.GetReply(), &err)) throw redis::RedisReplyError(err);
         }
       }
-      c.Command({"HSET", keys_.meta(), "tasks", std::to_string(plan.tasks.size()), "files",
-                 std::to_string(plan.files), "bytes", std::to_string(plan.bytes), "data_root", data_root_});
+      // Written last: a state restored from a checkpoint taken in the middle lacks it.
+      c.Command({"HSET", keys_.meta(), "tasks", std::to_string(plan_.tasks.size()), "files",
+                 std::to_string(plan_.files), "bytes", std::to_string(plan_.bytes), "data_root", data_root_});
       return 0;
     });
-    Log::Event("tasks_added", "stream={} tasks={}", keys_.stream, plan.tasks.size());
+    SaveNow();
+    ++creations_;
+    Log::Event("job_created", "stream={} tasks={} creation={}", keys_.stream, plan_.tasks.size(), creations_);
+  }
+
+  // A synchronous, durable save (RDB: SAVE; AOF: a rewrite, waited for). One attempt.
+  void SaveNow() {
+    session_->Once([&](Connection& c) {
+      if (c_.persistence == "aof") {
+        try {
+          c.Command({"BGREWRITEAOF"});
+        } catch (const redis::RedisReplyError&) {
+          // one is already running or scheduled: wait for it below
+        }
+        auto deadline = Clock::now() + std::chrono::seconds(30);
+        for (;;) {
+          std::string info(c.Command({"INFO", "persistence"}).str());
+          if (InfoField(info, "aof_rewrite_in_progress") == "0" && InfoField(info, "aof_rewrite_scheduled") == "0") break;
+          if (Clock::now() > deadline) throw redis::RedisIoError("AOF rewrite did not finish", true);
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      } else {
+        // SAVE refuses to run beside a checkpoint's BGSAVE: wait for that one, then save.
+        auto deadline = Clock::now() + std::chrono::seconds(60);
+        for (;;) {
+          try {
+            c.Command({"SAVE"});
+            break;
+          } catch (const redis::RedisReplyError& e) {
+            if (std::string_view(e.what()).find("in progress") == std::string_view::npos) throw;
+            if (Clock::now() > deadline) throw redis::RedisIoError("a background save never finished", true);
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
+      return 0;
+    });
+  }
+
+  // Does Redis still hold this job (stream, group, every task)? If a restart restored a state
+  // without it (no checkpoint yet, or one taken while it was being created), create it again.
+  void EnsureJob() {
+    bool intact = false;
+    try {
+      Reply p = session_->Once([&](Connection& c) {
+        return redis::FCall(c, "wc_progress_v1", {keys_.stream}, {keys_.group});
+      });
+      Reply meta = session_->Once([&](Connection& c) { return c.Command({"HGET", keys_.meta(), "tasks"}); });
+      intact = static_cast<size_t>(p[0].integer()) == plan_.tasks.size() && !meta.is_nil();
+    } catch (const redis::RedisReplyError& e) {
+      if (e.prefix() != "NOSTREAM" && e.prefix() != "NOGROUP") throw;
+    }
+    if (!intact) {
+      Log::Warn("job_lost", "restored Redis state lacks the job: creating it again");
+      CreateJob();
+    }
+  }
+
+  void Checkpoint() {
+    last_checkpoint_ = Clock::now();
+    if (c_.persistence != "rdb") return;
+    session_->Once([&](Connection& c) {
+      std::string info(c.Command({"INFO", "persistence"}).str());
+      std::string status = InfoField(info, "rdb_last_bgsave_status");
+      if (status != "ok" && status != last_bgsave_status_) {
+        ++checkpoint_failures_;
+        Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={}", status);
+      }
+      last_bgsave_status_ = status;
+      if (InfoField(info, "rdb_bgsave_in_progress") == "1") return 0;  // still running: skip
+      try {
+        c.Command({"BGSAVE"});
+        ++checkpoints_;
+      } catch (const redis::RedisReplyError& e) {
+        Log::Warn("checkpoint_skipped", "error=\"{}\"", e.what());
+      }
+      return 0;
+    });
+  }
+
+  // The embedded Redis: restarted if it died, crashed on schedule while work is pending.
+  void SuperviseRedis(bool done) {
+    if (!embedded_) return;
+    auto now = Clock::now();
+    if (redis_down_) {
+      if (now < redis_down_until_) return;
+      StartRedis("planned");
+      return;
+    }
+    if (!embedded_->Running()) {
+      Log::Warn("redis_died", "pid gone; restarting on port {}", embedded_->port());
+      ++unplanned_restarts_;
+      StartRedis("unplanned");
+      return;
+    }
+    if (c_.redis_restart_interval > 0 && !done &&
+        now - last_redis_start_ >= std::chrono::duration<double>(c_.redis_restart_interval)) {
+      Log::Event("redis_crash", "signal=SIGKILL downtime_s={}", c_.redis_downtime);
+      embedded_->Kill();  // SIGKILL: SHUTDOWN or SIGTERM would save first and be no crash
+      ++forced_restarts_;
+      redis_down_ = true;
+      redis_down_until_ = now + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(c_.redis_downtime));
+    }
+  }
+
+  void StartRedis(const char* why) {
+    try {
+      embedded_->Start();  // same port, password, directory, configuration: loads the checkpoint
+      redis_down_ = false;
+      last_redis_start_ = Clock::now();
+      check_job_ = true;
+      Log::Event("redis_restarted", "reason={} pid={}", why, embedded_->pid());
+    } catch (const std::exception& e) {
+      Log::Warn("redis_start_failed", "error=\"{}\"", e.what());
+    }
   }
 
   void Spawn(const std::string& name, bool crash, bool slow) {
@@ -261,12 +398,38 @@ class Coordinator {
     Log::Event("worker_spawned", "name={} pid={} crash={} slow={}", name, pid, crash, slow);
   }
 
-  bool JobComplete(RedisSession& session) {
-    Reply p = session.Run([&](Connection& c) { return redis::FCall(c, "wc_progress_v1", {keys_.stream}, {keys_.group}); });
+  // Complete means: nothing pending, everything delivered. Throws if Redis cannot answer.
+  bool JobComplete() {
+    Reply p = session_->Once([&](Connection& c) { return redis::FCall(c, "wc_progress_v1", {keys_.stream}, {keys_.group}); });
     return p[1].integer() == 0 && p[2].integer() == 1;
   }
 
-  int Supervise(RedisSession& session, size_t ntasks) {
+  // Reaps exited workers; replaces those killed by a signal while work remains.
+  // Returns false if a worker gave up on Redis.
+  bool ReapWorkers(bool done) {
+    for (size_t i = 0; i < workers_.size();) {
+      int status = 0;
+      pid_t r = ::waitpid(workers_[i].pid, &status, WNOHANG);
+      if (r != workers_[i].pid) {
+        ++i;
+        continue;
+      }
+      WorkerProc w = workers_[i];
+      workers_.erase(workers_.begin() + static_cast<long>(i));
+      if (WIFSIGNALED(status)) {
+        ++workers_killed_;
+        Log::Warn("worker_died", "name={} pid={} signal={}", w.name, w.pid, WTERMSIG(status));
+        if (!done && workers_killed_ <= 1000) Spawn(fmt::format("{}-r{}", w.name, workers_killed_), false, w.slow);
+      } else {
+        int code = WEXITSTATUS(status);
+        Log::Event("worker_exited", "name={} pid={} code={}", w.name, w.pid, code);
+        if (code == kWorkerExitRedis) return false;
+      }
+    }
+    return true;
+  }
+
+  int Supervise() {
     struct sigaction sa {};
     sa.sa_handler = OnStopSignal;
     ::sigaction(SIGINT, &sa, nullptr);
@@ -275,48 +438,55 @@ class Coordinator {
     int normal = o_.workers.value_or(c_.n_normal_workers);
     int crashing = o_.workers ? 0 : c_.n_crashing_workers;
     int sleeping = o_.workers ? 0 : c_.n_sleeping_workers;
-    if (ntasks > 0) {
-      for (int i = 0; i < normal; ++i) Spawn(fmt::format("w{}", i + 1), false, false);
-      for (int i = 0; i < crashing; ++i) Spawn(fmt::format("crash{}", i + 1), true, false);
-      for (int i = 0; i < sleeping; ++i) Spawn(fmt::format("sleep{}", i + 1), false, true);
-    }
-    constexpr int kMaxReplacements = 1000, kMaxRounds = 3;
-    int replacements = 0, rounds = 0;
+    if (plan_.tasks.empty()) return cli::kExitOk;
+    for (int i = 0; i < normal; ++i) Spawn(fmt::format("w{}", i + 1), false, false);
+    for (int i = 0; i < crashing; ++i) Spawn(fmt::format("crash{}", i + 1), true, false);
+    for (int i = 0; i < sleeping; ++i) Spawn(fmt::format("sleep{}", i + 1), false, true);
+
+    constexpr int kMaxRounds = 20;
+    int rounds = 0;
+    last_checkpoint_ = last_redis_start_ = Clock::now();
+    Clock::time_point redis_trouble_since{};
+    const auto retry_for = std::chrono::duration<double>(c_.redis_retry_seconds);
     for (;;) {
       if (int sig = g_stop_signal.load()) {
         Log::Warn("interrupted", "signal={}", sig);
         fmt::print(stderr, "wordcount run: interrupted\n");
         return 128 + sig;
       }
-      for (size_t i = 0; i < workers_.size();) {
-        int status = 0;
-        pid_t r = ::waitpid(workers_[i].pid, &status, WNOHANG);
-        if (r != workers_[i].pid) {
-          ++i;
-          continue;
-        }
-        WorkerProc w = workers_[i];
-        workers_.erase(workers_.begin() + static_cast<long>(i));
-        if (WIFSIGNALED(status)) {
-          Log::Warn("worker_died", "name={} pid={} signal={}", w.name, w.pid, WTERMSIG(status));
-          if (replacements < kMaxReplacements && !JobComplete(session)) {
-            ++replacements;
-            Spawn(fmt::format("{}-r{}", w.name, replacements), false, w.slow);
+      SuperviseRedis(/*done=*/false);
+      if (!ReapWorkers(false)) return cli::kExitRedis;
+      try {
+        if (!redis_down_) {
+          if (check_job_) {
+            EnsureJob();
+            check_job_ = false;
           }
-        } else {
-          int code = WEXITSTATUS(status);
-          Log::Event("worker_exited", "name={} pid={} code={}", w.name, w.pid, code);
-          if (code == kWorkerExitRedis) return cli::kExitRedis;
+          if (Clock::now() - last_checkpoint_ >= std::chrono::duration<double>(c_.checkpoint_interval)) Checkpoint();
+          if (workers_.empty()) {
+            if (JobComplete()) {
+              SaveNow();  // the result survives a restart from here on
+              if (JobComplete()) return cli::kExitOk;
+            } else {
+              if (++rounds > kMaxRounds) {
+                fmt::print(stderr, "wordcount run: the job could not finish after {} rounds of workers\n", kMaxRounds);
+                return cli::kExitIncomplete;
+              }
+              Log::Warn("job_incomplete", "round={} respawning={}", rounds, std::max(1, normal));
+              for (int i = 0; i < std::max(1, normal); ++i) Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
+            }
+          }
         }
-      }
-      if (workers_.empty()) {
-        if (JobComplete(session)) return cli::kExitOk;
-        if (++rounds > kMaxRounds) {
-          fmt::print(stderr, "wordcount run: the job could not finish after {} rounds of workers\n", kMaxRounds);
-          return cli::kExitIncomplete;
+        redis_trouble_since = {};
+      } catch (const redis::RedisIoError& e) {
+        // Redis is down or restarting; the loop keeps supervising (and restarting) it.
+        if (redis_trouble_since == Clock::time_point{}) redis_trouble_since = Clock::now();
+        check_job_ = true;
+        if (Clock::now() - redis_trouble_since >= retry_for) {
+          throw RedisUnavailable(fmt::format("Redis unavailable for {} s: {}", c_.redis_retry_seconds, e.what()));
         }
-        Log::Warn("job_incomplete", "round={} respawning={}", rounds, std::max(1, normal));
-        for (int i = 0; i < std::max(1, normal); ++i) Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
+      } catch (const redis::RedisReplyError& e) {
+        if (!e.transient()) throw;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -328,28 +498,83 @@ class Coordinator {
     workers_.clear();
   }
 
-  int Report(RedisSession& session, const Plan& plan, std::chrono::steady_clock::time_point t0) {
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::vector<std::string> failures = plan.failures;
-    Reply failed = session.Run([&](Connection& c) { return c.Command({"HGETALL", keys_.failed()}); });
+  // Tasks accepted more than once (recounted after a restart rolled a commit back), from the
+  // workers' commit events in LOGFILE; -1 if there is no log to read.
+  int64_t TasksCountedAgain() const {
+    if (c_.logfile.empty()) return -1;
+    std::FILE* f = std::fopen(c_.logfile.c_str(), "r");
+    if (!f) return -1;
+    int64_t accepted = 0;
+    char line[4096];
+    while (std::fgets(line, sizeof line, f)) {
+      std::string_view l(line);
+      if (l.find(" commit tasks=") == std::string_view::npos || l.find("result=accepted") == std::string_view::npos) continue;
+      accepted += std::atoll(line + l.find(" commit tasks=") + 14);
+    }
+    std::fclose(f);
+    return accepted - static_cast<int64_t>(plan_.tasks.size());
+  }
+
+  // Runs f (one attempt of Redis work) until it succeeds, supervising the embedded Redis in
+  // between: a crash during job creation or result reading restarts it like any other.
+  // Gives up (RedisUnavailable) after REDIS_RETRY_SECONDS without success.
+  template <class F>
+  auto Supervised(F&& f, bool done) -> decltype(f()) {
+    auto since = Clock::now();
+    for (;;) {
+      SuperviseRedis(done);
+      try {
+        if (!redis_down_) return f();
+      } catch (const redis::RedisIoError& e) {
+        if (Since(since) >= c_.redis_retry_seconds) {
+          throw RedisUnavailable(fmt::format("Redis unavailable for {} s: {}", c_.redis_retry_seconds, e.what()));
+        }
+      } catch (const redis::RedisReplyError& e) {
+        if (!e.transient()) throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  // After the job is complete, a crash restarts Redis from the final save, which holds the
+  // complete result.
+  Reply ResultCommand(const Args& args) {
+    return Supervised([&] { return session_->Once([&](Connection& c) { return c.Command(args); }); }, true);
+  }
+
+  int Report() {
+    double secs = Since(t0_);
+    CommandRunner run = [this](const Args& a) { return ResultCommand(a); };
+    std::vector<std::string> failures = plan_.failures;
+    Reply failed = run({"HGETALL", keys_.failed()});
     for (size_t i = 0; i + 1 < failed.size(); i += 2) failures.emplace_back(failed[i + 1].str());
 
     if (!o_.out.empty()) {
-      WordTable counts = ReadCounts(session, keys_.counts);
+      WordTable counts = ReadCounts(run, keys_.counts);
       WriteTop(stdout, TopCounts(counts, static_cast<size_t>(c_.top)));
       WriteCountsFile(o_.out, SortedCounts(counts));
     } else {
-      for (const auto& [w, n] : ReadTop(session, keys_.counts, c_.top)) {
+      for (const auto& [w, n] : ReadTop(run, keys_.counts, c_.top)) {
         std::fwrite(w.data(), 1, w.size(), stdout);
         fmt::print(stdout, ": {}\n", n);
       }
     }
     std::fflush(stdout);
+    int restarts = forced_restarts_ + unplanned_restarts_;
+    int64_t again = TasksCountedAgain();
     if (!o_.quiet) {
-      fmt::print(stderr, "counted {} tasks of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n", plan.tasks.size(),
-                 plan.files, plan.bytes / 1e6, secs, secs > 0 ? plan.bytes / 1e6 / secs : 0.0);
+      fmt::print(stderr, "counted {} tasks of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n", plan_.tasks.size(),
+                 plan_.files, plan_.bytes / 1e6, secs, secs > 0 ? plan_.bytes / 1e6 / secs : 0.0);
+      fmt::print(stderr,
+                 "survived {} Redis restart(s) ({} forced, {} unplanned) and {} killed worker(s); "
+                 "{} task(s) counted again; {} checkpoint(s), {} failed\n",
+                 restarts, forced_restarts_, unplanned_restarts_, workers_killed_,
+                 again < 0 ? std::string("unknown") : std::to_string(again), checkpoints_, checkpoint_failures_);
     }
-    Log::Event("job_done", "tasks={} failed={} seconds={:.3f}", plan.tasks.size(), failures.size(), secs);
+    Log::Event("job_done", "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} "
+               "workers_killed={} counted_again={} job_creations={}",
+               plan_.tasks.size(), failures.size(), secs, restarts, forced_restarts_, unplanned_restarts_,
+               workers_killed_, again, creations_);
     for (const auto& f : failures) fmt::print(stderr, "FAILED {}\n", f);
     if (!failures.empty()) {
       fmt::print(stderr, "{} task(s) failed and were not counted\n", failures.size());
@@ -361,10 +586,19 @@ class Coordinator {
   const JobConfig& c_;
   const RunOptions& o_;
   JobKeys keys_;
+  Plan plan_;
   std::string data_root_;
   std::string url_;
   fs::path workdir_;
+  std::unique_ptr<redis::RedisServer> embedded_;
+  std::unique_ptr<RedisSession> session_;
   std::vector<WorkerProc> workers_;
+  Clock::time_point t0_, last_checkpoint_, last_redis_start_, redis_down_until_;
+  bool redis_down_ = false;
+  bool check_job_ = false;
+  std::string last_bgsave_status_ = "ok";
+  int forced_restarts_ = 0, unplanned_restarts_ = 0, workers_killed_ = 0, creations_ = 0;
+  int checkpoints_ = 0, checkpoint_failures_ = 0;
 };
 
 }  // namespace
@@ -374,7 +608,8 @@ int RunJob(const JobConfig& config, const RunOptions& options) { return Coordina
 int PrintTop(const JobConfig& config, const std::string& redis_url, int n) {
   RedisSession session(redis::ParseRedisUrl(redis_url), std::chrono::milliseconds(5000));
   try {
-    for (const auto& [w, c] : ReadTop(session, config.count, n)) {
+    CommandRunner run = [&](const Args& a) { return session.Run([&](Connection& c) { return c.Command(a); }); };
+    for (const auto& [w, c] : ReadTop(run, config.count, n)) {
       std::fwrite(w.data(), 1, w.size(), stdout);
       fmt::print(stdout, ": {}\n", c);
     }

@@ -1,5 +1,6 @@
 // A Redis connection that survives outages: Run(f) calls f(connection) and, if the connection
-// breaks or Redis answers BUSY/LOADING/MISCONF, reconnects (a fresh Connection; hiredis
+// breaks or Redis answers BUSY/LOADING/MISCONF (or NOGROUP/NOSTREAM: a Redis restarted without a
+// checkpoint has lost the job until the coordinator re-creates it), reconnects (a fresh Connection; hiredis
 // contexts are never reused after an error) and calls f again, with capped exponential backoff,
 // until `retry_for` has passed since the trouble began. Then it throws RedisUnavailable.
 //
@@ -31,6 +32,19 @@ class RedisSession {
   RedisSession(redis::ConnectOptions options, std::chrono::milliseconds retry_for)
       : options_(std::move(options)), retry_for_(retry_for) {}
 
+  // One attempt, no retry: for callers that must not block while Redis is down (the
+  // coordinator's supervision loop). Throws like Connection.
+  template <class F>
+  auto Once(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
+    try {
+      if (!conn_ || conn_->broken()) conn_ = std::make_unique<redis::Connection>(options_);
+      return f(*conn_);
+    } catch (const redis::RedisIoError&) {
+      conn_.reset();
+      throw;
+    }
+  }
+
   // Number of times the session had to reconnect.
   int reconnects() const { return reconnects_; }
   // Called after every successful reconnect (e.g. to re-read the consumer's own history).
@@ -58,7 +72,7 @@ class RedisSession {
         last_error = e.what();
         conn_.reset();
       } catch (const redis::RedisReplyError& e) {
-        if (!e.transient()) throw;
+        if (!e.transient() && e.prefix() != "NOGROUP" && e.prefix() != "NOSTREAM") throw;
         last_error = e.what();
       }
       auto now = Clock::now();

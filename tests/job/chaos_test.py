@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""Redis fault tolerance, end to end: Redis crashed (SIGKILL) and restarted during the job, by
+the coordinator on schedule and by this test at random moments, workers SIGKILLed too, BGSAVE
+slowed and its child killed, BUSY provoked, connections cut mid-commit, Redis restarted empty
+or not at all. Every run's full counts must equal `wordcount serial` byte for byte.
+
+usage: chaos_test.py --wordcount BUILD/wordcount [--seeds 1,2,3] [-k NAME]
+"""
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import job_test as jt  # noqa: E402
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def embedded_redis(coordinator):
+    return [p for p in children(coordinator) if cmdline(p).startswith(b"redis-server")]
+
+
+def chaos_run(tmp, seed, persistence="rdb"):
+    """One chaos run; returns the coordinator's stderr summary."""
+    rng = random.Random(seed)
+    data = jt.gen(tmp, 12, 4000, seed=seed)
+    cfg = jt.config(tmp, N_NORMAL_WORKERS=3, N_CRASHING_WORKERS=1, N_SLEEPING_WORKERS=0, CLAIM_IDLE_MS=400,
+                    CHUNK_BYTES=100000, COMMIT_MAX_TASKS=3, CHECKPOINT_INTERVAL=0.2,
+                    REDIS_RESTART_INTERVAL=rng.uniform(0.6, 1.2), REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30,
+                    PERSISTENCE=persistence, REDIS_ARGS=["--rdb-key-save-delay", "100000"])
+    p, out = jt.start_run(tmp, cfg, data)
+    kills = {"worker": 0, "redis": 0}
+    deadline = time.time() + 90
+    while p.poll() is None and time.time() < deadline:
+        time.sleep(rng.uniform(0.05, 0.4))
+        r = rng.random()
+        if r < 0.5:
+            pids = jt.worker_pids(p.pid)
+            if pids:
+                os.kill(rng.choice(pids), signal.SIGKILL)
+                kills["worker"] += 1
+        elif r < 0.7:
+            for pid in embedded_redis(p.pid):  # an outside kill -9: supervision restarts it
+                os.kill(pid, signal.SIGKILL)
+                kills["redis"] += 1
+    rc, _, stderr = jt.finish(p, timeout=120)
+    jt.expect(rc == 0, f"seed {seed}: exit {rc}: {stderr[-3000:]}")
+    jt.expect(jt.read(out) == jt.serial(tmp, data), f"seed {seed}: counts differ from serial; kills {kills}")
+    jt.expect("survived" in stderr, stderr)
+    return stderr, kills
+
+
+def make_seed_test(seed, persistence="rdb"):
+    def test(tmp):
+        stderr, kills = chaos_run(tmp, seed, persistence)
+        summary = [l for l in stderr.splitlines() if l.startswith("survived")][0]
+        restarts = int(summary.split()[1])
+        jt.expect(restarts >= 1, f"no Redis restart happened: {summary}")
+        print(f"     seed {seed} {persistence}: {summary}; test kills {kills}")
+    return test
+
+
+def test_bgsave_child_killed_and_checkpoint_failure_logged(tmp):
+    data = jt.gen(tmp, 8, 3000)
+    cfg = jt.config(tmp, N_NORMAL_WORKERS=2, CHECKPOINT_INTERVAL=0.1, CHUNK_BYTES=100000, COMMIT_MAX_TASKS=2,
+                    REDIS_ARGS=["--rdb-key-save-delay", "300000"])
+    p, out = jt.start_run(tmp, cfg, data)
+    killed = 0
+    deadline = time.time() + 30
+    while p.poll() is None and time.time() < deadline and killed < 3:
+        for r in embedded_redis(p.pid):
+            for child in children(r):  # the BGSAVE child (redis-rdb-bgsave)
+                os.kill(child, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.05)
+    rc, _, stderr = jt.finish(p)
+    jt.expect(rc == 0, f"exit {rc}: {stderr}")
+    jt.expect(killed >= 1, "no BGSAVE child was caught")
+    jt.expect(any("checkpoint_failed" in l for l in jt.log_lines(tmp)), "the failed checkpoint was not logged")
+    jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
+
+
+def test_busy_scripts_are_retried(tmp):
+    data = jt.gen(tmp, 6, 4000)
+    r = jt.Redis(tmp)
+    try:
+        r.cli("CONFIG", "SET", "busy-reply-threshold", "1")  # every commit longer than 1 ms: BUSY for others
+        cfg = jt.config(tmp, N_NORMAL_WORKERS=3, CHUNK_BYTES=200000)
+        p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = jt.finish(p)
+        jt.expect(rc == 0, f"exit {rc}: {stderr}")
+        jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
+        jt.expect(any("BUSY" in l for l in jt.log_lines(tmp)), "no client ever met BUSY: the test proves nothing")
+    finally:
+        r.stop()
+
+
+def test_connections_cut_mid_commit(tmp):
+    data = jt.gen(tmp, 8, 3000)
+    r = jt.Redis(tmp)
+    stop = threading.Event()
+    cuts = [0]
+
+    def cutter():
+        rng = random.Random(3)
+        while not stop.is_set():
+            out = r.cli("CLIENT", "KILL", "TYPE", "normal").strip()
+            if out.isdigit():
+                cuts[0] += int(out)
+            time.sleep(rng.uniform(0.05, 0.3))
+
+    t = threading.Thread(target=cutter)
+    try:
+        # Small commits, so that some finish between cuts and some are cut in the middle.
+        cfg = jt.config(tmp, N_NORMAL_WORKERS=3, CHUNK_BYTES=80000, COMMIT_MAX_TASKS=2, COMMIT_MAX_WORDS=20000)
+        p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
+        t.start()
+        rc, _, stderr = jt.finish(p)
+        stop.set()
+        t.join()
+        jt.expect(rc == 0, f"exit {rc}: {stderr}")
+        jt.expect(cuts[0] >= 5, f"only {cuts[0]} connections cut")
+        jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
+    finally:
+        stop.set()
+        r.stop()
+
+
+def test_redis_restarted_empty_recreates_the_job(tmp):
+    data = jt.gen(tmp, 10, 3000)
+    r = jt.Redis(tmp)
+    try:
+        cfg = jt.config(tmp, N_NORMAL_WORKERS=1, N_SLEEPING_WORKERS=1, CHUNK_BYTES=100000, COMMIT_MAX_TASKS=2,
+                        REDIS_RETRY_SECONDS=30)
+        p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
+        time.sleep(1.0)
+        port = r.port
+        r.stop()  # SIGKILL, and the new server starts with an empty directory: no checkpoint
+        os.rename(r.dir, r.dir + ".old")
+        r2 = jt.Redis.__new__(jt.Redis)
+        r2.__init__(tmp)
+        jt.expect(r2.port != port or True, "")
+        # the new server must listen on the same port as the old one
+        r2.stop()
+        r3 = start_redis_on(tmp, port)
+        try:
+            rc, _, stderr = jt.finish(p)
+            jt.expect(rc == 0, f"exit {rc}: {stderr}")
+            jt.expect(any("job_lost" in l for l in jt.log_lines(tmp)), "job re-creation not logged")
+            jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
+        finally:
+            r3.kill()
+            r3.wait()
+    finally:
+        r.stop()
+
+
+def start_redis_on(tmp, port):
+    d = os.path.join(tmp, "redis-empty")
+    os.makedirs(d, exist_ok=True)
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", d, "--logfile", "redis.log"], stdout=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() == "PONG":
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def test_redis_down_longer_than_the_retry_limit(tmp):
+    data = jt.gen(tmp, 6, 3000)
+    r = jt.Redis(tmp)
+    try:
+        cfg = jt.config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, REDIS_RETRY_SECONDS=2)
+        p, _ = jt.start_run(tmp, cfg, data, "--redis", r.url)
+        time.sleep(1.0)
+        r.stop()
+        t0 = time.time()
+        rc, _, stderr = jt.finish(p, timeout=60)
+        jt.expect(rc == 4, f"exit {rc}, wanted 4: {stderr}")
+        jt.expect("Redis unavailable" in stderr, stderr)
+        jt.expect(time.time() - t0 < 20, f"took {time.time() - t0:.1f} s to give up")
+    finally:
+        r.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wordcount", required=True)
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--aof-seeds", default="4")
+    ap.add_argument("-k", default="")
+    args = ap.parse_args()
+    jt.WC = os.path.abspath(args.wordcount)
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
+    tests += [(f"test_chaos_rdb_seed_{s}", make_seed_test(int(s))) for s in args.seeds.split(",") if s]
+    tests += [(f"test_chaos_aof_seed_{s}", make_seed_test(int(s), "aof")) for s in args.aof_seeds.split(",") if s]
+    tests = [(n, f) for n, f in tests if args.k in n]
+    passed, failed = 0, []
+    for name, fn in tests:
+        t0 = time.time()
+        with tempfile.TemporaryDirectory(prefix="wc_chaos_") as tmp:
+            try:
+                fn(tmp)
+                passed += 1
+                print(f"ok   {name} ({time.time() - t0:.1f} s)", flush=True)
+            except Exception:  # noqa: BLE001
+                failed.append(name)
+                print(f"FAIL {name} ({time.time() - t0:.1f} s)\n{traceback.format_exc()}", flush=True)
+    print(f"{passed} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
