@@ -86,3 +86,22 @@ TEST(RedisAuth, PasswordIsRequiredAndUsed) {
 
 }  // namespace
 }  // namespace wc::redis
+
+namespace wc::redis {
+namespace {
+
+// Proof that a test's crash is real: a write after the last checkpoint is gone after SIGKILL
+// and restart (SHUTDOWN or SIGTERM would have saved it).
+TEST_F(ConnectionTest, WriteAfterLastCheckpointIsGoneAfterCrash) {
+  conn().Command({"SET", "before", "1"});
+  conn().Command({"SAVE"});
+  conn().Command({"SET", "marker", "after the checkpoint"});
+  server().Kill();
+  server().Start();
+  Connection c(server().connect_options());
+  EXPECT_EQ(c.Command({"GET", "before"}).str(), "1");
+  EXPECT_TRUE(c.Command({"GET", "marker"}).is_nil());
+}
+
+}  // namespace
+}  // namespace wc::redis

@@ -130,3 +130,63 @@ TEST_F(FunctionsTest, ProgressNeedsEverythingDeliveredAndNothingPending) {
 
 }  // namespace
 }  // namespace wc::redis
+
+namespace wc::redis {
+namespace {
+
+// A checkpoint taken before FUNCTION LOAD: after the restart the function is missing and FCall
+// loads it again.
+TEST_F(FunctionsTest, RestoreOfCheckpointTakenBeforeTheFunctionWasLoaded) {
+  std::string id = Deliver();
+  conn().Command({"FUNCTION", "FLUSH"});
+  conn().Command({"SAVE"});
+  LoadFunctions(conn());
+  server().Kill();
+  server().Start();
+  Connection c(server().connect_options());
+  Reply r = FCall(c, "wc_commit_v1", {"files", "count"}, {"worker", "1", id, "w", "3"});
+  EXPECT_EQ(r[0].integer(), 1);
+  EXPECT_EQ(c.Command({"ZSCORE", "count", "w"}).str(), "3");
+}
+
+// A checkpoint taken before a commit: after the restart the task is pending again and its
+// commit applies once more, exactly once.
+TEST_F(FunctionsTest, RestoreOfCheckpointTakenBeforeACommitRedoesItOnce) {
+  std::string id = Deliver();
+  conn().Command({"SAVE"});
+  EXPECT_EQ(Commit({id}, {"w", "2"})[0].integer(), 1);
+  server().Kill();
+  server().Start();
+  conn_ = std::make_unique<Connection>(server().connect_options());
+  EXPECT_EQ(Score("w"), "nil");
+  EXPECT_EQ(Pending(), 1);
+  EXPECT_EQ(Commit({id}, {"w", "2"})[0].integer(), 1);
+  EXPECT_EQ(Commit({id}, {"w", "2"})[0].integer(), 0);
+  EXPECT_EQ(Score("w"), "2");
+}
+
+// A checkpoint taken before the group existed: the stream commands fail with NOGROUP, which
+// callers treat as "the job is being re-created" (see job/redis_session.h).
+TEST_F(FunctionsTest, RestoreOfCheckpointTakenBeforeTheGroupExisted) {
+  conn().Command({"DEL", "files"});
+  conn().Command({"SAVE"});
+  conn().Command({"XGROUP", "CREATE", "files", "worker", "0", "MKSTREAM"});
+  server().Kill();
+  server().Start();
+  Connection c(server().connect_options());
+  try {
+    c.Command({"XREADGROUP", "GROUP", "worker", "w", "STREAMS", "files", ">"});
+    FAIL();
+  } catch (const RedisReplyError& e) {
+    EXPECT_EQ(e.prefix(), "NOGROUP");
+  }
+  try {
+    FCall(c, "wc_progress_v1", {"files"}, {"worker"});
+    FAIL();
+  } catch (const RedisReplyError& e) {
+    EXPECT_EQ(e.prefix(), "NOSTREAM");
+  }
+}
+
+}  // namespace
+}  // namespace wc::redis

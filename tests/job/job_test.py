@@ -212,20 +212,23 @@ def test_workers_sigkilled_at_random_are_replaced(tmp):
 
 
 def test_stopped_worker_resumed_after_steal_does_not_count_twice(tmp):
+    # One sleeping worker (the victim: it holds a task for 1 s) and one normal worker, which is
+    # free to steal the victim's task as soon as it has been idle for CLAIM_IDLE_MS.
     data = gen(tmp, 4, 2000)
-    p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, CLAIM_IDLE_MS=300,
+    p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=1, N_SLEEPING_WORKERS=1, CLAIM_IDLE_MS=300,
                                    COMMIT_MAX_TASKS=1), data)
     victim = None
     deadline = time.time() + 10
     while victim is None and time.time() < deadline:
-        pids = worker_pids(p.pid)
-        if len(pids) == 2:
-            victim = pids[0]
-        time.sleep(0.05)
-    expect(victim is not None, "workers did not start")
+        for pid in worker_pids(p.pid):
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"\0--slow" in fh.read():
+                    victim = pid
+        time.sleep(0.02)
+    expect(victim is not None, "the sleeping worker did not start")
     time.sleep(0.3)  # it has read a task and sleeps on it
     os.kill(victim, signal.SIGSTOP)
-    time.sleep(2.5)  # well past CLAIM_IDLE_MS: its task gets stolen and committed
+    time.sleep(2.0)  # far past CLAIM_IDLE_MS: the normal worker steals and commits its task
     os.kill(victim, signal.SIGCONT)
     rc, _, stderr = finish(p)
     expect(rc == 0, f"exit {rc}: {stderr}")
