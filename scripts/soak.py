@@ -37,7 +37,7 @@ def main():
                 try:
                     stderr, kills = chaos_test.chaos_run(tmp, seed, persistence)
                     m = re.search(r"survived (\d+) Redis restart\(s\) \((\d+) forced, (\d+) unplanned\) and (\d+) "
-                                  r"killed worker\(s\); (\S+) task", stderr)
+                                  r"killed worker\(s\); (?:>= )?(\S+) task", stderr)
                     restarts, forced, _, wkills, again = m.groups()
                     result = "exact"
                 except AssertionError as e:

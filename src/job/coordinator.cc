@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -206,8 +207,16 @@ class Coordinator {
         CreateJob();
         return 0;
       }, false);
-      rc = Supervise();
-      if (rc == cli::kExitOk) rc = Report();
+      // Supervise until the job is complete, then read the results; if Redis restarted while
+      // they were read (or lost the completion), supervise again.
+      for (;;) {
+        rc = Supervise();
+        if (rc != cli::kExitOk) break;
+        if (std::optional<Results> results = Collect()) {
+          rc = Report(*results);
+          break;
+        }
+      }
     } catch (const RedisUnavailable& e) {
       fmt::print(stderr, "wordcount run: {}\n", e.what());
       rc = cli::kExitRedis;
@@ -260,15 +269,27 @@ class Coordinator {
   void SaveNow() {
     session_->Once([&](Connection& c) {
       if (c_.persistence == "aof") {
-        try {
-          c.Command({"BGREWRITEAOF"});
-        } catch (const redis::RedisReplyError&) {
-          // one is already running or scheduled: wait for it below
-        }
-        auto deadline = Clock::now() + std::chrono::seconds(30);
+        // A rewrite snapshots the data set when it starts. One already running started before
+        // our last writes: wait for it, then start our own, and wait for that.
+        auto deadline = Clock::now() + std::chrono::seconds(60);
+        bool ours = false;
         for (;;) {
           std::string info(c.Command({"INFO", "persistence"}).str());
-          if (InfoField(info, "aof_rewrite_in_progress") == "0" && InfoField(info, "aof_rewrite_scheduled") == "0") break;
+          bool busy = InfoField(info, "aof_rewrite_in_progress") != "0" || InfoField(info, "aof_rewrite_scheduled") != "0";
+          if (!busy && ours) {
+            if (InfoField(info, "aof_last_bgrewrite_status") != "ok") {
+              throw redis::RedisReplyError("ERR AOF rewrite failed");
+            }
+            break;
+          }
+          if (!busy) {
+            try {
+              c.Command({"BGREWRITEAOF"});
+              ours = true;
+            } catch (const redis::RedisReplyError&) {
+              // one started meanwhile: wait for it and try again
+            }
+          }
           if (Clock::now() > deadline) throw redis::RedisIoError("AOF rewrite did not finish", true);
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
@@ -439,9 +460,12 @@ class Coordinator {
     int crashing = o_.workers ? 0 : c_.n_crashing_workers;
     int sleeping = o_.workers ? 0 : c_.n_sleeping_workers;
     if (plan_.tasks.empty()) return cli::kExitOk;
-    for (int i = 0; i < normal; ++i) Spawn(fmt::format("w{}", i + 1), false, false);
-    for (int i = 0; i < crashing; ++i) Spawn(fmt::format("crash{}", i + 1), true, false);
-    for (int i = 0; i < sleeping; ++i) Spawn(fmt::format("sleep{}", i + 1), false, true);
+    if (!spawned_initial_) {  // the lab's mix once; later rounds use normal workers only
+      spawned_initial_ = true;
+      for (int i = 0; i < normal; ++i) Spawn(fmt::format("w{}", i + 1), false, false);
+      for (int i = 0; i < crashing; ++i) Spawn(fmt::format("crash{}", i + 1), true, false);
+      for (int i = 0; i < sleeping; ++i) Spawn(fmt::format("sleep{}", i + 1), false, true);
+    }
 
     constexpr int kMaxRounds = 20;
     int rounds = 0;
@@ -542,26 +566,65 @@ class Coordinator {
     return Supervised([&] { return session_->Once([&](Connection& c) { return c.Command(args); }); }, true);
   }
 
-  int Report() {
-    double secs = Since(t0_);
-    CommandRunner run = [this](const Args& a) { return ResultCommand(a); };
-    std::vector<std::string> failures = plan_.failures;
-    Reply failed = run({"HGETALL", keys_.failed()});
-    for (size_t i = 0; i + 1 < failed.size(); i += 2) failures.emplace_back(failed[i + 1].str());
+  struct Results {
+    std::vector<std::string> failures;
+    std::vector<std::pair<std::string, uint64_t>> top;
+    std::unique_ptr<WordTable> counts;  // only with --out
+  };
 
+  // Reads the results. They count only if, afterwards, the job is still complete and Redis
+  // did not restart while they were read; otherwise returns nullopt.
+  std::optional<Results> Collect() {
+    int restarts = forced_restarts_ + unplanned_restarts_;
+    CommandRunner run = [this](const Args& a) { return ResultCommand(a); };
+    Results r;
+    r.failures = plan_.failures;
+    Reply failed = run({"HGETALL", keys_.failed()});
+    for (size_t i = 0; i + 1 < failed.size(); i += 2) r.failures.emplace_back(failed[i + 1].str());
     if (!o_.out.empty()) {
-      WordTable counts = ReadCounts(run, keys_.counts);
-      WriteTop(stdout, TopCounts(counts, static_cast<size_t>(c_.top)));
-      WriteCountsFile(o_.out, SortedCounts(counts));
+      r.counts = std::make_unique<WordTable>(ReadCounts(run, keys_.counts));
     } else {
-      for (const auto& [w, n] : ReadTop(run, keys_.counts, c_.top)) {
+      r.top = ReadTop(run, keys_.counts, c_.top);
+    }
+    bool complete = Supervised([&] { return JobComplete(); }, true);
+    if (complete && restarts == forced_restarts_ + unplanned_restarts_) return r;
+    Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
+              restarts != forced_restarts_ + unplanned_restarts_);
+    return std::nullopt;
+  }
+
+  // Tasks accepted more than once, counted from the workers' commit events in LOGFILE. A
+  // worker killed between a commit's reply and its log line leaves no event, so this is a
+  // lower bound; -1 if there is no log.
+  int64_t TasksCountedAgainAtLeast() const {
+    if (c_.logfile.empty()) return -1;
+    std::FILE* f = std::fopen(c_.logfile.c_str(), "r");
+    if (!f) return -1;
+    int64_t accepted = 0;
+    char line[4096];
+    while (std::fgets(line, sizeof line, f)) {
+      std::string_view l(line);
+      if (l.find(" commit tasks=") == std::string_view::npos || l.find("result=accepted") == std::string_view::npos) continue;
+      accepted += std::atoll(line + l.find(" commit tasks=") + 14);
+    }
+    std::fclose(f);
+    return std::max<int64_t>(0, accepted - static_cast<int64_t>(plan_.tasks.size()));
+  }
+
+  int Report(const Results& r) {
+    double secs = Since(t0_);
+    if (r.counts) {
+      WriteTop(stdout, TopCounts(*r.counts, static_cast<size_t>(c_.top)));
+      WriteCountsFile(o_.out, SortedCounts(*r.counts));
+    } else {
+      for (const auto& [w, n] : r.top) {
         std::fwrite(w.data(), 1, w.size(), stdout);
         fmt::print(stdout, ": {}\n", n);
       }
     }
     std::fflush(stdout);
     int restarts = forced_restarts_ + unplanned_restarts_;
-    int64_t again = TasksCountedAgain();
+    int64_t again = TasksCountedAgainAtLeast();
     if (!o_.quiet) {
       fmt::print(stderr, "counted {} tasks of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n", plan_.tasks.size(),
                  plan_.files, plan_.bytes / 1e6, secs, secs > 0 ? plan_.bytes / 1e6 / secs : 0.0);
@@ -569,15 +632,16 @@ class Coordinator {
                  "survived {} Redis restart(s) ({} forced, {} unplanned) and {} killed worker(s); "
                  "{} task(s) counted again; {} checkpoint(s), {} failed\n",
                  restarts, forced_restarts_, unplanned_restarts_, workers_killed_,
-                 again < 0 ? std::string("unknown") : std::to_string(again), checkpoints_, checkpoint_failures_);
+                 again < 0 ? std::string("unknown") : fmt::format(">= {}", again), checkpoints_,
+                 checkpoint_failures_);
     }
     Log::Event("job_done", "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} "
-               "workers_killed={} counted_again={} job_creations={}",
-               plan_.tasks.size(), failures.size(), secs, restarts, forced_restarts_, unplanned_restarts_,
+               "workers_killed={} counted_again_at_least={} job_creations={}",
+               plan_.tasks.size(), r.failures.size(), secs, restarts, forced_restarts_, unplanned_restarts_,
                workers_killed_, again, creations_);
-    for (const auto& f : failures) fmt::print(stderr, "FAILED {}\n", f);
-    if (!failures.empty()) {
-      fmt::print(stderr, "{} task(s) failed and were not counted\n", failures.size());
+    for (const auto& f : r.failures) fmt::print(stderr, "FAILED {}\n", f);
+    if (!r.failures.empty()) {
+      fmt::print(stderr, "{} task(s) failed and were not counted\n", r.failures.size());
       return cli::kExitInputFailed;
     }
     return cli::kExitOk;
@@ -596,6 +660,7 @@ class Coordinator {
   Clock::time_point t0_, last_checkpoint_, last_redis_start_, redis_down_until_;
   bool redis_down_ = false;
   bool check_job_ = false;
+  bool spawned_initial_ = false;
   std::string last_bgsave_status_ = "ok";
   int forced_restarts_ = 0, unplanned_restarts_ = 0, workers_killed_ = 0, creations_ = 0;
   int checkpoints_ = 0, checkpoint_failures_ = 0;
