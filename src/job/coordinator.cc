@@ -1,7 +1,6 @@
 #include "job/coordinator.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +31,7 @@
 #include "util/log.h"
 #include "util/mapped_file.h"
 #include "util/paths.h"
+#include "util/process.h"
 
 namespace wc::job {
 
@@ -403,18 +403,7 @@ class Coordinator {
     if (crash) args.push_back("--crash");
     if (slow) args.push_back("--slow");
     if (o_.quiet) args.push_back("--quiet");
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the coordinator
-      if (::getppid() != parent) ::_exit(127);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    pid_t pid = SpawnChild(args, {.death_signal = SIGTERM});  // never outlive the coordinator
     workers_.push_back({pid, name, crash, slow});
     Log::Event("worker_spawned", "name={} pid={} crash={} slow={}", name, pid, crash, slow);
   }
@@ -520,23 +509,6 @@ class Coordinator {
     for (const auto& w : workers_) ::kill(w.pid, SIGTERM);
     for (const auto& w : workers_) ::waitpid(w.pid, nullptr, 0);
     workers_.clear();
-  }
-
-  // Tasks accepted more than once (recounted after a restart rolled a commit back), from the
-  // workers' commit events in LOGFILE; -1 if there is no log to read.
-  int64_t TasksCountedAgain() const {
-    if (c_.logfile.empty()) return -1;
-    std::FILE* f = std::fopen(c_.logfile.c_str(), "r");
-    if (!f) return -1;
-    int64_t accepted = 0;
-    char line[4096];
-    while (std::fgets(line, sizeof line, f)) {
-      std::string_view l(line);
-      if (l.find(" commit tasks=") == std::string_view::npos || l.find("result=accepted") == std::string_view::npos) continue;
-      accepted += std::atoll(line + l.find(" commit tasks=") + 14);
-    }
-    std::fclose(f);
-    return accepted - static_cast<int64_t>(plan_.tasks.size());
   }
 
   // Runs f (one attempt of Redis work) until it succeeds, supervising the embedded Redis in

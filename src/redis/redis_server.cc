@@ -1,10 +1,8 @@
 #include "redis/redis_server.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +15,8 @@
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "util/process.h"
 
 namespace wc::redis {
 
@@ -84,25 +84,9 @@ void RedisServer::Start() {
     args.push_back(options_.password);
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::setpgid(0, 0);  // Ctrl-C goes to the coordinator, which stops the server itself
-    int devnull = ::open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-    }
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
+  // Own process group: Ctrl-C reaches the owner, which stops the server itself.
+  pid_t pid = SpawnChild(args, {.death_signal = SIGKILL, .new_process_group = true, .quiet_stdout = true,
+                                .search_path = true});
   pid_ = pid;
   try {
     WaitReady();

@@ -12,10 +12,8 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import job_test as jt  # noqa: E402
@@ -218,21 +216,7 @@ def main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
     tests += [(f"test_chaos_rdb_seed_{s}", make_seed_test(int(s))) for s in args.seeds.split(",") if s]
     tests += [(f"test_chaos_aof_seed_{s}", make_seed_test(int(s), "aof")) for s in args.aof_seeds.split(",") if s]
-    tests = [(n, f) for n, f in tests if args.k in n]
-    passed, failed = 0, []
-    for name, fn in tests:
-        t0 = time.time()
-        with tempfile.TemporaryDirectory(prefix="wc_chaos_") as tmp:
-            try:
-                fn(tmp)
-                passed += 1
-                print(f"ok   {name} ({time.time() - t0:.1f} s)", flush=True)
-            except Exception:  # noqa: BLE001
-                failed.append(name)
-                print(f"FAIL {name} ({time.time() - t0:.1f} s)\n{traceback.format_exc()}", flush=True)
-    print(f"{passed} passed, {len(failed)} failed")
-    return 1 if failed else 0
-
+    return jt.run_tests(tests, args.k, "wc_chaos_")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -346,11 +346,18 @@ def main():
     ap.add_argument("-k", default="")
     args = ap.parse_args()
     WC, ROOT = os.path.abspath(args.wordcount), args.root
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and args.k in n]
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
+    return run_tests(tests, args.k, "wc_job_")
+
+
+def run_tests(tests, name_filter, prefix):
+    """Runs each (name, fn(tmp)) whose name contains name_filter in its own temp dir."""
     passed, failed = 0, []
     for name, fn in tests:
+        if name_filter not in name:
+            continue
         t0 = time.time()
-        with tempfile.TemporaryDirectory(prefix="wc_job_") as tmp:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
             try:
                 fn(tmp)
                 passed += 1
@@ -360,7 +367,6 @@ def main():
                 print(f"FAIL {name} ({time.time() - t0:.1f} s)\n{traceback.format_exc()}", flush=True)
     print(f"{passed} passed, {len(failed)} failed")
     return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,40 @@
+#include "util/process.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace wc {
+
+pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& options) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, options.death_signal);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    if (options.new_process_group) ::setpgid(0, 0);
+    if (options.quiet_stdout) {
+      int devnull = ::open("/dev/null", O_RDWR);
+      if (devnull >= 0) {
+        ::dup2(devnull, 0);
+        ::dup2(devnull, 1);
+      }
+    }
+    if (options.search_path) {
+      ::execvp(argv[0], argv.data());
+    } else {
+      ::execv(argv[0], argv.data());
+    }
+    ::_exit(127);
+  }
+  return pid;
+}
+
+}  // namespace wc
