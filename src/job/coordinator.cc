@@ -402,7 +402,9 @@ class Coordinator {
                                      "--logfile", c_.logfile};
     if (crash) args.push_back("--crash");
     if (slow) args.push_back("--slow");
-    if (o_.quiet) args.push_back("--quiet");
+    // Workers log to LOGFILE; on the terminal only their errors. The coordinator reports
+    // failed tasks and restarts itself.
+    args.push_back("--quiet");
     pid_t pid = SpawnChild(args, {.death_signal = SIGTERM});  // never outlive the coordinator
     workers_.push_back({pid, name, crash, slow});
     Log::Event("worker_spawned", "name={} pid={} crash={} slow={}", name, pid, crash, slow);
