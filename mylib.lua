@@ -81,9 +81,10 @@ local function fail(keys, args)
   return acked
 end
 
--- wc_progress_v1: the job's completion state, read atomically.
+-- wc_progress_v2: the job's completion state, read atomically.
 --   KEYS[1] task stream; ARGV: group
--- Reply: {entries in the stream, pending entries, 1 if every entry was delivered else 0}.
+-- Reply: {entries in the stream, pending entries, 1 if every entry was delivered else 0,
+--         entries delivered so far (acknowledged = delivered - pending)}.
 -- "Done" is pending == 0 and everything delivered; the lag field of XINFO is not trusted.
 local function progress(keys, args)
   if redis.call('EXISTS', keys[1]) == 0 then return redis.error_reply('NOSTREAM task stream missing') end
@@ -94,14 +95,18 @@ local function progress(keys, args)
     if stream[k] == 'length' then length = stream[k + 1] end
   end
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', keys[1])) do
-    local name, pending, delivered
+    local name, pending, delivered, read
     for k = 1, #g, 2 do
       if g[k] == 'name' then name = g[k + 1] end
       if g[k] == 'pending' then pending = g[k + 1] end
       if g[k] == 'last-delivered-id' then delivered = g[k + 1] end
+      if g[k] == 'entries-read' then read = g[k + 1] end
     end
     if name == args[1] then
-      return {length, pending, (delivered == last_generated) and 1 or 0}
+      local all = (delivered == last_generated) and 1 or 0
+      -- entries-read can be unknown (nil); when everything was delivered it is the length.
+      if all == 1 then read = length end
+      return {length, pending, all, read or 0}
     end
   end
   return redis.error_reply('NOGROUP no such consumer group')
@@ -109,4 +114,4 @@ end
 
 redis.register_function('wc_commit_v1', commit)
 redis.register_function('wc_fail_v1', fail)
-redis.register_function{function_name = 'wc_progress_v1', callback = progress, flags = {'no-writes'}}
+redis.register_function{function_name = 'wc_progress_v2', callback = progress, flags = {'no-writes'}}

@@ -14,6 +14,7 @@
 #include "cli/exit_codes.h"
 #include "job/config.h"
 #include "job/coordinator.h"
+#include "job/status.h"
 #include "job/worker.h"
 #include "redis/connection.h"
 #include "util/error.h"
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   wc::job::RunOptions run;
   std::optional<std::string> run_data;
   int run_workers = -1;
+  bool run_verbose = false;
   auto* r = app.add_subcommand("run", "Run the distributed job: coordinator, workers, Redis");
   r->add_option("--config", config_path, "config.json with the lab's keys ($WC_CONFIG)")->capture_default_str();
   r->add_option("--out", run.out, "Write every count to this file");
@@ -102,6 +104,15 @@ int main(int argc, char** argv) {
   t->add_option("--redis", top_url, "redis://[:password@]host:port")->required();
   t->add_option("--config", config_path, "config.json (for the COUNT key name)")->capture_default_str();
 
+  const char* env_redis = std::getenv("WC_REDIS");
+  std::string status_url = env_redis ? env_redis : "redis://127.0.0.1:6379";
+  bool status_json = false;
+  auto* st = app.add_subcommand("status", "Show a job's state from Redis");
+  st->add_option("--redis", status_url, "redis://[:password@]host:port ($WC_REDIS)")->capture_default_str();
+  st->add_option("--config", config_path, "config.json (for the key names)")->capture_default_str();
+  st->add_flag("--json", status_json, "Machine-readable output");
+  r->add_flag("--verbose,-v", run_verbose, "Every event on stderr too");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -124,7 +135,7 @@ int main(int argc, char** argv) {
       run.data = run_data;
       if (run_workers > 0) run.workers = run_workers;
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
-                    run.quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
+                    run.quiet ? wc::LogLevel::kError : run_verbose ? wc::LogLevel::kInfo : wc::LogLevel::kWarn);
       return wc::job::RunJob(config, run);
     }
     if (*w) {
@@ -138,6 +149,11 @@ int main(int argc, char** argv) {
       wc::Log::Open(worker_log, worker.name, /*truncate=*/false,
                     worker_quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
       return wc::job::RunWorker(worker);
+    }
+    if (*st) {
+      wc::job::JobConfig config;
+      if (std::filesystem::exists(config_path)) config = wc::job::LoadConfig(config_path);
+      return wc::job::PrintStatus(config, status_url, status_json);
     }
     if (*t) {
       std::string count_key = "count";

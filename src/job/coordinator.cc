@@ -189,6 +189,10 @@ class Coordinator {
         redis_options = embedded_->connect_options();
         Log::Event("redis_started", "port={} dir=\"{}\" pid={} persistence={}", embedded_->port(),
                    workdir_.string(), embedded_->pid(), c_.persistence);
+        if (!o_.quiet) {
+          fmt::print(stderr, "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n",
+                     embedded_->port());
+        }
       } else {
         redis_options = redis::ParseRedisUrl(o_.redis_url);
       }
@@ -317,7 +321,7 @@ class Coordinator {
     bool intact = false;
     try {
       Reply p = session_->Once([&](Connection& c) {
-        return redis::FCall(c, "wc_progress_v1", {keys_.stream}, {keys_.group});
+        return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group});
       });
       Reply meta = session_->Once([&](Connection& c) { return c.Command({"HGET", keys_.meta(), "tasks"}); });
       intact = static_cast<size_t>(p[0].integer()) == plan_.tasks.size() && !meta.is_nil();
@@ -345,6 +349,7 @@ class Coordinator {
       try {
         c.Command({"BGSAVE"});
         ++checkpoints_;
+        Log::Event("checkpoint", "n={} previous_status={}", checkpoints_, status);
       } catch (const redis::RedisReplyError& e) {
         Log::Warn("checkpoint_skipped", "error=\"{}\"", e.what());
       }
@@ -412,7 +417,7 @@ class Coordinator {
 
   // Complete means: nothing pending, everything delivered. Throws if Redis cannot answer.
   bool JobComplete() {
-    Reply p = session_->Once([&](Connection& c) { return redis::FCall(c, "wc_progress_v1", {keys_.stream}, {keys_.group}); });
+    Reply p = session_->Once([&](Connection& c) { return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group}); });
     return p[1].integer() == 0 && p[2].integer() == 1;
   }
 
@@ -441,6 +446,38 @@ class Coordinator {
     return true;
   }
 
+  // The progress line: live on a terminal (stderr), a periodic line (and log event) otherwise.
+  // Never on stdout, so `word: count` lines and --out stay clean.
+  void Progress(bool final_clear = false) {
+    if (o_.quiet) return;
+    const bool tty = ::isatty(2) == 1;
+    if (final_clear) {
+      if (tty && progress_shown_) fmt::print(stderr, "\r\033[K");
+      return;
+    }
+    auto period = tty ? std::chrono::milliseconds(500) : std::chrono::milliseconds(5000);
+    if (Clock::now() - last_progress_ < period) return;
+    last_progress_ = Clock::now();
+    Reply p = session_->Once([&](Connection& c) { return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group}); });
+    int64_t total = p[0].integer(), pending = p[1].integer();
+    int64_t done = std::max<int64_t>(0, (p.size() > 3 ? p[3].integer() : 0) - pending);
+    double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
+    double mb = plan_.bytes / 1e6 * frac, secs = Since(t0_);
+    double rate = secs > 0 ? mb / secs : 0;
+    std::string eta = frac > 0 && frac < 1 ? fmt::format("{:.0f} s", secs / frac - secs) : "-";
+    std::string line = fmt::format("tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
+                                   "{} workers, {} Redis restarts",
+                                   done, total, pending, mb, plan_.bytes / 1e6, rate, eta, workers_.size(),
+                                   forced_restarts_ + unplanned_restarts_);
+    if (tty) {
+      fmt::print(stderr, "\r\033[K{}", line);
+      progress_shown_ = true;
+    } else {
+      fmt::print(stderr, "progress: {}\n", line);
+      Log::Event("progress", "done={} total={} pending={} workers={}", done, total, pending, workers_.size());
+    }
+  }
+
   int Supervise() {
     struct sigaction sa {};
     sa.sa_handler = OnStopSignal;
@@ -453,18 +490,21 @@ class Coordinator {
     if (plan_.tasks.empty()) return cli::kExitOk;
     if (!spawned_initial_) {  // the lab's mix once; later rounds use normal workers only
       spawned_initial_ = true;
-      for (int i = 0; i < normal; ++i) Spawn(fmt::format("w{}", i + 1), false, false);
+      // Crashing and sleeping workers first: started after fast normal ones, they could find
+      // the stream already drained, and the faults they stand for would never happen.
       for (int i = 0; i < crashing; ++i) Spawn(fmt::format("crash{}", i + 1), true, false);
       for (int i = 0; i < sleeping; ++i) Spawn(fmt::format("sleep{}", i + 1), false, true);
+      for (int i = 0; i < normal; ++i) Spawn(fmt::format("w{}", i + 1), false, false);
     }
 
     constexpr int kMaxRounds = 20;
     int rounds = 0;
-    last_checkpoint_ = last_redis_start_ = Clock::now();
+    last_checkpoint_ = last_redis_start_ = last_progress_ = Clock::now();
     Clock::time_point redis_trouble_since{};
     const auto retry_for = std::chrono::duration<double>(c_.redis_retry_seconds);
     for (;;) {
       if (int sig = g_stop_signal.load()) {
+        Progress(/*final_clear=*/true);
         Log::Warn("interrupted", "signal={}", sig);
         fmt::print(stderr, "wordcount run: interrupted\n");
         return 128 + sig;
@@ -478,6 +518,7 @@ class Coordinator {
             check_job_ = false;
           }
           if (Clock::now() - last_checkpoint_ >= std::chrono::duration<double>(c_.checkpoint_interval)) Checkpoint();
+          Progress();
           if (workers_.empty()) {
             if (JobComplete()) {
               SaveNow();  // the result survives a restart from here on
@@ -586,6 +627,7 @@ class Coordinator {
   }
 
   int Report(const Results& r) {
+    Progress(/*final_clear=*/true);
     double secs = Since(t0_);
     if (r.counts) {
       WriteTop(stdout, TopCounts(*r.counts, static_cast<size_t>(c_.top)));
@@ -635,6 +677,8 @@ class Coordinator {
   bool redis_down_ = false;
   bool check_job_ = false;
   bool spawned_initial_ = false;
+  bool progress_shown_ = false;
+  Clock::time_point last_progress_{};
   std::string last_bgsave_status_ = "ok";
   int forced_restarts_ = 0, unplanned_restarts_ = 0, workers_killed_ = 0, creations_ = 0;
   int checkpoints_ = 0, checkpoint_failures_ = 0;

@@ -135,6 +135,8 @@ class Worker {
           continue;
         }
       }
+      Log::Event("claim", "task={} path=\"{}\" range={}-{}", task->id, task->path, task->range.begin,
+                 task->range.end == csv::ByteRange::kToEnd ? std::string("end") : std::to_string(task->range.end));
       if (o_.crash) {
         Log::Event("exit", "reason=crash_point task={}", task->id);
         return kWorkerExitCrashed;
@@ -192,7 +194,7 @@ class Worker {
 
   bool JobDone() {
     Reply p = session_.Run([&](Connection& c) {
-      return redis::FCall(c, "wc_progress_v1", {o_.keys.stream}, {o_.keys.group});
+      return redis::FCall(c, "wc_progress_v2", {o_.keys.stream}, {o_.keys.group});
     });
     return p[1].integer() == 0 && p[2].integer() == 1;
   }

@@ -117,7 +117,7 @@ TEST_F(FunctionsTest, FailRecordsTheErrorOnce) {
 }
 
 TEST_F(FunctionsTest, ProgressNeedsEverythingDeliveredAndNothingPending) {
-  auto progress = [&] { return FCall(conn(), "wc_progress_v1", {"files"}, {"worker"}); };
+  auto progress = [&] { return FCall(conn(), "wc_progress_v2", {"files"}, {"worker"}); };
   conn().Command({"XADD", "files", "*", "fname", "a"});
   EXPECT_EQ(progress()[2].integer(), 0);  // not delivered yet
   conn().Command({"XREADGROUP", "GROUP", "worker", "w", "STREAMS", "files", ">"});
@@ -125,7 +125,7 @@ TEST_F(FunctionsTest, ProgressNeedsEverythingDeliveredAndNothingPending) {
   EXPECT_EQ(p[0].integer(), 1);
   EXPECT_EQ(p[1].integer(), 1);
   EXPECT_EQ(p[2].integer(), 1);
-  EXPECT_THROW(FCall(conn(), "wc_progress_v1", {"nostream"}, {"worker"}), RedisReplyError);
+  EXPECT_THROW(FCall(conn(), "wc_progress_v2", {"nostream"}, {"worker"}), RedisReplyError);
 }
 
 }  // namespace
@@ -181,7 +181,7 @@ TEST_F(FunctionsTest, RestoreOfCheckpointTakenBeforeTheGroupExisted) {
     EXPECT_EQ(e.prefix(), "NOGROUP");
   }
   try {
-    FCall(c, "wc_progress_v1", {"files"}, {"worker"});
+    FCall(c, "wc_progress_v2", {"files"}, {"worker"});
     FAIL();
   } catch (const RedisReplyError& e) {
     EXPECT_EQ(e.prefix(), "NOSTREAM");

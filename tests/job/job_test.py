@@ -176,8 +176,8 @@ def test_eight_workers_external_redis(tmp):
 
 
 def test_lab_mix_of_normal_crashing_and_sleeping_workers(tmp):
-    data = gen(tmp, 8, 2000)
-    # Small chunks make ~60 range tasks, so every worker reads at least one.
+    data = gen(tmp, 8, 6000)
+    # Small chunks make ~190 range tasks, so every worker reads at least one.
     p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=5, N_CRASHING_WORKERS=2, N_SLEEPING_WORKERS=1,
                                    CLAIM_IDLE_MS=500, CHUNK_BYTES=50000), data)
     rc, _, stderr = finish(p)
@@ -325,6 +325,35 @@ def test_no_input_files(tmp):
     p, _ = start_run(tmp, config(tmp), os.path.join(tmp, "nothing"))
     rc, _, stderr = finish(p, timeout=30)
     expect(rc == 3, f"exit {rc}, wanted 3: {stderr}")
+
+
+def test_status_reports_a_running_and_a_finished_job(tmp):
+    data = gen(tmp, 4, 1000)
+    r = Redis(tmp)
+    try:
+        def status():
+            out = subprocess.run([WC, "status", "--redis", r.url, "--json"], capture_output=True, text=True)
+            expect(out.returncode == 0, out.stderr)
+            return json.loads(out.stdout)
+
+        empty = status()
+        expect("error" in empty["tasks"], f"status of a server without a job: {empty}")
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1), data,
+                           "--redis", r.url)
+        time.sleep(1.5)
+        running = status()
+        expect(running["tasks"]["total"] == 4 and not running["tasks"]["complete"], f"running: {running}")
+        expect(len(running["consumers"]) == 2, f"consumers: {running}")
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        done = status()
+        expect(done["tasks"]["complete"] and done["tasks"]["acknowledged"] == 4, f"finished: {done}")
+        expect(done["distinct_words"] == len(serial(tmp, data).splitlines()), f"distinct words: {done}")
+        expect(done["checkpoint"]["last_status"] == "ok", f"checkpoint: {done}")
+        text = subprocess.run([WC, "status", "--redis", r.url], capture_output=True, text=True).stdout
+        expect("job:        complete" in text and "4 acknowledged" in text, text)
+    finally:
+        r.stop()
 
 
 def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
