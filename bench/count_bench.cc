@@ -11,9 +11,8 @@
 //   AbslFlatHashMap        same scan and tokenizer, absl::flat_hash_map<string_view,uint64>
 //                          instead of WordTable (the "plain flat hash map" baseline)
 //   SplitRecordRanges      the quote-aware boundary scan used to split big files
-#include <benchmark/benchmark.h>
-
 #include <absl/container/flat_hash_map.h>
+#include <benchmark/benchmark.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -65,7 +64,12 @@ void BM_CountFiles(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() * DatasetBytes());
 }
-BENCHMARK(BM_CountFiles)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_CountFiles)
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Runs `visit` over the text values of every file, one thread.
 template <class Visitor>

@@ -15,7 +15,8 @@ namespace wc::testing {
 class RedisTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<redis::RedisServer>(redis::RedisServerOptions{.dir = dir_.path() + "/redis"});
+    server_ = std::make_unique<redis::RedisServer>(
+        redis::RedisServerOptions{.dir = dir_.path() + "/redis"});
     conn_ = std::make_unique<redis::Connection>(server_->connect_options());
   }
   redis::Connection& conn() { return *conn_; }

@@ -1,9 +1,9 @@
 #include "cli/commands.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"

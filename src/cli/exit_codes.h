@@ -3,13 +3,13 @@
 
 namespace wc::cli {
 
-inline constexpr int kExitOk = 0;            // everything counted
-inline constexpr int kExitInputFailed = 1;   // some input files failed; the rest were counted
-inline constexpr int kExitUsage = 2;         // bad command line, option or config value
-inline constexpr int kExitNoInput = 3;       // no input file matched
-inline constexpr int kExitRedis = 4;         // Redis unreachable or failing past the retry limit
-inline constexpr int kExitIncomplete = 5;    // the job could not be completed
-inline constexpr int kExitInternal = 70;     // unexpected internal error (a bug)
+inline constexpr int kExitOk = 0;           // everything counted
+inline constexpr int kExitInputFailed = 1;  // some input files failed; the rest were counted
+inline constexpr int kExitUsage = 2;        // bad command line, option or config value
+inline constexpr int kExitNoInput = 3;      // no input file matched
+inline constexpr int kExitRedis = 4;        // Redis unreachable or failing past the retry limit
+inline constexpr int kExitIncomplete = 5;   // the job could not be completed
+inline constexpr int kExitInternal = 70;    // unexpected internal error (a bug)
 
 inline constexpr const char* kExitCodesHelp =
     "Exit codes: 0 all counted; 1 some input files failed (named on stderr, the rest counted);\n"

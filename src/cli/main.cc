@@ -1,14 +1,14 @@
 // wordcount: fault-tolerant distributed word count (see README.md).
 // main() parses the command line and maps every error that escapes a command to an exit code;
 // nothing below it exits the process.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <optional>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
   auto* sp = app.add_subcommand("split", "Split a CSV into parts at record boundaries");
   sp->add_option("input", split.input, "Input CSV file")->required();
   sp->add_option("outdir", split.outdir, "Output directory")->required();
-  auto* rows = sp->add_option("--rows", split.rows, "Data rows per part")->check(CLI::PositiveNumber);
+  auto* rows =
+      sp->add_option("--rows", split.rows, "Data rows per part")->check(CLI::PositiveNumber);
   auto* bytes = sp->add_option("--bytes", split.bytes, "About this many data bytes per part")
                     ->check(CLI::PositiveNumber);
   rows->excludes(bytes);
@@ -65,13 +66,15 @@ int main(int argc, char** argv) {
   int run_workers = -1;
   bool run_verbose = false;
   auto* r = app.add_subcommand("run", "Run the distributed job: coordinator, workers, Redis");
-  r->add_option("--config", config_path, "config.json with the lab's keys ($WC_CONFIG)")->capture_default_str();
+  r->add_option("--config", config_path, "config.json with the lab's keys ($WC_CONFIG)")
+      ->capture_default_str();
   r->add_option("--out", run.out, "Write every count to this file");
   r->add_option("--data", run_data, "Input glob, overrides DATA_PATH");
   r->add_option("--workers", run_workers, "Normal workers only, this many (overrides the N_* keys)")
       ->check(CLI::PositiveNumber);
-  r->add_option("--redis", run.redis_url, "redis://[:password@]host:port of an existing server "
-                                          "(default: start an embedded redis-server)");
+  r->add_option("--redis", run.redis_url,
+                "redis://[:password@]host:port of an existing server "
+                "(default: start an embedded redis-server)");
   r->add_flag("--quiet,-q", run.quiet, "Only results and errors on the terminal");
 
   wc::job::WorkerOptions worker;
@@ -79,21 +82,31 @@ int main(int argc, char** argv) {
   int64_t claim_idle_ms = 5000;
   double retry_seconds = 60;
   bool worker_quiet = false;
-  auto* w = app.add_subcommand("worker", "A stateless worker (started by run, or by hand on any host)");
+  auto* w =
+      app.add_subcommand("worker", "A stateless worker (started by run, or by hand on any host)");
   w->add_option("--redis", worker_url, "redis://[:password@]host:port")->required();
-  w->add_option("--name", worker.name, "Consumer name (stable across restarts)")->capture_default_str();
+  w->add_option("--name", worker.name, "Consumer name (stable across restarts)")
+      ->capture_default_str();
   w->add_flag("--crash", worker.crash, "Exit right after reading a task (the lab's crash point)");
   w->add_flag("--slow", worker.slow, "Sleep 1 s per task");
   w->add_option("--stream", worker.keys.stream, "Task stream (IN)")->capture_default_str();
-  w->add_option("--count-key", worker.keys.counts, "Sorted set of counts (COUNT)")->capture_default_str();
-  w->add_option("--fname", worker.keys.fname, "Task field with the path (FNAME)")->capture_default_str();
-  w->add_option("--data-root", worker.data_root, "Refuse files outside this directory")->capture_default_str();
+  w->add_option("--count-key", worker.keys.counts, "Sorted set of counts (COUNT)")
+      ->capture_default_str();
+  w->add_option("--fname", worker.keys.fname, "Task field with the path (FNAME)")
+      ->capture_default_str();
+  w->add_option("--data-root", worker.data_root, "Refuse files outside this directory")
+      ->capture_default_str();
   w->add_option("--column", worker.column, "Column to count")->capture_default_str();
-  w->add_option("--claim-idle-ms", claim_idle_ms, "Steal tasks pending this long")->capture_default_str();
-  w->add_option("--commit-max-words", worker.commit_max_words, "Distinct words per commit")->capture_default_str();
-  w->add_option("--commit-max-tasks", worker.commit_max_tasks, "Tasks per commit")->capture_default_str();
-  w->add_option("--max-deliveries", worker.max_deliveries, "Tries of an unreadable task")->capture_default_str();
-  w->add_option("--redis-retry-seconds", retry_seconds, "How long to wait for Redis")->capture_default_str();
+  w->add_option("--claim-idle-ms", claim_idle_ms, "Steal tasks pending this long")
+      ->capture_default_str();
+  w->add_option("--commit-max-words", worker.commit_max_words, "Distinct words per commit")
+      ->capture_default_str();
+  w->add_option("--commit-max-tasks", worker.commit_max_tasks, "Tasks per commit")
+      ->capture_default_str();
+  w->add_option("--max-deliveries", worker.max_deliveries, "Tries of an unreadable task")
+      ->capture_default_str();
+  w->add_option("--redis-retry-seconds", retry_seconds, "How long to wait for Redis")
+      ->capture_default_str();
   w->add_option("--logfile", worker_log, "Append events to this file");
   w->add_flag("--quiet,-q", worker_quiet, "Only errors on stderr");
 
@@ -102,13 +115,15 @@ int main(int argc, char** argv) {
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
   t->add_option("n", top_n, "How many")->capture_default_str();
   t->add_option("--redis", top_url, "redis://[:password@]host:port")->required();
-  t->add_option("--config", config_path, "config.json (for the COUNT key name)")->capture_default_str();
+  t->add_option("--config", config_path, "config.json (for the COUNT key name)")
+      ->capture_default_str();
 
   const char* env_redis = std::getenv("WC_REDIS");
   std::string status_url = env_redis ? env_redis : "redis://127.0.0.1:6379";
   bool status_json = false;
   auto* st = app.add_subcommand("status", "Show a job's state from Redis");
-  st->add_option("--redis", status_url, "redis://[:password@]host:port ($WC_REDIS)")->capture_default_str();
+  st->add_option("--redis", status_url, "redis://[:password@]host:port ($WC_REDIS)")
+      ->capture_default_str();
   st->add_option("--config", config_path, "config.json (for the key names)")->capture_default_str();
   st->add_flag("--json", status_json, "Machine-readable output");
   r->add_flag("--verbose,-v", run_verbose, "Every event on stderr too");
@@ -135,7 +150,9 @@ int main(int argc, char** argv) {
       run.data = run_data;
       if (run_workers > 0) run.workers = run_workers;
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
-                    run.quiet ? wc::LogLevel::kError : run_verbose ? wc::LogLevel::kInfo : wc::LogLevel::kWarn);
+                    run.quiet     ? wc::LogLevel::kError
+                    : run_verbose ? wc::LogLevel::kInfo
+                                  : wc::LogLevel::kWarn);
       return wc::job::RunJob(config, run);
     }
     if (*w) {

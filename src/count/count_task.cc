@@ -62,7 +62,8 @@ TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range,
   try {
     return CountFileRange(path, range, table, column);
   } catch (const csv::CsvError& e) {
-    CountFileRange(path, csv::ByteRange{range.begin, e.record_begin()}, table, column, ~uint64_t{0});
+    CountFileRange(path, csv::ByteRange{range.begin, e.record_begin()}, table, column,
+                   ~uint64_t{0});
     throw;
   }
 }

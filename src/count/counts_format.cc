@@ -1,12 +1,12 @@
 #include "count/counts_format.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <memory>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "util/error.h"
 
@@ -51,10 +51,18 @@ std::string EscapeWord(std::string_view word) {
   out.reserve(word.size());
   for (unsigned char c : word) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += fmt::format("\\x{:02x}", c);
@@ -76,10 +84,18 @@ std::string UnescapeWord(std::string_view s) {
     }
     if (++i >= s.size()) throw std::invalid_argument("dangling backslash");
     switch (s[i]) {
-      case '\\': out += '\\'; break;
-      case 't': out += '\t'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
+      case '\\':
+        out += '\\';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
       case 'x': {
         if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
             !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
@@ -89,7 +105,8 @@ std::string UnescapeWord(std::string_view s) {
         i += 2;
         break;
       }
-      default: throw std::invalid_argument("unknown escape");
+      default:
+        throw std::invalid_argument("unknown escape");
     }
   }
   return out;

@@ -4,9 +4,8 @@
 
 #include <random>
 
-#include "util/error.h"
-
 #include "test_util.h"
+#include "util/error.h"
 
 namespace wc {
 namespace {

@@ -97,7 +97,8 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
         task.counted = csv::ByteRange{task.range.begin, ce->record_begin()};
       }
       std::lock_guard<std::mutex> lock(files[task.file].mu);
-      if (!files[task.file].failure) files[task.file].failure = FileFailure{paths[task.file], e.what()};
+      if (!files[task.file].failure)
+        files[task.file].failure = FileFailure{paths[task.file], e.what()};
     }
   });
 
@@ -114,8 +115,9 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
     try {
       CountFileRange(paths[task.file], task.counted, tables[t], options.column, ~uint64_t{0});
     } catch (const InputError& e) {
-      throw InputError(paths[task.file], 0,
-                       std::string("changed while being counted, counts are not exact: ") + e.what());
+      throw InputError(
+          paths[task.file], 0,
+          std::string("changed while being counted, counts are not exact: ") + e.what());
     }
   });
 

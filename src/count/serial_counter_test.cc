@@ -14,7 +14,8 @@ class SerialCounterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     gen::Generator g(11);
-    for (int i = 0; i < 4; ++i) good_.push_back(dir_.Write("g" + std::to_string(i) + ".csv", g.File(i, 1500)));
+    for (int i = 0; i < 4; ++i)
+      good_.push_back(dir_.Write("g" + std::to_string(i) + ".csv", g.File(i, 1500)));
     expected_ = AsMap(CountFiles(good_, SerialOptions{.threads = 1}).counts);
     ASSERT_FALSE(expected_.empty());
   }

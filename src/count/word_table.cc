@@ -19,13 +19,15 @@ constexpr auto kMasks = MakeMasks();
 }  // namespace
 
 alignas(16) const uint8_t kWordMasks[17][16] = {
-#define ROW(n)                                                                                 \
-  {kMasks.m[n][0],  kMasks.m[n][1],  kMasks.m[n][2],  kMasks.m[n][3], kMasks.m[n][4],          \
-   kMasks.m[n][5],  kMasks.m[n][6],  kMasks.m[n][7],  kMasks.m[n][8], kMasks.m[n][9],          \
-   kMasks.m[n][10], kMasks.m[n][11], kMasks.m[n][12], kMasks.m[n][13], kMasks.m[n][14],        \
-   kMasks.m[n][15]}
-    ROW(0),  ROW(1),  ROW(2),  ROW(3),  ROW(4),  ROW(5),  ROW(6),  ROW(7),  ROW(8),
-    ROW(9),  ROW(10), ROW(11), ROW(12), ROW(13), ROW(14), ROW(15), ROW(16),
+#define ROW(n)                                                                               \
+  {                                                                                          \
+    kMasks.m[n][0], kMasks.m[n][1], kMasks.m[n][2], kMasks.m[n][3], kMasks.m[n][4],          \
+        kMasks.m[n][5], kMasks.m[n][6], kMasks.m[n][7], kMasks.m[n][8], kMasks.m[n][9],      \
+        kMasks.m[n][10], kMasks.m[n][11], kMasks.m[n][12], kMasks.m[n][13], kMasks.m[n][14], \
+        kMasks.m[n][15]                                                                      \
+  }
+    ROW(0), ROW(1),  ROW(2),  ROW(3),  ROW(4),  ROW(5),  ROW(6),  ROW(7),  ROW(8),
+    ROW(9), ROW(10), ROW(11), ROW(12), ROW(13), ROW(14), ROW(15), ROW(16),
 #undef ROW
 };
 

@@ -124,8 +124,7 @@ inline void WordTable::Add(const char* p, size_t len, uint64_t delta) {
   AddInline(lo, hi, len, h, delta);
 }
 
-inline void WordTable::AddInline(uint64_t lo, uint64_t hi, size_t len, uint64_t h,
-                                 uint64_t delta) {
+inline void WordTable::AddInline(uint64_t lo, uint64_t hi, size_t len, uint64_t h, uint64_t delta) {
   size_t i = h & mask_;
   for (;;) {
     Slot& s = slots_[i];

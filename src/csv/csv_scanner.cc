@@ -8,8 +8,9 @@ namespace wc::csv {
 bool IsNaString(std::string_view s) {
   // pandas 2.x STR_NA_VALUES (1.5 lacks "None"), plus the empty string.
   static constexpr std::array<std::string_view, 19> kNa = {
-      "",     "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-      "<NA>", "N/A",  "NA",       "NULL", "NaN",    "None",     "n/a",  "nan",  "null"};
+      "",     "#N/A",   "#N/A N/A", "#NA",  "-1.#IND", "-1.#QNAN", "-NaN",
+      "-nan", "1.#IND", "1.#QNAN",  "<NA>", "N/A",     "NA",       "NULL",
+      "NaN",  "None",   "n/a",      "nan",  "null"};
   return std::find(kNa.begin(), kNa.end(), s) != kNa.end();
 }
 

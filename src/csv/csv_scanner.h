@@ -53,12 +53,12 @@ class CsvError : public InputError {
 
 // What the header and the first data record say about a file.
 struct Schema {
-  size_t header_begin = 0;     // offset of the header record (after any BOM)
-  size_t header_end = 0;       // offset of the header's '\n' (or EOF); excludes the '\n'
-  size_t data_begin = 0;       // offset just past the header record
-  size_t header_fields = 0;    // fields in the header
-  size_t leading_fields = 0;   // implicit index fields of pandas (see above)
-  size_t expected_fields = 0;  // header_fields + leading_fields: the most a record may have
+  size_t header_begin = 0;        // offset of the header record (after any BOM)
+  size_t header_end = 0;          // offset of the header's '\n' (or EOF); excludes the '\n'
+  size_t data_begin = 0;          // offset just past the header record
+  size_t header_fields = 0;       // fields in the header
+  size_t leading_fields = 0;      // implicit index fields of pandas (see above)
+  size_t expected_fields = 0;     // header_fields + leading_fields: the most a record may have
   size_t text_index = kNoColumn;  // index of the text field within a record, or kNoColumn
 };
 
@@ -185,8 +185,8 @@ inline size_t TextScanner::SkipBlankLines(size_t pos, size_t limit) const {
     if (c != ' ' && c != '\t') return pos;
     size_t q = pos;
     while (q < size_ && (d_[q] == ' ' || d_[q] == '\t')) ++q;
-    if (q >= size_) return size_;     // blanks up to EOF: nothing more
-    if (d_[q] != '\n') return pos;   // blanks then data: the record starts at the blanks
+    if (q >= size_) return size_;   // blanks up to EOF: nothing more
+    if (d_[q] != '\n') return pos;  // blanks then data: the record starts at the blanks
     pos = q + 1;
   }
   return pos;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "util/mapped_file.h"
 #include "test_util.h"
+#include "util/mapped_file.h"
 
 namespace wc::csv {
 namespace {
@@ -45,9 +45,13 @@ std::string ErrorOf(std::string_view csv) {
   return "";
 }
 
-TEST(CsvScanner, PlainRows) { EXPECT_EQ(TextsOf("a,text,b\n1,hello world,2\n3,x,4\n"), (Texts{"hello world", "x"})); }
+TEST(CsvScanner, PlainRows) {
+  EXPECT_EQ(TextsOf("a,text,b\n1,hello world,2\n3,x,4\n"), (Texts{"hello world", "x"}));
+}
 
-TEST(CsvScanner, LastRowWithoutNewline) { EXPECT_EQ(TextsOf("a,text\n1,x\n2,y"), (Texts{"x", "y"})); }
+TEST(CsvScanner, LastRowWithoutNewline) {
+  EXPECT_EQ(TextsOf("a,text\n1,x\n2,y"), (Texts{"x", "y"}));
+}
 
 TEST(CsvScanner, QuotedFieldKeepsCommasNewlinesAndEscapedQuotes) {
   EXPECT_EQ(TextsOf("a,text\n1,\"x\ny\r\nz, \"\"q\"\"\"\n"), (Texts{"x\ny\r\nz, \"q\""}));
@@ -57,7 +61,9 @@ TEST(CsvScanner, CharactersAfterClosingQuoteAreKept) {
   EXPECT_EQ(TextsOf("a,text\n1,\"abc\"def x\n2,\"ab\"c\"d\n"), (Texts{"abcdef x", "abc\"d"}));
 }
 
-TEST(CsvScanner, QuoteInsideUnquotedFieldIsLiteral) { EXPECT_EQ(TextsOf("a,text\n1,ab\"c\n"), (Texts{"ab\"c"})); }
+TEST(CsvScanner, QuoteInsideUnquotedFieldIsLiteral) {
+  EXPECT_EQ(TextsOf("a,text\n1,ab\"c\n"), (Texts{"ab\"c"}));
+}
 
 TEST(CsvScanner, CarriageReturnIsData) {
   EXPECT_EQ(TextsOf("a,text,b\r\n1,x y,z\r\n"), (Texts{"x y"}));
@@ -72,7 +78,9 @@ TEST(CsvScanner, BlankAndWhitespaceOnlyLinesAreSkipped) {
   EXPECT_EQ(TextsOf("\n\na,text\n  \n1,x\n \t\n\n2,y\n   "), (Texts{"x", "y"}));
 }
 
-TEST(CsvScanner, LineStartingWithBlanksIsARecord) { EXPECT_EQ(TextsOf("a,text\n  1,x\n"), (Texts{"x"})); }
+TEST(CsvScanner, LineStartingWithBlanksIsARecord) {
+  EXPECT_EQ(TextsOf("a,text\n  1,x\n"), (Texts{"x"}));
+}
 
 TEST(CsvScanner, MissingValuesReadAsNan) {
   EXPECT_EQ(TextsOf("a,text\n1,NA\n2, NA \n3,\"NA\"\n4,None\n5,\n6,n/a\n7,-nan\n8,\"\"\n9\n"),
@@ -80,8 +88,9 @@ TEST(CsvScanner, MissingValuesReadAsNan) {
 }
 
 TEST(CsvScanner, EveryPandasNaStringIsMissing) {
-  for (const char* na : {"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-                         "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}) {
+  for (const char* na :
+       {"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}) {
     EXPECT_EQ(TextsOf(std::string("a,text\n1,") + na + "\n"), (Texts{"nan"})) << na;
   }
   EXPECT_EQ(TextsOf("a,text\n1,nA\n2,NONE\n"), (Texts{"nA", "NONE"}));
@@ -96,9 +105,13 @@ TEST(CsvScanner, NulByteEndsTheValue) {
   EXPECT_EQ(TextsOf("a,text,b\n1,x\0y,2\n2,\"NA\0z\",3\n"s), (Texts{"x", "nan"}));
 }
 
-TEST(CsvScanner, ByteOrderMarkIsDropped) { EXPECT_EQ(TextsOf("\xEF\xBB\xBFtext,a\nx,1\n"), (Texts{"x"})); }
+TEST(CsvScanner, ByteOrderMarkIsDropped) {
+  EXPECT_EQ(TextsOf("\xEF\xBB\xBFtext,a\nx,1\n"), (Texts{"x"}));
+}
 
-TEST(CsvScanner, FirstOfDuplicateTextColumnsWins) { EXPECT_EQ(TextsOf("text,text\nx,y\n"), (Texts{"x"})); }
+TEST(CsvScanner, FirstOfDuplicateTextColumnsWins) {
+  EXPECT_EQ(TextsOf("text,text\nx,y\n"), (Texts{"x"}));
+}
 
 TEST(CsvScanner, QuotedHeaderName) { EXPECT_EQ(TextsOf("a,\"text\"\n1,x\n"), (Texts{"x"})); }
 
@@ -120,7 +133,8 @@ TEST(CsvScanner, RowWiderThanHeaderIsAnErrorNamingItsLine) {
 }
 
 TEST(CsvScanner, UnterminatedQuoteIsAnErrorAtItsLine) {
-  EXPECT_EQ(ErrorOf("a,text\n1,x\n2,\"abc\ndef\n"), "3:end of file inside a quoted field that starts here");
+  EXPECT_EQ(ErrorOf("a,text\n1,x\n2,\"abc\ndef\n"),
+            "3:end of file inside a quoted field that starts here");
 }
 
 TEST(CsvScanner, EmptyOrBlankFileHasNoColumns) {
@@ -138,7 +152,9 @@ TEST(CsvScanner, MissingTextColumnIsAnError) {
   EXPECT_EQ(ErrorOf("a, text\n1,2\n"), "1:no column named 'text' in the header");
 }
 
-TEST(CsvScanner, OtherColumnByName) { EXPECT_EQ(TextsOf("a,body\n1,x y\n", "body"), (Texts{"x y"})); }
+TEST(CsvScanner, OtherColumnByName) {
+  EXPECT_EQ(TextsOf("a,body\n1,x y\n", "body"), (Texts{"x y"}));
+}
 
 TEST(CsvScanner, TrailingDelimiterAtEofMakesAnEmptyField) {
   EXPECT_EQ(TextsOf("text,a\nx,1\ny,"), (Texts{"x", "y"}));

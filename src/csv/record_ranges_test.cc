@@ -31,7 +31,8 @@ void ExpectRangesAddUp(const std::string& path) {
       }
       CountRange(file, schema, ranges[i], summed);
     }
-    ASSERT_EQ(AsMap(summed), AsMap(whole)) << "target " << target << ", " << ranges.size() << " ranges";
+    ASSERT_EQ(AsMap(summed), AsMap(whole))
+        << "target " << target << ", " << ranges.size() << " ranges";
   }
 }
 
@@ -54,7 +55,8 @@ TEST(RecordRanges, QuotedNewlinesAreNeverBoundaries) {
 TEST(RecordRanges, ImplicitIndexAndShortRowsAddUp) {
   testing::TempDir dir;
   std::string csv = "a,text\n0,1,first\n";
-  for (int i = 0; i < 200; ++i) csv += i % 3 ? std::to_string(i) + ",x,w" + std::to_string(i % 9) + "\n" : "9\n";
+  for (int i = 0; i < 200; ++i)
+    csv += i % 3 ? std::to_string(i) + ",x,w" + std::to_string(i % 9) + "\n" : "9\n";
   ExpectRangesAddUp(dir.Write("i.csv", csv));
 }
 

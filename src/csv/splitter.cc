@@ -1,11 +1,11 @@
 #include "csv/splitter.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "csv/csv_scanner.h"
 #include "util/error.h"
@@ -49,7 +49,8 @@ class PartWriter {
  private:
   void Emit(size_t end) {
     std::string path =
-        (std::filesystem::path(outdir_) / fmt::format("part_{:04}.csv", parts_.size() + 1)).string();
+        (std::filesystem::path(outdir_) / fmt::format("part_{:04}.csv", parts_.size() + 1))
+            .string();
     std::unique_ptr<std::FILE, FileCloser> out(std::fopen(path.c_str(), "wb"));
     if (!out) throw InputError(path, 0, ErrnoMessage("cannot create", errno));
     parts_.push_back(path);

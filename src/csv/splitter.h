@@ -19,8 +19,9 @@
 namespace wc::csv {
 
 struct SplitOptions {
-  uint64_t rows = 0;   // data records per part; 0 = not by rows
-  uint64_t bytes = 0;  // about this many data bytes per part (at least one record); 0 = not by bytes
+  uint64_t rows = 0;  // data records per part; 0 = not by rows
+  uint64_t bytes =
+      0;  // about this many data bytes per part (at least one record); 0 = not by bytes
 };
 
 // REQUIRES: exactly one of options.rows and options.bytes is non-zero (else UsageError).

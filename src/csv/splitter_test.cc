@@ -6,9 +6,9 @@
 
 #include "count/serial_counter.h"
 #include "csv/csv_scanner.h"
-#include "util/error.h"
 #include "gen/generator.h"
 #include "test_util.h"
+#include "util/error.h"
 
 namespace wc::csv {
 namespace {
@@ -42,7 +42,9 @@ TEST(Splitter, PartsCountLikeTheInputByBytes) {
 
 TEST(Splitter, ImplicitIndexIsCarriedIntoEveryPartsHeader) {
   testing::TempDir dir;
-  std::string in = dir.Write("in.csv", "\xEF\xBB\xBF" "a,text\n0,1,first\n1,2,second\n2,3\n3,4,fourth\n");
+  std::string in = dir.Write("in.csv",
+                             "\xEF\xBB\xBF"
+                             "a,text\n0,1,first\n1,2,second\n2,3\n3,4,fourth\n");
   auto parts = SplitCsv(in, dir.path() + "/parts", {.rows = 1});
   ASSERT_EQ(parts.size(), 4u);
   EXPECT_EQ(testing::ReadFile(parts[2]), ",a,text\n2,3\n");

@@ -1,5 +1,7 @@
 #include "gen/generator.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -9,8 +11,6 @@
 #include <filesystem>
 #include <string_view>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "util/error.h"
 
@@ -31,37 +31,49 @@ uint64_t SplitMix(uint64_t& state) {
 
 // Words a support conversation is made of, most frequent first.
 constexpr std::array<std::string_view, 96> kCommon = {
-    "to", "the", "I", "you", "a", "and", "my", "for", "is", "it", "your", "in", "of", "this",
-    "we", "on", "me", "can", "that", "with", "have", "us", "be", "not", "are", "please", "DM",
-    "help", "so", "at", "what", "just", "but", "we'd", "do", "Hi", "if", "get", "from", "was",
-    "account", "all", "an", "or", "phone", "no", "will", "know", "our", "out", "Thanks", "any",
-    "been", "there", "has", "still", "time", "now", "service", "like", "order", "up", "more",
-    "send", "here", "look", "happy", "sorry", "it's", "details", "I'm", "app", "hear", "when",
-    "update", "iPhone", "Can", "number", "back", "one", "help.", "they", "how", "customer",
-    "working", "would", "Please", "email", "got", "issue", "new", "why", "again", "been", "day",
-    "flight"};
+    "to",   "the",   "I",        "you",     "a",       "and",    "my",      "for",    "is",
+    "it",   "your",  "in",       "of",      "this",    "we",     "on",      "me",     "can",
+    "that", "with",  "have",     "us",      "be",      "not",    "are",     "please", "DM",
+    "help", "so",    "at",       "what",    "just",    "but",    "we'd",    "do",     "Hi",
+    "if",   "get",   "from",     "was",     "account", "all",    "an",      "or",     "phone",
+    "no",   "will",  "know",     "our",     "out",     "Thanks", "any",     "been",   "there",
+    "has",  "still", "time",     "now",     "service", "like",   "order",   "up",     "more",
+    "send", "here",  "look",     "happy",   "sorry",   "it's",   "details", "I'm",    "app",
+    "hear", "when",  "update",   "iPhone",  "Can",     "number", "back",    "one",    "help.",
+    "they", "how",   "customer", "working", "would",   "Please", "email",   "got",    "issue",
+    "new",  "why",   "again",    "been",    "day",     "flight"};
 
 constexpr std::array<std::string_view, 24> kBrands = {
-    "AppleSupport", "AmazonHelp", "Uber_Support", "SpotifyCares", "Delta", "Tesco",
-    "AmericanAir", "comcastcares", "TMobileHelp", "British_Airways", "SouthwestAir",
-    "VirginTrains", "Ask_Spectrum", "hulu_support", "sprintcare", "XboxSupport",
-    "AzureSupport", "ChipotleTweets", "UPSHelp", "AskPlayStation", "NikeSupport", "GWRHelp",
-    "SW_Help", "AirAsiaSupport"};
+    "AppleSupport", "AmazonHelp",   "Uber_Support",   "SpotifyCares",  "Delta",
+    "Tesco",        "AmericanAir",  "comcastcares",   "TMobileHelp",   "British_Airways",
+    "SouthwestAir", "VirginTrains", "Ask_Spectrum",   "hulu_support",  "sprintcare",
+    "XboxSupport",  "AzureSupport", "ChipotleTweets", "UPSHelp",       "AskPlayStation",
+    "NikeSupport",  "GWRHelp",      "SW_Help",        "AirAsiaSupport"};
 
 constexpr std::array<std::string_view, 16> kEmoji = {
-    "\xF0\x9F\x98\xA1", "\xF0\x9F\x99\x8F", "\xF0\x9F\x98\x82", "\xE2\x9D\xA4\xEF\xB8\x8F",
-    "\xF0\x9F\x91\x8D", "\xF0\x9F\x98\xA9", "\xF0\x9F\x98\x8A", "\xF0\x9F\x98\xAD",
-    "\xF0\x9F\x94\xA5", "\xF0\x9F\x92\xAF", "\xF0\x9F\x98\x92", "\xF0\x9F\xA4\x94",
+    "\xF0\x9F\x98\xA1", "\xF0\x9F\x99\x8F", "\xF0\x9F\x98\x82",         "\xE2\x9D\xA4\xEF\xB8\x8F",
+    "\xF0\x9F\x91\x8D", "\xF0\x9F\x98\xA9", "\xF0\x9F\x98\x8A",         "\xF0\x9F\x98\xAD",
+    "\xF0\x9F\x94\xA5", "\xF0\x9F\x92\xAF", "\xF0\x9F\x98\x92",         "\xF0\x9F\xA4\x94",
     "\xF0\x9F\x98\x8D", "\xF0\x9F\x99\x84", "\xE2\x9C\x88\xEF\xB8\x8F", "\xF0\x9F\x93\xB1"};
 
 constexpr std::array<std::string_view, 10> kUtf8Words = {
-    "caf\xC3\xA9", "na\xC3\xAFve", "\xC3\xBC" "ber", "se\xC3\xB1or", "gr\xC3\xBC\xC3\x9F" "e",
-    "\xE3\x81\x82\xE3\x82\x8A\xE3\x81\x8C\xE3\x81\xA8\xE3\x81\x86", "\xE2\x80\x94",
-    "\xE2\x80\x9Cwhy\xE2\x80\x9D", "d\xC3\xA9j\xC3\xA0", "\xC2\xA3" "50"};
+    "caf\xC3\xA9",
+    "na\xC3\xAFve",
+    "\xC3\xBC"
+    "ber",
+    "se\xC3\xB1or",
+    "gr\xC3\xBC\xC3\x9F"
+    "e",
+    "\xE3\x81\x82\xE3\x82\x8A\xE3\x81\x8C\xE3\x81\xA8\xE3\x81\x86",
+    "\xE2\x80\x94",
+    "\xE2\x80\x9Cwhy\xE2\x80\x9D",
+    "d\xC3\xA9j\xC3\xA0",
+    "\xC2\xA3"
+    "50"};
 
 constexpr std::array<std::string_view, 8> kPunct = {",", ".", "!", "?", "!!", "...", ":", "?!"};
-constexpr std::array<std::string_view, 7> kNaLike = {"", "NA", "null", "N/A", " NA ", "None",
-                                                     "nan"};
+constexpr std::array<std::string_view, 7> kNaLike = {"",     "NA",   "null", "N/A",
+                                                     " NA ", "None", "nan"};
 constexpr std::array<std::string_view, 7> kDays = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 constexpr std::array<std::string_view, 3> kMonths = {"Oct", "Nov", "Dec"};
 
@@ -102,7 +114,8 @@ Generator::Generator(uint64_t seed) : seed_(seed) {
   const size_t n = vocab_.size();
   std::vector<double> p(n);
   double sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += p[i] = 1.0 / std::pow(static_cast<double>(i + 1), kZipfExponent);
+  for (size_t i = 0; i < n; ++i)
+    sum += p[i] = 1.0 / std::pow(static_cast<double>(i + 1), kZipfExponent);
   zipf_.prob.assign(n, 0);
   zipf_.alias.assign(n, 0);
   std::vector<uint32_t> small, large;
@@ -197,7 +210,8 @@ class RowWriter {
       t += " https://t.co/";
       for (int i = 0; i < 10; ++i, h /= 62) t += kB62[h % 62];
     }
-    if (!inbound && Chance(0.5)) t += fmt::format(" ^{}{}", char('A' + Below(26)), char('A' + Below(26)));
+    if (!inbound && Chance(0.5))
+      t += fmt::format(" ^{}{}", char('A' + Below(26)), char('A' + Below(26)));
     if (Chance(0.01)) t += " ";  // trailing space: an empty last word
   }
 

@@ -19,10 +19,10 @@
 namespace wc::gen {
 
 struct GenOptions {
-  uint64_t files = 8;        // number of CSV files
-  uint64_t rows = 20000;     // data rows per file
-  uint64_t seed = 1;         // everything derives from it
-  unsigned threads = 0;      // 0: one per hardware thread
+  uint64_t files = 8;     // number of CSV files
+  uint64_t rows = 20000;  // data rows per file
+  uint64_t seed = 1;      // everything derives from it
+  unsigned threads = 0;   // 0: one per hardware thread
 };
 
 class Generator {

@@ -1,10 +1,10 @@
 #include "job/config.h"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <functional>
 #include <map>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
@@ -27,14 +27,16 @@ std::function<void(const json&)> Int(T* out, int64_t min) {
 
 std::function<void(const json&)> Seconds(double* out) {
   return [out](const json& v) {
-    if (!v.is_number() || v.get<double>() < 0) throw std::invalid_argument("a number of seconds >= 0");
+    if (!v.is_number() || v.get<double>() < 0)
+      throw std::invalid_argument("a number of seconds >= 0");
     *out = v.get<double>();
   };
 }
 
 std::function<void(const json&)> String(std::string* out, bool allow_empty = false) {
   return [out, allow_empty](const json& v) {
-    if (!v.is_string() || (!allow_empty && v.get<std::string>().empty())) throw std::invalid_argument("a non-empty string");
+    if (!v.is_string() || (!allow_empty && v.get<std::string>().empty()))
+      throw std::invalid_argument("a non-empty string");
     *out = v.get<std::string>();
   };
 }
@@ -61,7 +63,8 @@ JobConfig LoadConfig(const std::string& path) {
   } catch (const json::exception& e) {
     throw UsageError(fmt::format("config file {} is not valid JSON: {}", path, e.what()));
   }
-  if (!doc.is_object()) throw UsageError(fmt::format("config file {} must hold a JSON object", path));
+  if (!doc.is_object())
+    throw UsageError(fmt::format("config file {} must hold a JSON object", path));
 
   JobConfig c;
   const std::map<std::string, std::function<void(const json&)>> keys = {
@@ -95,7 +98,8 @@ JobConfig LoadConfig(const std::string& path) {
     try {
       it->second(value);
     } catch (const std::invalid_argument& e) {
-      throw UsageError(fmt::format("{}: config key '{}' must be {}, got {}", path, key, e.what(), value.dump()));
+      throw UsageError(
+          fmt::format("{}: config key '{}' must be {}, got {}", path, key, e.what(), value.dump()));
     }
   }
   Validate(c);
@@ -104,11 +108,15 @@ JobConfig LoadConfig(const std::string& path) {
 
 void Validate(const JobConfig& c) {
   if (c.persistence != "rdb" && c.persistence != "aof") {
-    throw UsageError(fmt::format("PERSISTENCE must be \"rdb\" or \"aof\", got \"{}\"", c.persistence));
+    throw UsageError(
+        fmt::format("PERSISTENCE must be \"rdb\" or \"aof\", got \"{}\"", c.persistence));
   }
-  if (c.mode != "direct") throw UsageError(fmt::format("MODE must be \"direct\", got \"{}\"", c.mode));
+  if (c.mode != "direct")
+    throw UsageError(fmt::format("MODE must be \"direct\", got \"{}\"", c.mode));
   if (c.n_normal_workers + c.n_crashing_workers + c.n_sleeping_workers == 0) {
-    throw UsageError("the job needs at least one worker (N_NORMAL_WORKERS + N_CRASHING_WORKERS + N_SLEEPING_WORKERS)");
+    throw UsageError(
+        "the job needs at least one worker (N_NORMAL_WORKERS + N_CRASHING_WORKERS + "
+        "N_SLEEPING_WORKERS)");
   }
 }
 

@@ -12,16 +12,16 @@ namespace wc::job {
 
 struct JobConfig {
   // --- the lab's keys ---
-  std::string logfile = "/tmp/wc.log";  // LOGFILE: truncated by `run` at start
-  int n_normal_workers = 5;             // N_NORMAL_WORKERS
-  int n_crashing_workers = 2;           // N_CRASHING_WORKERS: exit right after reading a task
-  int n_sleeping_workers = 1;           // N_SLEEPING_WORKERS: sleep 1 s per task
+  std::string logfile = "/tmp/wc.log";   // LOGFILE: truncated by `run` at start
+  int n_normal_workers = 5;              // N_NORMAL_WORKERS
+  int n_crashing_workers = 2;            // N_CRASHING_WORKERS: exit right after reading a task
+  int n_sleeping_workers = 1;            // N_SLEEPING_WORKERS: sleep 1 s per task
   std::string data_path = "data/*.csv";  // DATA_PATH: glob (or file or directory) of inputs
-  std::string in = "files";             // IN: task stream
-  std::string fname = "fname";          // FNAME: field of a task entry holding the file path
-  std::string count = "count";          // COUNT: sorted set of word counts
-  double checkpoint_interval = 2;       // CHECKPOINT_INTERVAL (s): BGSAVE period
-  double redis_downtime = 1;            // REDIS_DOWNTIME (s): how long a crashed Redis stays down
+  std::string in = "files";              // IN: task stream
+  std::string fname = "fname";           // FNAME: field of a task entry holding the file path
+  std::string count = "count";           // COUNT: sorted set of word counts
+  double checkpoint_interval = 2;        // CHECKPOINT_INTERVAL (s): BGSAVE period
+  double redis_downtime = 1;             // REDIS_DOWNTIME (s): how long a crashed Redis stays down
   // --- wordcount's keys ---
   int top = 3;                          // TOP: how many top words `run` prints
   std::string mode = "direct";          // MODE: direct (the lab's design)

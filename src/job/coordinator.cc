@@ -1,5 +1,6 @@
 #include "job/coordinator.h"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,8 +15,6 @@
 #include <map>
 #include <optional>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
@@ -117,8 +116,10 @@ WordTable ReadCounts(const CommandRunner& run, const std::string& key) {
   WordTable table(1 << 16);
   constexpr int64_t kPage = 100000;
   for (int64_t start = 0;; start += kPage) {
-    Reply r = run({"ZRANGE", key, std::to_string(start), std::to_string(start + kPage - 1), "WITHSCORES"});
-    for (size_t i = 0; i + 1 < r.size(); i += 2) table.AddUnpadded(r[i].str(), ParseScore(r[i + 1].str()));
+    Reply r = run(
+        {"ZRANGE", key, std::to_string(start), std::to_string(start + kPage - 1), "WITHSCORES"});
+    for (size_t i = 0; i + 1 < r.size(); i += 2)
+      table.AddUnpadded(r[i].str(), ParseScore(r[i + 1].str()));
     if (static_cast<int64_t>(r.size()) < 2 * kPage) break;
   }
   return table;
@@ -126,13 +127,15 @@ WordTable ReadCounts(const CommandRunner& run, const std::string& key) {
 
 // The top n in the project's order (count descending, then word bytes ascending): Redis
 // orders ties differently, so every word tied with the n-th is fetched and sorted here.
-std::vector<std::pair<std::string, uint64_t>> ReadTop(const CommandRunner& run, const std::string& key, int n) {
+std::vector<std::pair<std::string, uint64_t>> ReadTop(const CommandRunner& run,
+                                                      const std::string& key, int n) {
   std::vector<std::pair<std::string, uint64_t>> top;
   if (n <= 0) return top;
   Reply head = run({"ZREVRANGE", key, std::to_string(n - 1), std::to_string(n - 1), "WITHSCORES"});
   std::string min_score = head.size() == 2 ? std::string(head[1].str()) : "-inf";
   Reply all = run({"ZRANGEBYSCORE", key, min_score, "+inf", "WITHSCORES"});
-  for (size_t i = 0; i + 1 < all.size(); i += 2) top.emplace_back(all[i].str(), ParseScore(all[i + 1].str()));
+  for (size_t i = 0; i + 1 < all.size(); i += 2)
+    top.emplace_back(all[i].str(), ParseScore(all[i + 1].str()));
   std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });
@@ -148,7 +151,9 @@ struct WorkerProc {
 
 using Clock = std::chrono::steady_clock;
 
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // A field of INFO output ("name:value" lines), or "" if absent.
 std::string InfoField(std::string_view info, std::string_view name) {
@@ -174,8 +179,8 @@ class Coordinator {
     }
     plan_ = MakePlan(files, c_);
     data_root_ = DataRoot(plan_.tasks);
-    Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files, plan_.tasks.size(),
-               plan_.bytes, plan_.failures.size(), data_root_);
+    Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
+               plan_.tasks.size(), plan_.bytes, plan_.failures.size(), data_root_);
 
     redis::ConnectOptions redis_options;
     try {
@@ -190,7 +195,8 @@ class Coordinator {
         Log::Event("redis_started", "port={} dir=\"{}\" pid={} persistence={}", embedded_->port(),
                    workdir_.string(), embedded_->pid(), c_.persistence);
         if (!o_.quiet) {
-          fmt::print(stderr, "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n",
+          fmt::print(stderr,
+                     "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n",
                      embedded_->port());
         }
       } else {
@@ -202,15 +208,18 @@ class Coordinator {
     }
     url_ = redis::ToUrl(redis_options);
     session_ = std::make_unique<RedisSession>(
-        redis_options, std::chrono::milliseconds(static_cast<int64_t>(c_.redis_retry_seconds * 1000)));
+        redis_options,
+        std::chrono::milliseconds(static_cast<int64_t>(c_.redis_retry_seconds * 1000)));
 
     int rc;
     try {
       // The job is created, and saved, before any worker starts: a restart never loses it.
-      Supervised([&] {
-        CreateJob();
-        return 0;
-      }, false);
+      Supervised(
+          [&] {
+            CreateJob();
+            return 0;
+          },
+          false);
       // Supervise until the job is complete, then read the results; if Redis restarted while
       // they were read (or lost the completion), supervise again.
       for (;;) {
@@ -261,12 +270,14 @@ class Coordinator {
       }
       // Written last: a state restored from a checkpoint taken in the middle lacks it.
       c.Command({"HSET", keys_.meta(), "tasks", std::to_string(plan_.tasks.size()), "files",
-                 std::to_string(plan_.files), "bytes", std::to_string(plan_.bytes), "data_root", data_root_});
+                 std::to_string(plan_.files), "bytes", std::to_string(plan_.bytes), "data_root",
+                 data_root_});
       return 0;
     });
     SaveNow();
     ++creations_;
-    Log::Event("job_created", "stream={} tasks={} creation={}", keys_.stream, plan_.tasks.size(), creations_);
+    Log::Event("job_created", "stream={} tasks={} creation={}", keys_.stream, plan_.tasks.size(),
+               creations_);
   }
 
   // A synchronous, durable save (RDB: SAVE; AOF: a rewrite, waited for). One attempt.
@@ -279,7 +290,8 @@ class Coordinator {
         bool ours = false;
         for (;;) {
           std::string info(c.Command({"INFO", "persistence"}).str());
-          bool busy = InfoField(info, "aof_rewrite_in_progress") != "0" || InfoField(info, "aof_rewrite_scheduled") != "0";
+          bool busy = InfoField(info, "aof_rewrite_in_progress") != "0" ||
+                      InfoField(info, "aof_rewrite_scheduled") != "0";
           if (!busy && ours) {
             if (InfoField(info, "aof_last_bgrewrite_status") != "ok") {
               throw redis::RedisReplyError("ERR AOF rewrite failed");
@@ -294,7 +306,8 @@ class Coordinator {
               // one started meanwhile: wait for it and try again
             }
           }
-          if (Clock::now() > deadline) throw redis::RedisIoError("AOF rewrite did not finish", true);
+          if (Clock::now() > deadline)
+            throw redis::RedisIoError("AOF rewrite did not finish", true);
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       } else {
@@ -306,7 +319,8 @@ class Coordinator {
             break;
           } catch (const redis::RedisReplyError& e) {
             if (std::string_view(e.what()).find("in progress") == std::string_view::npos) throw;
-            if (Clock::now() > deadline) throw redis::RedisIoError("a background save never finished", true);
+            if (Clock::now() > deadline)
+              throw redis::RedisIoError("a background save never finished", true);
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
@@ -323,7 +337,9 @@ class Coordinator {
       Reply p = session_->Once([&](Connection& c) {
         return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group});
       });
-      Reply meta = session_->Once([&](Connection& c) { return c.Command({"HGET", keys_.meta(), "tasks"}); });
+      Reply meta = session_->Once([&](Connection& c) {
+        return c.Command({"HGET", keys_.meta(), "tasks"});
+      });
       intact = static_cast<size_t>(p[0].integer()) == plan_.tasks.size() && !meta.is_nil();
     } catch (const redis::RedisReplyError& e) {
       if (e.prefix() != "NOSTREAM" && e.prefix() != "NOGROUP") throw;
@@ -396,15 +412,34 @@ class Coordinator {
   }
 
   void Spawn(const std::string& name, bool crash, bool slow) {
-    std::vector<std::string> args = {o_.self_exe, "worker", "--redis", url_, "--name", name,
-                                     "--stream", keys_.stream, "--count-key", keys_.counts, "--fname", keys_.fname,
-                                     "--data-root", data_root_, "--column", c_.column,
-                                     "--claim-idle-ms", std::to_string(c_.claim_idle_ms),
-                                     "--commit-max-words", std::to_string(c_.commit_max_words),
-                                     "--commit-max-tasks", std::to_string(c_.commit_max_tasks),
-                                     "--max-deliveries", std::to_string(c_.max_deliveries),
-                                     "--redis-retry-seconds", fmt::format("{}", c_.redis_retry_seconds),
-                                     "--logfile", c_.logfile};
+    std::vector<std::string> args = {o_.self_exe,
+                                     "worker",
+                                     "--redis",
+                                     url_,
+                                     "--name",
+                                     name,
+                                     "--stream",
+                                     keys_.stream,
+                                     "--count-key",
+                                     keys_.counts,
+                                     "--fname",
+                                     keys_.fname,
+                                     "--data-root",
+                                     data_root_,
+                                     "--column",
+                                     c_.column,
+                                     "--claim-idle-ms",
+                                     std::to_string(c_.claim_idle_ms),
+                                     "--commit-max-words",
+                                     std::to_string(c_.commit_max_words),
+                                     "--commit-max-tasks",
+                                     std::to_string(c_.commit_max_tasks),
+                                     "--max-deliveries",
+                                     std::to_string(c_.max_deliveries),
+                                     "--redis-retry-seconds",
+                                     fmt::format("{}", c_.redis_retry_seconds),
+                                     "--logfile",
+                                     c_.logfile};
     if (crash) args.push_back("--crash");
     if (slow) args.push_back("--slow");
     // Workers log to LOGFILE; on the terminal only their errors. The coordinator reports
@@ -417,7 +452,9 @@ class Coordinator {
 
   // Complete means: nothing pending, everything delivered. Throws if Redis cannot answer.
   bool JobComplete() {
-    Reply p = session_->Once([&](Connection& c) { return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group}); });
+    Reply p = session_->Once([&](Connection& c) {
+      return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group});
+    });
     return p[1].integer() == 0 && p[2].integer() == 1;
   }
 
@@ -436,7 +473,8 @@ class Coordinator {
       if (WIFSIGNALED(status)) {
         ++workers_killed_;
         Log::Warn("worker_died", "name={} pid={} signal={}", w.name, w.pid, WTERMSIG(status));
-        if (!done && workers_killed_ <= 1000) Spawn(fmt::format("{}-r{}", w.name, workers_killed_), false, w.slow);
+        if (!done && workers_killed_ <= 1000)
+          Spawn(fmt::format("{}-r{}", w.name, workers_killed_), false, w.slow);
       } else {
         int code = WEXITSTATUS(status);
         Log::Event("worker_exited", "name={} pid={} code={}", w.name, w.pid, code);
@@ -458,23 +496,27 @@ class Coordinator {
     auto period = tty ? std::chrono::milliseconds(500) : std::chrono::milliseconds(5000);
     if (Clock::now() - last_progress_ < period) return;
     last_progress_ = Clock::now();
-    Reply p = session_->Once([&](Connection& c) { return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group}); });
+    Reply p = session_->Once([&](Connection& c) {
+      return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group});
+    });
     int64_t total = p[0].integer(), pending = p[1].integer();
     int64_t done = std::max<int64_t>(0, (p.size() > 3 ? p[3].integer() : 0) - pending);
     double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
     double mb = plan_.bytes / 1e6 * frac, secs = Since(t0_);
     double rate = secs > 0 ? mb / secs : 0;
     std::string eta = frac > 0 && frac < 1 ? fmt::format("{:.0f} s", secs / frac - secs) : "-";
-    std::string line = fmt::format("tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
-                                   "{} workers, {} Redis restarts",
-                                   done, total, pending, mb, plan_.bytes / 1e6, rate, eta, workers_.size(),
-                                   forced_restarts_ + unplanned_restarts_);
+    std::string line = fmt::format(
+        "tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
+        "{} workers, {} Redis restarts",
+        done, total, pending, mb, plan_.bytes / 1e6, rate, eta, workers_.size(),
+        forced_restarts_ + unplanned_restarts_);
     if (tty) {
       fmt::print(stderr, "\r\033[K{}", line);
       progress_shown_ = true;
     } else {
       fmt::print(stderr, "progress: {}\n", line);
-      Log::Event("progress", "done={} total={} pending={} workers={}", done, total, pending, workers_.size());
+      Log::Event("progress", "done={} total={} pending={} workers={}", done, total, pending,
+                 workers_.size());
     }
   }
 
@@ -517,7 +559,9 @@ class Coordinator {
             EnsureJob();
             check_job_ = false;
           }
-          if (Clock::now() - last_checkpoint_ >= std::chrono::duration<double>(c_.checkpoint_interval)) Checkpoint();
+          if (Clock::now() - last_checkpoint_ >=
+              std::chrono::duration<double>(c_.checkpoint_interval))
+            Checkpoint();
           Progress();
           if (workers_.empty()) {
             if (JobComplete()) {
@@ -525,11 +569,14 @@ class Coordinator {
               if (JobComplete()) return cli::kExitOk;
             } else {
               if (++rounds > kMaxRounds) {
-                fmt::print(stderr, "wordcount run: the job could not finish after {} rounds of workers\n", kMaxRounds);
+                fmt::print(stderr,
+                           "wordcount run: the job could not finish after {} rounds of workers\n",
+                           kMaxRounds);
                 return cli::kExitIncomplete;
               }
               Log::Warn("job_incomplete", "round={} respawning={}", rounds, std::max(1, normal));
-              for (int i = 0; i < std::max(1, normal); ++i) Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
+              for (int i = 0; i < std::max(1, normal); ++i)
+                Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
             }
           }
         }
@@ -539,7 +586,8 @@ class Coordinator {
         if (redis_trouble_since == Clock::time_point{}) redis_trouble_since = Clock::now();
         check_job_ = true;
         if (Clock::now() - redis_trouble_since >= retry_for) {
-          throw RedisUnavailable(fmt::format("Redis unavailable for {} s: {}", c_.redis_retry_seconds, e.what()));
+          throw RedisUnavailable(
+              fmt::format("Redis unavailable for {} s: {}", c_.redis_retry_seconds, e.what()));
         }
       } catch (const redis::RedisReplyError& e) {
         if (!e.transient()) throw;
@@ -566,7 +614,8 @@ class Coordinator {
         if (!redis_down_) return f();
       } catch (const redis::RedisIoError& e) {
         if (Since(since) >= c_.redis_retry_seconds) {
-          throw RedisUnavailable(fmt::format("Redis unavailable for {} s: {}", c_.redis_retry_seconds, e.what()));
+          throw RedisUnavailable(
+              fmt::format("Redis unavailable for {} s: {}", c_.redis_retry_seconds, e.what()));
         }
       } catch (const redis::RedisReplyError& e) {
         if (!e.transient()) throw;
@@ -578,7 +627,8 @@ class Coordinator {
   // After the job is complete, a crash restarts Redis from the final save, which holds the
   // complete result.
   Reply ResultCommand(const Args& args) {
-    return Supervised([&] { return session_->Once([&](Connection& c) { return c.Command(args); }); }, true);
+    return Supervised(
+        [&] { return session_->Once([&](Connection& c) { return c.Command(args); }); }, true);
   }
 
   struct Results {
@@ -619,7 +669,9 @@ class Coordinator {
     char line[4096];
     while (std::fgets(line, sizeof line, f)) {
       std::string_view l(line);
-      if (l.find(" commit tasks=") == std::string_view::npos || l.find("result=accepted") == std::string_view::npos) continue;
+      if (l.find(" commit tasks=") == std::string_view::npos ||
+          l.find("result=accepted") == std::string_view::npos)
+        continue;
       accepted += std::atoll(line + l.find(" commit tasks=") + 14);
     }
     std::fclose(f);
@@ -642,8 +694,9 @@ class Coordinator {
     int restarts = forced_restarts_ + unplanned_restarts_;
     int64_t again = TasksCountedAgainAtLeast();
     if (!o_.quiet) {
-      fmt::print(stderr, "counted {} tasks of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n", plan_.tasks.size(),
-                 plan_.files, plan_.bytes / 1e6, secs, secs > 0 ? plan_.bytes / 1e6 / secs : 0.0);
+      fmt::print(stderr, "counted {} tasks of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n",
+                 plan_.tasks.size(), plan_.files, plan_.bytes / 1e6, secs,
+                 secs > 0 ? plan_.bytes / 1e6 / secs : 0.0);
       fmt::print(stderr,
                  "survived {} Redis restart(s) ({} forced, {} unplanned) and {} killed worker(s); "
                  "{} task(s) counted again; {} checkpoint(s), {} failed\n",
@@ -651,10 +704,11 @@ class Coordinator {
                  again < 0 ? std::string("unknown") : fmt::format(">= {}", again), checkpoints_,
                  checkpoint_failures_);
     }
-    Log::Event("job_done", "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} "
+    Log::Event("job_done",
+               "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} "
                "workers_killed={} counted_again_at_least={} job_creations={}",
-               plan_.tasks.size(), r.failures.size(), secs, restarts, forced_restarts_, unplanned_restarts_,
-               workers_killed_, again, creations_);
+               plan_.tasks.size(), r.failures.size(), secs, restarts, forced_restarts_,
+               unplanned_restarts_, workers_killed_, again, creations_);
     for (const auto& f : r.failures) fmt::print(stderr, "FAILED {}\n", f);
     if (!r.failures.empty()) {
       fmt::print(stderr, "{} task(s) failed and were not counted\n", r.failures.size());
@@ -686,12 +740,16 @@ class Coordinator {
 
 }  // namespace
 
-int RunJob(const JobConfig& config, const RunOptions& options) { return Coordinator(config, options).Run(); }
+int RunJob(const JobConfig& config, const RunOptions& options) {
+  return Coordinator(config, options).Run();
+}
 
 int PrintTop(const JobConfig& config, const std::string& redis_url, int n) {
   RedisSession session(redis::ParseRedisUrl(redis_url), std::chrono::milliseconds(5000));
   try {
-    CommandRunner run = [&](const Args& a) { return session.Run([&](Connection& c) { return c.Command(a); }); };
+    CommandRunner run = [&](const Args& a) {
+      return session.Run([&](Connection& c) { return c.Command(a); });
+    };
     for (const auto& [w, c] : ReadTop(run, config.count, n)) {
       std::fwrite(w.data(), 1, w.size(), stdout);
       fmt::print(stdout, ": {}\n", c);

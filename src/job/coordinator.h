@@ -18,10 +18,10 @@
 namespace wc::job {
 
 struct RunOptions {
-  std::string out;                 // --out: write every count here
+  std::string out;                  // --out: write every count here
   std::optional<std::string> data;  // --data: overrides DATA_PATH
-  std::optional<int> workers;      // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
-  std::string redis_url;           // --redis: use this server instead of an embedded one
+  std::optional<int> workers;       // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
+  std::string redis_url;            // --redis: use this server instead of an embedded one
   std::string self_exe = "/proc/self/exe";  // the wordcount binary, for spawning workers
   bool quiet = false;
 };

@@ -1,8 +1,8 @@
 // A Redis connection that survives outages: Run(f) calls f(connection) and, if the connection
 // breaks or Redis answers BUSY/LOADING/MISCONF (or NOGROUP/NOSTREAM: a Redis restarted without a
-// checkpoint has lost the job until the coordinator re-creates it), reconnects (a fresh Connection; hiredis
-// contexts are never reused after an error) and calls f again, with capped exponential backoff,
-// until `retry_for` has passed since the trouble began. Then it throws RedisUnavailable.
+// checkpoint has lost the job until the coordinator re-creates it), reconnects (a fresh Connection;
+// hiredis contexts are never reused after an error) and calls f again, with capped exponential
+// backoff, until `retry_for` has passed since the trouble began. Then it throws RedisUnavailable.
 //
 // REQUIRES: f is safe to repeat. A repeated call may follow one whose reply was lost and that
 // was applied anyway; the job's commands are designed for that (XACK-first commits, reads of
@@ -81,8 +81,8 @@ class RedisSession {
         Log::Warn("redis_retry", "error=\"{}\"", last_error);
       }
       if (now - trouble_since >= retry_for_) {
-        throw RedisUnavailable("Redis unavailable for " + std::to_string(retry_for_.count() / 1000) +
-                               " s: " + last_error);
+        throw RedisUnavailable("Redis unavailable for " +
+                               std::to_string(retry_for_.count() / 1000) + " s: " + last_error);
       }
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));

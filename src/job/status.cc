@@ -1,9 +1,9 @@
 #include "job/status.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
@@ -36,12 +36,16 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
   try {
     Connection c(redis::ParseRedisUrl(redis_url));
     Reply meta = c.Command({"HGETALL", keys.meta()});
-    for (size_t i = 0; i + 1 < meta.size(); i += 2) j["job"][std::string(meta[i].str())] = std::string(meta[i + 1].str());
+    for (size_t i = 0; i + 1 < meta.size(); i += 2)
+      j["job"][std::string(meta[i].str())] = std::string(meta[i + 1].str());
     try {
       Reply p = redis::FCall(c, "wc_progress_v2", {keys.stream}, {keys.group});
       int64_t length = p[0].integer(), pending = p[1].integer(), read = p[3].integer();
-      j["tasks"] = {{"total", length},        {"acknowledged", read - pending}, {"pending", pending},
-                    {"undelivered", length - read}, {"complete", pending == 0 && p[2].integer() == 1}};
+      j["tasks"] = {{"total", length},
+                    {"acknowledged", read - pending},
+                    {"pending", pending},
+                    {"undelivered", length - read},
+                    {"complete", pending == 0 && p[2].integer() == 1}};
       Reply consumers = c.Command({"XINFO", "CONSUMERS", keys.stream, keys.group});
       for (size_t i = 0; i < consumers.size(); ++i) {
         nlohmann::json w;
@@ -59,13 +63,15 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
     Reply failed = c.Command({"HGETALL", keys.failed()});
     j["failed"] = nlohmann::json::array();
     for (size_t i = 0; i + 1 < failed.size(); i += 2) {
-      j["failed"].push_back({{"task", std::string(failed[i].str())}, {"error", std::string(failed[i + 1].str())}});
+      j["failed"].push_back(
+          {{"task", std::string(failed[i].str())}, {"error", std::string(failed[i + 1].str())}});
     }
     j["distinct_words"] = c.Command({"ZCARD", keys.counts}).integer();
     std::string info(c.Command({"INFO", "persistence"}).str());
     int64_t lastsave = c.Command({"LASTSAVE"}).integer();
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     j["checkpoint"] = {{"last_save_unix", lastsave},
                        {"seconds_ago", now - lastsave},
                        {"in_progress", InfoValue(info, "rdb_bgsave_in_progress") == "1"},
@@ -87,19 +93,22 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
                t["complete"].get<bool>() ? "complete" : "running", j["job"].value("files", "?"),
                j["job"].value("bytes", "?"), j["job"].value("data_root", "?"));
     fmt::print("tasks:      {} total, {} acknowledged, {} pending, {} undelivered, {} failed\n",
-               t["total"].get<int64_t>(), t["acknowledged"].get<int64_t>(), t["pending"].get<int64_t>(),
-               t["undelivered"].get<int64_t>(), j["failed"].size());
+               t["total"].get<int64_t>(), t["acknowledged"].get<int64_t>(),
+               t["pending"].get<int64_t>(), t["undelivered"].get<int64_t>(), j["failed"].size());
     for (const auto& w : j.value("consumers", nlohmann::json::array())) {
-      fmt::print("  consumer {:<16} {} pending, idle {} ms\n", w.value("name", "?"), w.value("pending", 0),
-                 w.value("idle_ms", 0));
+      fmt::print("  consumer {:<16} {} pending, idle {} ms\n", w.value("name", "?"),
+                 w.value("pending", 0), w.value("idle_ms", 0));
     }
   }
-  for (const auto& f : j["failed"]) fmt::print("  failed {}: {}\n", f["task"].get<std::string>(), f["error"].get<std::string>());
+  for (const auto& f : j["failed"])
+    fmt::print("  failed {}: {}\n", f["task"].get<std::string>(), f["error"].get<std::string>());
   const auto& cp = j["checkpoint"];
   fmt::print("checkpoint: last save {} s ago (status {}{}{})\n", cp["seconds_ago"].get<int64_t>(),
-             cp["last_status"].get<std::string>(), cp["in_progress"].get<bool>() ? ", one running" : "",
+             cp["last_status"].get<std::string>(),
+             cp["in_progress"].get<bool>() ? ", one running" : "",
              cp["aof"].get<bool>() ? ", AOF on" : "");
-  fmt::print("counts:     {} distinct words in '{}'\n", j["distinct_words"].get<int64_t>(), keys.counts);
+  fmt::print("counts:     {} distinct words in '{}'\n", j["distinct_words"].get<int64_t>(),
+             keys.counts);
   return cli::kExitOk;
 }
 

@@ -13,10 +13,10 @@ namespace wc::job {
 
 // The Redis names of one job (from JobConfig).
 struct JobKeys {
-  std::string stream = "files";   // IN
-  std::string group = "worker";   // the lab's consumer group name
-  std::string counts = "count";   // COUNT
-  std::string fname = "fname";    // FNAME
+  std::string stream = "files";                              // IN
+  std::string group = "worker";                              // the lab's consumer group name
+  std::string counts = "count";                              // COUNT
+  std::string fname = "fname";                               // FNAME
   std::string failed() const { return stream + ":failed"; }  // hash: task id -> error
   std::string meta() const { return stream + ":job"; }       // hash: job description
 };

@@ -68,7 +68,8 @@ class Heartbeat {
           co.command_timeout = std::chrono::milliseconds(2000);
           conn = std::make_unique<Connection>(co);
         }
-        Reply mine = conn->Command({"XPENDING", o_.keys.stream, o_.keys.group, "-", "+", "10000", o_.name});
+        Reply mine =
+            conn->Command({"XPENDING", o_.keys.stream, o_.keys.group, "-", "+", "10000", o_.name});
         std::set<std::string> held;
         for (size_t i = 0; i < mine.size(); ++i) held.emplace(mine[i][0].str());
         Args claim{"XCLAIM", o_.keys.stream, o_.keys.group, o_.name, "0"};
@@ -109,8 +110,7 @@ struct Batch {
 
 class Worker {
  public:
-  explicit Worker(const WorkerOptions& o)
-      : o_(o), session_(o.redis, o.redis_retry), heartbeat_(o) {
+  explicit Worker(const WorkerOptions& o) : o_(o), session_(o.redis, o.redis_retry), heartbeat_(o) {
     // After a reconnect, a delivery whose reply was lost may sit in our pending list: read our
     // own history again before asking for new entries.
     session_.OnReconnect([this] { read_history_ = true; });
@@ -128,22 +128,25 @@ class Worker {
         if ((task = Steal())) {
           Log::Event("steal", "task={} path=\"{}\"", task->id, task->path);
         } else if (JobDone()) {
-          Log::Event("exit", "reason=done tasks={} commits={} duplicates={} failed={}", counted_, commits_,
-                     duplicates_, failed_);
+          Log::Event("exit", "reason=done tasks={} commits={} duplicates={} failed={}", counted_,
+                     commits_, duplicates_, failed_);
           return kWorkerExitDone;
         } else {
           continue;
         }
       }
-      Log::Event("claim", "task={} path=\"{}\" range={}-{}", task->id, task->path, task->range.begin,
-                 task->range.end == csv::ByteRange::kToEnd ? std::string("end") : std::to_string(task->range.end));
+      Log::Event("claim", "task={} path=\"{}\" range={}-{}", task->id, task->path,
+                 task->range.begin,
+                 task->range.end == csv::ByteRange::kToEnd ? std::string("end")
+                                                           : std::to_string(task->range.end));
       if (o_.crash) {
         Log::Event("exit", "reason=crash_point task={}", task->id);
         return kWorkerExitCrashed;
       }
       if (o_.slow) std::this_thread::sleep_for(std::chrono::seconds(1));
       Process(*task);
-      if (batch_.tasks.size() >= o_.commit_max_tasks || batch_.table.size() >= o_.commit_max_words) Commit();
+      if (batch_.tasks.size() >= o_.commit_max_tasks || batch_.table.size() >= o_.commit_max_words)
+        Commit();
     }
   }
 
@@ -154,7 +157,8 @@ class Worker {
     if (read_history_) {
       read_history_ = false;
       Reply r = session_.Run([&](Connection& c) {
-        return c.Command({"XREADGROUP", "GROUP", o_.keys.group, o_.name, "COUNT", "1000", "STREAMS", o_.keys.stream, "0"});
+        return c.Command({"XREADGROUP", "GROUP", o_.keys.group, o_.name, "COUNT", "1000", "STREAMS",
+                          o_.keys.stream, "0"});
       });
       for (Task& t : ParseEntries(r)) {
         if (!batch_.Holds(t.id)) history_.push_back(std::move(t));
@@ -233,7 +237,8 @@ class Worker {
     try {
       TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, o_.column);
       batch_.tasks.push_back(t);
-      Log::Event("counted", "task={} path=\"{}\" bytes={} words={}", t.id, t.path, st.bytes, st.words);
+      Log::Event("counted", "task={} path=\"{}\" bytes={} words={}", t.id, t.path, st.bytes,
+                 st.words);
     } catch (const csv::CsvError& e) {
       Fail(t.id, e.what());  // the same bytes parse the same way every time: no retry
     } catch (const InputError& e) {
@@ -255,7 +260,8 @@ class Worker {
     std::string root = o_.data_root;
     if (root.empty() || root.back() != '/') root += '/';
     std::string s = canon.string();
-    if (s.rfind(root, 0) != 0) throw InputError(p, 0, "outside the job's data root " + o_.data_root + ": refused");
+    if (s.rfind(root, 0) != 0)
+      throw InputError(p, 0, "outside the job's data root " + o_.data_root + ": refused");
     return s;
   }
 
@@ -268,7 +274,9 @@ class Worker {
 
   void Fail(const std::string& id, const std::string& message) {
     int64_t acked = session_.Run([&](Connection& c) {
-      return redis::FCall(c, "wc_fail_v1", {o_.keys.stream, o_.keys.failed()}, {o_.keys.group, id, message}).integer();
+      return redis::FCall(c, "wc_fail_v1", {o_.keys.stream, o_.keys.failed()},
+                          {o_.keys.group, id, message})
+          .integer();
     });
     if (acked == 1) ++failed_;
     Log::Warn("task_failed", "task={} recorded={} error=\"{}\"", id, acked == 1, message);
@@ -297,7 +305,8 @@ class Worker {
       Log::Event("commit", "task={} result=duplicate", tasks[0].id);
       return;
     }
-    Log::Event("commit", "tasks={} result=stale first_committed_elsewhere={}", tasks.size(), r[1].str());
+    Log::Event("commit", "tasks={} result=stale first_committed_elsewhere={}", tasks.size(),
+               r[1].str());
     for (const Task& t : tasks) {
       Process(t);
       if (!batch_.empty()) Commit();

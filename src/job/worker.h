@@ -26,15 +26,15 @@ namespace wc::job {
 
 struct WorkerOptions {
   redis::ConnectOptions redis;
-  std::string name = "worker";          // consumer name; keep it stable across restarts
-  bool crash = false;                   // the lab's crash point: exit right after reading a task
-  bool slow = false;                    // sleep 1 s per task (alive but slow)
+  std::string name = "worker";  // consumer name; keep it stable across restarts
+  bool crash = false;           // the lab's crash point: exit right after reading a task
+  bool slow = false;            // sleep 1 s per task (alive but slow)
   JobKeys keys;
-  std::string data_root = "/";          // tasks outside this directory are rejected
+  std::string data_root = "/";  // tasks outside this directory are rejected
   std::string column = "text";
   std::chrono::milliseconds claim_idle{5000};
   std::chrono::milliseconds block{100};  // XREADGROUP BLOCK; < the socket timeout
-  size_t commit_max_words = 400000;  // ~1 s of Redis time at most, far below the 5 s threshold
+  size_t commit_max_words = 400000;      // ~1 s of Redis time at most, far below the 5 s threshold
   size_t commit_max_tasks = 64;
   int max_deliveries = 3;
   std::chrono::milliseconds redis_retry{60000};

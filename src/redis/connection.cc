@@ -1,12 +1,11 @@
 #include "redis/connection.h"
 
+#include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace wc::redis {
 
@@ -21,13 +20,20 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
 
 const char* TypeNameOf(int type) {
   switch (type) {
-    case REDIS_REPLY_STRING: return "string";
-    case REDIS_REPLY_ARRAY: return "array";
-    case REDIS_REPLY_INTEGER: return "integer";
-    case REDIS_REPLY_NIL: return "nil";
-    case REDIS_REPLY_STATUS: return "status";
-    case REDIS_REPLY_ERROR: return "error";
-    default: return "unknown";
+    case REDIS_REPLY_STRING:
+      return "string";
+    case REDIS_REPLY_ARRAY:
+      return "array";
+    case REDIS_REPLY_INTEGER:
+      return "integer";
+    case REDIS_REPLY_NIL:
+      return "nil";
+    case REDIS_REPLY_STATUS:
+      return "status";
+    case REDIS_REPLY_ERROR:
+      return "error";
+    default:
+      return "unknown";
   }
 }
 
@@ -40,7 +46,8 @@ const char* TypeNameOf(int type) {
 
 ConnectOptions ParseRedisUrl(const std::string& url) {
   static constexpr std::string_view kScheme = "redis://";
-  if (url.rfind(kScheme, 0) != 0) throw std::invalid_argument("Redis URL must start with redis://: " + url);
+  if (url.rfind(kScheme, 0) != 0)
+    throw std::invalid_argument("Redis URL must start with redis://: " + url);
   std::string rest = url.substr(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   ConnectOptions o;
@@ -60,7 +67,8 @@ ConnectOptions ParseRedisUrl(const std::string& url) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != port.size() || p <= 0 || p > 65535) throw std::invalid_argument("bad port in Redis URL: " + url);
+    if (used != port.size() || p <= 0 || p > 65535)
+      throw std::invalid_argument("bad port in Redis URL: " + url);
     o.port = p;
   }
   if (rest.empty()) throw std::invalid_argument("no host in Redis URL: " + url);
@@ -92,16 +100,19 @@ size_t Reply::size() const {
   return node_->elements;
 }
 Reply Reply::operator[](size_t i) const {
-  if (i >= size()) throw RedisProtocolError(fmt::format("reply has {} elements, wanted #{}", size(), i));
+  if (i >= size())
+    throw RedisProtocolError(fmt::format("reply has {} elements, wanted #{}", size(), i));
   return Reply(root_, node_->element[i]);
 }
 std::string Reply::TypeName() const { return node_ ? TypeNameOf(node_->type) : "none"; }
 
 Connection::Connection(const ConnectOptions& options) : options_(options) {
-  ctx_ = redisConnectWithTimeout(options.host.c_str(), options.port, ToTimeval(options.connect_timeout));
+  ctx_ = redisConnectWithTimeout(options.host.c_str(), options.port,
+                                 ToTimeval(options.connect_timeout));
   if (ctx_ == nullptr) throw RedisIoError("cannot allocate a Redis context", false);
   if (ctx_->err) {
-    std::string msg = fmt::format("cannot connect to Redis at {}:{}: {}", options.host, options.port, ctx_->errstr);
+    std::string msg = fmt::format("cannot connect to Redis at {}:{}: {}", options.host,
+                                  options.port, ctx_->errstr);
     redisFree(ctx_);
     ctx_ = nullptr;
     throw RedisIoError(msg, false);
@@ -115,7 +126,9 @@ Connection::~Connection() {
   if (ctx_) redisFree(ctx_);
 }
 
-Connection::Connection(Connection&& o) noexcept : options_(std::move(o.options_)), ctx_(o.ctx_) { o.ctx_ = nullptr; }
+Connection::Connection(Connection&& o) noexcept : options_(std::move(o.options_)), ctx_(o.ctx_) {
+  o.ctx_ = nullptr;
+}
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
@@ -133,11 +146,13 @@ void Connection::FailIo(const std::string& what) {
   bool timeout = ctx_ && ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
   std::string detail = ctx_ ? ctx_->errstr : "no connection";
   if (timeout) detail = "timed out";
-  throw RedisIoError(fmt::format("Redis {}:{}: {}: {}", options_.host, options_.port, what, detail), timeout);
+  throw RedisIoError(fmt::format("Redis {}:{}: {}: {}", options_.host, options_.port, what, detail),
+                     timeout);
 }
 
 Reply Connection::Wrap(void* raw) {
-  std::shared_ptr<redisReply> root(static_cast<redisReply*>(raw), [](redisReply* r) { freeReplyObject(r); });
+  std::shared_ptr<redisReply> root(static_cast<redisReply*>(raw),
+                                   [](redisReply* r) { freeReplyObject(r); });
   return Reply(root, root.get());
 }
 
@@ -163,7 +178,8 @@ void Connection::Append(const Args& args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()) != REDIS_OK) {
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()) !=
+      REDIS_OK) {
     FailIo("cannot queue command");
   }
 }

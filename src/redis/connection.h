@@ -57,7 +57,8 @@ class Reply {
 
  private:
   friend class Connection;
-  Reply(std::shared_ptr<redisReply> root, const redisReply* node) : root_(std::move(root)), node_(node) {}
+  Reply(std::shared_ptr<redisReply> root, const redisReply* node)
+      : root_(std::move(root)), node_(node) {}
   std::shared_ptr<redisReply> root_;
   const redisReply* node_ = nullptr;
 };

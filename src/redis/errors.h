@@ -34,7 +34,10 @@ class RedisReplyError : public RedisError {
       : RedisError(message), prefix_(message.substr(0, message.find(' '))) {}
   const std::string& prefix() const { return prefix_; }
   // Errors a caller should retry after a pause: the server is busy, loading or refusing writes.
-  bool transient() const { return prefix_ == "BUSY" || prefix_ == "LOADING" || prefix_ == "MISCONF" || prefix_ == "TRYAGAIN"; }
+  bool transient() const {
+    return prefix_ == "BUSY" || prefix_ == "LOADING" || prefix_ == "MISCONF" ||
+           prefix_ == "TRYAGAIN";
+  }
 
  private:
   std::string prefix_;

@@ -18,7 +18,8 @@ class FunctionsTest : public testing::RedisTest {
   // Adds a task and delivers it to consumer `who`; returns its id.
   std::string Deliver(const std::string& who = "w1") {
     std::string id(conn().Command({"XADD", "files", "*", "fname", "x.csv"}).str());
-    Reply r = conn().Command({"XREADGROUP", "GROUP", "worker", who, "COUNT", "1", "STREAMS", "files", ">"});
+    Reply r = conn().Command(
+        {"XREADGROUP", "GROUP", "worker", who, "COUNT", "1", "STREAMS", "files", ">"});
     EXPECT_EQ(r[0][1][0][0].str(), id);
     return id;
   }
@@ -85,7 +86,8 @@ TEST_F(FunctionsTest, BadArgumentsChangeNothing) {
     EXPECT_THROW(Commit({id}, {"ok", "1", "w", bad}), RedisReplyError) << bad;
   }
   EXPECT_THROW(Commit({id}, {"w"}), RedisReplyError);
-  EXPECT_THROW(FCall(conn(), "wc_commit_v1", {"files", "count"}, {"worker", "x", id}), RedisReplyError);
+  EXPECT_THROW(FCall(conn(), "wc_commit_v1", {"files", "count"}, {"worker", "x", id}),
+               RedisReplyError);
   EXPECT_EQ(Pending(), 1);
   EXPECT_EQ(Score("ok"), "nil");
   EXPECT_EQ(Commit({id}, {"w", "2"})[0].integer(), 1);
@@ -111,8 +113,12 @@ TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
 
 TEST_F(FunctionsTest, FailRecordsTheErrorOnce) {
   std::string id = Deliver();
-  EXPECT_EQ(FCall(conn(), "wc_fail_v1", {"files", "files:failed"}, {"worker", id, "bad.csv:3: boom"}).integer(), 1);
-  EXPECT_EQ(FCall(conn(), "wc_fail_v1", {"files", "files:failed"}, {"worker", id, "again"}).integer(), 0);
+  EXPECT_EQ(
+      FCall(conn(), "wc_fail_v1", {"files", "files:failed"}, {"worker", id, "bad.csv:3: boom"})
+          .integer(),
+      1);
+  EXPECT_EQ(
+      FCall(conn(), "wc_fail_v1", {"files", "files:failed"}, {"worker", id, "again"}).integer(), 0);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", id}).str(), "bad.csv:3: boom");
 }
 

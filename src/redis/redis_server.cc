@@ -1,6 +1,7 @@
 #include "redis/redis_server.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,8 +14,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "util/process.h"
 
@@ -70,22 +69,33 @@ ConnectOptions RedisServer::connect_options() const {
 void RedisServer::Start() {
   if (pid_ > 0) throw std::logic_error("redis-server already running");
   std::vector<std::string> args = {options_.executable,
-                                   "--port", std::to_string(options_.port),
-                                   "--bind", "127.0.0.1",
-                                   "--protected-mode", "yes",
-                                   "--save", "",
-                                   "--appendonly", "no",
-                                   "--dir", options_.dir,
-                                   "--dbfilename", "dump.rdb",
-                                   "--logfile", "redis.log",
-                                   "--daemonize", "no"};
+                                   "--port",
+                                   std::to_string(options_.port),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--protected-mode",
+                                   "yes",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--dir",
+                                   options_.dir,
+                                   "--dbfilename",
+                                   "dump.rdb",
+                                   "--logfile",
+                                   "redis.log",
+                                   "--daemonize",
+                                   "no"};
   if (!options_.password.empty()) {
     args.push_back("--requirepass");
     args.push_back(options_.password);
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   // Own process group: Ctrl-C reaches the owner, which stops the server itself.
-  pid_t pid = SpawnChild(args, {.death_signal = SIGKILL, .new_process_group = true, .quiet_stdout = true,
+  pid_t pid = SpawnChild(args, {.death_signal = SIGKILL,
+                                .new_process_group = true,
+                                .quiet_stdout = true,
                                 .search_path = true});
   pid_ = pid;
   try {
@@ -101,7 +111,8 @@ void RedisServer::WaitReady() {
   std::string last;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!Running()) {
-      throw std::runtime_error(fmt::format("redis-server exited at start (port {}): {}", options_.port, LogTail()));
+      throw std::runtime_error(
+          fmt::format("redis-server exited at start (port {}): {}", options_.port, LogTail()));
     }
     try {
       ConnectOptions o = connect_options();
@@ -115,7 +126,8 @@ void RedisServer::WaitReady() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  throw std::runtime_error(fmt::format("redis-server did not become ready: {}; {}", last, LogTail()));
+  throw std::runtime_error(
+      fmt::format("redis-server did not become ready: {}; {}", last, LogTail()));
 }
 
 bool RedisServer::Running() {
@@ -151,7 +163,8 @@ std::string RedisServer::LogTail() const {
   std::string line, tail;
   std::vector<std::string> lines;
   while (std::getline(in, line)) lines.push_back(line);
-  for (size_t i = lines.size() > 5 ? lines.size() - 5 : 0; i < lines.size(); ++i) tail += lines[i] + " | ";
+  for (size_t i = lines.size() > 5 ? lines.size() - 5 : 0; i < lines.size(); ++i)
+    tail += lines[i] + " | ";
   return tail.empty() ? "(no log)" : tail;
 }
 

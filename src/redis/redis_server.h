@@ -23,10 +23,10 @@
 namespace wc::redis {
 
 struct RedisServerOptions {
-  std::string dir;                       // working directory (created if missing)
-  int port = 0;                          // 0: pick a free loopback port
-  std::string password;                  // empty: no password
-  std::vector<std::string> extra_args;   // more redis-server options, e.g. {"--appendonly", "yes"}
+  std::string dir;                      // working directory (created if missing)
+  int port = 0;                         // 0: pick a free loopback port
+  std::string password;                 // empty: no password
+  std::vector<std::string> extra_args;  // more redis-server options, e.g. {"--appendonly", "yes"}
   std::string executable = "redis-server";
   std::chrono::milliseconds start_timeout{15000};  // until PING answers (RDB loaded)
 };

@@ -1,8 +1,8 @@
 #include "util/error.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 
 namespace wc {
 

@@ -26,8 +26,10 @@ void Log::Open(const std::string& path, std::string process, bool truncate, LogL
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.fd >= 0) ::close(s.fd);
-  s.fd = path.empty() ? -1
-                      : ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+  s.fd = path.empty()
+             ? -1
+             : ::open(path.c_str(),
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
   s.process = fmt::format("{}[{}]", process, ::getpid());
   s.stderr_level = stderr_level;
 }
@@ -36,14 +38,16 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
   State& s = S();
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   ::gmtime_r(&t, &tm);
   static constexpr const char* kPrefix[] = {"", "", "WARN ", "ERROR "};
   std::lock_guard<std::mutex> lock(s.mu);
-  std::string line = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}\n", tm.tm_year + 1900,
-                                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, s.process,
-                                 kPrefix[static_cast<int>(level)], event, fields.empty() ? "" : " ", fields);
+  std::string line =
+      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}\n", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, s.process,
+                  kPrefix[static_cast<int>(level)], event, fields.empty() ? "" : " ", fields);
   if (s.fd >= 0) {
     [[maybe_unused]] ssize_t n = ::write(s.fd, line.data(), line.size());
   }

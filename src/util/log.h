@@ -7,10 +7,10 @@
 // Log::Event() anywhere. Thread-safe. Never throws: a log that cannot be written is skipped.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <string>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace wc {
 
@@ -19,7 +19,8 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 class Log {
  public:
   // `path` empty: no file. truncate: start the file afresh (the coordinator does, like the lab).
-  static void Open(const std::string& path, std::string process, bool truncate, LogLevel stderr_level);
+  static void Open(const std::string& path, std::string process, bool truncate,
+                   LogLevel stderr_level);
   static void Write(LogLevel level, std::string_view event, std::string_view fields);
 
   template <class... T>

@@ -9,10 +9,10 @@
 namespace wc {
 
 struct SpawnOptions {
-  int death_signal = 9;        // sent to the child when the parent dies (PR_SET_PDEATHSIG)
+  int death_signal = 9;            // sent to the child when the parent dies (PR_SET_PDEATHSIG)
   bool new_process_group = false;  // Ctrl-C on the terminal then reaches the parent only
-  bool quiet_stdout = false;   // stdin and stdout from /dev/null
-  bool search_path = false;    // execvp instead of execv
+  bool quiet_stdout = false;       // stdin and stdout from /dev/null
+  bool search_path = false;        // execvp instead of execv
 };
 
 // fork + exec of args[0] with args. Returns the child's pid; throws std::runtime_error if fork
