@@ -356,6 +356,27 @@ def test_status_reports_a_running_and_a_finished_job(tmp):
         r.stop()
 
 
+def test_result_survives_a_redis_crash_after_the_job(tmp):
+    data = gen(tmp, 3, 1000)
+    r = Redis(tmp)
+    try:
+        p, _ = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, stdout, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        port = r.port
+        r.stop()  # SIGKILL: only the coordinator's final save can bring the result back
+        args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", r.dir,
+                "--logfile", "redis.log"]
+        r.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while r.cli("PING").strip() != "PONG" and time.time() < deadline:
+            time.sleep(0.05)
+        top = subprocess.run([WC, "top", "3", "--redis", r.url], capture_output=True, text=True)
+        expect(top.returncode == 0 and top.stdout == stdout, f"top after restart {top.stdout!r} != {stdout!r}")
+    finally:
+        r.stop()
+
+
 def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
     r = Redis(tmp)
     try:
