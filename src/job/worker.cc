@@ -189,8 +189,8 @@ class Worker {
       cursor = std::string(r[0].str());
       Reply entries = r[1];
       for (size_t i = 0; i < entries.size(); ++i) {
-        Task t = ParseTask(o_.keys, entries[i]);
-        if (!batch_.Holds(t.id)) return t;
+        std::optional<Task> t = ParseOrFail(entries[i]);
+        if (t && !batch_.Holds(t->id)) return t;
       }
     } while (cursor != "0-0");
     return std::nullopt;
@@ -203,18 +203,24 @@ class Worker {
     return p[1].integer() == 0 && p[2].integer() == 1;
   }
 
+  // A stream entry as a task; a malformed one (written by someone else) is recorded as failed.
+  std::optional<Task> ParseOrFail(const Reply& entry) {
+    try {
+      return ParseTask(o_.keys, entry);
+    } catch (const std::invalid_argument& e) {
+      Fail(std::string(entry[0].str()), e.what());
+      return std::nullopt;
+    }
+  }
+
+  // The tasks of an XREADGROUP reply (nil when BLOCK timed out).
   std::vector<Task> ParseEntries(const Reply& r) {
     std::vector<Task> out;
     if (r.is_nil()) return out;
     for (size_t s = 0; s < r.size(); ++s) {
       Reply entries = r[s][1];
       for (size_t i = 0; i < entries.size(); ++i) {
-        try {
-          out.push_back(ParseTask(o_.keys, entries[i]));
-        } catch (const std::invalid_argument& e) {
-          std::string id(entries[i][0].str());
-          Fail(id, e.what());
-        }
+        if (std::optional<Task> t = ParseOrFail(entries[i])) out.push_back(std::move(*t));
       }
     }
     return out;

@@ -282,6 +282,26 @@ def test_worker_refuses_paths_outside_the_data_root(tmp):
         r.stop()
 
 
+def test_malformed_task_entries_are_recorded_not_fatal(tmp):
+    root = gen(tmp, 1, 200, name="root")
+    r = Redis(tmp)
+    try:
+        r.cli("XGROUP", "CREATE", "files", "worker", "0", "MKSTREAM")
+        r.cli("XADD", "files", "*", "nofname", "x")
+        r.cli("XADD", "files", "*", "fname", os.path.join(root, "tweets_0001.csv"), "range", "12-x")
+        r.cli("XADD", "files", "*", "fname", os.path.join(root, "tweets_0001.csv"))
+        # A consumer that read both bad entries and vanished: they must be stolen, then failed.
+        r.cli("XREADGROUP", "GROUP", "worker", "gone", "COUNT", "2", "STREAMS", "files", ">")
+        p = subprocess.run([WC, "worker", "--redis", r.url, "--name", "w", "--data-root", root, "--quiet",
+                            "--claim-idle-ms", "100"], capture_output=True, text=True, timeout=60)
+        expect(p.returncode == 0, f"worker exit {p.returncode}: {p.stderr}")
+        failed = r.cli("HVALS", "files:failed")
+        expect("has no field fname" in failed and "malformed range" in failed, f"failures: {failed!r}")
+        expect(int(r.cli("ZCARD", "count")) > 0, "the good task was not counted")
+    finally:
+        r.stop()
+
+
 def test_password_protected_redis(tmp):
     data = gen(tmp, 2, 500)
     r = Redis(tmp, password="s3cret pass")
