@@ -6,7 +6,7 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config python3 python3-pandas \
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build build-asan test test-asan run bench format clean
+.PHONY: all deps bench-deps build build-asan test test-asan run bench format clean
 
 all: build
 
@@ -28,6 +28,10 @@ test: build build-asan
 
 run: build
 	@scripts/run.sh
+
+# Only for the plots of bench/scaling.py.
+bench-deps:
+	@scripts/install-deps.sh gnuplot-nox
 
 bench: build
 	build/count_bench
