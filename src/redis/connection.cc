@@ -106,38 +106,20 @@ Reply Reply::operator[](size_t i) const {
 }
 std::string Reply::TypeName() const { return node_ ? TypeNameOf(node_->type) : "none"; }
 
+void Connection::ContextFree::operator()(redisContext* c) const { redisFree(c); }
+
 Connection::Connection(const ConnectOptions& options) : options_(options) {
-  ctx_ = redisConnectWithTimeout(options.host.c_str(), options.port,
-                                 ToTimeval(options.connect_timeout));
-  if (ctx_ == nullptr) throw RedisIoError("cannot allocate a Redis context", false);
+  ctx_.reset(redisConnectWithTimeout(options.host.c_str(), options.port,
+                                     ToTimeval(options.connect_timeout)));
+  if (!ctx_) throw RedisIoError("cannot allocate a Redis context", false);
   if (ctx_->err) {
-    std::string msg = fmt::format("cannot connect to Redis at {}:{}: {}", options.host,
-                                  options.port, ctx_->errstr);
-    redisFree(ctx_);
-    ctx_ = nullptr;
-    throw RedisIoError(msg, false);
+    throw RedisIoError(fmt::format("cannot connect to Redis at {}:{}: {}", options.host,
+                                   options.port, ctx_->errstr),
+                       false);
   }
-  redisSetTimeout(ctx_, ToTimeval(options.command_timeout));
-  redisEnableKeepAlive(ctx_);
+  redisSetTimeout(ctx_.get(), ToTimeval(options.command_timeout));
+  redisEnableKeepAlive(ctx_.get());
   if (!options.password.empty()) Command({"AUTH", options.password});
-}
-
-Connection::~Connection() {
-  if (ctx_) redisFree(ctx_);
-}
-
-Connection::Connection(Connection&& o) noexcept : options_(std::move(o.options_)), ctx_(o.ctx_) {
-  o.ctx_ = nullptr;
-}
-
-Connection& Connection::operator=(Connection&& o) noexcept {
-  if (this != &o) {
-    if (ctx_) redisFree(ctx_);
-    options_ = std::move(o.options_);
-    ctx_ = o.ctx_;
-    o.ctx_ = nullptr;
-  }
-  return *this;
 }
 
 bool Connection::broken() const { return ctx_ == nullptr || ctx_->err != 0; }
@@ -178,7 +160,7 @@ void Connection::Append(const Args& args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()) !=
+  if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(args.size()), argv.data(), lens.data()) !=
       REDIS_OK) {
     FailIo("cannot queue command");
   }
@@ -187,7 +169,7 @@ void Connection::Append(const Args& args) {
 Reply Connection::GetReply() {
   if (broken()) FailIo("connection is broken");
   void* raw = nullptr;
-  if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) FailIo("no reply");
+  if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) FailIo("no reply");
   return Wrap(raw);
 }
 

@@ -69,9 +69,8 @@ class Connection {
  public:
   // Connects (and AUTHs if a password is set). Throws RedisIoError / RedisReplyError.
   explicit Connection(const ConnectOptions& options);
-  ~Connection();
-  Connection(Connection&&) noexcept;
-  Connection& operator=(Connection&&) noexcept;
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -92,8 +91,11 @@ class Connection {
   [[noreturn]] void FailIo(const std::string& what);
   Reply Wrap(void* raw);
 
+  struct ContextFree {
+    void operator()(redisContext* c) const;
+  };
   ConnectOptions options_;
-  redisContext* ctx_ = nullptr;
+  std::unique_ptr<redisContext, ContextFree> ctx_;  // freed even if the constructor throws
 };
 
 }  // namespace wc::redis

@@ -73,6 +73,15 @@ TEST(RedisAuth, PasswordIsRequiredAndUsed) {
   RedisServer server({.dir = dir.path(), .password = "pw"});
   Connection ok(server.connect_options());
   EXPECT_EQ(ok.Command({"PING"}).str(), "PONG");
+  // Regression: a failed AUTH in the constructor leaked the hiredis context (LeakSanitizer).
+  ConnectOptions wrong = server.connect_options();
+  wrong.password = "nope";
+  try {
+    Connection bad(wrong);
+    FAIL();
+  } catch (const RedisReplyError& e) {
+    EXPECT_EQ(e.prefix(), "WRONGPASS");
+  }
   ConnectOptions no_pw = server.connect_options();
   no_pw.password.clear();
   Connection anon(no_pw);
