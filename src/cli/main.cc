@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
 
   wc::job::WorkerOptions worker;
   std::string worker_url, worker_log;
-  int64_t claim_idle_ms = 5000;
-  double retry_seconds = 60;
+  int64_t claim_idle_ms = wc::job::kDefaultClaimIdleMs;
+  double retry_seconds = wc::job::kDefaultRedisRetrySeconds;
   bool worker_quiet = false;
   auto* w =
       app.add_subcommand("worker", "A stateless worker (started by run, or by hand on any host)");

@@ -39,10 +39,6 @@ WordTable::WordTable(size_t initial_capacity) {
   arena_.resize(kInline);
 }
 
-size_t WordTable::memory_bytes() const {
-  return slots_.capacity() * sizeof(Slot) + arena_.capacity();
-}
-
 uint64_t WordTable::HashLong(const char* p, size_t len) {
   uint64_t h = 0x8ebc6af09c88c6e3ULL ^ len;
   size_t i = 0;

@@ -46,9 +46,6 @@ class WordTable {
   // Number of distinct words stored (including any whose count went back to 0).
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  size_t capacity() const { return slots_.size(); }
-  // Bytes of memory held (slots and arena).
-  size_t memory_bytes() const;
 
   // Count of `word`, 0 if absent.
   uint64_t Get(std::string_view word) const;

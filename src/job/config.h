@@ -10,6 +10,13 @@
 
 namespace wc::job {
 
+// Defaults shared by JobConfig and WorkerOptions (a worker started by hand gets the same ones).
+inline constexpr int64_t kDefaultClaimIdleMs = 5000;
+inline constexpr int64_t kDefaultCommitMaxWords = 400000;  // ~1 s of Redis time per commit
+inline constexpr int kDefaultCommitMaxTasks = 64;
+inline constexpr int kDefaultMaxDeliveries = 3;
+inline constexpr double kDefaultRedisRetrySeconds = 60;
+
 struct JobConfig {
   // --- the lab's keys ---
   std::string logfile = "/tmp/wc.log";   // LOGFILE: truncated by `run` at start
@@ -23,22 +30,33 @@ struct JobConfig {
   double checkpoint_interval = 2;        // CHECKPOINT_INTERVAL (s): BGSAVE period
   double redis_downtime = 1;             // REDIS_DOWNTIME (s): how long a crashed Redis stays down
   // --- wordcount's keys ---
-  int top = 3;                          // TOP: how many top words `run` prints
-  std::string mode = "direct";          // MODE: direct (the lab's design)
-  int64_t claim_idle_ms = 5000;         // CLAIM_IDLE_MS: pending this long = worker presumed dead
-  double redis_restart_interval = 0;    // REDIS_RESTART_INTERVAL (s): forced Redis crashes; 0 = off
-  std::string redis_password;           // REDIS_PASSWORD: for the embedded Redis (and the URL)
-  uint64_t chunk_bytes = 16ull << 20;   // CHUNK_BYTES: files above this become byte-range tasks
-  int64_t commit_max_words = 400000;    // COMMIT_MAX_WORDS: distinct words per commit (keeps each
-                                        // FCALL far below Redis's 5 s busy-script threshold)
-  int commit_max_tasks = 64;            // COMMIT_MAX_TASKS: tasks acknowledged by one commit
-  int max_deliveries = 3;               // MAX_DELIVERIES: an unreadable task is retried this often
-  double redis_retry_seconds = 60;      // REDIS_RETRY_SECONDS: how long to wait for Redis
-  std::string column = "text";          // COLUMN: the column whose words are counted
-  std::vector<std::string> redis_args;  // REDIS_ARGS: more redis-server options for the embedded
-                                        // server, e.g. ["--maxmemory", "2gb"]
-  std::string persistence = "rdb";      // PERSISTENCE: rdb (BGSAVE checkpoints, the lab's way) or
-                                        // aof (append-only file, fsync every second)
+  // TOP: how many top words `run` prints.
+  int top = 3;
+  // MODE: direct (the lab's design).
+  std::string mode = "direct";
+  // CLAIM_IDLE_MS: a task pending this long means its worker is presumed dead.
+  int64_t claim_idle_ms = kDefaultClaimIdleMs;
+  // REDIS_RESTART_INTERVAL (s): forced Redis crashes while work is pending; 0 = off.
+  double redis_restart_interval = 0;
+  // REDIS_PASSWORD: for the embedded Redis (and the URL given to workers).
+  std::string redis_password;
+  // CHUNK_BYTES: files above this become record-aligned byte-range tasks.
+  uint64_t chunk_bytes = 16ull << 20;
+  // COMMIT_MAX_WORDS: distinct words per commit (keeps each FCALL far below Redis's 5 s
+  // busy-script threshold).
+  int64_t commit_max_words = kDefaultCommitMaxWords;
+  // COMMIT_MAX_TASKS: tasks acknowledged by one commit.
+  int commit_max_tasks = kDefaultCommitMaxTasks;
+  // MAX_DELIVERIES: an unreadable task is retried until it was delivered this often.
+  int max_deliveries = kDefaultMaxDeliveries;
+  // REDIS_RETRY_SECONDS: how long everyone waits for an unreachable Redis.
+  double redis_retry_seconds = kDefaultRedisRetrySeconds;
+  // COLUMN: the column whose words are counted.
+  std::string column = "text";
+  // REDIS_ARGS: more redis-server options for the embedded server, e.g. ["--maxmemory", "2gb"].
+  std::vector<std::string> redis_args;
+  // PERSISTENCE: rdb (BGSAVE checkpoints, the lab's way) or aof (append-only, fsync every second).
+  std::string persistence = "rdb";
 };
 
 // Reads `path` (a JSON object). Throws UsageError for a missing/unparsable file, an unknown

@@ -93,14 +93,6 @@ std::string DataRoot(const std::vector<PlannedTask>& tasks) {
   return root.empty() ? "/" : root.string();
 }
 
-JobKeys KeysOf(const JobConfig& c) {
-  JobKeys k;
-  k.stream = c.in;
-  k.counts = c.count;
-  k.fname = c.fname;
-  return k;
-}
-
 uint64_t ParseScore(std::string_view s) {
   uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -143,6 +135,13 @@ std::vector<std::pair<std::string, uint64_t>> ReadTop(const CommandRunner& run,
   return top;
 }
 
+// Views of (word, count) pairs in the counts format's type (they point into `pairs`).
+std::vector<WordCount> AsWordCounts(const std::vector<std::pair<std::string, uint64_t>>& pairs) {
+  std::vector<WordCount> out;
+  for (const auto& [w, c] : pairs) out.push_back({w, c});
+  return out;
+}
+
 struct WorkerProc {
   pid_t pid;
   std::string name;
@@ -153,15 +152,6 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// A field of INFO output ("name:value" lines), or "" if absent.
-std::string InfoField(std::string_view info, std::string_view name) {
-  std::string key = std::string(name) + ":";
-  size_t at = info.find(key);
-  if (at == std::string_view::npos || (at > 0 && info[at - 1] != '\n')) return "";
-  size_t end = info.find_first_of("\r\n", at);
-  return std::string(info.substr(at + key.size(), end - at - key.size()));
 }
 
 class Coordinator {
@@ -290,10 +280,10 @@ class Coordinator {
         bool ours = false;
         for (;;) {
           std::string info(c.Command({"INFO", "persistence"}).str());
-          bool busy = InfoField(info, "aof_rewrite_in_progress") != "0" ||
-                      InfoField(info, "aof_rewrite_scheduled") != "0";
+          bool busy = redis::InfoField(info, "aof_rewrite_in_progress") != "0" ||
+                      redis::InfoField(info, "aof_rewrite_scheduled") != "0";
           if (!busy && ours) {
-            if (InfoField(info, "aof_last_bgrewrite_status") != "ok") {
+            if (redis::InfoField(info, "aof_last_bgrewrite_status") != "ok") {
               throw redis::RedisReplyError("ERR AOF rewrite failed");
             }
             break;
@@ -355,13 +345,13 @@ class Coordinator {
     if (c_.persistence != "rdb") return;
     session_->Once([&](Connection& c) {
       std::string info(c.Command({"INFO", "persistence"}).str());
-      std::string status = InfoField(info, "rdb_last_bgsave_status");
+      std::string status = redis::InfoField(info, "rdb_last_bgsave_status");
       if (status != "ok" && status != last_bgsave_status_) {
         ++checkpoint_failures_;
         Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={}", status);
       }
       last_bgsave_status_ = status;
-      if (InfoField(info, "rdb_bgsave_in_progress") == "1") return 0;  // still running: skip
+      if (redis::InfoField(info, "rdb_bgsave_in_progress") == "1") return 0;  // still running: skip
       try {
         c.Command({"BGSAVE"});
         ++checkpoints_;
@@ -458,9 +448,9 @@ class Coordinator {
     return p[1].integer() == 0 && p[2].integer() == 1;
   }
 
-  // Reaps exited workers; replaces those killed by a signal while work remains.
+  // Reaps exited workers; replaces those killed by a signal (this runs only while work remains).
   // Returns false if a worker gave up on Redis.
-  bool ReapWorkers(bool done) {
+  bool ReapWorkers() {
     for (size_t i = 0; i < workers_.size();) {
       int status = 0;
       pid_t r = ::waitpid(workers_[i].pid, &status, WNOHANG);
@@ -473,7 +463,7 @@ class Coordinator {
       if (WIFSIGNALED(status)) {
         ++workers_killed_;
         Log::Warn("worker_died", "name={} pid={} signal={}", w.name, w.pid, WTERMSIG(status));
-        if (!done && workers_killed_ <= 1000)
+        if (workers_killed_ <= 1000)
           Spawn(fmt::format("{}-r{}", w.name, workers_killed_), false, w.slow);
       } else {
         int code = WEXITSTATUS(status);
@@ -552,7 +542,7 @@ class Coordinator {
         return 128 + sig;
       }
       SuperviseRedis(/*done=*/false);
-      if (!ReapWorkers(false)) return cli::kExitRedis;
+      if (!ReapWorkers()) return cli::kExitRedis;
       try {
         if (!redis_down_) {
           if (check_job_) {
@@ -685,10 +675,7 @@ class Coordinator {
       WriteTop(stdout, TopCounts(*r.counts, static_cast<size_t>(c_.top)));
       WriteCountsFile(o_.out, SortedCounts(*r.counts));
     } else {
-      for (const auto& [w, n] : r.top) {
-        std::fwrite(w.data(), 1, w.size(), stdout);
-        fmt::print(stdout, ": {}\n", n);
-      }
+      WriteTop(stdout, AsWordCounts(r.top));
     }
     std::fflush(stdout);
     int restarts = forced_restarts_ + unplanned_restarts_;
@@ -750,10 +737,7 @@ int PrintTop(const JobConfig& config, const std::string& redis_url, int n) {
     CommandRunner run = [&](const Args& a) {
       return session.Run([&](Connection& c) { return c.Command(a); });
     };
-    for (const auto& [w, c] : ReadTop(run, config.count, n)) {
-      std::fwrite(w.data(), 1, w.size(), stdout);
-      fmt::print(stdout, ": {}\n", c);
-    }
+    WriteTop(stdout, AsWordCounts(ReadTop(run, config.count, n)));
   } catch (const std::exception& e) {
     fmt::print(stderr, "wordcount top: {}\n", e.what());
     return cli::kExitRedis;

@@ -45,8 +45,6 @@ class RedisSession {
     }
   }
 
-  // Number of times the session had to reconnect.
-  int reconnects() const { return reconnects_; }
   // Called after every successful reconnect (e.g. to re-read the consumer's own history).
   void OnReconnect(std::function<void()> f) { on_reconnect_ = std::move(f); }
 
@@ -62,7 +60,6 @@ class RedisSession {
           bool was_connected = conn_ != nullptr;
           conn_ = std::make_unique<redis::Connection>(options_);
           if (was_connected) {
-            ++reconnects_;
             Log::Event("reconnect", "redis={}:{}", options_.host, options_.port);
             if (on_reconnect_) on_reconnect_();
           }
@@ -94,7 +91,6 @@ class RedisSession {
   std::chrono::milliseconds retry_for_;
   std::unique_ptr<redis::Connection> conn_;
   std::function<void()> on_reconnect_;
-  int reconnects_ = 0;
 };
 
 }  // namespace wc::job

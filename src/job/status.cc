@@ -18,20 +18,10 @@ namespace {
 using redis::Connection;
 using redis::Reply;
 
-std::string InfoValue(std::string_view info, std::string_view name) {
-  std::string key = "\n" + std::string(name) + ":";
-  size_t at = info.find(key);
-  if (at == std::string_view::npos) return "";
-  size_t end = info.find_first_of("\r\n", at + key.size());
-  return std::string(info.substr(at + key.size(), end - at - key.size()));
-}
-
 }  // namespace
 
 int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_json) {
-  JobKeys keys;
-  keys.stream = config.in;
-  keys.counts = config.count;
+  const JobKeys keys = KeysOf(config);
   nlohmann::json j;
   try {
     Connection c(redis::ParseRedisUrl(redis_url));
@@ -74,9 +64,9 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
                       .count();
     j["checkpoint"] = {{"last_save_unix", lastsave},
                        {"seconds_ago", now - lastsave},
-                       {"in_progress", InfoValue(info, "rdb_bgsave_in_progress") == "1"},
-                       {"last_status", InfoValue(info, "rdb_last_bgsave_status")},
-                       {"aof", InfoValue(info, "aof_enabled") == "1"}};
+                       {"in_progress", redis::InfoField(info, "rdb_bgsave_in_progress") == "1"},
+                       {"last_status", redis::InfoField(info, "rdb_last_bgsave_status")},
+                       {"aof", redis::InfoField(info, "aof_enabled") == "1"}};
   } catch (const redis::RedisError& e) {
     fmt::print(stderr, "wordcount status: {}\n", e.what());
     return cli::kExitRedis;

@@ -5,6 +5,14 @@
 
 namespace wc::job {
 
+JobKeys KeysOf(const JobConfig& c) {
+  JobKeys k;
+  k.stream = c.in;
+  k.counts = c.count;
+  k.fname = c.fname;
+  return k;
+}
+
 redis::Args TaskFields(const JobKeys& keys, const std::string& path, const csv::ByteRange& range) {
   redis::Args f{keys.fname, path};
   if (!(range == csv::ByteRange{})) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "csv/record_ranges.h"
+#include "job/config.h"
 #include "redis/connection.h"
 
 namespace wc::job {
@@ -20,6 +21,9 @@ struct JobKeys {
   std::string failed() const { return stream + ":failed"; }  // hash: task id -> error
   std::string meta() const { return stream + ":job"; }       // hash: job description
 };
+
+// The keys named by a job's configuration (IN, COUNT, FNAME).
+JobKeys KeysOf(const JobConfig& c);
 
 struct Task {
   std::string id;  // stream entry id

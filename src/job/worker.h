@@ -32,12 +32,12 @@ struct WorkerOptions {
   JobKeys keys;
   std::string data_root = "/";  // tasks outside this directory are rejected
   std::string column = "text";
-  std::chrono::milliseconds claim_idle{5000};
+  std::chrono::milliseconds claim_idle{kDefaultClaimIdleMs};
   std::chrono::milliseconds block{100};  // XREADGROUP BLOCK; < the socket timeout
-  size_t commit_max_words = 400000;      // ~1 s of Redis time at most, far below the 5 s threshold
-  size_t commit_max_tasks = 64;
-  int max_deliveries = 3;
-  std::chrono::milliseconds redis_retry{60000};
+  size_t commit_max_words = kDefaultCommitMaxWords;
+  size_t commit_max_tasks = kDefaultCommitMaxTasks;
+  int max_deliveries = kDefaultMaxDeliveries;
+  std::chrono::milliseconds redis_retry{static_cast<int64_t>(kDefaultRedisRetrySeconds * 1000)};
 };
 
 inline constexpr int kWorkerExitDone = 0;

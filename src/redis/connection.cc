@@ -104,7 +104,19 @@ Reply Reply::operator[](size_t i) const {
     throw RedisProtocolError(fmt::format("reply has {} elements, wanted #{}", size(), i));
   return Reply(root_, node_->element[i]);
 }
-std::string Reply::TypeName() const { return node_ ? TypeNameOf(node_->type) : "none"; }
+std::string InfoField(std::string_view info, std::string_view name) {
+  for (size_t pos = 0; pos < info.size();) {
+    size_t eol = info.find_first_of("\r\n", pos);
+    std::string_view line = info.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
+    if (line.size() > name.size() && line.substr(0, name.size()) == name &&
+        line[name.size()] == ':') {
+      return std::string(line.substr(name.size() + 1));
+    }
+    if (eol == std::string_view::npos) break;
+    pos = eol + 1;
+  }
+  return "";
+}
 
 void Connection::ContextFree::operator()(redisContext* c) const { redisFree(c); }
 

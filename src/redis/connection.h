@@ -53,7 +53,6 @@ class Reply {
   std::string_view str() const;
   size_t size() const;               // array length
   Reply operator[](size_t i) const;  // array element (shares ownership of the whole reply)
-  std::string TypeName() const;
 
  private:
   friend class Connection;
@@ -64,6 +63,9 @@ class Reply {
 };
 
 using Args = std::vector<std::string>;
+
+// The value of field `name` in an INFO reply ("name:value" lines), or "" if absent.
+std::string InfoField(std::string_view info, std::string_view name);
 
 class Connection {
  public:
