@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "redis/connection.h"
 #include "util/log.h"
@@ -37,7 +38,10 @@ class RedisSession {
   template <class F>
   auto Once(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
     try {
-      if (!conn_ || conn_->broken()) conn_ = std::make_unique<redis::Connection>(options_);
+      if (!conn_ || conn_->broken()) {
+        conn_ = std::make_unique<redis::Connection>(options_);
+        connected_before_ = true;
+      }
       return f(*conn_);
     } catch (const redis::RedisIoError&) {
       conn_.reset();
@@ -57,9 +61,9 @@ class RedisSession {
     for (;;) {
       try {
         if (!conn_ || conn_->broken()) {
-          bool was_connected = conn_ != nullptr;
+          // conn_ is already reset after an I/O error, so remember whether this is a *re*connect.
           conn_ = std::make_unique<redis::Connection>(options_);
-          if (was_connected) {
+          if (std::exchange(connected_before_, true)) {
             Log::Event("reconnect", "redis={}:{}", options_.host, options_.port);
             if (on_reconnect_) on_reconnect_();
           }
@@ -91,6 +95,7 @@ class RedisSession {
   std::chrono::milliseconds retry_for_;
   std::unique_ptr<redis::Connection> conn_;
   std::function<void()> on_reconnect_;
+  bool connected_before_ = false;
 };
 
 }  // namespace wc::job

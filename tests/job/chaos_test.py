@@ -139,6 +139,8 @@ def test_connections_cut_mid_commit(tmp):
         t.join()
         jt.expect(rc == 0, f"exit {rc}: {stderr}")
         jt.expect(cuts[0] >= 5, f"only {cuts[0]} connections cut")
+        # Regression: reconnects went unnoticed, so workers never re-read their own history.
+        jt.expect(any(" reconnect " in l for l in jt.log_lines(tmp)), "no reconnect was logged")
         jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
     finally:
         stop.set()
