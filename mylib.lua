@@ -24,6 +24,13 @@ local function commit(keys, args)
     return redis.error_reply('ERR wc_commit: bad task count')
   end
   local first = 3 + n
+  -- Distinct ids only: a repeated id would pass the pending check twice and then be
+  -- acknowledged once without its counts.
+  local seen = {}
+  for i = 3, 2 + n do
+    if seen[args[i]] then return redis.error_reply('ERR wc_commit: task id repeated: ' .. args[i]) end
+    seen[args[i]] = true
+  end
   if (#args - first + 1) % 2 ~= 0 then
     return redis.error_reply('ERR wc_commit: words and counts must come in pairs')
   end
@@ -47,7 +54,7 @@ local function commit(keys, args)
   end
   for i = 3, 2 + n do
     if redis.call('XACK', stream, group, args[i]) ~= 1 then
-      -- Only reachable for n == 1 (n > 1 was checked above): the task was already committed.
+      -- Only reachable for n == 1: for n > 1 every id is distinct and was checked pending above.
       return {0, args[i]}
     end
   end

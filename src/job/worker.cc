@@ -161,7 +161,9 @@ class Worker {
                           o_.keys.stream, "0"});
       });
       for (Task& t : ParseEntries(r)) {
-        if (!batch_.Holds(t.id)) history_.push_back(std::move(t));
+        bool queued = std::any_of(history_.begin(), history_.end(),
+                                  [&](const Task& h) { return h.id == t.id; });
+        if (!queued && !batch_.Holds(t.id)) history_.push_back(std::move(t));
       }
     }
     if (!history_.empty()) {
@@ -226,8 +228,10 @@ class Worker {
     return out;
   }
 
-  // Counts a task into the batch, or records why it cannot be counted.
+  // Counts a task into the batch, or records why it cannot be counted. A batch never holds a
+  // task twice (wc_commit_v1 rejects repeated ids).
   void Process(const Task& t) {
+    if (batch_.Holds(t.id)) return;
     heartbeat_.Set([&] {
       auto ids = batch_.Ids();
       ids.push_back(t.id);

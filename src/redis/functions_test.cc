@@ -93,6 +93,16 @@ TEST_F(FunctionsTest, BadArgumentsChangeNothing) {
   EXPECT_EQ(Commit({id}, {"w", "2"})[0].integer(), 1);
 }
 
+// Regression: a batch naming one task twice passed the pending check twice, then acknowledged
+// the batch without applying its counts.
+TEST_F(FunctionsTest, RepeatedTaskIdIsRejectedBeforeAnyWrite) {
+  std::string a = Deliver(), b = Deliver();
+  EXPECT_THROW(Commit({a, b, a}, {"w", "1"}), RedisReplyError);
+  EXPECT_EQ(Pending(), 2);
+  EXPECT_EQ(Score("w"), "nil");
+  EXPECT_EQ(Commit({a, b}, {"w", "1"})[0].integer(), 1);
+}
+
 TEST_F(FunctionsTest, ManyWordsBeyondLuaUnpackLimit) {
   std::string id = Deliver();
   Args wc;
