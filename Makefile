@@ -3,7 +3,7 @@
 
 DEBIAN_PACKAGES := build-essential cmake pkg-config python3 python3-pandas \
   libfmt-dev libcli11-dev nlohmann-json3-dev libhiredis-dev redis-server \
-  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libxxhash-dev
 JOBS ?= $(shell nproc)
 
 .PHONY: all deps bench-deps build build-asan test test-asan run bench format clean
