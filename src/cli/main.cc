@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
   r->add_option("--redis", run.redis_url,
                 "redis://[:password@]host:port of an existing server "
                 "(default: start an embedded redis-server)");
+  std::optional<std::string> run_mode;
+  r->add_option("--mode", run_mode, "direct or shuffle, overrides MODE")
+      ->check(CLI::IsMember({"direct", "shuffle"}));
   r->add_flag("--quiet,-q", run.quiet, "Only results and errors on the terminal");
 
   wc::job::WorkerOptions worker;
@@ -97,6 +100,8 @@ int main(int argc, char** argv) {
   w->add_option("--data-root", worker.data_root, "Refuse files outside this directory")
       ->capture_default_str();
   w->add_option("--column", worker.column, "Column to count")->capture_default_str();
+  w->add_option("--spill-dir", worker.spill_root,
+                "Shuffle mode: the SPILL_DIR holding every job's map outputs (shared by all hosts)");
   w->add_option("--claim-idle-ms", claim_idle_ms, "Steal tasks pending this long")
       ->capture_default_str();
   w->add_option("--commit-max-words", worker.commit_max_words, "Distinct words per commit")
@@ -148,6 +153,7 @@ int main(int argc, char** argv) {
     if (*r) {
       wc::job::JobConfig config = wc::job::LoadConfig(config_path);
       run.data = run_data;
+      if (run_mode) config.mode = *run_mode;
       if (run_workers > 0) run.workers = run_workers;
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError

@@ -80,6 +80,8 @@ JobConfig LoadConfig(const std::string& path) {
       {"REDIS_DOWNTIME", Seconds(&c.redis_downtime)},
       {"TOP", Int(&c.top, 0)},
       {"MODE", String(&c.mode)},
+      {"SPILL_DIR", String(&c.spill_dir, true)},
+      {"PARTITIONS", Int(&c.partitions, 0)},
       {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, 1)},
       {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval)},
       {"REDIS_PASSWORD", String(&c.redis_password, true)},
@@ -111,8 +113,10 @@ void Validate(const JobConfig& c) {
     throw UsageError(
         fmt::format("PERSISTENCE must be \"rdb\" or \"aof\", got \"{}\"", c.persistence));
   }
-  if (c.mode != "direct")
-    throw UsageError(fmt::format("MODE must be \"direct\", got \"{}\"", c.mode));
+  if (c.mode != "direct" && c.mode != "shuffle")
+    throw UsageError(fmt::format("MODE must be \"direct\" or \"shuffle\", got \"{}\"", c.mode));
+  if (c.partitions > 4096)
+    throw UsageError(fmt::format("PARTITIONS must be at most 4096, got {}", c.partitions));
   if (c.n_normal_workers + c.n_crashing_workers + c.n_sleeping_workers == 0) {
     throw UsageError(
         "the job needs at least one worker (N_NORMAL_WORKERS + N_CRASHING_WORKERS + "

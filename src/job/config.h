@@ -32,8 +32,14 @@ struct JobConfig {
   // --- wordcount's keys ---
   // TOP: how many top words `run` prints.
   int top = 3;
-  // MODE: direct (the lab's design).
+  // MODE: direct (the lab's design: workers add their counts into COUNT) or shuffle (map tasks
+  // write partitioned counts to SPILL_DIR, reduce tasks write each word's total into COUNT).
   std::string mode = "direct";
+  // SPILL_DIR (shuffle): where map outputs go, in a directory of their own per job, removed at
+  // the end. Must be on a file system every worker sees. Empty: the coordinator's temp dir.
+  std::string spill_dir;
+  // PARTITIONS (shuffle): reduce tasks R. 0: 2 per worker, and at least one per 128 MB of input.
+  int partitions = 0;
   // CLAIM_IDLE_MS: a task pending this long means its worker is presumed dead.
   int64_t claim_idle_ms = kDefaultClaimIdleMs;
   // REDIS_RESTART_INTERVAL (s): forced Redis crashes while work is pending; 0 = off.

@@ -172,6 +172,10 @@ class Coordinator {
     Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
                plan_.tasks.size(), plan_.bytes, plan_.failures.size(), data_root_);
 
+    if (shuffle()) {
+      if (int rc = PrepareSpill(); rc != cli::kExitOk) return rc;
+    }
+
     redis::ConnectOptions redis_options;
     try {
       if (o_.redis_url.empty()) {
@@ -228,6 +232,13 @@ class Coordinator {
       rc = cli::kExitRedis;
     }
     StopWorkers();
+    if (!spill_name_.empty()) {
+      std::error_code ec;
+      fs::remove_all(spill_root_ / spill_name_, ec);
+      fs::remove(spill_root_, ec);  // only if empty: other jobs may share it
+      Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", (spill_root_ / spill_name_).string(),
+                 ec ? ec.message() : "");
+    }
     if (embedded_) {
       embedded_->Stop();
       std::error_code ec;
@@ -242,18 +253,36 @@ class Coordinator {
   void CreateJob() {
     session_->Once([&](Connection& c) {
       redis::LoadFunctions(c);
-      c.Command({"DEL", keys_.stream, keys_.counts, keys_.failed(), keys_.meta()});
+      Args del{"DEL"};
+      for (const auto& k : keys_.All()) del.push_back(k);
+      c.Command(del);
       c.Command({"XGROUP", "CREATE", keys_.stream, keys_.group, "0", "MKSTREAM"});
+      if (shuffle()) {
+        // Before the tasks: a state restored from a checkpoint taken in the middle is still
+        // known as a shuffle job (and is never "done").
+        c.Command({"HSET", keys_.meta(), "mode", "shuffle", "phase", "map", "maps",
+                   std::to_string(plan_.tasks.size()), "parts", std::to_string(partitions_),
+                   "spill", spill_name_, "fname", keys_.fname});
+      }
       constexpr size_t kBatch = 1000;
       for (size_t i = 0; i < plan_.tasks.size(); i += kBatch) {
         size_t end = std::min(plan_.tasks.size(), i + kBatch);
+        size_t sent = 0;
         for (size_t k = i; k < end; ++k) {
+          const PlannedTask& t = plan_.tasks[k];
           Args args{"XADD", keys_.stream, "*"};
-          Args fields = TaskFields(keys_, plan_.tasks[k].path, plan_.tasks[k].range);
+          Args fields = shuffle() ? MapTaskFields(keys_, t.path, t.range, static_cast<uint32_t>(k),
+                                                  partitions_, spill_name_)
+                                  : TaskFields(keys_, t.path, t.range);
           args.insert(args.end(), fields.begin(), fields.end());
           c.Append(args);
+          ++sent;
+          if (shuffle()) {
+            c.Append({"HSET", keys_.maps(), std::to_string(k), MapDescription(t.path, t.range)});
+            ++sent;
+          }
         }
-        for (size_t k = i; k < end; ++k) {
+        for (size_t k = 0; k < sent; ++k) {
           std::string err;
           if (Connection::IsError(c.GetReply(), &err)) throw redis::RedisReplyError(err);
         }
@@ -266,8 +295,53 @@ class Coordinator {
     });
     SaveNow();
     ++creations_;
-    Log::Event("job_created", "stream={} tasks={} creation={}", keys_.stream, plan_.tasks.size(),
-               creations_);
+    Log::Event("job_created", "stream={} tasks={} mode={} partitions={} creation={}", keys_.stream,
+               plan_.tasks.size(), c_.mode, partitions_, creations_);
+  }
+
+  bool shuffle() const { return c_.mode == "shuffle"; }
+
+  // Shuffle mode: the number of partitions and this job's own directory under SPILL_DIR.
+  int PrepareSpill() {
+    int workers = o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers +
+                                      c_.n_sleeping_workers);
+    uint64_t by_size = (plan_.bytes + (128ull << 20) - 1) / (128ull << 20);
+    partitions_ = c_.partitions > 0
+                      ? static_cast<uint32_t>(c_.partitions)
+                      : static_cast<uint32_t>(std::clamp<uint64_t>(
+                            std::max<uint64_t>(2ull * static_cast<uint64_t>(workers), by_size), 1, 4096));
+    std::error_code ec;
+    spill_root_ = fs::absolute(c_.spill_dir.empty() ? fs::temp_directory_path() / "wordcount-spill"
+                                                    : fs::path(c_.spill_dir),
+                               ec);
+    auto nonce = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    std::string name = fmt::format("job-{}-{:x}", ::getpid(), nonce);
+    fs::create_directories(spill_root_ / name, ec);
+    if (ec) {
+      fmt::print(stderr, "wordcount run: cannot create the spill directory {}: {}\n",
+                 (spill_root_ / name).string(), ec.message());
+      return cli::kExitUsage;
+    }
+    spill_name_ = name;
+    Log::Event("spill", "dir=\"{}\" partitions={}", (spill_root_ / name).string(), partitions_);
+    return cli::kExitOk;
+  }
+
+  // Shuffle mode: once every map task is acknowledged, adds the reduce tasks (one atomic
+  // function call: any checkpoint holds both the tasks and the phase, or neither) and saves.
+  void MaybeStartReduce() {
+    if (!shuffle() || reduce_started_) return;
+    int64_t r = session_->Once([&](Connection& c) {
+      return redis::FCall(c, "wc_start_reduce_v1", keys_.FunctionKeys(), {keys_.group}).integer();
+    });
+    if (r == -1) return;
+    reduce_started_ = true;
+    if (r == 1) {
+      Log::Event("reduce_phase", "partitions={} after_s={:.3f}", partitions_, Since(t0_));
+      SaveNow();
+    }
   }
 
   // A synchronous, durable save (RDB: SAVE; AOF: a rewrite, waited for). One attempt.
@@ -324,13 +398,14 @@ class Coordinator {
   void EnsureJob() {
     bool intact = false;
     try {
-      Reply p = session_->Once([&](Connection& c) {
-        return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group});
-      });
+      Progress p = session_->Once([&](Connection& c) { return ReadProgress(c, keys_); });
       Reply meta = session_->Once([&](Connection& c) {
         return c.Command({"HGET", keys_.meta(), "tasks"});
       });
-      intact = static_cast<size_t>(p[0].integer()) == plan_.tasks.size() && !meta.is_nil();
+      // Shuffle jobs grow (reduce tasks, redone map tasks); the marker is written last.
+      intact = static_cast<size_t>(p.entries) >= plan_.tasks.size() && !meta.is_nil();
+      // A state from before the reduce phase began: it is started again when the maps are done.
+      if (intact && shuffle() && p.phase == "map") reduce_started_ = false;
     } catch (const redis::RedisReplyError& e) {
       if (e.prefix() != "NOSTREAM" && e.prefix() != "NOGROUP") throw;
     }
@@ -418,6 +493,8 @@ class Coordinator {
                                      data_root_,
                                      "--column",
                                      c_.column,
+                                     "--spill-dir",
+                                     spill_root_.string(),
                                      "--claim-idle-ms",
                                      std::to_string(c_.claim_idle_ms),
                                      "--commit-max-words",
@@ -440,12 +517,10 @@ class Coordinator {
     Log::Event("worker_spawned", "name={} pid={} crash={} slow={}", name, pid, crash, slow);
   }
 
-  // Complete means: nothing pending, everything delivered. Throws if Redis cannot answer.
+  // Complete means: nothing pending, everything delivered (shuffle: reduce phase over too).
+  // Throws if Redis cannot answer.
   bool JobComplete() {
-    Reply p = session_->Once([&](Connection& c) {
-      return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group});
-    });
-    return p[1].integer() == 0 && p[2].integer() == 1;
+    return session_->Once([&](Connection& c) { return ReadProgress(c, keys_); }).done;
   }
 
   // Reaps exited workers; replaces those killed by a signal (this runs only while work remains).
@@ -476,7 +551,7 @@ class Coordinator {
 
   // The progress line: live on a terminal (stderr), a periodic line (and log event) otherwise.
   // Never on stdout, so `word: count` lines and --out stay clean.
-  void Progress(bool final_clear = false) {
+  void ShowProgress(bool final_clear = false) {
     if (o_.quiet) return;
     const bool tty = ::isatty(2) == 1;
     if (final_clear) {
@@ -486,20 +561,20 @@ class Coordinator {
     auto period = tty ? std::chrono::milliseconds(500) : std::chrono::milliseconds(5000);
     if (Clock::now() - last_progress_ < period) return;
     last_progress_ = Clock::now();
-    Reply p = session_->Once([&](Connection& c) {
-      return redis::FCall(c, "wc_progress_v2", {keys_.stream}, {keys_.group});
-    });
-    int64_t total = p[0].integer(), pending = p[1].integer();
-    int64_t done = std::max<int64_t>(0, (p.size() > 3 ? p[3].integer() : 0) - pending);
+    Progress p = session_->Once([&](Connection& c) { return ReadProgress(c, keys_); });
+    int64_t total = p.entries, pending = p.pending;
+    int64_t done = std::max<int64_t>(0, p.delivered - pending);
+    // Shuffle: the map phase is the input's progress; the reduce tasks come after it.
+    if (shuffle()) total = std::max<int64_t>(total, static_cast<int64_t>(plan_.tasks.size()) + partitions_);
     double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
     double mb = plan_.bytes / 1e6 * frac, secs = Since(t0_);
     double rate = secs > 0 ? mb / secs : 0;
     std::string eta = frac > 0 && frac < 1 ? fmt::format("{:.0f} s", secs / frac - secs) : "-";
     std::string line = fmt::format(
-        "tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
+        "{}tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
         "{} workers, {} Redis restarts",
-        done, total, pending, mb, plan_.bytes / 1e6, rate, eta, workers_.size(),
-        forced_restarts_ + unplanned_restarts_);
+        shuffle() ? p.phase + " phase, " : "", done, total, pending, mb, plan_.bytes / 1e6, rate,
+        eta, workers_.size(), forced_restarts_ + unplanned_restarts_);
     if (tty) {
       fmt::print(stderr, "\r\033[K{}", line);
       progress_shown_ = true;
@@ -536,7 +611,7 @@ class Coordinator {
     const auto retry_for = std::chrono::duration<double>(c_.redis_retry_seconds);
     for (;;) {
       if (int sig = g_stop_signal.load()) {
-        Progress(/*final_clear=*/true);
+        ShowProgress(/*final_clear=*/true);
         Log::Warn("interrupted", "signal={}", sig);
         fmt::print(stderr, "wordcount run: interrupted\n");
         return 128 + sig;
@@ -552,7 +627,8 @@ class Coordinator {
           if (Clock::now() - last_checkpoint_ >=
               std::chrono::duration<double>(c_.checkpoint_interval))
             Checkpoint();
-          Progress();
+          MaybeStartReduce();
+          ShowProgress();
           if (workers_.empty()) {
             if (JobComplete()) {
               SaveNow();  // the result survives a restart from here on
@@ -669,7 +745,7 @@ class Coordinator {
   }
 
   int Report(const Results& r) {
-    Progress(/*final_clear=*/true);
+    ShowProgress(/*final_clear=*/true);
     double secs = Since(t0_);
     if (r.counts) {
       WriteTop(stdout, TopCounts(*r.counts, static_cast<size_t>(c_.top)));
@@ -718,6 +794,10 @@ class Coordinator {
   bool redis_down_ = false;
   bool check_job_ = false;
   bool spawned_initial_ = false;
+  bool reduce_started_ = false;
+  uint32_t partitions_ = 0;
+  fs::path spill_root_;      // SPILL_DIR
+  std::string spill_name_;   // this job's directory in it
   bool progress_shown_ = false;
   Clock::time_point last_progress_{};
   std::string last_bgsave_status_ = "ok";

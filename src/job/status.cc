@@ -29,13 +29,13 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
     for (size_t i = 0; i + 1 < meta.size(); i += 2)
       j["job"][std::string(meta[i].str())] = std::string(meta[i + 1].str());
     try {
-      Reply p = redis::FCall(c, "wc_progress_v2", {keys.stream}, {keys.group});
-      int64_t length = p[0].integer(), pending = p[1].integer(), read = p[3].integer();
-      j["tasks"] = {{"total", length},
-                    {"acknowledged", read - pending},
-                    {"pending", pending},
-                    {"undelivered", length - read},
-                    {"complete", pending == 0 && p[2].integer() == 1}};
+      Progress p = ReadProgress(c, keys);
+      j["tasks"] = {{"total", p.entries},
+                    {"acknowledged", p.delivered - p.pending},
+                    {"pending", p.pending},
+                    {"undelivered", p.entries - p.delivered},
+                    {"phase", p.phase},
+                    {"complete", p.done}};
       Reply consumers = c.Command({"XINFO", "CONSUMERS", keys.stream, keys.group});
       for (size_t i = 0; i < consumers.size(); ++i) {
         nlohmann::json w;
@@ -79,8 +79,12 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
   if (t.contains("error")) {
     fmt::print("job:        none on this server ({})\n", t["error"].get<std::string>());
   } else {
-    fmt::print("job:        {} ({} files, {} bytes, data root {})\n",
-               t["complete"].get<bool>() ? "complete" : "running", j["job"].value("files", "?"),
+    fmt::print("job:        {}, {} ({} files, {} bytes, data root {})\n",
+               t["complete"].get<bool>() ? "complete" : "running",
+               t["phase"].get<std::string>() == "direct"
+                   ? std::string("direct mode")
+                   : "shuffle mode, " + t["phase"].get<std::string>() + " phase",
+               j["job"].value("files", "?"),
                j["job"].value("bytes", "?"), j["job"].value("data_root", "?"));
     fmt::print("tasks:      {} total, {} acknowledged, {} pending, {} undelivered, {} failed\n",
                t["total"].get<int64_t>(), t["acknowledged"].get<int64_t>(),

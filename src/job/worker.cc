@@ -18,6 +18,7 @@
 #include "csv/csv_scanner.h"
 #include "job/redis_session.h"
 #include "redis/functions.h"
+#include "shuffle/spill.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -198,11 +199,10 @@ class Worker {
     return std::nullopt;
   }
 
+  // Done: nothing pending, everything delivered and, in shuffle mode, the reduce phase over.
+  // Between the phases a worker waits here (map tasks done, reduce tasks not added yet).
   bool JobDone() {
-    Reply p = session_.Run([&](Connection& c) {
-      return redis::FCall(c, "wc_progress_v2", {o_.keys.stream}, {o_.keys.group});
-    });
-    return p[1].integer() == 0 && p[2].integer() == 1;
+    return session_.Run([&](Connection& c) { return ReadProgress(c, o_.keys); }).done;
   }
 
   // A stream entry as a task; a malformed one (written by someone else) is recorded as failed.
@@ -228,38 +228,180 @@ class Worker {
     return out;
   }
 
+  void Process(const Task& t) {
+    switch (t.kind) {
+      case Task::Kind::kCount:
+        return ProcessCount(t);
+      case Task::Kind::kMap:
+        return ProcessMap(t);
+      case Task::Kind::kReduce:
+        return ProcessReduce(t);
+    }
+  }
+
+  // Runs work(path) on a task's input file, or records why it cannot be read: a path outside the
+  // data root and a file that does not parse fail at once (the same bytes parse the same way
+  // every time); other read errors leave the task pending until it was delivered
+  // max_deliveries times.
+  template <class F>
+  void WithInput(const Task& t, F&& work) {
+    std::string path;
+    try {
+      path = Resolve(t.path);
+    } catch (const InputError& e) {
+      FailTask(t, e.what());
+      return;
+    }
+    try {
+      work(path);
+    } catch (const csv::CsvError& e) {
+      FailTask(t, e.what());
+    } catch (const InputError& e) {
+      int deliveries = Deliveries(t.id);
+      if (deliveries >= o_.max_deliveries) {
+        FailTask(t, e.what());
+      } else {
+        Log::Warn("retry_later", "task={} deliveries={} error=\"{}\"", t.id, deliveries, e.what());
+      }
+    }
+  }
+
   // Counts a task into the batch, or records why it cannot be counted. A batch never holds a
   // task twice (wc_commit_v1 rejects repeated ids).
-  void Process(const Task& t) {
+  void ProcessCount(const Task& t) {
     if (batch_.Holds(t.id)) return;
     heartbeat_.Set([&] {
       auto ids = batch_.Ids();
       ids.push_back(t.id);
       return ids;
     }());
-    std::string path;
-    try {
-      path = Resolve(t.path);
-    } catch (const InputError& e) {
-      Fail(t.id, e.what());
-      return;
-    }
-    try {
+    WithInput(t, [&](const std::string& path) {
       TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, o_.column);
       batch_.tasks.push_back(t);
       Log::Event("counted", "task={} path=\"{}\" bytes={} words={}", t.id, t.path, st.bytes,
                  st.words);
-    } catch (const csv::CsvError& e) {
-      Fail(t.id, e.what());  // the same bytes parse the same way every time: no retry
-    } catch (const InputError& e) {
-      int deliveries = Deliveries(t.id);
-      if (deliveries >= o_.max_deliveries) {
-        Fail(t.id, e.what());
+    });
+    heartbeat_.Set(batch_.Ids());
+  }
+
+  std::string SpillDir(const Task& t) const { return o_.spill_root + "/" + t.spill; }
+
+  // Map task (shuffle mode): counts the input, writes the counts partitioned to the task's map
+  // output file, then acknowledges the task. Writing is idempotent (the same input gives the same
+  // file, renamed into place), so a task counted twice, or redone, changes nothing.
+  void ProcessMap(const Task& t) {
+    Commit();  // a direct-mode batch never mixes with shuffle tasks; commit it to be safe
+    heartbeat_.Set({t.id});
+    WithInput(t, [&](const std::string& path) {
+      if (o_.spill_root.empty())
+        throw InputError(t.path, 0, "map task but this worker has no --spill-dir: refused");
+      WordTable table(1 << 14);
+      TaskStats st = CountFileRangeOrNothing(path, t.range, table, o_.column);
+      shuffle::SpillStats sp = shuffle::WriteMapOutput(SpillDir(t), t.map, t.parts, table);
+      int64_t acked = session_.Run([&](Connection& c) {
+        return redis::FCall(c, "wc_map_done_v1", o_.keys.FunctionKeys(),
+                            {o_.keys.group, t.id, std::to_string(t.map)})
+            .integer();
+      });
+      ++commits_;
+      if (acked == 1) {
+        ++counted_;
       } else {
-        Log::Warn("retry_later", "task={} deliveries={} error=\"{}\"", t.id, deliveries, e.what());
+        ++duplicates_;
+      }
+      Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={} result={}",
+                 t.id, t.map, st.bytes, st.words, sp.words, sp.bytes,
+                 acked == 1 ? "accepted" : "duplicate");
+    });
+    heartbeat_.Set({});
+  }
+
+  // Reduce task (shuffle mode): merges partition `part` of every map output and writes each
+  // word's total into COUNT with ZADD (absolute values: a reduce done twice writes the same
+  // values), then acknowledges the task. A missing or corrupt map output sends its map task
+  // back to be redone (wc_redo_maps_v1) and this reduce task with it.
+  void ProcessReduce(const Task& t) {
+    Commit();
+    if (o_.spill_root.empty()) return Fail(t.id, "reduce task but this worker has no --spill-dir");
+    heartbeat_.Set({t.id});
+    const std::string dir = SpillDir(t);
+    WordTable table(1 << 16);
+    std::vector<std::pair<uint32_t, std::string>> lost;  // (map, why)
+    uint64_t records = 0;
+    for (uint32_t m = 0; m < t.maps; ++m) {
+      try {
+        records += shuffle::ReadPartition(shuffle::MapOutputPath(dir, m), m, t.parts, t.part,
+                                          [&](std::string_view w, uint64_t c) {
+                                            table.AddUnpadded(w, c);
+                                          });
+      } catch (const shuffle::SpillError& e) {
+        lost.emplace_back(m, e.what());
       }
     }
-    heartbeat_.Set(batch_.Ids());
+    if (!lost.empty() && !SendBackLost(t, lost)) {
+      heartbeat_.Set({});
+      return;
+    }
+    // Members sorted by (score, member): the order Redis inserts them fastest.
+    std::vector<std::pair<uint64_t, std::string_view>> wc;
+    wc.reserve(table.size());
+    table.ForEach([&](std::string_view w, uint64_t c) { wc.emplace_back(c, w); });
+    std::sort(wc.begin(), wc.end());
+    // One attempt = every ZADD and then the acknowledgement, in order, on one connection. If the
+    // connection breaks, the whole attempt is repeated: Redis may have restarted from a
+    // checkpoint without some of the ZADDs, and the acknowledgement must never land without
+    // them (a checkpoint holding it holds everything sent before it on the same connection).
+    int64_t acked = session_.Run([&](Connection& c) {
+      constexpr size_t kMembers = 1000, kWindow = 16;
+      size_t sent = 0, answered = 0;
+      auto read_one = [&] {
+        std::string err;
+        if (Connection::IsError(c.GetReply(), &err)) throw redis::RedisReplyError(err);
+        ++answered;
+      };
+      for (size_t lo = 0; lo < wc.size(); lo += kMembers) {
+        size_t hi = std::min(wc.size(), lo + kMembers);
+        Args z{"ZADD", o_.keys.counts};
+        z.reserve(2 + 2 * (hi - lo));
+        for (size_t k = lo; k < hi; ++k) {
+          z.push_back(std::to_string(wc[k].first));
+          z.emplace_back(wc[k].second);
+        }
+        c.Append(z);
+        if (++sent - answered > kWindow) read_one();
+      }
+      while (answered < sent) read_one();
+      return redis::FCall(c, "wc_commit_v1", {o_.keys.stream, o_.keys.counts},
+                          {o_.keys.group, "1", t.id})[0]
+          .integer();
+    });
+    ++commits_;
+    if (acked == 1) {
+      ++counted_;
+    } else {
+      ++duplicates_;
+    }
+    Log::Event("reduce", "task={} part={} maps={} records={} words={} skipped_maps={} result={}",
+               t.id, t.part, t.maps, records, wc.size(), lost.size(),
+               acked == 1 ? "accepted" : "duplicate");
+    heartbeat_.Set({});
+  }
+
+  // Reports lost map outputs. Returns true if the reduce goes on without them (their map tasks
+  // failed for good and have no output), false if it was sent back to wait for them.
+  bool SendBackLost(const Task& t, const std::vector<std::pair<uint32_t, std::string>>& lost) {
+    Args args{o_.keys.group, t.id, std::to_string(t.part), std::to_string(o_.max_deliveries)};
+    for (const auto& [m, why] : lost) {
+      args.push_back(std::to_string(m));
+      args.push_back(why);
+    }
+    int64_t r = session_.Run([&](Connection& c) {
+      return redis::FCall(c, "wc_redo_maps_v1", o_.keys.FunctionKeys(), args).integer();
+    });
+    Log::Warn("map_output_lost", "task={} part={} lost={} first=\"{}\" result={}", t.id, t.part,
+              lost.size(), lost.front().second,
+              r == 2 ? "failed_maps_skipped" : r == 1 ? "sent_back" : "not_pending");
+    return r == 2;
   }
 
   // The canonical path of a task's file, if it lies under the data root.
@@ -280,6 +422,20 @@ class Worker {
       return c.Command({"XPENDING", o_.keys.stream, o_.keys.group, id, id, "1"});
     });
     return r.size() == 0 ? 0 : static_cast<int>(r[0][3].integer());
+  }
+
+  // Records that a task cannot be done (map tasks through wc_map_fail_v1, so that reducers go
+  // on without their output).
+  void FailTask(const Task& t, const std::string& message) {
+    if (t.kind != Task::Kind::kMap) return Fail(t.id, message);
+    int64_t acked = session_.Run([&](Connection& c) {
+      return redis::FCall(c, "wc_map_fail_v1", o_.keys.FunctionKeys(),
+                          {o_.keys.group, t.id, std::to_string(t.map), message})
+          .integer();
+    });
+    if (acked == 1) ++failed_;
+    Log::Warn("task_failed", "task={} map={} recorded={} error=\"{}\"", t.id, t.map, acked == 1,
+              message);
   }
 
   void Fail(const std::string& id, const std::string& message) {

@@ -32,6 +32,7 @@ struct WorkerOptions {
   JobKeys keys;
   std::string data_root = "/";  // tasks outside this directory are rejected
   std::string column = "text";
+  std::string spill_root;  // shuffle: SPILL_DIR; a task's spill name is a directory in it
   std::chrono::milliseconds claim_idle{kDefaultClaimIdleMs};
   std::chrono::milliseconds block{100};  // XREADGROUP BLOCK; < the socket timeout
   size_t commit_max_words = kDefaultCommitMaxWords;

@@ -133,7 +133,8 @@ TEST_F(FunctionsTest, FailRecordsTheErrorOnce) {
 }
 
 TEST_F(FunctionsTest, ProgressNeedsEverythingDeliveredAndNothingPending) {
-  auto progress = [&] { return FCall(conn(), "wc_progress_v2", {"files"}, {"worker"}); };
+  const Args keys{"files", "files:failed", "files:job", "files:maps", "files:redo", "files:blocked"};
+  auto progress = [&] { return FCall(conn(), "wc_progress_v3", keys, {"worker"}); };
   conn().Command({"XADD", "files", "*", "fname", "a"});
   EXPECT_EQ(progress()[2].integer(), 0);  // not delivered yet
   conn().Command({"XREADGROUP", "GROUP", "worker", "w", "STREAMS", "files", ">"});
@@ -141,7 +142,14 @@ TEST_F(FunctionsTest, ProgressNeedsEverythingDeliveredAndNothingPending) {
   EXPECT_EQ(p[0].integer(), 1);
   EXPECT_EQ(p[1].integer(), 1);
   EXPECT_EQ(p[2].integer(), 1);
-  EXPECT_THROW(FCall(conn(), "wc_progress_v2", {"nostream"}, {"worker"}), RedisReplyError);
+  EXPECT_EQ(p[4].integer(), 0);  // not done: pending
+  EXPECT_EQ(p[5].str(), "direct");
+  std::string id(conn().Command({"XRANGE", "files", "-", "+"})[0][0].str());
+  conn().Command({"XACK", "files", "worker", id});
+  EXPECT_EQ(progress()[4].integer(), 1);
+  Args missing = keys;
+  missing[0] = "nostream";
+  EXPECT_THROW(FCall(conn(), "wc_progress_v3", missing, {"worker"}), RedisReplyError);
 }
 
 }  // namespace
@@ -197,7 +205,8 @@ TEST_F(FunctionsTest, RestoreOfCheckpointTakenBeforeTheGroupExisted) {
     EXPECT_EQ(e.prefix(), "NOGROUP");
   }
   try {
-    FCall(c, "wc_progress_v2", {"files"}, {"worker"});
+    FCall(c, "wc_progress_v3", {"files", "f:failed", "f:job", "f:maps", "f:redo", "f:blocked"},
+          {"worker"});
     FAIL();
   } catch (const RedisReplyError& e) {
     EXPECT_EQ(e.prefix(), "NOSTREAM");

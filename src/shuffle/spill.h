@@ -54,9 +54,8 @@ class SpillError : public std::runtime_error {
 
 // Calls f(std::string_view word, uint64_t count) for every record of slice `part` of the output
 // of map task `map` at `path`, written with `parts` partitions. The file header and the slice are
-// checked (magic, map index, partition count, bounds, both checksums) before the first call; a
-// malformed record after that (only possible if the checksum collides) still throws SpillError,
-// so a caller that throws its partial result away on error never uses bad data.
+// checked (magic, map index, partition count, bounds, both checksums, every record) before the
+// first call: if it throws, f was not called.
 // Returns the number of records.
 template <class F>
 uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
@@ -70,6 +69,28 @@ std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uin
                       uint64_t* words);
 // Decodes one varint at *p (< end); false if it runs past end or over 10 bytes.
 bool ReadVarint(const char** p, const char* end, uint64_t* v);
+
+// Decodes every record of a slice, calling f(word, count); throws SpillError on a malformed one.
+template <class F>
+uint64_t ForEachRecord(const std::string& slice, const std::string& path, uint64_t words, F&& f) {
+  const char* p = slice.data();
+  const char* end = p + slice.size();
+  uint64_t n = 0;
+  while (p < end) {
+    uint64_t len = 0, count = 0;
+    if (!ReadVarint(&p, end, &len) || len > static_cast<uint64_t>(end - p))
+      throw SpillError(SpillError::Kind::kCorrupt, path + ": corrupt map output: malformed record");
+    std::string_view word(p, len);
+    p += len;
+    if (!ReadVarint(&p, end, &count) || count == 0)
+      throw SpillError(SpillError::Kind::kCorrupt, path + ": corrupt map output: malformed record");
+    f(word, count);
+    ++n;
+  }
+  if (n != words)
+    throw SpillError(SpillError::Kind::kCorrupt, path + ": corrupt map output: record count mismatch");
+  return n;
+}
 }  // namespace internal
 
 template <class F>
@@ -77,22 +98,8 @@ uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, ui
                        F&& f) {
   uint64_t words = 0;
   std::string slice = internal::ReadSlice(path, map, parts, part, &words);
-  const char* p = slice.data();
-  const char* end = p + slice.size();
-  uint64_t n = 0;
-  while (p < end) {
-    uint64_t len = 0, count = 0;
-    if (!internal::ReadVarint(&p, end, &len) || len > static_cast<uint64_t>(end - p))
-      throw SpillError(SpillError::Kind::kCorrupt, path + ": malformed record");
-    std::string_view word(p, len);
-    p += len;
-    if (!internal::ReadVarint(&p, end, &count) || count == 0)
-      throw SpillError(SpillError::Kind::kCorrupt, path + ": malformed record");
-    f(word, count);
-    ++n;
-  }
-  if (n != words) throw SpillError(SpillError::Kind::kCorrupt, path + ": record count mismatch");
-  return n;
+  internal::ForEachRecord(slice, path, words, [](std::string_view, uint64_t) {});
+  return internal::ForEachRecord(slice, path, words, f);
 }
 
 }  // namespace wc::shuffle
