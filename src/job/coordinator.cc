@@ -724,9 +724,10 @@ class Coordinator {
     return std::nullopt;
   }
 
-  // Tasks accepted more than once, counted from the workers' commit events in LOGFILE. A
-  // worker killed between a commit's reply and its log line leaves no event, so this is a
-  // lower bound; -1 if there is no log.
+  // Tasks accepted more than once, counted from the workers' commit events in LOGFILE (direct:
+  // "commit tasks=N ... result=accepted"; shuffle: "map ..." and "reduce ... result=accepted",
+  // which includes map tasks redone because their output was lost). A worker killed between a
+  // commit's reply and its log line leaves no event, so this is a lower bound; -1 if no log.
   int64_t TasksCountedAgainAtLeast() const {
     if (c_.logfile.empty()) return -1;
     std::FILE* f = std::fopen(c_.logfile.c_str(), "r");
@@ -735,13 +736,17 @@ class Coordinator {
     char line[4096];
     while (std::fgets(line, sizeof line, f)) {
       std::string_view l(line);
-      if (l.find(" commit tasks=") == std::string_view::npos ||
-          l.find("result=accepted") == std::string_view::npos)
-        continue;
-      accepted += std::atoll(line + l.find(" commit tasks=") + 14);
+      if (l.find("result=accepted") == std::string_view::npos) continue;
+      if (auto at = l.find(" commit tasks="); at != std::string_view::npos) {
+        accepted += std::atoll(line + at + 14);
+      } else if (l.find(" map task=") != std::string_view::npos ||
+                 l.find(" reduce task=") != std::string_view::npos) {
+        ++accepted;
+      }
     }
     std::fclose(f);
-    return std::max<int64_t>(0, accepted - static_cast<int64_t>(plan_.tasks.size()));
+    int64_t tasks = static_cast<int64_t>(plan_.tasks.size()) + (shuffle() ? partitions_ : 0);
+    return std::max<int64_t>(0, accepted - tasks);
   }
 
   int Report(const Results& r) {
@@ -757,9 +762,10 @@ class Coordinator {
     int restarts = forced_restarts_ + unplanned_restarts_;
     int64_t again = TasksCountedAgainAtLeast();
     if (!o_.quiet) {
-      fmt::print(stderr, "counted {} tasks of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n",
-                 plan_.tasks.size(), plan_.files, plan_.bytes / 1e6, secs,
-                 secs > 0 ? plan_.bytes / 1e6 / secs : 0.0);
+      fmt::print(stderr, "counted {} tasks{} of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n",
+                 plan_.tasks.size(),
+                 shuffle() ? fmt::format(" and {} reduce tasks", partitions_) : std::string(),
+                 plan_.files, plan_.bytes / 1e6, secs, secs > 0 ? plan_.bytes / 1e6 / secs : 0.0);
       fmt::print(stderr,
                  "survived {} Redis restart(s) ({} forced, {} unplanned) and {} killed worker(s); "
                  "{} task(s) counted again; {} checkpoint(s), {} failed\n",

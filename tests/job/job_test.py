@@ -20,6 +20,7 @@ import traceback
 
 WC = None
 ROOT = None
+MODE = None  # --mode: every job of the suite runs in this MODE (None: the config default)
 REDIS_CLI = "redis-cli"
 
 
@@ -85,6 +86,8 @@ def serial(tmp, data):
 def config(tmp, **keys):
     c = {"LOGFILE": os.path.join(tmp, "wc.log"), "N_NORMAL_WORKERS": 2, "N_CRASHING_WORKERS": 0,
          "N_SLEEPING_WORKERS": 0, "CLAIM_IDLE_MS": 1000, "REDIS_RETRY_SECONDS": 10}
+    if MODE:
+        c["MODE"] = MODE
     c.update(keys)
     path = os.path.join(tmp, "config.json")
     with open(path, "w") as fh:
@@ -367,11 +370,14 @@ def test_status_reports_a_running_and_a_finished_job(tmp):
         rc, _, stderr = finish(p)
         expect(rc == 0, f"exit {rc}: {stderr}")
         done = status()
-        expect(done["tasks"]["complete"] and done["tasks"]["acknowledged"] == 4, f"finished: {done}")
+        # shuffle: the 4 map tasks and one reduce task per partition
+        tasks = 4 + (int(done["job"]["parts"]) if MODE == "shuffle" else 0)
+        expect(done["tasks"]["complete"] and done["tasks"]["acknowledged"] == tasks, f"finished: {done}")
+        expect(done["tasks"]["phase"] == ("reduce" if MODE == "shuffle" else "direct"), f"phase: {done}")
         expect(done["distinct_words"] == len(serial(tmp, data).splitlines()), f"distinct words: {done}")
         expect(done["checkpoint"]["last_status"] == "ok", f"checkpoint: {done}")
         text = subprocess.run([WC, "status", "--redis", r.url], capture_output=True, text=True).stdout
-        expect("job:        complete" in text and "4 acknowledged" in text, text)
+        expect("job:        complete" in text and f"{tasks} acknowledged" in text, text)
     finally:
         r.stop()
 
@@ -408,16 +414,87 @@ def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
         r.stop()
 
 
+def spill_files(spill_root):
+    """{map number: path} of the map outputs under SPILL_DIR (one job directory)."""
+    found = {}
+    for d, _, names in os.walk(spill_root):
+        for n in names:
+            if n.startswith("map-") and n.endswith(".wcs"):
+                found[int(n[4:-4])] = os.path.join(d, n)
+    return found
+
+
+def test_shuffle_lost_and_corrupt_map_outputs_are_redone(tmp):
+    # One sleeping worker (1 s per task): map outputs appear one per second, and the reduce
+    # phase starts only after the last one, so the test has time to damage the first two.
+    data = gen(tmp, 3, 1500)
+    spill = os.path.join(tmp, "spill")
+    p, out = start_run(tmp, config(tmp, MODE="shuffle", SPILL_DIR=spill, PARTITIONS=2, N_NORMAL_WORKERS=0,
+                                   N_SLEEPING_WORKERS=1), data)
+    deadline = time.time() + 20
+    while len(spill_files(spill)) < 2 and time.time() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    files = spill_files(spill)
+    expect(0 in files and 1 in files and len(files) == 2, f"map outputs: {files}")
+    with open(files[0], "r+b") as fh:  # one flipped byte in the middle of the data
+        fh.seek(os.path.getsize(files[0]) // 2)
+        b = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([b[0] ^ 0x01]))
+    os.remove(files[1])
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    lines = log_lines(tmp)
+    lost = [l for l in lines if "map_output_lost" in l]
+    expect(lost and any("checksum mismatch" in l or "corrupt" in l for l in lost), "\n".join(lost) or "no loss logged")
+    for m in (0, 1):
+        maps = [l for l in lines if f" map task=" in l and f" map={m} " in l and "result=accepted" in l]
+        expect(len(maps) == 2, f"map {m} was done {len(maps)} times, wanted 2 (first and redo)")
+    left = os.listdir(spill) if os.path.exists(spill) else []
+    expect(not left, f"spill left behind: {left}")
+
+
+def test_shuffle_unusable_spill_dir_is_a_clear_error(tmp):
+    data = gen(tmp, 1, 100)
+    blocker = os.path.join(tmp, "a file")
+    with open(blocker, "w"):
+        pass
+    p, out = start_run(tmp, config(tmp, MODE="shuffle", SPILL_DIR=os.path.join(blocker, "spill")), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 2 and "spill directory" in stderr and blocker in stderr, f"exit {rc}: {stderr}")
+
+
+def test_shuffle_workers_wait_between_the_phases(tmp):
+    # Many small map tasks and more workers than tasks at the end of the map phase: a worker that
+    # exited when it found nothing to do would leave the reduce phase to the others, and a job
+    # whose workers all left before the reduce tasks came would need a new round.
+    data = gen(tmp, 6, 2000)
+    p, out = start_run(tmp, config(tmp, MODE="shuffle", N_NORMAL_WORKERS=6, CHUNK_BYTES=50000), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    lines = log_lines(tmp)
+    expect(not any("job_incomplete" in l for l in lines), "a new round of workers was needed")
+    reducers = {l.split()[1] for l in lines if " reduce task=" in l}
+    done = [l for l in lines if "reason=done" in l]
+    expect(len(done) == 6, f"{len(done)} workers ended with reason=done, wanted 6")
+    expect(len(reducers) >= 2, f"reduce tasks done by {reducers} only")
+
+
 def main():
-    global WC, ROOT
+    global WC, ROOT, MODE
     ap = argparse.ArgumentParser()
     ap.add_argument("--wordcount", required=True)
+    ap.add_argument("--mode", choices=["direct", "shuffle"])
     ap.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     ap.add_argument("-k", default="")
     args = ap.parse_args()
-    WC, ROOT = os.path.abspath(args.wordcount), args.root
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
-    return run_tests(tests, args.k, "wc_job_")
+    WC, ROOT, MODE = os.path.abspath(args.wordcount), args.root, args.mode
+    # test_shuffle_* are about shuffle mode itself: they run with the shuffle suite.
+    tests = [(n, f) for n, f in sorted(globals().items())
+             if n.startswith("test_") and (MODE == "shuffle" or not n.startswith("test_shuffle_"))]
+    return run_tests(tests, args.k, f"wc_job_{MODE or 'direct'}_")
 
 
 def run_tests(tests, name_filter, prefix):
