@@ -156,15 +156,18 @@ class PrefetchingAdder {
   PrefetchingAdder& operator=(const PrefetchingAdder&) = delete;
 
   // REQUIRES: 16 readable bytes at p.
-  void Add(const char* p, size_t len) {
+  void Add(const char* p, size_t len) { Add(p, len, delta_); }
+  // The same with this word's own delta (merging counts).
+  void Add(const char* p, size_t len, uint64_t delta) {
     if (len > WordTable::kInline) {
-      table_.AddLong(p, len, delta_);
+      table_.AddLong(p, len, delta);
       return;
     }
     Pending& slot = ring_[next_ % kLookahead];
-    if (next_ >= kLookahead) table_.AddInline(slot.lo, slot.hi, slot.len, slot.hash, delta_);
+    if (next_ >= kLookahead) table_.AddInline(slot.lo, slot.hi, slot.len, slot.hash, slot.delta);
     slot.hash = WordTable::HashInline(p, len, &slot.lo, &slot.hi);
     slot.len = len;
+    slot.delta = delta;
     __builtin_prefetch(table_.SlotAddress(slot.hash), 1, 3);
     ++next_;
   }
@@ -173,7 +176,7 @@ class PrefetchingAdder {
     size_t pending = next_ < kLookahead ? next_ : kLookahead;
     for (size_t k = next_ - pending; k < next_; ++k) {
       const Pending& e = ring_[k % kLookahead];
-      table_.AddInline(e.lo, e.hi, e.len, e.hash, delta_);
+      table_.AddInline(e.lo, e.hi, e.len, e.hash, e.delta);
     }
     next_ = 0;
   }
@@ -183,6 +186,7 @@ class PrefetchingAdder {
   struct Pending {
     uint64_t lo, hi, hash;
     size_t len;
+    uint64_t delta;
   };
   WordTable& table_;
   uint64_t delta_;

@@ -231,7 +231,7 @@ class Coordinator {
       fmt::print(stderr, "wordcount run: Redis: {}\n", e.what());
       rc = cli::kExitRedis;
     }
-    StopWorkers();
+    StopWorkers(/*job_complete=*/rc == cli::kExitOk || rc == cli::kExitInputFailed);
     if (!spill_name_.empty()) {
       std::error_code ec;
       fs::remove_all(spill_root_ / spill_name_, ec);
@@ -538,7 +538,7 @@ class Coordinator {
       if (WIFSIGNALED(status)) {
         ++workers_killed_;
         Log::Warn("worker_died", "name={} pid={} signal={}", w.name, w.pid, WTERMSIG(status));
-        if (workers_killed_ <= 1000)
+        if (workers_killed_ <= 1000 && !stopping_)
           Spawn(fmt::format("{}-r{}", w.name, workers_killed_), false, w.slow);
       } else {
         int code = WEXITSTATUS(status);
@@ -629,21 +629,20 @@ class Coordinator {
             Checkpoint();
           MaybeStartReduce();
           ShowProgress();
-          if (workers_.empty()) {
-            if (JobComplete()) {
-              SaveNow();  // the result survives a restart from here on
-              if (JobComplete()) return cli::kExitOk;
-            } else {
-              if (++rounds > kMaxRounds) {
-                fmt::print(stderr,
-                           "wordcount run: the job could not finish after {} rounds of workers\n",
-                           kMaxRounds);
-                return cli::kExitIncomplete;
-              }
-              Log::Warn("job_incomplete", "round={} respawning={}", rounds, std::max(1, normal));
-              for (int i = 0; i < std::max(1, normal); ++i)
-                Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
+          // Complete as soon as Redis says so; the workers see it too and exit by themselves.
+          if (JobComplete()) {
+            SaveNow();  // the result survives a restart from here on
+            if (JobComplete()) return cli::kExitOk;
+          } else if (workers_.empty()) {
+            if (++rounds > kMaxRounds) {
+              fmt::print(stderr,
+                         "wordcount run: the job could not finish after {} rounds of workers\n",
+                         kMaxRounds);
+              return cli::kExitIncomplete;
             }
+            Log::Warn("job_incomplete", "round={} respawning={}", rounds, std::max(1, normal));
+            for (int i = 0; i < std::max(1, normal); ++i)
+              Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
           }
         }
         redis_trouble_since = {};
@@ -662,7 +661,16 @@ class Coordinator {
     }
   }
 
-  void StopWorkers() {
+  // Workers still running when the job is complete exit by themselves within their poll time
+  // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why
+  // they exited, then SIGTERM.
+  void StopWorkers(bool job_complete) {
+    stopping_ = true;
+    auto grace = Clock::now() + std::chrono::seconds(job_complete ? 2 : 0);
+    while (!workers_.empty() && Clock::now() < grace) {
+      ReapWorkers();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     for (const auto& w : workers_) ::kill(w.pid, SIGTERM);
     for (const auto& w : workers_) ::waitpid(w.pid, nullptr, 0);
     workers_.clear();
@@ -801,6 +809,7 @@ class Coordinator {
   bool check_job_ = false;
   bool spawned_initial_ = false;
   bool reduce_started_ = false;
+  bool stopping_ = false;  // no more replacement workers
   uint32_t partitions_ = 0;
   fs::path spill_root_;      // SPILL_DIR
   std::string spill_name_;   // this job's directory in it

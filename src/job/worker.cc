@@ -1,5 +1,6 @@
 #include "job/worker.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,13 @@
 namespace wc::job {
 
 namespace {
+
+// Peak resident memory of this process so far, in KiB.
+long MaxRssKb() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
 
 using redis::Args;
 using redis::Connection;
@@ -129,8 +137,8 @@ class Worker {
         if ((task = Steal())) {
           Log::Event("steal", "task={} path=\"{}\"", task->id, task->path);
         } else if (JobDone()) {
-          Log::Event("exit", "reason=done tasks={} commits={} duplicates={} failed={}", counted_,
-                     commits_, duplicates_, failed_);
+          Log::Event("exit", "reason=done tasks={} commits={} duplicates={} failed={} max_rss_kb={}",
+                     counted_, commits_, duplicates_, failed_, MaxRssKb());
           return kWorkerExitDone;
         } else {
           continue;
@@ -325,14 +333,16 @@ class Worker {
     if (o_.spill_root.empty()) return Fail(t.id, "reduce task but this worker has no --spill-dir");
     heartbeat_.Set({t.id});
     const std::string dir = SpillDir(t);
+    const auto t0 = Clock::now();
     WordTable table(1 << 16);
     std::vector<std::pair<uint32_t, std::string>> lost;  // (map, why)
     uint64_t records = 0;
     for (uint32_t m = 0; m < t.maps; ++m) {
       try {
+        PrefetchingAdder adder(table, 1);  // holds pending words by value
         records += shuffle::ReadPartition(shuffle::MapOutputPath(dir, m), m, t.parts, t.part,
                                           [&](std::string_view w, uint64_t c) {
-                                            table.AddUnpadded(w, c);
+                                            adder.Add(w.data(), w.size(), c);
                                           });
       } catch (const shuffle::SpillError& e) {
         lost.emplace_back(m, e.what());
@@ -347,6 +357,7 @@ class Worker {
     wc.reserve(table.size());
     table.ForEach([&](std::string_view w, uint64_t c) { wc.emplace_back(c, w); });
     std::sort(wc.begin(), wc.end());
+    const auto t1 = Clock::now();
     // One attempt = every ZADD and then the acknowledgement, in order, on one connection. If the
     // connection breaks, the whole attempt is repeated: Redis may have restarted from a
     // checkpoint without some of the ZADDs, and the acknowledgement must never land without
@@ -381,9 +392,14 @@ class Worker {
     } else {
       ++duplicates_;
     }
-    Log::Event("reduce", "task={} part={} maps={} records={} words={} skipped_maps={} result={}",
-               t.id, t.part, t.maps, records, wc.size(), lost.size(),
-               acked == 1 ? "accepted" : "duplicate");
+    auto ms = [](Clock::duration d) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    Log::Event("reduce",
+               "task={} part={} maps={} records={} words={} skipped_maps={} merge_ms={} "
+               "write_ms={} result={}",
+               t.id, t.part, t.maps, records, wc.size(), lost.size(), ms(t1 - t0),
+               ms(Clock::now() - t1), acked == 1 ? "accepted" : "duplicate");
     heartbeat_.Set({});
   }
 

@@ -211,9 +211,9 @@ std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uin
   uint64_t offset = GetU64(e), bytes = GetU64(e + 8), checksum = GetU64(e + 24);
   *words = GetU64(e + 16);
   if (offset > size || bytes > size - offset) throw Corrupt(path, "slice past the end of the file");
-  std::string slice(bytes, '\0');
+  std::string slice(bytes + kSlicePadding, '\0');
   if (!PreadAll(fd.get(), slice.data(), bytes, offset, path)) throw Corrupt(path, "file too short");
-  if (XXH3_64bits(slice.data(), slice.size()) != checksum)
+  if (XXH3_64bits(slice.data(), bytes) != checksum)
     throw Corrupt(path, fmt::format("checksum mismatch in partition {}", part));
   return slice;
 }

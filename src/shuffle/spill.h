@@ -55,7 +55,8 @@ class SpillError : public std::runtime_error {
 // Calls f(std::string_view word, uint64_t count) for every record of slice `part` of the output
 // of map task `map` at `path`, written with `parts` partitions. The file header and the slice are
 // checked (magic, map index, partition count, bounds, both checksums, every record) before the
-// first call: if it throws, f was not called.
+// first call: if it throws, f was not called. Every view passed to f is followed by at least 16
+// readable bytes (WordTable::Add's padding requirement) and lives until ReadPartition returns.
 // Returns the number of records.
 template <class F>
 uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
@@ -64,7 +65,9 @@ uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, ui
 // ---- implementation ----
 
 namespace internal {
-// Reads and checks slice `part`; returns its bytes and sets *words.
+constexpr size_t kSlicePadding = 16;
+// Reads and checks slice `part`; returns its bytes followed by kSlicePadding zero bytes (not part
+// of the slice) and sets *words.
 std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
                       uint64_t* words);
 // Decodes one varint at *p (< end); false if it runs past end or over 10 bytes.
@@ -74,7 +77,7 @@ bool ReadVarint(const char** p, const char* end, uint64_t* v);
 template <class F>
 uint64_t ForEachRecord(const std::string& slice, const std::string& path, uint64_t words, F&& f) {
   const char* p = slice.data();
-  const char* end = p + slice.size();
+  const char* end = p + slice.size() - kSlicePadding;
   uint64_t n = 0;
   while (p < end) {
     uint64_t len = 0, count = 0;

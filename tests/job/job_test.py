@@ -231,7 +231,12 @@ def test_stopped_worker_resumed_after_steal_does_not_count_twice(tmp):
     expect(victim is not None, "the sleeping worker did not start")
     time.sleep(0.3)  # it has read a task and sleeps on it
     os.kill(victim, signal.SIGSTOP)
-    time.sleep(2.0)  # far past CLAIM_IDLE_MS: the normal worker steals and commits its task
+    # Past CLAIM_IDLE_MS the normal worker steals the task and commits it; then the victim goes
+    # on (the coordinator gives workers still running at the end time to exit by themselves).
+    deadline = time.time() + 10
+    while not any(" steal " in l for l in log_lines(tmp)) and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
     os.kill(victim, signal.SIGCONT)
     rc, _, stderr = finish(p)
     expect(rc == 0, f"exit {rc}: {stderr}")
