@@ -29,9 +29,12 @@ test: build build-asan
 run: build
 	@scripts/run.sh
 
-# Only for the plots of bench/scaling.py.
+# Only for bench/: gnuplot for the plots, redis-py for the lab's design in Python, and DuckDB
+# (npm @duckdb/node-api, version pinned in bench/duckdb/package-lock.json) to compare with.
 bench-deps:
-	@scripts/install-deps.sh gnuplot-nox
+	@scripts/install-deps.sh gnuplot-nox python3-redis python3-pandas time
+	@command -v npm >/dev/null || scripts/install-deps.sh nodejs npm
+	@cd bench/duckdb && npm ci --no-audit --no-fund --loglevel=error
 
 bench: build
 	build/count_bench
