@@ -294,6 +294,7 @@ class Coordinator {
       return 0;
     });
     SaveNow();
+    reduce_started_ = false;  // a re-created job starts with its map phase
     ++creations_;
     Log::Event("job_created", "stream={} tasks={} mode={} partitions={} creation={}", keys_.stream,
                plan_.tasks.size(), c_.mode, partitions_, creations_);
