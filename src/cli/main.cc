@@ -100,8 +100,9 @@ int main(int argc, char** argv) {
   w->add_option("--data-root", worker.data_root, "Refuse files outside this directory")
       ->capture_default_str();
   w->add_option("--column", worker.column, "Column to count")->capture_default_str();
-  w->add_option("--spill-dir", worker.spill_root,
-                "Shuffle mode: the SPILL_DIR holding every job's map outputs (shared by all hosts)");
+  w->add_option(
+      "--spill-dir", worker.spill_root,
+      "Shuffle mode: the SPILL_DIR holding every job's map outputs (shared by all hosts)");
   w->add_option("--claim-idle-ms", claim_idle_ms, "Steal tasks pending this long")
       ->capture_default_str();
   w->add_option("--commit-max-words", worker.commit_max_words, "Distinct words per commit")

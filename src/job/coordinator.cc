@@ -304,13 +304,14 @@ class Coordinator {
 
   // Shuffle mode: the number of partitions and this job's own directory under SPILL_DIR.
   int PrepareSpill() {
-    int workers = o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers +
-                                      c_.n_sleeping_workers);
+    int workers =
+        o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
     uint64_t by_size = (plan_.bytes + (128ull << 20) - 1) / (128ull << 20);
-    partitions_ = c_.partitions > 0
-                      ? static_cast<uint32_t>(c_.partitions)
-                      : static_cast<uint32_t>(std::clamp<uint64_t>(
-                            std::max<uint64_t>(2ull * static_cast<uint64_t>(workers), by_size), 1, 4096));
+    partitions_ =
+        c_.partitions > 0
+            ? static_cast<uint32_t>(c_.partitions)
+            : static_cast<uint32_t>(std::clamp<uint64_t>(
+                  std::max<uint64_t>(2ull * static_cast<uint64_t>(workers), by_size), 1, 4096));
     std::error_code ec;
     spill_root_ = fs::absolute(c_.spill_dir.empty() ? fs::temp_directory_path() / "wordcount-spill"
                                                     : fs::path(c_.spill_dir),
@@ -376,17 +377,22 @@ class Coordinator {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       } else {
-        // SAVE refuses to run beside a checkpoint's BGSAVE: wait for that one, then save.
+        // SAVE refuses to run beside a checkpoint's BGSAVE: wait for that one (and note how it
+        // ended, as the next checkpoint would have), then save.
         auto deadline = Clock::now() + std::chrono::seconds(60);
         for (;;) {
-          try {
-            c.Command({"SAVE"});
-            break;
-          } catch (const redis::RedisReplyError& e) {
-            if (std::string_view(e.what()).find("in progress") == std::string_view::npos) throw;
-            if (Clock::now() > deadline)
-              throw redis::RedisIoError("a background save never finished", true);
+          std::string info(c.Command({"INFO", "persistence"}).str());
+          if (redis::InfoField(info, "rdb_bgsave_in_progress") != "1") {
+            NoteBgsaveStatus(info);
+            try {
+              c.Command({"SAVE"});
+              break;
+            } catch (const redis::RedisReplyError& e) {
+              if (std::string_view(e.what()).find("in progress") == std::string_view::npos) throw;
+            }
           }
+          if (Clock::now() > deadline)
+            throw redis::RedisIoError("a background save never finished", true);
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       }
@@ -416,17 +422,24 @@ class Coordinator {
     }
   }
 
+  // Counts and logs a failed BGSAVE (once per failure) from an INFO persistence reply; returns
+  // the status.
+  std::string NoteBgsaveStatus(const std::string& info) {
+    std::string status = redis::InfoField(info, "rdb_last_bgsave_status");
+    if (status != "ok" && status != last_bgsave_status_) {
+      ++checkpoint_failures_;
+      Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={}", status);
+    }
+    last_bgsave_status_ = status;
+    return status;
+  }
+
   void Checkpoint() {
     last_checkpoint_ = Clock::now();
     if (c_.persistence != "rdb") return;
     session_->Once([&](Connection& c) {
       std::string info(c.Command({"INFO", "persistence"}).str());
-      std::string status = redis::InfoField(info, "rdb_last_bgsave_status");
-      if (status != "ok" && status != last_bgsave_status_) {
-        ++checkpoint_failures_;
-        Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={}", status);
-      }
-      last_bgsave_status_ = status;
+      std::string status = NoteBgsaveStatus(info);
       if (redis::InfoField(info, "rdb_bgsave_in_progress") == "1") return 0;  // still running: skip
       try {
         c.Command({"BGSAVE"});
@@ -566,7 +579,8 @@ class Coordinator {
     int64_t total = p.entries, pending = p.pending;
     int64_t done = std::max<int64_t>(0, p.delivered - pending);
     // Shuffle: the map phase is the input's progress; the reduce tasks come after it.
-    if (shuffle()) total = std::max<int64_t>(total, static_cast<int64_t>(plan_.tasks.size()) + partitions_);
+    if (shuffle())
+      total = std::max<int64_t>(total, static_cast<int64_t>(plan_.tasks.size()) + partitions_);
     double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
     double mb = plan_.bytes / 1e6 * frac, secs = Since(t0_);
     double rate = secs > 0 ? mb / secs : 0;
@@ -812,8 +826,8 @@ class Coordinator {
   bool reduce_started_ = false;
   bool stopping_ = false;  // no more replacement workers
   uint32_t partitions_ = 0;
-  fs::path spill_root_;      // SPILL_DIR
-  std::string spill_name_;   // this job's directory in it
+  fs::path spill_root_;     // SPILL_DIR
+  std::string spill_name_;  // this job's directory in it
   bool progress_shown_ = false;
   Clock::time_point last_progress_{};
   std::string last_bgsave_status_ = "ok";

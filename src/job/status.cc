@@ -30,12 +30,9 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
       j["job"][std::string(meta[i].str())] = std::string(meta[i + 1].str());
     try {
       Progress p = ReadProgress(c, keys);
-      j["tasks"] = {{"total", p.entries},
-                    {"acknowledged", p.delivered - p.pending},
-                    {"pending", p.pending},
-                    {"undelivered", p.entries - p.delivered},
-                    {"phase", p.phase},
-                    {"complete", p.done}};
+      j["tasks"] = {{"total", p.entries},   {"acknowledged", p.delivered - p.pending},
+                    {"pending", p.pending}, {"undelivered", p.entries - p.delivered},
+                    {"phase", p.phase},     {"complete", p.done}};
       Reply consumers = c.Command({"XINFO", "CONSUMERS", keys.stream, keys.group});
       for (size_t i = 0; i < consumers.size(); ++i) {
         nlohmann::json w;
@@ -84,8 +81,8 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
                t["phase"].get<std::string>() == "direct"
                    ? std::string("direct mode")
                    : "shuffle mode, " + t["phase"].get<std::string>() + " phase",
-               j["job"].value("files", "?"),
-               j["job"].value("bytes", "?"), j["job"].value("data_root", "?"));
+               j["job"].value("files", "?"), j["job"].value("bytes", "?"),
+               j["job"].value("data_root", "?"));
     fmt::print("tasks:      {} total, {} acknowledged, {} pending, {} undelivered, {} failed\n",
                t["total"].get<int64_t>(), t["acknowledged"].get<int64_t>(),
                t["pending"].get<int64_t>(), t["undelivered"].get<int64_t>(), j["failed"].size());

@@ -45,13 +45,12 @@ redis::Args TaskFields(const JobKeys& keys, const std::string& path, const csv::
   return f;
 }
 
-redis::Args MapTaskFields(const JobKeys& keys, const std::string& path,
-                          const csv::ByteRange& range, uint32_t m, uint32_t parts,
-                          const std::string& spill) {
+redis::Args MapTaskFields(const JobKeys& keys, const std::string& path, const csv::ByteRange& range,
+                          uint32_t m, uint32_t parts, const std::string& spill) {
   redis::Args f = TaskFields(keys, path, range);
-  for (const std::string& s : {std::string("kind"), std::string("map"), std::string("map"),
-                               std::to_string(m), std::string("parts"), std::to_string(parts),
-                               std::string("spill"), spill}) {
+  for (const std::string& s :
+       {std::string("kind"), std::string("map"), std::string("map"), std::to_string(m),
+        std::string("parts"), std::to_string(parts), std::string("spill"), spill}) {
     f.push_back(s);
   }
   return f;

@@ -52,9 +52,8 @@ struct Task {
 // The stream entry fields of a count task (without id).
 redis::Args TaskFields(const JobKeys& keys, const std::string& path, const csv::ByteRange& range);
 // The fields of map task m of a shuffle job (mylib.lua's wc_redo_maps_v1 writes the same).
-redis::Args MapTaskFields(const JobKeys& keys, const std::string& path,
-                          const csv::ByteRange& range, uint32_t m, uint32_t parts,
-                          const std::string& spill);
+redis::Args MapTaskFields(const JobKeys& keys, const std::string& path, const csv::ByteRange& range,
+                          uint32_t m, uint32_t parts, const std::string& spill);
 // The value of field m of the maps hash: "<range>|<path>", range empty for a whole file.
 std::string MapDescription(const std::string& path, const csv::ByteRange& range);
 

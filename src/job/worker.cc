@@ -137,7 +137,8 @@ class Worker {
         if ((task = Steal())) {
           Log::Event("steal", "task={} path=\"{}\"", task->id, task->path);
         } else if (JobDone()) {
-          Log::Event("exit", "reason=done tasks={} commits={} duplicates={} failed={} max_rss_kb={}",
+          Log::Event("exit",
+                     "reason=done tasks={} commits={} duplicates={} failed={} max_rss_kb={}",
                      counted_, commits_, duplicates_, failed_, MaxRssKb());
           return kWorkerExitDone;
         } else {
@@ -340,10 +341,9 @@ class Worker {
     for (uint32_t m = 0; m < t.maps; ++m) {
       try {
         PrefetchingAdder adder(table, 1);  // holds pending words by value
-        records += shuffle::ReadPartition(shuffle::MapOutputPath(dir, m), m, t.parts, t.part,
-                                          [&](std::string_view w, uint64_t c) {
-                                            adder.Add(w.data(), w.size(), c);
-                                          });
+        records += shuffle::ReadPartition(
+            shuffle::MapOutputPath(dir, m), m, t.parts, t.part,
+            [&](std::string_view w, uint64_t c) { adder.Add(w.data(), w.size(), c); });
       } catch (const shuffle::SpillError& e) {
         lost.emplace_back(m, e.what());
       }
@@ -416,7 +416,9 @@ class Worker {
     });
     Log::Warn("map_output_lost", "task={} part={} lost={} first=\"{}\" result={}", t.id, t.part,
               lost.size(), lost.front().second,
-              r == 2 ? "failed_maps_skipped" : r == 1 ? "sent_back" : "not_pending");
+              r == 2   ? "failed_maps_skipped"
+              : r == 1 ? "sent_back"
+                       : "not_pending");
     return r == 2;
   }
 

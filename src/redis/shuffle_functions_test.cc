@@ -26,8 +26,8 @@ class ShuffleFunctionsTest : public testing::RedisTest {
                     "2", "spill", "job-1", "fname", "fname"});
     for (int m = 0; m < 3; ++m) {
       std::string path = "/d/f" + std::to_string(m) + ".csv";
-      Args add{"XADD", "files", "*", "fname", path, "kind", "map", "map", std::to_string(m),
-               "parts", "2", "spill", "job-1"};
+      Args add{"XADD", "files",           "*",     "fname", path,    "kind", "map",
+               "map",  std::to_string(m), "parts", "2",     "spill", "job-1"};
       if (m == 2) {
         add.push_back("range");
         add.push_back("10-20");
@@ -47,7 +47,8 @@ class ShuffleFunctionsTest : public testing::RedisTest {
     for (size_t i = 0; i < r[0][1].size(); ++i) {
       Reply e = r[0][1][i];
       std::map<std::string, std::string> f;
-      for (size_t k = 0; k + 1 < e[1].size(); k += 2) f[std::string(e[1][k].str())] = e[1][k + 1].str();
+      for (size_t k = 0; k + 1 < e[1].size(); k += 2)
+        f[std::string(e[1][k].str())] = e[1][k + 1].str();
       out.emplace_back(std::string(e[0].str()), f);
     }
     return out;
@@ -64,7 +65,8 @@ class ShuffleFunctionsTest : public testing::RedisTest {
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> MapPhase() {
     auto maps = DeliverAll();
     EXPECT_EQ(maps.size(), 3u);
-    for (const auto& [id, f] : maps) EXPECT_EQ(Call("wc_map_done_v1", {"worker", id, f.at("map")}), 1);
+    for (const auto& [id, f] : maps)
+      EXPECT_EQ(Call("wc_map_done_v1", {"worker", id, f.at("map")}), 1);
     EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), 1);
     auto reduces = DeliverAll();
     EXPECT_EQ(reduces.size(), 2u);
@@ -140,7 +142,8 @@ TEST_F(ShuffleFunctionsTest, LostMapOutputIsRedoneOnceAndBlockedReducesComeBack)
 TEST_F(ShuffleFunctionsTest, AMapThatFailedForGoodIsSkippedNotRedone) {
   auto maps = DeliverAll();
   EXPECT_EQ(Call("wc_map_fail_v1", {"worker", maps[1].first, "1", "/d/f1.csv:7: bad quote"}), 1);
-  EXPECT_EQ(conn().Command({"HGET", "files:failed", maps[1].first}).str(), "/d/f1.csv:7: bad quote");
+  EXPECT_EQ(conn().Command({"HGET", "files:failed", maps[1].first}).str(),
+            "/d/f1.csv:7: bad quote");
   Call("wc_map_done_v1", {"worker", maps[0].first, "0"});
   Call("wc_map_done_v1", {"worker", maps[2].first, "2"});
   EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), 1);

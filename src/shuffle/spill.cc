@@ -66,7 +66,8 @@ class Fd {
 };
 
 SpillError Corrupt(const std::string& path, const std::string& what) {
-  return SpillError(SpillError::Kind::kCorrupt, fmt::format("{}: corrupt map output: {}", path, what));
+  return SpillError(SpillError::Kind::kCorrupt,
+                    fmt::format("{}: corrupt map output: {}", path, what));
 }
 
 // Reads exactly n bytes at offset; false on a short file.
@@ -206,7 +207,8 @@ std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uin
     throw Corrupt(path, fmt::format("written for {} partitions, expected {}",
                                     GetU32(head.data() + 8), parts));
   if (GetU64(head.data() + 16) != map)
-    throw Corrupt(path, fmt::format("holds map task {}, expected {}", GetU64(head.data() + 16), map));
+    throw Corrupt(path,
+                  fmt::format("holds map task {}, expected {}", GetU64(head.data() + 16), map));
   const char* e = head.data() + kHeaderBytes + kIndexEntryBytes * part;
   uint64_t offset = GetU64(e), bytes = GetU64(e + 8), checksum = GetU64(e + 24);
   *words = GetU64(e + 16);

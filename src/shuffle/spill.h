@@ -59,8 +59,7 @@ class SpillError : public std::runtime_error {
 // readable bytes (WordTable::Add's padding requirement) and lives until ReadPartition returns.
 // Returns the number of records.
 template <class F>
-uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
-                       F&& f);
+uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, uint32_t part, F&& f);
 
 // ---- implementation ----
 
@@ -91,7 +90,8 @@ uint64_t ForEachRecord(const std::string& slice, const std::string& path, uint64
     ++n;
   }
   if (n != words)
-    throw SpillError(SpillError::Kind::kCorrupt, path + ": corrupt map output: record count mismatch");
+    throw SpillError(SpillError::Kind::kCorrupt,
+                     path + ": corrupt map output: record count mismatch");
   return n;
 }
 }  // namespace internal
