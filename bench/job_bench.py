@@ -30,6 +30,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "differential"))
+from pandas_count import escape  # noqa: E402  (counts_format.cc's EscapeWord, in Python)
 WC = os.path.join(HERE, "..", "build", "wordcount")
 DUCK = os.path.join(HERE, "duckdb", "wordcount.mjs")
 
@@ -95,25 +97,6 @@ class Redis:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
-
-
-def escape(word: bytes) -> bytes:
-    """counts_format.cc's EscapeWord."""
-    out = bytearray()
-    for c in word:
-        if c == 0x5C:
-            out += b"\\\\"
-        elif c == 0x09:
-            out += b"\\t"
-        elif c == 0x0A:
-            out += b"\\n"
-        elif c == 0x0D:
-            out += b"\\r"
-        elif c < 0x20 or c == 0x7F:
-            out += b"\\x%02x" % c
-        else:
-            out.append(c)
-    return bytes(out)
 
 
 def dump_counts(port, key="count"):

@@ -295,6 +295,12 @@ class Worker {
 
   std::string SpillDir(const Task& t) const { return o_.spill_root + "/" + t.spill; }
 
+  // Statistics of one acknowledgement of a map or reduce task (for the exit line).
+  void CountAck(bool accepted) {
+    ++commits_;
+    ++(accepted ? counted_ : duplicates_);
+  }
+
   // Map task (shuffle mode): counts the input, writes the counts partitioned to the task's map
   // output file, then acknowledges the task. Writing is idempotent (the same input gives the same
   // file, renamed into place), so a task counted twice, or redone, changes nothing.
@@ -312,12 +318,7 @@ class Worker {
                             {o_.keys.group, t.id, std::to_string(t.map)})
             .integer();
       });
-      ++commits_;
-      if (acked == 1) {
-        ++counted_;
-      } else {
-        ++duplicates_;
-      }
+      CountAck(acked == 1);
       Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={} result={}",
                  t.id, t.map, st.bytes, st.words, sp.words, sp.bytes,
                  acked == 1 ? "accepted" : "duplicate");
@@ -386,12 +387,7 @@ class Worker {
                           {o_.keys.group, "1", t.id})[0]
           .integer();
     });
-    ++commits_;
-    if (acked == 1) {
-      ++counted_;
-    } else {
-      ++duplicates_;
-    }
+    CountAck(acked == 1);
     auto ms = [](Clock::duration d) {
       return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
     };

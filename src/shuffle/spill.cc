@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/unique_fd.h"
 
 namespace wc::shuffle {
 
@@ -48,22 +49,6 @@ void PutVarint(std::string& out, uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 SpillError Corrupt(const std::string& path, const std::string& what) {
   return SpillError(SpillError::Kind::kCorrupt,
@@ -147,7 +132,7 @@ SpillStats WriteMapOutput(const std::string& dir, uint64_t map, uint32_t parts,
   const std::string path = MapOutputPath(dir, map);
   static std::atomic<uint64_t> counter{0};
   const std::string tmp = fmt::format("{}.tmp-{}-{}", path, ::getpid(), counter++);
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) throw InputError(tmp, 0, ErrnoMessage("cannot create map output", errno));
   try {
     std::vector<iovec> iov;
@@ -187,7 +172,7 @@ bool ReadVarint(const char** p, const char* end, uint64_t* v) {
 
 std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
                       uint64_t* words) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     int err = errno;
     throw SpillError(err == ENOENT ? SpillError::Kind::kMissing : SpillError::Kind::kCorrupt,

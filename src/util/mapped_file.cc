@@ -9,18 +9,11 @@
 #include <utility>
 
 #include "util/error.h"
+#include "util/unique_fd.h"
 
 namespace wc {
 
 namespace {
-
-// Closes a descriptor on scope exit.
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 size_t PageSize() {
   static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
@@ -32,7 +25,7 @@ size_t PageSize() {
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw InputError(path, 0, ErrnoMessage("cannot open", errno));
-  FdCloser closer{fd};
+  UniqueFd closer(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw InputError(path, 0, ErrnoMessage("cannot stat", errno));
   if (!S_ISREG(st.st_mode)) throw InputError(path, 0, "not a regular file");

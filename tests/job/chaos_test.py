@@ -159,17 +159,10 @@ def test_redis_restarted_empty_recreates_the_job(tmp):
                         REDIS_RETRY_SECONDS=30)
         p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
         time.sleep(1.0)
-        port = r.port
-        r.stop()  # SIGKILL, and the new server starts with an empty directory: no checkpoint
-        r3 = start_redis_on(tmp, port)  # same port, another (empty) directory
-        try:
-            rc, _, stderr = jt.finish(p)
-            jt.expect(rc == 0, f"exit {rc}: {stderr}")
-            jt.expect(any("job_lost" in l for l in jt.log_lines(tmp)), "job re-creation not logged")
-            jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
-        finally:
-            r3.kill()
-            r3.wait()
+        rc, stderr = wipe_redis_and_finish(tmp, p, r)
+        jt.expect(rc == 0, f"exit {rc}: {stderr}")
+        jt.expect(any("job_lost" in l for l in jt.log_lines(tmp)), "job re-creation not logged")
+        jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
     finally:
         r.stop()
 
@@ -187,21 +180,28 @@ def test_shuffle_redis_restarted_empty_in_the_reduce_phase(tmp):
             time.sleep(0.02)
         jt.expect(any("reduce_phase" in l for l in jt.log_lines(tmp)), "the reduce phase did not begin")
         time.sleep(0.3)
-        port = r.port
-        r.stop()
-        r3 = start_redis_on(tmp, port)
-        try:
-            rc, _, stderr = jt.finish(p)
-            jt.expect(rc == 0, f"exit {rc}: {stderr}")
-            lines = jt.log_lines(tmp)
-            jt.expect(any("job_lost" in l for l in lines), "job re-creation not logged")
-            jt.expect(sum("reduce_phase" in l for l in lines) == 2, "the reduce phase did not run again")
-            jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
-        finally:
-            r3.kill()
-            r3.wait()
+        rc, stderr = wipe_redis_and_finish(tmp, p, r)
+        jt.expect(rc == 0, f"exit {rc}: {stderr}")
+        lines = jt.log_lines(tmp)
+        jt.expect(any("job_lost" in l for l in lines), "job re-creation not logged")
+        jt.expect(sum("reduce_phase" in l for l in lines) == 2, "the reduce phase did not run again")
+        jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
     finally:
         r.stop()
+
+
+def wipe_redis_and_finish(tmp, p, r):
+    """SIGKILLs Redis and starts an empty one (another directory: no checkpoint) on the same
+    port; returns the run's (exit code, stderr) once it ends. The empty server is stopped."""
+    port = r.port
+    r.stop()
+    fresh = start_redis_on(tmp, port)
+    try:
+        rc, _, stderr = jt.finish(p)
+    finally:
+        fresh.kill()
+        fresh.wait()
+    return rc, stderr
 
 
 def start_redis_on(tmp, port):
