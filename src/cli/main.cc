@@ -12,10 +12,11 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/run_command.h"
+#include "cli/status.h"
 #include "job/config.h"
-#include "job/coordinator.h"
-#include "job/status.h"
 #include "job/worker.h"
+#include "job/worker_options.h"
 #include "redis/connection.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
   // --- the distributed job ---
   const char* env_config = std::getenv("WC_CONFIG");
   std::string config_path = env_config ? env_config : "config.json";
-  wc::job::RunOptions run;
+  RunArgs run;
   std::optional<std::string> run_data;
   int run_workers = -1;
   bool run_verbose = false;
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
   r->add_option("--data", run_data, "Input glob, overrides DATA_PATH");
   r->add_option("--workers", run_workers, "Normal workers only, this many (overrides the N_* keys)")
       ->check(CLI::PositiveNumber);
-  r->add_option("--redis", run.redis_url,
+  r->add_option("--redis", run.job.redis_url,
                 "redis://[:password@]host:port of an existing server "
                 "(default: start an embedded redis-server)");
   std::optional<std::string> run_mode;
@@ -80,41 +81,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"direct", "shuffle"}));
   r->add_flag("--quiet,-q", run.quiet, "Only results and errors on the terminal");
 
-  wc::job::WorkerOptions worker;
-  std::string worker_url, worker_log;
-  int64_t claim_idle_ms = wc::job::kDefaultClaimIdleMs;
-  double retry_seconds = wc::job::kDefaultRedisRetrySeconds;
-  bool worker_quiet = false;
+  // Every worker flag comes from one table, shared with the coordinator that spawns workers.
+  std::vector<std::string> worker_argv;
   auto* w =
       app.add_subcommand("worker", "A stateless worker (started by run, or by hand on any host)");
-  w->add_option("--redis", worker_url, "redis://[:password@]host:port")->required();
-  w->add_option("--name", worker.name, "Consumer name (stable across restarts)")
-      ->capture_default_str();
-  w->add_flag("--crash", worker.crash, "Exit right after reading a task (the lab's crash point)");
-  w->add_flag("--slow", worker.slow, "Sleep 1 s per task");
-  w->add_option("--stream", worker.keys.stream, "Task stream (IN)")->capture_default_str();
-  w->add_option("--count-key", worker.keys.counts, "Sorted set of counts (COUNT)")
-      ->capture_default_str();
-  w->add_option("--fname", worker.keys.fname, "Task field with the path (FNAME)")
-      ->capture_default_str();
-  w->add_option("--data-root", worker.data_root, "Refuse files outside this directory")
-      ->capture_default_str();
-  w->add_option("--column", worker.column, "Column to count")->capture_default_str();
-  w->add_option(
-      "--spill-dir", worker.spill_root,
-      "Shuffle mode: the SPILL_DIR holding every job's map outputs (shared by all hosts)");
-  w->add_option("--claim-idle-ms", claim_idle_ms, "Steal tasks pending this long")
-      ->capture_default_str();
-  w->add_option("--commit-max-words", worker.commit_max_words, "Distinct words per commit")
-      ->capture_default_str();
-  w->add_option("--commit-max-tasks", worker.commit_max_tasks, "Tasks per commit")
-      ->capture_default_str();
-  w->add_option("--max-deliveries", worker.max_deliveries, "Tries of an unreadable task")
-      ->capture_default_str();
-  w->add_option("--redis-retry-seconds", retry_seconds, "How long to wait for Redis")
-      ->capture_default_str();
-  w->add_option("--logfile", worker_log, "Append events to this file");
-  w->add_flag("--quiet,-q", worker_quiet, "Only errors on stderr");
+  for (const wc::job::WorkerFlag& f : wc::job::WorkerFlags()) {
+    if (f.is_switch) {
+      w->add_flag_callback(
+          f.name, [&worker_argv, name = f.name] { worker_argv.push_back(name); }, f.help);
+    } else {
+      auto* opt = w->add_option_function<std::string>(
+          f.name,
+          [&worker_argv, name = f.name](const std::string& v) {
+            worker_argv.push_back(name);
+            worker_argv.push_back(v);
+          },
+          f.help);
+      if (f.required) opt->required();
+    }
+  }
 
   std::string top_url;
   int top_n = 3;
@@ -153,38 +138,31 @@ int main(int argc, char** argv) {
     if (*g) return RunGen(gen);
     if (*r) {
       wc::job::JobConfig config = wc::job::LoadConfig(config_path);
-      run.data = run_data;
-      if (run_mode) config.mode = *run_mode;
-      if (run_workers > 0) run.workers = run_workers;
+      run.job.data = run_data;
+      if (run_mode) config.mode = wc::job::ParseMode(*run_mode, "--mode");
+      if (run_workers > 0) run.job.workers = run_workers;
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError
                     : run_verbose ? wc::LogLevel::kInfo
                                   : wc::LogLevel::kWarn);
-      return wc::job::RunJob(config, run);
+      return RunJobCommand(config, run);
     }
     if (*w) {
-      try {
-        worker.redis = wc::redis::ParseRedisUrl(worker_url);
-      } catch (const std::invalid_argument& e) {
-        throw wc::UsageError(e.what());
-      }
-      worker.claim_idle = std::chrono::milliseconds(claim_idle_ms);
-      worker.redis_retry = std::chrono::milliseconds(static_cast<int64_t>(retry_seconds * 1000));
-      wc::Log::Open(worker_log, worker.name, /*truncate=*/false,
-                    worker_quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
+      wc::job::WorkerOptions worker = wc::job::FromArgv(worker_argv);
+      wc::job::TakePasswordFromEnvironment(worker);
+      wc::Log::Open(worker.logfile, worker.name, /*truncate=*/false,
+                    worker.quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
       return wc::job::RunWorker(worker);
     }
     if (*st) {
       wc::job::JobConfig config;
       if (std::filesystem::exists(config_path)) config = wc::job::LoadConfig(config_path);
-      return wc::job::PrintStatus(config, status_url, status_json);
+      return PrintStatus(config, status_url, status_json);
     }
     if (*t) {
-      std::string count_key = "count";
-      if (std::filesystem::exists(config_path)) count_key = wc::job::LoadConfig(config_path).count;
       wc::job::JobConfig config;
-      config.count = count_key;
-      return wc::job::PrintTop(config, top_url, top_n);
+      if (std::filesystem::exists(config_path)) config = wc::job::LoadConfig(config_path);
+      return PrintTop(config, top_url, top_n);
     }
   } catch (const wc::UsageError& e) {
     fmt::print(stderr, "wordcount: {}\n", e.what());

@@ -1,6 +1,7 @@
 #include "count/count_task.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "count/tokenizer.h"
 
@@ -66,6 +67,17 @@ TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range,
                    ~uint64_t{0});
     throw;
   }
+}
+
+std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chunk_bytes,
+                                          const std::string& column, uint64_t* size) {
+  std::error_code ec;
+  *size = std::filesystem::file_size(path, ec);
+  if (ec) *size = 0;
+  if (ec || *size <= chunk_bytes) return {csv::ByteRange{}};
+  MappedFile file(path);
+  csv::Schema schema = csv::ReadSchema(file.view(), path, column);
+  return csv::SplitRecordRanges(file.view(), path, schema, chunk_bytes);
 }
 
 }  // namespace wc

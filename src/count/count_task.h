@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "count/word_table.h"
 #include "csv/csv_scanner.h"
@@ -36,5 +37,12 @@ TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTabl
 // counted are taken back (counted again with the opposite delta) before the error propagates.
 TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
                                   const std::string& column = "text");
+
+// The tasks of one file: the whole file if it is at most `chunk_bytes` long (or cannot be
+// sized: it then fails when counted), else its record-aligned ranges of about `chunk_bytes`
+// (splitting parses every record, so a malformed big file fails here, before anything is
+// counted). `*size` gets the file's size (0 if unknown). Throws InputError / csv::CsvError.
+std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chunk_bytes,
+                                          const std::string& column, uint64_t* size);
 
 }  // namespace wc

@@ -38,6 +38,10 @@ std::vector<WordCount> SortedCounts(const WordTable& table) {
   return all;
 }
 
+void SortCounts(std::vector<WordCount>& counts) {
+  std::sort(counts.begin(), counts.end(), CountOrder);
+}
+
 std::vector<WordCount> TopCounts(const WordTable& table, size_t n) {
   std::vector<WordCount> all = Collect(table);
   n = std::min(n, all.size());

@@ -28,6 +28,8 @@ struct WordCount {
 
 // Every word with a non-zero count, in counts-file order.
 std::vector<WordCount> SortedCounts(const WordTable& table);
+// Sorts into counts-file order (count descending, then the word's bytes ascending).
+void SortCounts(std::vector<WordCount>& counts);
 // The first n of SortedCounts, without sorting everything.
 std::vector<WordCount> TopCounts(const WordTable& table, size_t n);
 

@@ -66,16 +66,9 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
   // Phase 1: plan. Big files are split (and so validated) here, in parallel.
   std::vector<std::vector<csv::ByteRange>> plans(paths.size());
   ParallelFor(paths.size(), threads, [&](unsigned, size_t f) {
-    std::error_code ec;
-    uint64_t size = std::filesystem::file_size(paths[f], ec);
-    if (ec || size <= options.chunk_bytes) {  // an unreadable file is reported when counted
-      plans[f] = {csv::ByteRange{}};
-      return;
-    }
     try {
-      MappedFile file(paths[f]);
-      csv::Schema schema = csv::ReadSchema(file.view(), paths[f], options.column);
-      plans[f] = csv::SplitRecordRanges(file.view(), paths[f], schema, options.chunk_bytes);
+      uint64_t size = 0;
+      plans[f] = PlanFileTasks(paths[f], options.chunk_bytes, options.column, &size);
     } catch (const InputError& e) {
       files[f].failure = FileFailure{paths[f], e.what()};
     }

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "job/keys.h"
 #include "util/error.h"
 
 namespace wc::job {
@@ -15,20 +17,25 @@ namespace {
 
 using json = nlohmann::json;
 
+// An integer in [min, max]: never wraps (a value above max is refused, whatever T is).
 template <class T>
-std::function<void(const json&)> Int(T* out, int64_t min) {
-  return [out, min](const json& v) {
+std::function<void(const json&)> Int(T* out, int64_t min, int64_t max) {
+  return [out, min, max](const json& v) {
     if (!v.is_number_integer()) throw std::invalid_argument("an integer");
+    // nlohmann keeps integers above INT64_MAX as unsigned: they are out of range too.
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max))
+      throw std::invalid_argument(fmt::format("an integer from {} to {}", min, max));
     int64_t x = v.get<int64_t>();
-    if (x < min) throw std::invalid_argument(fmt::format("an integer >= {}", min));
+    if (x < min || x > max)
+      throw std::invalid_argument(fmt::format("an integer from {} to {}", min, max));
     *out = static_cast<T>(x);
   };
 }
 
-std::function<void(const json&)> Seconds(double* out) {
-  return [out](const json& v) {
-    if (!v.is_number() || v.get<double>() < 0)
-      throw std::invalid_argument("a number of seconds >= 0");
+std::function<void(const json&)> Seconds(double* out, double max) {
+  return [out, max](const json& v) {
+    if (!v.is_number() || !(v.get<double>() >= 0) || v.get<double>() > max)
+      throw std::invalid_argument(fmt::format("a number of seconds from 0 to {}", max));
     *out = v.get<double>();
   };
 }
@@ -52,7 +59,34 @@ std::function<void(const json&)> Strings(std::vector<std::string>* out) {
   };
 }
 
+template <class E>
+std::function<void(const json&)> Enum(E* out, E (*parse)(const std::string&, const std::string&),
+                                      std::string key) {
+  return [out, parse, key](const json& v) {
+    if (!v.is_string()) throw std::invalid_argument("a string");
+    *out = parse(v.get<std::string>(), key);
+  };
+}
+
+constexpr double kHour = 3600, kDay = 86400;
+constexpr int64_t kMaxWorkers = 4096;
+
 }  // namespace
+
+const char* ToString(Mode m) { return m == Mode::kShuffle ? "shuffle" : "direct"; }
+const char* ToString(Persistence p) { return p == Persistence::kAof ? "aof" : "rdb"; }
+
+Mode ParseMode(const std::string& s, const std::string& key) {
+  if (s == "direct") return Mode::kDirect;
+  if (s == "shuffle") return Mode::kShuffle;
+  throw UsageError(fmt::format("{} must be \"direct\" or \"shuffle\", got \"{}\"", key, s));
+}
+
+Persistence ParsePersistence(const std::string& s, const std::string& key) {
+  if (s == "rdb") return Persistence::kRdb;
+  if (s == "aof") return Persistence::kAof;
+  throw UsageError(fmt::format("{} must be \"rdb\" or \"aof\", got \"{}\"", key, s));
+}
 
 JobConfig LoadConfig(const std::string& path) {
   std::ifstream in(path);
@@ -69,29 +103,29 @@ JobConfig LoadConfig(const std::string& path) {
   JobConfig c;
   const std::map<std::string, std::function<void(const json&)>> keys = {
       {"LOGFILE", String(&c.logfile, true)},
-      {"N_NORMAL_WORKERS", Int(&c.n_normal_workers, 0)},
-      {"N_CRASHING_WORKERS", Int(&c.n_crashing_workers, 0)},
-      {"N_SLEEPING_WORKERS", Int(&c.n_sleeping_workers, 0)},
+      {"N_NORMAL_WORKERS", Int(&c.n_normal_workers, 0, kMaxWorkers)},
+      {"N_CRASHING_WORKERS", Int(&c.n_crashing_workers, 0, kMaxWorkers)},
+      {"N_SLEEPING_WORKERS", Int(&c.n_sleeping_workers, 0, kMaxWorkers)},
       {"DATA_PATH", String(&c.data_path)},
       {"IN", String(&c.in)},
       {"FNAME", String(&c.fname)},
       {"COUNT", String(&c.count)},
-      {"CHECKPOINT_INTERVAL", Seconds(&c.checkpoint_interval)},
-      {"REDIS_DOWNTIME", Seconds(&c.redis_downtime)},
-      {"TOP", Int(&c.top, 0)},
-      {"MODE", String(&c.mode)},
+      {"CHECKPOINT_INTERVAL", Seconds(&c.checkpoint_interval, kDay)},
+      {"REDIS_DOWNTIME", Seconds(&c.redis_downtime, kHour)},
+      {"TOP", Int(&c.top, 0, 100'000'000)},
+      {"MODE", Enum(&c.mode, ParseMode, "MODE")},
       {"SPILL_DIR", String(&c.spill_dir, true)},
-      {"PARTITIONS", Int(&c.partitions, 0)},
-      {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, 1)},
-      {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval)},
+      {"PARTITIONS", Int(&c.partitions, 0, kMaxPartitions)},
+      {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, 1, 86'400'000)},
+      {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval, kDay)},
       {"REDIS_PASSWORD", String(&c.redis_password, true)},
-      {"CHUNK_BYTES", Int(&c.chunk_bytes, 1)},
-      {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, 1)},
-      {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, 1)},
-      {"MAX_DELIVERIES", Int(&c.max_deliveries, 1)},
-      {"REDIS_RETRY_SECONDS", Seconds(&c.redis_retry_seconds)},
+      {"CHUNK_BYTES", Int(&c.chunk_bytes, 1, int64_t{1} << 40)},
+      {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, 1, 3'000'000)},
+      {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, 1, 100'000)},
+      {"MAX_DELIVERIES", Int(&c.max_deliveries, 1, 1000)},
+      {"REDIS_RETRY_SECONDS", Seconds(&c.redis_retry_seconds, kDay)},
       {"COLUMN", String(&c.column)},
-      {"PERSISTENCE", String(&c.persistence)},
+      {"PERSISTENCE", Enum(&c.persistence, ParsePersistence, "PERSISTENCE")},
       {"REDIS_ARGS", Strings(&c.redis_args)},
   };
   for (const auto& [key, value] : doc.items()) {
@@ -109,18 +143,13 @@ JobConfig LoadConfig(const std::string& path) {
 }
 
 void Validate(const JobConfig& c) {
-  if (c.persistence != "rdb" && c.persistence != "aof") {
-    throw UsageError(
-        fmt::format("PERSISTENCE must be \"rdb\" or \"aof\", got \"{}\"", c.persistence));
-  }
-  if (c.mode != "direct" && c.mode != "shuffle")
-    throw UsageError(fmt::format("MODE must be \"direct\" or \"shuffle\", got \"{}\"", c.mode));
-  if (c.partitions > 4096)
-    throw UsageError(fmt::format("PARTITIONS must be at most 4096, got {}", c.partitions));
-  if (c.n_normal_workers + c.n_crashing_workers + c.n_sleeping_workers == 0) {
-    throw UsageError(
-        "the job needs at least one worker (N_NORMAL_WORKERS + N_CRASHING_WORKERS + "
-        "N_SLEEPING_WORKERS)");
+  // COUNT must differ from the task stream and every key derived from it.
+  JobKeys keys = KeysOf(c);
+  redis::Args all = keys.All();
+  if (std::count(all.begin(), all.end(), c.count) > 1) {
+    throw UsageError(fmt::format(
+        "COUNT \"{}\" collides with the task stream IN \"{}\" or one of its keys ({}:...)", c.count,
+        c.in, c.in));
   }
 }
 

@@ -1,6 +1,7 @@
 // The job's configuration: the lab's config.json keys (shared/reference.md) plus wordcount's
-// own. Every key is optional (defaults below); an unknown key or a value of the wrong type is
-// a UsageError naming the key and the expected type, so typos never pass silently.
+// own. Every key is optional (defaults below); an unknown key, a value of the wrong type or out
+// of range is a UsageError naming the key and the accepted values, so typos never pass silently
+// (integers never wrap: N_NORMAL_WORKERS 4294967297 is refused, not read as 1).
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,16 @@
 #include <vector>
 
 namespace wc::job {
+
+enum class Mode { kDirect, kShuffle };
+enum class Persistence { kRdb, kAof };
+// "direct"/"shuffle", "rdb"/"aof".
+const char* ToString(Mode m);
+const char* ToString(Persistence p);
+// Throws UsageError naming `key` and the accepted values.
+inline constexpr int kMaxPartitions = 4096;
+Mode ParseMode(const std::string& s, const std::string& key = "MODE");
+Persistence ParsePersistence(const std::string& s, const std::string& key = "PERSISTENCE");
 
 // Defaults shared by JobConfig and WorkerOptions (a worker started by hand gets the same ones).
 inline constexpr int64_t kDefaultClaimIdleMs = 5000;
@@ -34,7 +45,7 @@ struct JobConfig {
   int top = 3;
   // MODE: direct (the lab's design: workers add their counts into COUNT) or shuffle (map tasks
   // write partitioned counts to SPILL_DIR, reduce tasks write each word's total into COUNT).
-  std::string mode = "direct";
+  Mode mode = Mode::kDirect;
   // SPILL_DIR (shuffle): where map outputs go, in a directory of their own per job, removed at
   // the end. Must be on a file system every worker sees. Empty: the coordinator's temp dir.
   std::string spill_dir;
@@ -62,7 +73,7 @@ struct JobConfig {
   // REDIS_ARGS: more redis-server options for the embedded server, e.g. ["--maxmemory", "2gb"].
   std::vector<std::string> redis_args;
   // PERSISTENCE: rdb (BGSAVE checkpoints, the lab's way) or aof (append-only, fsync every second).
-  std::string persistence = "rdb";
+  Persistence persistence = Persistence::kRdb;
 };
 
 // Reads `path` (a JSON object). Throws UsageError for a missing/unparsable file, an unknown

@@ -1,34 +1,82 @@
 // `wordcount run`: the coordinator of the distributed job (the lab's client.py).
 //
-// It plans the tasks (one per file; files above CHUNK_BYTES become record-aligned byte-range
-// tasks, which also validates them), prepares Redis (embedded redis-server, or --redis URL),
-// deletes only its own keys, creates the stream and the group, adds the tasks, spawns the
-// workers, replaces workers that die by a signal, and when the workers have exited verifies
-// from Redis that every task is acknowledged (spawning fresh workers, a bounded number of
-// rounds, if not). Then it prints the top words and writes --out from the COUNT sorted set.
+// It plans the tasks (job/plan.h), prepares Redis (job/redis_supervisor.h: an embedded
+// redis-server, or --redis URL), creates the job (job/job_store.h) and saves it
+// (job/persistence.h), spawns the workers (job/worker_pool.h), then supervises until Redis says
+// the job is complete: checkpoints, forced Redis crashes and restarts, re-creating a job a
+// restart lost, replacing killed workers, starting the shuffle reduce phase. Then it reads the
+// results (again if Redis restarted while they were read) and returns them in a JobReport.
 //
-// Errors: returns an exit code (cli/exit_codes.h); UsageError for bad configuration.
+// Errors: nothing is thrown for input, Redis or interruption problems: they are the report's
+// outcome (cli/ maps outcomes to exit codes and prints). UsageError for bad configuration.
+// Thread-safety: one job per process (it installs SIGINT/SIGTERM handlers while it supervises).
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "count/word_table.h"
 #include "job/config.h"
+#include "job/job_store.h"
 
 namespace wc::job {
 
 struct RunOptions {
-  std::string out;                  // --out: write every count here
+  bool want_counts = false;         // --out: read every count back
   std::optional<std::string> data;  // --data: overrides DATA_PATH
   std::optional<int> workers;       // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
   std::string redis_url;            // --redis: use this server instead of an embedded one
   std::string self_exe = "/proc/self/exe";  // the wordcount binary, for spawning workers
-  bool quiet = false;
 };
 
-int RunJob(const JobConfig& config, const RunOptions& options);
+enum class JobOutcome {
+  kDone,         // every task counted
+  kInputFailed,  // some tasks failed (report.failures); the rest counted
+  kNoInput,      // no input file matched
+  kUsage,        // the environment is unusable as configured (e.g. SPILL_DIR)
+  kRedis,        // Redis unreachable or failing past the retry limit
+  kIncomplete,   // the job could not be completed
+  kInterrupted,  // SIGINT / SIGTERM
+};
 
-// `wordcount top N`: the top words of the COUNT sorted set on `redis_url`.
-int PrintTop(const JobConfig& config, const std::string& redis_url, int n);
+// What the coordinator saw while supervising, for a progress line.
+struct ProgressSnapshot {
+  Progress progress;
+  Mode mode = Mode::kDirect;
+  int64_t total_tasks = 0;  // shuffle: maps + reduces, known before the reduce phase
+  uint64_t bytes = 0;
+  double seconds = 0;
+  size_t workers = 0;
+  int redis_restarts = 0;
+};
+
+// Callbacks from the coordinator's loop (on its thread). Default: nothing.
+class JobObserver {
+ public:
+  virtual ~JobObserver() = default;
+  virtual void RedisStarted(int /*port*/) {}
+  virtual void Tick(const ProgressSnapshot&) {}
+};
+
+struct JobReport {
+  JobOutcome outcome = JobOutcome::kDone;
+  std::string error;  // kNoInput, kUsage, kRedis, kIncomplete: what went wrong
+  int signal = 0;     // kInterrupted
+  Mode mode = Mode::kDirect;
+  size_t tasks = 0, files = 0;
+  uint32_t partitions = 0;
+  uint64_t bytes = 0;
+  double seconds = 0;
+  std::vector<std::string> failures;  // failed tasks' messages (planning and workers)
+  WordCountPairs top;                 // without want_counts
+  std::unique_ptr<WordTable> counts;  // with want_counts
+  int forced_restarts = 0, unplanned_restarts = 0, workers_killed = 0, job_creations = 0;
+  int checkpoints = 0, checkpoint_failures = 0;
+};
+
+JobReport RunJob(const JobConfig& config, const RunOptions& options, JobObserver* observer);
 
 }  // namespace wc::job

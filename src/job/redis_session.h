@@ -1,8 +1,12 @@
-// A Redis connection that survives outages: Run(f) calls f(connection) and, if the connection
-// breaks or Redis answers BUSY/LOADING/MISCONF (or NOGROUP/NOSTREAM: a Redis restarted without a
-// checkpoint has lost the job until the coordinator re-creates it), reconnects (a fresh Connection;
-// hiredis contexts are never reused after an error) and calls f again, with capped exponential
-// backoff, until `retry_for` has passed since the trouble began. Then it throws RedisUnavailable.
+// The job's one retry policy for Redis.
+//
+// RetryClock is the rule: trouble that lasts `limit` since it began (without a success in
+// between) becomes RedisUnavailable. RedisSession applies it to a connection: Run(f) calls
+// f(connection) and, if the connection breaks or Redis answers BUSY/LOADING/MISCONF/TRYAGAIN
+// (and, if `retry_missing_job`, NOGROUP/NOSTREAM: a Redis restarted without a checkpoint has lost
+// the job until the coordinator re-creates it), calls the `between_attempts` hook, reconnects
+// (a fresh Connection; hiredis contexts are never reused after an error) and calls f again,
+// with capped exponential backoff. Once(f) makes one attempt without retry.
 //
 // REQUIRES: f is safe to repeat. A repeated call may follow one whose reply was lost and that
 // was applied anyway; the job's commands are designed for that (XACK-first commits, reads of
@@ -28,73 +32,96 @@ class RedisUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class RetryClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit RetryClock(std::chrono::milliseconds limit) : limit_(limit) {}
+
+  void Ok() { since_ = {}; }
+  // Notes trouble; throws RedisUnavailable once it has lasted `limit`. Returns true the first
+  // time (since the last Ok), for logging.
+  bool Trouble(const std::string& error) {
+    auto now = Clock::now();
+    bool first = since_ == Clock::time_point{};
+    if (first) since_ = now;
+    if (now - since_ >= limit_) {
+      throw RedisUnavailable(fmt::format("Redis unavailable for {:.0f} s: {}",
+                                         std::chrono::duration<double>(limit_).count(), error));
+    }
+    return first;
+  }
+
+ private:
+  std::chrono::milliseconds limit_;
+  Clock::time_point since_{};
+};
+
+struct SessionOptions {
+  redis::ConnectOptions redis;
+  std::chrono::milliseconds retry_for{60000};
+  bool retry_missing_job = false;          // NOGROUP/NOSTREAM are retried (workers)
+  std::function<void()> between_attempts;  // e.g. the coordinator supervising its Redis
+  std::function<void()> on_reconnect;      // after every successful reconnect
+};
+
 class RedisSession {
  public:
-  RedisSession(redis::ConnectOptions options, std::chrono::milliseconds retry_for)
-      : options_(std::move(options)), retry_for_(retry_for) {}
+  explicit RedisSession(SessionOptions options) : o_(std::move(options)) {}
 
-  // One attempt, no retry: for callers that must not block while Redis is down (the
-  // coordinator's supervision loop). Throws like Connection.
   template <class F>
   auto Once(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
     try {
-      if (!conn_ || conn_->broken()) {
-        conn_ = std::make_unique<redis::Connection>(options_);
-        connected_before_ = true;
-      }
-      return f(*conn_);
+      return f(Connected());
     } catch (const redis::RedisIoError&) {
       conn_.reset();
       throw;
     }
   }
 
-  // Called after every successful reconnect (e.g. to re-read the consumer's own history).
-  void OnReconnect(std::function<void()> f) { on_reconnect_ = std::move(f); }
-
   template <class F>
   auto Run(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
-    using Clock = std::chrono::steady_clock;
-    Clock::time_point trouble_since{};
+    RetryClock clock(o_.retry_for);
     std::chrono::milliseconds backoff{50};
-    std::string last_error;
     for (;;) {
+      std::string error;
       try {
-        if (!conn_ || conn_->broken()) {
-          // conn_ is already reset after an I/O error, so remember whether this is a *re*connect.
-          conn_ = std::make_unique<redis::Connection>(options_);
-          if (std::exchange(connected_before_, true)) {
-            Log::Event("reconnect", "redis={}:{}", options_.host, options_.port);
-            if (on_reconnect_) on_reconnect_();
-          }
-        }
-        return f(*conn_);
+        return f(Connected());
       } catch (const redis::RedisIoError& e) {
-        last_error = e.what();
+        error = e.what();
         conn_.reset();
       } catch (const redis::RedisReplyError& e) {
-        if (!e.transient() && e.prefix() != "NOGROUP" && e.prefix() != "NOSTREAM") throw;
-        last_error = e.what();
+        if (!Retryable(e)) throw;
+        error = e.what();
       }
-      auto now = Clock::now();
-      if (trouble_since == Clock::time_point{}) {
-        trouble_since = now;
-        Log::Warn("redis_retry", "error=\"{}\"", last_error);
-      }
-      if (now - trouble_since >= retry_for_) {
-        throw RedisUnavailable("Redis unavailable for " +
-                               std::to_string(retry_for_.count() / 1000) + " s: " + last_error);
-      }
+      if (clock.Trouble(error)) Log::Warn("redis_retry", "error=\"{}\"", error);
+      if (o_.between_attempts) o_.between_attempts();
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     }
   }
 
+  bool Retryable(const redis::RedisReplyError& e) const {
+    return e.transient() ||
+           (o_.retry_missing_job && (e.prefix() == "NOGROUP" || e.prefix() == "NOSTREAM"));
+  }
+
+  const redis::ConnectOptions& connect_options() const { return o_.redis; }
+
  private:
-  redis::ConnectOptions options_;
-  std::chrono::milliseconds retry_for_;
+  redis::Connection& Connected() {
+    if (!conn_ || conn_->broken()) {
+      conn_ = std::make_unique<redis::Connection>(o_.redis);
+      // conn_ was reset after an I/O error, so remember whether this is a *re*connect.
+      if (std::exchange(connected_before_, true)) {
+        Log::Event("reconnect", "redis={}:{}", o_.redis.host, o_.redis.port);
+        if (o_.on_reconnect) o_.on_reconnect();
+      }
+    }
+    return *conn_;
+  }
+
+  SessionOptions o_;
   std::unique_ptr<redis::Connection> conn_;
-  std::function<void()> on_reconnect_;
   bool connected_before_ = false;
 };
 

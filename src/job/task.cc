@@ -5,8 +5,6 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "redis/functions.h"
-
 namespace wc::job {
 
 namespace {
@@ -27,14 +25,6 @@ uint64_t ParseNumber(const std::string& id, std::string_view field, std::string_
 }
 
 }  // namespace
-
-JobKeys KeysOf(const JobConfig& c) {
-  JobKeys k;
-  k.stream = c.in;
-  k.counts = c.count;
-  k.fname = c.fname;
-  return k;
-}
 
 redis::Args TaskFields(const JobKeys& keys, const std::string& path, const csv::ByteRange& range) {
   redis::Args f{keys.fname, path};
@@ -58,18 +48,6 @@ redis::Args MapTaskFields(const JobKeys& keys, const std::string& path, const cs
 
 std::string MapDescription(const std::string& path, const csv::ByteRange& range) {
   return RangeText(range) + "|" + path;
-}
-
-Progress ReadProgress(redis::Connection& c, const JobKeys& keys) {
-  redis::Reply p = redis::FCall(c, "wc_progress_v3", keys.FunctionKeys(), {keys.group});
-  Progress out;
-  out.entries = p[0].integer();
-  out.pending = p[1].integer();
-  out.all_delivered = p[2].integer() == 1;
-  out.delivered = p[3].integer();
-  out.done = p[4].integer() == 1;
-  out.phase = std::string(p[5].str());
-  return out;
 }
 
 Task ParseTask(const JobKeys& keys, const redis::Reply& entry) {

@@ -4,24 +4,24 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 #include <vector>
 
 #include "count/count_task.h"
 #include "count/word_table.h"
 #include "csv/csv_scanner.h"
+#include "job/job_store.h"
 #include "job/redis_session.h"
-#include "redis/functions.h"
-#include "shuffle/spill.h"
+#include "shuffle/mapper.h"
+#include "shuffle/reducer.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/paths.h"
 
 namespace wc::job {
 
@@ -34,9 +34,7 @@ long MaxRssKb() {
   return ru.ru_maxrss;
 }
 
-using redis::Args;
 using redis::Connection;
-using redis::Reply;
 using Clock = std::chrono::steady_clock;
 
 // Keeps the claims of the tasks this worker holds fresh: every claim_idle/3 it re-claims them
@@ -47,7 +45,8 @@ using Clock = std::chrono::steady_clock;
 // that harmless.
 class Heartbeat {
  public:
-  explicit Heartbeat(const WorkerOptions& o) : o_(o), thread_([this] { Loop(); }) {}
+  Heartbeat(const WorkerOptions& o, const JobStore& store)
+      : o_(o), store_(store), thread_([this] { Loop(); }) {}
   ~Heartbeat() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -77,16 +76,7 @@ class Heartbeat {
           co.command_timeout = std::chrono::milliseconds(2000);
           conn = std::make_unique<Connection>(co);
         }
-        Reply mine =
-            conn->Command({"XPENDING", o_.keys.stream, o_.keys.group, "-", "+", "10000", o_.name});
-        std::set<std::string> held;
-        for (size_t i = 0; i < mine.size(); ++i) held.emplace(mine[i][0].str());
-        Args claim{"XCLAIM", o_.keys.stream, o_.keys.group, o_.name, "0"};
-        for (auto& id : ids) {
-          if (held.count(id)) claim.push_back(id);
-        }
-        claim.push_back("JUSTID");
-        if (claim.size() > 6) conn->Command(claim);
+        store_.Touch(*conn, o_.name, ids);
       } catch (const std::exception&) {
         conn.reset();
       }
@@ -95,6 +85,7 @@ class Heartbeat {
   }
 
   const WorkerOptions& o_;
+  JobStore store_;  // a copy: immutable, no shared state with the worker thread
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -119,11 +110,16 @@ struct Batch {
 
 class Worker {
  public:
-  explicit Worker(const WorkerOptions& o) : o_(o), session_(o.redis, o.redis_retry), heartbeat_(o) {
-    // After a reconnect, a delivery whose reply was lost may sit in our pending list: read our
-    // own history again before asking for new entries.
-    session_.OnReconnect([this] { read_history_ = true; });
-  }
+  explicit Worker(const WorkerOptions& o)
+      : o_(o),
+        store_(o.keys),
+        session_(SessionOptions{.redis = o.redis,
+                                .retry_for = o.redis_retry,
+                                .retry_missing_job = true,
+                                // After a reconnect, a delivery whose reply was lost may sit in
+                                // our pending list: read our own history again first.
+                                .on_reconnect = [this] { read_history_ = true; }}),
+        heartbeat_(o, store_) {}
 
   int Run() {
     Log::Event("start", "crash={} slow={}", o_.crash, o_.slow);
@@ -161,16 +157,23 @@ class Worker {
   }
 
  private:
+  // Valid tasks of `e`; malformed entries (written by someone else) are recorded as failed.
+  std::vector<Task> Valid(Entries e) {
+    for (const auto& [id, why] : e.malformed) {
+      Task t;
+      t.id = id;
+      Fail(t, why);
+    }
+    return std::move(e.tasks);
+  }
+
   // The next task from our own pending history (first) or a new entry; nullopt if none came
   // within the BLOCK time.
   std::optional<Task> Next() {
     if (read_history_) {
       read_history_ = false;
-      Reply r = session_.Run([&](Connection& c) {
-        return c.Command({"XREADGROUP", "GROUP", o_.keys.group, o_.name, "COUNT", "1000", "STREAMS",
-                          o_.keys.stream, "0"});
-      });
-      for (Task& t : ParseEntries(r)) {
+      for (Task& t :
+           Valid(session_.Run([&](Connection& c) { return store_.ReadHistory(c, o_.name); }))) {
         bool queued = std::any_of(history_.begin(), history_.end(),
                                   [&](const Task& h) { return h.id == t.id; });
         if (!queued && !batch_.Holds(t.id)) history_.push_back(std::move(t));
@@ -181,11 +184,8 @@ class Worker {
       history_.pop_front();
       return t;
     }
-    Reply r = session_.Run([&](Connection& c) {
-      return c.Command({"XREADGROUP", "GROUP", o_.keys.group, o_.name, "COUNT", "1", "BLOCK",
-                        std::to_string(o_.block.count()), "STREAMS", o_.keys.stream, ">"});
-    });
-    std::vector<Task> tasks = ParseEntries(r);
+    std::vector<Task> tasks = Valid(
+        session_.Run([&](Connection& c) { return store_.ReadNew(c, o_.name, o_.block.count()); }));
     if (tasks.empty()) return std::nullopt;
     return std::move(tasks.front());
   }
@@ -194,15 +194,11 @@ class Worker {
   std::optional<Task> Steal() {
     std::string cursor = "0-0";
     do {
-      Reply r = session_.Run([&](Connection& c) {
-        return c.Command({"XAUTOCLAIM", o_.keys.stream, o_.keys.group, o_.name,
-                          std::to_string(o_.claim_idle.count()), cursor, "COUNT", "1"});
-      });
-      cursor = std::string(r[0].str());
-      Reply entries = r[1];
-      for (size_t i = 0; i < entries.size(); ++i) {
-        std::optional<Task> t = ParseOrFail(entries[i]);
-        if (t && !batch_.Holds(t->id)) return t;
+      std::vector<Task> tasks = Valid(session_.Run([&](Connection& c) {
+        return store_.Steal(c, o_.name, o_.claim_idle.count(), 1, &cursor);
+      }));
+      for (Task& t : tasks) {
+        if (!batch_.Holds(t.id)) return std::move(t);
       }
     } while (cursor != "0-0");
     return std::nullopt;
@@ -211,30 +207,7 @@ class Worker {
   // Done: nothing pending, everything delivered and, in shuffle mode, the reduce phase over.
   // Between the phases a worker waits here (map tasks done, reduce tasks not added yet).
   bool JobDone() {
-    return session_.Run([&](Connection& c) { return ReadProgress(c, o_.keys); }).done;
-  }
-
-  // A stream entry as a task; a malformed one (written by someone else) is recorded as failed.
-  std::optional<Task> ParseOrFail(const Reply& entry) {
-    try {
-      return ParseTask(o_.keys, entry);
-    } catch (const std::invalid_argument& e) {
-      Fail(std::string(entry[0].str()), e.what());
-      return std::nullopt;
-    }
-  }
-
-  // The tasks of an XREADGROUP reply (nil when BLOCK timed out).
-  std::vector<Task> ParseEntries(const Reply& r) {
-    std::vector<Task> out;
-    if (r.is_nil()) return out;
-    for (size_t s = 0; s < r.size(); ++s) {
-      Reply entries = r[s][1];
-      for (size_t i = 0; i < entries.size(); ++i) {
-        if (std::optional<Task> t = ParseOrFail(entries[i])) out.push_back(std::move(*t));
-      }
-    }
-    return out;
+    return session_.Run([&](Connection& c) { return store_.ReadProgress(c); }).done;
   }
 
   void Process(const Task& t) {
@@ -258,17 +231,17 @@ class Worker {
     try {
       path = Resolve(t.path);
     } catch (const InputError& e) {
-      FailTask(t, e.what());
+      Fail(t, e.what());
       return;
     }
     try {
       work(path);
     } catch (const csv::CsvError& e) {
-      FailTask(t, e.what());
+      Fail(t, e.what());
     } catch (const InputError& e) {
-      int deliveries = Deliveries(t.id);
+      int deliveries = session_.Run([&](Connection& c) { return store_.Deliveries(c, t.id); });
       if (deliveries >= o_.max_deliveries) {
-        FailTask(t, e.what());
+        Fail(t, e.what());
       } else {
         Log::Warn("retry_later", "task={} deliveries={} error=\"{}\"", t.id, deliveries, e.what());
       }
@@ -276,7 +249,7 @@ class Worker {
   }
 
   // Counts a task into the batch, or records why it cannot be counted. A batch never holds a
-  // task twice (wc_commit_v1 rejects repeated ids).
+  // task twice (the commit function rejects repeated ids).
   void ProcessCount(const Task& t) {
     if (batch_.Holds(t.id)) return;
     heartbeat_.Set([&] {
@@ -302,120 +275,66 @@ class Worker {
   }
 
   // Map task (shuffle mode): counts the input, writes the counts partitioned to the task's map
-  // output file, then acknowledges the task. Writing is idempotent (the same input gives the same
-  // file, renamed into place), so a task counted twice, or redone, changes nothing.
+  // output file, then acknowledges the task.
   void ProcessMap(const Task& t) {
-    Commit();  // a direct-mode batch never mixes with shuffle tasks; commit it to be safe
     heartbeat_.Set({t.id});
     WithInput(t, [&](const std::string& path) {
       if (o_.spill_root.empty())
         throw InputError(t.path, 0, "map task but this worker has no --spill-dir: refused");
-      WordTable table(1 << 14);
-      TaskStats st = CountFileRangeOrNothing(path, t.range, table, o_.column);
-      shuffle::SpillStats sp = shuffle::WriteMapOutput(SpillDir(t), t.map, t.parts, table);
-      int64_t acked = session_.Run([&](Connection& c) {
-        return redis::FCall(c, "wc_map_done_v1", o_.keys.FunctionKeys(),
-                            {o_.keys.group, t.id, std::to_string(t.map)})
-            .integer();
-      });
-      CountAck(acked == 1);
+      shuffle::MapStats st = shuffle::RunMap(path, t.range, o_.column, SpillDir(t), t.map, t.parts);
+      bool acked = session_.Run([&](Connection& c) { return store_.MapDone(c, t); });
+      CountAck(acked);
       Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={} result={}",
-                 t.id, t.map, st.bytes, st.words, sp.words, sp.bytes,
-                 acked == 1 ? "accepted" : "duplicate");
+                 t.id, t.map, st.input.bytes, st.input.words, st.output.words, st.output.bytes,
+                 acked ? "accepted" : "duplicate");
     });
     heartbeat_.Set({});
   }
 
   // Reduce task (shuffle mode): merges partition `part` of every map output and writes each
-  // word's total into COUNT with ZADD (absolute values: a reduce done twice writes the same
-  // values), then acknowledges the task. A missing or corrupt map output sends its map task
-  // back to be redone (wc_redo_maps_v1) and this reduce task with it.
+  // word's total into COUNT (absolute values: a reduce done twice writes the same values), then
+  // acknowledges the task. A missing or corrupt map output sends its map task back to be redone
+  // and this reduce task with it.
   void ProcessReduce(const Task& t) {
-    Commit();
-    if (o_.spill_root.empty()) return Fail(t.id, "reduce task but this worker has no --spill-dir");
+    if (o_.spill_root.empty()) return Fail(t, "reduce task but this worker has no --spill-dir");
     heartbeat_.Set({t.id});
-    const std::string dir = SpillDir(t);
     const auto t0 = Clock::now();
-    WordTable table(1 << 16);
-    std::vector<std::pair<uint32_t, std::string>> lost;  // (map, why)
-    uint64_t records = 0;
-    for (uint32_t m = 0; m < t.maps; ++m) {
-      try {
-        PrefetchingAdder adder(table, 1);  // holds pending words by value
-        records += shuffle::ReadPartition(
-            shuffle::MapOutputPath(dir, m), m, t.parts, t.part,
-            [&](std::string_view w, uint64_t c) { adder.Add(w.data(), w.size(), c); });
-      } catch (const shuffle::SpillError& e) {
-        lost.emplace_back(m, e.what());
-      }
-    }
-    if (!lost.empty() && !SendBackLost(t, lost)) {
+    shuffle::Partition p = shuffle::MergePartition(SpillDir(t), t.maps, t.parts, t.part);
+    if (!p.lost.empty() && !SendBackLost(t, p.lost)) {
       heartbeat_.Set({});
       return;
     }
-    // Members sorted by (score, member): the order Redis inserts them fastest.
-    std::vector<std::pair<uint64_t, std::string_view>> wc;
-    wc.reserve(table.size());
-    table.ForEach([&](std::string_view w, uint64_t c) { wc.emplace_back(c, w); });
-    std::sort(wc.begin(), wc.end());
+    auto sorted = shuffle::SortedByCount(p.totals);
     const auto t1 = Clock::now();
-    // One attempt = every ZADD and then the acknowledgement, in order, on one connection. If the
-    // connection breaks, the whole attempt is repeated: Redis may have restarted from a
-    // checkpoint without some of the ZADDs, and the acknowledgement must never land without
-    // them (a checkpoint holding it holds everything sent before it on the same connection).
-    int64_t acked = session_.Run([&](Connection& c) {
-      constexpr size_t kMembers = 1000, kWindow = 16;
-      size_t sent = 0, answered = 0;
-      auto read_one = [&] {
-        std::string err;
-        if (Connection::IsError(c.GetReply(), &err)) throw redis::RedisReplyError(err);
-        ++answered;
-      };
-      for (size_t lo = 0; lo < wc.size(); lo += kMembers) {
-        size_t hi = std::min(wc.size(), lo + kMembers);
-        Args z{"ZADD", o_.keys.counts};
-        z.reserve(2 + 2 * (hi - lo));
-        for (size_t k = lo; k < hi; ++k) {
-          z.push_back(std::to_string(wc[k].first));
-          z.emplace_back(wc[k].second);
-        }
-        c.Append(z);
-        if (++sent - answered > kWindow) read_one();
-      }
-      while (answered < sent) read_one();
-      return redis::FCall(c, "wc_commit_v1", {o_.keys.stream, o_.keys.counts},
-                          {o_.keys.group, "1", t.id})[0]
-          .integer();
-    });
-    CountAck(acked == 1);
+    // One attempt = every write and then the acknowledgement, in order, on one connection. If
+    // the connection breaks, the whole attempt is repeated: Redis may have restarted from a
+    // checkpoint without some of the writes, and the acknowledgement must never land without
+    // them.
+    bool acked = session_.Run([&](Connection& c) { return store_.Publish(c, t, sorted); });
+    CountAck(acked);
     auto ms = [](Clock::duration d) {
       return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
     };
     Log::Event("reduce",
                "task={} part={} maps={} records={} words={} skipped_maps={} merge_ms={} "
                "write_ms={} result={}",
-               t.id, t.part, t.maps, records, wc.size(), lost.size(), ms(t1 - t0),
-               ms(Clock::now() - t1), acked == 1 ? "accepted" : "duplicate");
+               t.id, t.part, t.maps, p.records, sorted.size(), p.lost.size(), ms(t1 - t0),
+               ms(Clock::now() - t1), acked ? "accepted" : "duplicate");
     heartbeat_.Set({});
   }
 
   // Reports lost map outputs. Returns true if the reduce goes on without them (their map tasks
   // failed for good and have no output), false if it was sent back to wait for them.
   bool SendBackLost(const Task& t, const std::vector<std::pair<uint32_t, std::string>>& lost) {
-    Args args{o_.keys.group, t.id, std::to_string(t.part), std::to_string(o_.max_deliveries)};
-    for (const auto& [m, why] : lost) {
-      args.push_back(std::to_string(m));
-      args.push_back(why);
-    }
-    int64_t r = session_.Run([&](Connection& c) {
-      return redis::FCall(c, "wc_redo_maps_v1", o_.keys.FunctionKeys(), args).integer();
-    });
+    JobStore::RedoResult r =
+        session_.Run([&](Connection& c) { return store_.RedoMaps(c, t, lost, o_.max_deliveries); });
+    using R = JobStore::RedoResult;
     Log::Warn("map_output_lost", "task={} part={} lost={} first=\"{}\" result={}", t.id, t.part,
               lost.size(), lost.front().second,
-              r == 2   ? "failed_maps_skipped"
-              : r == 1 ? "sent_back"
-                       : "not_pending");
-    return r == 2;
+              r == R::kFailedMapsSkipped ? "failed_maps_skipped"
+              : r == R::kSentBack        ? "sent_back"
+                                         : "not_pending");
+    return r == R::kFailedMapsSkipped;
   }
 
   // The canonical path of a task's file, if it lies under the data root.
@@ -423,43 +342,16 @@ class Worker {
     std::error_code ec;
     std::filesystem::path canon = std::filesystem::weakly_canonical(p, ec);
     if (ec) throw InputError(p, 0, "cannot resolve path: " + ec.message());
-    std::string root = o_.data_root;
-    if (root.empty() || root.back() != '/') root += '/';
-    std::string s = canon.string();
-    if (s.rfind(root, 0) != 0)
+    if (!IsUnder(canon.string(), o_.data_root))
       throw InputError(p, 0, "outside the job's data root " + o_.data_root + ": refused");
-    return s;
+    return canon.string();
   }
 
-  int Deliveries(const std::string& id) {
-    Reply r = session_.Run([&](Connection& c) {
-      return c.Command({"XPENDING", o_.keys.stream, o_.keys.group, id, id, "1"});
-    });
-    return r.size() == 0 ? 0 : static_cast<int>(r[0][3].integer());
-  }
-
-  // Records that a task cannot be done (map tasks through wc_map_fail_v1, so that reducers go
-  // on without their output).
-  void FailTask(const Task& t, const std::string& message) {
-    if (t.kind != Task::Kind::kMap) return Fail(t.id, message);
-    int64_t acked = session_.Run([&](Connection& c) {
-      return redis::FCall(c, "wc_map_fail_v1", o_.keys.FunctionKeys(),
-                          {o_.keys.group, t.id, std::to_string(t.map), message})
-          .integer();
-    });
-    if (acked == 1) ++failed_;
-    Log::Warn("task_failed", "task={} map={} recorded={} error=\"{}\"", t.id, t.map, acked == 1,
-              message);
-  }
-
-  void Fail(const std::string& id, const std::string& message) {
-    int64_t acked = session_.Run([&](Connection& c) {
-      return redis::FCall(c, "wc_fail_v1", {o_.keys.stream, o_.keys.failed()},
-                          {o_.keys.group, id, message})
-          .integer();
-    });
-    if (acked == 1) ++failed_;
-    Log::Warn("task_failed", "task={} recorded={} error=\"{}\"", id, acked == 1, message);
+  // Records that a task cannot be done (a map task's record lets reducers go on without it).
+  void Fail(const Task& t, const std::string& message) {
+    bool recorded = session_.Run([&](Connection& c) { return store_.Fail(c, t, message); });
+    if (recorded) ++failed_;
+    Log::Warn("task_failed", "task={} recorded={} error=\"{}\"", t.id, recorded, message);
   }
 
   // Commits the batch. If another worker committed one of its tasks first, the batch is stale:
@@ -467,17 +359,16 @@ class Worker {
   // committed task changes nothing.
   void Commit() {
     if (batch_.empty()) return;
-    Args args = CommitArgs(batch_);
-    Reply r = session_.Run([&](Connection& c) {
-      return redis::FCall(c, "wc_commit_v1", {o_.keys.stream, o_.keys.counts}, args);
-    });
+    std::vector<std::string> ids = batch_.Ids();
+    JobStore::CommitResult r =
+        session_.Run([&](Connection& c) { return store_.Commit(c, ids, batch_.table); });
     ++commits_;
     std::vector<Task> tasks = std::move(batch_.tasks);
     batch_ = Batch{};
     heartbeat_.Set({});
-    if (r[0].integer() == 1) {
+    if (r.accepted) {
       counted_ += tasks.size();
-      Log::Event("commit", "tasks={} words={} result=accepted", tasks.size(), r[1].integer());
+      Log::Event("commit", "tasks={} words={} result=accepted", tasks.size(), r.words);
       return;
     }
     if (tasks.size() == 1) {
@@ -486,31 +377,15 @@ class Worker {
       return;
     }
     Log::Event("commit", "tasks={} result=stale first_committed_elsewhere={}", tasks.size(),
-               r[1].str());
+               r.stale_entry);
     for (const Task& t : tasks) {
       Process(t);
       if (!batch_.empty()) Commit();
     }
   }
 
-  // FCALL arguments: group, n, ids, then (word, count) pairs sorted by (count, word), the order
-  // in which Redis inserts new sorted-set members fastest.
-  Args CommitArgs(const Batch& b) {
-    std::vector<std::pair<uint64_t, std::string_view>> wc;
-    wc.reserve(b.table.size());
-    b.table.ForEach([&](std::string_view w, uint64_t c) { wc.emplace_back(c, w); });
-    std::sort(wc.begin(), wc.end());
-    Args args{o_.keys.group, std::to_string(b.tasks.size())};
-    args.reserve(2 + b.tasks.size() + 2 * wc.size());
-    for (const Task& t : b.tasks) args.push_back(t.id);
-    for (const auto& [c, w] : wc) {
-      args.emplace_back(w);
-      args.push_back(std::to_string(c));
-    }
-    return args;
-  }
-
   const WorkerOptions& o_;
+  JobStore store_;
   RedisSession session_;
   Heartbeat heartbeat_;
   Batch batch_;

@@ -60,4 +60,25 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
   return out;
 }
 
+bool IsUnder(const std::string& path, const std::string& dir) {
+  fs::path p = fs::path(path).lexically_normal(), d = fs::path(dir).lexically_normal();
+  auto pi = p.begin();
+  for (auto di = d.begin(); di != d.end(); ++di) {
+    if (di->empty() && std::next(di) == d.end()) break;  // "dir/" ends with an empty component
+    if (pi == p.end() || *pi != *di) return false;
+    ++pi;
+  }
+  return true;
+}
+
+std::string CommonDirectory(const std::vector<std::string>& paths) {
+  if (paths.empty()) return "/";
+  fs::path root = fs::path(paths[0]).lexically_normal().parent_path();
+  for (const auto& p : paths) {
+    while (!root.empty() && root != root.root_path() && !IsUnder(p, root.string()))
+      root = root.parent_path();
+  }
+  return root.empty() ? "/" : root.string();
+}
+
 }  // namespace wc

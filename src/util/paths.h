@@ -13,4 +13,12 @@ namespace wc {
 // The result keeps the order of `args`, each argument's matches sorted, duplicates removed.
 std::vector<std::string> ExpandInputs(const std::vector<std::string>& args);
 
+// True if `path` is `dir` or lies below it, compared by whole path components of the two
+// lexically normal paths ("/data/ab/x" is not under "/data/a"). No file-system access: resolve
+// symlinks first (weakly_canonical) where that matters.
+bool IsUnder(const std::string& path, const std::string& dir);
+
+// The deepest directory holding every one of `paths` (by components, as IsUnder); "/" if none.
+std::string CommonDirectory(const std::vector<std::string>& paths);
+
 }  // namespace wc

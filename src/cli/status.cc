@@ -1,4 +1,4 @@
-#include "job/status.h"
+#include "cli/status.h"
 
 #include <fmt/format.h>
 
@@ -7,53 +7,36 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
-#include "job/task.h"
+#include "count/counts_format.h"
+#include "job/job_store.h"
+#include "job/redis_session.h"
 #include "redis/connection.h"
-#include "redis/functions.h"
 
-namespace wc::job {
-
-namespace {
+namespace wc::cli {
 
 using redis::Connection;
-using redis::Reply;
 
-}  // namespace
-
-int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_json) {
-  const JobKeys keys = KeysOf(config);
+int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool as_json) {
+  job::JobStore store(job::KeysOf(config));
   nlohmann::json j;
   try {
     Connection c(redis::ParseRedisUrl(redis_url));
-    Reply meta = c.Command({"HGETALL", keys.meta()});
-    for (size_t i = 0; i + 1 < meta.size(); i += 2)
-      j["job"][std::string(meta[i].str())] = std::string(meta[i + 1].str());
+    for (const auto& [k, v] : store.Meta(c)) j["job"][k] = v;
     try {
-      Progress p = ReadProgress(c, keys);
+      job::Progress p = store.ReadProgress(c);
       j["tasks"] = {{"total", p.entries},   {"acknowledged", p.delivered - p.pending},
                     {"pending", p.pending}, {"undelivered", p.entries - p.delivered},
                     {"phase", p.phase},     {"complete", p.done}};
-      Reply consumers = c.Command({"XINFO", "CONSUMERS", keys.stream, keys.group});
-      for (size_t i = 0; i < consumers.size(); ++i) {
-        nlohmann::json w;
-        for (size_t k = 0; k + 1 < consumers[i].size(); k += 2) {
-          std::string f(consumers[i][k].str());
-          if (f == "name") w["name"] = std::string(consumers[i][k + 1].str());
-          if (f == "pending") w["pending"] = consumers[i][k + 1].integer();
-          if (f == "idle") w["idle_ms"] = consumers[i][k + 1].integer();
-        }
-        j["consumers"].push_back(w);
-      }
+      for (const auto& w : store.Consumers(c))
+        j["consumers"].push_back(
+            {{"name", w.name}, {"pending", w.pending}, {"idle_ms", w.idle_ms}});
     } catch (const redis::RedisReplyError& e) {
       j["tasks"] = {{"error", e.what()}};
     }
-    Reply failed = c.Command({"HGETALL", keys.failed()});
     j["failed"] = nlohmann::json::array();
-    for (size_t i = 0; i + 1 < failed.size(); i += 2) {
-      j["failed"].push_back(
-          {{"task", std::string(failed[i].str())}, {"error", std::string(failed[i + 1].str())}});
-    }
-    j["distinct_words"] = c.Command({"ZCARD", keys.counts}).integer();
+    for (const auto& [task, error] : store.FailureRecords(c))
+      j["failed"].push_back({{"task", task}, {"error", error}});
+    j["distinct_words"] = store.DistinctWords(c);
     std::string info(c.Command({"INFO", "persistence"}).str());
     int64_t lastsave = c.Command({"LASTSAVE"}).integer();
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -66,11 +49,11 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
                        {"aof", redis::InfoField(info, "aof_enabled") == "1"}};
   } catch (const redis::RedisError& e) {
     fmt::print(stderr, "wordcount status: {}\n", e.what());
-    return cli::kExitRedis;
+    return kExitRedis;
   }
   if (as_json) {
     fmt::print("{}\n", j.dump(2));
-    return cli::kExitOk;
+    return kExitOk;
   }
   const auto& t = j["tasks"];
   if (t.contains("error")) {
@@ -99,8 +82,24 @@ int PrintStatus(const JobConfig& config, const std::string& redis_url, bool as_j
              cp["in_progress"].get<bool>() ? ", one running" : "",
              cp["aof"].get<bool>() ? ", AOF on" : "");
   fmt::print("counts:     {} distinct words in '{}'\n", j["distinct_words"].get<int64_t>(),
-             keys.counts);
-  return cli::kExitOk;
+             store.keys().counts);
+  return kExitOk;
 }
 
-}  // namespace wc::job
+int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n) {
+  job::JobStore store(job::KeysOf(config));
+  job::RedisSession session(job::SessionOptions{.redis = redis::ParseRedisUrl(redis_url),
+                                                .retry_for = std::chrono::milliseconds(5000)});
+  try {
+    job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
+    std::vector<WordCount> views;
+    for (const auto& [w, count] : top) views.push_back({w, count});
+    WriteTop(stdout, views);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "wordcount top: {}\n", e.what());
+    return kExitRedis;
+  }
+  return kExitOk;
+}
+
+}  // namespace wc::cli

@@ -1,0 +1,171 @@
+#include "cli/run_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string_view>
+
+#include "cli/exit_codes.h"
+#include "count/counts_format.h"
+#include "util/log.h"
+
+namespace wc::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The progress line: live on a terminal (stderr), a periodic line (and log event) otherwise.
+// Never on stdout, so `word: count` lines and --out stay clean.
+class ProgressLine : public job::JobObserver {
+ public:
+  explicit ProgressLine(bool quiet) : quiet_(quiet), tty_(::isatty(2) == 1) {}
+
+  void RedisStarted(int port) override {
+    if (quiet_) return;
+    fmt::print(stderr, "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n",
+               port);
+  }
+
+  void Tick(const job::ProgressSnapshot& s) override {
+    if (quiet_) return;
+    auto period = tty_ ? std::chrono::milliseconds(500) : std::chrono::milliseconds(5000);
+    if (Clock::now() - last_ < period) return;
+    last_ = Clock::now();
+    const job::Progress& p = s.progress;
+    int64_t done = std::max<int64_t>(0, p.delivered - p.pending);
+    double frac = s.total_tasks > 0 ? static_cast<double>(done) / s.total_tasks : 0;
+    double mb = s.bytes / 1e6 * frac;
+    double rate = s.seconds > 0 ? mb / s.seconds : 0;
+    std::string eta =
+        frac > 0 && frac < 1 ? fmt::format("{:.0f} s", s.seconds / frac - s.seconds) : "-";
+    std::string line = fmt::format(
+        "{}tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
+        "{} workers, {} Redis restarts",
+        s.mode == job::Mode::kShuffle ? p.phase + " phase, " : "", done, s.total_tasks, p.pending,
+        mb, s.bytes / 1e6, rate, eta, s.workers, s.redis_restarts);
+    if (tty_) {
+      fmt::print(stderr, "\r\033[K{}", line);
+      shown_ = true;
+    } else {
+      fmt::print(stderr, "progress: {}\n", line);
+      Log::Event("progress", "done={} total={} pending={} workers={}", done, s.total_tasks,
+                 p.pending, s.workers);
+    }
+  }
+
+  void Clear() {
+    if (tty_ && shown_) fmt::print(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  bool quiet_, tty_;
+  bool shown_ = false;
+  Clock::time_point last_{};
+};
+
+// Tasks accepted more than once, counted from the workers' commit events in LOGFILE (direct:
+// "commit tasks=N ... result=accepted"; shuffle: "map ..." and "reduce ... result=accepted",
+// which includes map tasks redone because their output was lost). A worker killed between a
+// commit's reply and its log line leaves no event, so this is a lower bound; -1 if no log.
+int64_t TasksCountedAgainAtLeast(const std::string& logfile, int64_t tasks) {
+  if (logfile.empty()) return -1;
+  std::FILE* f = std::fopen(logfile.c_str(), "r");
+  if (!f) return -1;
+  int64_t accepted = 0;
+  char line[4096];
+  while (std::fgets(line, sizeof line, f)) {
+    std::string_view l(line);
+    if (l.find("result=accepted") == std::string_view::npos) continue;
+    if (auto at = l.find(" commit tasks="); at != std::string_view::npos) {
+      accepted += std::atoll(line + at + 14);
+    } else if (l.find(" map task=") != std::string_view::npos ||
+               l.find(" reduce task=") != std::string_view::npos) {
+      ++accepted;
+    }
+  }
+  std::fclose(f);
+  return std::max<int64_t>(0, accepted - tasks);
+}
+
+int ExitCode(job::JobOutcome o) {
+  switch (o) {
+    case job::JobOutcome::kDone:
+      return kExitOk;
+    case job::JobOutcome::kInputFailed:
+      return kExitInputFailed;
+    case job::JobOutcome::kNoInput:
+      return kExitNoInput;
+    case job::JobOutcome::kUsage:
+      return kExitUsage;
+    case job::JobOutcome::kRedis:
+      return kExitRedis;
+    case job::JobOutcome::kIncomplete:
+      return kExitIncomplete;
+    case job::JobOutcome::kInterrupted:
+      return kExitInternal;  // replaced by 128 + signal below
+  }
+  return kExitInternal;
+}
+
+void Summarize(const job::JobConfig& config, const job::JobReport& r, bool quiet) {
+  bool shuffle = r.mode == job::Mode::kShuffle;
+  int64_t all_tasks = static_cast<int64_t>(r.tasks) + (shuffle ? r.partitions : 0);
+  int64_t again = TasksCountedAgainAtLeast(config.logfile, all_tasks);
+  int restarts = r.forced_restarts + r.unplanned_restarts;
+  Log::Event("job_done",
+             "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} "
+             "workers_killed={} counted_again_at_least={} job_creations={}",
+             r.tasks, r.failures.size(), r.seconds, restarts, r.forced_restarts,
+             r.unplanned_restarts, r.workers_killed, again, r.job_creations);
+  if (quiet) return;
+  fmt::print(stderr, "counted {} tasks{} of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n",
+             r.tasks, shuffle ? fmt::format(" and {} reduce tasks", r.partitions) : std::string(),
+             r.files, r.bytes / 1e6, r.seconds, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0);
+  fmt::print(stderr,
+             "survived {} Redis restart(s) ({} forced, {} unplanned) and {} killed worker(s); "
+             "{} task(s) counted again; {} checkpoint(s), {} failed\n",
+             restarts, r.forced_restarts, r.unplanned_restarts, r.workers_killed,
+             again < 0 ? std::string("unknown") : fmt::format(">= {}", again), r.checkpoints,
+             r.checkpoint_failures);
+}
+
+}  // namespace
+
+int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
+  ProgressLine progress(args.quiet);
+  job::RunOptions options = args.job;
+  options.want_counts = !args.out.empty();
+  job::JobReport r = job::RunJob(config, options, &progress);
+  progress.Clear();
+  switch (r.outcome) {
+    case job::JobOutcome::kDone:
+    case job::JobOutcome::kInputFailed:
+      break;
+    case job::JobOutcome::kInterrupted:
+      fmt::print(stderr, "wordcount run: interrupted\n");
+      return 128 + r.signal;
+    default:
+      fmt::print(stderr, "wordcount run: {}\n", r.error);
+      return ExitCode(r.outcome);
+  }
+  if (r.counts) {
+    WriteTop(stdout, TopCounts(*r.counts, static_cast<size_t>(config.top)));
+    WriteCountsFile(args.out, SortedCounts(*r.counts));
+  } else {
+    std::vector<WordCount> views;
+    for (const auto& [w, c] : r.top) views.push_back({w, c});
+    WriteTop(stdout, views);
+  }
+  std::fflush(stdout);
+  Summarize(config, r, args.quiet);
+  for (const auto& f : r.failures) fmt::print(stderr, "FAILED {}\n", f);
+  if (!r.failures.empty())
+    fmt::print(stderr, "{} task(s) failed and were not counted\n", r.failures.size());
+  return ExitCode(r.outcome);
+}
+
+}  // namespace wc::cli

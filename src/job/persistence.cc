@@ -1,0 +1,94 @@
+#include "job/persistence.h"
+
+#include <thread>
+
+#include "util/log.h"
+
+namespace wc::job {
+
+using redis::Connection;
+using redis::InfoField;
+
+std::string Durability::NoteBgsaveStatus(const std::string& info) {
+  std::string status = InfoField(info, "rdb_last_bgsave_status");
+  if (status != "ok" && status != last_status_) {
+    ++failures_;
+    Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={}", status);
+  }
+  last_status_ = status;
+  return status;
+}
+
+void Durability::MaybeCheckpoint(Connection& c) {
+  if (Clock::now() - last_ < interval_) return;
+  last_ = Clock::now();
+  if (kind_ != job::Persistence::kRdb) return;
+  std::string info(c.Command({"INFO", "persistence"}).str());
+  std::string status = NoteBgsaveStatus(info);
+  if (InfoField(info, "rdb_bgsave_in_progress") == "1") return;  // still running: skip
+  try {
+    c.Command({"BGSAVE"});
+    ++checkpoints_;
+    Log::Event("checkpoint", "n={} previous_status={}", checkpoints_, status);
+  } catch (const redis::RedisReplyError& e) {
+    Log::Warn("checkpoint_skipped", "error=\"{}\"", e.what());
+  }
+}
+
+template <class Idle, class Start>
+void Durability::WaitThen(Connection& c, const char* what, Idle idle, Start start) {
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    std::string info(c.Command({"INFO", "persistence"}).str());
+    if (idle(info) && start(info)) return;
+    if (Clock::now() > deadline)
+      throw redis::RedisIoError(std::string(what) + " never finished", true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void Durability::SaveNow(Connection& c) {
+  if (kind_ == job::Persistence::kAof) {
+    // A rewrite snapshots the data set when it starts. One already running started before
+    // our last writes: wait for it, start ours, wait for ours.
+    bool ours = false;
+    WaitThen(
+        c, "an AOF rewrite",
+        [](const std::string& info) {
+          return InfoField(info, "aof_rewrite_in_progress") == "0" &&
+                 InfoField(info, "aof_rewrite_scheduled") == "0";
+        },
+        [&](const std::string& info) {
+          if (ours) {
+            if (InfoField(info, "aof_last_bgrewrite_status") != "ok")
+              throw redis::RedisReplyError("ERR AOF rewrite failed");
+            return true;
+          }
+          try {
+            c.Command({"BGREWRITEAOF"});
+            ours = true;
+          } catch (const redis::RedisReplyError&) {
+            // one started meanwhile: wait for it and try again
+          }
+          return false;
+        });
+    return;
+  }
+  // SAVE refuses to run beside a checkpoint's BGSAVE: wait for that one (and note how it
+  // ended, as the next checkpoint would have), then save.
+  WaitThen(
+      c, "a background save",
+      [](const std::string& info) { return InfoField(info, "rdb_bgsave_in_progress") != "1"; },
+      [&](const std::string& info) {
+        NoteBgsaveStatus(info);
+        try {
+          c.Command({"SAVE"});
+          return true;
+        } catch (const redis::RedisReplyError& e) {
+          if (std::string_view(e.what()).find("in progress") == std::string_view::npos) throw;
+          return false;
+        }
+      });
+}
+
+}  // namespace wc::job

@@ -1,0 +1,33 @@
+// Planning a job: input files -> tasks. Pure (reads the files' sizes and, for files above
+// CHUNK_BYTES, splits them into record-aligned ranges, which also validates them); no Redis.
+//
+// Errors: a file that cannot be split is recorded in Plan::failures (its message complete,
+// naming the file and line) and contributes no task; nothing is thrown for bad input.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "csv/record_ranges.h"
+
+namespace wc::job {
+
+struct PlannedTask {
+  std::string path;  // absolute, symlinks resolved
+  csv::ByteRange range;
+};
+
+struct Plan {
+  std::vector<PlannedTask> tasks;
+  std::vector<std::string> failures;  // files rejected while planning (complete messages)
+  uint64_t bytes = 0;                 // input bytes of the tasks
+  size_t files = 0;                   // input files, rejected ones included
+  std::string data_root;              // the deepest directory holding every task's file
+};
+
+// One task per file, or per range of a file above chunk_bytes; `column` is the counted column.
+Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
+              const std::string& column);
+
+}  // namespace wc::job

@@ -1,0 +1,74 @@
+#include "job/redis_supervisor.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+namespace wc::job {
+
+namespace fs = std::filesystem;
+
+RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options) {
+  if (!o_.external_url.empty()) {
+    connect_ = redis::ParseRedisUrl(o_.external_url);
+    return;
+  }
+  dir_ = fs::temp_directory_path() / fmt::format("wordcount-{}", ::getpid());
+  std::vector<std::string> extra;
+  if (o_.persistence == Persistence::kAof)
+    extra = {"--appendonly", "yes", "--appendfsync", "everysec"};
+  extra.insert(extra.end(), o_.redis_args.begin(), o_.redis_args.end());
+  server_ = std::make_unique<redis::RedisServer>(redis::RedisServerOptions{
+      .dir = dir_.string(), .password = o_.password, .extra_args = extra});
+  connect_ = server_->connect_options();
+  started_ = Clock::now();
+  Log::Event("redis_started", "port={} dir=\"{}\" pid={} persistence={}", server_->port(),
+             dir_.string(), server_->pid(), ToString(o_.persistence));
+}
+
+RedisSupervisor::~RedisSupervisor() { Stop(); }
+
+void RedisSupervisor::Tick(bool crashes_allowed) {
+  if (!server_) return;
+  auto now = Clock::now();
+  if (down_) {
+    if (now >= down_until_) Restart("planned");
+    return;
+  }
+  if (!server_->Running()) {
+    Log::Warn("redis_died", "pid gone; restarting on port {}", server_->port());
+    ++unplanned_;
+    Restart("unplanned");
+    return;
+  }
+  if (crashes_allowed && o_.crash_interval.count() > 0 && now - started_ >= o_.crash_interval) {
+    Log::Event("redis_crash", "signal=SIGKILL downtime_s={}",
+               std::chrono::duration<double>(o_.downtime).count());
+    server_->Kill();  // SIGKILL: SHUTDOWN or SIGTERM would save first and be no crash
+    ++forced_;
+    down_ = true;
+    down_until_ = now + o_.downtime;
+  }
+}
+
+void RedisSupervisor::Restart(const char* why) {
+  try {
+    server_->Start();  // same port, password, directory, configuration: loads the checkpoint
+    down_ = false;
+    started_ = Clock::now();
+    Log::Event("redis_restarted", "reason={} pid={}", why, server_->pid());
+  } catch (const std::exception& e) {
+    Log::Warn("redis_start_failed", "error=\"{}\"", e.what());
+  }
+}
+
+void RedisSupervisor::Stop() {
+  if (!server_) return;
+  server_->Stop();
+  server_.reset();
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+}  // namespace wc::job

@@ -1,0 +1,68 @@
+// The coordinator's Redis: an embedded redis-server it owns (started in a private directory,
+// restarted when it dies, crashed on schedule for the lab's Redis fault tolerance), or an
+// external one given by URL (nothing to supervise).
+//
+// Ownership: owns the embedded server and its directory; Stop() (and the destructor) stop the
+// server and remove the directory. Thread-safety: none (the coordinator's loop).
+// Errors: the constructor throws std::runtime_error if the embedded server cannot start; Tick()
+// never throws (a failed restart is logged and tried again on the next tick).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "job/config.h"
+#include "redis/connection.h"
+#include "redis/redis_server.h"
+
+namespace wc::job {
+
+struct SupervisorOptions {
+  std::string external_url;  // non-empty: use this server, supervise nothing
+  std::string password;      // embedded: REDIS_PASSWORD
+  Persistence persistence = Persistence::kRdb;
+  std::vector<std::string> redis_args;          // embedded: REDIS_ARGS
+  std::chrono::milliseconds crash_interval{0};  // REDIS_RESTART_INTERVAL; 0 = no crashes
+  std::chrono::milliseconds downtime{1000};     // REDIS_DOWNTIME
+};
+
+class RedisSupervisor {
+ public:
+  explicit RedisSupervisor(const SupervisorOptions& options);
+  ~RedisSupervisor();
+  RedisSupervisor(const RedisSupervisor&) = delete;
+  RedisSupervisor& operator=(const RedisSupervisor&) = delete;
+
+  const redis::ConnectOptions& connect_options() const { return connect_; }
+  bool embedded() const { return server_ != nullptr; }
+  // Restarts a server that died or whose planned downtime is over; crashes it (SIGKILL) when
+  // the crash interval has passed since it last started, if crashes_allowed.
+  void Tick(bool crashes_allowed);
+  // A planned crash is in progress (the server is down on purpose).
+  bool down() const { return down_; }
+  // Grows by one at every restart (planned or not): a caller that read something across a
+  // change of generation cannot trust it.
+  int generation() const { return forced_ + unplanned_; }
+  int forced_restarts() const { return forced_; }
+  int unplanned_restarts() const { return unplanned_; }
+  int port() const { return connect_.port; }
+  // Stops the embedded server and removes its directory. Idempotent.
+  void Stop();
+
+ private:
+  void Restart(const char* why);
+
+  SupervisorOptions o_;
+  std::filesystem::path dir_;
+  std::unique_ptr<redis::RedisServer> server_;
+  redis::ConnectOptions connect_;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point started_{}, down_until_{};
+  bool down_ = false;
+  int forced_ = 0, unplanned_ = 0;
+};
+
+}  // namespace wc::job

@@ -1,0 +1,162 @@
+#include "job/worker_options.h"
+
+#include <charconv>
+#include <cstdlib>
+
+#include "util/error.h"
+
+namespace wc::job {
+
+namespace {
+
+template <class T>
+T Number(const std::string& flag, const std::string& v, T min, T max) {
+  T x{};
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size() || x < min || x > max)
+    throw UsageError(flag + " must be a number from " + std::to_string(min) + " to " +
+                     std::to_string(max) + ", got " + v);
+  return x;
+}
+
+double Seconds(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(x >= 0) || x > 86400)
+    throw UsageError(flag + " must be a number of seconds from 0 to 86400, got " + v);
+  return x;
+}
+
+WorkerFlag Text(std::string name, std::string help, std::string WorkerOptions::*field) {
+  return {name,
+          help,
+          false,
+          false,
+          [field](WorkerOptions& o, const std::string& v) { o.*field = v; },
+          [field](const WorkerOptions& o) { return std::optional<std::string>(o.*field); }};
+}
+
+WorkerFlag Key(std::string name, std::string help, std::string JobKeys::*field) {
+  return {name,
+          help,
+          false,
+          false,
+          [field](WorkerOptions& o, const std::string& v) { o.keys.*field = v; },
+          [field](const WorkerOptions& o) { return std::optional<std::string>(o.keys.*field); }};
+}
+
+WorkerFlag Switch(std::string name, std::string help, bool WorkerOptions::*field) {
+  return {name,
+          help,
+          true,
+          false,
+          [field](WorkerOptions& o, const std::string& v) { o.*field = v == "1"; },
+          [field](const WorkerOptions& o) {
+            return o.*field ? std::optional<std::string>("1") : std::nullopt;
+          }};
+}
+
+template <class T>
+WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, T min, T max) {
+  return {name,
+          help,
+          false,
+          false,
+          [=](WorkerOptions& o, const std::string& v) { o.*field = Number<T>(name, v, min, max); },
+          [field](const WorkerOptions& o) {
+            return std::optional<std::string>(std::to_string(o.*field));
+          }};
+}
+
+}  // namespace
+
+const std::vector<WorkerFlag>& WorkerFlags() {
+  static const std::vector<WorkerFlag> flags = {
+      {"--redis", "redis://[:password@]host:port (password also from $WC_REDIS_PASSWORD)", false,
+       true,
+       [](WorkerOptions& o, const std::string& v) {
+         try {
+           o.redis = redis::ParseRedisUrl(v);
+         } catch (const std::invalid_argument& e) {
+           throw UsageError(e.what());
+         }
+       },
+       [](const WorkerOptions& o) {
+         redis::ConnectOptions without = o.redis;
+         without.password.clear();
+         return std::optional<std::string>(redis::ToUrl(without));
+       }},
+      Text("--name", "Consumer name (stable across restarts)", &WorkerOptions::name),
+      Switch("--crash", "Exit right after reading a task (the lab's crash point)",
+             &WorkerOptions::crash),
+      Switch("--slow", "Sleep 1 s per task", &WorkerOptions::slow),
+      Key("--stream", "Task stream (IN)", &JobKeys::stream),
+      Key("--count-key", "Sorted set of counts (COUNT)", &JobKeys::counts),
+      Key("--fname", "Task field with the path (FNAME)", &JobKeys::fname),
+      Text("--data-root", "Refuse files outside this directory", &WorkerOptions::data_root),
+      Text("--column", "Column to count", &WorkerOptions::column),
+      Text("--spill-dir",
+           "Shuffle mode: the SPILL_DIR holding every job's map outputs (shared by all hosts)",
+           &WorkerOptions::spill_root),
+      {"--claim-idle-ms", "Steal tasks pending this long", false, false,
+       [](WorkerOptions& o, const std::string& v) {
+         o.claim_idle =
+             std::chrono::milliseconds(Number<int64_t>("--claim-idle-ms", v, 1, 86'400'000));
+       },
+       [](const WorkerOptions& o) {
+         return std::optional<std::string>(std::to_string(o.claim_idle.count()));
+       }},
+      Count<size_t>("--commit-max-words", "Distinct words per commit",
+                    &WorkerOptions::commit_max_words, 1, 3'000'000),
+      Count<size_t>("--commit-max-tasks", "Tasks per commit", &WorkerOptions::commit_max_tasks, 1,
+                    100'000),
+      Count<int>("--max-deliveries", "Tries of an unreadable task", &WorkerOptions::max_deliveries,
+                 1, 1000),
+      {"--redis-retry-seconds", "How long to wait for Redis", false, false,
+       [](WorkerOptions& o, const std::string& v) {
+         o.redis_retry = std::chrono::milliseconds(
+             static_cast<int64_t>(Seconds("--redis-retry-seconds", v) * 1000));
+       },
+       [](const WorkerOptions& o) {
+         return std::optional<std::string>(std::to_string(o.redis_retry.count() / 1000.0));
+       }},
+      Text("--logfile", "Append events to this file", &WorkerOptions::logfile),
+      Switch("--quiet", "Only errors on stderr", &WorkerOptions::quiet),
+  };
+  return flags;
+}
+
+std::vector<std::string> ToArgv(const WorkerOptions& o) {
+  std::vector<std::string> args;
+  for (const WorkerFlag& f : WorkerFlags()) {
+    std::optional<std::string> v = f.get(o);
+    if (!v) continue;
+    args.push_back(f.name);
+    if (!f.is_switch) args.push_back(*v);
+  }
+  return args;
+}
+
+WorkerOptions FromArgv(const std::vector<std::string>& args) {
+  WorkerOptions o;
+  const auto& flags = WorkerFlags();
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto it = std::find_if(flags.begin(), flags.end(),
+                           [&](const WorkerFlag& f) { return f.name == args[i]; });
+    if (it == flags.end()) throw UsageError("unknown worker flag " + args[i]);
+    if (it->is_switch) {
+      it->set(o, "1");
+    } else {
+      if (i + 1 >= args.size()) throw UsageError(args[i] + " needs a value");
+      it->set(o, args[++i]);
+    }
+  }
+  return o;
+}
+
+void TakePasswordFromEnvironment(WorkerOptions& o) {
+  if (!o.redis.password.empty()) return;
+  if (const char* pw = std::getenv(kPasswordEnv)) o.redis.password = pw;
+}
+
+}  // namespace wc::job

@@ -1,0 +1,67 @@
+// WorkerOptions and their one command-line form. The table of flags (WorkerFlags) is the single
+// source of truth: `wordcount worker` registers every flag from it, and the coordinator builds a
+// worker's argv from it (ToArgv), so a worker setting is added in one place.
+//
+// The Redis password never appears in argv: ToArgv leaves it out of the URL, and a worker takes
+// it from the environment (kPasswordEnv) when its URL has none.
+// Errors: FromArgv and Flag::set throw UsageError naming the flag. Value types; no I/O.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "job/config.h"
+#include "job/keys.h"
+#include "redis/connection.h"
+
+namespace wc::job {
+
+inline constexpr const char* kPasswordEnv = "WC_REDIS_PASSWORD";
+
+// Exit codes of `wordcount worker`.
+inline constexpr int kWorkerExitDone = 0;
+inline constexpr int kWorkerExitRedis = 4;     // Redis unreachable past the retry limit
+inline constexpr int kWorkerExitCrashed = 17;  // the deliberate crash point
+
+struct WorkerOptions {
+  redis::ConnectOptions redis;
+  std::string name = "worker";  // consumer name; keep it stable across restarts
+  bool crash = false;           // the lab's crash point: exit right after reading a task
+  bool slow = false;            // sleep 1 s per task (alive but slow)
+  JobKeys keys;
+  std::string data_root = "/";  // tasks outside this directory are rejected
+  std::string column = "text";
+  std::string spill_root;  // shuffle: SPILL_DIR; a task's spill name is a directory in it
+  std::chrono::milliseconds claim_idle{kDefaultClaimIdleMs};
+  std::chrono::milliseconds block{100};  // XREADGROUP BLOCK; < the socket timeout
+  size_t commit_max_words = kDefaultCommitMaxWords;
+  size_t commit_max_tasks = kDefaultCommitMaxTasks;
+  int max_deliveries = kDefaultMaxDeliveries;
+  std::chrono::milliseconds redis_retry{static_cast<int64_t>(kDefaultRedisRetrySeconds * 1000)};
+  std::string logfile;  // append events here
+  bool quiet = false;   // only errors on stderr
+};
+
+struct WorkerFlag {
+  std::string name;  // "--claim-idle-ms"
+  std::string help;
+  bool is_switch = false;  // a flag without a value
+  bool required = false;
+  std::function<void(WorkerOptions&, const std::string&)> set;  // switches get "1"
+  // The value to pass, or nullopt to leave the flag out (a switch: "1" to pass it).
+  std::function<std::optional<std::string>(const WorkerOptions&)> get;
+};
+
+const std::vector<WorkerFlag>& WorkerFlags();
+
+// The flags for `o` (without the program name and subcommand).
+std::vector<std::string> ToArgv(const WorkerOptions& o);
+// Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value.
+WorkerOptions FromArgv(const std::vector<std::string>& args);
+// Fills in the password from the environment if the URL had none.
+void TakePasswordFromEnvironment(WorkerOptions& o);
+
+}  // namespace wc::job

@@ -1,0 +1,80 @@
+#include "job/worker_options.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace wc::job {
+namespace {
+
+TEST(WorkerOptionsTest, ArgvRoundTripKeepsEverySetting) {
+  WorkerOptions o;
+  o.redis = redis::ParseRedisUrl("redis://10.1.2.3:7000");
+  o.name = "w 7";
+  o.crash = true;
+  o.keys = JobKeys{.stream = "in", .counts = "out", .fname = "path"};
+  o.data_root = "/data";
+  o.column = "body";
+  o.spill_root = "/spill";
+  o.claim_idle = std::chrono::milliseconds(1234);
+  o.commit_max_words = 77;
+  o.commit_max_tasks = 5;
+  o.max_deliveries = 9;
+  o.redis_retry = std::chrono::milliseconds(2500);
+  o.logfile = "/tmp/x.log";
+  o.quiet = true;
+  WorkerOptions back = FromArgv(ToArgv(o));
+  EXPECT_EQ(back.redis.host, "10.1.2.3");
+  EXPECT_EQ(back.redis.port, 7000);
+  EXPECT_EQ(back.name, o.name);
+  EXPECT_TRUE(back.crash);
+  EXPECT_FALSE(back.slow);
+  EXPECT_EQ(back.keys.stream, "in");
+  EXPECT_EQ(back.keys.counts, "out");
+  EXPECT_EQ(back.keys.fname, "path");
+  EXPECT_EQ(back.data_root, "/data");
+  EXPECT_EQ(back.column, "body");
+  EXPECT_EQ(back.spill_root, "/spill");
+  EXPECT_EQ(back.claim_idle.count(), 1234);
+  EXPECT_EQ(back.commit_max_words, 77u);
+  EXPECT_EQ(back.commit_max_tasks, 5u);
+  EXPECT_EQ(back.max_deliveries, 9);
+  EXPECT_EQ(back.redis_retry.count(), 2500);
+  EXPECT_EQ(back.logfile, "/tmp/x.log");
+  EXPECT_TRUE(back.quiet);
+}
+
+TEST(WorkerOptionsTest, PasswordNeverOnTheCommandLine) {
+  WorkerOptions o;
+  o.redis = redis::ParseRedisUrl("redis://:s3cret@127.0.0.1:6000");
+  for (const auto& a : ToArgv(o)) EXPECT_EQ(a.find("s3cret"), std::string::npos) << a;
+  ::setenv(kPasswordEnv, "s3cret", 1);
+  WorkerOptions back = FromArgv(ToArgv(o));
+  TakePasswordFromEnvironment(back);
+  ::unsetenv(kPasswordEnv);
+  EXPECT_EQ(back.redis.password, "s3cret");
+}
+
+TEST(WorkerOptionsTest, BadValuesAreUsageErrorsNamingTheFlag) {
+  for (auto args : std::vector<std::vector<std::string>>{{"--claim-idle-ms", "0"},
+                                                         {"--claim-idle-ms", "9223372036854775807"},
+                                                         {"--max-deliveries", "x"},
+                                                         {"--redis-retry-seconds", "-1"},
+                                                         {"--redis", "http://x"},
+                                                         {"--bogus", "1"}}) {
+    try {
+      FromArgv(args);
+      ADD_FAILURE() << args[0] << " accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(args[0] == "--redis" ? "redis://" : args[0]),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wc::job

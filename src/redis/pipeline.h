@@ -1,0 +1,58 @@
+// Pipelined commands on one Connection with a bounded number in flight: Add() sends a command
+// and, once `window` replies are outstanding, reads the oldest; Finish() reads the rest.
+//
+// Errors: an error reply is thrown as RedisReplyError only after every outstanding reply has
+// been read, so the connection is never left with unread replies that a later command would
+// take for its own. I/O errors throw RedisIoError (the connection is broken then).
+// Lifetime: borrows the Connection; one Pipeline at a time per connection. Not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "redis/connection.h"
+
+namespace wc::redis {
+
+class Pipeline {
+ public:
+  Pipeline(Connection& c, size_t window) : c_(c), window_(window) {}
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Once an error reply was seen, stops sending: drains and throws it.
+  void Add(const Args& args) {
+    if (error_) Finish();
+    c_.Append(args);
+    ++sent_;
+    if (sent_ - answered_ > window_) ReadOne();
+  }
+
+  // Reads every outstanding reply; throws the first error reply seen, if any.
+  void Finish() {
+    while (answered_ < sent_) ReadOne();
+    if (error_) {
+      std::string e = std::move(*error_);
+      error_.reset();
+      throw RedisReplyError(e);
+    }
+  }
+
+  size_t sent() const { return sent_; }
+
+ private:
+  void ReadOne() {
+    std::string err;
+    Reply r = c_.GetReply();
+    ++answered_;
+    if (Connection::IsError(r, &err) && !error_) error_ = err;
+  }
+
+  Connection& c_;
+  size_t window_;
+  size_t sent_ = 0, answered_ = 0;
+  std::optional<std::string> error_;
+};
+
+}  // namespace wc::redis
