@@ -1,270 +1,920 @@
 #!lua name=wordcount
 --
--- Redis functions of wordcount. Load with:
+-- Redis functions of wordcount: the job protocol, library version 2 (spec/protocol.md). Load
+-- with:
 --   cat mylib.lua | redis-cli -x FUNCTION LOAD REPLACE
 -- (the wordcount binary embeds this file and loads it itself whenever a function is missing).
 -- Function names carry a version, so an RDB restored from an older build can never run a
 -- function with different semantics under the same name.
 --
--- Every function validates all of its arguments before its first write: Redis does not roll
--- back a script that fails midway, so a bad call must fail before it changes anything.
--- Counts arrive as decimal strings of at most 15 digits: scores are doubles, exact to 2^53.
+-- KEYS of every function, always all nine, in this order (P = task stream, C = counts):
+--   1 P          stream  task entries
+--   2 P:job      hash    the job record
+--   3 P:plan     hash    <n> -> "<begin>-<end>|<path>" or "|<path>"
+--   4 P:done     string  bitmap, bit n = plan task n finished (counted, or failed for good)
+--   5 P:failed   hash    task:<n> / map:<n> -> why
+--   6 C          zset    the word counts
+--   7 P:rdone    string  bitmap, bit r = reduce partition r finished
+--   8 P:redo     set     map tasks sent back to be redone
+--   9 P:blocked  set     partitions whose reduce waits for redone maps
+-- plus P:foreign (hash, entry id -> reason, at most 1000 kept), always named P .. ':foreign'.
+--
+-- Rules every function follows (Redis does not roll back a function that fails midway):
+--   1. validate the key count, the key names and types, the argument count and every argument;
+--   2. fencing: ARGV[1] is the job id and must be the record's id, else STALEJOB;
+--   3. the record's state must be one the function accepts, else BADSTATE;
+--   4. only then write; nothing after the first write can fail (short of Redis itself failing).
+-- Errors are raised with fail() and turned into error replies by the wrapper at the end of the
+-- file; every fail() in this file runs before its function's first write.
+--
+-- Numbers: task/part/epoch/lease numbers are ^[0-9]+$ with fewer than 10 digits; counts are
+-- ^[1-9][0-9]*$ with at most 15 digits. Scores are doubles, exact below 2^53: a commit that
+-- would take a score or its own total to 2^53 or more is refused. Numbers are written back as
+-- integer strings (int_str), never through tostring(), which turns 1e15 into "1e+15".
+--
+-- Where this file goes beyond or decides what the spec leaves open (each also noted at its
+-- function):
+--   * Key names are checked too: KEYS[2..5,7..9] must be P plus their suffix, C must be none of
+--     the others (P:foreign is derived from P, so it must be the right P).
+--   * Entry ids must be canonical "<ms>-<seq>" (no leading zeros, no bare "<ms>"): "1-1" and
+--     "01-1" name the same entry, and two spellings would pass the distinct-ids check of a
+--     batch twice. Task numbers are compared as numbers ("1" and "01" are the same task).
+--   * An entry passed as task n (or part r) must really be that entry of this job: after the
+--     pending check, the entry's own fields are read (XRANGE) and must say job <id> task <n>
+--     (part <r>), else an error and no write. wc_foreign_v2 likewise refuses an entry that is a
+--     valid task or part of the job. Classification mirrors the workers' foreign rule; an entry
+--     with both task and part, or with a repeated job/task/part field, is foreign.
+--   * wc_job_begin_v2: a done/failed job with another digest is replaced only once its lease
+--     has expired (a live owner may still be reading C); the job's identity is the digest plus
+--     mode, tasks, parts, group, fname and column (a job of the same files counting another
+--     column is another job); failed + same identity + expired lease + replace 0 replies
+--     {'failed', ...}; fname may not be job/task/part; spill may not be "." or "..".
 
--- wc_commit_v1: atomically acknowledge a batch of tasks and add their word counts.
---   KEYS[1] task stream, KEYS[2] counts sorted set
---   ARGV: group, n, id_1 .. id_n, word_1, count_1, word_2, count_2, ...
--- All n tasks must still be pending in the group (whoever holds them): then they are XACKed
--- and every count is added to its word's score. If one is no longer pending (another worker
--- committed it first), nothing changes and the reply is {0, id}. With n == 1 this is exactly
--- the lab's rule: increments only if XACK returned 1. Reply on success: {1, words applied}.
-local function commit(keys, args)
-  local stream, zset, group = keys[1], keys[2], args[1]
-  local n = tonumber(args[2])
-  if n == nil or n < 1 or n ~= math.floor(n) or #args < 2 + n then
-    return redis.error_reply('ERR wc_commit: bad task count')
-  end
-  local first = 3 + n
-  -- Distinct ids only: a repeated id would pass the pending check twice and then be
-  -- acknowledged once without its counts.
-  local seen = {}
-  for i = 3, 2 + n do
-    if seen[args[i]] then return redis.error_reply('ERR wc_commit: task id repeated: ' .. args[i]) end
-    seen[args[i]] = true
-  end
-  if (#args - first + 1) % 2 ~= 0 then
-    return redis.error_reply('ERR wc_commit: words and counts must come in pairs')
-  end
-  -- One pass validates every count and collects the pairs; nothing is written before it ends.
-  local words, counts, m = {}, {}, 0
-  local match = string.match
-  for i = first, #args, 2 do
-    local c = args[i + 1]
-    if #c > 15 or not match(c, '^[1-9][0-9]*$') then
-      return redis.error_reply('ERR wc_commit: count is not a positive integer: ' .. c)
-    end
-    m = m + 1
-    words[m] = args[i]
-    counts[m] = tonumber(c)
-  end
-  if n > 1 then
-    for i = 3, 2 + n do
-      local p = redis.call('XPENDING', stream, group, args[i], args[i], 1)
-      if #p == 0 then return {0, args[i]} end
-    end
-  end
-  for i = 3, 2 + n do
-    if redis.call('XACK', stream, group, args[i]) ~= 1 then
-      -- Only reachable for n == 1: for n > 1 every id is distinct and was checked pending above.
-      return {0, args[i]}
-    end
-  end
-  -- Apply in chunks: ZMSCORE reads the old scores of up to 2000 words in one call, ZADD writes
-  -- the new ones in one call (the same result as one ZINCRBY per word, at a fraction of the
-  -- cost per word; unpack() also has a limit of ~8000 values).
-  local chunk = 2000
-  for lo = 1, m, chunk do
-    local hi = math.min(m, lo + chunk - 1)
-    local old = redis.call('ZMSCORE', zset, unpack(words, lo, hi))
-    local zargs, z = {}, 0
-    for k = lo, hi do
-      local o = old[k - lo + 1]
-      zargs[z + 1] = (o and tonumber(o) or 0) + counts[k]
-      zargs[z + 2] = words[k]
-      z = z + 2
-    end
-    redis.call('ZADD', zset, unpack(zargs))
-  end
-  local applied = m
-  return {1, applied}
+local MAX_EXACT = 9007199254740992 -- 2^53
+local FOREIGN_KEPT = 1000
+local ZCHUNK = 2000 -- members per ZMSCORE / ZADD call (unpack() fails beyond ~8000 values)
+
+-- ---- errors and numbers ----
+
+local function fail(msg) error({wc = msg}) end
+
+local function bad(what, value) fail('ERR wc: bad ' .. what .. ': ' .. tostring(value)) end
+
+local function int_str(x) return string.format('%.0f', x) end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- wc_fail_v1: give up on a task that cannot be counted (unreadable or malformed file).
---   KEYS[1] task stream, KEYS[2] failures hash; ARGV: group, id, message
--- XACKs the task and, only if that acknowledged it, records id -> message. Reply: 1 or 0.
-local function fail(keys, args)
-  if #args ~= 3 then return redis.error_reply('ERR wc_fail: expected group, id, message') end
-  local acked = redis.call('XACK', keys[1], args[1], args[2])
-  if acked == 1 then redis.call('HSET', keys[2], args[2], args[3]) end
-  return acked
+-- A task, part, epoch or similar number: ^[0-9]+$, fewer than 10 digits.
+local function index_arg(s, what)
+  if type(s) ~= 'string' or #s >= 10 or not string.find(s, '^[0-9]+$') then bad(what, s) end
+  return tonumber(s)
 end
 
--- The stream's delivery state: {entries, pending, 1 if every entry was delivered else 0,
--- entries delivered so far}, or nil and an error reply. The lag field of XINFO is not trusted.
-local function stream_state(stream, group)
-  if redis.call('EXISTS', stream) == 0 then return nil, redis.error_reply('NOSTREAM task stream missing') end
-  local info = redis.call('XINFO', 'STREAM', stream)
-  local last_generated, length
-  for k = 1, #info, 2 do
-    if info[k] == 'last-generated-id' then last_generated = info[k + 1] end
-    if info[k] == 'length' then length = info[k + 1] end
+-- A count or score: ^[1-9][0-9]*$, at most 15 digits.
+local function count_arg(s, what)
+  if type(s) ~= 'string' or #s > 15 or not string.find(s, '^[1-9][0-9]*$') then bad(what, s) end
+  return tonumber(s)
+end
+
+-- A total that may be 0 (reduce_done's distinct and total): ^[0-9]+$, at most 15 digits.
+local function amount_arg(s, what)
+  if type(s) ~= 'string' or #s > 15 or not string.find(s, '^[0-9]+$') then bad(what, s) end
+  return tonumber(s)
+end
+
+local function job_id_arg(s)
+  if type(s) ~= 'string' or #s ~= 32 or not string.find(s, '^[0-9a-f]+$') then
+    bad('job id (32 lowercase hex chars)', s)
   end
-  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-    local name, pending, delivered, read
-    for k = 1, #g, 2 do
-      if g[k] == 'name' then name = g[k + 1] end
-      if g[k] == 'pending' then pending = g[k + 1] end
-      if g[k] == 'last-delivered-id' then delivered = g[k + 1] end
-      if g[k] == 'entries-read' then read = g[k + 1] end
-    end
-    if name == group then
-      local all = (delivered == last_generated) and 1 or 0
-      -- entries-read can be unknown (nil); when everything was delivered it is the length.
-      if all == 1 then read = length end
-      return {length, pending, all, read or 0}
-    end
-  end
-  return nil, redis.error_reply('NOGROUP no such consumer group')
-end
-
--- ---- shuffle mode ----
--- Its state lives beside the stream and is written only by these functions and by the
--- coordinator's job creation, so every checkpoint holds a state they produced:
---   <IN>:job      hash: mode=shuffle, phase (map|reduce), maps (M), parts (R), spill (the job's
---                 directory name under SPILL_DIR), fname (the FNAME field), tasks (written last)
---   <IN>:maps     hash: <m> -> "<range>|<path>" of map task m; failed:<m> -> why map m has no
---                 output; redos:<m> -> how often its output was found lost
---   <IN>:redo     set: map tasks sent back to be redone
---   <IN>:blocked  set: partitions whose reduce task waits for those
--- Shuffle functions take KEYS = stream, failures hash, job hash, maps hash, redo set, blocked set.
-
-local function add_reduce(stream, meta, part)
-  local m = redis.call('HMGET', meta, 'maps', 'parts', 'spill')
-  redis.call('XADD', stream, '*', 'kind', 'reduce', 'part', part, 'maps', m[1], 'parts', m[2],
-             'spill', m[3])
-end
-
--- Re-adds the blocked reduce tasks once no map task is being redone.
-local function unblock(stream, meta, redo, blocked)
-  if redis.call('SCARD', redo) ~= 0 then return end
-  for _, part in ipairs(redis.call('SMEMBERS', blocked)) do add_reduce(stream, meta, part) end
-  redis.call('DEL', blocked)
-end
-
-local function is_index(s) return s ~= nil and string.match(s, '^[0-9]+$') ~= nil and #s < 10 end
-
--- wc_progress_v3: the job's completion state, read atomically.
---   KEYS: stream, failures, job, maps, redo, blocked (only stream, job, redo, blocked are read)
---   ARGV: group
--- Reply: {entries, pending, 1 if every entry was delivered else 0, entries delivered so far,
---         1 if the job is done else 0, phase}. Done is nothing pending and everything delivered;
--- for a shuffle job also: in the reduce phase, no map task being redone, no reduce blocked.
--- Phase is 'direct' for a job that is not a shuffle job, else 'map' or 'reduce'.
-local function progress(keys, args)
-  local s, err = stream_state(keys[1], args[1])
-  if s == nil then return err end
-  local f = redis.call('HMGET', keys[3], 'mode', 'phase')
-  local done = s[2] == 0 and s[3] == 1
-  local phase = 'direct'
-  if f[1] == 'shuffle' then
-    phase = f[2] or 'map'
-    done = done and phase == 'reduce' and redis.call('SCARD', keys[5]) == 0 and
-             redis.call('SCARD', keys[6]) == 0
-  end
-  s[5] = done and 1 or 0
-  s[6] = phase
   return s
 end
 
--- wc_start_reduce_v1: ends the map phase. KEYS as above; ARGV: group.
--- If the job is in its map phase and every map task is acknowledged, adds the R reduce tasks
--- and sets the phase to reduce, in one step. Reply: 1 added, 0 not a job in its map phase,
--- -1 map tasks remain.
-local function start_reduce(keys, args)
-  local stream, meta = keys[1], keys[3]
-  if redis.call('HGET', meta, 'phase') ~= 'map' then return 0 end
-  local s, err = stream_state(stream, args[1])
-  if s == nil then return err end
-  if s[2] ~= 0 or s[3] ~= 1 then return -1 end
-  local parts = tonumber(redis.call('HGET', meta, 'parts'))
-  for part = 0, parts - 1 do add_reduce(stream, meta, part) end
-  redis.call('HSET', meta, 'phase', 'reduce')
+local function canonical_uint(s) return #s <= 19 and (s == '0' or string.sub(s, 1, 1) ~= '0') end
+
+-- A stream entry id in its canonical form <ms>-<seq>.
+local function entry_arg(s)
+  local ms, seq
+  if type(s) == 'string' then ms, seq = string.match(s, '^([0-9]+)-([0-9]+)$') end
+  if not ms or not canonical_uint(ms) or not canonical_uint(seq) then bad('entry id', s) end
+  return s
+end
+
+local function nargs(args, min, what)
+  if #args < min then fail('ERR wc: expected ' .. what .. ', got ' .. #args .. ' arguments') end
+end
+
+local function nargs_exact(args, n, what)
+  if #args ~= n then fail('ERR wc: expected ' .. what .. ', got ' .. #args .. ' arguments') end
+end
+
+-- ---- keys ----
+
+local KEY_SUFFIX = {'', ':job', ':plan', ':done', ':failed', nil, ':rdone', ':redo', ':blocked'}
+local KEY_TYPE = {'stream', 'hash', 'hash', 'string', 'hash', 'zset', 'string', 'set', 'set'}
+
+local function check_type(key, want)
+  local t = redis.call('TYPE', key).ok
+  if t ~= 'none' and t ~= want then
+    fail('ERR wc: key ' .. key .. ' is a ' .. t .. ', not a ' .. want)
+  end
+end
+
+-- Checks the nine keys (count, names, types); returns them by name.
+local function open_keys(keys)
+  if #keys ~= 9 then
+    fail('ERR wc: expected 9 keys (P P:job P:plan P:done P:failed C P:rdone P:redo P:blocked), got ' ..
+           #keys)
+  end
+  local p = keys[1]
+  if p == '' then fail('ERR wc: empty stream key') end
+  local foreign = p .. ':foreign'
+  for i = 2, 9 do
+    if i ~= 6 and keys[i] ~= p .. KEY_SUFFIX[i] then
+      fail('ERR wc: key ' .. i .. ' must be ' .. p .. KEY_SUFFIX[i] .. ', not ' .. keys[i])
+    end
+  end
+  for i = 1, 9 do
+    if i ~= 6 and keys[6] == keys[i] then fail('ERR wc: counts key ' .. keys[6] .. ' is a job key') end
+  end
+  if keys[6] == foreign then fail('ERR wc: counts key ' .. keys[6] .. ' is a job key') end
+  for i = 1, 9 do check_type(keys[i], KEY_TYPE[i]) end
+  check_type(foreign, 'hash')
+  return {
+    stream = keys[1], job = keys[2], plan = keys[3], done = keys[4], failed = keys[5],
+    counts = keys[6], rdone = keys[7], redo = keys[8], blocked = keys[9], foreign = foreign,
+  }
+end
+
+-- ---- the job record, fencing, state ----
+
+local REC_FIELDS = {'id', 'state', 'mode', 'group', 'tasks', 'parts', 'epoch', 'owner',
+                    'lease_until_ms', 'digest', 'fname', 'column', 'created_ms', 'reason'}
+
+local function read_record(k)
+  local v = redis.call('HMGET', k.job, unpack(REC_FIELDS))
+  local rec = {}
+  for i, f in ipairs(REC_FIELDS) do
+    if v[i] then rec[f] = v[i] end
+  end
+  return rec
+end
+
+-- The record of job `id`, with numbers parsed; STALEJOB unless it is the current job.
+local function fence(k, id)
+  local rec = read_record(k)
+  if rec.id ~= id then
+    fail('STALEJOB job ' .. id .. ' is not the current job of ' .. k.stream .. ' (current: ' ..
+           (rec.id or 'none') .. ')')
+  end
+  rec.tasks_n, rec.parts_n, rec.epoch_n =
+    tonumber(rec.tasks), tonumber(rec.parts), tonumber(rec.epoch)
+  if not (rec.state and rec.mode and rec.group and rec.tasks_n and rec.parts_n and rec.epoch_n) then
+    fail('ERR wc: the job record ' .. k.job .. ' is incomplete')
+  end
+  return rec
+end
+
+local function need_state(rec, ...)
+  local allowed = {...}
+  for _, s in ipairs(allowed) do
+    if rec.state == s then return end
+  end
+  fail('BADSTATE job ' .. rec.id .. ' is ' .. rec.state .. ', not ' .. table.concat(allowed, ' or '))
+end
+
+local function need_epoch(rec, epoch)
+  if epoch ~= rec.epoch_n then
+    fail('STALELEASE job ' .. rec.id .. ' is held by ' .. (rec.owner or '') .. ' (epoch ' ..
+           rec.epoch .. ')')
+  end
+end
+
+local function need_task(rec, n)
+  if n >= rec.tasks_n then bad('task number (job has ' .. rec.tasks .. ' tasks)', n) end
+end
+
+local function need_part(rec, r)
+  if r >= rec.parts_n then bad('part number (job has ' .. rec.parts .. ' parts)', r) end
+end
+
+local function hincr(key, field, x) return redis.call('HINCRBY', key, field, int_str(x)) end
+
+local function set_state(k, state)
+  redis.call('HSET', k.job, 'state', state, 'state_ms', int_str(now_ms()))
+  return state
+end
+
+-- ---- stream entries ----
+
+-- Whether `entry` is in the group's pending list (a missing stream or group: not pending).
+local function is_pending(k, rec, entry)
+  local r = redis.pcall('XPENDING', k.stream, rec.group, entry, entry, 1)
+  return type(r) == 'table' and r.err == nil and #r == 1
+end
+
+local function small_number(s)
+  if #s < 10 and string.find(s, '^[0-9]+$') then return tonumber(s) end
+  return nil
+end
+
+-- What a worker makes of entry `entry`: 'task', n or 'part', r, or nil (foreign: job missing or
+-- another id, neither or both of task/part, a malformed number, task >= tasks, part >= parts,
+-- part in a direct job, a repeated job/task/part field, or the entry is not in the stream).
+local function classify(k, rec, entry)
+  local r = redis.call('XRANGE', k.stream, entry, entry)
+  if #r == 0 then return nil end
+  local f, seen = r[1][2], {}
+  for i = 1, #f - 1, 2 do
+    local name = f[i]
+    if name == 'job' or name == 'task' or name == 'part' then
+      if seen[name] then return nil end
+      seen[name] = f[i + 1]
+    end
+  end
+  if seen.job ~= rec.id or (seen.task == nil) == (seen.part == nil) then return nil end
+  if seen.task then
+    local n = small_number(seen.task)
+    if n == nil or n >= rec.tasks_n then return nil end
+    return 'task', n
+  end
+  local p = small_number(seen.part)
+  if rec.mode ~= 'shuffle' or p == nil or p >= rec.parts_n then return nil end
+  return 'part', p
+end
+
+local function need_entry(k, rec, entry, kind, n)
+  local got, m = classify(k, rec, entry)
+  if got ~= kind or m ~= n then
+    fail('ERR wc: entry ' .. entry .. ' is not ' .. kind .. ' ' .. n .. ' of job ' .. rec.id)
+  end
+end
+
+local function getbit(key, n) return redis.call('GETBIT', key, int_str(n)) end
+
+-- ---- phases (called only after validation, i.e. while writing) ----
+
+-- START REDUCE: one reduce entry per partition, state reduce.
+local function start_reduce(k, rec)
+  for r = 0, rec.parts_n - 1 do
+    redis.call('XADD', k.stream, '*', 'job', rec.id, 'part', int_str(r))
+  end
+  return set_state(k, 'reduce')
+end
+
+-- UNBLOCK: once no map is being redone, the blocked partitions get their reduce entries again
+-- (a partition finished meanwhile through another entry of it needs none).
+local function unblock(k, rec)
+  if redis.call('SCARD', k.redo) ~= 0 then return end
+  local parts = redis.call('SMEMBERS', k.blocked)
+  local nums = {}
+  for i, r in ipairs(parts) do nums[i] = tonumber(r) end
+  table.sort(nums)
+  for _, r in ipairs(nums) do
+    if getbit(k.rdone, r) == 0 then
+      redis.call('XADD', k.stream, '*', 'job', rec.id, 'part', int_str(r))
+    end
+  end
+  redis.call('DEL', k.blocked)
+end
+
+-- The reduce phase ends when every partition is done and no map is redone or reduce blocked.
+-- Returns the state after the check.
+local function finish_reduce_if_done(k, rec)
+  local state = redis.call('HGET', k.job, 'state')
+  if state ~= 'reduce' then return state end
+  local done_parts = tonumber(redis.call('HGET', k.job, 'done_parts'))
+  if done_parts == rec.parts_n and redis.call('SCARD', k.redo) == 0 and
+    redis.call('SCARD', k.blocked) == 0 then
+    return set_state(k, 'done')
+  end
+  return state
+end
+
+-- Plan task n just finished (its done bit went 0 -> 1, done_tasks is now dt): advance the job.
+-- Returns the state afterwards.
+local function task_finished(k, rec, n, dt)
+  if rec.state == 'count' then
+    if dt == rec.tasks_n then return set_state(k, 'done') end
+  elseif rec.state == 'map' then
+    if dt == rec.tasks_n then return start_reduce(k, rec) end
+  elseif rec.state == 'reduce' then
+    if redis.call('SREM', k.redo, int_str(n)) == 1 then unblock(k, rec) end
+    return finish_reduce_if_done(k, rec)
+  end
+  return rec.state
+end
+
+-- ---- coordinator side ----
+
+local RESERVED = {
+  id = true, digest = true, state = true, mode = true, group = true, tasks = true, parts = true,
+  spill = true, fname = true, column = true, done_tasks = true, done_parts = true,
+  failed_tasks = true, words = true, distinct = true, foreign = true, epoch = true, owner = true,
+  lease_until_ms = true, created_ms = true, state_ms = true, reason = true,
+}
+
+local ACTIVE = {count = true, map = true, reduce = true}
+
+-- wc_job_begin_v2: claim the keys for a job.
+--   KEYS: the nine. ARGV: new_id, digest, owner, lease_ms, mode, group, replace (0/1), tasks,
+--   parts, spill, fname, column, then (field, value) info pairs.
+-- Reply, by the current record (live = lease_until_ms > now; "same" = same digest, mode, tasks,
+-- parts, group, fname and column):
+--   none, or not live and (replace = 1, or state creating, or state done/failed and not same)
+--     -> CREATE: DEL the nine keys and P:foreign, write the record (state creating, counters 0,
+--        epoch = old epoch + 1 or 1), XGROUP CREATE P group 0 MKSTREAM. {'created', id, epoch}
+--   state done and same               -> {'done', id, epoch}                          (no write)
+--   live                              -> {'busy', id, owner, state, created_ms, lease left ms,
+--                                          digest}                                   (no write)
+--   not live, same, count/map/reduce  -> RESUME: epoch + 1, owner, lease.
+--                                        {'resumed', id, epoch, state}
+--   not live, not same (replace 0)    -> {'mismatch', id, owner, state, digest}       (no write)
+--   not live, same, failed (replace 0)-> {'failed', id, epoch, reason}                (no write)
+-- Spec decisions: a done/failed job with another digest is replaced only once its lease has
+-- expired (the spec replaces it at once, deleting C under an owner that may still read it);
+-- "same" includes mode, tasks, parts, group, fname and column (the spec compares the digest
+-- only, so the same files counted by another column would get {'done'} and the old result);
+-- failed + same + expired without replace is not covered by the spec: it replies 'failed' (run
+-- it again with replace = 1). A record whose state is none of the known ones is an error unless
+-- replaced. Info fields may not be record fields (or redos:<m>); fname may not be job, task or
+-- part (entries would carry the field twice); spill must be [A-Za-z0-9._-]+ but not . or ..;
+-- digest is 1-128 lowercase hex chars; lease_ms >= 1.
+local function job_begin(keys, args)
+  local k = open_keys(keys)
+  nargs(args, 12, 'new_id digest owner lease_ms mode group replace tasks parts spill fname ' ..
+          'column [field value]...')
+  if (#args - 12) % 2 ~= 0 then fail('ERR wc: info fields and values must come in pairs') end
+  local new_id, digest, owner = job_id_arg(args[1]), args[2], args[3]
+  if #digest < 1 or #digest > 128 or not string.find(digest, '^[0-9a-f]+$') then
+    bad('digest', digest)
+  end
+  local lease_ms = index_arg(args[4], 'lease_ms')
+  if lease_ms < 1 then bad('lease_ms', args[4]) end
+  local mode, group, replace = args[5], args[6], args[7]
+  if mode ~= 'direct' and mode ~= 'shuffle' then bad('mode', mode) end
+  if group == '' then bad('group', group) end
+  if replace ~= '0' and replace ~= '1' then bad('replace', replace) end
+  local tasks, parts = index_arg(args[8], 'tasks'), index_arg(args[9], 'parts')
+  local spill, fname, column = args[10], args[11], args[12]
+  if mode == 'shuffle' then
+    if parts < 1 or parts > 65536 then bad('parts (shuffle: 1-65536)', args[9]) end
+    if not string.find(spill, '^[A-Za-z0-9._-]+$') or spill == '.' or spill == '..' then
+      bad('spill', spill)
+    end
+  else
+    if parts ~= 0 then bad('parts (direct: 0)', args[9]) end
+    if spill ~= '' then bad('spill (direct: empty)', spill) end
+  end
+  if fname == '' or fname == 'job' or fname == 'task' or fname == 'part' then bad('fname', fname) end
+  for i = 13, #args, 2 do
+    local f = args[i]
+    if f == '' or RESERVED[f] or string.sub(f, 1, 6) == 'redos:' then bad('info field', f) end
+  end
+
+  local rec, now = read_record(k), now_ms()
+  if rec.id then
+    local st = rec.state
+    local live = (tonumber(rec.lease_until_ms) or 0) > now
+    local same = rec.digest == digest and rec.mode == mode and tonumber(rec.tasks) == tasks and
+                   tonumber(rec.parts) == parts and rec.group == group and rec.fname == fname and
+                   rec.column == column
+    local ended = st == 'done' or st == 'failed'
+    local epoch = tonumber(rec.epoch) or 0
+    local create = not live and (replace == '1' or st == 'creating' or (ended and not same))
+    if not create then
+      if st == 'done' and same then return {'done', rec.id, epoch} end
+      if live then
+        return {'busy', rec.id, rec.owner or '', st or '', tonumber(rec.created_ms) or 0,
+                (tonumber(rec.lease_until_ms) or 0) - now, rec.digest or ''}
+      end
+      if not (ACTIVE[st] or ended) then
+        fail('ERR wc: job ' .. rec.id .. ' has an unknown state ' .. tostring(st) ..
+               ' (begin with replace 1 to replace it)')
+      end
+      if not same then return {'mismatch', rec.id, rec.owner or '', st, rec.digest or ''} end
+      if st == 'failed' then return {'failed', rec.id, epoch, rec.reason or ''} end
+      -- RESUME
+      local e = redis.call('HINCRBY', k.job, 'epoch', 1)
+      redis.call('HSET', k.job, 'owner', owner, 'lease_until_ms', int_str(now + lease_ms))
+      return {'resumed', rec.id, e, st}
+    end
+  end
+
+  -- CREATE
+  local epoch = (tonumber(rec.epoch) or 0) + 1
+  redis.call('DEL', k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
+             k.blocked, k.foreign)
+  redis.call('HSET', k.job, 'id', new_id, 'digest', digest, 'state', 'creating', 'mode', mode,
+             'group', group, 'tasks', int_str(tasks), 'parts', int_str(parts), 'spill', spill,
+             'fname', fname, 'column', column, 'done_tasks', '0', 'done_parts', '0',
+             'failed_tasks', '0', 'words', '0', 'distinct', '0', 'foreign', '0', 'epoch',
+             int_str(epoch), 'owner', owner, 'lease_until_ms', int_str(now + lease_ms),
+             'created_ms', int_str(now), 'state_ms', int_str(now))
+  local chunk = {}
+  for i = 13, #args do
+    chunk[#chunk + 1] = args[i]
+    if #chunk == 2000 or i == #args then
+      redis.call('HSET', k.job, unpack(chunk))
+      chunk = {}
+    end
+  end
+  redis.call('XGROUP', 'CREATE', k.stream, group, '0', 'MKSTREAM')
+  return {'created', new_id, epoch}
+end
+
+-- Splits a plan descriptor "<begin>-<end>|<path>" or "|<path>"; nil if malformed (the range's
+-- numbers may have up to 20 digits: a range to the end of a file ends at 2^64 - 1; begin < end).
+local function split_descriptor(d)
+  local bar = string.find(d, '|', 1, true)
+  if not bar or bar == #d then return nil end
+  local range, path = string.sub(d, 1, bar - 1), string.sub(d, bar + 1)
+  if range ~= '' then
+    local b, e = string.match(range, '^([0-9]+)-([0-9]+)$')
+    if not b or #b > 20 or #e > 20 then return nil end
+    b, e = string.match(b, '^0*(.-)$'), string.match(e, '^0*(.-)$')
+    if #b > #e or (#b == #e and b >= e) then return nil end
+  end
+  return range, path
+end
+
+-- wc_job_add_v2: add plan tasks first, first + 1, ...
+--   KEYS: the nine. ARGV: id, epoch, first, descriptor, descriptor, ...  ("<range>|<path>")
+-- State creating, epoch the record's (else STALELEASE), first + count <= tasks. A plan field
+-- that exists must hold the same descriptor (an idempotent retry: skipped, no second entry),
+-- else error and nothing written. For each new one: HSET plan n d; XADD P * <fname> <path> job
+-- <id> task <n>. Reply: the number of tasks added by this call.
+-- Descriptors are checked: a range is <begin>-<end> with begin < end, the path is not empty.
+local function job_add(keys, args)
+  local k = open_keys(keys)
+  nargs(args, 4, 'id epoch first descriptor...')
+  local id, epoch, first = job_id_arg(args[1]), index_arg(args[2], 'epoch'),
+                           index_arg(args[3], 'first')
+  for i = 4, #args do
+    if split_descriptor(args[i]) == nil then bad('descriptor', args[i]) end
+  end
+  local rec = fence(k, id)
+  need_epoch(rec, epoch)
+  need_state(rec, 'creating')
+  local count = #args - 3
+  if first + count > rec.tasks_n then
+    fail('ERR wc: tasks ' .. first .. '..' .. (first + count - 1) .. ' beyond the plan of ' ..
+           rec.tasks .. ' tasks')
+  end
+  local new = {}
+  for i = 4, #args do
+    local n = int_str(first + i - 4)
+    local old = redis.call('HGET', k.plan, n)
+    if old == false then
+      new[#new + 1] = i
+    elseif old ~= args[i] then
+      fail('ERR wc: plan task ' .. n .. ' is already ' .. old .. ', not ' .. args[i])
+    end
+  end
+  for _, i in ipairs(new) do
+    local n = int_str(first + i - 4)
+    local _, path = split_descriptor(args[i])
+    redis.call('HSET', k.plan, n, args[i])
+    redis.call('XADD', k.stream, '*', rec.fname, path, 'job', id, 'task', n)
+  end
+  return #new
+end
+
+-- wc_job_start_v2: ends the creation.
+--   KEYS: the nine. ARGV: id, epoch.
+-- State creating, epoch the record's, HLEN plan == tasks. Sets state count (direct) or map
+-- (shuffle); with 0 tasks a direct job is done at once and a shuffle job starts its reduce
+-- phase at once. Reply: the new state.
+local function job_start(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 2, 'id epoch')
+  local id, epoch = job_id_arg(args[1]), index_arg(args[2], 'epoch')
+  local rec = fence(k, id)
+  need_epoch(rec, epoch)
+  need_state(rec, 'creating')
+  local have = redis.call('HLEN', k.plan)
+  if have ~= rec.tasks_n then
+    fail('ERR wc: the plan has ' .. have .. ' of ' .. rec.tasks .. ' tasks')
+  end
+  if rec.mode == 'direct' then return set_state(k, rec.tasks_n == 0 and 'done' or 'count') end
+  if rec.tasks_n == 0 then return start_reduce(k, rec) end
+  return set_state(k, 'map')
+end
+
+-- wc_lease_v2: renews the coordinator's lease.
+--   KEYS: the nine. ARGV: id, epoch, lease_ms (>= 1), owner.
+-- Any state. If epoch is the record's: lease_until_ms = now + lease_ms, owner = owner;
+-- reply {state, lease ms left}. Else error STALELEASE job <id> is held by <owner> (epoch <e>).
+local function lease(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 4, 'id epoch lease_ms owner')
+  local id, epoch = job_id_arg(args[1]), index_arg(args[2], 'epoch')
+  local lease_ms = index_arg(args[3], 'lease_ms')
+  if lease_ms < 1 then bad('lease_ms', args[3]) end
+  local rec = fence(k, id)
+  need_epoch(rec, epoch)
+  redis.call('HSET', k.job, 'lease_until_ms', int_str(now_ms() + lease_ms), 'owner', args[4])
+  return {rec.state, lease_ms}
+end
+
+-- wc_job_fail_v2: the coordinator gives the job up.
+--   KEYS: the nine. ARGV: id, epoch, reason.
+-- Epoch the record's (else STALELEASE). States creating, count, map, reduce: state failed,
+-- reason = reason; reply 1. Spec decisions: a failed job replies 0 and keeps its first reason
+-- (a retried call); a done job is BADSTATE (its result stands).
+local function job_fail(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 3, 'id epoch reason')
+  local id, epoch = job_id_arg(args[1]), index_arg(args[2], 'epoch')
+  local rec = fence(k, id)
+  need_epoch(rec, epoch)
+  if rec.state == 'failed' then return 0 end
+  need_state(rec, 'creating', 'count', 'map', 'reduce')
+  set_state(k, 'failed')
+  redis.call('HSET', k.job, 'reason', args[3])
   return 1
 end
 
--- wc_map_done_v1: acknowledges map task <id> (number m) after its output was written.
---   KEYS as above; ARGV: group, id, m. Reply: 1 if this acknowledged it, else 0.
--- If it was being redone and was the last one, the blocked reduce tasks are added again.
-local function map_done(keys, args)
-  if #args ~= 3 or not is_index(args[3]) then return redis.error_reply('ERR wc_map_done: expected group, id, m') end
-  local acked = redis.call('XACK', keys[1], args[1], args[2])
-  if acked == 1 and redis.call('SREM', keys[5], args[3]) == 1 then
-    unblock(keys[1], keys[3], keys[5], keys[6])
-  end
-  return acked
+-- wc_job_release_v2: gives the lease up (lease_until_ms = 0), so the next begin need not wait.
+--   KEYS: the nine. ARGV: id, epoch. Reply 1, or 0 if epoch is not the record's (no write).
+local function job_release(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 2, 'id epoch')
+  local id, epoch = job_id_arg(args[1]), index_arg(args[2], 'epoch')
+  local rec = fence(k, id)
+  if epoch ~= rec.epoch_n then return 0 end
+  redis.call('HSET', k.job, 'lease_until_ms', '0')
+  return 1
 end
 
--- wc_map_fail_v1: gives up on map task <id> (number m): it has no output, its reason is recorded
--- (as wc_fail_v1 does), and reducers go on without it.
---   KEYS as above; ARGV: group, id, m, message. Reply: 1 if this acknowledged it, else 0.
-local function map_fail(keys, args)
-  if #args ~= 4 or not is_index(args[3]) then
-    return redis.error_reply('ERR wc_map_fail: expected group, id, m, message')
-  end
-  local acked = redis.call('XACK', keys[1], args[1], args[2])
-  if acked == 1 then
-    redis.call('HSET', keys[2], args[2], args[4])
-    redis.call('HSET', keys[4], 'failed:' .. args[3], args[4])
-    if redis.call('SREM', keys[5], args[3]) == 1 then unblock(keys[1], keys[3], keys[5], keys[6]) end
-  end
-  return acked
-end
+-- ---- worker side (fenced by job id; the group comes from the record) ----
 
--- wc_redo_maps_v1: a reducer found the outputs of some map tasks missing or corrupt.
---   KEYS as above; ARGV: group, reduce id, part, max_redos, then (m, reason) pairs.
--- Map tasks that failed for good have no output: if all are such, the reply is 2 and the
--- reducer goes on without them. Otherwise, if the reduce task is still pending, it is
--- acknowledged and its partition blocked; every listed map task not being redone yet is added
--- to the stream again (its output lost more than max_redos times: recorded as failed instead);
--- the partition's reduce task comes back when the last redone map task is acknowledged.
--- Reply: 1 sent back, 0 the reduce task was no longer pending (nothing changed), 2 as above.
-local function redo_maps(keys, args)
-  local stream, failed, meta, maps, redo, blocked = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6]
-  local max_redos = tonumber(args[4])
-  if #args < 6 or (#args - 4) % 2 ~= 0 or not is_index(args[3]) or max_redos == nil then
-    return redis.error_reply('ERR wc_redo_maps: expected group, id, part, max_redos, (m, reason)...')
+-- wc_commit_v2 (direct): acknowledge count tasks and add their counts, atomically.
+--   KEYS: the nine. ARGV: id, n, then n pairs (entry_id, task_n), then (word, count) pairs.
+-- State count; in state done the reply is {0, first entry id} and nothing is written (a late
+-- duplicate). Entry ids distinct, task numbers distinct (as numbers) and < tasks, counts
+-- ^[1-9][0-9]*$ of at most 15 digits. Repeated words are summed (w 1 w 2 w 4 adds 7).
+-- Every entry must be pending and be task n of this job (its own fields; else error).
+--   n > 1: an entry not pending, or a task already done -> {0, that entry}, nothing written.
+--   n = 1: not pending -> {0, entry}, nothing written; task already done -> the entry is
+--          acknowledged (a second entry of a finished task) and the reply is {0, entry}.
+-- Then: XACK all, SETBIT done, done_tasks += n, scores via ZMSCORE + ZADD in chunks, distinct +=
+-- members ZADD added, words += the sum of the counts; done_tasks == tasks -> state done.
+-- A score or the call's total reaching 2^53 is an error (nothing written).
+-- Reply {1, number of distinct words applied, state}.
+local function commit(keys, args)
+  local k = open_keys(keys)
+  nargs(args, 2, 'id n (entry task)... (word count)...')
+  local id, n = job_id_arg(args[1]), index_arg(args[2], 'n')
+  if n < 1 then bad('n', args[2]) end
+  if #args < 2 + 2 * n then fail('ERR wc: expected ' .. n .. ' (entry, task) pairs') end
+  if (#args - 2 - 2 * n) % 2 ~= 0 then fail('ERR wc: words and counts must come in pairs') end
+  local entries, tasks, seen_e, seen_t = {}, {}, {}, {}
+  for i = 1, n do
+    local e, t = entry_arg(args[1 + 2 * i]), index_arg(args[2 + 2 * i], 'task number')
+    if seen_e[e] then fail('ERR wc: entry repeated: ' .. e) end
+    if seen_t[t] then fail('ERR wc: task repeated: ' .. t) end
+    seen_e[e], seen_t[t] = true, true
+    entries[i], tasks[i] = e, t
   end
-  local todo = {}
-  for i = 5, #args, 2 do
-    local m = args[i]
-    if not is_index(m) or redis.call('HEXISTS', maps, m) == 0 then
-      return redis.error_reply('ERR wc_redo_maps: no such map task: ' .. m)
+  -- Words in first-seen order with their summed counts.
+  local words, sums, pos, m, total = {}, {}, {}, 0, 0
+  for i = 3 + 2 * n, #args, 2 do
+    local w, c = args[i], count_arg(args[i + 1], 'count')
+    local p = pos[w]
+    if p == nil then
+      m = m + 1
+      pos[w], words[m], sums[m] = m, w, c
+    else
+      sums[p] = sums[p] + c
     end
-    if redis.call('HEXISTS', maps, 'failed:' .. m) == 0 then todo[#todo + 1] = {m, args[i + 1]} end
+    total = total + c
+    if total >= MAX_EXACT then fail('ERR wc: the counts of one commit reach 2^53') end
+  end
+
+  local rec = fence(k, id)
+  for i = 1, n do need_task(rec, tasks[i]) end
+  if rec.state == 'done' then return {0, entries[1]} end
+  need_state(rec, 'count')
+  for i = 1, n do
+    if not is_pending(k, rec, entries[i]) then return {0, entries[i]} end
+  end
+  for i = 1, n do need_entry(k, rec, entries[i], 'task', tasks[i]) end
+  for i = 1, n do
+    if getbit(k.done, tasks[i]) == 1 then
+      if n == 1 then redis.call('XACK', k.stream, rec.group, entries[1]) end
+      return {0, entries[i]}
+    end
+  end
+  -- The new scores, all read before the first write (so the 2^53 check can still refuse).
+  local scores = {}
+  for lo = 1, m, ZCHUNK do
+    local hi = math.min(m, lo + ZCHUNK - 1)
+    local old = redis.call('ZMSCORE', k.counts, unpack(words, lo, hi))
+    for j = lo, hi do
+      local o = old[j - lo + 1]
+      local s = (o and tonumber(o) or 0) + sums[j]
+      if s >= MAX_EXACT then fail('ERR wc: the count of a word would reach 2^53') end
+      scores[j] = s
+    end
+  end
+
+  for i = 1, n do
+    redis.call('XACK', k.stream, rec.group, entries[i])
+    redis.call('SETBIT', k.done, int_str(tasks[i]), '1')
+  end
+  local dt = hincr(k.job, 'done_tasks', n)
+  local added = 0
+  for lo = 1, m, ZCHUNK do
+    local hi = math.min(m, lo + ZCHUNK - 1)
+    local z = {}
+    for j = lo, hi do
+      z[#z + 1] = int_str(scores[j])
+      z[#z + 1] = words[j]
+    end
+    added = added + redis.call('ZADD', k.counts, unpack(z))
+  end
+  hincr(k.job, 'distinct', added)
+  hincr(k.job, 'words', total)
+  local state = rec.state
+  if dt == rec.tasks_n then state = set_state(k, 'done') end
+  return {1, m, state}
+end
+
+-- wc_fail_v2: a plan task (count task, map task, or redone map task) failed for good.
+--   KEYS: the nine. ARGV: id, entry_id, task_n, message.
+-- States count, map, reduce. Not pending -> 0, nothing written. Else (the entry must be task n
+-- of this job) XACK; if the task's bit is 0: SETBIT, done_tasks++, failed_tasks++, HSET failed
+-- task:<n> message, then advance (direct: last task -> done; map: last map -> START REDUCE;
+-- reduce: SREM redo n and UNBLOCK, and the job is done if nothing else remains).
+-- Reply 1 if recorded, else 0 (the entry is acknowledged either way if it was pending).
+local function task_fail(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 4, 'id entry task message')
+  local id, entry = job_id_arg(args[1]), entry_arg(args[2])
+  local n = index_arg(args[3], 'task number')
+  local rec = fence(k, id)
+  need_task(rec, n)
+  need_state(rec, 'count', 'map', 'reduce')
+  if not is_pending(k, rec, entry) then return 0 end
+  need_entry(k, rec, entry, 'task', n)
+  redis.call('XACK', k.stream, rec.group, entry)
+  if getbit(k.done, n) == 1 then return 0 end
+  redis.call('SETBIT', k.done, int_str(n), '1')
+  local dt = hincr(k.job, 'done_tasks', 1)
+  hincr(k.job, 'failed_tasks', 1)
+  redis.call('HSET', k.failed, 'task:' .. int_str(n), args[4])
+  task_finished(k, rec, n, dt)
+  return 1
+end
+
+-- wc_map_done_v2: map task m wrote its output.
+--   KEYS: the nine. ARGV: id, entry_id, m.
+-- States map, reduce (a redone map). Not pending -> {0, state}, nothing written. Else (the entry
+-- must be task m of this job) XACK; if bit m is 0: SETBIT, done_tasks++; SREM redo m == 1 ->
+-- UNBLOCK; state map and done_tasks == tasks -> START REDUCE (all R reduce entries and state
+-- reduce, in this call). Reply {1 if this call finished map m else 0, state afterwards}.
+local function map_done(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 3, 'id entry m')
+  local id, entry = job_id_arg(args[1]), entry_arg(args[2])
+  local m = index_arg(args[3], 'map number')
+  local rec = fence(k, id)
+  need_task(rec, m)
+  need_state(rec, 'map', 'reduce')
+  if not is_pending(k, rec, entry) then return {0, rec.state} end
+  need_entry(k, rec, entry, 'task', m)
+  redis.call('XACK', k.stream, rec.group, entry)
+  if getbit(k.done, m) == 1 then return {0, rec.state} end
+  redis.call('SETBIT', k.done, int_str(m), '1')
+  local dt = hincr(k.job, 'done_tasks', 1)
+  return {1, task_finished(k, rec, m, dt)}
+end
+
+-- wc_reduce_write_v2: write absolute totals of partition r into C.
+--   KEYS: the nine. ARGV: id, r, then (score, member) pairs (score ^[1-9][0-9]*$, <= 15 digits).
+-- State reduce, r < parts, members distinct within the call. Partition r already done (rdone
+-- bit 1) -> 0, nothing written (a late duplicate reducer). Else ZADD C in chunks; reply 1.
+-- A repeated write of the same partition writes the same values: harmless.
+local function reduce_write(keys, args)
+  local k = open_keys(keys)
+  nargs(args, 2, 'id r (score member)...')
+  if #args % 2 ~= 0 then fail('ERR wc: scores and members must come in pairs') end
+  local id, r = job_id_arg(args[1]), index_arg(args[2], 'part number')
+  local seen = {}
+  for i = 3, #args, 2 do
+    count_arg(args[i], 'score')
+    if seen[args[i + 1]] then fail('ERR wc: member repeated: ' .. args[i + 1]) end
+    seen[args[i + 1]] = true
+  end
+  local rec = fence(k, id)
+  need_part(rec, r)
+  need_state(rec, 'reduce')
+  if getbit(k.rdone, r) == 1 then return 0 end
+  local z = {}
+  for i = 3, #args do
+    z[#z + 1] = args[i]
+    if #z == 2 * ZCHUNK or i == #args then
+      redis.call('ZADD', k.counts, unpack(z))
+      z = {}
+    end
+  end
+  return 1
+end
+
+-- wc_reduce_done_v2: partition r is written.
+--   KEYS: the nine. ARGV: id, entry_id, r, distinct, total (both ^[0-9]+$, <= 15 digits).
+-- State reduce, r < parts. Not pending -> {0, state}, nothing written. Else (the entry must be
+-- part r of this job) XACK; if rdone bit r is 0: SETBIT, done_parts++, distinct += distinct,
+-- words += total; all parts done, no map redone and no reduce blocked -> state done.
+-- Reply {1 if this call finished partition r else 0, state afterwards}.
+local function reduce_done(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 5, 'id entry r distinct total')
+  local id, entry = job_id_arg(args[1]), entry_arg(args[2])
+  local r = index_arg(args[3], 'part number')
+  local distinct, total = amount_arg(args[4], 'distinct'), amount_arg(args[5], 'total')
+  local rec = fence(k, id)
+  need_part(rec, r)
+  need_state(rec, 'reduce')
+  if not is_pending(k, rec, entry) then return {0, rec.state} end
+  need_entry(k, rec, entry, 'part', r)
+  redis.call('XACK', k.stream, rec.group, entry)
+  if getbit(k.rdone, r) == 1 then return {0, rec.state} end
+  redis.call('SETBIT', k.rdone, int_str(r), '1')
+  hincr(k.job, 'done_parts', 1)
+  hincr(k.job, 'distinct', distinct)
+  hincr(k.job, 'words', total)
+  return {1, finish_reduce_if_done(k, rec)}
+end
+
+-- wc_redo_maps_v2: the reducer of partition r found the outputs of map tasks missing/corrupt.
+--   KEYS: the nine. ARGV: id, entry_id (the reduce entry), r, max_redos, then (m, reason) pairs.
+-- State reduce, r < parts, every m < tasks (a map named twice counts once). Maps failed for good
+-- (failed has task:<m> or map:<m>) are skipped; none left -> 2 (the reducer goes on without
+-- them; nothing written). Reduce entry not pending -> 0 (nothing written). Else (the entry must
+-- be part r of this job) XACK it, SADD blocked r, and for each map m not already in redo:
+-- HINCRBY P:job redos:<m> 1; more than max_redos -> HSET failed map:<m> "<path>: map output
+-- lost <k> times, giving up (<reason>)", failed_tasks++ (its bit stays 1); else SADD redo m,
+-- SETBIT done m 0, done_tasks-- (only if the bit was 1), XADD P * <fname> <path> job <id> task
+-- <m>. Then UNBLOCK. Reply 1.
+-- Spec decision: if partition r is already done (another entry of it finished it), the entry is
+-- acknowledged and the reply is 0: nothing is sent back for a partition that needs no reduce.
+local function redo_maps(keys, args)
+  local k = open_keys(keys)
+  nargs(args, 6, 'id entry r max_redos (m reason)...')
+  if (#args - 4) % 2 ~= 0 then fail('ERR wc: maps and reasons must come in pairs') end
+  local id, entry = job_id_arg(args[1]), entry_arg(args[2])
+  local r, max_redos = index_arg(args[3], 'part number'), index_arg(args[4], 'max_redos')
+  local maps, reasons, seen = {}, {}, {}
+  for i = 5, #args, 2 do
+    local m = index_arg(args[i], 'map number')
+    if not seen[m] then
+      seen[m] = true
+      maps[#maps + 1], reasons[#maps + 1] = m, args[i + 1]
+    end
+  end
+  local rec = fence(k, id)
+  need_part(rec, r)
+  for _, m in ipairs(maps) do need_task(rec, m) end
+  need_state(rec, 'reduce')
+  local todo = {}
+  for i, m in ipairs(maps) do
+    local ms = int_str(m)
+    if redis.call('HEXISTS', k.failed, 'task:' .. ms) == 0 and
+      redis.call('HEXISTS', k.failed, 'map:' .. ms) == 0 then
+      local d = redis.call('HGET', k.plan, ms)
+      local _, path
+      if d then _, path = split_descriptor(d) end
+      if not path then fail('ERR wc: the plan has no valid task ' .. ms) end
+      todo[#todo + 1] = {m = m, ms = ms, path = path, reason = reasons[i]}
+    end
   end
   if #todo == 0 then return 2 end
-  if redis.call('XACK', stream, args[1], args[2]) ~= 1 then return 0 end
-  redis.call('SADD', blocked, args[3])
-  local job = redis.call('HMGET', meta, 'fname', 'parts', 'spill')
+  if not is_pending(k, rec, entry) then return 0 end
+  need_entry(k, rec, entry, 'part', r)
+  redis.call('XACK', k.stream, rec.group, entry)
+  if getbit(k.rdone, r) == 1 then return 0 end
+  redis.call('SADD', k.blocked, int_str(r))
   for _, t in ipairs(todo) do
-    local m, reason = t[1], t[2]
-    if redis.call('SISMEMBER', redo, m) == 0 then
-      local desc = redis.call('HGET', maps, m)
-      local bar = string.find(desc, '|', 1, true)
-      local range, path = string.sub(desc, 1, bar - 1), string.sub(desc, bar + 1)
-      local n = redis.call('HINCRBY', maps, 'redos:' .. m, 1)
-      if n > max_redos then
-        local msg = path .. ': map output lost ' .. n .. ' times, giving up (' .. reason .. ')'
-        redis.call('HSET', maps, 'failed:' .. m, msg)
-        redis.call('HSET', failed, 'map:' .. m, msg)
+    if redis.call('SISMEMBER', k.redo, t.ms) == 0 then
+      local redos = redis.call('HINCRBY', k.job, 'redos:' .. t.ms, 1)
+      if redos > max_redos then
+        redis.call('HSET', k.failed, 'map:' .. t.ms, t.path .. ': map output lost ' ..
+                     int_str(redos) .. ' times, giving up (' .. t.reason .. ')')
+        hincr(k.job, 'failed_tasks', 1)
       else
-        redis.call('SADD', redo, m)
-        local fields = {job[1], path, 'kind', 'map', 'map', m, 'parts', job[2], 'spill', job[3]}
-        if range ~= '' then
-          fields[#fields + 1] = 'range'
-          fields[#fields + 1] = range
-        end
-        redis.call('XADD', stream, '*', unpack(fields))
+        redis.call('SADD', k.redo, t.ms)
+        if redis.call('SETBIT', k.done, t.ms, '0') == 1 then hincr(k.job, 'done_tasks', -1) end
+        redis.call('XADD', k.stream, '*', rec.fname, t.path, 'job', id, 'task', t.ms)
       end
     end
   end
-  unblock(stream, meta, redo, blocked)
+  unblock(k, rec)
+  finish_reduce_if_done(k, rec)
   return 1
 end
 
-redis.register_function('wc_commit_v1', commit)
-redis.register_function('wc_fail_v1', fail)
-redis.register_function{function_name = 'wc_progress_v3', callback = progress, flags = {'no-writes'}}
-redis.register_function('wc_start_reduce_v1', start_reduce)
-redis.register_function('wc_map_done_v1', map_done)
-redis.register_function('wc_map_fail_v1', map_fail)
-redis.register_function('wc_redo_maps_v1', redo_maps)
+-- wc_foreign_v2: acknowledge a stream entry that is no task of the job (never counted).
+--   KEYS: the nine. ARGV: id, entry_id, reason.
+-- Any state. Not pending -> 0, nothing written. Else XACK, HINCRBY P:job foreign 1, and HSET
+-- P:foreign entry reason while it holds fewer than 1000 fields. Reply 1.
+-- Spec decision: an entry that is a valid task or part of the job (by the workers' own foreign
+-- rule) is refused with an error, nothing written: marking it foreign would lose the task.
+local function foreign(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 3, 'id entry reason')
+  local id, entry = job_id_arg(args[1]), entry_arg(args[2])
+  local rec = fence(k, id)
+  if not is_pending(k, rec, entry) then return 0 end
+  local kind, n = classify(k, rec, entry)
+  if kind then
+    fail('ERR wc: entry ' .. entry .. ' is ' .. kind .. ' ' .. n .. ' of job ' .. id ..
+           ', not foreign')
+  end
+  redis.call('XACK', k.stream, rec.group, entry)
+  hincr(k.job, 'foreign', 1)
+  if redis.call('HLEN', k.foreign) < FOREIGN_KEPT then
+    redis.call('HSET', k.foreign, entry, args[3])
+  end
+  return 1
+end
+
+-- ---- readers ----
+
+-- wc_progress_v4 (no-writes): the job's state, read atomically.
+--   KEYS: the nine. ARGV: none.
+-- Reply: a flat array of field/value strings: every field of P:job (HGETALL), then pending
+-- (pending entries of the record's group, 0 if the stream or group is missing), entries
+-- (XLEN), lease_ms_left (lease_until_ms - now, may be negative), now_ms. Without a record
+-- (P:job missing or without id): state none, pending (summed over the stream's groups: the
+-- group is unknown), entries, now_ms. Missing keys are never an error.
+local function progress(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 0, 'no arguments')
+  local now = now_ms()
+  local has_stream = redis.call('EXISTS', k.stream) == 1
+  local out, pending = {}, 0
+  local id = redis.call('HGET', k.job, 'id')
+  if id then
+    out = redis.call('HGETALL', k.job)
+    local group = redis.call('HGET', k.job, 'group')
+    if has_stream and group then
+      local p = redis.pcall('XPENDING', k.stream, group)
+      if type(p) == 'table' and p.err == nil and p[1] then pending = p[1] end
+    end
+  else
+    out = {'state', 'none'}
+    if has_stream then
+      for _, g in ipairs(redis.call('XINFO', 'GROUPS', k.stream)) do
+        for i = 1, #g - 1, 2 do
+          if g[i] == 'pending' then pending = pending + g[i + 1] end
+        end
+      end
+    end
+  end
+  out[#out + 1] = 'pending'
+  out[#out + 1] = int_str(pending)
+  out[#out + 1] = 'entries'
+  out[#out + 1] = int_str(redis.call('XLEN', k.stream))
+  if id then
+    out[#out + 1] = 'lease_ms_left'
+    out[#out + 1] = int_str((tonumber(redis.call('HGET', k.job, 'lease_until_ms')) or 0) - now)
+  end
+  out[#out + 1] = 'now_ms'
+  out[#out + 1] = int_str(now)
+  return out
+end
+
+-- ---- registration ----
+
+-- Turns fail() into an error reply; any other error (e.g. from redis.call) passes unchanged.
+local function guarded(fn)
+  return function(keys, args)
+    local ok, res = pcall(fn, keys, args)
+    if ok then return res end
+    if type(res) == 'table' and res.wc then return redis.error_reply(res.wc) end
+    error(res, 0)
+  end
+end
+
+local function register(name, fn, flags)
+  redis.register_function{function_name = name, callback = guarded(fn), flags = flags or {}}
+end
+
+register('wc_job_begin_v2', job_begin)
+register('wc_job_add_v2', job_add)
+register('wc_job_start_v2', job_start)
+register('wc_lease_v2', lease)
+register('wc_job_fail_v2', job_fail)
+register('wc_job_release_v2', job_release)
+register('wc_commit_v2', commit)
+register('wc_fail_v2', task_fail)
+register('wc_map_done_v2', map_done)
+register('wc_reduce_write_v2', reduce_write)
+register('wc_reduce_done_v2', reduce_done)
+register('wc_redo_maps_v2', redo_maps)
+register('wc_foreign_v2', foreign)
+register('wc_progress_v4', progress, {'no-writes'})

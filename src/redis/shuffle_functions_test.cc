@@ -1,5 +1,5 @@
-// The shuffle-mode functions of mylib.lua (phases, lost map outputs) through real FCALL on a
-// real redis-server, with the keys laid out as the coordinator creates them.
+// mylib.lua, protocol v2 (spec/protocol.md), shuffle mode: map phase, reduce phase, lost map
+// outputs sent back to be redone, through real FCALL on a real redis-server.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -13,196 +13,492 @@
 namespace wc::redis {
 namespace {
 
-const Args kKeys{"files", "files:failed", "files:job", "files:maps", "files:redo", "files:blocked"};
+const std::string kId = "0123456789abcdef0123456789abcdef";
+const std::string kOtherId = "fedcba9876543210fedcba9876543210";
+const Args kKeys{"files", "files:job",   "files:plan", "files:done",   "files:failed",
+                 "count", "files:rdone", "files:redo", "files:blocked"};
+
+// ---- test-only helpers (the same few lines are in functions_test.cc) ----
+
+// The arguments of wc_job_begin_v2: by default 3 map tasks (map 2 a byte range), 2 partitions.
+struct Job {
+  std::string id = kId, digest = "d1", owner = "host=a pid=1", lease_ms = "60000", mode = "shuffle",
+              group = "worker", replace = "0";
+  int tasks = 3, parts = 2;
+  std::string spill = "job-1", fname = "fname", column = "text";
+};
+
+std::string Path(int n) { return "/d/f" + std::to_string(n) + ".csv"; }
+std::string Desc(int n) { return (n % 3 == 2 ? "10-20|" : "|") + Path(n); }
+
+struct Entry {
+  std::string id;
+  std::map<std::string, std::string> f;
+};
+using Fields = std::map<std::string, std::string>;
+
+struct Snapshot {
+  int64_t changes = 0;
+  std::map<std::string, std::string> dumps;
+};
 
 class ShuffleFunctionsTest : public testing::RedisTest {
  protected:
-  // A shuffle job of 3 map tasks (map 2 is a byte range) and 2 partitions, as CreateJob makes it.
   void SetUp() override {
     RedisTest::SetUp();
     LoadFunctions(conn());
-    conn().Command({"XGROUP", "CREATE", "files", "worker", "0", "MKSTREAM"});
-    conn().Command({"HSET", "files:job", "mode", "shuffle", "phase", "map", "maps", "3", "parts",
-                    "2", "spill", "job-1", "fname", "fname"});
-    for (int m = 0; m < 3; ++m) {
-      std::string path = "/d/f" + std::to_string(m) + ".csv";
-      Args add{"XADD", "files",           "*",     "fname", path,    "kind", "map",
-               "map",  std::to_string(m), "parts", "2",     "spill", "job-1"};
-      if (m == 2) {
-        add.push_back("range");
-        add.push_back("10-20");
-      }
-      conn().Command(add);
-      conn().Command({"HSET", "files:maps", std::to_string(m), (m == 2 ? "10-20|" : "|") + path});
-    }
-    conn().Command({"HSET", "files:job", "tasks", "3"});
   }
-
-  // Delivers every undelivered entry to `who`; returns (id, fields) of each.
-  std::vector<std::pair<std::string, std::map<std::string, std::string>>> DeliverAll(
-      const std::string& who = "w") {
-    std::vector<std::pair<std::string, std::map<std::string, std::string>>> out;
+  Reply Call(std::string_view fn, const Args& args) { return FCall(conn(), fn, kKeys, args); }
+  std::string Err(std::string_view fn, const Args& args) {
+    try {
+      FCall(conn(), fn, kKeys, args);
+    } catch (const RedisReplyError& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+  // Begins, plans and starts job j.
+  void Create(const Job& j = {}) {
+    Reply b = Call("wc_job_begin_v2",
+                   {j.id, j.digest, j.owner, j.lease_ms, j.mode, j.group, j.replace,
+                    std::to_string(j.tasks), std::to_string(j.parts), j.spill, j.fname, j.column});
+    ASSERT_EQ(b[0].str(), "created");
+    std::string epoch = std::to_string(b[2].integer());
+    if (j.tasks > 0) {
+      Args add{j.id, epoch, "0"};
+      for (int n = 0; n < j.tasks; ++n) add.push_back(Desc(n));
+      ASSERT_EQ(Call("wc_job_add_v2", add).integer(), j.tasks);
+    }
+    Call("wc_job_start_v2", {j.id, epoch});
+  }
+  std::vector<Entry> Deliver(const std::string& who = "w") {
+    std::vector<Entry> out;
     Reply r = conn().Command({"XREADGROUP", "GROUP", "worker", who, "STREAMS", "files", ">"});
     if (r.is_nil()) return out;
     for (size_t i = 0; i < r[0][1].size(); ++i) {
       Reply e = r[0][1][i];
-      std::map<std::string, std::string> f;
+      Entry x{std::string(e[0].str()), {}};
       for (size_t k = 0; k + 1 < e[1].size(); k += 2)
-        f[std::string(e[1][k].str())] = e[1][k + 1].str();
-      out.emplace_back(std::string(e[0].str()), f);
+        x.f[std::string(e[1][k].str())] = e[1][k + 1].str();
+      out.push_back(x);
     }
     return out;
   }
-  int64_t Call(const std::string& fn, const Args& args) {
-    return FCall(conn(), fn, kKeys, args).integer();
+  std::string Add(const Args& fields) {
+    Args a{"XADD", "files", "*"};
+    a.insert(a.end(), fields.begin(), fields.end());
+    return std::string(conn().Command(a).str());
   }
-  Reply Progress() { return FCall(conn(), "wc_progress_v3", kKeys, {"worker"}); }
-  bool Done() { return Progress()[4].integer() == 1; }
-  std::string Phase() { return std::string(Progress()[5].str()); }
-  int64_t Card(const std::string& key) { return conn().Command({"SCARD", key}).integer(); }
-
-  // Runs the map phase: every map task delivered and acknowledged, reduce tasks added.
-  std::vector<std::pair<std::string, std::map<std::string, std::string>>> MapPhase() {
-    auto maps = DeliverAll();
+  // {0/1, state} replies as "1 reduce".
+  static std::string Pair(const Reply& r) {
+    return std::to_string(r[0].integer()) + " " + std::string(r[1].str());
+  }
+  std::string MapDone(const std::string& entry, int m) {
+    return Pair(Call("wc_map_done_v2", {kId, entry, std::to_string(m)}));
+  }
+  std::string ReduceDone(const std::string& entry, int r, const std::string& distinct = "0",
+                         const std::string& total = "0") {
+    return Pair(Call("wc_reduce_done_v2", {kId, entry, std::to_string(r), distinct, total}));
+  }
+  int64_t Redo(const std::string& entry, int r, int max_redos, const Args& maps_reasons) {
+    Args a{kId, entry, std::to_string(r), std::to_string(max_redos)};
+    a.insert(a.end(), maps_reasons.begin(), maps_reasons.end());
+    return Call("wc_redo_maps_v2", a).integer();
+  }
+  std::string Field(const std::string& f) {
+    Reply r = conn().Command({"HGET", "files:job", f});
+    return r.is_nil() ? "nil" : std::string(r.str());
+  }
+  std::string Score(const std::string& w) {
+    Reply r = conn().Command({"ZSCORE", "count", w});
+    return r.is_nil() ? "nil" : std::string(r.str());
+  }
+  std::set<std::string> Members(const std::string& key) {
+    Reply r = conn().Command({"SMEMBERS", key});
+    std::set<std::string> s;
+    for (size_t i = 0; i < r.size(); ++i) s.insert(std::string(r[i].str()));
+    return s;
+  }
+  int64_t Pending() { return conn().Command({"XPENDING", "files", "worker"})[0].integer(); }
+  int64_t Bit(const std::string& key, int n) {
+    return conn().Command({"GETBIT", key, std::to_string(n)}).integer();
+  }
+  int64_t Len() { return conn().Command({"XLEN", "files"}).integer(); }
+  Snapshot Snap() {
+    Snapshot s;
+    s.changes = std::stoll(
+        InfoField(conn().Command({"INFO", "persistence"}).str(), "rdb_changes_since_last_save"));
+    Reply keys = conn().Command({"KEYS", "*"});
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string k(keys[i].str());
+      s.dumps[k] = conn().Command({"DUMP", k}).str();
+    }
+    return s;
+  }
+  void ExpectUnchanged(const Snapshot& before) {
+    Snapshot now = Snap();
+    EXPECT_EQ(now.changes, before.changes) << "something was written";
+    EXPECT_TRUE(now.dumps == before.dumps) << "a key changed";
+  }
+  // Creates the default job and runs its map phase; returns the reduce entries (part 0, 1).
+  std::vector<Entry> MapPhase() {
+    Create();
+    auto maps = Deliver();
     EXPECT_EQ(maps.size(), 3u);
-    for (const auto& [id, f] : maps)
-      EXPECT_EQ(Call("wc_map_done_v1", {"worker", id, f.at("map")}), 1);
-    EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), 1);
-    auto reduces = DeliverAll();
+    for (int m = 0; m < 3; ++m) MapDone(maps[m].id, m);
+    auto reduces = Deliver();
     EXPECT_EQ(reduces.size(), 2u);
     return reduces;
   }
 };
 
-TEST_F(ShuffleFunctionsTest, ReduceTasksComeOnlyAfterEveryMapAndOnlyOnce) {
-  EXPECT_EQ(Phase(), "map");
-  auto maps = DeliverAll();
+bool StartsWith(const std::string& s, const std::string& prefix) { return s.starts_with(prefix); }
+
+Fields ReduceFields(int r) { return {{"job", kId}, {"part", std::to_string(r)}}; }
+Fields MapFields(int m) { return {{"fname", Path(m)}, {"job", kId}, {"task", std::to_string(m)}}; }
+
+// ---- map phase ----
+
+TEST_F(ShuffleFunctionsTest, MapTaskEntriesCarryPathJobAndTaskNumber) {
+  Create();
+  EXPECT_EQ(Field("state"), "map");
+  auto maps = Deliver();
   ASSERT_EQ(maps.size(), 3u);
-  EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), -1);  // all pending
-  EXPECT_EQ(Call("wc_map_done_v1", {"worker", maps[0].first, "0"}), 1);
-  EXPECT_EQ(Call("wc_map_done_v1", {"worker", maps[0].first, "0"}), 0);  // twice: no-op
-  EXPECT_EQ(Call("wc_map_done_v1", {"worker", maps[1].first, "1"}), 1);
-  EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), -1);
-  EXPECT_FALSE(Done());  // everything acknowledged so far, but the reduce phase has not run
-  EXPECT_EQ(Call("wc_map_done_v1", {"worker", maps[2].first, "2"}), 1);
-  EXPECT_FALSE(Done());
-  EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), 1);
-  EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), 0);
-  EXPECT_EQ(Phase(), "reduce");
-  auto reduces = DeliverAll();
+  for (int m = 0; m < 3; ++m) EXPECT_EQ(maps[m].f, MapFields(m));
+  EXPECT_EQ(conn().Command({"HGET", "files:plan", "2"}).str(), "10-20|/d/f2.csv");
+}
+
+TEST_F(ShuffleFunctionsTest, LastMapDoneAddsExactlyRReduceEntriesAndSetsReduceInTheSameCall) {
+  Create();
+  auto maps = Deliver();
+  EXPECT_EQ(MapDone(maps[0].id, 0), "1 map");
+  EXPECT_EQ(MapDone(maps[1].id, 1), "1 map");
+  EXPECT_EQ(Len(), 3);
+  EXPECT_EQ(Field("state"), "map");
+  EXPECT_EQ(MapDone(maps[2].id, 2), "1 reduce");
+  EXPECT_EQ(Field("state"), "reduce");
+  EXPECT_EQ(Field("done_tasks"), "3");
+  EXPECT_EQ(Len(), 5);
+  auto reduces = Deliver();
   ASSERT_EQ(reduces.size(), 2u);
-  for (size_t r = 0; r < 2; ++r) {
-    const auto& f = reduces[r].second;
-    EXPECT_EQ(f.at("kind"), "reduce");
-    EXPECT_EQ(f.at("part"), std::to_string(r));
-    EXPECT_EQ(f.at("maps"), "3");
-    EXPECT_EQ(f.at("parts"), "2");
-    EXPECT_EQ(f.at("spill"), "job-1");
-  }
-  EXPECT_EQ(FCall(conn(), "wc_commit_v1", {"files", "count"}, {"worker", "1", reduces[0].first})[0]
-                .integer(),
-            1);
-  EXPECT_FALSE(Done());
-  FCall(conn(), "wc_commit_v1", {"files", "count"}, {"worker", "1", reduces[1].first});
-  EXPECT_TRUE(Done());
+  EXPECT_EQ(reduces[0].f, ReduceFields(0));
+  EXPECT_EQ(reduces[1].f, ReduceFields(1));
+  Snapshot before = Snap();
+  EXPECT_EQ(MapDone(maps[2].id, 2), "0 reduce");  // a late duplicate
+  ExpectUnchanged(before);
 }
 
-TEST_F(ShuffleFunctionsTest, LostMapOutputIsRedoneOnceAndBlockedReducesComeBack) {
+TEST_F(ShuffleFunctionsTest, SecondEntryOfAFinishedMapIsAcknowledgedButChangesNothing) {
+  Create();
+  auto maps = Deliver();
+  MapDone(maps[0].id, 0);
+  std::string forged = Add({"fname", Path(0), "job", kId, "task", "0"});
+  Deliver();
+  EXPECT_EQ(MapDone(forged, 0), "0 map");
+  EXPECT_EQ(Pending(), 2);
+  EXPECT_EQ(Field("done_tasks"), "1");
+  EXPECT_EQ(Len(), 4);  // no reduce entries
+}
+
+TEST_F(ShuffleFunctionsTest, MapDoneChecksJobMapAndEntryBeforeWriting) {
+  Create();
+  auto maps = Deliver();
+  Snapshot before = Snap();
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kOtherId, maps[0].id, "0"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kId, maps[0].id, "3"}), "ERR wc: bad task number"));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kId, maps[1].id, "0"}), "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kId, maps[0].id}), "ERR wc: expected "));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {kId, "1", maps[0].id, "0", "w", "1"}),
+                         "BADSTATE job " + kId + " is map, not count"));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1", "w"}), "BADSTATE "));
+  ExpectUnchanged(before);
+}
+
+TEST_F(ShuffleFunctionsTest, LastMapFailingStartsTheReducePhase) {
+  Create();
+  auto maps = Deliver();
+  MapDone(maps[0].id, 0);
+  MapDone(maps[1].id, 1);
+  EXPECT_EQ(Call("wc_fail_v2", {kId, maps[2].id, "2", "/d/f2.csv:7: bad quote"}).integer(), 1);
+  EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:2"}).str(), "/d/f2.csv:7: bad quote");
+  EXPECT_EQ(Field("failed_tasks"), "1");
+  EXPECT_EQ(Field("state"), "reduce");
+  auto reduces = Deliver();
+  ASSERT_EQ(reduces.size(), 2u);
+  EXPECT_EQ(reduces[1].f, ReduceFields(1));
+}
+
+TEST_F(ShuffleFunctionsTest, StartWithNoMapsStartsTheReducePhaseAtOnce) {
+  Call("wc_job_begin_v2",
+       {kId, "d1", "o", "60000", "shuffle", "worker", "0", "0", "3", "job-1", "fname", "text"});
+  EXPECT_EQ(Call("wc_job_start_v2", {kId, "1"}).str(), "reduce");
+  EXPECT_EQ(Field("state"), "reduce");
+  auto reduces = Deliver();
+  ASSERT_EQ(reduces.size(), 3u);
+  for (int r = 0; r < 3; ++r) EXPECT_EQ(reduces[r].f, ReduceFields(r));
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0), "1 reduce");
+  EXPECT_EQ(ReduceDone(reduces[1].id, 1), "1 reduce");
+  EXPECT_EQ(ReduceDone(reduces[2].id, 2), "1 done");
+}
+
+// ---- reduce phase ----
+
+TEST_F(ShuffleFunctionsTest, ReduceWriteIsAbsoluteSoARepeatIsHarmless) {
+  MapPhase();
+  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "5", "a", "3", "b"}).integer(), 1);
+  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "5", "a", "3", "b"}).integer(), 1);
+  EXPECT_EQ(Score("a"), "5");
+  EXPECT_EQ(Score("b"), "3");
+  Args many{kId, "1"};
+  for (int i = 0; i < 9000; ++i) {
+    many.push_back(std::to_string(i + 1));
+    many.push_back("m" + std::to_string(i));
+  }
+  EXPECT_EQ(Call("wc_reduce_write_v2", many).integer(), 1);
+  EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 9002);
+  EXPECT_EQ(Score("m8999"), "9000");
+}
+
+TEST_F(ShuffleFunctionsTest, ReduceWriteIsRefusedOnceThePartitionIsDone) {
   auto reduces = MapPhase();
-  // Both reducers find map 2's output lost; the first sends it back.
-  EXPECT_EQ(Call("wc_redo_maps_v1", {"worker", reduces[0].first, "0", "3", "2", "checksum"}), 1);
-  EXPECT_EQ(Call("wc_redo_maps_v1", {"worker", reduces[1].first, "1", "3", "2", "missing"}), 1);
-  EXPECT_EQ(Card("files:blocked"), 2);
-  EXPECT_EQ(Card("files:redo"), 1);
-  EXPECT_FALSE(Done());
-  auto redo = DeliverAll();
-  ASSERT_EQ(redo.size(), 1u);  // one map task, not two
-  const auto& f = redo[0].second;
-  EXPECT_EQ(f.at("fname"), "/d/f2.csv");
-  EXPECT_EQ(f.at("range"), "10-20");
-  EXPECT_EQ(f.at("kind"), "map");
-  EXPECT_EQ(f.at("map"), "2");
-  EXPECT_EQ(f.at("parts"), "2");
-  EXPECT_EQ(f.at("spill"), "job-1");
-  // A zombie reducer reporting the same loss for an acknowledged reduce task changes nothing.
-  EXPECT_EQ(Call("wc_redo_maps_v1", {"worker", reduces[0].first, "0", "3", "2", "late"}), 0);
-  EXPECT_EQ(Call("wc_map_done_v1", {"worker", redo[0].first, "2"}), 1);
-  EXPECT_EQ(Card("files:blocked"), 0);
-  EXPECT_EQ(Card("files:redo"), 0);
-  auto again = DeliverAll();
+  Call("wc_reduce_write_v2", {kId, "0", "5", "a"});
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "1", "5"), "1 reduce");
+  EXPECT_EQ(Bit("files:rdone", 0), 1);
+  Snapshot before = Snap();
+  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "7", "a", "1", "zombie"}).integer(), 0);
+  ExpectUnchanged(before);
+  EXPECT_EQ(Score("a"), "5");
+}
+
+TEST_F(ShuffleFunctionsTest, ReduceWriteChecksJobPartAndScoresBeforeWriting) {
+  MapPhase();
+  Snapshot before = Snap();
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kOtherId, "0", "1", "a"}), "STALEJOB "));
+  EXPECT_EQ(Err("wc_reduce_write_v2", {kId, "2", "1", "a"}),
+            "ERR wc: bad part number (job has 2 parts): 2");
+  for (const char* bad : {"0", "-1", "1.5", "x", "", "1234567890123456"})
+    EXPECT_TRUE(
+        StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1", "ok", bad, "a"}), "ERR wc: bad score"))
+        << bad;
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1"}), "ERR wc: "));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1", "a", "2", "a"}),
+                         "ERR wc: member repeated"));
+  ExpectUnchanged(before);
+}
+
+TEST_F(ShuffleFunctionsTest, LastReduceDoneFinishesTheJobAndItsCountersMatchC) {
+  auto reduces = MapPhase();
+  Call("wc_reduce_write_v2", {kId, "0", "5", "a", "3", "b"});
+  Call("wc_reduce_write_v2", {kId, "1", "4", "c"});
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "2", "8"), "1 reduce");
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "2", "8"), "0 reduce");  // twice: counted once
+  EXPECT_EQ(Field("done_parts"), "1");
+  EXPECT_EQ(ReduceDone(reduces[1].id, 1, "1", "4"), "1 done");
+  EXPECT_EQ(Field("state"), "done");
+  EXPECT_EQ(Field("done_parts"), "2");
+  EXPECT_EQ(Field("words"), "12");
+  EXPECT_EQ(Field("distinct"), std::to_string(conn().Command({"ZCARD", "count"}).integer()));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[1].id, "1", "1", "4"}),
+                         "BADSTATE job " + kId + " is done, not reduce"));
+}
+
+TEST_F(ShuffleFunctionsTest, ReduceDoneChecksJobPartEntryAndNumbersBeforeWriting) {
+  auto reduces = MapPhase();
+  Snapshot before = Snap();
+  EXPECT_TRUE(
+      StartsWith(Err("wc_reduce_done_v2", {kOtherId, reduces[0].id, "0", "1", "1"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[0].id, "2", "1", "1"}),
+                         "ERR wc: bad part"));
+  EXPECT_TRUE(
+      StartsWith(Err("wc_reduce_done_v2", {kId, reduces[1].id, "0", "1", "1"}), "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[0].id, "0", "x", "1"}),
+                         "ERR wc: bad distinct"));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[0].id, "0", "1", "-1"}),
+                         "ERR wc: bad total"));
+  ExpectUnchanged(before);
+}
+
+// ---- lost map outputs ----
+
+TEST_F(ShuffleFunctionsTest, RedoSendsALostMapBackOnceAndBlocksThePartitions) {
+  auto reduces = MapPhase();
+  EXPECT_EQ(Redo(reduces[0].id, 0, 3, {"2", "checksum"}), 1);
+  EXPECT_EQ(Bit("files:done", 2), 0);
+  EXPECT_EQ(Field("done_tasks"), "2");
+  EXPECT_EQ(Field("redos:2"), "1");
+  EXPECT_EQ(Members("files:redo"), (std::set<std::string>{"2"}));
+  EXPECT_EQ(Members("files:blocked"), (std::set<std::string>{"0"}));
+  EXPECT_EQ(Pending(), 1);  // the reduce entry of part 0 is acknowledged
+  auto redo = Deliver();
+  ASSERT_EQ(redo.size(), 1u);
+  EXPECT_EQ(redo[0].f, MapFields(2));
+  // The other reducer finds the same map lost: its partition waits too, no second map entry.
+  EXPECT_EQ(Redo(reduces[1].id, 1, 3, {"2", "missing"}), 1);
+  EXPECT_EQ(Members("files:blocked"), (std::set<std::string>{"0", "1"}));
+  EXPECT_EQ(Field("redos:2"), "1");
+  EXPECT_TRUE(Deliver().empty());
+  // A zombie reducer reporting the loss again for an acknowledged entry changes nothing.
+  Snapshot before = Snap();
+  EXPECT_EQ(Redo(reduces[0].id, 0, 3, {"2", "late"}), 0);
+  ExpectUnchanged(before);
+  EXPECT_EQ(MapDone(redo[0].id, 2), "1 reduce");
+  EXPECT_TRUE(Members("files:blocked").empty());
+  EXPECT_TRUE(Members("files:redo").empty());
+  EXPECT_EQ(Field("done_tasks"), "3");
+  auto again = Deliver();
   ASSERT_EQ(again.size(), 2u);
-  std::set<std::string> parts{again[0].second.at("part"), again[1].second.at("part")};
-  EXPECT_EQ(parts, (std::set<std::string>{"0", "1"}));
-  EXPECT_FALSE(Done());
-  for (const auto& [id, _] : again)
-    FCall(conn(), "wc_commit_v1", {"files", "count"}, {"worker", "1", id});
-  EXPECT_TRUE(Done());
+  EXPECT_EQ(again[0].f, ReduceFields(0));
+  EXPECT_EQ(again[1].f, ReduceFields(1));
+  EXPECT_EQ(ReduceDone(again[0].id, 0), "1 reduce");
+  EXPECT_EQ(ReduceDone(again[1].id, 1), "1 done");
 }
 
-TEST_F(ShuffleFunctionsTest, AMapThatFailedForGoodIsSkippedNotRedone) {
-  auto maps = DeliverAll();
-  EXPECT_EQ(Call("wc_map_fail_v1", {"worker", maps[1].first, "1", "/d/f1.csv:7: bad quote"}), 1);
-  EXPECT_EQ(conn().Command({"HGET", "files:failed", maps[1].first}).str(),
-            "/d/f1.csv:7: bad quote");
-  Call("wc_map_done_v1", {"worker", maps[0].first, "0"});
-  Call("wc_map_done_v1", {"worker", maps[2].first, "2"});
-  EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), 1);
-  auto reduces = DeliverAll();
-  EXPECT_EQ(Call("wc_redo_maps_v1", {"worker", reduces[0].first, "0", "3", "1", "missing"}), 2);
-  EXPECT_EQ(conn().Command({"XPENDING", "files", "worker"})[0].integer(), 2);  // still pending
-  EXPECT_TRUE(DeliverAll().empty());
-}
-
-TEST_F(ShuffleFunctionsTest, OutputLostTooOftenIsRecordedAsFailedAndTheReduceGoesOn) {
+TEST_F(ShuffleFunctionsTest, BlockedReduceComesBackOnlyWhenTheLastRedoneMapIsDone) {
   auto reduces = MapPhase();
-  // max_redos 1: the first loss is redone, the second gives up.
-  EXPECT_EQ(Call("wc_redo_maps_v1", {"worker", reduces[0].first, "0", "1", "0", "lost"}), 1);
-  auto redo = DeliverAll();
-  ASSERT_EQ(redo.size(), 1u);
-  EXPECT_EQ(Call("wc_map_done_v1", {"worker", redo[0].first, "0"}), 1);
-  auto back = DeliverAll();
+  EXPECT_EQ(Redo(reduces[0].id, 0, 3, {"0", "lost", "1", "lost", "0", "named twice"}), 1);
+  EXPECT_EQ(Field("redos:0"), "1");
+  auto redo = Deliver();
+  ASSERT_EQ(redo.size(), 2u);
+  EXPECT_EQ(MapDone(redo[0].id, 0), "1 reduce");
+  EXPECT_TRUE(Deliver().empty());
+  EXPECT_EQ(Members("files:blocked"), (std::set<std::string>{"0"}));
+  EXPECT_EQ(MapDone(redo[1].id, 1), "1 reduce");
+  auto back = Deliver();
   ASSERT_EQ(back.size(), 1u);
-  EXPECT_EQ(Call("wc_redo_maps_v1", {"worker", back[0].first, "0", "1", "0", "lost again"}), 1);
-  std::string why(conn().Command({"HGET", "files:failed", "map:0"}).str());
-  EXPECT_NE(why.find("/d/f0.csv"), std::string::npos) << why;
-  EXPECT_NE(why.find("lost again"), std::string::npos) << why;
-  auto last = DeliverAll();  // the reduce comes back at once, no map task
+  EXPECT_EQ(back[0].f, ReduceFields(0));
+  // Partition 1 was never blocked: only the last reduce finishes the job.
+  EXPECT_EQ(ReduceDone(back[0].id, 0), "1 reduce");
+  EXPECT_EQ(ReduceDone(reduces[1].id, 1), "1 done");
+}
+
+TEST_F(ShuffleFunctionsTest, JobIsNotDoneWhileAMapIsRedone) {
+  auto reduces = MapPhase();
+  EXPECT_EQ(ReduceDone(reduces[1].id, 1), "1 reduce");
+  EXPECT_EQ(Redo(reduces[0].id, 0, 3, {"1", "lost"}), 1);
+  auto redo = Deliver();
+  EXPECT_EQ(Field("state"), "reduce");
+  EXPECT_EQ(MapDone(redo[0].id, 1), "1 reduce");
+  auto back = Deliver();
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(ReduceDone(back[0].id, 0), "1 done");
+}
+
+TEST_F(ShuffleFunctionsTest, RedoGivesUpAfterMaxRedosAndTheReduceGoesOn) {
+  auto reduces = MapPhase();
+  EXPECT_EQ(Redo(reduces[0].id, 0, 1, {"0", "lost"}), 1);
+  auto redo = Deliver();
+  ASSERT_EQ(redo.size(), 1u);
+  MapDone(redo[0].id, 0);
+  auto back = Deliver();
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(Redo(back[0].id, 0, 1, {"0", "lost again"}), 1);
+  EXPECT_EQ(conn().Command({"HGET", "files:failed", "map:0"}).str(),
+            "/d/f0.csv: map output lost 2 times, giving up (lost again)");
+  EXPECT_EQ(Field("failed_tasks"), "1");
+  EXPECT_EQ(Bit("files:done", 0), 1);
+  EXPECT_EQ(Field("done_tasks"), "3");
+  EXPECT_TRUE(Members("files:redo").empty());
+  EXPECT_TRUE(Members("files:blocked").empty());
+  auto last = Deliver();  // the reduce entry comes back at once, no map entry
   ASSERT_EQ(last.size(), 1u);
-  EXPECT_EQ(last[0].second.at("kind"), "reduce");
-  EXPECT_EQ(Call("wc_redo_maps_v1", {"worker", last[0].first, "0", "1", "0", "x"}), 2);
+  EXPECT_EQ(last[0].f, ReduceFields(0));
+  EXPECT_EQ(Redo(last[0].id, 0, 1, {"0", "x"}), 2);
+  EXPECT_EQ(ReduceDone(last[0].id, 0), "1 reduce");
 }
 
-TEST_F(ShuffleFunctionsTest, AFailedRedoUnblocksTheReduces) {
+TEST_F(ShuffleFunctionsTest, MaxRedosZeroGivesUpAtTheFirstLoss) {
   auto reduces = MapPhase();
-  Call("wc_redo_maps_v1", {"worker", reduces[1].first, "1", "3", "1", "lost"});
-  auto redo = DeliverAll();
-  ASSERT_EQ(redo.size(), 1u);
-  EXPECT_EQ(Call("wc_map_fail_v1", {"worker", redo[0].first, "1", "file vanished"}), 1);
-  auto back = DeliverAll();
+  EXPECT_EQ(Redo(reduces[1].id, 1, 0, {"2", "gone"}), 1);
+  EXPECT_EQ(conn().Command({"HGET", "files:failed", "map:2"}).str(),
+            "/d/f2.csv: map output lost 1 times, giving up (gone)");  // the path, not the range
+  auto back = Deliver();
   ASSERT_EQ(back.size(), 1u);
-  EXPECT_EQ(back[0].second.at("part"), "1");
+  EXPECT_EQ(back[0].f, ReduceFields(1));
 }
 
-TEST_F(ShuffleFunctionsTest, BadArgumentsChangeNothing) {
+TEST_F(ShuffleFunctionsTest, RedoOfMapsThatFailedForGoodReplies2AndWritesNothing) {
+  Create();
+  auto maps = Deliver();
+  MapDone(maps[0].id, 0);
+  Call("wc_fail_v2", {kId, maps[1].id, "1", "bad quote"});
+  MapDone(maps[2].id, 2);
+  auto reduces = Deliver();
+  ASSERT_EQ(reduces.size(), 2u);
+  Snapshot before = Snap();
+  EXPECT_EQ(Redo(reduces[0].id, 0, 3, {"1", "missing"}), 2);
+  ExpectUnchanged(before);
+  EXPECT_EQ(Pending(), 2);  // the reducer goes on with its entry
+}
+
+TEST_F(ShuffleFunctionsTest, RedoForAnAlreadyFinishedPartitionSendsNothingBack) {
   auto reduces = MapPhase();
-  for (const Args& bad : std::vector<Args>{{"worker", reduces[0].first, "0", "3"},
-                                           {"worker", reduces[0].first, "0", "3", "9", "no map 9"},
-                                           {"worker", reduces[0].first, "0", "3", "x", "bad"},
-                                           {"worker", reduces[0].first, "zero", "3", "1", "r"},
-                                           {"worker", reduces[0].first, "0", "3", "1"}}) {
-    EXPECT_THROW(Call("wc_redo_maps_v1", bad), RedisReplyError);
-  }
-  EXPECT_THROW(Call("wc_map_done_v1", {"worker", reduces[0].first}), RedisReplyError);
-  EXPECT_THROW(Call("wc_map_fail_v1", {"worker", reduces[0].first, "m", "x"}), RedisReplyError);
-  EXPECT_EQ(conn().Command({"XPENDING", "files", "worker"})[0].integer(), 2);
-  EXPECT_EQ(Card("files:blocked"), 0);
-  EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 5);
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0), "1 reduce");
+  std::string forged = Add({"job", kId, "part", "0"});
+  Deliver();
+  EXPECT_EQ(Redo(forged, 0, 3, {"2", "lost"}), 0);
+  EXPECT_EQ(Pending(), 1);  // acknowledged
+  EXPECT_TRUE(Members("files:redo").empty());
+  EXPECT_TRUE(Members("files:blocked").empty());
+  EXPECT_EQ(Bit("files:done", 2), 1);
+  EXPECT_TRUE(Deliver().empty());
 }
 
-TEST_F(ShuffleFunctionsTest, DirectJobsAreNeverInAMapPhase) {
-  conn().Command({"DEL", "files:job"});
-  EXPECT_EQ(Call("wc_start_reduce_v1", {"worker"}), 0);
-  EXPECT_EQ(Phase(), "direct");
+TEST_F(ShuffleFunctionsTest, FailOfARedoneMapUnblocksTheReduceAndLaterRedosSkipIt) {
+  auto reduces = MapPhase();
+  EXPECT_EQ(Redo(reduces[1].id, 1, 3, {"1", "lost"}), 1);
+  auto redo = Deliver();
+  ASSERT_EQ(redo.size(), 1u);
+  EXPECT_EQ(Call("wc_fail_v2", {kId, redo[0].id, "1", "file vanished"}).integer(), 1);
+  EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:1"}).str(), "file vanished");
+  EXPECT_EQ(Field("done_tasks"), "3");
+  EXPECT_EQ(Field("failed_tasks"), "1");
+  EXPECT_TRUE(Members("files:redo").empty());
+  EXPECT_TRUE(Members("files:blocked").empty());
+  auto back = Deliver();
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].f, ReduceFields(1));
+  EXPECT_EQ(Redo(back[0].id, 1, 3, {"1", "still missing"}), 2);
+}
+
+TEST_F(ShuffleFunctionsTest, RedoChecksEverythingBeforeWriting) {
+  auto reduces = MapPhase();
+  const std::string& e = reduces[0].id;
+  Snapshot before = Snap();
+  for (const Args& bad : std::vector<Args>{
+           {kId, e, "0", "3"},                        // no maps
+           {kId, e, "0", "3", "1"},                   // a map without its reason
+           {kId, e, "0", "3", "3", "no map 3"},       // map >= tasks
+           {kId, e, "0", "3", "x", "bad"},            // map not a number
+           {kId, e, "2", "3", "1", "r"},              // part >= parts
+           {kId, e, "zero", "3", "1", "r"},           // part not a number
+           {kId, e, "0", "many", "1", "r"},           // max_redos not a number
+           {kId, reduces[1].id, "0", "3", "1", "r"},  // the entry of another part
+       }) {
+    EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v2", bad), "ERR wc: ")) << bad.size() << bad[2];
+  }
+  EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v2", {kOtherId, e, "0", "3", "1", "r"}), "STALEJOB "));
+  ExpectUnchanged(before);
+  EXPECT_EQ(Pending(), 2);
+}
+
+TEST_F(ShuffleFunctionsTest, RedoBeforeTheReducePhaseIsBadState) {
+  Create();
+  auto maps = Deliver();
+  Snapshot before = Snap();
+  EXPECT_EQ(Err("wc_redo_maps_v2", {kId, maps[0].id, "0", "3", "1", "r"}),
+            "BADSTATE job " + kId + " is map, not reduce");
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, maps[0].id, "0", "0", "0"}), "BADSTATE "));
+  ExpectUnchanged(before);
+}
+
+TEST_F(ShuffleFunctionsTest, ForeignEntriesOfAShuffleJob) {
+  auto reduces = MapPhase();
+  std::string bad_part = Add({"job", kId, "part", "2"});  // part >= parts
+  std::string real = Add({"job", kId, "part", "1"});      // a (forged) real part entry
+  Deliver();
+  EXPECT_EQ(Call("wc_foreign_v2", {kId, bad_part, "part 2 of 2"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_foreign_v2", {kId, real, "x"}), "ERR wc: entry "));
+  EXPECT_EQ(Field("foreign"), "1");
 }
 
 }  // namespace
