@@ -222,7 +222,8 @@ end
 
 -- What a worker makes of entry `entry`: 'task', n or 'part', r, or nil (foreign: job missing or
 -- another id, neither or both of task/part, a malformed number, task >= tasks, part >= parts,
--- part in a direct job, a repeated job/task/part field, or the entry is not in the stream).
+-- part in a direct job or before the reduce phase, a repeated job/task/part field, or the entry
+-- is not in the stream).
 local function classify(k, rec, entry)
   local r = redis.call('XRANGE', k.stream, entry, entry)
   if #r == 0 then return nil end
@@ -242,6 +243,9 @@ local function classify(k, rec, entry)
   end
   local p = small_number(seen.part)
   if rec.mode ~= 'shuffle' or p == nil or p >= rec.parts_n then return nil end
+  -- Reduce entries exist only from the reduce phase on (start_reduce adds them with the state):
+  -- one seen before it was forged, and is foreign.
+  if rec.state == 'creating' or rec.state == 'map' then return nil end
   return 'part', p
 end
 

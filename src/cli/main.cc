@@ -71,8 +71,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   r->add_option("--out", run.out, "Write every count to this file");
   r->add_option("--data", run_data, "Input glob, overrides DATA_PATH");
-  r->add_option("--workers", run_workers, "Normal workers only, this many (overrides the N_* keys)")
-      ->check(CLI::PositiveNumber);
+  r->add_option("--workers", run_workers,
+                "Normal workers only, this many (overrides the N_* keys; 0: remote workers only)")
+      ->check(CLI::NonNegativeNumber);
+  r->add_flag("--replace", run.job.replace,
+              "Discard an unfinished job with another plan that holds the keys");
   r->add_option("--redis", run.job.redis_url,
                 "redis://[:password@]host:port of an existing server "
                 "(default: start an embedded redis-server)");
@@ -140,7 +143,7 @@ int main(int argc, char** argv) {
       wc::job::JobConfig config = wc::job::LoadConfig(config_path);
       run.job.data = run_data;
       if (run_mode) config.mode = wc::job::ParseMode(*run_mode, "--mode");
-      if (run_workers > 0) run.job.workers = run_workers;
+      if (run_workers >= 0) run.job.workers = run_workers;
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError
                     : run_verbose ? wc::LogLevel::kInfo

@@ -34,8 +34,7 @@ class ProgressLine : public job::JobObserver {
     auto period = tty_ ? std::chrono::milliseconds(500) : std::chrono::milliseconds(5000);
     if (Clock::now() - last_ < period) return;
     last_ = Clock::now();
-    const job::Progress& p = s.progress;
-    int64_t done = std::max<int64_t>(0, p.delivered - p.pending);
+    int64_t done = s.done_tasks;
     double frac = s.total_tasks > 0 ? static_cast<double>(done) / s.total_tasks : 0;
     double mb = s.bytes / 1e6 * frac;
     double rate = s.seconds > 0 ? mb / s.seconds : 0;
@@ -44,7 +43,7 @@ class ProgressLine : public job::JobObserver {
     std::string line = fmt::format(
         "{}tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
         "{} workers, {} Redis restarts",
-        s.mode == job::Mode::kShuffle ? p.phase + " phase, " : "", done, s.total_tasks, p.pending,
+        s.mode == job::Mode::kShuffle ? s.phase + " phase, " : "", done, s.total_tasks, s.pending,
         mb, s.bytes / 1e6, rate, eta, s.workers, s.redis_restarts);
     if (tty_) {
       fmt::print(stderr, "\r\033[K{}", line);
@@ -52,7 +51,7 @@ class ProgressLine : public job::JobObserver {
     } else {
       fmt::print(stderr, "progress: {}\n", line);
       Log::Event("progress", "done={} total={} pending={} workers={}", done, s.total_tasks,
-                 p.pending, s.workers);
+                 s.pending, s.workers);
     }
   }
 
@@ -107,6 +106,10 @@ int ExitCode(job::JobOutcome o) {
       return kExitIncomplete;
     case job::JobOutcome::kInterrupted:
       return kExitInternal;  // replaced by 128 + signal below
+    case job::JobOutcome::kRefused:
+      return kExitRefused;
+    case job::JobOutcome::kVerifyFailed:
+      return kExitVerify;
   }
   return kExitInternal;
 }

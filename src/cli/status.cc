@@ -21,20 +21,25 @@ int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool
   nlohmann::json j;
   try {
     Connection c(redis::ParseRedisUrl(redis_url));
-    for (const auto& [k, v] : store.Meta(c)) j["job"][k] = v;
-    try {
-      job::Progress p = store.ReadProgress(c);
-      j["tasks"] = {{"total", p.entries},   {"acknowledged", p.delivered - p.pending},
-                    {"pending", p.pending}, {"undelivered", p.entries - p.delivered},
-                    {"phase", p.phase},     {"complete", p.done}};
+    job::JobState state = store.State(c);
+    for (const auto& [k, v] : state.fields) j["job"][k] = v;
+    if (state.state() == "none") {
+      j["tasks"] = {{"error", "no job on stream '" + store.keys().stream + "'"}};
+    } else {
+      bool shuffle = state.Get("mode") == "shuffle";
+      j["tasks"] = {{"total", state.Int("tasks") + (shuffle ? state.Int("parts") : 0)},
+                    {"done", state.Int("done_tasks") + state.Int("done_parts")},
+                    {"failed", state.Int("failed_tasks")},
+                    {"pending", state.Int("pending")},
+                    {"foreign", state.Int("foreign")},
+                    {"state", state.state()},
+                    {"complete", state.done()}};
       for (const auto& w : store.Consumers(c))
         j["consumers"].push_back(
             {{"name", w.name}, {"pending", w.pending}, {"idle_ms", w.idle_ms}});
-    } catch (const redis::RedisReplyError& e) {
-      j["tasks"] = {{"error", e.what()}};
     }
     j["failed"] = nlohmann::json::array();
-    for (const auto& [task, error] : store.FailureRecords(c))
+    for (const auto& [task, error] : store.Failures(c))
       j["failed"].push_back({{"task", task}, {"error", error}});
     j["distinct_words"] = store.DistinctWords(c);
     std::string info(c.Command({"INFO", "persistence"}).str());
@@ -55,20 +60,24 @@ int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool
     fmt::print("{}\n", j.dump(2));
     return kExitOk;
   }
-  const auto& t = j["tasks"];
-  if (t.contains("error")) {
-    fmt::print("job:        none on this server ({})\n", t["error"].get<std::string>());
+  const auto& jb = j["job"];
+  auto field = [&](const char* k) { return jb.value(k, std::string("?")); };
+  if (field("state") == "none") {
+    fmt::print("job:        none on this server (stream '{}')\n", store.keys().stream);
   } else {
-    fmt::print("job:        {}, {} ({} files, {} bytes, data root {})\n",
-               t["complete"].get<bool>() ? "complete" : "running",
-               t["phase"].get<std::string>() == "direct"
-                   ? std::string("direct mode")
-                   : "shuffle mode, " + t["phase"].get<std::string>() + " phase",
-               j["job"].value("files", "?"), j["job"].value("bytes", "?"),
-               j["job"].value("data_root", "?"));
-    fmt::print("tasks:      {} total, {} acknowledged, {} pending, {} undelivered, {} failed\n",
-               t["total"].get<int64_t>(), t["acknowledged"].get<int64_t>(),
-               t["pending"].get<int64_t>(), t["undelivered"].get<int64_t>(), j["failed"].size());
+    fmt::print("job:        {} {}, {} mode{} ({} files, {} bytes, data root {})\n", field("id"),
+               field("state"), field("mode"),
+               field("mode") == "shuffle" ? ", " + field("parts") + " partitions" : std::string(),
+               field("files"), field("bytes"), field("data_root"));
+    fmt::print("owner:      {} (lease {} ms left, epoch {})\n", field("owner"),
+               field("lease_ms_left"), field("epoch"));
+    fmt::print("tasks:      {} of {} done ({} failed), {} pending, {} foreign entries{}\n",
+               field("done_tasks"), field("tasks"), field("failed_tasks"), field("pending"),
+               field("foreign"),
+               field("mode") == "shuffle"
+                   ? fmt::format("; partitions {} of {} done", field("done_parts"), field("parts"))
+                   : std::string());
+    fmt::print("recorded:   {} words, {} distinct\n", field("words"), field("distinct"));
     for (const auto& w : j.value("consumers", nlohmann::json::array())) {
       fmt::print("  consumer {:<16} {} pending, idle {} ms\n", w.value("name", "?"),
                  w.value("pending", 0), w.value("idle_ms", 0));

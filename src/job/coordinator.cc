@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "job/persistence.h"
@@ -34,6 +37,49 @@ std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
+// The coordinator's lease on the job: renewed every third of it; a coordinator silent for this
+// long is presumed dead, and a rerun may resume its job.
+constexpr int64_t kLeaseMs = 10000;
+
+std::string RandomJobId() {
+  std::random_device rd;
+  std::mt19937_64 g((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                    static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  return fmt::format("{:016x}{:016x}", g(), g());
+}
+
+std::string Hostname() {
+  char h[256] = {};
+  ::gethostname(h, sizeof h - 1);
+  return h;
+}
+
+// Parses "host=H pid=P ..." (our owner format); true if H is this host and P is not running.
+bool OwnerIsDeadHere(const std::string& owner) {
+  auto field = [&](const std::string& name) {
+    auto at = owner.find(name + "=");
+    if (at == std::string::npos) return std::string();
+    at += name.size() + 1;
+    return owner.substr(at, owner.find(' ', at) - at);
+  };
+  std::string host = field("host"), pid = field("pid");
+  if (host != Hostname() || pid.empty()) return false;
+  return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
+}
+
+// The server may evict the job's keys (maxmemory-policy allkeys-*).
+struct EvictionRisk : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// SPILL_DIR cannot hold the job's directory.
+struct SpillUnusable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// Another coordinator holds the job now.
+struct LeaseLost : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 class Coordinator {
  public:
   Coordinator(const JobConfig& c, const RunOptions& o, JobObserver* observer)
@@ -55,7 +101,7 @@ class Coordinator {
     report_.bytes = plan_.bytes;
     Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
                plan_.tasks.size(), plan_.bytes, plan_.failures.size(), plan_.data_root);
-    if (shuffle() && !PrepareSpill()) return std::move(report_);
+    if (shuffle()) partitions_ = Partitions();
     try {
       redis_ = std::make_unique<RedisSupervisor>(
           SupervisorOptions{.external_url = o_.redis_url,
@@ -66,7 +112,6 @@ class Coordinator {
                             .downtime = Ms(c_.redis_downtime)});
     } catch (const std::exception& e) {
       Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
-      if (!spill_name_.empty()) RemoveSpill();
       return std::move(report_);
     }
     if (redis_->embedded() && observer_) observer_->RedisStarted(redis_->port());
@@ -76,96 +121,193 @@ class Coordinator {
         // A crash during job creation or result reading restarts Redis like any other.
         .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); }});
     persistence_ = std::make_unique<Durability>(c_.persistence, Ms(c_.checkpoint_interval));
-    pool_ = std::make_unique<WorkerPool>(o_.self_exe, WorkerTemplate());
+    owner_ = fmt::format("host={} pid={} started={}", Hostname(), ::getpid(),
+                         std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count());
     try {
-      // The job is created, and saved, before any worker starts: a restart never loses it.
-      session_->Run([&](Connection& c) {
-        CreateJob(c);
-        return 0;
-      });
-      // Supervise until the job is complete, then read the results; if Redis restarted while
-      // they were read (or lost the completion), supervise again.
-      while (Supervise() && !Collect()) {
+      // The job is created (or resumed), and saved, before any worker starts.
+      if (Begin()) {
+        // Supervise until the job is complete, then read the results; if Redis restarted while
+        // they were read (or lost the completion), supervise again.
+        while (Supervise() && !Collect()) {
+        }
       }
+    } catch (const EvictionRisk& e) {
+      Fail(JobOutcome::kRefused, e.what());
+    } catch (const SpillUnusable& e) {
+      Fail(JobOutcome::kUsage, e.what());
+    } catch (const LeaseLost& e) {
+      Fail(JobOutcome::kRefused, fmt::format("lost the job's lease: {}", e.what()));
     } catch (const RedisUnavailable& e) {
       Fail(JobOutcome::kRedis, e.what());
     } catch (const redis::RedisError& e) {
       Fail(JobOutcome::kRedis, fmt::format("Redis: {}", e.what()));
     }
-    bool complete =
-        report_.outcome == JobOutcome::kDone || report_.outcome == JobOutcome::kInputFailed;
-    // Workers still running when the job is complete exit by themselves within their poll time
-    // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why.
-    pool_->Stop(std::chrono::milliseconds(complete ? 2000 : 0));
-    if (!spill_name_.empty()) RemoveSpill();
-    redis_->Stop();
-    FinishReport();
+    Finish();
     return std::move(report_);
   }
 
  private:
   bool shuffle() const { return c_.mode == Mode::kShuffle; }
+  bool ended_well() const {
+    return report_.outcome == JobOutcome::kDone || report_.outcome == JobOutcome::kInputFailed;
+  }
 
   void Fail(JobOutcome outcome, std::string error) {
     report_.outcome = outcome;
     report_.error = std::move(error);
   }
 
-  void FinishReport() {
+  // After the job: workers stopped, the spill directory removed and the lease released if the
+  // job ended here (a job left unfinished keeps both, so that a rerun resumes it), Redis
+  // stopped.
+  void Finish() {
+    // Workers still running when the job is complete exit by themselves within their poll time
+    // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why.
+    if (pool_) pool_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
+    if (ended_well()) {
+      if (!spill_name_.empty()) RemoveSpill();
+      try {
+        session_->Once([&](Connection& c) {
+          store_.Release(c, job_id_, epoch_);
+          return 0;
+        });
+      } catch (const redis::RedisError&) {
+        // the lease expires by itself
+      }
+    }
+    redis_->Stop();
     report_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     report_.partitions = partitions_;
     report_.forced_restarts = redis_->forced_restarts();
     report_.unplanned_restarts = redis_->unplanned_restarts();
-    report_.workers_killed = pool_->killed();
+    report_.workers_killed = pool_ ? pool_->killed() : 0;
     report_.checkpoints = persistence_->checkpoints();
     report_.checkpoint_failures = persistence_->failures();
     report_.job_creations = creations_;
+    report_.job_id = job_id_;
   }
 
-  // Shuffle mode: the number of partitions and this job's own directory under SPILL_DIR.
-  bool PrepareSpill() {
+  uint32_t Partitions() const {
+    if (c_.partitions > 0) return static_cast<uint32_t>(c_.partitions);
     int workers =
         o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
     uint64_t by_size = (plan_.bytes + (128ull << 20) - 1) / (128ull << 20);
-    partitions_ =
-        c_.partitions > 0
-            ? static_cast<uint32_t>(c_.partitions)
-            : static_cast<uint32_t>(std::clamp<uint64_t>(
-                  std::max<uint64_t>(2ull * static_cast<uint64_t>(std::max(workers, 1)), by_size),
-                  1, kMaxPartitions));
-    std::error_code ec;
-    spill_root_ = fs::absolute(c_.spill_dir.empty() ? fs::temp_directory_path() / "wordcount-spill"
-                                                    : fs::path(c_.spill_dir),
-                               ec);
-    auto nonce = std::chrono::duration_cast<std::chrono::microseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
-    std::string name = fmt::format("job-{}-{:x}", ::getpid(), nonce);
-    fs::create_directories(spill_root_ / name, ec);
-    if (ec) {
-      Fail(JobOutcome::kUsage, fmt::format("cannot create the spill directory {}: {}",
-                                           (spill_root_ / name).string(), ec.message()));
-      return false;
+    return static_cast<uint32_t>(std::clamp<uint64_t>(
+        std::max<uint64_t>(2ull * static_cast<uint64_t>(std::max(workers, 1)), by_size), 1,
+        kMaxPartitions));
+  }
+
+  JobIdentity Identity(const std::string& spill) const {
+    std::string extra =
+        fmt::format("mode={} column={} parts={} in={} count={} fname={}", ToString(c_.mode),
+                    c_.column, partitions_, c_.in, c_.count, c_.fname);
+    return JobIdentity{.digest = PlanDigest(plan_, extra),
+                       .mode = c_.mode,
+                       .tasks = static_cast<uint32_t>(plan_.tasks.size()),
+                       .parts = partitions_,
+                       .spill = spill,
+                       .column = c_.column};
+  }
+
+  // Claims the keys: creates the job, resumes it, or finds it done. Returns false (with the
+  // outcome set) if another job holds the keys.
+  bool Begin() {
+    const std::string new_id = RandomJobId();
+    const std::string spill = shuffle() ? "job-" + new_id : "";
+    for (;;) {
+      BeginResult b = session_->Run([&](Connection& c) {
+        CheckEvictionPolicy(c);
+        return store_.Begin(c, new_id, Identity(spill), owner_, kLeaseMs, o_.replace, Info());
+      });
+      using K = BeginResult::Kind;
+      switch (b.kind) {
+        case K::kCreated:
+          Adopt(b.id, b.epoch, spill);
+          // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
+          // created), EnsureJob begins again as needed.
+          session_->Run([&](Connection& c) {
+            EnsureJob(c);
+            return 0;
+          });
+          return true;
+        case K::kResumed:
+          Adopt(b.id, b.epoch, RecordSpill());
+          Log::Event("job_resumed", "job={} state={} epoch={}", b.id, b.state, b.epoch);
+          return true;
+        case K::kDone:
+          Adopt(b.id, b.epoch, RecordSpill());
+          Log::Event("job_found_done", "job={}", b.id);
+          return true;
+        case K::kBusy:
+          if (OwnerIsDeadHere(b.owner) && b.lease_left_ms > 0) {
+            // Its coordinator died on this host: wait out its lease, then resume.
+            Log::Warn("waiting_for_lease", "job={} owner=\"{}\" left_ms={}", b.id, b.owner,
+                      b.lease_left_ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(b.lease_left_ms + 50));
+            continue;
+          }
+          Fail(JobOutcome::kRefused,
+               fmt::format("job {} ({}) of {} holds the keys of '{}' (lease live for {:.1f} s "
+                           "more); refusing to start a second job on them",
+                           b.id, b.state, b.owner, c_.in, b.lease_left_ms / 1000.0));
+          return false;
+        case K::kMismatch:
+          Fail(JobOutcome::kRefused,
+               fmt::format("an unfinished job {} ({}, last held by {}) with another plan holds "
+                           "the keys of '{}'; run with --replace to discard it",
+                           b.id, b.state, b.owner, c_.in));
+          return false;
+        case K::kFailed:
+          Fail(JobOutcome::kRefused,
+               fmt::format("job {} on the keys of '{}' failed earlier ({}); run with --replace "
+                           "to count again",
+                           b.id, c_.in, b.reason));
+          return false;
+      }
     }
-    spill_name_ = name;
-    Log::Event("spill", "dir=\"{}\" partitions={}", (spill_root_ / name).string(), partitions_);
-    return true;
   }
 
-  void RemoveSpill() {
-    std::error_code ec;
-    fs::remove_all(spill_root_ / spill_name_, ec);
-    fs::remove(spill_root_, ec);  // only if empty: other jobs may share it
-    Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", (spill_root_ / spill_name_).string(),
-               ec ? ec.message() : "");
+  std::vector<std::pair<std::string, std::string>> Info() const {
+    return {{"count_key", c_.count},
+            {"files", std::to_string(plan_.files)},
+            {"bytes", std::to_string(plan_.bytes)},
+            {"data_root", plan_.data_root}};
   }
 
-  WorkerOptions WorkerTemplate() const {
+  // Refuses a Redis that may evict the job's keys (they have no TTL).
+  void CheckEvictionPolicy(Connection& c) {
+    std::string policy;
+    try {
+      redis::Reply r = c.Command({"CONFIG", "GET", "maxmemory-policy"});
+      if (r.size() == 2) policy = std::string(r[1].str());
+    } catch (const redis::RedisReplyError& e) {
+      Log::Warn("eviction_policy_unknown", "error=\"{}\"", e.what());
+      return;  // e.g. CONFIG refused by an ACL: the result check after the job still holds
+    }
+    if (policy.rfind("allkeys-", 0) == 0) {
+      throw EvictionRisk(fmt::format(
+          "Redis evicts keys (maxmemory-policy {}): the job's state and result could vanish "
+          "mid-job; use noeviction or a volatile-* policy",
+          policy));
+    }
+  }
+
+  std::string RecordSpill() {
+    return session_->Run([&](Connection& c) { return store_.State(c).Get("spill"); });
+  }
+
+  // Takes the job: its id, lease epoch, spill directory, and the workers' settings.
+  void Adopt(const std::string& id, int64_t epoch, const std::string& spill) {
+    job_id_ = id;
+    epoch_ = epoch;
+    last_renew_ = Clock::now();
+    if (shuffle()) PrepareSpill(spill);
     WorkerOptions w;
     w.redis = redis_->connect_options();
-    w.keys = store_.keys();
-    w.data_root = plan_.data_root;
-    w.column = c_.column;
+    w.stream = c_.in;
+    w.job = id;
     w.spill_root = spill_root_.string();
     w.claim_idle = std::chrono::milliseconds(c_.claim_idle_ms);
     w.commit_max_words = static_cast<size_t>(c_.commit_max_words);
@@ -178,46 +320,87 @@ class Coordinator {
     w.quiet = true;
     // The password reaches workers through the environment, never their command line.
     if (!w.redis.password.empty()) ::setenv(kPasswordEnv, w.redis.password.c_str(), 1);
-    return w;
+    pool_ = std::make_unique<WorkerPool>(o_.self_exe, w);
   }
 
-  // Creates the job and saves it. One attempt.
-  void CreateJob(Connection& c) {
-    store_.Create(c, JobSpec{.mode = c_.mode, .partitions = partitions_, .spill = spill_name_},
-                  plan_);
+  // Shuffle mode: this job's own directory under SPILL_DIR (kept when the job is resumed).
+  void PrepareSpill(const std::string& name) {
+    std::error_code ec;
+    spill_root_ = fs::absolute(c_.spill_dir.empty() ? fs::temp_directory_path() / "wordcount-spill"
+                                                    : fs::path(c_.spill_dir),
+                               ec);
+    fs::create_directories(spill_root_ / name, ec);
+    if (ec) {
+      throw SpillUnusable(fmt::format("cannot create the spill directory {}: {}",
+                                      (spill_root_ / name).string(), ec.message()));
+    }
+    spill_name_ = name;
+    Log::Event("spill", "dir=\"{}\" partitions={}", (spill_root_ / name).string(), partitions_);
+  }
+
+  void RemoveSpill() {
+    std::error_code ec;
+    fs::remove_all(spill_root_ / spill_name_, ec);
+    fs::remove(spill_root_, ec);  // only if empty: other jobs may share it
+    Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", (spill_root_ / spill_name_).string(),
+               ec ? ec.message() : "");
+  }
+
+  // Writes the plan and starts the job, then saves. One attempt; idempotent.
+  void CreatePlan(Connection& c) {
+    std::string state = store_.AddPlanAndStart(c, job_id_, epoch_, plan_.tasks);
+    reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
     persistence_->SaveNow(c);
-    reduce_started_ = false;  // a re-created job starts with its map phase
     ++creations_;
-    Log::Event("job_created", "stream={} tasks={} mode={} partitions={} creation={}",
-               store_.keys().stream, plan_.tasks.size(), ToString(c_.mode), partitions_,
-               creations_);
+    Log::Event("job_created",
+               "job={} stream={} tasks={} mode={} partitions={} creation={} state={}", job_id_,
+               c_.in, plan_.tasks.size(), ToString(c_.mode), partitions_, creations_, state);
   }
 
-  // Does Redis still hold this job? If a restart restored a state without it (no checkpoint
-  // yet, or one taken while it was being created), creates it again.
+  // After a Redis restart: the restored state may lack the job (no checkpoint yet), or hold it
+  // half created, or from before our lease. Brings it back to a job we hold.
   void EnsureJob(Connection& c) {
-    bool map_phase = false;
-    if (store_.Intact(c, plan_.tasks.size(), &map_phase)) {
-      // A state from before the reduce phase began: it is started again when the maps are done.
-      if (shuffle() && map_phase) reduce_started_ = false;
+    JobState s = store_.State(c);
+    if (s.state() == "none") {
+      Log::Warn("job_lost", "restored Redis state lacks the job: creating it again");
+      BeginResult b =
+          store_.Begin(c, job_id_, Identity(spill_name_), owner_, kLeaseMs, false, Info());
+      if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
+      epoch_ = b.epoch;
+      CreatePlan(c);
+    } else if (s.id() != job_id_) {
+      throw LeaseLost(fmt::format("job {} of {} took the keys", s.id(), s.Get("owner")));
+    } else if (s.state() == "creating") {
+      if (s.Int("epoch") != epoch_) Reclaim(c);
+      CreatePlan(c);
+    } else if (s.Int("epoch") != epoch_) {
+      Reclaim(c);
+    }
+  }
+
+  // Our epoch is not the record's (a restored checkpoint from before our begin, or another
+  // coordinator resumed the job while we were silent): begin again; only a resume keeps us.
+  void Reclaim(Connection& c) {
+    BeginResult b =
+        store_.Begin(c, job_id_, Identity(spill_name_), owner_, kLeaseMs, false, Info());
+    if (b.kind == BeginResult::Kind::kResumed || b.kind == BeginResult::Kind::kCreated ||
+        (b.kind == BeginResult::Kind::kDone && b.id == job_id_)) {
+      epoch_ = b.epoch;
+      Log::Warn("lease_reclaimed", "job={} epoch={}", job_id_, epoch_);
       return;
     }
-    Log::Warn("job_lost", "restored Redis state lacks the job: creating it again");
-    CreateJob(c);
+    throw LeaseLost(fmt::format("job {} is held by {}", b.id, b.owner));
   }
 
-  // Shuffle mode: once every map task is acknowledged, adds the reduce tasks (one atomic
-  // function call: any checkpoint holds both the tasks and the phase, or neither) and saves.
-  void MaybeStartReduce(Connection& c) {
-    if (!shuffle() || reduce_started_) return;
-    int r = store_.StartReduce(c);
-    if (r == -1) return;
-    reduce_started_ = true;
-    if (r == 1) {
-      Log::Event("reduce_phase", "partitions={} after_s={:.3f}", partitions_,
-                 std::chrono::duration<double>(Clock::now() - t0_).count());
-      persistence_->SaveNow(c);
+  void RenewLease(Connection& c) {
+    if (Clock::now() - last_renew_ < std::chrono::milliseconds(kLeaseMs / 3)) return;
+    try {
+      store_.Renew(c, job_id_, epoch_, kLeaseMs, owner_);
+    } catch (const redis::RedisReplyError& e) {
+      if (e.prefix() != "STALELEASE") throw;
+      Reclaim(c);
     }
+    last_renew_ = Clock::now();
   }
 
   void SpawnInitialWorkers() {
@@ -229,6 +412,7 @@ class Coordinator {
     for (int i = 0; i < crashing; ++i) pool_->Spawn(fmt::format("crash{}", i + 1), true, false);
     for (int i = 0; i < sleeping; ++i) pool_->Spawn(fmt::format("sleep{}", i + 1), false, true);
     for (int i = 0; i < normal; ++i) pool_->Spawn(fmt::format("w{}", i + 1), false, false);
+    local_workers_ = crashing + sleeping + normal;
   }
 
   // Supervises until Redis says the job is complete (true) or the job ends otherwise (false,
@@ -238,7 +422,6 @@ class Coordinator {
     sa.sa_handler = OnStopSignal;
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
-    if (plan_.tasks.empty()) return true;
     if (!spawned_initial_) {  // the lab's mix once; later rounds use normal workers only
       spawned_initial_ = true;
       SpawnInitialWorkers();
@@ -260,27 +443,18 @@ class Coordinator {
       generation = redis_->generation();
       WorkerPool::Reaped reaped = pool_->Reap(/*replace=*/true);
       if (reaped.redis_gave_up) {
-        Fail(JobOutcome::kRedis, "a worker gave up on Redis (see LOGFILE)");
+        Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + RedisTrouble());
         return false;
       }
       try {
         if (!redis_->down()) {
-          bool complete = session_->Once([&](Connection& c) {
-            if (check_job_) {
-              EnsureJob(c);
-              check_job_ = false;
-            }
-            persistence_->MaybeCheckpoint(c);
-            MaybeStartReduce(c);
-            Progress p = store_.ReadProgress(c);
-            Tick(p);
-            // Complete as soon as Redis says so; the workers see it too and exit by themselves.
-            if (!p.done) return false;
-            persistence_->SaveNow(c);  // the result survives a restart from here on
-            return store_.ReadProgress(c).done;
-          });
-          if (complete) return true;
-          if (pool_->alive() == 0) {
+          std::string state = session_->Once([&](Connection& c) { return Step(c); });
+          if (state == "done") return true;
+          if (state == "failed") {
+            Fail(JobOutcome::kIncomplete, "the job was failed in Redis");
+            return false;
+          }
+          if (pool_->alive() == 0 && local_workers_ > 0) {
             if (++rounds > kMaxRounds) {
               Fail(JobOutcome::kIncomplete,
                    fmt::format("the job could not finish after {} rounds of workers", kMaxRounds));
@@ -292,6 +466,9 @@ class Coordinator {
           }
         }
         trouble.Ok();
+      } catch (const LeaseLost& e) {
+        Fail(JobOutcome::kRefused, fmt::format("lost the job's lease: {}", e.what()));
+        return false;
       } catch (const redis::RedisIoError& e) {
         // Redis is down or restarting; the loop keeps supervising (and restarting) it.
         check_job_ = true;
@@ -303,45 +480,102 @@ class Coordinator {
     }
   }
 
-  void Tick(const Progress& p) {
-    if (!observer_) return;
-    ProgressSnapshot s;
-    s.progress = p;
-    s.mode = c_.mode;
-    s.total_tasks = p.entries;
-    // Shuffle: the map phase is the input's progress; the reduce tasks come after it.
-    if (shuffle())
-      s.total_tasks =
-          std::max<int64_t>(s.total_tasks, static_cast<int64_t>(plan_.tasks.size()) + partitions_);
-    s.bytes = plan_.bytes;
-    s.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
-    s.workers = pool_->alive();
-    s.redis_restarts = redis_->generation();
-    observer_->Tick(s);
+  // Why a worker may have given up on Redis, as far as the coordinator can see.
+  std::string RedisTrouble() {
+    try {
+      return session_->Once([&](Connection& c) {
+        std::string info(c.Command({"INFO", "memory"}).str());
+        double used = std::atof(redis::InfoField(info, "used_memory").c_str());
+        double max = std::atof(redis::InfoField(info, "maxmemory").c_str());
+        if (max > 0 && used >= 0.95 * max) {
+          return fmt::format("Redis is out of memory ({:.0f} of maxmemory {:.0f} bytes used)", used,
+                             max);
+        }
+        return std::string("its error is in LOGFILE (exit reason=redis_error)");
+      });
+    } catch (const redis::RedisError& e) {
+      return std::string("Redis: ") + e.what();
+    }
   }
 
-  // Reads the results into the report. They count only if, afterwards, the job is still
-  // complete and Redis did not restart while they were read; otherwise returns false.
+  // One supervision step on a live Redis; returns the job's state ("done" only once saved).
+  std::string Step(Connection& c) {
+    if (check_job_) {
+      EnsureJob(c);
+      check_job_ = false;
+    }
+    RenewLease(c);
+    persistence_->MaybeCheckpoint(c);
+    JobState s = store_.State(c);
+    if (s.id() != job_id_) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
+    Tick(s);
+    if (s.state() == "reduce" && !reduce_seen_) {
+      // The function that acknowledged the last map started the reduce phase; save it.
+      reduce_seen_ = true;
+      Log::Event("reduce_phase", "partitions={} after_s={:.3f}", partitions_,
+                 std::chrono::duration<double>(Clock::now() - t0_).count());
+      persistence_->SaveNow(c);
+    }
+    if (!s.done()) return s.state();
+    persistence_->SaveNow(c);  // the result survives a restart from here on
+    return store_.State(c).state();
+  }
+
+  void Tick(const JobState& s) {
+    if (!observer_) return;
+    ProgressSnapshot p;
+    p.mode = c_.mode;
+    p.phase = s.state();
+    p.total_tasks = static_cast<int64_t>(plan_.tasks.size()) + (shuffle() ? partitions_ : 0);
+    p.done_tasks = s.Int("done_tasks") + s.Int("done_parts");
+    p.pending = s.Int("pending");
+    p.bytes = plan_.bytes;
+    p.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+    p.workers = pool_->alive();
+    p.redis_restarts = redis_->generation();
+    observer_->Tick(p);
+  }
+
+  // Reads the results into the report and checks them against the totals the job recorded
+  // atomically with its commits. They count only if, afterwards, the job is still complete and
+  // Redis did not restart while they were read; otherwise returns false.
   bool Collect() {
     int generation = redis_->generation();
     report_.failures = plan_.failures;
-    for (auto& f : session_->Run([&](Connection& c) { return store_.Failures(c); }))
-      report_.failures.push_back(std::move(f));
+    JobState s = session_->Run([&](Connection& c) { return store_.State(c); });
+    for (auto& [key, message] : session_->Run([&](Connection& c) { return store_.Failures(c); }))
+      report_.failures.push_back(std::move(message));
+    int64_t present = session_->Run([&](Connection& c) { return store_.DistinctWords(c); });
+    uint64_t words = 0;
     if (o_.want_counts) {
       report_.counts = std::make_unique<WordTable>(
           session_->Run([&](Connection& c) { return store_.Counts(c); }));
+      report_.counts->ForEach([&](std::string_view, uint64_t n) { words += n; });
     } else {
       report_.top = session_->Run([&](Connection& c) { return store_.Top(c, c_.top); });
     }
-    bool complete = session_->Run([&](Connection& c) { return store_.ReadProgress(c).done; });
+    bool complete = session_->Run([&](Connection& c) { return store_.State(c).done(); });
     bool restarted = generation != redis_->generation();
-    if (complete && !restarted) {
-      report_.outcome = report_.failures.empty() ? JobOutcome::kDone : JobOutcome::kInputFailed;
+    if (!complete || restarted || s.id() != job_id_) {
+      Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
+                restarted);
+      return false;
+    }
+    int64_t distinct = s.Int("distinct");
+    if (present != distinct || (o_.want_counts && words != static_cast<uint64_t>(s.Int("words")))) {
+      Fail(JobOutcome::kVerifyFailed,
+           fmt::format("the result in '{}' is not the one the job recorded: {} distinct words "
+                       "recorded, {} present{}; was it evicted, or written by someone else?",
+                       c_.count, distinct, present,
+                       o_.want_counts
+                           ? fmt::format(", {} words recorded, {} present", s.Int("words"), words)
+                           : std::string()));
+      report_.counts.reset();
+      report_.top.clear();
       return true;
     }
-    Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
-              restarted);
-    return false;
+    report_.outcome = report_.failures.empty() ? JobOutcome::kDone : JobOutcome::kInputFailed;
+    return true;
   }
 
   const JobConfig& c_;
@@ -354,10 +588,13 @@ class Coordinator {
   std::unique_ptr<RedisSession> session_;
   std::unique_ptr<Durability> persistence_;
   std::unique_ptr<WorkerPool> pool_;
-  Clock::time_point t0_;
+  Clock::time_point t0_, last_renew_;
+  std::string owner_, job_id_;
+  int64_t epoch_ = 0;
   bool check_job_ = false;
   bool spawned_initial_ = false;
-  bool reduce_started_ = false;
+  bool reduce_seen_ = false;
+  int local_workers_ = 0;
   uint32_t partitions_ = 0;
   fs::path spill_root_;     // SPILL_DIR
   std::string spill_name_;  // this job's directory in it

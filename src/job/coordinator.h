@@ -21,6 +21,7 @@
 #include "count/word_table.h"
 #include "job/config.h"
 #include "job/job_store.h"
+#include "job/task.h"
 
 namespace wc::job {
 
@@ -30,23 +31,28 @@ struct RunOptions {
   std::optional<int> workers;       // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
   std::string redis_url;            // --redis: use this server instead of an embedded one
   std::string self_exe = "/proc/self/exe";  // the wordcount binary, for spawning workers
+  bool replace = false;  // --replace: discard an unfinished job with another plan
 };
 
 enum class JobOutcome {
-  kDone,         // every task counted
-  kInputFailed,  // some tasks failed (report.failures); the rest counted
-  kNoInput,      // no input file matched
-  kUsage,        // the environment is unusable as configured (e.g. SPILL_DIR)
-  kRedis,        // Redis unreachable or failing past the retry limit
-  kIncomplete,   // the job could not be completed
-  kInterrupted,  // SIGINT / SIGTERM
+  kDone,          // every task counted
+  kInputFailed,   // some tasks failed (report.failures); the rest counted
+  kNoInput,       // no input file matched
+  kUsage,         // the environment is unusable as configured (e.g. SPILL_DIR)
+  kRedis,         // Redis unreachable or failing past the retry limit
+  kIncomplete,    // the job could not be completed
+  kInterrupted,   // SIGINT / SIGTERM
+  kRefused,       // another job holds the keys (or took them), or Redis may evict them
+  kVerifyFailed,  // the result in Redis differs from the totals the job recorded
 };
 
 // What the coordinator saw while supervising, for a progress line.
 struct ProgressSnapshot {
-  Progress progress;
   Mode mode = Mode::kDirect;
-  int64_t total_tasks = 0;  // shuffle: maps + reduces, known before the reduce phase
+  std::string phase;        // the job's state: count, map, reduce, done
+  int64_t total_tasks = 0;  // count tasks, or maps + reduces
+  int64_t done_tasks = 0;
+  int64_t pending = 0;  // delivered, not finished
   uint64_t bytes = 0;
   double seconds = 0;
   size_t workers = 0;
@@ -63,6 +69,7 @@ class JobObserver {
 
 struct JobReport {
   JobOutcome outcome = JobOutcome::kDone;
+  std::string job_id;
   std::string error;  // kNoInput, kUsage, kRedis, kIncomplete: what went wrong
   int signal = 0;     // kInterrupted
   Mode mode = Mode::kDirect;

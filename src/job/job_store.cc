@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 #include <stdexcept>
 
 #include "count/counts_format.h"
@@ -23,77 +24,141 @@ uint64_t ParseScore(std::string_view s) {
   return static_cast<uint64_t>(std::stod(std::string(s)));  // e.g. "1e+20" past 2^53
 }
 
+std::string Str(const Reply& r) {
+  return r.is_integer() ? std::to_string(r.integer()) : std::string(r.str());
+}
+int64_t Int(const Reply& r) {
+  if (r.is_integer()) return r.integer();
+  int64_t v = 0;
+  std::string_view s = r.str();
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
 }  // namespace
 
-void JobStore::Create(Connection& c, const JobSpec& spec, const Plan& plan) {
-  const bool shuffle = spec.mode == Mode::kShuffle;
-  redis::LoadFunctions(c);
-  Args del{"DEL"};
-  for (const auto& k : keys_.All()) del.push_back(k);
-  c.Command(del);
-  c.Command({"XGROUP", "CREATE", keys_.stream, keys_.group, "0", "MKSTREAM"});
-  if (shuffle) {
-    // Before the tasks: a state restored from a checkpoint taken in the middle is still known
-    // as a shuffle job (and is never "done").
-    c.Command({"HSET", keys_.meta(), "mode", "shuffle", "phase", "map", "maps",
-               std::to_string(plan.tasks.size()), "parts", std::to_string(spec.partitions), "spill",
-               spec.spill, "fname", keys_.fname});
+std::string JobState::Get(const std::string& name) const {
+  auto it = fields.find(name);
+  return it == fields.end() ? std::string() : it->second;
+}
+
+int64_t JobState::Int(const std::string& name) const {
+  std::string v = Get(name);
+  int64_t x = 0;
+  std::from_chars(v.data(), v.data() + v.size(), x);
+  return x;
+}
+
+bool JobState::active() const {
+  std::string s = state();
+  return s == "count" || s == "map" || s == "reduce";
+}
+
+JobView JobState::View() const {
+  JobView v;
+  v.id = id();
+  v.mode = Get("mode") == "shuffle" ? Mode::kShuffle : Mode::kDirect;
+  v.tasks = static_cast<uint32_t>(Int("tasks"));
+  v.parts = static_cast<uint32_t>(Int("parts"));
+  v.spill = Get("spill");
+  v.column = Get("column");
+  return v;
+}
+
+Reply JobStore::Call(Connection& c, std::string_view function, const Args& args) {
+  return redis::FCall(c, function, keys_.FunctionKeys(), args);
+}
+
+JobState JobStore::State(Connection& c) {
+  Reply r = Call(c, "wc_progress_v4", {});
+  JobState s;
+  for (size_t i = 0; i + 1 < r.size(); i += 2) s.fields[Str(r[i])] = Str(r[i + 1]);
+  return s;
+}
+
+BeginResult JobStore::Begin(Connection& c, const std::string& new_id, const JobIdentity& ident,
+                            const std::string& owner, int64_t lease_ms, bool replace,
+                            const std::vector<std::pair<std::string, std::string>>& info) {
+  Args args{new_id,
+            ident.digest,
+            owner,
+            std::to_string(lease_ms),
+            ToString(ident.mode),
+            keys_.group,
+            replace ? "1" : "0",
+            std::to_string(ident.tasks),
+            std::to_string(ident.parts),
+            ident.spill,
+            keys_.fname,
+            ident.column};
+  for (const auto& [k, v] : info) {
+    args.push_back(k);
+    args.push_back(v);
   }
-  redis::Pipeline pipe(c, 1000);
-  for (size_t k = 0; k < plan.tasks.size(); ++k) {
-    const PlannedTask& t = plan.tasks[k];
-    Args args{"XADD", keys_.stream, "*"};
-    Args fields = shuffle ? MapTaskFields(keys_, t.path, t.range, static_cast<uint32_t>(k),
-                                          spec.partitions, spec.spill)
-                          : TaskFields(keys_, t.path, t.range);
-    args.insert(args.end(), fields.begin(), fields.end());
+  Reply r = Call(c, "wc_job_begin_v2", args);
+  BeginResult b;
+  std::string kind = Str(r[0]);
+  b.id = Str(r[1]);
+  if (kind == "created" || kind == "done") {
+    b.kind = kind == "created" ? BeginResult::Kind::kCreated : BeginResult::Kind::kDone;
+    b.epoch = Int(r[2]);
+  } else if (kind == "resumed") {
+    b.kind = BeginResult::Kind::kResumed;
+    b.epoch = Int(r[2]);
+    b.state = Str(r[3]);
+  } else if (kind == "busy") {
+    b.kind = BeginResult::Kind::kBusy;
+    b.owner = Str(r[2]);
+    b.state = Str(r[3]);
+    b.created_ms = Int(r[4]);
+    b.lease_left_ms = Int(r[5]);
+  } else if (kind == "mismatch") {
+    b.kind = BeginResult::Kind::kMismatch;
+    b.owner = Str(r[2]);
+    b.state = Str(r[3]);
+  } else if (kind == "failed") {
+    b.kind = BeginResult::Kind::kFailed;
+    b.epoch = Int(r[2]);
+    b.reason = Str(r[3]);
+  } else {
+    throw redis::RedisProtocolError("wc_job_begin_v2 replied " + kind);
+  }
+  return b;
+}
+
+std::string JobStore::AddPlanAndStart(Connection& c, const std::string& id, int64_t epoch,
+                                      const std::vector<PlannedTask>& tasks) {
+  constexpr size_t kBatch = 500;
+  redis::Pipeline pipe(c, 8);
+  for (size_t lo = 0; lo < tasks.size(); lo += kBatch) {
+    Args args{"FCALL", "wc_job_add_v2", "9"};
+    for (auto& k : keys_.FunctionKeys()) args.push_back(std::move(k));
+    args.push_back(id);
+    args.push_back(std::to_string(epoch));
+    args.push_back(std::to_string(lo));
+    for (size_t i = lo; i < std::min(tasks.size(), lo + kBatch); ++i)
+      args.push_back(Descriptor(tasks[i]));
     pipe.Add(args);
-    if (shuffle)
-      pipe.Add({"HSET", keys_.maps(), std::to_string(k), MapDescription(t.path, t.range)});
   }
   pipe.Finish();
-  // Written last: a state restored from a checkpoint taken in the middle lacks it.
-  c.Command({"HSET", keys_.meta(), "tasks", std::to_string(plan.tasks.size()), "files",
-             std::to_string(plan.files), "bytes", std::to_string(plan.bytes), "data_root",
-             plan.data_root});
+  return Str(Call(c, "wc_job_start_v2", {id, std::to_string(epoch)}));
 }
 
-bool JobStore::Intact(Connection& c, size_t planned_tasks, bool* map_phase) {
-  try {
-    Progress p = ReadProgress(c);
-    Reply marker = c.Command({"HGET", keys_.meta(), "tasks"});
-    // Shuffle jobs grow (reduce tasks, redone map tasks); the marker is written last.
-    *map_phase = p.phase == "map";
-    return static_cast<size_t>(p.entries) >= planned_tasks && !marker.is_nil();
-  } catch (const redis::RedisReplyError& e) {
-    if (e.prefix() != "NOSTREAM" && e.prefix() != "NOGROUP") throw;
-    return false;
-  }
+void JobStore::Renew(Connection& c, const std::string& id, int64_t epoch, int64_t lease_ms,
+                     const std::string& owner) {
+  Call(c, "wc_lease_v2", {id, std::to_string(epoch), std::to_string(lease_ms), owner});
 }
 
-int JobStore::StartReduce(Connection& c) {
-  return static_cast<int>(
-      redis::FCall(c, "wc_start_reduce_v1", keys_.FunctionKeys(), {keys_.group}).integer());
+void JobStore::Release(Connection& c, const std::string& id, int64_t epoch) {
+  Call(c, "wc_job_release_v2", {id, std::to_string(epoch)});
 }
 
-Progress JobStore::ReadProgress(Connection& c) {
-  Reply p = redis::FCall(c, "wc_progress_v3", keys_.FunctionKeys(), {keys_.group});
-  Progress out;
-  out.entries = p[0].integer();
-  out.pending = p[1].integer();
-  out.delivered = p[3].integer();
-  out.done = p[4].integer() == 1;
-  out.phase = std::string(p[5].str());
-  return out;
+void JobStore::FailJob(Connection& c, const std::string& id, int64_t epoch,
+                       const std::string& reason) {
+  Call(c, "wc_job_fail_v2", {id, std::to_string(epoch), reason});
 }
 
-std::vector<std::string> JobStore::Failures(Connection& c) {
-  std::vector<std::string> out;
-  for (auto& [id, message] : FailureRecords(c)) out.push_back(std::move(message));
-  return out;
-}
-
-std::vector<std::pair<std::string, std::string>> JobStore::FailureRecords(Connection& c) {
+std::vector<std::pair<std::string, std::string>> JobStore::Failures(Connection& c) {
   std::vector<std::pair<std::string, std::string>> out;
   Reply failed = c.Command({"HGETALL", keys_.failed()});
   for (size_t i = 0; i + 1 < failed.size(); i += 2)
@@ -132,12 +197,8 @@ WordTable JobStore::Counts(Connection& c) {
   return table;
 }
 
-std::map<std::string, std::string> JobStore::Meta(Connection& c) {
-  std::map<std::string, std::string> out;
-  Reply meta = c.Command({"HGETALL", keys_.meta()});
-  for (size_t i = 0; i + 1 < meta.size(); i += 2)
-    out[std::string(meta[i].str())] = std::string(meta[i + 1].str());
-  return out;
+int64_t JobStore::DistinctWords(Connection& c) {
+  return c.Command({"ZCARD", keys_.counts}).integer();
 }
 
 std::vector<ConsumerInfo> JobStore::Consumers(Connection& c) {
@@ -156,133 +217,168 @@ std::vector<ConsumerInfo> JobStore::Consumers(Connection& c) {
   return out;
 }
 
-int64_t JobStore::DistinctWords(Connection& c) {
-  return c.Command({"ZCARD", keys_.counts}).integer();
+std::vector<PlannedTask> JobStore::ReadPlan(Connection& c, uint32_t tasks) {
+  std::vector<PlannedTask> plan(tasks);
+  Reply r = c.Command({"HGETALL", keys_.plan()});
+  for (size_t i = 0; i + 1 < r.size(); i += 2) {
+    std::string_view k = r[i].str();
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(k.data(), k.data() + k.size(), n);
+    if (ec != std::errc() || p != k.data() + k.size() || n >= tasks) continue;
+    if (auto t = ParseDescriptor(r[i + 1].str())) plan[n] = std::move(*t);
+  }
+  return plan;
 }
 
-Entries JobStore::Parse(const Reply& entries) const {
+std::vector<bool> JobStore::FailedTasks(Connection& c, uint32_t tasks) {
+  std::vector<bool> failed(tasks, false);
+  Reply r = c.Command({"HKEYS", keys_.failed()});
+  for (size_t i = 0; i < r.size(); ++i) {
+    std::string_view k = r[i].str();
+    auto colon = k.find(':');
+    if (colon == std::string_view::npos) continue;
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(k.data() + colon + 1, k.data() + k.size(), n);
+    if (ec == std::errc() && p == k.data() + k.size() && n < tasks) failed[n] = true;
+  }
+  return failed;
+}
+
+JobStore::Entries JobStore::Classified(const Reply& entries, const JobView& job,
+                                       const std::vector<PlannedTask>& plan) const {
   Entries out;
   for (size_t i = 0; i < entries.size(); ++i) {
-    try {
-      out.tasks.push_back(ParseTask(keys_, entries[i]));
-    } catch (const std::invalid_argument& e) {
-      out.malformed.emplace_back(std::string(entries[i][0].str()), e.what());
+    auto v = Classify(entries[i], job, plan);
+    if (auto* t = std::get_if<Task>(&v)) {
+      out.tasks.push_back(std::move(*t));
+    } else {
+      out.foreign.push_back(std::get<Foreign>(std::move(v)));
     }
   }
   return out;
 }
 
-Entries JobStore::ReadHistory(Connection& c, const std::string& consumer) {
+JobStore::Entries JobStore::ReadHistory(Connection& c, const std::string& consumer,
+                                        const JobView& job, const std::vector<PlannedTask>& plan) {
   Reply r = c.Command({"XREADGROUP", "GROUP", keys_.group, consumer, "COUNT", "1000", "STREAMS",
                        keys_.stream, "0"});
-  return r.is_nil() || r.size() == 0 ? Entries{} : Parse(r[0][1]);
+  return r.is_nil() || r.size() == 0 ? Entries{} : Classified(r[0][1], job, plan);
 }
 
-Entries JobStore::ReadNew(Connection& c, const std::string& consumer, int64_t block_ms) {
+JobStore::Entries JobStore::ReadNew(Connection& c, const std::string& consumer, int64_t block_ms,
+                                    const JobView& job, const std::vector<PlannedTask>& plan) {
   Reply r = c.Command({"XREADGROUP", "GROUP", keys_.group, consumer, "COUNT", "1", "BLOCK",
                        std::to_string(block_ms), "STREAMS", keys_.stream, ">"});
-  return r.is_nil() || r.size() == 0 ? Entries{} : Parse(r[0][1]);
+  return r.is_nil() || r.size() == 0 ? Entries{} : Classified(r[0][1], job, plan);
 }
 
-Entries JobStore::Steal(Connection& c, const std::string& consumer, int64_t idle_ms, int count,
-                        std::string* cursor) {
+JobStore::Entries JobStore::Steal(Connection& c, const std::string& consumer, int64_t idle_ms,
+                                  int count, std::string* cursor, const JobView& job,
+                                  const std::vector<PlannedTask>& plan) {
   Reply r = c.Command({"XAUTOCLAIM", keys_.stream, keys_.group, consumer, std::to_string(idle_ms),
                        *cursor, "COUNT", std::to_string(count)});
   *cursor = std::string(r[0].str());
-  return Parse(r[1]);
+  return Classified(r[1], job, plan);
 }
 
 void JobStore::Touch(Connection& c, const std::string& consumer,
-                     const std::vector<std::string>& ids) {
+                     const std::vector<std::string>& entries) {
   Reply mine = c.Command({"XPENDING", keys_.stream, keys_.group, "-", "+", "10000", consumer});
   std::set<std::string> held;
   for (size_t i = 0; i < mine.size(); ++i) held.emplace(mine[i][0].str());
   Args claim{"XCLAIM", keys_.stream, keys_.group, consumer, "0"};
-  for (const auto& id : ids) {
+  for (const auto& id : entries) {
     if (held.count(id)) claim.push_back(id);
   }
   claim.push_back("JUSTID");
   if (claim.size() > 6) c.Command(claim);
 }
 
-int JobStore::Deliveries(Connection& c, const std::string& id) {
-  Reply r = c.Command({"XPENDING", keys_.stream, keys_.group, id, id, "1"});
+int JobStore::Deliveries(Connection& c, const std::string& entry) {
+  Reply r = c.Command({"XPENDING", keys_.stream, keys_.group, entry, entry, "1"});
   return r.size() == 0 ? 0 : static_cast<int>(r[0][3].integer());
 }
 
-JobStore::CommitResult JobStore::Commit(Connection& c, const std::vector<std::string>& ids,
-                                        const WordTable& table) {
+JobStore::CommitResult JobStore::Commit(Connection& c, const std::string& job,
+                                        const std::vector<Task>& tasks, const WordTable& table) {
   // (word, count) pairs sorted by (count, word): the order in which Redis inserts new
   // sorted-set members fastest.
   std::vector<std::pair<uint64_t, std::string_view>> wc;
   wc.reserve(table.size());
   table.ForEach([&](std::string_view w, uint64_t n) { wc.emplace_back(n, w); });
   std::sort(wc.begin(), wc.end());
-  Args args{keys_.group, std::to_string(ids.size())};
-  args.reserve(2 + ids.size() + 2 * wc.size());
-  args.insert(args.end(), ids.begin(), ids.end());
+  Args args{job, std::to_string(tasks.size())};
+  args.reserve(2 + 2 * tasks.size() + 2 * wc.size());
+  for (const Task& t : tasks) {
+    args.push_back(t.entry);
+    args.push_back(std::to_string(t.n));
+  }
   for (const auto& [n, w] : wc) {
     args.emplace_back(w);
     args.push_back(std::to_string(n));
   }
-  Reply r = redis::FCall(c, "wc_commit_v1", {keys_.stream, keys_.counts}, args);
+  Reply r = Call(c, "wc_commit_v2", args);
   CommitResult out;
-  out.accepted = r[0].integer() == 1;
+  out.accepted = Int(r[0]) == 1;
   if (out.accepted) {
-    out.words = r[1].integer();
+    out.words = Int(r[1]);
   } else {
-    out.stale_entry = std::string(r[1].str());
+    out.stale_entry = Str(r[1]);
   }
   return out;
 }
 
-bool JobStore::Fail(Connection& c, const Task& t, const std::string& message) {
-  if (t.kind == Task::Kind::kMap) {
-    return redis::FCall(c, "wc_map_fail_v1", keys_.FunctionKeys(),
-                        {keys_.group, t.id, std::to_string(t.map), message})
-               .integer() == 1;
-  }
-  return redis::FCall(c, "wc_fail_v1", {keys_.stream, keys_.failed()}, {keys_.group, t.id, message})
-             .integer() == 1;
+bool JobStore::Fail(Connection& c, const std::string& job, const Task& t, const std::string& why) {
+  return Int(Call(c, "wc_fail_v2", {job, t.entry, std::to_string(t.n), why})) == 1;
 }
 
-bool JobStore::MapDone(Connection& c, const Task& t) {
-  return redis::FCall(c, "wc_map_done_v1", keys_.FunctionKeys(),
-                      {keys_.group, t.id, std::to_string(t.map)})
-             .integer() == 1;
+bool JobStore::MarkForeign(Connection& c, const std::string& job, const Foreign& f) {
+  return Int(Call(c, "wc_foreign_v2", {job, f.entry, f.why})) == 1;
 }
 
-JobStore::RedoResult JobStore::RedoMaps(Connection& c, const Task& t,
+bool JobStore::MapDone(Connection& c, const std::string& job, const Task& t) {
+  return Int(Call(c, "wc_map_done_v2", {job, t.entry, std::to_string(t.n)})[0]) == 1;
+}
+
+JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, const Task& t,
                                         const std::vector<std::pair<uint32_t, std::string>>& lost,
                                         int max_redos) {
-  Args args{keys_.group, t.id, std::to_string(t.part), std::to_string(max_redos)};
+  Args args{job, t.entry, std::to_string(t.n), std::to_string(max_redos)};
   for (const auto& [m, why] : lost) {
     args.push_back(std::to_string(m));
     args.push_back(why);
   }
-  int64_t r = redis::FCall(c, "wc_redo_maps_v1", keys_.FunctionKeys(), args).integer();
+  int64_t r = Int(Call(c, "wc_redo_maps_v2", args));
   return r == 2   ? RedoResult::kFailedMapsSkipped
          : r == 1 ? RedoResult::kSentBack
                   : RedoResult::kNotPending;
 }
 
-bool JobStore::Publish(Connection& c, const Task& t,
+bool JobStore::Publish(Connection& c, const std::string& job, const Task& t,
                        const std::vector<std::pair<uint64_t, std::string_view>>& sorted) {
-  constexpr size_t kMembers = 1000, kWindow = 16;
+  constexpr size_t kMembers = 2000, kWindow = 8;
+  State(c);  // through FCall: loads the library if a restarted Redis lacks it
   redis::Pipeline pipe(c, kWindow);
+  const std::string part = std::to_string(t.n);
+  uint64_t total = 0;
   for (size_t lo = 0; lo < sorted.size(); lo += kMembers) {
     size_t hi = std::min(sorted.size(), lo + kMembers);
-    Args z{"ZADD", keys_.counts};
-    z.reserve(2 + 2 * (hi - lo));
+    Args z{"FCALL", "wc_reduce_write_v2", "9"};
+    for (auto& k : keys_.FunctionKeys()) z.push_back(std::move(k));
+    z.push_back(job);
+    z.push_back(part);
+    z.reserve(z.size() + 2 * (hi - lo));
     for (size_t k = lo; k < hi; ++k) {
       z.push_back(std::to_string(sorted[k].first));
       z.emplace_back(sorted[k].second);
+      total += sorted[k].first;
     }
     pipe.Add(z);
   }
   pipe.Finish();
-  return redis::FCall(c, "wc_commit_v1", {keys_.stream, keys_.counts}, {keys_.group, "1", t.id})[0]
-             .integer() == 1;
+  Reply r = Call(c, "wc_reduce_done_v2",
+                 {job, t.entry, part, std::to_string(sorted.size()), std::to_string(total)});
+  return Int(r[0]) == 1;
 }
 
 }  // namespace wc::job

@@ -1,19 +1,22 @@
 // JobStore: the job as it lives in Redis. The only code that knows the key names (job/keys.h),
-// the task entry codec (job/task.h) and wordcount's Redis functions (mylib.lua). Callers get
-// typed results; no caller spells a command.
+// the codecs (job/task.h) and wordcount's Redis functions (mylib.lua, library version 2, whose
+// header states the protocol). Callers get typed results; no caller spells a command.
+//
+// Every write is a function call fenced by the job id (a worker or coordinator of another job
+// gets RedisReplyError STALEJOB before anything is written; a coordinator whose lease epoch is
+// old gets STALELEASE), and every function validates everything before its first write.
 //
 // Every method makes one attempt on the Connection it is given and throws like it
 // (redis/errors.h): RedisIoError if the connection broke (a write whose reply was lost may have
 // been applied: every write here is safe to repeat), RedisReplyError for an error reply.
-// Retrying is the caller's policy (RedisSession). Methods that read several replies keep the
-// connection clean on error replies (redis::Pipeline).
+// Retrying is the caller's policy (RedisSession). Methods that pipeline keep the connection
+// clean on error replies (redis::Pipeline).
 // Thread-safety: a JobStore is immutable after construction; the Connection is not shared.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,27 +29,43 @@
 
 namespace wc::job {
 
-// The job's completion state, read atomically (wc_progress_v3).
-struct Progress {
-  int64_t entries = 0;    // stream entries (tasks added so far, all phases)
-  int64_t pending = 0;    // delivered, not acknowledged
-  int64_t delivered = 0;  // acknowledged = delivered - pending
-  bool done = false;      // the job is complete (shuffle: reduce phase finished too)
-  std::string phase;      // direct, map or reduce
+// The job record and the stream's state, read atomically (wc_progress_v4). Fields by name.
+struct JobState {
+  std::map<std::string, std::string> fields;
+  std::string Get(const std::string& name) const;
+  int64_t Int(const std::string& name) const;  // 0 if absent or not a number
+  std::string state() const {
+    return Get("state");
+  }  // none, creating, count, map, reduce, done, failed
+  std::string id() const { return Get("id"); }
+  bool active() const;  // count, map or reduce
+  bool done() const { return state() == "done"; }
+  JobView View() const;
 };
 
-// What the coordinator writes when it creates a job.
-struct JobSpec {
+// The identity of a job: what makes a rerun "the same job" (resume) or another one.
+struct JobIdentity {
+  std::string digest;  // of the plan (job/plan.h: PlanDigest)
   Mode mode = Mode::kDirect;
-  uint32_t partitions = 0;  // shuffle: R
-  std::string spill;        // shuffle: the job's directory name under SPILL_DIR
+  uint32_t tasks = 0;
+  uint32_t parts = 0;  // shuffle: R
+  std::string spill;   // shuffle: the job's directory name under SPILL_DIR
+  std::string column = "text";
 };
 
-// Stream entries read for a consumer: the tasks, and the entries that are not valid tasks.
-struct Entries {
-  std::vector<Task> tasks;
-  std::vector<std::pair<std::string, std::string>> malformed;  // (entry id, why)
+struct BeginResult {
+  enum class Kind { kCreated, kResumed, kDone, kBusy, kMismatch, kFailed };
+  Kind kind = Kind::kCreated;
+  std::string id;
+  int64_t epoch = 0;
+  std::string state;          // resumed, busy, mismatch: the job's state
+  std::string owner;          // busy, mismatch: who holds the job
+  int64_t created_ms = 0;     // busy
+  int64_t lease_left_ms = 0;  // busy
+  std::string reason;         // failed
 };
+
+using WordCountPairs = std::vector<std::pair<std::string, uint64_t>>;
 
 struct ConsumerInfo {
   std::string name;
@@ -54,79 +73,92 @@ struct ConsumerInfo {
   int64_t idle_ms = 0;
 };
 
-using WordCountPairs = std::vector<std::pair<std::string, uint64_t>>;
-
 class JobStore {
  public:
   explicit JobStore(JobKeys keys) : keys_(std::move(keys)) {}
   const JobKeys& keys() const { return keys_; }
 
+  // ---- everyone ----
+  JobState State(redis::Connection& c);
+
   // ---- coordinator ----
-  // Loads the functions, deletes the job's keys (never FLUSHALL: the server may hold other
-  // data), creates the stream, the group and every task. The marker of a complete creation
-  // (`tasks` in the job hash) is written last.
-  void Create(redis::Connection& c, const JobSpec& spec, const Plan& plan);
-  // Holds Redis the whole job (every planned task, creation marker)? `*map_phase` says whether
-  // a shuffle job is (back) in its map phase. Throws nothing for a missing job: returns false.
-  bool Intact(redis::Connection& c, size_t planned_tasks, bool* map_phase);
-  // Shuffle: once every map task is acknowledged, adds the reduce tasks and sets the phase, in
-  // one function call. Returns 1 started now, 0 not a job in its map phase, -1 maps remain.
-  int StartReduce(redis::Connection& c);
-  // Throws RedisReplyError NOSTREAM / NOGROUP if the job is not there.
-  Progress ReadProgress(redis::Connection& c);
-  // The failed tasks' messages.
-  std::vector<std::string> Failures(redis::Connection& c);
+  // Claims the keys (wc_job_begin_v2): creates the job (id = new_id, state creating), resumes
+  // it (same identity, lease expired), or says why not. `info` pairs are stored in the record.
+  BeginResult Begin(redis::Connection& c, const std::string& new_id, const JobIdentity& ident,
+                    const std::string& owner, int64_t lease_ms, bool replace,
+                    const std::vector<std::pair<std::string, std::string>>& info);
+  // Adds the plan (idempotent: tasks already there are skipped) and starts the job; returns the
+  // state it starts in.
+  std::string AddPlanAndStart(redis::Connection& c, const std::string& id, int64_t epoch,
+                              const std::vector<PlannedTask>& tasks);
+  // Renews the lease; throws RedisReplyError STALELEASE if another epoch holds the job.
+  void Renew(redis::Connection& c, const std::string& id, int64_t epoch, int64_t lease_ms,
+             const std::string& owner);
+  void Release(redis::Connection& c, const std::string& id, int64_t epoch);
+  void FailJob(redis::Connection& c, const std::string& id, int64_t epoch,
+               const std::string& reason);
+  // Failure messages of tasks (task:<n> and map:<n> records).
+  std::vector<std::pair<std::string, std::string>> Failures(redis::Connection& c);
   // The top n in the project's order (count descending, then word bytes ascending).
   WordCountPairs Top(redis::Connection& c, int n);
   // Every (word, count) of the result.
   WordTable Counts(redis::Connection& c);
-
-  // ---- status ----
-  std::map<std::string, std::string> Meta(redis::Connection& c);
-  std::vector<ConsumerInfo> Consumers(redis::Connection& c);
-  std::vector<std::pair<std::string, std::string>> FailureRecords(redis::Connection& c);
   int64_t DistinctWords(redis::Connection& c);
+  std::vector<ConsumerInfo> Consumers(redis::Connection& c);
 
   // ---- worker ----
+  std::vector<PlannedTask> ReadPlan(redis::Connection& c, uint32_t tasks);
+  // Plan task numbers that failed for good (a reducer skips their outputs).
+  std::vector<bool> FailedTasks(redis::Connection& c, uint32_t tasks);
+
+  struct Entries {
+    std::vector<Task> tasks;
+    std::vector<Foreign> foreign;
+  };
   // The consumer's own pending history (id 0), up to 1000 entries.
-  Entries ReadHistory(redis::Connection& c, const std::string& consumer);
+  Entries ReadHistory(redis::Connection& c, const std::string& consumer, const JobView& job,
+                      const std::vector<PlannedTask>& plan);
   // One new entry, waiting up to block_ms (0: none).
-  Entries ReadNew(redis::Connection& c, const std::string& consumer, int64_t block_ms);
-  // One XAUTOCLAIM step of at most `count` entries idle >= idle_ms; *cursor is advanced ("0-0"
-  // when the scan is complete).
+  Entries ReadNew(redis::Connection& c, const std::string& consumer, int64_t block_ms,
+                  const JobView& job, const std::vector<PlannedTask>& plan);
+  // One XAUTOCLAIM step of at most `count` entries idle >= idle_ms; *cursor advanced ("0-0" when
+  // the scan is complete).
   Entries Steal(redis::Connection& c, const std::string& consumer, int64_t idle_ms, int count,
-                std::string* cursor);
-  // Of `ids`, those still pending for `consumer`, claimed again by it without counting a
-  // delivery (heartbeat).
+                std::string* cursor, const JobView& job, const std::vector<PlannedTask>& plan);
+  // Of `entries`, those still pending for `consumer`, claimed again without counting a delivery.
   void Touch(redis::Connection& c, const std::string& consumer,
-             const std::vector<std::string>& ids);
-  // How often entry `id` was delivered (0 if it is not pending).
-  int Deliveries(redis::Connection& c, const std::string& id);
+             const std::vector<std::string>& entries);
+  // How often entry `entry` was delivered (0 if it is not pending).
+  int Deliveries(redis::Connection& c, const std::string& entry);
 
   struct CommitResult {
     bool accepted = false;
-    int64_t words = 0;        // accepted: words applied
+    int64_t words = 0;        // accepted: distinct words applied
     std::string stale_entry;  // not accepted: the first entry committed elsewhere
   };
-  // Direct mode: acknowledges `ids` and adds `table`'s counts, all or nothing (wc_commit_v1).
-  CommitResult Commit(redis::Connection& c, const std::vector<std::string>& ids,
+  // Direct mode: acknowledges `tasks` and adds `table`'s counts, all or nothing.
+  CommitResult Commit(redis::Connection& c, const std::string& job, const std::vector<Task>& tasks,
                       const WordTable& table);
-  // A task that cannot be counted: acknowledged, its message recorded. True if this call did.
-  bool Fail(redis::Connection& c, const Task& t, const std::string& message);
-  // Shuffle: map task t's output is written. True if this call acknowledged it.
-  bool MapDone(redis::Connection& c, const Task& t);
+  // A plan task that cannot be counted: acknowledged, recorded. True if this call recorded it.
+  bool Fail(redis::Connection& c, const std::string& job, const Task& t, const std::string& why);
+  // An entry that is no task of the job: acknowledged, never counted. True if this call did.
+  bool MarkForeign(redis::Connection& c, const std::string& job, const Foreign& f);
+  // Shuffle: map task t's output is written. True if this call finished it.
+  bool MapDone(redis::Connection& c, const std::string& job, const Task& t);
   enum class RedoResult { kSentBack, kNotPending, kFailedMapsSkipped };
   // Shuffle: reduce task t found the outputs of `lost` (map, why) missing or corrupt.
-  RedoResult RedoMaps(redis::Connection& c, const Task& t,
+  RedoResult RedoMaps(redis::Connection& c, const std::string& job, const Task& t,
                       const std::vector<std::pair<uint32_t, std::string>>& lost, int max_redos);
-  // Shuffle: writes partition t's totals (sorted by (count, word)) into COUNT, then acknowledges
-  // t, in order on this one connection (a checkpoint holding the acknowledgement holds every
-  // write before it). True if this call acknowledged it.
-  bool Publish(redis::Connection& c, const Task& t,
+  // Shuffle: writes partition t's totals into C through the fenced write function, then
+  // finishes t with its totals, in order on this one connection (a checkpoint holding the
+  // finish holds every write before it). True if this call finished the partition.
+  bool Publish(redis::Connection& c, const std::string& job, const Task& t,
                const std::vector<std::pair<uint64_t, std::string_view>>& sorted);
 
  private:
-  Entries Parse(const redis::Reply& entries) const;
+  Entries Classified(const redis::Reply& entries, const JobView& job,
+                     const std::vector<PlannedTask>& plan) const;
+  redis::Reply Call(redis::Connection& c, std::string_view function, const redis::Args& args);
   JobKeys keys_;
 };
 

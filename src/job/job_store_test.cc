@@ -12,48 +12,90 @@ namespace {
 
 class JobStoreTest : public testing::RedisTest {
  protected:
+  // Creates and starts a job of `tasks` in `mode`; returns its id.
+  std::string Start(const std::vector<PlannedTask>& tasks, Mode mode = Mode::kDirect) {
+    JobIdentity ident{.digest = "ab12",
+                      .mode = mode,
+                      .tasks = static_cast<uint32_t>(tasks.size()),
+                      .parts = mode == Mode::kShuffle ? 2u : 0u,
+                      .spill = mode == Mode::kShuffle ? "job-x" : ""};
+    BeginResult b = store_.Begin(conn(), kId, ident, "me", 10000, false, {{"count_key", "count"}});
+    EXPECT_EQ(b.kind, BeginResult::Kind::kCreated);
+    store_.AddPlanAndStart(conn(), b.id, b.epoch, tasks);
+    return b.id;
+  }
+  static constexpr const char* kId = "0123456789abcdef0123456789abcdef";
   JobStore store_{JobKeys{}};
 };
 
-TEST_F(JobStoreTest, CreatedTasksReadBackAsPlanned) {
-  Plan plan;
-  plan.tasks = {{"/d/a.csv", csv::ByteRange{}}, {"/d/b c.csv", csv::ByteRange{10, 20}}};
-  plan.files = 2;
-  store_.Create(conn(), JobSpec{}, plan);
-  Entries e = store_.ReadHistory(conn(), "w");  // nothing delivered yet
-  EXPECT_TRUE(e.tasks.empty());
+TEST_F(JobStoreTest, TasksComeFromThePlanNotFromTheEntry) {
+  std::vector<PlannedTask> tasks = {{"/d/a.csv", csv::ByteRange{}},
+                                    {"/d/b c.csv", csv::ByteRange{10, 20}}};
+  Start(tasks);
+  JobState s = store_.State(conn());
+  EXPECT_EQ(s.state(), "count");
+  EXPECT_EQ(s.id(), kId);
+  EXPECT_EQ(s.Get("count_key"), "count");
+  JobView job = s.View();
+  std::vector<PlannedTask> plan = store_.ReadPlan(conn(), job.tasks);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[1].path, "/d/b c.csv");
+  EXPECT_EQ(plan[1].range, (csv::ByteRange{10, 20}));
   std::vector<Task> got;
   for (int i = 0; i < 2; ++i) {
-    Entries n = store_.ReadNew(conn(), "w", 0);
+    JobStore::Entries n = store_.ReadNew(conn(), "w", 0, job, plan);
     ASSERT_EQ(n.tasks.size(), 1u);
     got.push_back(n.tasks[0]);
   }
   EXPECT_EQ(got[0].path, "/d/a.csv");
   EXPECT_EQ(got[0].range, csv::ByteRange{});
   EXPECT_EQ(got[1].path, "/d/b c.csv");
-  EXPECT_EQ(got[1].range, (csv::ByteRange{10, 20}));
+  EXPECT_EQ(got[1].n, 1u);
   EXPECT_EQ(got[1].kind, Task::Kind::kCount);
-  Progress p = store_.ReadProgress(conn());
-  EXPECT_EQ(p.entries, 2);
-  EXPECT_EQ(p.pending, 2);
-  EXPECT_FALSE(p.done);
-  bool map_phase = true;
-  EXPECT_TRUE(store_.Intact(conn(), 2, &map_phase));
-  EXPECT_FALSE(map_phase);
-  conn().Command({"DEL", "files"});
-  EXPECT_FALSE(store_.Intact(conn(), 2, &map_phase));
+  // A stray entry naming a job file is no task: classified foreign, never counted.
+  conn().Command({"XADD", "files", "*", "fname", "/d/a.csv", "range", "0-99999999999"});
+  conn().Command({"XADD", "files", "*", "job", kId, "task", "7"});
+  conn().Command({"XADD", "files", "*", "job", kId, "task", "0", "task", "1"});
+  conn().Command({"XADD", "files", "*", "job", kId, "part", "0"});  // a direct job has no parts
+  for (int i = 0; i < 4; ++i) {
+    JobStore::Entries n = store_.ReadNew(conn(), "w", 0, job, plan);
+    EXPECT_TRUE(n.tasks.empty());
+    ASSERT_EQ(n.foreign.size(), 1u);
+    EXPECT_TRUE(store_.MarkForeign(conn(), kId, n.foreign[0]));
+  }
+  EXPECT_EQ(store_.State(conn()).Int("foreign"), 4);
 }
 
-TEST_F(JobStoreTest, MalformedEntriesAreReportedNotThrown) {
-  store_.Create(conn(), JobSpec{}, Plan{});
-  conn().Command({"XADD", "files", "*", "fname", "/x", "range", "1-"});
-  conn().Command({"XADD", "files", "*", "kind", "reduce", "part", "1"});
-  Entries e = store_.ReadHistory(conn(), "w");
-  e = store_.ReadNew(conn(), "w", 0);
-  ASSERT_EQ(e.malformed.size(), 1u);
-  EXPECT_NE(e.malformed[0].second.find("range"), std::string::npos);
-  e = store_.ReadNew(conn(), "w", 0);
-  ASSERT_EQ(e.malformed.size(), 1u);
+TEST_F(JobStoreTest, CommitOfTheLastTaskFinishesTheJobAndCountersMatch) {
+  Start({{"/d/a.csv", csv::ByteRange{}}});
+  JobState s = store_.State(conn());
+  auto plan = store_.ReadPlan(conn(), 1);
+  JobStore::Entries n = store_.ReadNew(conn(), "w", 0, s.View(), plan);
+  ASSERT_EQ(n.tasks.size(), 1u);
+  WordTable t(16);
+  t.AddUnpadded("x", 3);
+  t.AddUnpadded("y", 1);
+  JobStore::CommitResult r = store_.Commit(conn(), kId, n.tasks, t);
+  EXPECT_TRUE(r.accepted);
+  s = store_.State(conn());
+  EXPECT_TRUE(s.done());
+  EXPECT_EQ(s.Int("distinct"), 2);
+  EXPECT_EQ(s.Int("words"), 4);
+  EXPECT_EQ(store_.DistinctWords(conn()), 2);
+  // A commit of another job id changes nothing.
+  EXPECT_THROW(store_.Commit(conn(), "ffffffffffffffffffffffffffffffff", n.tasks, t),
+               redis::RedisReplyError);
+}
+
+TEST_F(JobStoreTest, BeginOnKeysHeldByALiveJobIsBusy) {
+  Start({{"/d/a.csv", csv::ByteRange{}}});
+  JobIdentity other{.digest = "cd34", .tasks = 1};
+  BeginResult b =
+      store_.Begin(conn(), "11111111111111111111111111111111", other, "you", 10000, false, {});
+  EXPECT_EQ(b.kind, BeginResult::Kind::kBusy);
+  EXPECT_EQ(b.id, kId);
+  EXPECT_EQ(b.owner, "me");
+  EXPECT_GT(b.lease_left_ms, 0);
 }
 
 TEST_F(JobStoreTest, TopBreaksTiesByWordBytesLikeSerial) {

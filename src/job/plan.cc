@@ -1,5 +1,9 @@
 #include "job/plan.h"
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
 #include <filesystem>
 
 #include "count/count_task.h"
@@ -29,6 +33,19 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
   }
   plan.data_root = CommonDirectory(paths);
   return plan;
+}
+
+std::string PlanDigest(const Plan& plan, const std::string& extra) {
+  std::string text = extra;
+  for (const auto& t : plan.tasks) {
+    struct stat st {};
+    ::stat(t.path.c_str(), &st);
+    text += fmt::format("\n{}|{}|{}|{}.{}|{}", t.range.begin, t.range.end,
+                        static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                        t.path);
+  }
+  XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
+  return fmt::format("{:016x}{:016x}", h.high64, h.low64);
 }
 
 }  // namespace wc::job

@@ -1,43 +1,64 @@
-// A task of the job, as it is stored in the task stream.
-//   direct mode, count task:  FNAME=<path> [range=<begin>-<end>]   (the lab's entry, plus ranges)
-//   shuffle mode, map task:   FNAME=<path> [range=...] kind=map map=<m> parts=<R> spill=<dir name>
-//   shuffle mode, reduce:     kind=reduce part=<r> maps=<M> parts=<R> spill=<dir name>
-// A range is a record-aligned byte range of a big file; without one the task is the whole file.
+// The job's two codecs (library version 2 of mylib.lua; see its header for the protocol):
+//
+//   plan descriptors  P:plan field n = "<begin>-<end>|<path>" or "|<path>" (a whole file): the
+//                     authenticated description of task n, written by the coordinator only;
+//   stream entries    count/map task n:  <FNAME> <path> job <id> task <n>
+//                     reduce task r:     job <id> part <r>
+//
+// A worker takes a task's path and range from the plan, never from the entry. An entry is a
+// task of job J only if Classify says so; the rule is the one mylib.lua's classify() applies
+// (both sides must agree, or an entry could be refused by both): exactly one of task/part,
+// job == J's id, each of job/task/part at most once, numbers ^[0-9]+$ of fewer than 10 digits,
+// task < tasks, part < parts and only in a shuffle job. Value types; no I/O.
 #pragma once
 
-#include <map>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "csv/record_ranges.h"
-#include "job/keys.h"
+#include "job/config.h"
+#include "job/plan.h"
 #include "redis/connection.h"
 
 namespace wc::job {
 
-struct Task {
-  enum class Kind { kCount, kMap, kReduce };
-  std::string id;  // stream entry id
-  Kind kind = Kind::kCount;
-  std::string path;  // count and map tasks
-  csv::ByteRange range;
-  uint32_t map = 0;    // map: its number m
-  uint32_t part = 0;   // reduce: its partition r
-  uint32_t maps = 0;   // reduce: M
-  uint32_t parts = 0;  // map and reduce: R
-  std::string spill;   // map and reduce: the job's directory name under the spill root
+// What a worker knows of the job it serves (from the job record).
+struct JobView {
+  std::string id;
+  Mode mode = Mode::kDirect;
+  uint32_t tasks = 0;  // N: count or map tasks
+  uint32_t parts = 0;  // R: reduce partitions (shuffle)
+  std::string spill;   // shuffle: the job's directory name under SPILL_DIR
+  std::string column = "text";
 };
 
-// The stream entry fields of a count task (without id).
-redis::Args TaskFields(const JobKeys& keys, const std::string& path, const csv::ByteRange& range);
-// The fields of map task m of a shuffle job (mylib.lua's wc_redo_maps_v1 writes the same).
-redis::Args MapTaskFields(const JobKeys& keys, const std::string& path, const csv::ByteRange& range,
-                          uint32_t m, uint32_t parts, const std::string& spill);
-// The value of field m of the maps hash: "<range>|<path>", range empty for a whole file.
-std::string MapDescription(const std::string& path, const csv::ByteRange& range);
+struct Task {
+  enum class Kind { kCount, kMap, kReduce };
+  std::string entry;  // stream entry id
+  Kind kind = Kind::kCount;
+  uint32_t n = 0;    // count/map: plan task number; reduce: partition
+  std::string path;  // count/map: from the plan
+  csv::ByteRange range;
+};
 
-// Parses one stream entry ([id, [field, value, ...]]). A malformed entry (missing or bad field,
-// spill name other than [A-Za-z0-9._-]+) throws std::invalid_argument naming the id.
-Task ParseTask(const JobKeys& keys, const redis::Reply& entry);
+// "<begin>-<end>|<path>", or "|<path>" for a whole file.
+std::string Descriptor(const PlannedTask& t);
+// The inverse; nullopt if malformed.
+std::optional<PlannedTask> ParseDescriptor(std::string_view d);
+
+// An entry that is no task of the job: its id and why.
+struct Foreign {
+  std::string entry;
+  std::string why;
+};
+
+// Classifies one stream entry ([id, [field, value, ...]]) against the job. For a count or map
+// task the path and range come from `plan` (index n); a task number without a plan entry is
+// foreign too.
+std::variant<Task, Foreign> Classify(const redis::Reply& entry, const JobView& job,
+                                     const std::vector<PlannedTask>& plan);
 
 }  // namespace wc::job

@@ -21,7 +21,6 @@
 #include "shuffle/reducer.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "util/paths.h"
 
 namespace wc::job {
 
@@ -45,8 +44,7 @@ using Clock = std::chrono::steady_clock;
 // that harmless.
 class Heartbeat {
  public:
-  Heartbeat(const WorkerOptions& o, const JobStore& store)
-      : o_(o), store_(store), thread_([this] { Loop(); }) {}
+  explicit Heartbeat(const WorkerOptions& o) : o_(o), thread_([this] { Loop(); }) {}
   ~Heartbeat() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -54,6 +52,12 @@ class Heartbeat {
     }
     cv_.notify_all();
     thread_.join();
+  }
+  // The job's keys (at every join), then the entries held.
+  void SetKeys(const JobKeys& keys) {
+    std::lock_guard<std::mutex> lock(mu_);
+    store_ = JobStore(keys);
+    ids_.clear();
   }
   void Set(std::vector<std::string> ids) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -68,6 +72,7 @@ class Heartbeat {
       cv_.wait_for(lock, o_.claim_idle / 3, [this] { return stop_; });
       if (stop_) return;
       std::vector<std::string> ids = ids_;
+      JobStore store = store_;
       if (ids.empty()) continue;
       lock.unlock();
       try {
@@ -76,7 +81,7 @@ class Heartbeat {
           co.command_timeout = std::chrono::milliseconds(2000);
           conn = std::make_unique<Connection>(co);
         }
-        store_.Touch(*conn, o_.name, ids);
+        store.Touch(*conn, o_.name, ids);
       } catch (const std::exception&) {
         conn.reset();
       }
@@ -85,8 +90,8 @@ class Heartbeat {
   }
 
   const WorkerOptions& o_;
-  JobStore store_;  // a copy: immutable, no shared state with the worker thread
   std::mutex mu_;
+  JobStore store_{JobKeys{}};  // guarded by mu_
   std::condition_variable cv_;
   bool stop_ = false;
   std::vector<std::string> ids_;
@@ -98,71 +103,172 @@ struct Batch {
   std::vector<Task> tasks;
   WordTable table{1 << 14};
   bool empty() const { return tasks.empty(); }
-  bool Holds(const std::string& id) const {
-    return std::any_of(tasks.begin(), tasks.end(), [&](const Task& t) { return t.id == id; });
+  bool Holds(const std::string& entry) const {
+    return std::any_of(tasks.begin(), tasks.end(), [&](const Task& t) { return t.entry == entry; });
   }
-  std::vector<std::string> Ids() const {
+  std::vector<std::string> Entries() const {
     std::vector<std::string> ids;
-    for (const auto& t : tasks) ids.push_back(t.id);
+    for (const auto& t : tasks) ids.push_back(t.entry);
     return ids;
   }
 };
+
+// Thrown inside Serve when a function refused a write because the job the worker serves is no
+// longer the current one (STALEJOB) or has moved on (BADSTATE, e.g. it is done): the batch is
+// dropped, nothing of it was written, and the worker looks at the job again.
+struct JobChanged {};
+// The deliberate crash point (--crash): ends the worker with kWorkerExitCrashed.
+struct CrashPoint {};
 
 class Worker {
  public:
   explicit Worker(const WorkerOptions& o)
       : o_(o),
-        store_(o.keys),
         session_(SessionOptions{.redis = o.redis,
                                 .retry_for = o.redis_retry,
                                 .retry_missing_job = true,
                                 // After a reconnect, a delivery whose reply was lost may sit in
                                 // our pending list: read our own history again first.
                                 .on_reconnect = [this] { read_history_ = true; }}),
-        heartbeat_(o, store_) {}
+        heartbeat_(o) {}
 
   int Run() {
-    Log::Event("start", "crash={} slow={}", o_.crash, o_.slow);
+    Log::Event("start", "crash={} slow={} job={}", o_.crash, o_.slow,
+               o_.job.empty() ? std::string("any") : o_.job);
+    std::string last_served;
     for (;;) {
-      std::optional<Task> task = Next();
-      if (!task) {
-        if (!batch_.empty()) {
-          Commit();
-          continue;
-        }
-        if ((task = Steal())) {
-          Log::Event("steal", "task={} path=\"{}\"", task->id, task->path);
-        } else if (JobDone()) {
-          Log::Event("exit",
-                     "reason=done tasks={} commits={} duplicates={} failed={} max_rss_kb={}",
-                     counted_, commits_, duplicates_, failed_, MaxRssKb());
-          return kWorkerExitDone;
-        } else {
-          continue;
-        }
-      }
-      Log::Event("claim", "task={} path=\"{}\" range={}-{}", task->id, task->path,
-                 task->range.begin,
-                 task->range.end == csv::ByteRange::kToEnd ? std::string("end")
-                                                           : std::to_string(task->range.end));
-      if (o_.crash) {
-        Log::Event("exit", "reason=crash_point task={}", task->id);
-        return kWorkerExitCrashed;
-      }
-      if (o_.slow) std::this_thread::sleep_for(std::chrono::seconds(1));
-      Process(*task);
-      if (batch_.tasks.size() >= o_.commit_max_tasks || batch_.table.size() >= o_.commit_max_words)
-        Commit();
+      std::optional<int> rc = Join(last_served);
+      if (rc) return *rc;
+      std::string outcome = Serve();
+      // A job served to its end is not joined again; one that only changed phase is.
+      last_served = outcome == "rejoin" ? std::string() : job_.id;
+      if (outcome == "done" && !o_.keep_going) return Exit("done", kWorkerExitDone);
+      if (outcome == "failed" && !o_.keep_going) return Exit("job_failed", kWorkerExitNoJob);
+      if (outcome == "replaced" && !o_.job.empty()) return Exit("job_replaced", kWorkerExitNoJob);
     }
   }
 
  private:
-  // Valid tasks of `e`; malformed entries (written by someone else) are recorded as failed.
-  std::vector<Task> Valid(Entries e) {
-    for (const auto& [id, why] : e.malformed) {
-      Task t;
-      t.id = id;
-      Fail(t, why);
+  int Exit(const char* reason, int rc) {
+    Log::Event("exit",
+               "reason={} tasks={} commits={} duplicates={} failed={} foreign={} max_rss_kb={}",
+               reason, counted_, commits_, duplicates_, failed_, foreign_, MaxRssKb());
+    return rc;
+  }
+
+  // Waits for a job to serve (an active job other than `last_served`; with --job, that one) and
+  // joins it: its settings, keys and plan come from Redis. Returns an exit code if there is
+  // none to serve.
+  std::optional<int> Join(const std::string& last_served) {
+    const auto deadline = Clock::now() + o_.wait;
+    bool said = false;
+    for (;;) {
+      JobStore probe(JobKeys{.stream = o_.stream});
+      JobState s = session_.Run([&](Connection& c) { return probe.State(c); });
+      bool mine = o_.job.empty() || s.id() == o_.job;
+      if (!o_.job.empty() && s.id() == o_.job && !s.active() && s.state() != "creating")
+        return Exit(s.done() ? "done" : "job_ended", s.done() ? kWorkerExitDone : kWorkerExitNoJob);
+      if (s.active() && mine && s.id() != last_served) {
+        job_ = s.View();
+        if (job_.mode == Mode::kShuffle && o_.spill_root.empty()) {
+          Log::Error("exit",
+                     "reason=usage error=\"job {} is a shuffle job: this worker needs "
+                     "--spill-dir (the SPILL_DIR every host shares)\"",
+                     job_.id);
+          return kWorkerExitUsage;
+        }
+        store_.emplace(JobKeys{.stream = o_.stream,
+                               .counts = s.Get("count_key").empty() ? "count" : s.Get("count_key"),
+                               .fname = s.Get("fname"),
+                               .group = s.Get("group")});
+        heartbeat_.SetKeys(store_->keys());
+        plan_ = session_.Run([&](Connection& c) { return store_->ReadPlan(c, job_.tasks); });
+        read_history_ = true;
+        history_.clear();
+        batch_ = Batch{};
+        Log::Event("join", "job={} mode={} tasks={} parts={}", job_.id, ToString(job_.mode),
+                   job_.tasks, job_.parts);
+        return std::nullopt;
+      }
+      if (Clock::now() >= deadline) {
+        Log::Warn("exit", "reason=no_job waited_s={:.0f} stream={}",
+                  std::chrono::duration<double>(o_.wait).count(), o_.stream);
+        return kWorkerExitNoJob;
+      }
+      if (!said) {
+        Log::Event("waiting", "stream={} state={}", o_.stream, s.state());
+        said = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
+  // Serves the joined job until it is done ("done"), failed ("failed"), no longer the current
+  // job ("replaced"), or refused a write for its phase ("rejoin").
+  std::string Serve() {
+    try {
+      for (;;) {
+        std::optional<Task> task = Next();
+        if (!task) {
+          if (!batch_.empty()) {
+            Commit();
+            continue;
+          }
+          if ((task = Steal())) {
+            Log::Event("steal", "task={} n={} path=\"{}\"", task->entry, task->n, task->path);
+          } else if (std::string end = JobEnd(); !end.empty()) {
+            return end;
+          } else {
+            continue;
+          }
+        }
+        Log::Event("claim", "task={} n={} path=\"{}\" range={}-{}", task->entry, task->n,
+                   task->path, task->range.begin,
+                   task->range.end == csv::ByteRange::kToEnd ? std::string("end")
+                                                             : std::to_string(task->range.end));
+        if (o_.crash) {
+          Log::Event("exit", "reason=crash_point task={}", task->entry);
+          throw CrashPoint{};  // the lab's sys.exit() right after reading a task
+        }
+        if (o_.slow) std::this_thread::sleep_for(std::chrono::seconds(1));
+        Process(*task);
+        if (batch_.tasks.size() >= o_.commit_max_tasks ||
+            batch_.table.size() >= o_.commit_max_words)
+          Commit();
+      }
+    } catch (const JobChanged&) {
+      heartbeat_.Set({});
+      batch_ = Batch{};
+      std::string end = JobEnd();
+      if (end.empty()) end = "rejoin";  // still running: it changed phase under us
+      Log::Event("job_changed", "job={} now={}", job_.id, end);
+      return end;
+    }
+  }
+
+  // Runs f on the session; a STALEJOB answer (the job is no longer the current one) becomes
+  // JobChanged.
+  template <class F>
+  auto Redis(F&& f) -> decltype(f(std::declval<Connection&>())) {
+    try {
+      return session_.Run(std::forward<F>(f));
+    } catch (const redis::RedisReplyError& e) {
+      // STALEJOB: another job holds the keys now; BADSTATE: the job moved on (e.g. a late
+      // acknowledgement after it is done). Nothing was written either way.
+      if (e.prefix() == "STALEJOB" || e.prefix() == "BADSTATE") {
+        Log::Event("late", "job={} result=stale error=\"{}\"", job_.id, e.what());
+        throw JobChanged{};
+      }
+      throw;
+    }
+  }
+
+  // Valid tasks of `e`; entries that are no task of the job are acknowledged as foreign.
+  std::vector<Task> Valid(JobStore::Entries e) {
+    for (const Foreign& f : e.foreign) {
+      bool marked = Redis([&](Connection& c) { return store_->MarkForeign(c, job_.id, f); });
+      if (marked) ++foreign_;
+      Log::Warn("foreign_entry", "entry={} marked={} why=\"{}\"", f.entry, marked, f.why);
     }
     return std::move(e.tasks);
   }
@@ -172,11 +278,11 @@ class Worker {
   std::optional<Task> Next() {
     if (read_history_) {
       read_history_ = false;
-      for (Task& t :
-           Valid(session_.Run([&](Connection& c) { return store_.ReadHistory(c, o_.name); }))) {
+      for (Task& t : Valid(Redis(
+               [&](Connection& c) { return store_->ReadHistory(c, o_.name, job_, plan_); }))) {
         bool queued = std::any_of(history_.begin(), history_.end(),
-                                  [&](const Task& h) { return h.id == t.id; });
-        if (!queued && !batch_.Holds(t.id)) history_.push_back(std::move(t));
+                                  [&](const Task& h) { return h.entry == t.entry; });
+        if (!queued && !batch_.Holds(t.entry)) history_.push_back(std::move(t));
       }
     }
     if (!history_.empty()) {
@@ -184,8 +290,8 @@ class Worker {
       history_.pop_front();
       return t;
     }
-    std::vector<Task> tasks = Valid(
-        session_.Run([&](Connection& c) { return store_.ReadNew(c, o_.name, o_.block.count()); }));
+    std::vector<Task> tasks = Valid(Redis(
+        [&](Connection& c) { return store_->ReadNew(c, o_.name, o_.block.count(), job_, plan_); }));
     if (tasks.empty()) return std::nullopt;
     return std::move(tasks.front());
   }
@@ -194,20 +300,31 @@ class Worker {
   std::optional<Task> Steal() {
     std::string cursor = "0-0";
     do {
-      std::vector<Task> tasks = Valid(session_.Run([&](Connection& c) {
-        return store_.Steal(c, o_.name, o_.claim_idle.count(), 1, &cursor);
+      std::vector<Task> tasks = Valid(Redis([&](Connection& c) {
+        return store_->Steal(c, o_.name, o_.claim_idle.count(), 16, &cursor, job_, plan_);
       }));
+      std::optional<Task> first;
       for (Task& t : tasks) {
-        if (!batch_.Holds(t.id)) return std::move(t);
+        if (batch_.Holds(t.entry)) continue;
+        if (!first) {
+          first = std::move(t);
+        } else {
+          history_.push_back(std::move(t));  // stolen in one batch, served next
+        }
       }
+      if (first) return first;
     } while (cursor != "0-0");
     return std::nullopt;
   }
 
-  // Done: nothing pending, everything delivered and, in shuffle mode, the reduce phase over.
-  // Between the phases a worker waits here (map tasks done, reduce tasks not added yet).
-  bool JobDone() {
-    return session_.Run([&](Connection& c) { return store_.ReadProgress(c); }).done;
+  // "" while the job runs; "done", "failed" or "replaced" once it does not. Between the phases
+  // of a shuffle job a worker waits here (every map acknowledged, reduces not yet delivered).
+  std::string JobEnd() {
+    JobState s = session_.Run([&](Connection& c) { return store_->State(c); });
+    if (s.id() != job_.id) return "replaced";
+    if (s.done()) return "done";
+    if (s.state() == "failed") return "failed";
+    return "";
   }
 
   void Process(const Task& t) {
@@ -221,52 +338,50 @@ class Worker {
     }
   }
 
-  // Runs work(path) on a task's input file, or records why it cannot be read: a path outside the
-  // data root and a file that does not parse fail at once (the same bytes parse the same way
-  // every time); other read errors leave the task pending until it was delivered
-  // max_deliveries times.
+  // Runs work(path) on a task's input file (the path the plan names: only the coordinator
+  // writes the plan), or records why it cannot be read: a file that does not parse fails at once
+  // (the same bytes parse the same way every time); other read errors leave the task pending
+  // until it was delivered max_deliveries times.
   template <class F>
   void WithInput(const Task& t, F&& work) {
-    std::string path;
     try {
-      path = Resolve(t.path);
-    } catch (const InputError& e) {
-      Fail(t, e.what());
-      return;
-    }
-    try {
-      work(path);
+      work(t.path);
     } catch (const csv::CsvError& e) {
       Fail(t, e.what());
     } catch (const InputError& e) {
-      int deliveries = session_.Run([&](Connection& c) { return store_.Deliveries(c, t.id); });
+      int deliveries = Redis([&](Connection& c) { return store_->Deliveries(c, t.entry); });
       if (deliveries >= o_.max_deliveries) {
         Fail(t, e.what());
       } else {
-        Log::Warn("retry_later", "task={} deliveries={} error=\"{}\"", t.id, deliveries, e.what());
+        Log::Warn("retry_later", "task={} deliveries={} error=\"{}\"", t.entry, deliveries,
+                  e.what());
       }
     }
   }
 
-  // Counts a task into the batch, or records why it cannot be counted. A batch never holds a
-  // task twice (the commit function rejects repeated ids).
+  // Counts a task into the batch, or records why it cannot be counted. A batch never holds an
+  // entry twice (the commit function rejects repeated entries and tasks).
   void ProcessCount(const Task& t) {
-    if (batch_.Holds(t.id)) return;
+    if (batch_.Holds(t.entry)) return;
+    if (std::any_of(batch_.tasks.begin(), batch_.tasks.end(),
+                    [&](const Task& b) { return b.n == t.n; })) {
+      Commit();  // another entry of the same task: after this batch, it commits as a duplicate
+    }
     heartbeat_.Set([&] {
-      auto ids = batch_.Ids();
-      ids.push_back(t.id);
+      auto ids = batch_.Entries();
+      ids.push_back(t.entry);
       return ids;
     }());
     WithInput(t, [&](const std::string& path) {
-      TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, o_.column);
+      TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, job_.column);
       batch_.tasks.push_back(t);
-      Log::Event("counted", "task={} path=\"{}\" bytes={} words={}", t.id, t.path, st.bytes,
-                 st.words);
+      Log::Event("counted", "task={} n={} path=\"{}\" bytes={} words={}", t.entry, t.n, t.path,
+                 st.bytes, st.words);
     });
-    heartbeat_.Set(batch_.Ids());
+    heartbeat_.Set(batch_.Entries());
   }
 
-  std::string SpillDir(const Task& t) const { return o_.spill_root + "/" + t.spill; }
+  std::string SpillDir() const { return o_.spill_root + "/" + job_.spill; }
 
   // Statistics of one acknowledgement of a map or reduce task (for the exit line).
   void CountAck(bool accepted) {
@@ -277,40 +392,55 @@ class Worker {
   // Map task (shuffle mode): counts the input, writes the counts partitioned to the task's map
   // output file, then acknowledges the task.
   void ProcessMap(const Task& t) {
-    heartbeat_.Set({t.id});
+    heartbeat_.Set({t.entry});
     WithInput(t, [&](const std::string& path) {
-      if (o_.spill_root.empty())
-        throw InputError(t.path, 0, "map task but this worker has no --spill-dir: refused");
-      shuffle::MapStats st = shuffle::RunMap(path, t.range, o_.column, SpillDir(t), t.map, t.parts);
-      bool acked = session_.Run([&](Connection& c) { return store_.MapDone(c, t); });
+      shuffle::MapStats st =
+          shuffle::RunMap(path, t.range, job_.column, SpillDir(), t.n, job_.parts);
+      bool acked = Redis([&](Connection& c) { return store_->MapDone(c, job_.id, t); });
       CountAck(acked);
       Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={} result={}",
-                 t.id, t.map, st.input.bytes, st.input.words, st.output.words, st.output.bytes,
+                 t.entry, t.n, st.input.bytes, st.input.words, st.output.words, st.output.bytes,
                  acked ? "accepted" : "duplicate");
     });
     heartbeat_.Set({});
   }
 
-  // Reduce task (shuffle mode): merges partition `part` of every map output and writes each
-  // word's total into COUNT (absolute values: a reduce done twice writes the same values), then
-  // acknowledges the task. A missing or corrupt map output sends its map task back to be redone
-  // and this reduce task with it.
+  // Reduce task (shuffle mode): merges partition r of every map output and writes each word's
+  // total into COUNT (absolute values through the fenced write function), then finishes the
+  // partition. A missing or corrupt map output sends its map task back to be redone and this
+  // reduce task with it.
   void ProcessReduce(const Task& t) {
-    if (o_.spill_root.empty()) return Fail(t, "reduce task but this worker has no --spill-dir");
-    heartbeat_.Set({t.id});
+    JobState s = Redis([&](Connection& c) { return store_->State(c); });
+    if (s.state() != "reduce") {
+      // Reduce entries are added with the reduce phase: one read before it was forged.
+      if (s.state() == "map") {
+        try {
+          Valid(JobStore::Entries{
+              .foreign = {Foreign{t.entry, "reduce entry before the reduce phase"}}});
+          return;
+        } catch (const redis::RedisReplyError&) {
+          // the reduce phase began in between: the entry is a real one after all
+        }
+      } else {
+        Log::Warn("reduce_skipped", "task={} part={} state={}", t.entry, t.n, s.state());
+        return;
+      }
+    }
+    heartbeat_.Set({t.entry});
     const auto t0 = Clock::now();
-    shuffle::Partition p = shuffle::MergePartition(SpillDir(t), t.maps, t.parts, t.part);
+    std::vector<bool> skip =
+        Redis([&](Connection& c) { return store_->FailedTasks(c, job_.tasks); });
+    shuffle::Partition p = shuffle::MergePartition(SpillDir(), job_.tasks, job_.parts, t.n, skip);
     if (!p.lost.empty() && !SendBackLost(t, p.lost)) {
       heartbeat_.Set({});
       return;
     }
     auto sorted = shuffle::SortedByCount(p.totals);
     const auto t1 = Clock::now();
-    // One attempt = every write and then the acknowledgement, in order, on one connection. If
-    // the connection breaks, the whole attempt is repeated: Redis may have restarted from a
-    // checkpoint without some of the writes, and the acknowledgement must never land without
-    // them.
-    bool acked = session_.Run([&](Connection& c) { return store_.Publish(c, t, sorted); });
+    // One attempt = every write and then the finish, in order, on one connection. If the
+    // connection breaks, the whole attempt is repeated: Redis may have restarted from a
+    // checkpoint without some of the writes, and the finish must never land without them.
+    bool acked = Redis([&](Connection& c) { return store_->Publish(c, job_.id, t, sorted); });
     CountAck(acked);
     auto ms = [](Clock::duration d) {
       return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -318,7 +448,7 @@ class Worker {
     Log::Event("reduce",
                "task={} part={} maps={} records={} words={} skipped_maps={} merge_ms={} "
                "write_ms={} result={}",
-               t.id, t.part, t.maps, p.records, sorted.size(), p.lost.size(), ms(t1 - t0),
+               t.entry, t.n, job_.tasks, p.records, sorted.size(), p.lost.size(), ms(t1 - t0),
                ms(Clock::now() - t1), acked ? "accepted" : "duplicate");
     heartbeat_.Set({});
   }
@@ -326,10 +456,10 @@ class Worker {
   // Reports lost map outputs. Returns true if the reduce goes on without them (their map tasks
   // failed for good and have no output), false if it was sent back to wait for them.
   bool SendBackLost(const Task& t, const std::vector<std::pair<uint32_t, std::string>>& lost) {
-    JobStore::RedoResult r =
-        session_.Run([&](Connection& c) { return store_.RedoMaps(c, t, lost, o_.max_deliveries); });
+    JobStore::RedoResult r = Redis(
+        [&](Connection& c) { return store_->RedoMaps(c, job_.id, t, lost, o_.max_deliveries); });
     using R = JobStore::RedoResult;
-    Log::Warn("map_output_lost", "task={} part={} lost={} first=\"{}\" result={}", t.id, t.part,
+    Log::Warn("map_output_lost", "task={} part={} lost={} first=\"{}\" result={}", t.entry, t.n,
               lost.size(), lost.front().second,
               r == R::kFailedMapsSkipped ? "failed_maps_skipped"
               : r == R::kSentBack        ? "sent_back"
@@ -337,21 +467,12 @@ class Worker {
     return r == R::kFailedMapsSkipped;
   }
 
-  // The canonical path of a task's file, if it lies under the data root.
-  std::string Resolve(const std::string& p) {
-    std::error_code ec;
-    std::filesystem::path canon = std::filesystem::weakly_canonical(p, ec);
-    if (ec) throw InputError(p, 0, "cannot resolve path: " + ec.message());
-    if (!IsUnder(canon.string(), o_.data_root))
-      throw InputError(p, 0, "outside the job's data root " + o_.data_root + ": refused");
-    return canon.string();
-  }
-
-  // Records that a task cannot be done (a map task's record lets reducers go on without it).
+  // Records that a plan task cannot be done (a map task's record lets reducers go on without it).
   void Fail(const Task& t, const std::string& message) {
-    bool recorded = session_.Run([&](Connection& c) { return store_.Fail(c, t, message); });
+    bool recorded = Redis([&](Connection& c) { return store_->Fail(c, job_.id, t, message); });
     if (recorded) ++failed_;
-    Log::Warn("task_failed", "task={} recorded={} error=\"{}\"", t.id, recorded, message);
+    Log::Warn("task_failed", "task={} n={} recorded={} error=\"{}\"", t.entry, t.n, recorded,
+              message);
   }
 
   // Commits the batch. If another worker committed one of its tasks first, the batch is stale:
@@ -359,9 +480,8 @@ class Worker {
   // committed task changes nothing.
   void Commit() {
     if (batch_.empty()) return;
-    std::vector<std::string> ids = batch_.Ids();
-    JobStore::CommitResult r =
-        session_.Run([&](Connection& c) { return store_.Commit(c, ids, batch_.table); });
+    JobStore::CommitResult r = Redis(
+        [&](Connection& c) { return store_->Commit(c, job_.id, batch_.tasks, batch_.table); });
     ++commits_;
     std::vector<Task> tasks = std::move(batch_.tasks);
     batch_ = Batch{};
@@ -373,7 +493,7 @@ class Worker {
     }
     if (tasks.size() == 1) {
       ++duplicates_;
-      Log::Event("commit", "task={} result=duplicate", tasks[0].id);
+      Log::Event("commit", "task={} result=duplicate", tasks[0].entry);
       return;
     }
     Log::Event("commit", "tasks={} result=stale first_committed_elsewhere={}", tasks.size(),
@@ -385,13 +505,15 @@ class Worker {
   }
 
   const WorkerOptions& o_;
-  JobStore store_;
   RedisSession session_;
   Heartbeat heartbeat_;
+  JobView job_;
+  std::optional<JobStore> store_;
+  std::vector<PlannedTask> plan_;
   Batch batch_;
   std::deque<Task> history_;
   bool read_history_ = true;
-  uint64_t counted_ = 0, commits_ = 0, duplicates_ = 0, failed_ = 0;
+  uint64_t counted_ = 0, commits_ = 0, duplicates_ = 0, failed_ = 0, foreign_ = 0;
 };
 
 }  // namespace
@@ -399,6 +521,8 @@ class Worker {
 int RunWorker(const WorkerOptions& options) {
   try {
     return Worker(options).Run();
+  } catch (const CrashPoint&) {
+    return kWorkerExitCrashed;
   } catch (const RedisUnavailable& e) {
     Log::Error("exit", "reason=redis_unavailable error=\"{}\"", e.what());
     return kWorkerExitRedis;

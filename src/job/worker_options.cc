@@ -36,15 +36,6 @@ WorkerFlag Text(std::string name, std::string help, std::string WorkerOptions::*
           [field](const WorkerOptions& o) { return std::optional<std::string>(o.*field); }};
 }
 
-WorkerFlag Key(std::string name, std::string help, std::string JobKeys::*field) {
-  return {name,
-          help,
-          false,
-          false,
-          [field](WorkerOptions& o, const std::string& v) { o.keys.*field = v; },
-          [field](const WorkerOptions& o) { return std::optional<std::string>(o.keys.*field); }};
-}
-
 WorkerFlag Switch(std::string name, std::string help, bool WorkerOptions::*field) {
   return {name,
           help,
@@ -90,11 +81,23 @@ const std::vector<WorkerFlag>& WorkerFlags() {
       Switch("--crash", "Exit right after reading a task (the lab's crash point)",
              &WorkerOptions::crash),
       Switch("--slow", "Sleep 1 s per task", &WorkerOptions::slow),
-      Key("--stream", "Task stream (IN)", &JobKeys::stream),
-      Key("--count-key", "Sorted set of counts (COUNT)", &JobKeys::counts),
-      Key("--fname", "Task field with the path (FNAME)", &JobKeys::fname),
-      Text("--data-root", "Refuse files outside this directory", &WorkerOptions::data_root),
-      Text("--column", "Column to count", &WorkerOptions::column),
+      Text("--stream", "Task stream (IN); the job's other keys and settings come from Redis",
+           &WorkerOptions::stream),
+      {"--job", "Serve only the job with this id (default: whichever job is running)", false, false,
+       [](WorkerOptions& o, const std::string& v) { o.job = v; },
+       [](const WorkerOptions& o) {
+         return o.job.empty() ? std::nullopt : std::optional<std::string>(o.job);
+       }},
+      {"--wait-seconds", "How long to wait for a job to serve (default 600)", false, false,
+       [](WorkerOptions& o, const std::string& v) {
+         o.wait =
+             std::chrono::milliseconds(static_cast<int64_t>(Seconds("--wait-seconds", v) * 1000));
+       },
+       [](const WorkerOptions& o) {
+         return std::optional<std::string>(std::to_string(o.wait.count() / 1000.0));
+       }},
+      Switch("--keep-going", "After a job is done, wait for the next one",
+             &WorkerOptions::keep_going),
       Text("--spill-dir",
            "Shuffle mode: the SPILL_DIR holding every job's map outputs (shared by all hosts)",
            &WorkerOptions::spill_root),

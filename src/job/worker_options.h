@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "job/config.h"
-#include "job/keys.h"
 #include "redis/connection.h"
 
 namespace wc::job {
@@ -23,18 +22,21 @@ inline constexpr const char* kPasswordEnv = "WC_REDIS_PASSWORD";
 
 // Exit codes of `wordcount worker`.
 inline constexpr int kWorkerExitDone = 0;
+inline constexpr int kWorkerExitUsage = 2;     // e.g. a shuffle job but no --spill-dir
 inline constexpr int kWorkerExitRedis = 4;     // Redis unreachable past the retry limit
+inline constexpr int kWorkerExitNoJob = 5;     // no job within --wait-seconds, or it failed
 inline constexpr int kWorkerExitCrashed = 17;  // the deliberate crash point
 
 struct WorkerOptions {
   redis::ConnectOptions redis;
-  std::string name = "worker";  // consumer name; keep it stable across restarts
-  bool crash = false;           // the lab's crash point: exit right after reading a task
-  bool slow = false;            // sleep 1 s per task (alive but slow)
-  JobKeys keys;
-  std::string data_root = "/";  // tasks outside this directory are rejected
-  std::string column = "text";
-  std::string spill_root;  // shuffle: SPILL_DIR; a task's spill name is a directory in it
+  std::string name = "worker";   // consumer name; keep it stable across restarts
+  bool crash = false;            // the lab's crash point: exit right after reading a task
+  bool slow = false;             // sleep 1 s per task (alive but slow)
+  std::string stream = "files";  // IN: the task stream; every other key comes from the job
+  std::string job;               // serve only this job id (run passes its own); empty: any
+  std::chrono::milliseconds wait{600000};  // how long to wait for a job to serve
+  bool keep_going = false;                 // after a job is done, wait for the next one
+  std::string spill_root;  // shuffle: SPILL_DIR; a job's spill name is a directory in it
   std::chrono::milliseconds claim_idle{kDefaultClaimIdleMs};
   std::chrono::milliseconds block{100};  // XREADGROUP BLOCK; < the socket timeout
   size_t commit_max_words = kDefaultCommitMaxWords;

@@ -501,5 +501,16 @@ TEST_F(ShuffleFunctionsTest, ForeignEntriesOfAShuffleJob) {
   EXPECT_EQ(Field("foreign"), "1");
 }
 
+// A reduce entry added during the map phase can only be forged (the function that finishes the
+// last map adds the real ones with the state): foreign, acknowledged, never reduced.
+TEST_F(ShuffleFunctionsTest, ReduceEntryBeforeTheReducePhaseIsForeign) {
+  Create();
+  std::string forged = Add({"job", kId, "part", "0"});
+  Deliver();
+  EXPECT_EQ(Field("state"), "map");
+  EXPECT_EQ(Call("wc_foreign_v2", {kId, forged, "before the reduce phase"}).integer(), 1);
+  EXPECT_EQ(Field("foreign"), "1");
+}
+
 }  // namespace
 }  // namespace wc::redis
