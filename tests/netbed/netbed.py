@@ -143,9 +143,11 @@ def _tail(path, n=20):
 
 
 def _proc_starttime(pid):
+    """The start time of a live process (None if gone or a zombie): with the PID, an identity."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
     except (OSError, IndexError):
         return None
 

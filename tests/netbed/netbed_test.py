@@ -477,6 +477,23 @@ def main():
         return 0
     passed, failed = 0, []
     t_all = time.time()
+    try:
+        passed = run_scenarios(args, only, failed)
+    except (KeyboardInterrupt, SystemExit) as e:  # SIGINT/SIGTERM: the bed is torn down already
+        print(f"INTERRUPTED ({'SIGINT' if isinstance(e, KeyboardInterrupt) else e.code})", flush=True)
+        print(f"{RESULTS['passed']} passed, {len(failed) + 1} failed")
+        return 130 if isinstance(e, KeyboardInterrupt) else (e.code if isinstance(e.code, int) else 1)
+    print(f"(total {time.time() - t_all:.1f} s)")
+    print(f"{passed} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+RESULTS = {"passed": 0}
+
+
+def run_scenarios(args, only, failed):
+    """Runs the selected scenarios, each on a bed of its own; returns how many passed."""
+    passed = 0
     for letter, name, fn, only_mode in SCENARIOS:
         label = f"{letter}_{name} ({args.mode})"
         if only and letter not in only and name not in only and f"{letter}_{name}" not in only:
@@ -493,7 +510,7 @@ def main():
             with bed:
                 try:
                     note = fn(bed, args.mode)
-                except (AssertionError, BedError, subprocess.SubprocessError, OSError) as e:
+                except Exception as e:  # noqa: BLE001 - any failure of one scenario, the next runs
                     bed.keep_tmp = args.keep
                     failed.append(label)
                     detail = str(e) if isinstance(e, (Failed, BedError)) else traceback.format_exc()
@@ -506,10 +523,9 @@ def main():
             print(f"FAIL {label}: test bed: {e}", flush=True)
             continue
         passed += 1
+        RESULTS["passed"] = passed
         print(f"ok   {label} ({time.time() - t0:.1f} s){': ' + note if note else ''}", flush=True)
-    print(f"(total {time.time() - t_all:.1f} s)")
-    print(f"{passed} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return passed
 
 
 if __name__ == "__main__":
