@@ -34,10 +34,12 @@ Substitutions, because of what this kernel and machine have (checked):
   forwarded chunk with a small seeded probability, at most `max_cuts` times and only during
   the first `cut_window` seconds, so a job always gets a quiet link to finish on; the proxy
   also exits by itself after `lifetime` seconds.
-* no iptables/nftables binaries installed (the kernel has nf_tables; `apt-get install
-  nftables` would give a working `nft` inside a namespace), so a cut link is a bridge port set
-  down (`link_down`): the host's packets vanish silently, as in a real partition (no RST, no
-  ICMP), rather than a firewall rule.
+* no iptables/nftables binaries installed. The kernel has nf_tables (CONFIG_NF_TABLES=y,
+  NFT_NUMGEN, NFT_REJECT): `apt-get install nftables` gives an `nft` that works inside a
+  namespace, random drops (`numgen random mod 100 < 5 drop`) included (checked, then
+  removed again). The bed does not depend on a package CI lacks: a cut link is a bridge port
+  set down (`link_down`): the host's packets vanish silently, as in a real partition (no RST,
+  no ICMP), and loss comes from tbf's queue and the proxy's cuts.
 * no ping: reachability is checked with Redis PINGs (redis-cli inside a namespace).
 
 API (see each docstring): `Bed()` (context manager) -> `bed.host(name)` -> `host.spawn(argv,

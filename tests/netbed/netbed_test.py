@@ -270,6 +270,8 @@ def scenario_C(bed, mode):
     job.finish(run)
     job.workers_exit_by_themselves()
     expect(job.any_log(" steal "), "no task was stolen from the cut-off worker")
+    late = [l for l in lines_of(job.worker_log("w1")) if " reduce " in l and "result=duplicate" in l]
+    expect(late, "the cut-off reducer's late acknowledgement was not rejected" + bed.tails([job.worker_log("w1")]))
     job.no_spill_left()
     return f"w1 held {held} reduce task(s) at the cut"
 
@@ -298,7 +300,9 @@ def scenario_D(bed, mode):
         raise Failed(str(e) + bed.tails([bed.redis_log])) from None
     job.workers_exit_by_themselves()
     job.no_spill_left()
-    return f"{keys_before} keys at the crash"
+    reconnects = sum(1 for l in job.log_lines() if " reconnect " in l)
+    expect(reconnects >= 1, "nobody reconnected: the crash went unnoticed")
+    return f"{keys_before} keys at the crash, {reconnects} reconnects"
 
 
 def scenario_E(bed, mode):
