@@ -263,7 +263,11 @@ class Bed:
     # ---- life cycle
 
     def __enter__(self):
-        self.up()
+        try:
+            self.up()
+        except BaseException:
+            self.down()  # __exit__ does not run when __enter__ fails
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -278,7 +282,6 @@ class Bed:
         self.octet = random.SystemRandom().randrange(256)
         self.subnet = SUBNET_FMT.format(self.octet)
         self.tmp = tempfile.mkdtemp(prefix=f"{PREFIX}{self.tag}-", dir="/tmp")
-        os.chmod(self.tmp, 0o755)
         self.logdir = os.path.join(self.tmp, "logs")
         os.makedirs(self.logdir)
         self.br_ns = f"{PREFIX}{self.tag}-br"
