@@ -553,6 +553,20 @@ local function job_release(keys, args)
   return 1
 end
 
+-- wc_job_takeover_v2: ends the lease of a coordinator that is provably dead (the caller saw that
+-- its process no longer exists on its host), so that the next begin resumes at once.
+--   KEYS: the nine. ARGV: id, owner (exactly as the record holds it).
+-- If the record's owner is `owner`: lease_until_ms = 0, reply 1; else 0 (no write).
+local function job_takeover(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 2, 'id owner')
+  local id = job_id_arg(args[1])
+  local rec = fence(k, id)
+  if rec.owner ~= args[2] then return 0 end
+  redis.call('HSET', k.job, 'lease_until_ms', '0')
+  return 1
+end
+
 -- ---- worker side (fenced by job id; the group comes from the record) ----
 
 -- wc_commit_v2 (direct): acknowledge count tasks and add their counts, atomically.
@@ -914,6 +928,7 @@ register('wc_job_start_v2', job_start)
 register('wc_lease_v2', lease)
 register('wc_job_fail_v2', job_fail)
 register('wc_job_release_v2', job_release)
+register('wc_job_takeover_v2', job_takeover)
 register('wc_commit_v2', commit)
 register('wc_fail_v2', task_fail)
 register('wc_map_done_v2', map_done)

@@ -152,7 +152,6 @@ int main(int argc, char** argv) {
     }
     if (*w) {
       wc::job::WorkerOptions worker = wc::job::FromArgv(worker_argv);
-      wc::job::TakePasswordFromEnvironment(worker);
       wc::Log::Open(worker.logfile, worker.name, /*truncate=*/false,
                     worker.quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
       return wc::job::RunWorker(worker);

@@ -10,6 +10,7 @@
 #include "count/counts_format.h"
 #include "job/job_store.h"
 #include "job/redis_session.h"
+#include "job/worker_options.h"
 #include "redis/connection.h"
 
 namespace wc::cli {
@@ -20,7 +21,7 @@ int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool
   job::JobStore store(job::KeysOf(config));
   nlohmann::json j;
   try {
-    Connection c(redis::ParseRedisUrl(redis_url));
+    Connection c(job::RedisOptionsFromUrl(redis_url));
     job::JobState state = store.State(c);
     for (const auto& [k, v] : state.fields) j["job"][k] = v;
     if (state.state() == "none") {
@@ -97,7 +98,7 @@ int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool
 
 int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n) {
   job::JobStore store(job::KeysOf(config));
-  job::RedisSession session(job::SessionOptions{.redis = redis::ParseRedisUrl(redis_url),
+  job::RedisSession session(job::SessionOptions{.redis = job::RedisOptionsFromUrl(redis_url),
                                                 .retry_for = std::chrono::milliseconds(5000)});
   try {
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });

@@ -110,6 +110,9 @@ class Coordinator {
                             .redis_args = c_.redis_args,
                             .crash_interval = Ms(c_.redis_restart_interval),
                             .downtime = Ms(c_.redis_downtime)});
+    } catch (const UsageError& e) {
+      Fail(JobOutcome::kUsage, e.what());
+      return std::move(report_);
     } catch (const std::exception& e) {
       Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
       return std::move(report_);
@@ -216,7 +219,7 @@ class Coordinator {
   bool Begin() {
     const std::string new_id = RandomJobId();
     const std::string spill = shuffle() ? "job-" + new_id : "";
-    for (;;) {
+    for (int takeovers = 0;;) {
       BeginResult b = session_->Run([&](Connection& c) {
         CheckEvictionPolicy(c);
         return store_.Begin(c, new_id, Identity(spill), owner_, kLeaseMs, o_.replace, Info());
@@ -241,11 +244,11 @@ class Coordinator {
           Log::Event("job_found_done", "job={}", b.id);
           return true;
         case K::kBusy:
-          if (OwnerIsDeadHere(b.owner) && b.lease_left_ms > 0) {
-            // Its coordinator died on this host: wait out its lease, then resume.
-            Log::Warn("waiting_for_lease", "job={} owner=\"{}\" left_ms={}", b.id, b.owner,
-                      b.lease_left_ms);
-            std::this_thread::sleep_for(std::chrono::milliseconds(b.lease_left_ms + 50));
+          if (OwnerIsDeadHere(b.owner) && ++takeovers <= 3) {
+            // Its coordinator died on this host: end its lease, then resume at once.
+            bool taken =
+                session_->Run([&](Connection& c) { return store_.TakeOver(c, b.id, b.owner); });
+            Log::Warn("lease_taken_over", "job={} owner=\"{}\" taken={}", b.id, b.owner, taken);
             continue;
           }
           Fail(JobOutcome::kRefused,

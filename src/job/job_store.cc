@@ -153,6 +153,10 @@ void JobStore::Release(Connection& c, const std::string& id, int64_t epoch) {
   Call(c, "wc_job_release_v2", {id, std::to_string(epoch)});
 }
 
+bool JobStore::TakeOver(Connection& c, const std::string& id, const std::string& owner) {
+  return Int(Call(c, "wc_job_takeover_v2", {id, owner})) == 1;
+}
+
 void JobStore::FailJob(Connection& c, const std::string& id, int64_t epoch,
                        const std::string& reason) {
   Call(c, "wc_job_fail_v2", {id, std::to_string(epoch), reason});

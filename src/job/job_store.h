@@ -95,6 +95,9 @@ class JobStore {
   void Renew(redis::Connection& c, const std::string& id, int64_t epoch, int64_t lease_ms,
              const std::string& owner);
   void Release(redis::Connection& c, const std::string& id, int64_t epoch);
+  // Ends the lease of `owner` (exactly as the record names it), whose process the caller saw
+  // dead. True if it was that owner's.
+  bool TakeOver(redis::Connection& c, const std::string& id, const std::string& owner);
   void FailJob(redis::Connection& c, const std::string& id, int64_t epoch,
                const std::string& reason);
   // Failure messages of tasks (task:<n> and map:<n> records).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "job/worker_options.h"
 #include "util/log.h"
 
 namespace wc::job {
@@ -11,7 +12,7 @@ namespace fs = std::filesystem;
 
 RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options) {
   if (!o_.external_url.empty()) {
-    connect_ = redis::ParseRedisUrl(o_.external_url);
+    connect_ = RedisOptionsFromUrl(o_.external_url);
     return;
   }
   dir_ = fs::temp_directory_path() / fmt::format("wordcount-{}", ::getpid());

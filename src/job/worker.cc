@@ -422,7 +422,9 @@ class Worker {
           // the reduce phase began in between: the entry is a real one after all
         }
       } else {
-        Log::Warn("reduce_skipped", "task={} part={} state={}", t.entry, t.n, s.state());
+        // The job moved on without us (another reducer finished this partition).
+        CountAck(false);
+        Log::Event("reduce", "task={} part={} result=duplicate state={}", t.entry, t.n, s.state());
         return;
       }
     }

@@ -64,14 +64,7 @@ WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, T 
 const std::vector<WorkerFlag>& WorkerFlags() {
   static const std::vector<WorkerFlag> flags = {
       {"--redis", "redis://[:password@]host:port (password also from $WC_REDIS_PASSWORD)", false,
-       true,
-       [](WorkerOptions& o, const std::string& v) {
-         try {
-           o.redis = redis::ParseRedisUrl(v);
-         } catch (const std::invalid_argument& e) {
-           throw UsageError(e.what());
-         }
-       },
+       true, [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v); },
        [](const WorkerOptions& o) {
          redis::ConnectOptions without = o.redis;
          without.password.clear();
@@ -157,9 +150,20 @@ WorkerOptions FromArgv(const std::vector<std::string>& args) {
   return o;
 }
 
-void TakePasswordFromEnvironment(WorkerOptions& o) {
-  if (!o.redis.password.empty()) return;
-  if (const char* pw = std::getenv(kPasswordEnv)) o.redis.password = pw;
+void TakePasswordFromEnvironment(redis::ConnectOptions& o) {
+  if (!o.password.empty()) return;
+  if (const char* pw = std::getenv(kPasswordEnv)) o.password = pw;
+}
+
+redis::ConnectOptions RedisOptionsFromUrl(const std::string& url) {
+  redis::ConnectOptions o;
+  try {
+    o = redis::ParseRedisUrl(url);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  TakePasswordFromEnvironment(o);
+  return o;
 }
 
 }  // namespace wc::job

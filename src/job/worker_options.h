@@ -63,7 +63,11 @@ const std::vector<WorkerFlag>& WorkerFlags();
 std::vector<std::string> ToArgv(const WorkerOptions& o);
 // Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value.
 WorkerOptions FromArgv(const std::vector<std::string>& args);
-// Fills in the password from the environment if the URL had none.
-void TakePasswordFromEnvironment(WorkerOptions& o);
+// Fills in the password from the environment ($WC_REDIS_PASSWORD) if the URL had none: every
+// command (run --redis, worker, status, top) takes it from there, so it never has to be on a
+// command line.
+void TakePasswordFromEnvironment(redis::ConnectOptions& o);
+// ParseRedisUrl, then the password from the environment; a malformed URL is a UsageError.
+redis::ConnectOptions RedisOptionsFromUrl(const std::string& url);
 
 }  // namespace wc::job

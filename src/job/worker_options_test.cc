@@ -53,7 +53,7 @@ TEST(WorkerOptionsTest, PasswordNeverOnTheCommandLine) {
   for (const auto& a : ToArgv(o)) EXPECT_EQ(a.find("s3cret"), std::string::npos) << a;
   ::setenv(kPasswordEnv, "s3cret", 1);
   WorkerOptions back = FromArgv(ToArgv(o));
-  TakePasswordFromEnvironment(back);
+  TakePasswordFromEnvironment(back.redis);
   ::unsetenv(kPasswordEnv);
   EXPECT_EQ(back.redis.password, "s3cret");
 }

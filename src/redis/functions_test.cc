@@ -173,11 +173,11 @@ TEST_F(FunctionsTest, LibraryRegistersExactlyTheV2Functions) {
     for (size_t f = 0; f < lib[i + 1].size(); ++f)
       names.insert(std::string(lib[i + 1][f][1].str()));
   }
-  EXPECT_EQ(names, (std::set<std::string>{"wc_job_begin_v2", "wc_job_add_v2", "wc_job_start_v2",
-                                          "wc_lease_v2", "wc_job_fail_v2", "wc_job_release_v2",
-                                          "wc_commit_v2", "wc_fail_v2", "wc_map_done_v2",
-                                          "wc_reduce_write_v2", "wc_reduce_done_v2",
-                                          "wc_redo_maps_v2", "wc_foreign_v2", "wc_progress_v4"}));
+  EXPECT_EQ(names, (std::set<std::string>{
+                       "wc_job_begin_v2", "wc_job_add_v2", "wc_job_start_v2", "wc_lease_v2",
+                       "wc_job_fail_v2", "wc_job_release_v2", "wc_job_takeover_v2", "wc_commit_v2",
+                       "wc_fail_v2", "wc_map_done_v2", "wc_reduce_write_v2", "wc_reduce_done_v2",
+                       "wc_redo_maps_v2", "wc_foreign_v2", "wc_progress_v4"}));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v1", {}), "ERR Function not found"));
 }
 
@@ -488,6 +488,18 @@ TEST_F(FunctionsTest, ReleaseFreesTheLeaseOnlyForTheCurrentEpoch) {
   EXPECT_EQ(Call("wc_job_release_v2", {kId, "1"}).integer(), 1);
   EXPECT_EQ(Field("lease_until_ms"), "0");
   EXPECT_LT(std::stoll(Progress().at("lease_ms_left")), 0);
+}
+
+TEST_F(FunctionsTest, TakeoverEndsTheLeaseOnlyOfTheNamedOwner) {
+  Begin({});
+  std::string owner = Field("owner");
+  Snapshot before = Snap();
+  EXPECT_EQ(Call("wc_job_takeover_v2", {kId, owner + "x"}).integer(), 0);
+  ExpectUnchanged(before);
+  EXPECT_TRUE(StartsWith(Err("wc_job_takeover_v2", {"ffffffffffffffffffffffffffffffff", owner}),
+                         "STALEJOB "));
+  EXPECT_EQ(Call("wc_job_takeover_v2", {kId, owner}).integer(), 1);
+  EXPECT_EQ(Field("lease_until_ms"), "0");
 }
 
 TEST_F(FunctionsTest, JobFailStopsTheJobAndItsWorkers) {

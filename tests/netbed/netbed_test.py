@@ -4,11 +4,9 @@ Redis, the coordinator and two worker hosts on a private bridge; links cut and h
 SIGKILLed and restarted from its AOF, a slow lossy link, coordinators killed and rerun. Every
 scenario compares the full `--out` counts with `wordcount serial --out` byte for byte.
 
-Scenarios in NEEDS_PROTOCOL are written against the target CLI (`run --workers 0`, workers
-that wait for a job, a refused second job, resumable jobs); they run only with --protocol.
 
 usage: netbed_test.py --wordcount BUILD/wordcount [--mode direct|shuffle] [--only NAME[,NAME]]
-                      [--protocol] [--keep]
+                      [--keep]
 Prints one line per scenario and `N passed, M failed`; exits 1 on any failure. Without
 network namespaces (not root, no `ip netns add`) it prints a SKIP line and `0 passed, 0 failed`.
 """
@@ -31,8 +29,6 @@ RETRY_SECONDS = 30
 RUN_TIMEOUT = 90  # every run must end within this; a hung one is killed and the scenario fails
 WORKER_EXIT_TIMEOUT = 30  # a remote worker must exit by itself within this after its job ended
 
-# Scenarios that need the coordination protocol (not in the CLI yet): run only with --protocol.
-NEEDS_PROTOCOL = {"A", "F", "G", "H", "I"}
 
 
 class Failed(AssertionError):
@@ -108,14 +104,14 @@ class Job:
         return os.path.join(self.dir, f"{host}.events")
 
     def start_worker(self, host, slow=False, target_cli=False, via=None):
-        """A remote worker on `host`. Today's CLI needs the job's keys, data root and settings
-        (as `run` passes them to its own workers, coordinator.cc Spawn); the target CLI
-        (`target_cli`) only Redis, a name and the spill dir. `via`: (addr, port) of a proxy."""
+        """A remote worker on `host`: Redis, a name and the spill dir (the job's keys and settings
+        come from Redis); `target_cli` workers keep every default, the others get the
+        scenario's timing settings. `via`: (addr, port) of a proxy."""
         url = self.bed.redis_url(*via) if via else self.bed.redis_url()
         argv = [WC, "worker", "--redis", url, "--name", self.consumer(host), "--spill-dir", self.spill]
         if not target_cli:
             c = self.config
-            argv += ["--stream", "files", "--count-key", "count", "--fname", "fname", "--data-root", self.data,
+            argv += ["--stream", "files",
                      "--claim-idle-ms", c["CLAIM_IDLE_MS"], "--commit-max-tasks", c["COMMIT_MAX_TASKS"],
                      "--redis-retry-seconds", c["REDIS_RETRY_SECONDS"]]
         argv += ["--logfile", self.worker_log(host), "--quiet"]
@@ -167,7 +163,7 @@ class Job:
                    f"the worker on {h} did not end with reason=done" + self.bed.tails([self.worker_log(h)]))
 
     def phase(self):
-        return self.bed.hget("files:job", "phase")
+        return self.bed.hget("files:job", "state")
 
     def held_kinds(self, host):
         """The kinds (map, reduce, or "" in direct mode) of the tasks `host`'s worker holds."""
@@ -181,7 +177,8 @@ class Job:
                 rng = self.bed.redis_cli("XRANGE", "files", entry[0], entry[0])
                 fields = rng[0][1]
                 d = dict(zip(fields[0::2], fields[1::2]))
-                kinds.append(d.get("kind", ""))
+                # protocol v2 entries: task <n> (count or map, by the job's mode) or part <r>
+                kinds.append("reduce" if "part" in d else ("map" if self.mode == "shuffle" else ""))
             except (BedError, IndexError, TypeError):
                 pass
         return kinds
@@ -243,7 +240,7 @@ def scenario_B(bed, mode):
     """a worker host cut off (link down) for 2 x CLAIM_IDLE_MS in the map phase, then healed."""
     bed.start_redis()
     job = Job(bed, mode)
-    run = job.start_run(workers=1)
+    run = job.start_run(workers=0)
     job.wait_job_created(run)
     job.start_worker("w1", slow=True)  # slow: it holds each task for a second, long enough to cut
     job.start_worker("w2")
@@ -261,7 +258,7 @@ def scenario_C(bed, mode):
     """the same cut during the reduce phase (shuffle only)."""
     bed.start_redis()
     job = Job(bed, mode)
-    run = job.start_run(workers=1)
+    run = job.start_run(workers=0)
     job.wait_job_created(run)
     job.start_worker("w1", slow=True)
     job.start_worker("w2")
@@ -280,7 +277,7 @@ def scenario_D(bed, mode):
     """the Redis host SIGKILLed mid-job and restarted from its own AOF."""
     bed.start_redis()
     job = Job(bed, mode)
-    run = job.start_run(workers=1)
+    run = job.start_run(workers=0)
     job.wait_job_created(run)
     job.start_worker("w1", slow=True)  # keeps the job from ending before the crash
     job.start_worker("w2")
@@ -365,9 +362,9 @@ def scenario_G(bed, mode):
     job.start_worker("w2", slow=True, target_cli=True)
     run = job.start_run(workers=0)
     job.wait_job_created(run)
-    bed.wait_for(lambda: job.alive(run) and job.any_log("result=accepted"), 40, "the first acknowledged task",
-                 logs=job.logs())
-    expect(job.phase() in (None, "map"), f"too late: phase {job.phase()}")
+    bed.wait_for(lambda: job.alive(run) and (job.any_log(" counted ") or job.any_log(" map task=")), 40,
+                 "the first counted task", logs=job.logs())
+    expect(job.phase() in ("count", "map"), f"too late: state {job.phase()}")
     bed.kill(run, signal.SIGKILL)
     run.wait()
     bed.wait_for(lambda: bed.hget("files:job", "state") == "done", 60, "the workers to finish the job alone",
@@ -389,8 +386,9 @@ def scenario_H(bed, mode):
     job.start_worker("w2", slow=True, target_cli=True)
     run = job.start_run(workers=0)
     job.wait_job_created(run)
-    bed.wait_for(lambda: job.alive(run) and job.any_log("result=accepted"), 40, "the first acknowledged task",
-                 logs=job.logs())
+    # The first task counted (or mapped): slow workers take 1 s per task, so most remain.
+    bed.wait_for(lambda: job.alive(run) and (job.any_log(" counted ") or job.any_log(" map task=")), 40,
+                 "the first counted task", logs=job.logs())
     bed.kill(run, signal.SIGKILL)
     run.wait()
     expect(bed.hget("files:job", "state") != "done", "the job was already done: nothing left to resume")
@@ -412,7 +410,7 @@ def scenario_I(bed, mode):
     bed.start_redis()
     job1 = Job(bed, "shuffle", name="job1", seed=1)
     bed.slow("w1", rate="1mbit", latency="500ms")  # its ZADDs take seconds: time to pause it mid-way
-    run1 = job1.start_run(workers=1)
+    run1 = job1.start_run(workers=0)
     job1.wait_job_created(run1)
     w1 = job1.start_worker("w1", slow=True)  # slow: the last mapper, so it gets a reduce task
     job1.start_worker("w2")
@@ -468,7 +466,6 @@ def main():
     ap.add_argument("--wordcount", required=True)
     ap.add_argument("--mode", choices=["direct", "shuffle"], default="direct")
     ap.add_argument("--only", default="", help="scenario letters or names, comma-separated")
-    ap.add_argument("--protocol", action="store_true", help="also run the NEEDS_PROTOCOL scenarios")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir of failed scenarios")
     args = ap.parse_args()
     WC = os.path.abspath(args.wordcount)
@@ -504,9 +501,6 @@ def run_scenarios(args, only, failed):
             continue
         if only_mode and only_mode != args.mode:
             print(f"skip {label}: {only_mode} mode only", flush=True)
-            continue
-        if letter in NEEDS_PROTOCOL and not args.protocol:
-            print(f"skip {label}: NEEDS_PROTOCOL (run with --protocol)", flush=True)
             continue
         t0 = time.time()
         bed = netbed.Bed(wordcount=WC)
