@@ -79,6 +79,15 @@ local function count_arg(s, what)
   return tonumber(s)
 end
 
+-- count_arg's rule checked by value, not by pattern (the hot loop of reduce_write):
+-- a whole number from 1 to 10^15 - 1. tonumber also takes forms such as "1e3" or "0x10"; ZADD
+-- and HINCRBY read the same value from them, so the value is what matters.
+local function fast_count(s, what)
+  local x = tonumber(s)
+  if x == nil or x < 1 or x > 999999999999999 or x % 1 ~= 0 then bad(what, s) end
+  return x
+end
+
 -- A total that may be 0 (reduce_done's distinct and total): ^[0-9]+$, at most 15 digits.
 local function amount_arg(s, what)
   if type(s) ~= 'string' or #s > 15 or not string.find(s, '^[0-9]+$') then bad(what, s) end
@@ -647,10 +656,13 @@ local function commit(keys, args)
   local added = 0
   for lo = 1, m, ZCHUNK do
     local hi = math.min(m, lo + ZCHUNK - 1)
-    local z = {}
+    local z, nz = {}, 0
     for j = lo, hi do
-      z[#z + 1] = int_str(scores[j])
-      z[#z + 1] = words[j]
+      local sc = scores[j]
+      -- Lua turns numbers of 15 digits and more into "1e+15"-like strings: format those.
+      z[nz + 1] = sc < 1e14 and sc or int_str(sc)
+      z[nz + 2] = words[j]
+      nz = nz + 2
     end
     added = added + redis.call('ZADD', k.counts, unpack(z))
   end
@@ -713,7 +725,9 @@ end
 
 -- wc_reduce_write_v2: write absolute totals of partition r into C.
 --   KEYS: the nine. ARGV: id, r, then (score, member) pairs (score ^[1-9][0-9]*$, <= 15 digits).
--- State reduce, r < parts, members distinct within the call. Partition r already done (rdone
+-- State reduce, r < parts, every score a whole number from 1 to 10^15 - 1 (checked by value:
+-- this is the hot loop of shuffle mode; members are not checked for repeats, ZADD keeps the
+-- last score and a reducer never repeats one). Partition r already done (rdone
 -- bit 1) -> 0, nothing written (a late duplicate reducer). Else ZADD C in chunks; reply 1.
 -- A repeated write of the same partition writes the same values: harmless.
 local function reduce_write(keys, args)
@@ -721,23 +735,14 @@ local function reduce_write(keys, args)
   nargs(args, 2, 'id r (score member)...')
   if #args % 2 ~= 0 then fail('ERR wc: scores and members must come in pairs') end
   local id, r = job_id_arg(args[1]), index_arg(args[2], 'part number')
-  local seen = {}
-  for i = 3, #args, 2 do
-    count_arg(args[i], 'score')
-    if seen[args[i + 1]] then fail('ERR wc: member repeated: ' .. args[i + 1]) end
-    seen[args[i + 1]] = true
-  end
+  for i = 3, #args, 2 do fast_count(args[i], 'score') end
   local rec = fence(k, id)
   need_part(rec, r)
   need_state(rec, 'reduce')
   if getbit(k.rdone, r) == 1 then return 0 end
-  local z = {}
-  for i = 3, #args do
-    z[#z + 1] = args[i]
-    if #z == 2 * ZCHUNK or i == #args then
-      redis.call('ZADD', k.counts, unpack(z))
-      z = {}
-    end
+  -- The (score, member) pairs go to ZADD as they came, in slices of the argument table.
+  for lo = 3, #args, 2 * ZCHUNK do
+    redis.call('ZADD', k.counts, unpack(args, lo, math.min(#args, lo + 2 * ZCHUNK - 1)))
   end
   return 1
 end

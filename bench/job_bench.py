@@ -154,6 +154,7 @@ def run_design(name, a, data, files, tmp, expected, top3):
 
 
 def main():
+    global WC
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=140)
     ap.add_argument("--rows", type=int, default=20000)
@@ -161,7 +162,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-python", action="store_true")
     ap.add_argument("--only", default="serial,direct,shuffle,lab-python,duckdb")
+    ap.add_argument("--wordcount", default=WC, help="the wordcount binary (to compare builds)")
     a = ap.parse_args()
+    WC = a.wordcount
     data = dataset(a.files, a.rows)
     files = sorted(os.path.join(data, f) for f in os.listdir(data) if f.endswith(".csv"))
     mb = sum(os.path.getsize(f) for f in files) / 1e6

@@ -104,19 +104,22 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::string top_url;
+  const char* env_redis = std::getenv("WC_REDIS");
+  std::string top_url = env_redis ? env_redis : "";
   int top_n = 3;
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
   t->add_option("n", top_n, "How many")->capture_default_str();
-  t->add_option("--redis", top_url, "redis://[:password@]host:port")->required();
+  t->add_option("--redis", top_url,
+                "redis://host:port ($WC_REDIS; default: the embedded Redis of a running job)");
   t->add_option("--config", config_path, "config.json (for the COUNT key name)")
       ->capture_default_str();
 
-  const char* env_redis = std::getenv("WC_REDIS");
-  std::string status_url = env_redis ? env_redis : "redis://127.0.0.1:6379";
+  std::string status_url = env_redis ? env_redis : "";
   bool status_json = false;
   auto* st = app.add_subcommand("status", "Show a job's state from Redis");
-  st->add_option("--redis", status_url, "redis://[:password@]host:port ($WC_REDIS)")
+  st->add_option("--redis", status_url,
+                 "redis://host:port ($WC_REDIS; default: the embedded Redis of a running job; "
+                 "password from $WC_REDIS_PASSWORD)")
       ->capture_default_str();
   st->add_option("--config", config_path, "config.json (for the key names)")->capture_default_str();
   st->add_flag("--json", status_json, "Machine-readable output");

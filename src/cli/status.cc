@@ -10,18 +10,37 @@
 #include "count/counts_format.h"
 #include "job/job_store.h"
 #include "job/redis_session.h"
+#include "job/state_dir.h"
 #include "job/worker_options.h"
 #include "redis/connection.h"
+#include "util/error.h"
 
 namespace wc::cli {
 
 using redis::Connection;
 
+namespace {
+
+// --redis (or $WC_REDIS) if given, else the one embedded Redis running under STATE_DIR.
+redis::ConnectOptions Locate(const job::JobConfig& config, const std::string& url) {
+  if (!url.empty()) return job::RedisOptionsFromUrl(url);
+  std::string root = config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir;
+  std::vector<redis::ConnectOptions> found = job::FindEmbeddedServers(root);
+  if (found.size() == 1) return found[0];
+  throw UsageError(found.empty()
+                       ? "no --redis given and no embedded Redis of a running job under " + root
+                       : fmt::format("{} embedded Redis servers run under {}: name one with "
+                                     "--redis redis://127.0.0.1:PORT",
+                                     found.size(), root));
+}
+
+}  // namespace
+
 int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool as_json) {
   job::JobStore store(job::KeysOf(config));
   nlohmann::json j;
   try {
-    Connection c(job::RedisOptionsFromUrl(redis_url));
+    Connection c(Locate(config, redis_url));
     job::JobState state = store.State(c);
     for (const auto& [k, v] : state.fields) j["job"][k] = v;
     if (state.state() == "none") {
@@ -98,7 +117,7 @@ int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool
 
 int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n) {
   job::JobStore store(job::KeysOf(config));
-  job::RedisSession session(job::SessionOptions{.redis = job::RedisOptionsFromUrl(redis_url),
+  job::RedisSession session(job::SessionOptions{.redis = Locate(config, redis_url),
                                                 .retry_for = std::chrono::milliseconds(5000)});
   try {
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });

@@ -119,6 +119,7 @@ JobConfig LoadConfig(const std::string& path) {
       {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, 1, 86'400'000)},
       {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval, kDay)},
       {"REDIS_PASSWORD", String(&c.redis_password, true)},
+      {"STATE_DIR", String(&c.state_dir, true)},
       {"CHUNK_BYTES", Int(&c.chunk_bytes, 1, int64_t{1} << 40)},
       {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, 1, 3'000'000)},
       {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, 1, 100'000)},

@@ -47,7 +47,8 @@ struct JobConfig {
   // write partitioned counts to SPILL_DIR, reduce tasks write each word's total into COUNT).
   Mode mode = Mode::kDirect;
   // SPILL_DIR (shuffle): where map outputs go, in a directory of their own per job, removed at
-  // the end. Must be on a file system every worker sees. Empty: the coordinator's temp dir.
+  // the end. Must be on a file system every worker sees. Empty: STATE_DIR/spill (private to
+  // this user and host: local workers only).
   std::string spill_dir;
   // PARTITIONS (shuffle): reduce tasks R. 0: 2 per worker, and at least one per 128 MB of input.
   int partitions = 0;
@@ -55,8 +56,13 @@ struct JobConfig {
   int64_t claim_idle_ms = kDefaultClaimIdleMs;
   // REDIS_RESTART_INTERVAL (s): forced Redis crashes while work is pending; 0 = off.
   double redis_restart_interval = 0;
-  // REDIS_PASSWORD: for the embedded Redis (and the URL given to workers).
+  // REDIS_PASSWORD: for the embedded Redis. Empty: a random one, kept in its state directory
+  // (workers get it through the environment; `status` and `top` find it there).
   std::string redis_password;
+  // STATE_DIR: the embedded Redis's private state (checkpoints, password), one 0700 directory
+  // per job, kept until the job is done so that a rerun resumes it. Empty: $XDG_STATE_HOME/
+  // wordcount or ~/.local/state/wordcount.
+  std::string state_dir;
   // CHUNK_BYTES: files above this become record-aligned byte-range tasks.
   uint64_t chunk_bytes = 16ull << 20;
   // COMMIT_MAX_WORDS: distinct words per commit (keeps each FCALL far below Redis's 5 s

@@ -17,6 +17,7 @@
 #include "job/plan.h"
 #include "job/redis_session.h"
 #include "job/redis_supervisor.h"
+#include "job/state_dir.h"
 #include "job/worker_pool.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -102,14 +103,23 @@ class Coordinator {
     Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
                plan_.tasks.size(), plan_.bytes, plan_.failures.size(), plan_.data_root);
     if (shuffle()) partitions_ = Partitions();
+    digest_ = PlanDigest(
+        plan_, fmt::format("mode={} column={} parts={} in={} count={} fname={}", ToString(c_.mode),
+                           c_.column, partitions_, c_.in, c_.count, c_.fname));
     try {
+      state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
       redis_ = std::make_unique<RedisSupervisor>(
           SupervisorOptions{.external_url = o_.redis_url,
                             .password = c_.redis_password,
+                            .state_root = state_root_,
+                            .state_key = digest_.substr(0, 16),
                             .persistence = c_.persistence,
                             .redis_args = c_.redis_args,
                             .crash_interval = Ms(c_.redis_restart_interval),
                             .downtime = Ms(c_.redis_downtime)});
+    } catch (const StateBusy& e) {
+      Fail(JobOutcome::kRefused, e.what());
+      return std::move(report_);
     } catch (const UsageError& e) {
       Fail(JobOutcome::kUsage, e.what());
       return std::move(report_);
@@ -180,7 +190,18 @@ class Coordinator {
         // the lease expires by itself
       }
     }
-    redis_->Stop();
+    if (!ended_well() && redis_->embedded()) {
+      // Kept for a rerun to resume from: save what the job has (no save points on shutdown).
+      try {
+        session_->Once([&](Connection& c) {
+          persistence_->SaveNow(c);
+          return 0;
+        });
+      } catch (const redis::RedisError&) {
+        // the last checkpoint stands
+      }
+    }
+    redis_->Stop(/*remove_state=*/ended_well());
     report_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     report_.partitions = partitions_;
     report_.forced_restarts = redis_->forced_restarts();
@@ -329,9 +350,8 @@ class Coordinator {
   // Shuffle mode: this job's own directory under SPILL_DIR (kept when the job is resumed).
   void PrepareSpill(const std::string& name) {
     std::error_code ec;
-    spill_root_ = fs::absolute(c_.spill_dir.empty() ? fs::temp_directory_path() / "wordcount-spill"
-                                                    : fs::path(c_.spill_dir),
-                               ec);
+    spill_root_ = fs::absolute(
+        c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), ec);
     fs::create_directories(spill_root_ / name, ec);
     if (ec) {
       throw SpillUnusable(fmt::format("cannot create the spill directory {}: {}",
@@ -592,7 +612,7 @@ class Coordinator {
   std::unique_ptr<Durability> persistence_;
   std::unique_ptr<WorkerPool> pool_;
   Clock::time_point t0_, last_renew_;
-  std::string owner_, job_id_;
+  std::string owner_, job_id_, digest_, state_root_;
   int64_t epoch_ = 0;
   bool check_job_ = false;
   bool spawned_initial_ = false;

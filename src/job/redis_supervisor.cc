@@ -1,31 +1,30 @@
 #include "job/redis_supervisor.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include "job/worker_options.h"
 #include "util/log.h"
 
 namespace wc::job {
 
-namespace fs = std::filesystem;
-
 RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options) {
   if (!o_.external_url.empty()) {
     connect_ = RedisOptionsFromUrl(o_.external_url);
     return;
   }
-  dir_ = fs::temp_directory_path() / fmt::format("wordcount-{}", ::getpid());
+  state_ = std::make_unique<StateDir>(o_.state_root, o_.state_key);
+  std::string password = state_->Password(o_.password);
   std::vector<std::string> extra;
   if (o_.persistence == Persistence::kAof)
     extra = {"--appendonly", "yes", "--appendfsync", "everysec"};
   extra.insert(extra.end(), o_.redis_args.begin(), o_.redis_args.end());
-  server_ = std::make_unique<redis::RedisServer>(redis::RedisServerOptions{
-      .dir = dir_.string(), .password = o_.password, .extra_args = extra});
+  server_ = std::make_unique<redis::RedisServer>(
+      redis::RedisServerOptions{.dir = state_->path(), .password = password, .extra_args = extra});
   connect_ = server_->connect_options();
   started_ = Clock::now();
+  state_->WriteEndpoint(server_->port(), server_->pid());
   Log::Event("redis_started", "port={} dir=\"{}\" pid={} persistence={}", server_->port(),
-             dir_.string(), server_->pid(), ToString(o_.persistence));
+             state_->path(), server_->pid(), ToString(o_.persistence));
 }
 
 RedisSupervisor::~RedisSupervisor() { Stop(); }
@@ -58,18 +57,18 @@ void RedisSupervisor::Restart(const char* why) {
     server_->Start();  // same port, password, directory, configuration: loads the checkpoint
     down_ = false;
     started_ = Clock::now();
+    state_->WriteEndpoint(server_->port(), server_->pid());
     Log::Event("redis_restarted", "reason={} pid={}", why, server_->pid());
   } catch (const std::exception& e) {
     Log::Warn("redis_start_failed", "error=\"{}\"", e.what());
   }
 }
 
-void RedisSupervisor::Stop() {
+void RedisSupervisor::Stop(bool remove_state) {
   if (!server_) return;
   server_->Stop();
   server_.reset();
-  std::error_code ec;
-  fs::remove_all(dir_, ec);
+  if (remove_state) state_->Remove();
 }
 
 }  // namespace wc::job

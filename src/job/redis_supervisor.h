@@ -1,9 +1,10 @@
-// The coordinator's Redis: an embedded redis-server it owns (started in a private directory,
-// restarted when it dies, crashed on schedule for the lab's Redis fault tolerance), or an
-// external one given by URL (nothing to supervise).
+// The coordinator's Redis: an embedded redis-server it owns (started in the job's private state
+// directory, job/state_dir.h, from the checkpoint a killed coordinator left there; restarted when
+// it dies; crashed on schedule for the lab's Redis fault tolerance), or an external one given by
+// URL (nothing to supervise).
 //
-// Ownership: owns the embedded server and its directory; Stop() (and the destructor) stop the
-// server and remove the directory. Thread-safety: none (the coordinator's loop).
+// Ownership: owns the embedded server and its state directory; Stop() (and the destructor) stop
+// the server; Stop(true) also removes the directory. Thread-safety: none.
 // Errors: the constructor throws std::runtime_error if the embedded server cannot start; Tick()
 // never throws (a failed restart is logged and tried again on the next tick).
 #pragma once
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "job/config.h"
+#include "job/state_dir.h"
 #include "redis/connection.h"
 #include "redis/redis_server.h"
 
@@ -22,7 +24,9 @@ namespace wc::job {
 
 struct SupervisorOptions {
   std::string external_url;  // non-empty: use this server, supervise nothing
-  std::string password;      // embedded: REDIS_PASSWORD
+  std::string password;      // embedded: REDIS_PASSWORD (empty: a random one, kept in the state)
+  std::string state_root;    // embedded: STATE_DIR
+  std::string state_key;     // embedded: names the job's directory in it (job/state_dir.h)
   Persistence persistence = Persistence::kRdb;
   std::vector<std::string> redis_args;          // embedded: REDIS_ARGS
   std::chrono::milliseconds crash_interval{0};  // REDIS_RESTART_INTERVAL; 0 = no crashes
@@ -49,14 +53,15 @@ class RedisSupervisor {
   int forced_restarts() const { return forced_; }
   int unplanned_restarts() const { return unplanned_; }
   int port() const { return connect_.port; }
-  // Stops the embedded server and removes its directory. Idempotent.
-  void Stop();
+  // Stops the embedded server; with remove_state, removes its state directory too (the job is
+  // over), else keeps it for a rerun to resume from. Idempotent.
+  void Stop(bool remove_state = false);
 
  private:
   void Restart(const char* why);
 
   SupervisorOptions o_;
-  std::filesystem::path dir_;
+  std::unique_ptr<StateDir> state_;
   std::unique_ptr<redis::RedisServer> server_;
   redis::ConnectOptions connect_;
   using Clock = std::chrono::steady_clock;

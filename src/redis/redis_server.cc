@@ -1,6 +1,7 @@
 #include "redis/redis_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,6 +20,29 @@
 #include "util/process.h"
 
 namespace wc::redis {
+
+namespace {
+
+// A redis.conf value: double-quoted, with \, " and newlines escaped.
+std::string ConfQuoted(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out + "\"";
+}
+
+// Writes `content` to `path`, mode 0600, never through a symbolic link.
+void WritePrivateFile(const std::string& path, const std::string& content) {
+  ::unlink(path.c_str());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  if (::close(fd) != 0 || !ok) throw std::runtime_error("cannot write " + path);
+}
+
+}  // namespace
 
 int FreeLoopbackPort() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -88,8 +113,11 @@ void RedisServer::Start() {
                                    "--daemonize",
                                    "no"};
   if (!options_.password.empty()) {
-    args.push_back("--requirepass");
-    args.push_back(options_.password);
+    // The password goes into a 0600 config file, never onto the command line (visible to
+    // every local user in /proc). redis-server reads the file first, then the options.
+    std::string conf = options_.dir + "/redis.conf";
+    WritePrivateFile(conf, "requirepass " + ConfQuoted(options_.password) + "\n");
+    args.insert(args.begin() + 1, conf);
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   // Own process group: Ctrl-C reaches the owner, which stops the server itself.

@@ -85,7 +85,8 @@ def serial(tmp, data):
 
 def config(tmp, **keys):
     c = {"LOGFILE": os.path.join(tmp, "wc.log"), "N_NORMAL_WORKERS": 2, "N_CRASHING_WORKERS": 0,
-         "N_SLEEPING_WORKERS": 0, "CLAIM_IDLE_MS": 1000, "REDIS_RETRY_SECONDS": 10}
+         "N_SLEEPING_WORKERS": 0, "CLAIM_IDLE_MS": 1000, "REDIS_RETRY_SECONDS": 10,
+         "STATE_DIR": os.path.join(tmp, "state")}
     if MODE:
         c["MODE"] = MODE
     c.update(keys)
@@ -335,6 +336,49 @@ def test_stray_entries_are_foreign_and_never_counted(tmp):
         expect(foreign == len(strays) - 1, f"{foreign} foreign entries, wanted {len(strays) - 1}")
     finally:
         r.stop()
+
+
+def test_coordinator_sigkilled_then_rerun_resumes_from_its_state_dir(tmp):
+    # The embedded Redis keeps its checkpoints in STATE_DIR/job-<digest>; a rerun of the same job
+    # starts Redis from there, takes the dead coordinator's lease over and resumes: nothing that
+    # was acknowledged is counted again. The password is random, kept 0600 in the state dir, and
+    # on no command line.
+    data = gen(tmp, 6, 2000)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1, CHECKPOINT_INTERVAL=0.2)
+    p, out = start_run(tmp, cfg, data)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        lines = log_lines(tmp)
+        done = [i for i, l in enumerate(lines) if "result=accepted" in l or " map task=" in l]
+        if done and any(" checkpoint " in l for l in lines[done[0]:]):
+            break
+        time.sleep(0.05)
+    state = os.path.join(tmp, "state")
+    jobs = [d for d in os.listdir(state) if d.startswith("job-")]
+    expect(len(jobs) == 1, f"state dir: {os.listdir(state)}")
+    job_dir = os.path.join(state, jobs[0])
+    expect(os.stat(state).st_mode & 0o777 == 0o700 and os.stat(job_dir).st_mode & 0o777 == 0o700,
+           "state directories are not 0700")
+    password = read(os.path.join(job_dir, "password")).decode()
+    expect(len(password) >= 32 and os.stat(os.path.join(job_dir, "password")).st_mode & 0o077 == 0,
+           "no private random password")
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                expect(password.encode() not in fh.read(), f"the password is on the command line of {pid}")
+        except OSError:
+            pass
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    time.sleep(0.3)  # its redis-server (PDEATHSIG) and workers go with it
+    p2, out2 = start_run(tmp, cfg, data)
+    rc, _, stderr = finish(p2)
+    expect(rc == 0, f"rerun exit {rc}: {stderr}")
+    expect(read(out2) == serial(tmp, data), "counts differ from serial")
+    lines = log_lines(tmp)
+    expect(any(" job_resumed " in l for l in lines), "the rerun did not resume the job")
+    expect(not any(" job_created " in l for l in lines), "the rerun created the job again")
+    expect([d for d in os.listdir(state) if d.startswith("job-")] == [], f"state left: {os.listdir(state)}")
 
 
 def test_password_protected_redis(tmp):

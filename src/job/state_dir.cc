@@ -1,0 +1,138 @@
+#include "job/state_dir.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace wc::job {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Creates `dir` 0700 if missing; refuses a link or someone else's directory; tightens to 0700.
+void PrivateDirectory(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw UsageError(ErrnoMessage("cannot create the state directory " + dir, errno));
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0)
+    throw UsageError(ErrnoMessage("cannot use the state directory " + dir, errno));
+  if (!S_ISDIR(st.st_mode))
+    throw UsageError(dir +
+                     " is not a directory (a symbolic link?): refusing it as state directory");
+  if (st.st_uid != ::getuid())
+    throw UsageError(dir + " belongs to another user: refusing it as state directory");
+  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0)
+    throw UsageError(ErrnoMessage("cannot make " + dir + " private", errno));
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+// Writes `content` to `path` (0600, never through a symbolic link), replacing it.
+void WriteSmallFile(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw UsageError(ErrnoMessage("cannot write " + tmp, errno));
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    throw UsageError(ErrnoMessage("cannot write " + path, errno));
+}
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;  // /dev/urandom
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", rd() & 0xff);
+  return out;
+}
+
+}  // namespace
+
+std::string DefaultStateRoot() {
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/wordcount";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return std::string(h) + "/.local/state/wordcount";
+  throw UsageError("neither XDG_STATE_HOME nor HOME is set: give STATE_DIR in the config");
+}
+
+StateDir::StateDir(const std::string& root, const std::string& key) {
+  std::error_code ec;
+  fs::path r = fs::absolute(root, ec);
+  if (r.has_parent_path()) fs::create_directories(r.parent_path(), ec);
+  PrivateDirectory(r.string());
+  path_ = (r / ("job-" + key)).string();
+  PrivateDirectory(path_);
+  std::string lock = path_ + "/lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) throw UsageError(ErrnoMessage("cannot open " + lock, errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw StateBusy("another `wordcount run` of this job is using " + path_ +
+                    " on this host; refusing to start a second one");
+  }
+}
+
+StateDir::~StateDir() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+std::string StateDir::Password(const std::string& configured) {
+  std::string pw = configured;
+  if (pw.empty()) {
+    pw = ReadSmallFile(path_ + "/password");
+    if (pw.empty()) pw = RandomHex(16);
+  }
+  WriteSmallFile(path_ + "/password", pw);
+  return pw;
+}
+
+void StateDir::WriteEndpoint(int port, pid_t pid) {
+  WriteSmallFile(path_ + "/endpoint", fmt::format("{} {}\n", port, pid));
+}
+
+void StateDir::Remove() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root) {
+  std::vector<redis::ConnectOptions> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    if (e.path().filename().string().rfind("job-", 0) != 0) continue;
+    std::istringstream endpoint(ReadSmallFile((e.path() / "endpoint").string()));
+    int port = 0;
+    pid_t pid = 0;
+    if (!(endpoint >> port >> pid) || pid <= 0 || ::kill(pid, 0) != 0) continue;
+    redis::ConnectOptions o;
+    o.port = port;
+    o.password = ReadSmallFile((e.path() / "password").string());
+    out.push_back(o);
+  }
+  return out;
+}
+
+}  // namespace wc::job

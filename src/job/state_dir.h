@@ -1,0 +1,63 @@
+// The private state of an embedded Redis: STATE_DIR/job-<key>, where <key> is derived from the
+// job's plan digest, so a rerun of the same job after the coordinator was SIGKILLed finds the
+// same directory, starts Redis from its checkpoint (dump.rdb or the AOF) and resumes the job.
+//
+// Layout (directory 0700, files 0600):
+//   dump.rdb / appendonly*  Redis's persistence     redis.conf  written by redis::RedisServer
+//   password                the Redis password      endpoint    "<port> <redis-server pid>"
+//
+// Security: STATE_DIR and its job directories are created 0700; an existing one is used only if
+// it is a real directory (not a symbolic link) owned by this user, and is made 0700. Files are
+// opened without following symbolic links. The password never appears on a command line.
+// Errors: throws UsageError naming the path. Thread-safety: none needed (the coordinator's).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "redis/connection.h"
+
+namespace wc::job {
+
+// $XDG_STATE_HOME/wordcount, else $HOME/.local/state/wordcount.
+std::string DefaultStateRoot();
+
+class StateDir {
+ public:
+  // Opens STATE_DIR/job-<key> (creating STATE_DIR and it, 0700) and locks it for this process
+  // (flock): a second `run` of the same job on this host is refused (UsageError) while the first
+  // runs. The lock goes with the process, also when it is SIGKILLed.
+  StateDir(const std::string& root, const std::string& key);
+  ~StateDir();
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // The Redis password: `configured` if not empty, else the one kept here (made, random, on
+  // first use).
+  std::string Password(const std::string& configured);
+  // Records where the server listens, for `status` and `top`.
+  void WriteEndpoint(int port, pid_t pid);
+  // Removes the directory and everything in it.
+  void Remove();
+
+ private:
+  std::string path_;
+  int lock_fd_ = -1;
+};
+
+// Thrown when another process holds a job's state directory.
+class StateBusy : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The embedded Redis servers under `root` that run now (their endpoint's pid is alive), with
+// their passwords.
+std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root);
+
+}  // namespace wc::job
