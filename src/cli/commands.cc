@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 
@@ -37,8 +38,9 @@ int RunSerial(const SerialArgs& args) {
   SerialResult result = CountFiles(files, options);
   double count_s = SecondsSince(t0);
 
-  WriteTop(stdout, TopCounts(result.counts, args.top));
-  std::fflush(stdout);
+  errno = 0;
+  if (!WriteTop(stdout, TopCounts(result.counts, args.top)) || std::fflush(stdout) != 0)
+    throw OutputError("standard output", "cannot write", errno);
   if (!args.out.empty()) WriteCountsFile(args.out, SortedCounts(result.counts));
 
   if (!args.quiet) {
@@ -71,15 +73,10 @@ int RunSplit(const SplitArgs& args) {
 int RunGen(const GenArgs& args) {
   auto t0 = std::chrono::steady_clock::now();
   gen::GenOptions options{args.files, args.rows, args.seed, args.threads};
-  try {
-    auto paths = gen::GenerateDataset(args.outdir, options);
-    fmt::print(stderr, "generated {} file(s) of {} rows in {} ({:.1f} s)\n", paths.size(),
-               args.rows, args.outdir, SecondsSince(t0));
-    return kExitOk;
-  } catch (const InputError& e) {
-    fmt::print(stderr, "wordcount gen: {}\n", e.what());
-    return kExitInputFailed;
-  }
+  auto paths = gen::GenerateDataset(args.outdir, options);  // OutputError goes to main
+  fmt::print(stderr, "generated {} file(s) of {} rows in {} ({:.1f} s)\n", paths.size(), args.rows,
+             args.outdir, SecondsSince(t0));
+  return kExitOk;
 }
 
 }  // namespace wc::cli

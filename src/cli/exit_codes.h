@@ -9,11 +9,14 @@ inline constexpr int kExitUsage = 2;        // bad command line, option or confi
 inline constexpr int kExitNoInput = 3;      // no input file matched
 inline constexpr int kExitRedis = 4;        // Redis unreachable or failing past the retry limit
 inline constexpr int kExitIncomplete = 5;   // the job could not be completed
+inline constexpr int kExitOutput = 6;       // a result could not be written (--out, parts, ...)
 inline constexpr int kExitInternal = 70;    // unexpected internal error (a bug)
 
 inline constexpr const char* kExitCodesHelp =
     "Exit codes: 0 all counted; 1 some input files failed (named on stderr, the rest counted);\n"
     "2 bad usage, config key or value; 3 no input file matched; 4 Redis unreachable;\n"
-    "5 job could not be completed; 17 (worker) deliberate crash point; 70 internal error.";
+    "5 job could not be completed; 6 output could not be written (disk full, closed pipe: the\n"
+    "file is named, except for a reader that went away); 17 (worker) deliberate crash point;\n"
+    "70 internal error.";
 
 }  // namespace wc::cli

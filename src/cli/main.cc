@@ -192,6 +192,9 @@ int main(int argc, char** argv) {
   } catch (const wc::InputError& e) {
     fmt::print(stderr, "wordcount: {}\n", e.what());
     return kExitInputFailed;
+  } catch (const wc::OutputError& e) {
+    fmt::print(stderr, "wordcount: {}\n", e.what());
+    return kExitOutput;
   } catch (const std::exception& e) {
     fmt::print(stderr, "wordcount: internal error: {}\n", e.what());
     return kExitInternal;

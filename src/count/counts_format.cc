@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 
@@ -115,16 +116,17 @@ std::string UnescapeWord(std::string_view s) {
 void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts) {
   std::unique_ptr<std::FILE, FileCloser> owned;
   std::FILE* out = stdout;
+  const std::string name = path == "-" ? "standard output" : path;
   if (path != "-") {
     owned.reset(std::fopen(path.c_str(), "wb"));
-    if (!owned) throw InputError(path, 0, ErrnoMessage("cannot create", errno));
+    if (!owned) throw OutputError(path, "cannot create", errno);
     out = owned.get();
   }
   std::string buf;
   buf.reserve(1 << 20);
   auto flush = [&] {
     if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size()) {
-      throw InputError(path, 0, ErrnoMessage("cannot write", errno));
+      throw OutputError(name, "cannot write", errno);
     }
     buf.clear();
   };
@@ -146,18 +148,21 @@ void WriteCountsFile(const std::string& path, const std::vector<WordCount>& coun
     if (buf.size() >= (1 << 20)) flush();
   }
   flush();
-  if (std::fflush(out) != 0) throw InputError(path, 0, ErrnoMessage("cannot write", errno));
+  if (std::fflush(out) != 0) throw OutputError(name, "cannot write", errno);
   if (owned) {
     std::FILE* f = owned.release();
-    if (std::fclose(f) != 0) throw InputError(path, 0, ErrnoMessage("cannot close", errno));
+    if (std::fclose(f) != 0) throw OutputError(path, "cannot close", errno);
   }
 }
 
-void WriteTop(std::FILE* out, const std::vector<WordCount>& top) {
+bool WriteTop(std::FILE* out, const std::vector<WordCount>& top) {
+  // Formatted here and written with fwrite: fmt::print would throw on a write error.
+  std::string buf;
   for (const WordCount& wc : top) {
-    std::fwrite(wc.word.data(), 1, wc.word.size(), out);
-    fmt::print(out, ": {}\n", wc.count);
+    buf.append(wc.word);
+    fmt::format_to(std::back_inserter(buf), ": {}\n", wc.count);
   }
+  return std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();
 }
 
 }  // namespace wc

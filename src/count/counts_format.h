@@ -7,7 +7,8 @@
 //
 // Top lines: "<word>: <count>\n" with the word raw, like the lab's reference prints them.
 //
-// Errors: Write* throw InputError naming the output path if it cannot be written.
+// Errors: WriteCountsFile throws OutputError naming the output path ("standard output" for "-")
+// if it cannot be written. WriteTop never throws: it returns false (errno set) on a write error.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +38,7 @@ std::string UnescapeWord(std::string_view escaped);
 
 // Writes the counts file; "-" means standard output.
 void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts);
-// Writes "word: count" lines to `out`.
-void WriteTop(std::FILE* out, const std::vector<WordCount>& top);
+// Writes "word: count" lines to `out` (buffered: fflush to see every error).
+bool WriteTop(std::FILE* out, const std::vector<WordCount>& top);
 
 }  // namespace wc

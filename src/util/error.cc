@@ -19,6 +19,11 @@ InputError::InputError(std::string path, uint64_t line, const std::string& messa
       line_(line),
       message_(message) {}
 
+OutputError::OutputError(std::string path, const std::string& what, int error)
+    : std::runtime_error(Compose(path, 0, error != 0 ? ErrnoMessage(what, error) : what)),
+      path_(std::move(path)),
+      error_(error) {}
+
 std::string ErrnoMessage(const std::string& what, int err) {
   return fmt::format("{}: {}", what, std::strerror(err));
 }

@@ -3,6 +3,7 @@
 a temp dir. Counts are compared with pandas (tests/differential/pandas_count.py) word for word.
 """
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,48 @@ def check(name, cond, detail=""):
 
 def run(*args, **kw):
     return subprocess.run(list(args), capture_output=True, **kw)
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size="5m"):
+    """A tmpfs of `size` mounted at `path` (None if this process cannot mount: not root), always
+    unmounted at the end, also when the test fails."""
+    os.makedirs(path, exist_ok=True)
+    p = run("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path)
+    if p.returncode != 0:
+        print(f"SKIP tmpfs tests: cannot mount ({p.stderr.decode().strip()})")
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", path], check=True)
+
+
+def test_output_errors(wc, tmp, data, files):
+    """Output failures are not input failures: exit 6, the file named, no partial result left."""
+    p = run(wc, "serial", "-q", "--out", "/dev/full", data, text=True)
+    check("--out /dev/full: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+    check("--out /dev/full: names the file and the cause",
+          "/dev/full: cannot write: No space left on device" in p.stderr, p.stderr)
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([wc, "serial", "-q", data], stdout=full, stderr=subprocess.PIPE, text=True)
+    check("stdout on /dev/full: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+    check("stdout on /dev/full: says standard output", "standard output: cannot write" in p.stderr, p.stderr)
+
+    big = os.path.join(tmp, "big.csv")
+    p = run(wc, "gen", "--files", "1", "--rows", "40000", "--seed", "3", os.path.join(tmp, "bigdir"))
+    os.rename(os.path.join(tmp, "bigdir", "tweets_0001.csv"), big)
+    os.rmdir(os.path.join(tmp, "bigdir"))
+    with small_tmpfs(os.path.join(tmp, "full")) as mnt:
+        if mnt:
+            parts = os.path.join(mnt, "parts")
+            p = run(wc, "split", "--rows", "5000", big, parts, text=True)
+            check("split into a full disk: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+            check("split into a full disk: names the part",
+                  "part_00" in p.stderr and "No space left on device" in p.stderr, p.stderr)
+            check("split into a full disk: no part left behind", os.listdir(parts) == [], os.listdir(parts))
+    os.remove(big)
 
 
 def main():
@@ -88,6 +131,9 @@ def main():
         check("split without a limit: exit 2", p.returncode == 2, p.returncode)
         p = run(wc, "--help", text=True)
         check("--help documents exit codes", "Exit codes" in p.stdout and p.returncode == 0, p.stdout)
+        check("--help documents exit code 6", "6 output could not be written" in p.stdout, p.stdout)
+
+        test_output_errors(wc, tmp, data, files)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
