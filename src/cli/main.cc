@@ -1,14 +1,24 @@
 // wordcount: fault-tolerant distributed word count (see README.md).
 // main() parses the command line and maps every error that escapes a command to an exit code;
 // nothing below it exits the process.
+//
+// SIGPIPE is ignored: a write to a closed pipe or socket fails with EPIPE instead of killing the
+// process, so it is reported like any other output error (exit 6). For standard output and
+// standard error that happens when the reader stops early (`wordcount serial --out - | head`):
+// it left on purpose, so the exit is quiet, without a message.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <optional>
+#include <string_view>
+#include <system_error>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -20,8 +30,19 @@
 #include "util/error.h"
 #include "util/log.h"
 
+namespace {
+
+// Writes "wordcount: <message>" to stderr; never throws (stderr may be a closed pipe too).
+void PrintError(std::string_view prefix, std::string_view message) {
+  std::string line = fmt::format("wordcount: {}{}\n", prefix, message);
+  [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace wc::cli;
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"wordcount: exact, fault-tolerant word count of the text column of CSV files"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
@@ -187,16 +208,21 @@ int main(int argc, char** argv) {
       return wc::job::PrintTop(config, top_url, top_n);
     }
   } catch (const wc::UsageError& e) {
-    fmt::print(stderr, "wordcount: {}\n", e.what());
+    PrintError("", e.what());
     return kExitUsage;
   } catch (const wc::InputError& e) {
-    fmt::print(stderr, "wordcount: {}\n", e.what());
+    PrintError("", e.what());
     return kExitInputFailed;
   } catch (const wc::OutputError& e) {
-    fmt::print(stderr, "wordcount: {}\n", e.what());
+    if (e.error() != EPIPE) PrintError("", e.what());
     return kExitOutput;
+  } catch (const std::system_error& e) {
+    // fmt::print throws this when stdout or stderr is a closed pipe.
+    if (e.code() == std::errc::broken_pipe) return kExitOutput;
+    PrintError("internal error: ", e.what());
+    return kExitInternal;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "wordcount: internal error: {}\n", e.what());
+    PrintError("internal error: ", e.what());
     return kExitInternal;
   }
   return kExitUsage;

@@ -44,6 +44,20 @@ def small_tmpfs(path, size="5m"):
         subprocess.run(["umount", path], check=True)
 
 
+def test_reader_goes_away(wc, data):
+    """SIGPIPE is ignored: a closed pipe on stdout (`| head -1`) is an output error (exit 6), reported
+    quietly since the reader left on purpose, never a death by signal 13."""
+    p = subprocess.Popen([wc, "serial", "-q", "--out", "-", data], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()  # like head -1: the counts are megabytes, so later writes hit EPIPE
+    err = p.stderr.read().decode()
+    rc = p.wait(timeout=60)
+    check("| head -1: read the first top line", first.endswith(b"\n"), first)
+    check("| head -1: no death by SIGPIPE, exit 6", rc == 6, rc)
+    check("| head -1: quiet", err == "", err)
+
+
 def test_output_errors(wc, tmp, data, files):
     """Output failures are not input failures: exit 6, the file named, no partial result left."""
     p = run(wc, "serial", "-q", "--out", "/dev/full", data, text=True)
@@ -134,6 +148,7 @@ def main():
         check("--help documents exit code 6", "6 output could not be written" in p.stdout, p.stdout)
 
         test_output_errors(wc, tmp, data, files)
+        test_reader_goes_away(wc, data)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
