@@ -1,6 +1,7 @@
 #include "util/mapped_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,15 +21,35 @@ size_t PageSize() {
   return page;
 }
 
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "directory";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISSOCK(mode)) return "socket";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  return "unknown file type";
+}
+
 }  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path, 0, ErrnoMessage("cannot open", errno));
-  UniqueFd closer(fd);
+  // O_NONBLOCK: opening a FIFO (or a device) named like a CSV file must not wait for a writer.
+  // It has no effect on a regular file, and the file is only ever read through the mapping.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   struct stat st {};
+  if (fd < 0) {
+    int err = errno;
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      throw InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(st.st_mode)));
+    }
+    throw InputError(path, 0, ErrnoMessage("cannot open", err));
+  }
+  UniqueFd closer(fd);
   if (::fstat(fd, &st) != 0) throw InputError(path, 0, ErrnoMessage("cannot stat", errno));
-  if (!S_ISREG(st.st_mode)) throw InputError(path, 0, "not a regular file");
+  if (!S_ISREG(st.st_mode)) {
+    throw InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(st.st_mode)));
+  }
   size_ = static_cast<size_t>(st.st_size);
 
   // Reserve the file's pages plus at least one zero page of padding as anonymous memory, then

@@ -7,7 +7,9 @@
 // are never part of the file's contents.
 // Thread-safety: const methods may be used from any number of threads at once.
 // Errors: the constructor throws InputError naming the path (cannot open, not a regular file,
-// mmap failure). A 0-byte file maps fine (size() == 0, data() points at kPadding zeros).
+// mmap failure). A FIFO, socket, device or directory is refused at once, "not a regular file
+// (FIFO)": it is opened without blocking and never read. A 0-byte file maps fine (size() == 0,
+// data() points at kPadding zeros).
 #pragma once
 
 #include <cstddef>

@@ -44,6 +44,35 @@ def small_tmpfs(path, size="5m"):
         subprocess.run(["umount", path], check=True)
 
 
+def test_non_regular_inputs(wc, tmp, data, exp):
+    """A FIFO, socket or directory named x.csv is refused at once (never opened for a blocking read),
+    named on stderr, and the other files are still counted exactly."""
+    import socket
+    specials = {"x_fifo.csv": "FIFO", "x_socket.csv": "socket", "x_dir.csv": "directory"}
+    os.mkfifo(os.path.join(data, "x_fifo.csv"))
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(os.path.join(data, "x_socket.csv"))
+    os.mkdir(os.path.join(data, "x_dir.csv"))
+    try:
+        for label, arg in (("directory", data), ("glob", os.path.join(data, "*.csv"))):
+            out = os.path.join(tmp, "special.txt")
+            try:
+                p = run(wc, "serial", "--out", out, arg, text=True, timeout=30)
+            except subprocess.TimeoutExpired:
+                check(f"{label} with a FIFO: does not block", False, "timed out")
+                continue
+            check(f"{label} with a FIFO: exit 1", p.returncode == 1, (p.returncode, p.stderr))
+            for name, kind in specials.items():
+                check(f"{label}: {name} refused by name", f"{name}: not a regular file ({kind})" in p.stderr,
+                      p.stderr)
+            check(f"{label}: the other files counted exactly", open(out, "rb").read() == exp)
+    finally:
+        sock.close()
+        os.remove(os.path.join(data, "x_fifo.csv"))
+        os.remove(os.path.join(data, "x_socket.csv"))
+        os.rmdir(os.path.join(data, "x_dir.csv"))
+
+
 def test_reader_goes_away(wc, data):
     """SIGPIPE is ignored: a closed pipe on stdout (`| head -1`) is an output error (exit 6), reported
     quietly since the reader left on purpose, never a death by signal 13."""
@@ -147,6 +176,7 @@ def main():
         check("--help documents exit codes", "Exit codes" in p.stdout and p.returncode == 0, p.stdout)
         check("--help documents exit code 6", "6 output could not be written" in p.stdout, p.stdout)
 
+        test_non_regular_inputs(wc, tmp, data, exp)
         test_output_errors(wc, tmp, data, files)
         test_reader_goes_away(wc, data)
 
