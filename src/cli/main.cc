@@ -22,6 +22,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "count/count_task.h"
 #include "job/config.h"
 #include "job/coordinator.h"
 #include "job/status.h"
@@ -212,6 +213,11 @@ int main(int argc, char** argv) {
     return kExitUsage;
   } catch (const wc::InputError& e) {
     PrintError("", e.what());
+    return kExitInputFailed;
+  } catch (const wc::SpoiledTableError& e) {
+    // A worker's input changed under it: its uncommitted batch is dropped with the process and
+    // its tasks are taken over by other workers.
+    PrintError("", std::string(e.what()) + " (the counts this process held were discarded)");
     return kExitInputFailed;
   } catch (const wc::OutputError& e) {
     if (e.error() != EPIPE) PrintError("", e.what());

@@ -79,7 +79,13 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
     throw UsageError("split needs exactly one of --rows N and --bytes N, with N > 0");
   }
   MappedFile in(input);
-  Schema schema = ReadSchema(in.view(), input, /*required_column=*/"");
+  Schema schema;
+  try {
+    schema = ReadSchema(in.view(), input, /*required_column=*/"");
+  } catch (const CsvError&) {
+    in.CheckUnchanged();  // a change explains the error better
+    throw;
+  }
   std::string header(schema.leading_fields, ',');
   header.append(in.data() + schema.header_begin, schema.header_end - schema.header_begin);
   header += '\n';
@@ -93,6 +99,7 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
     TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
     scanner.Scan(schema.data_begin, in.size(), writer);
     writer.Finish();
+    in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
   } catch (...) {
     for (const auto& p : writer.parts()) std::filesystem::remove(p, ec);
     throw;
