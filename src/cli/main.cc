@@ -33,10 +33,10 @@
 
 namespace {
 
-// Writes "wordcount: <message>" to stderr; never throws (stderr may be a closed pipe too).
+// Writes "wordcount: <message>" to stderr, control bytes escaped; never throws (stderr may be
+// a closed pipe too).
 void PrintError(std::string_view prefix, std::string_view message) {
-  std::string line = fmt::format("wordcount: {}{}\n", prefix, message);
-  [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
+  wc::WriteErrorLine(fmt::format("wordcount: {}{}", prefix, message));
 }
 
 }  // namespace
@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
     if (*s) return RunSerial(serial);
     if (*sp) {
       if (split.rows == 0 && split.bytes == 0) {
-        fmt::print(stderr, "wordcount split: give --rows N or --bytes N\n");
+        PrintError("split: ", "give --rows N or --bytes N");
         return kExitUsage;
       }
       return RunSplit(split);

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace wc {
 
@@ -50,28 +51,7 @@ std::vector<WordCount> TopCounts(const WordTable& table, size_t n) {
 std::string EscapeWord(std::string_view word) {
   std::string out;
   out.reserve(word.size());
-  for (unsigned char c : word) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\x{:02x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  AppendEscaped(&out, word, Backslash::kEscape);
   return out;
 }
 
@@ -134,16 +114,7 @@ void WriteCountsFile(const std::string& path, const std::vector<WordCount>& coun
     fmt::format_int n(wc.count);
     buf.append(n.data(), n.size());
     buf += '\t';
-    // Most words need no escape: copy them whole.
-    bool plain = std::all_of(wc.word.begin(), wc.word.end(), [](char ch) {
-      unsigned char c = static_cast<unsigned char>(ch);
-      return c >= 0x20 && c != 0x7f && c != '\\';
-    });
-    if (plain) {
-      buf.append(wc.word);
-    } else {
-      buf += EscapeWord(wc.word);
-    }
+    AppendEscaped(&buf, wc.word, Backslash::kEscape);
     buf += '\n';
     if (buf.size() >= (1 << 20)) flush();
   }

@@ -3,7 +3,8 @@
 // Counts file (`--out`): one line per word, "<count>\t<escaped word>\n", sorted by count
 // descending, then by the word's bytes ascending. Escapes: '\\' -> "\\\\", tab -> "\\t",
 // newline -> "\\n", carriage return -> "\\r", any other byte below 0x20 or 0x7f -> "\\xHH"
-// (lowercase hex); every other byte as is. Every command that writes counts uses this format.
+// (lowercase hex); every other byte as is (util/escape.h, Backslash::kEscape). Every command
+// that writes counts uses this format.
 //
 // Top lines: "<word>: <count>\n" with the word raw, like the lab's reference prints them.
 //

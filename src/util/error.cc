@@ -4,12 +4,14 @@
 
 #include <cstring>
 
+#include "util/escape.h"
+
 namespace wc {
 
 namespace {
 std::string Compose(const std::string& path, uint64_t line, const std::string& message) {
-  if (line == 0) return fmt::format("{}: {}", path, message);
-  return fmt::format("{}:{}: {}", path, line, message);
+  if (line == 0) return fmt::format("{}: {}", EscapeForLog(path), message);
+  return fmt::format("{}:{}: {}", EscapeForLog(path), line, message);
 }
 }  // namespace
 

@@ -10,7 +10,9 @@
 //                   (EPIPE). It names the file. It is deliberately not an InputError: a loop
 //                   that skips or retries bad inputs must not mistake a full disk for one.
 //   * UsageError  - the caller asked for something impossible (bad option value).
-// All derive from std::runtime_error; what() is a complete, user-facing sentence.
+// All derive from std::runtime_error; what() is a complete, user-facing sentence in which the
+// path is escaped with EscapeForLog (util/escape.h): a file name cannot break the line or send
+// control bytes to a terminal. path() returns the raw bytes.
 // The CLI catches them in one place per command and turns them into exit codes.
 #pragma once
 

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "util/escape.h"
+
 namespace wc {
 
 namespace {
@@ -44,16 +46,24 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
   ::gmtime_r(&t, &tm);
   static constexpr const char* kPrefix[] = {"", "", "WARN ", "ERROR "};
   std::lock_guard<std::mutex> lock(s.mu);
-  std::string line =
-      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}\n", tm.tm_year + 1900,
+  std::string raw =
+      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, s.process,
                   kPrefix[static_cast<int>(level)], event, fields.empty() ? "" : " ", fields);
+  std::string line = EscapeForLog(raw);
+  line += '\n';
   if (s.fd >= 0) {
     [[maybe_unused]] ssize_t n = ::write(s.fd, line.data(), line.size());
   }
   if (level >= s.stderr_level) {
     [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
   }
+}
+
+void WriteErrorLine(std::string_view line) {
+  std::string out = EscapeForLog(line);
+  out += '\n';
+  [[maybe_unused]] ssize_t n = ::write(2, out.data(), out.size());
 }
 
 }  // namespace wc

@@ -5,6 +5,12 @@
 //
 // There is one log per process (a function-local static): Log::Open() once in main, then
 // Log::Event() anywhere. Thread-safe. Never throws: a log that cannot be written is skipped.
+//
+// Lines are built by callers from untrusted text too (file names, stream fields, Redis
+// replies), so Write escapes every control byte of the finished line (EscapeForLog,
+// util/escape.h) before it writes it: one event is always exactly one line, and no ESC sequence
+// reaches a terminal. A caller cannot opt out and need not escape itself (escaping twice is
+// harmless).
 #pragma once
 
 #include <fmt/format.h>
@@ -36,5 +42,9 @@ class Log {
     Write(LogLevel::kError, event, fmt::format(fields, std::forward<T>(args)...));
   }
 };
+
+// Writes `line`, escaped with EscapeForLog, and a newline to standard error in one write(2), for
+// error messages outside the log. Never throws (stderr may be a closed pipe).
+void WriteErrorLine(std::string_view line);
 
 }  // namespace wc

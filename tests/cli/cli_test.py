@@ -4,7 +4,10 @@ a temp dir. Counts are compared with pandas (tests/differential/pandas_count.py)
 """
 import argparse
 import contextlib
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +74,52 @@ def test_non_regular_inputs(wc, tmp, data, exp):
         os.remove(os.path.join(data, "x_fifo.csv"))
         os.remove(os.path.join(data, "x_socket.csv"))
         os.rmdir(os.path.join(data, "x_dir.csv"))
+
+
+LOG_LINE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+\[\d+\] ")
+
+
+def test_untrusted_names(wc, tmp, files):
+    """File names are untrusted: one with a newline cannot forge a log line, one with ESC cannot
+    reach the terminal, in serial's stderr and in run's LOGFILE and stderr."""
+    dir_ = os.path.join(tmp, "evil")
+    os.mkdir(dir_)
+    forged = "a\ncommit tasks=1000 result=accepted.csv"
+    esc = "b\x1b[31mred.csv"
+    shutil.copy(files[0], os.path.join(dir_, forged))
+    with open(os.path.join(dir_, esc), "w") as fh:  # fails to parse: named on stderr
+        fh.write("a,text\n1,ok\n2,too,many\n")
+    with open(os.path.join(dir_, "c\x1b]0;x\x07.csv"), "w") as fh:
+        fh.write("a,text\n1,x\n2,x,y,z\n")
+    p = run(wc, "serial", dir_)
+    check("evil names: serial exit 1", p.returncode == 1, p.returncode)
+    check("evil names: no raw ESC or BEL on serial's stderr", b"\x1b" not in p.stderr and b"\x07" not in p.stderr,
+          p.stderr)
+    check("evil names: serial names the file escaped", b"b\\x1b[31mred.csv:3: expected 2 fields, saw 3" in p.stderr,
+          p.stderr)
+    failed = [l for l in p.stderr.splitlines() if l.startswith(b"FAILED ")]
+    check("evil names: one FAILED line per failed file", len(failed) == 2, p.stderr)
+
+    if shutil.which("redis-server") is None:
+        print("SKIP run with evil names: no redis-server")
+        return
+    log = os.path.join(tmp, "evil.log")
+    cfg = os.path.join(tmp, "evil.json")
+    with open(cfg, "w") as fh:
+        json.dump({"LOGFILE": log, "N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 0,
+                   "CLAIM_IDLE_MS": 1000, "MAX_DELIVERIES": 1, "REDIS_RETRY_SECONDS": 10}, fh)
+    p = run(wc, "run", "-q", "--config", cfg, "--data", os.path.join(dir_, "*.csv"), timeout=120)
+    check("evil names: run exit 1", p.returncode == 1, (p.returncode, p.stderr))
+    check("evil names: no raw ESC or BEL on run's stderr", b"\x1b" not in p.stderr and b"\x07" not in p.stderr,
+          p.stderr)
+    lines = open(log, "rb").read().splitlines()
+    bad = [l for l in lines if not LOG_LINE.match(l)]
+    check("evil names: every LOGFILE line is one whole event", lines and not bad, bad[:3])
+    check("evil names: no raw control byte in LOGFILE",
+          not any(re.search(rb"[\x00-\x1f\x7f]", l) for l in lines), [l for l in lines if b"\x1b" in l][:3])
+    check("evil names: the forged commit is inside its event",
+          any(b'path="' + dir_.encode() + b'/a\\ncommit tasks=1000 result=accepted.csv"' in l for l in lines),
+          [l for l in lines if b"counted" in l])
 
 
 def test_reader_goes_away(wc, data):
@@ -179,6 +228,7 @@ def main():
         test_non_regular_inputs(wc, tmp, data, exp)
         test_output_errors(wc, tmp, data, files)
         test_reader_goes_away(wc, data)
+        test_untrusted_names(wc, tmp, files)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
