@@ -122,6 +122,27 @@ def test_untrusted_names(wc, tmp, files):
           [l for l in lines if b"counted" in l])
 
 
+def test_logfile_is_opened_safely(wc, tmp, data):
+    """LOGFILE (a predictable name, /tmp/wc.log by default) is never followed if it is a symbolic
+    link, and one that cannot be opened is a usage error naming it, not silently no log."""
+    target = os.path.join(tmp, "precious.txt")
+    with open(target, "w") as fh:
+        fh.write("keep me\n")
+    link = os.path.join(tmp, "wc-link.log")
+    os.symlink(target, link)
+    for name, logfile, want in (("symlink", link, f"log file {link}: is a symbolic link: refused"),
+                                ("unwritable", os.path.join(tmp, "no", "dir", "wc.log"),
+                                 f"cannot open log file {tmp}/no/dir/wc.log: No such file or directory")):
+        cfg = os.path.join(tmp, f"log-{name}.json")
+        with open(cfg, "w") as fh:
+            json.dump({"LOGFILE": logfile, "N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 0,
+                       "N_SLEEPING_WORKERS": 0}, fh)
+        p = run(wc, "run", "-q", "--config", cfg, "--data", os.path.join(data, "*.csv"), text=True, timeout=60)
+        check(f"LOGFILE {name}: exit 2", p.returncode == 2, (p.returncode, p.stderr))
+        check(f"LOGFILE {name}: named", want in p.stderr, p.stderr)
+    check("LOGFILE symlink: its target is untouched", open(target).read() == "keep me\n")
+
+
 def test_reader_goes_away(wc, data):
     """SIGPIPE is ignored: a closed pipe on stdout (`| head -1`) is an output error (exit 6), reported
     quietly since the reader left on purpose, never a death by signal 13."""
@@ -229,6 +250,7 @@ def main():
         test_output_errors(wc, tmp, data, files)
         test_reader_goes_away(wc, data)
         test_untrusted_names(wc, tmp, files)
+        test_logfile_is_opened_safely(wc, tmp, data)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
