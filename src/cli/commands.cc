@@ -28,7 +28,7 @@ int RunSerial(const SerialArgs& args) {
   try {
     files = ExpandInputs(args.inputs);
   } catch (const InputError& e) {
-    WriteErrorLine(fmt::format("wordcount serial: {}", e.what()));
+    WriteStderrLine(fmt::format("wordcount serial: {}", e.what()));
     return kExitNoInput;
   }
   auto t0 = std::chrono::steady_clock::now();
@@ -52,7 +52,7 @@ int RunSerial(const SerialArgs& args) {
                result.files_counted, files.size(), mb, result.records, result.words,
                result.counts.size(), count_s, count_s > 0 ? mb / count_s : 0.0);
   }
-  for (const auto& f : result.failures) WriteErrorLine("FAILED " + f.message);
+  for (const auto& f : result.failures) WriteStderrLine("FAILED " + f.message);
   if (!result.failures.empty()) {
     fmt::print(stderr, "{} file(s) failed and were not counted\n", result.failures.size());
     return kExitInputFailed;
@@ -63,10 +63,10 @@ int RunSerial(const SerialArgs& args) {
 int RunSplit(const SplitArgs& args) {
   try {
     auto parts = csv::SplitCsv(args.input, args.outdir, {args.rows, args.bytes});
-    WriteErrorLine(fmt::format("wrote {} part(s) to {}", parts.size(), args.outdir));
+    WriteStderrLine(fmt::format("wrote {} part(s) to {}", parts.size(), args.outdir));
     return kExitOk;
   } catch (const InputError& e) {
-    WriteErrorLine(fmt::format("wordcount split: {}", e.what()));
+    WriteStderrLine(fmt::format("wordcount split: {}", e.what()));
     return kExitInputFailed;
   }
 }
@@ -75,8 +75,8 @@ int RunGen(const GenArgs& args) {
   auto t0 = std::chrono::steady_clock::now();
   gen::GenOptions options{args.files, args.rows, args.seed, args.threads};
   auto paths = gen::GenerateDataset(args.outdir, options);  // OutputError goes to main
-  WriteErrorLine(fmt::format("generated {} file(s) of {} rows in {} ({:.1f} s)", paths.size(),
-                             args.rows, args.outdir, SecondsSince(t0)));
+  WriteStderrLine(fmt::format("generated {} file(s) of {} rows in {} ({:.1f} s)", paths.size(),
+                              args.rows, args.outdir, SecondsSince(t0)));
   return kExitOk;
 }
 

@@ -36,7 +36,7 @@ namespace {
 // Writes "wordcount: <message>" to stderr, control bytes escaped; never throws (stderr may be
 // a closed pipe too).
 void PrintError(std::string_view prefix, std::string_view message) {
-  wc::WriteErrorLine(fmt::format("wordcount: {}{}", prefix, message));
+  wc::WriteStderrLine(fmt::format("wordcount: {}{}", prefix, message));
 }
 
 }  // namespace

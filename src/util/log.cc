@@ -87,7 +87,7 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
   }
 }
 
-void WriteErrorLine(std::string_view line) {
+void WriteStderrLine(std::string_view line) {
   std::string out = EscapeForLog(line);
   out += '\n';
   [[maybe_unused]] ssize_t n = ::write(2, out.data(), out.size());

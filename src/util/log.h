@@ -50,7 +50,8 @@ class Log {
 };
 
 // Writes `line`, escaped with EscapeForLog, and a newline to standard error in one write(2), for
-// error messages outside the log. Never throws (stderr may be a closed pipe).
-void WriteErrorLine(std::string_view line);
+// messages outside the log (errors, summaries naming files). Never throws (stderr may be a
+// closed pipe).
+void WriteStderrLine(std::string_view line);
 
 }  // namespace wc

@@ -40,7 +40,7 @@ TEST_F(LogTest, UntrustedFieldsCannotForgeALineOrCarryEsc) {
 TEST_F(LogTest, ErrorLinesOnStderrAreEscapedToo) {
   ::testing::internal::CaptureStderr();
   Log::Error("task_failed", "error=\"{}\"", "x\x1b]0;title\x07\ny");
-  WriteErrorLine("wordcount: c\x1b[2J.csv: cannot open");
+  WriteStderrLine("wordcount: c\x1b[2J.csv: cannot open");
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(err.find('\x1b'), std::string::npos) << err;
   EXPECT_NE(err.find("ERROR task_failed error=\"x\\x1b]0;title\\x07\\ny\"\n"), std::string::npos)
