@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 
@@ -11,6 +12,7 @@
 #include "csv/splitter.h"
 #include "gen/generator.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/paths.h"
 
 namespace wc::cli {
@@ -26,7 +28,7 @@ int RunSerial(const SerialArgs& args) {
   try {
     files = ExpandInputs(args.inputs);
   } catch (const InputError& e) {
-    fmt::print(stderr, "wordcount serial: {}\n", e.what());
+    WriteStderrLine(fmt::format("wordcount serial: {}", e.what()));
     return kExitNoInput;
   }
   auto t0 = std::chrono::steady_clock::now();
@@ -37,8 +39,9 @@ int RunSerial(const SerialArgs& args) {
   SerialResult result = CountFiles(files, options);
   double count_s = SecondsSince(t0);
 
-  WriteTop(stdout, TopCounts(result.counts, args.top));
-  std::fflush(stdout);
+  errno = 0;
+  if (!WriteTop(stdout, TopCounts(result.counts, args.top)) || std::fflush(stdout) != 0)
+    throw OutputError("standard output", "cannot write", errno);
   if (!args.out.empty()) WriteCountsFile(args.out, SortedCounts(result.counts));
 
   if (!args.quiet) {
@@ -49,7 +52,7 @@ int RunSerial(const SerialArgs& args) {
                result.files_counted, files.size(), mb, result.records, result.words,
                result.counts.size(), count_s, count_s > 0 ? mb / count_s : 0.0);
   }
-  for (const auto& f : result.failures) fmt::print(stderr, "FAILED {}\n", f.message);
+  for (const auto& f : result.failures) WriteStderrLine("FAILED " + f.message);
   if (!result.failures.empty()) {
     fmt::print(stderr, "{} file(s) failed and were not counted\n", result.failures.size());
     return kExitInputFailed;
@@ -60,10 +63,10 @@ int RunSerial(const SerialArgs& args) {
 int RunSplit(const SplitArgs& args) {
   try {
     auto parts = csv::SplitCsv(args.input, args.outdir, {args.rows, args.bytes});
-    fmt::print(stderr, "wrote {} part(s) to {}\n", parts.size(), args.outdir);
+    WriteStderrLine(fmt::format("wrote {} part(s) to {}", parts.size(), args.outdir));
     return kExitOk;
   } catch (const InputError& e) {
-    fmt::print(stderr, "wordcount split: {}\n", e.what());
+    WriteStderrLine(fmt::format("wordcount split: {}", e.what()));
     return kExitInputFailed;
   }
 }
@@ -71,15 +74,10 @@ int RunSplit(const SplitArgs& args) {
 int RunGen(const GenArgs& args) {
   auto t0 = std::chrono::steady_clock::now();
   gen::GenOptions options{args.files, args.rows, args.seed, args.threads};
-  try {
-    auto paths = gen::GenerateDataset(args.outdir, options);
-    fmt::print(stderr, "generated {} file(s) of {} rows in {} ({:.1f} s)\n", paths.size(),
-               args.rows, args.outdir, SecondsSince(t0));
-    return kExitOk;
-  } catch (const InputError& e) {
-    fmt::print(stderr, "wordcount gen: {}\n", e.what());
-    return kExitInputFailed;
-  }
+  auto paths = gen::GenerateDataset(args.outdir, options);  // OutputError goes to main
+  WriteStderrLine(fmt::format("generated {} file(s) of {} rows in {} ({:.1f} s)", paths.size(),
+                              args.rows, args.outdir, SecondsSince(t0)));
+  return kExitOk;
 }
 
 }  // namespace wc::cli

@@ -1,5 +1,6 @@
 // The subcommands of `wordcount`. Each returns the process exit code (cli/exit_codes.h) and
-// reports problems on stderr; main() owns argument parsing and catches what escapes.
+// reports problems on stderr; main() owns argument parsing and catches what escapes (an
+// OutputError always escapes: main maps it to kExitOutput).
 #pragma once
 
 #include <cstdint>

@@ -1,19 +1,30 @@
 // wordcount: fault-tolerant distributed word count (see README.md).
 // main() parses the command line and maps every error that escapes a command to an exit code;
 // nothing below it exits the process.
+//
+// SIGPIPE is ignored: a write to a closed pipe or socket fails with EPIPE instead of killing the
+// process, so it is reported like any other output error (exit 6). For standard output and
+// standard error that happens when the reader stops early (`wordcount serial --out - | head`):
+// it left on purpose, so the exit is quiet, without a message.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <optional>
+#include <string_view>
+#include <system_error>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/run_command.h"
 #include "cli/status.h"
+#include "count/count_task.h"
 #include "job/config.h"
 #include "job/worker.h"
 #include "job/worker_options.h"
@@ -21,8 +32,19 @@
 #include "util/error.h"
 #include "util/log.h"
 
+namespace {
+
+// Writes "wordcount: <message>" to stderr, control bytes escaped; never throws (stderr may be
+// a closed pipe too).
+void PrintError(std::string_view prefix, std::string_view message) {
+  wc::WriteStderrLine(fmt::format("wordcount: {}{}", prefix, message));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace wc::cli;
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"wordcount: exact, fault-tolerant word count of the text column of CSV files"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
@@ -136,7 +158,7 @@ int main(int argc, char** argv) {
     if (*s) return RunSerial(serial);
     if (*sp) {
       if (split.rows == 0 && split.bytes == 0) {
-        fmt::print(stderr, "wordcount split: give --rows N or --bytes N\n");
+        PrintError("split: ", "give --rows N or --bytes N");
         return kExitUsage;
       }
       return RunSplit(split);
@@ -170,13 +192,26 @@ int main(int argc, char** argv) {
       return PrintTop(config, top_url, top_n);
     }
   } catch (const wc::UsageError& e) {
-    fmt::print(stderr, "wordcount: {}\n", e.what());
+    PrintError("", e.what());
     return kExitUsage;
   } catch (const wc::InputError& e) {
-    fmt::print(stderr, "wordcount: {}\n", e.what());
+    PrintError("", e.what());
     return kExitInputFailed;
+  } catch (const wc::SpoiledTableError& e) {
+    // A worker's input changed under it: its uncommitted batch is dropped with the process and
+    // its tasks are taken over by other workers.
+    PrintError("", std::string(e.what()) + " (the counts this process held were discarded)");
+    return kExitInputFailed;
+  } catch (const wc::OutputError& e) {
+    if (e.error() != EPIPE) PrintError("", e.what());
+    return kExitOutput;
+  } catch (const std::system_error& e) {
+    // fmt::print throws this when stdout or stderr is a closed pipe.
+    if (e.code() == std::errc::broken_pipe) return kExitOutput;
+    PrintError("internal error: ", e.what());
+    return kExitInternal;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "wordcount: internal error: {}\n", e.what());
+    PrintError("internal error: ", e.what());
     return kExitInternal;
   }
   return kExitUsage;

@@ -110,6 +110,8 @@ int ExitCode(job::JobOutcome o) {
       return kExitRefused;
     case job::JobOutcome::kVerifyFailed:
       return kExitVerify;
+    case job::JobOutcome::kOutput:
+      return kExitOutput;
   }
   return kExitInternal;
 }

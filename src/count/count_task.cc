@@ -39,32 +39,56 @@ TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::Byt
   TaskStats stats;
   stats.bytes = end > range.begin ? end - range.begin : 0;
   size_t pos = begin;
-  while (pos < end) {
-    size_t slice_end = std::min(end, pos + kReleaseSlice);
-    size_t next = scanner.Scan(pos, slice_end, visitor);
-    if (slice_end < end) file.Release(pos, next);
-    pos = next;
+  try {
+    while (pos < end) {
+      size_t slice_end = std::min(end, pos + kReleaseSlice);
+      size_t next = scanner.Scan(pos, slice_end, visitor);
+      if (slice_end < end) file.Release(pos, next);
+      pos = next;
+      if (pos < end && file.Changed()) break;  // no point in scanning zeros
+    }
+  } catch (const csv::CsvError&) {
+    file.CheckUnchanged();  // a change explains the error better
+    throw;
   }
   adder.Flush();
+  file.CheckUnchanged();
   stats.records = visitor.records;
   stats.words = visitor.words;
   return stats;
 }
 
+csv::Schema ReadSchemaOf(const MappedFile& file, const std::string& column) {
+  try {
+    return csv::ReadSchema(file.view(), file.path(), column);
+  } catch (const csv::CsvError&) {
+    file.CheckUnchanged();  // a change explains the error better
+    throw;
+  }
+}
+
 TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTable& table,
                          const std::string& column, uint64_t delta) {
   MappedFile file(path);
-  csv::Schema schema = csv::ReadSchema(file.view(), path, column);
-  return CountRange(file, schema, range, table, delta);
+  return CountRange(file, ReadSchemaOf(file, column), range, table, delta);
 }
 
 TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
                                   const std::string& column) {
+  MappedFile file(path);
+  const csv::Schema schema = ReadSchemaOf(file, column);  // nothing counted if this throws
   try {
-    return CountFileRange(path, range, table, column);
+    return CountRange(file, schema, range, table);
+  } catch (const FileChangedError& e) {
+    throw SpoiledTableError(e.what());
   } catch (const csv::CsvError& e) {
-    CountFileRange(path, csv::ByteRange{range.begin, e.record_begin()}, table, column,
-                   ~uint64_t{0});
+    // Counting is deterministic: the same bytes counted with -1 cancel exactly. They are the same
+    // bytes if the file did not change since it was opened, which CountRange checks at its end.
+    try {
+      CountRange(file, schema, csv::ByteRange{range.begin, e.record_begin()}, table, ~uint64_t{0});
+    } catch (const InputError& undo) {
+      throw SpoiledTableError(undo.what());
+    }
     throw;
   }
 }
@@ -77,7 +101,10 @@ std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chun
   if (ec || *size <= chunk_bytes) return {csv::ByteRange{}};
   MappedFile file(path);
   csv::Schema schema = csv::ReadSchema(file.view(), path, column);
-  return csv::SplitRecordRanges(file.view(), path, schema, chunk_bytes);
+  std::vector<csv::ByteRange> ranges =
+      csv::SplitRecordRanges(file.view(), path, schema, chunk_bytes);
+  file.CheckUnchanged();
+  return ranges;
 }
 
 }  // namespace wc

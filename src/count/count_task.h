@@ -5,10 +5,17 @@
 // After a CsvError the records before the failing one (within the range) have been counted;
 // CsvError::record_begin() says where counting stopped, so a caller can take them back by
 // counting [range.begin, record_begin) again with the opposite delta (see SerialCounter).
+//
+// A file that changes while it is counted (truncated, rewritten: see util/mapped_file.h) never
+// crashes the process and is never counted silently: the count throws FileChangedError (an
+// InputError, "<path>: changed while it was read"), also in place of a CsvError the change
+// caused. The table then holds an unknown part of the range's counts, which counting again
+// cannot take back (the bytes are gone): the caller must discard the table, or give up exactness.
 // Thread-safety: reentrant; the table must not be shared between threads.
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,12 +36,16 @@ struct TaskStats {
 TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::ByteRange range,
                      WordTable& table, uint64_t delta = 1);
 
+// The schema of `file` (csv::ReadSchema), or FileChangedError if a change made it unreadable.
+csv::Schema ReadSchemaOf(const MappedFile& file, const std::string& column);
+
 // Opens `path`, reads its schema (text column `column`) and counts `range` of it.
 TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTable& table,
                          const std::string& column = "text", uint64_t delta = 1);
 
 // Like CountFileRange, but all or nothing: if the range fails to parse, the records already
 // counted are taken back (counted again with the opposite delta) before the error propagates.
+// If the file changed while it was counted, that is impossible: it throws SpoiledTableError.
 TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
                                   const std::string& column = "text");
 
@@ -44,5 +55,14 @@ TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range,
 // counted). `*size` gets the file's size (0 if unknown). Throws InputError / csv::CsvError.
 std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chunk_bytes,
                                           const std::string& column, uint64_t* size);
+
+// The table holds part of a range's counts that cannot be taken back, because the range's file
+// changed while it was counted. Whoever owns the table must discard it (and everything counted
+// into it). Deliberately not an InputError: a loop that skips or retries bad inputs must not
+// keep using the table.
+class SpoiledTableError : public std::runtime_error {
+ public:
+  explicit SpoiledTableError(const std::string& what) : std::runtime_error(what) {}
+};
 
 }  // namespace wc

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace wc {
 
@@ -53,28 +55,7 @@ std::vector<WordCount> TopCounts(const WordTable& table, size_t n) {
 std::string EscapeWord(std::string_view word) {
   std::string out;
   out.reserve(word.size());
-  for (unsigned char c : word) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\x{:02x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  AppendEscaped(&out, word, Backslash::kEscape);
   return out;
 }
 
@@ -119,16 +100,17 @@ std::string UnescapeWord(std::string_view s) {
 void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts) {
   std::unique_ptr<std::FILE, FileCloser> owned;
   std::FILE* out = stdout;
+  const std::string name = path == "-" ? "standard output" : path;
   if (path != "-") {
     owned.reset(std::fopen(path.c_str(), "wb"));
-    if (!owned) throw InputError(path, 0, ErrnoMessage("cannot create", errno));
+    if (!owned) throw OutputError(path, "cannot create", errno);
     out = owned.get();
   }
   std::string buf;
   buf.reserve(1 << 20);
   auto flush = [&] {
     if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size()) {
-      throw InputError(path, 0, ErrnoMessage("cannot write", errno));
+      throw OutputError(name, "cannot write", errno);
     }
     buf.clear();
   };
@@ -136,32 +118,26 @@ void WriteCountsFile(const std::string& path, const std::vector<WordCount>& coun
     fmt::format_int n(wc.count);
     buf.append(n.data(), n.size());
     buf += '\t';
-    // Most words need no escape: copy them whole.
-    bool plain = std::all_of(wc.word.begin(), wc.word.end(), [](char ch) {
-      unsigned char c = static_cast<unsigned char>(ch);
-      return c >= 0x20 && c != 0x7f && c != '\\';
-    });
-    if (plain) {
-      buf.append(wc.word);
-    } else {
-      buf += EscapeWord(wc.word);
-    }
+    AppendEscaped(&buf, wc.word, Backslash::kEscape);
     buf += '\n';
     if (buf.size() >= (1 << 20)) flush();
   }
   flush();
-  if (std::fflush(out) != 0) throw InputError(path, 0, ErrnoMessage("cannot write", errno));
+  if (std::fflush(out) != 0) throw OutputError(name, "cannot write", errno);
   if (owned) {
     std::FILE* f = owned.release();
-    if (std::fclose(f) != 0) throw InputError(path, 0, ErrnoMessage("cannot close", errno));
+    if (std::fclose(f) != 0) throw OutputError(path, "cannot close", errno);
   }
 }
 
-void WriteTop(std::FILE* out, const std::vector<WordCount>& top) {
+bool WriteTop(std::FILE* out, const std::vector<WordCount>& top) {
+  // Formatted here and written with fwrite: fmt::print would throw on a write error.
+  std::string buf;
   for (const WordCount& wc : top) {
-    std::fwrite(wc.word.data(), 1, wc.word.size(), out);
-    fmt::print(out, ": {}\n", wc.count);
+    buf.append(wc.word);
+    fmt::format_to(std::back_inserter(buf), ": {}\n", wc.count);
   }
+  return std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();
 }
 
 }  // namespace wc

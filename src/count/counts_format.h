@@ -3,11 +3,13 @@
 // Counts file (`--out`): one line per word, "<count>\t<escaped word>\n", sorted by count
 // descending, then by the word's bytes ascending. Escapes: '\\' -> "\\\\", tab -> "\\t",
 // newline -> "\\n", carriage return -> "\\r", any other byte below 0x20 or 0x7f -> "\\xHH"
-// (lowercase hex); every other byte as is. Every command that writes counts uses this format.
+// (lowercase hex); every other byte as is (util/escape.h, Backslash::kEscape). Every command
+// that writes counts uses this format.
 //
 // Top lines: "<word>: <count>\n" with the word raw, like the lab's reference prints them.
 //
-// Errors: Write* throw InputError naming the output path if it cannot be written.
+// Errors: WriteCountsFile throws OutputError naming the output path ("standard output" for "-")
+// if it cannot be written. WriteTop never throws: it returns false (errno set) on a write error.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +41,7 @@ std::string UnescapeWord(std::string_view escaped);
 
 // Writes the counts file; "-" means standard output.
 void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts);
-// Writes "word: count" lines to `out`.
-void WriteTop(std::FILE* out, const std::vector<WordCount>& top);
+// Writes "word: count" lines to `out` (buffered: fflush to see every error).
+bool WriteTop(std::FILE* out, const std::vector<WordCount>& top);
 
 }  // namespace wc

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <random>
 
 #include "test_util.h"
@@ -49,7 +50,20 @@ TEST(CountsFormat, WritesTheCountsFile) {
   std::string path = dir.path() + "/out.txt";
   WriteCountsFile(path, SortedCounts(t));
   EXPECT_EQ(testing::ReadFile(path), "3\tthe\n1\tx\\ty\n");
-  EXPECT_THROW(WriteCountsFile(dir.path() + "/no/such/dir/out.txt", {}), InputError);
+  EXPECT_THROW(WriteCountsFile(dir.path() + "/no/such/dir/out.txt", {}), OutputError);
+}
+
+TEST(CountsFormat, AFullDiskIsAnOutputErrorNamingTheFile) {
+  WordTable t;
+  t.AddUnpadded("the", 3);
+  try {
+    WriteCountsFile("/dev/full", SortedCounts(t));
+    FAIL() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_EQ(e.path(), "/dev/full");
+    EXPECT_EQ(e.error(), ENOSPC);
+    EXPECT_STREQ(e.what(), "/dev/full: cannot write: No space left on device");
+  }
 }
 
 }  // namespace

@@ -18,17 +18,23 @@ namespace wc {
 
 namespace {
 
+constexpr size_t kNoTable = ~size_t{0};
+
 struct Task {
   size_t file;
   csv::ByteRange range;
-  // Filled by the counting phase: the part of the range that was counted, as a range.
+  // Filled by the counting phase: the table the task was counted into, the part of the range
+  // that was counted there (a failed parse stops early), and the version of the file it read.
+  size_t table = kNoTable;
   csv::ByteRange counted{0, 0};
+  MappedFile::Version version;
+  bool undone = false;  // counted again with -1 (its file failed)
   TaskStats stats;
 };
 
 struct FileState {
   std::optional<FileFailure> failure;
-  std::mutex mu;  // guards failure during the counting phase
+  std::mutex mu;  // guards failure during the counting phases
 };
 
 // Runs fn(thread, i) for i in [0, n) on `threads` threads, each index exactly once. If fn
@@ -75,44 +81,83 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
   });
   std::vector<Task> tasks;
   for (size_t f = 0; f < paths.size(); ++f) {
-    for (const auto& r : plans[f]) tasks.push_back(Task{f, r, csv::ByteRange{0, 0}, TaskStats{}});
+    for (const auto& r : plans[f]) tasks.push_back(Task{.file = f, .range = r});
   }
+  auto fail = [&](size_t f, const std::string& message) {
+    std::lock_guard<std::mutex> lock(files[f].mu);
+    if (!files[f].failure) files[f].failure = FileFailure{paths[f], message};
+  };
+  auto failed = [&](size_t f) {
+    std::lock_guard<std::mutex> lock(files[f].mu);
+    return files[f].failure.has_value();
+  };
 
-  // Phase 2: count. Each thread owns a table.
+  // Phases 2 and 3, in rounds. Each thread counts into its own table.
   std::vector<WordTable> tables(threads, WordTable(1 << 16));
-  ParallelFor(tasks.size(), threads, [&](unsigned t, size_t i) {
-    Task& task = tasks[i];
-    try {
-      task.stats = CountFileRange(paths[task.file], task.range, tables[t], options.column);
-      task.counted = task.range;
-    } catch (const InputError& e) {
-      if (const auto* ce = dynamic_cast<const csv::CsvError*>(&e)) {
-        task.counted = csv::ByteRange{task.range.begin, ce->record_begin()};
+  // A table is spoiled when it holds counts that cannot be taken back: a file changed while it
+  // was counted, or between its count and its undo. A spoiled table is dropped whole and the
+  // tasks of good files it held are counted again in the next round. Every spoiled round adds a
+  // failed file, so the rounds end.
+  std::vector<char> spoiled(threads, 0);
+  std::vector<size_t> todo(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) todo[i] = i;
+  while (!todo.empty()) {
+    // Phase 2: count.
+    ParallelFor(todo.size(), threads, [&](unsigned t, size_t k) {
+      Task& task = tasks[todo[k]];
+      const std::string& path = paths[task.file];
+      task.table = t;
+      try {
+        MappedFile file(path);
+        task.version = file.version();
+        task.stats = CountRange(file, ReadSchemaOf(file, options.column), task.range, tables[t]);
+        task.counted = task.range;
+      } catch (const FileChangedError& e) {
+        spoiled[t] = 1;
+        fail(task.file, e.what());
+      } catch (const InputError& e) {
+        if (const auto* ce = dynamic_cast<const csv::CsvError*>(&e)) {
+          task.counted = csv::ByteRange{task.range.begin, ce->record_begin()};
+        }
+        fail(task.file, e.what());
       }
-      std::lock_guard<std::mutex> lock(files[task.file].mu);
-      if (!files[task.file].failure)
-        files[task.file].failure = FileFailure{paths[task.file], e.what()};
-    }
-  });
+    });
 
-  // Phase 3: take back what was counted of failed files, so they contribute nothing.
-  std::vector<size_t> undo;
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    const Task& task = tasks[i];
-    if (files[task.file].failure && task.counted.end > task.counted.begin) undo.push_back(i);
-  }
-  ParallelFor(undo.size(), threads, [&](unsigned t, size_t k) {
-    const Task& task = tasks[undo[k]];
-    // Counting is deterministic, so recounting the same records with -1 cancels them exactly.
-    // It can only fail if the file changed meanwhile; then the result cannot be exact.
-    try {
-      CountFileRange(paths[task.file], task.counted, tables[t], options.column, ~uint64_t{0});
-    } catch (const InputError& e) {
-      throw InputError(
-          paths[task.file], 0,
-          std::string("changed while being counted, counts are not exact: ") + e.what());
+    // Phase 3: take back what was counted of failed files, so they contribute nothing. Counting
+    // is deterministic, so counting the same bytes again with -1 cancels them exactly; they are
+    // the same bytes if the file has the same version, and did not change during the undo.
+    // Each table is undone by one thread (ParallelFor over tables).
+    ParallelFor(tables.size(), threads, [&](unsigned, size_t t) {
+      for (Task& task : tasks) {
+        if (spoiled[t]) return;
+        if (task.table != t || task.undone || task.counted.end <= task.counted.begin ||
+            !failed(task.file)) {
+          continue;
+        }
+        task.undone = true;
+        try {
+          MappedFile file(paths[task.file]);
+          if (!(file.version() == task.version)) throw FileChangedError(paths[task.file]);
+          CountRange(file, ReadSchemaOf(file, options.column), task.counted, tables[t],
+                     ~uint64_t{0});
+        } catch (const InputError&) {
+          spoiled[t] = 1;  // the file is reported already; its first error says why
+        }
+      }
+    });
+
+    todo.clear();
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      Task& task = tasks[i];
+      if (task.table == kNoTable || !spoiled[task.table]) continue;
+      if (!failed(task.file)) todo.push_back(i);
+      task = Task{.file = task.file, .range = task.range};
     }
-  });
+    for (size_t t = 0; t < tables.size(); ++t) {
+      if (spoiled[t]) tables[t] = WordTable(1 << 16);
+      spoiled[t] = 0;
+    }
+  }
 
   // Phase 4: merge into the biggest table.
   auto biggest = std::max_element(tables.begin(), tables.end(),

@@ -7,6 +7,12 @@
 // remembers how far it had counted; at the end those counted parts of failed files are counted
 // again with delta -1, then the tables are merged.
 //
+// A file that changes while it is counted (util/mapped_file.h) is a failure like a file that
+// does not parse, "<path>: changed while it was read", and contributes nothing: the counts it
+// left cannot be taken back by counting again, so the table holding them is dropped and the
+// other files' tasks in it are counted again. The same happens if a failed file changes
+// between its count and its undo. The other files' counts stay exact.
+//
 // Thread-safety: CountFiles is reentrant; it runs its own threads and joins them before
 // returning. Errors: input problems are reported in SerialResult::failures, never thrown;
 // UsageError for bad options; std::bad_alloc propagates.

@@ -1,9 +1,14 @@
 #include "count/serial_counter.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
 
 #include "gen/generator.h"
 #include "test_util.h"
+#include "util/mapped_file.h"
 
 namespace wc {
 namespace {
@@ -70,6 +75,71 @@ TEST_F(SerialCounterTest, MalformedFirstDataRowFailsOnlyThatFile) {
   SerialResult r = CountFiles(paths, SerialOptions{.threads = 2, .chunk_bytes = 8});
   ASSERT_EQ(r.failures.size(), 2u);
   EXPECT_EQ(AsMap(r.counts), expected_);
+}
+
+}  // namespace
+}  // namespace wc
+
+namespace wc {
+namespace {
+
+// Truncates `path` to `size` bytes right after its `nth` (1-based) mapping, from inside the
+// MappedFile constructor: a file changing while it is counted, made deterministic.
+class TruncateOnOpen {
+ public:
+  TruncateOnOpen(std::string path, int nth, off_t size) {
+    path_ = std::move(path), nth_ = nth, size_ = size, opens_ = 0;
+    MappedFile::SetTestHook(&Hook);
+  }
+  ~TruncateOnOpen() { MappedFile::SetTestHook(nullptr); }
+  static int opens() { return opens_; }
+
+ private:
+  static void Hook(const std::string& path) {
+    if (path == path_ && ++opens_ == nth_) {
+      ASSERT_EQ(::truncate(path.c_str(), size_), 0);
+    }
+  }
+  static inline std::string path_;
+  static inline int nth_ = 0, opens_ = 0;
+  static inline off_t size_ = 0;
+};
+
+TEST_F(SerialCounterTest, AFileTruncatedWhileCountedFailsAloneAndTheRestStaysExact) {
+  const std::string body = gen::Generator(13).File(3, 3000);
+  for (unsigned threads : {1u, 2u}) {
+    // chunk 1 GiB: one task, truncated on its first open; 40000: ranges, the 3rd open (phase 1
+    // opened it once to split it) truncates it under one range while others are counted.
+    for (auto [chunk, nth] : {std::pair{1ull << 30, 1}, std::pair{40000ull, 3}}) {
+      std::vector<std::string> paths = good_;
+      const std::string changing = dir_.Write("changing.csv", body);
+      paths.insert(paths.begin() + 2, changing);
+      TruncateOnOpen truncate(changing, nth, 1000);
+      SerialResult r = CountFiles(paths, SerialOptions{.threads = threads, .chunk_bytes = chunk});
+      ASSERT_GE(TruncateOnOpen::opens(), nth);
+      ASSERT_EQ(r.failures.size(), 1u) << threads << " threads, chunk " << chunk;
+      EXPECT_EQ(r.failures[0].message, changing + ": changed while it was read");
+      EXPECT_EQ(AsMap(r.counts), expected_) << threads << " threads, chunk " << chunk;
+      EXPECT_EQ(r.files_counted, good_.size());
+    }
+  }
+}
+
+// A file that fails to parse is taken back by counting it again; if it changed in between, the
+// table holding it is dropped instead and the other files stay exact.
+TEST_F(SerialCounterTest, AFailedFileThatChangesBeforeItsUndoFailsAloneAndTheRestStaysExact) {
+  std::string bad = gen::Generator(14).File(4, 3000) + "1,2,3,4,5,6,7,8\n";
+  for (unsigned threads : {1u, 2u}) {
+    std::vector<std::string> paths = good_;
+    const std::string path = dir_.Write("bad.csv", bad);
+    paths.insert(paths.begin() + 1, path);
+    TruncateOnOpen truncate(path, 2, 5000);  // the 2nd open is the undo
+    SerialResult r = CountFiles(paths, SerialOptions{.threads = threads});
+    ASSERT_EQ(TruncateOnOpen::opens(), 2);
+    ASSERT_EQ(r.failures.size(), 1u);
+    EXPECT_NE(r.failures[0].message.find("expected 7 fields, saw 8"), std::string::npos);
+    EXPECT_EQ(AsMap(r.counts), expected_) << threads << " threads";
+  }
 }
 
 }  // namespace

@@ -52,13 +52,14 @@ class PartWriter {
         (std::filesystem::path(outdir_) / fmt::format("part_{:04}.csv", parts_.size() + 1))
             .string();
     std::unique_ptr<std::FILE, FileCloser> out(std::fopen(path.c_str(), "wb"));
-    if (!out) throw InputError(path, 0, ErrnoMessage("cannot create", errno));
+    if (!out) throw OutputError(path, "cannot create", errno);
     parts_.push_back(path);
     const size_t n = end - part_begin_;
     bool ok = std::fwrite(header_.data(), 1, header_.size(), out.get()) == header_.size() &&
               std::fwrite(in_.data() + part_begin_, 1, n, out.get()) == n;
-    ok = std::fclose(out.release()) == 0 && ok;
-    if (!ok) throw InputError(path, 0, ErrnoMessage("cannot write", errno));
+    int err = ok ? 0 : errno;
+    if (std::fclose(out.release()) != 0 && ok) err = errno, ok = false;
+    if (!ok) throw OutputError(path, "cannot write", err);
   }
 
   const MappedFile& in_;
@@ -78,20 +79,27 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
     throw UsageError("split needs exactly one of --rows N and --bytes N, with N > 0");
   }
   MappedFile in(input);
-  Schema schema = ReadSchema(in.view(), input, /*required_column=*/"");
+  Schema schema;
+  try {
+    schema = ReadSchema(in.view(), input, /*required_column=*/"");
+  } catch (const CsvError&) {
+    in.CheckUnchanged();  // a change explains the error better
+    throw;
+  }
   std::string header(schema.leading_fields, ',');
   header.append(in.data() + schema.header_begin, schema.header_end - schema.header_begin);
   header += '\n';
 
   std::error_code ec;
   std::filesystem::create_directories(outdir, ec);
-  if (ec) throw InputError(outdir, 0, "cannot create directory: " + ec.message());
+  if (ec) throw OutputError(outdir, "cannot create directory: " + ec.message());
 
   PartWriter writer(in, std::move(header), outdir, options, schema.data_begin);
   try {
     TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
     scanner.Scan(schema.data_begin, in.size(), writer);
     writer.Finish();
+    in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
   } catch (...) {
     for (const auto& p : writer.parts()) std::filesystem::remove(p, ec);
     throw;

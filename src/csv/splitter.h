@@ -8,7 +8,8 @@
 // same number of empty leading names, so each part is read with the same column alignment.
 //
 // Errors: throws InputError/CsvError naming the input (and line) if it cannot be read or does
-// not parse, or naming the output if it cannot be written. Parts written before the error are
+// not parse, FileChangedError if it changed while it was split (util/mapped_file.h), OutputError
+// naming the part (or directory) that cannot be written. Parts written before the error are
 // removed: a failed split leaves no partial result behind.
 #pragma once
 

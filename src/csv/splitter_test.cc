@@ -1,6 +1,7 @@
 #include "csv/splitter.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -9,6 +10,7 @@
 #include "gen/generator.h"
 #include "test_util.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 namespace wc::csv {
 namespace {
@@ -60,6 +62,24 @@ TEST(Splitter, MalformedInputFailsAndLeavesNoParts) {
   testing::TempDir dir;
   std::string in = dir.Write("in.csv", "a,text\n1,x\n2,y\n3,z\n4,w,extra\n");
   EXPECT_THROW(SplitCsv(in, dir.path() + "/p", {.rows = 1}), CsvError);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/p"));
+}
+
+std::string g_truncated;  // the file TruncateAfterMapping cuts to 5000 bytes
+
+void TruncateAfterMapping(const std::string& path) {
+  if (path == g_truncated) {
+    ASSERT_EQ(::truncate(path.c_str(), 5000), 0);
+  }
+}
+
+// Regression: truncating the input while it was split killed the process with SIGBUS.
+TEST(Splitter, InputTruncatedWhileSplitFailsAndLeavesNoParts) {
+  testing::TempDir dir;
+  g_truncated = dir.Write("in.csv", gen::Generator(2).File(0, 3000));
+  MappedFile::SetTestHook(&TruncateAfterMapping);
+  EXPECT_THROW(SplitCsv(g_truncated, dir.path() + "/p", {.rows = 100}), FileChangedError);
+  MappedFile::SetTestHook(nullptr);
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/p"));
 }
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "util/error.h"
 
@@ -269,7 +270,7 @@ std::string Generator::File(uint64_t index, uint64_t rows) const {
 std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(outdir, ec);
-  if (ec) throw InputError(outdir, 0, "cannot create directory: " + ec.message());
+  if (ec) throw OutputError(outdir, "cannot create directory: " + ec.message());
   Generator gen(options.seed);
   std::vector<std::string> paths(options.files);
   for (uint64_t f = 0; f < options.files; ++f) {
@@ -278,16 +279,19 @@ std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOpt
   unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(options.files)));
   std::atomic<uint64_t> next{0};
-  std::vector<std::string> errors(threads);
+  std::vector<std::pair<std::string, int>> errors(threads);  // (path, errno)
   auto work = [&](unsigned t) {
     for (uint64_t f; (f = next.fetch_add(1)) < options.files;) {
       std::string data = gen.File(f, options.rows);
       std::string tmp = paths[f] + ".tmp";
       std::FILE* out = std::fopen(tmp.c_str(), "wb");
       bool ok = out != nullptr && std::fwrite(data.data(), 1, data.size(), out) == data.size();
-      ok = (out != nullptr && std::fclose(out) == 0) && ok;
-      if (!ok || std::rename(tmp.c_str(), paths[f].c_str()) != 0) {
-        errors[t] = paths[f];
+      int err = ok ? 0 : errno;
+      if (out != nullptr && std::fclose(out) != 0 && ok) err = errno, ok = false;
+      if (ok && std::rename(tmp.c_str(), paths[f].c_str()) != 0) err = errno, ok = false;
+      if (!ok) {
+        std::remove(tmp.c_str());
+        errors[t] = {paths[f], err};
         return;
       }
     }
@@ -296,8 +300,8 @@ std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOpt
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
   work(0);
   for (auto& th : pool) th.join();
-  for (const auto& e : errors) {
-    if (!e.empty()) throw InputError(e, 0, "cannot write");
+  for (const auto& [path, err] : errors) {
+    if (!path.empty()) throw OutputError(path, "cannot write", err);
   }
   return paths;
 }

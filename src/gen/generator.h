@@ -9,7 +9,7 @@
 //
 // Determinism: the same (seed, file index, rows) always gives the same bytes, whatever the
 // thread count. Thread-safety: a Generator is immutable after construction and may be shared.
-// Errors: GenerateDataset throws InputError if an output file cannot be written.
+// Errors: GenerateDataset throws OutputError if the directory or a file cannot be written.
 #pragma once
 
 #include <cstdint>

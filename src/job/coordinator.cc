@@ -465,6 +465,13 @@ class Coordinator {
       if (redis_->generation() != generation) check_job_ = true;
       generation = redis_->generation();
       WorkerPool::Reaped reaped = pool_->Reap(/*replace=*/true);
+      if (reaped.output_failed) {
+        Fail(JobOutcome::kOutput,
+             fmt::format("a worker could not write its map output to {} (full or unwritable? "
+                         "its error is in LOGFILE); the job is kept for a rerun",
+                         spill_root_.string()));
+        return false;
+      }
       if (reaped.redis_gave_up) {
         Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + RedisTrouble());
         return false;

@@ -44,6 +44,7 @@ enum class JobOutcome {
   kInterrupted,   // SIGINT / SIGTERM
   kRefused,       // another job holds the keys (or took them), or Redis may evict them
   kVerifyFailed,  // the result in Redis differs from the totals the job recorded
+  kOutput,        // a worker could not write its output (SPILL_DIR full or unwritable)
 };
 
 // What the coordinator saw while supervising, for a progress line.

@@ -372,12 +372,23 @@ class Worker {
       ids.push_back(t.entry);
       return ids;
     }());
-    WithInput(t, [&](const std::string& path) {
-      TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, job_.column);
-      batch_.tasks.push_back(t);
-      Log::Event("counted", "task={} n={} path=\"{}\" bytes={} words={}", t.entry, t.n, t.path,
-                 st.bytes, st.words);
-    });
+    try {
+      WithInput(t, [&](const std::string& path) {
+        TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, job_.column);
+        batch_.tasks.push_back(t);
+        Log::Event("counted", "task={} n={} path=\"{}\" bytes={} words={}", t.entry, t.n, t.path,
+                   st.bytes, st.words);
+      });
+    } catch (const SpoiledTableError& e) {
+      // The file changed while it was counted and its partial counts cannot be taken back: the
+      // batch is dropped (nothing of it was committed; its tasks are still ours and are read
+      // again from our pending history) and the changed file's task fails by name.
+      Log::Warn("batch_dropped", "tasks={} why=\"{}\"", batch_.tasks.size(), e.what());
+      batch_ = Batch{};
+      history_.clear();
+      read_history_ = true;
+      Fail(t, e.what());
+    }
     heartbeat_.Set(batch_.Entries());
   }
 
@@ -394,8 +405,12 @@ class Worker {
   void ProcessMap(const Task& t) {
     heartbeat_.Set({t.entry});
     WithInput(t, [&](const std::string& path) {
-      shuffle::MapStats st =
-          shuffle::RunMap(path, t.range, job_.column, SpillDir(), t.n, job_.parts);
+      shuffle::MapStats st;
+      try {
+        st = shuffle::RunMap(path, t.range, job_.column, SpillDir(), t.n, job_.parts);
+      } catch (const SpoiledTableError& e) {
+        throw InputError(t.path, 0, e.what());  // the map's own table is discarded with it
+      }
       bool acked = Redis([&](Connection& c) { return store_->MapDone(c, job_.id, t); });
       CountAck(acked);
       Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={} result={}",
@@ -525,6 +540,9 @@ int RunWorker(const WorkerOptions& options) {
     return Worker(options).Run();
   } catch (const CrashPoint&) {
     return kWorkerExitCrashed;
+  } catch (const OutputError& e) {
+    Log::Error("exit", "reason=output_error error=\"{}\"", e.what());
+    return kWorkerExitOutput;
   } catch (const RedisUnavailable& e) {
     Log::Error("exit", "reason=redis_unavailable error=\"{}\"", e.what());
     return kWorkerExitRedis;

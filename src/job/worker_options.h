@@ -25,6 +25,7 @@ inline constexpr int kWorkerExitDone = 0;
 inline constexpr int kWorkerExitUsage = 2;     // e.g. a shuffle job but no --spill-dir
 inline constexpr int kWorkerExitRedis = 4;     // Redis unreachable past the retry limit
 inline constexpr int kWorkerExitNoJob = 5;     // no job within --wait-seconds, or it failed
+inline constexpr int kWorkerExitOutput = 6;    // its output could not be written (spill dir)
 inline constexpr int kWorkerExitCrashed = 17;  // the deliberate crash point
 
 struct WorkerOptions {

@@ -43,6 +43,7 @@ WorkerPool::Reaped WorkerPool::Reap(bool replace) {
       int code = WEXITSTATUS(status);
       Log::Event("worker_exited", "name={} pid={} code={}", w.name, w.pid, code);
       if (code == kWorkerExitRedis) out.redis_gave_up = true;
+      if (code == kWorkerExitOutput) out.output_failed = true;
     }
   }
   return out;

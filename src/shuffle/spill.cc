@@ -79,7 +79,7 @@ void WriteAll(int fd, const std::vector<iovec>& iov_in, const std::string& path)
     ssize_t w = ::writev(fd, &iov[i], n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw InputError(path, 0, ErrnoMessage("cannot write map output", errno));
+      throw OutputError(path, "cannot write map output", errno);
     }
     auto left = static_cast<size_t>(w);
     while (i < iov.size() && left >= iov[i].iov_len) left -= iov[i++].iov_len;
@@ -133,7 +133,7 @@ SpillStats WriteMapOutput(const std::string& dir, uint64_t map, uint32_t parts,
   static std::atomic<uint64_t> counter{0};
   const std::string tmp = fmt::format("{}.tmp-{}-{}", path, ::getpid(), counter++);
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (fd.get() < 0) throw InputError(tmp, 0, ErrnoMessage("cannot create map output", errno));
+  if (fd.get() < 0) throw OutputError(tmp, "cannot create map output", errno);
   try {
     std::vector<iovec> iov;
     iov.push_back({head.data(), head.size()});
@@ -141,10 +141,9 @@ SpillStats WriteMapOutput(const std::string& dir, uint64_t map, uint32_t parts,
       if (!s.empty()) iov.push_back({s.data(), s.size()});
     }
     WriteAll(fd.get(), iov, tmp);
-    if (::close(fd.Release()) != 0)
-      throw InputError(tmp, 0, ErrnoMessage("cannot write map output", errno));
+    if (::close(fd.Release()) != 0) throw OutputError(tmp, "cannot write map output", errno);
     if (::rename(tmp.c_str(), path.c_str()) != 0)
-      throw InputError(path, 0, ErrnoMessage("cannot rename map output into place", errno));
+      throw OutputError(path, "cannot rename map output into place", errno);
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;

@@ -13,8 +13,10 @@
 // Which partition a word belongs to (PartitionOf) depends only on its bytes and the number of
 // partitions, on every host and in every process.
 //
-// Errors: WriteMapOutput throws InputError (naming the file) when the file cannot be written and
-// leaves no file behind. ReadPartition throws SpillError (missing or corrupt, naming the file).
+// Errors: WriteMapOutput throws OutputError (naming the file) when the file cannot be written
+// (disk full, no permission, missing directory) and leaves no file behind: an output failure,
+// not a problem of the map task's input. ReadPartition throws SpillError (missing or corrupt,
+// naming the file), also when the file cannot be read.
 // Thread-safety: all functions are reentrant.
 #pragma once
 

@@ -1,8 +1,11 @@
 #include "shuffle/spill.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -135,15 +138,37 @@ TEST(Spill, RewritingReplacesTheFileWhole) {
   EXPECT_EQ(ReadAll(MapOutputPath(dir.path(), 7), 7, 2), AsMap(second));
 }
 
-TEST(Spill, UnwritableDirectoryThrowsInputErrorNamingTheFile) {
+TEST(Spill, UnwritableDirectoryThrowsOutputErrorNamingTheFile) {
   TempDir dir;
   const std::string missing = dir.path() + "/no/such/dir";
   try {
     WriteMapOutput(missing, 4, 2, RandomTable(1, 10));
     FAIL() << "no error";
-  } catch (const InputError& e) {
+  } catch (const OutputError& e) {
     EXPECT_NE(std::string(e.what()).find(missing + "/map-4.wcs"), std::string::npos) << e.what();
   }
+}
+
+// A write that fails halfway (here: past RLIMIT_FSIZE, as on a full disk) is an output error, not
+// an input error of the map task, and leaves neither the file nor its temporary behind.
+TEST(Spill, AFailedWriteThrowsOutputErrorAndLeavesNoFile) {
+  TempDir dir;
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct rlimit small = old;
+  small.rlim_cur = 4096;
+  void (*old_handler)(int) = ::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  int error = 0;
+  try {
+    WriteMapOutput(dir.path(), 3, 2, RandomTable(1, 20000));
+  } catch (const OutputError& e) {
+    error = e.error();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(error, EFBIG);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 0);
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 
 #include <cstring>
 
+#include "util/escape.h"
+
 namespace wc {
 
 namespace {
 std::string Compose(const std::string& path, uint64_t line, const std::string& message) {
-  if (line == 0) return fmt::format("{}: {}", path, message);
-  return fmt::format("{}:{}: {}", path, line, message);
+  if (line == 0) return fmt::format("{}: {}", EscapeForLog(path), message);
+  return fmt::format("{}:{}: {}", EscapeForLog(path), line, message);
 }
 }  // namespace
 
@@ -18,6 +20,11 @@ InputError::InputError(std::string path, uint64_t line, const std::string& messa
       path_(std::move(path)),
       line_(line),
       message_(message) {}
+
+OutputError::OutputError(std::string path, const std::string& what, int error)
+    : std::runtime_error(Compose(path, 0, error != 0 ? ErrnoMessage(what, error) : what)),
+      path_(std::move(path)),
+      error_(error) {}
 
 std::string ErrnoMessage(const std::string& what, int err) {
   return fmt::format("{}: {}", what, std::strerror(err));

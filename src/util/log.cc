@@ -1,11 +1,18 @@
 #include "util/log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <mutex>
+
+#include "util/error.h"
+#include "util/escape.h"
+#include "util/safe_files.h"
+#include "util/unique_fd.h"
 
 namespace wc {
 
@@ -22,14 +29,36 @@ State& S() {
 }
 }  // namespace
 
+namespace {
+
+UniqueFd OpenLogFile(const std::string& path, bool truncate) {
+  // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging `run`.
+  UniqueFd fd = OpenNoFollow(
+      path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | (truncate ? O_TRUNC : 0), 0644);
+  if (fd.get() < 0) {
+    const int err = errno;
+    struct stat st {};
+    if (err == ELOOP && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      throw UsageError(fmt::format(
+          "log file {}: is a symbolic link: refused (it is never followed)", EscapeForLog(path)));
+    }
+    throw UsageError(ErrnoMessage("cannot open log file " + EscapeForLog(path), err));
+  }
+  // Writes block again (a FIFO with a slow reader): one event is one whole write.
+  int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
+
+}  // namespace
+
 void Log::Open(const std::string& path, std::string process, bool truncate, LogLevel stderr_level) {
+  UniqueFd fd;
+  if (!path.empty()) fd = OpenLogFile(path, truncate);  // throws before anything changes
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.fd >= 0) ::close(s.fd);
-  s.fd = path.empty()
-             ? -1
-             : ::open(path.c_str(),
-                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+  s.fd = fd.Release();
   s.process = fmt::format("{}[{}]", process, ::getpid());
   s.stderr_level = stderr_level;
 }
@@ -44,16 +73,24 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
   ::gmtime_r(&t, &tm);
   static constexpr const char* kPrefix[] = {"", "", "WARN ", "ERROR "};
   std::lock_guard<std::mutex> lock(s.mu);
-  std::string line =
-      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}\n", tm.tm_year + 1900,
+  std::string raw =
+      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, s.process,
                   kPrefix[static_cast<int>(level)], event, fields.empty() ? "" : " ", fields);
+  std::string line = EscapeForLog(raw);
+  line += '\n';
   if (s.fd >= 0) {
     [[maybe_unused]] ssize_t n = ::write(s.fd, line.data(), line.size());
   }
   if (level >= s.stderr_level) {
     [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
   }
+}
+
+void WriteStderrLine(std::string_view line) {
+  std::string out = EscapeForLog(line);
+  out += '\n';
+  [[maybe_unused]] ssize_t n = ::write(2, out.data(), out.size());
 }
 
 }  // namespace wc

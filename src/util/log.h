@@ -4,7 +4,14 @@
 // warnings and errors, also written to stderr unless quiet.
 //
 // There is one log per process (a function-local static): Log::Open() once in main, then
-// Log::Event() anywhere. Thread-safe. Never throws: a log that cannot be written is skipped.
+// Log::Event() anywhere. Thread-safe. Open throws UsageError if LOGFILE cannot be opened;
+// Write never throws: a line that cannot be written is skipped.
+//
+// Lines are built by callers from untrusted text too (file names, stream fields, Redis
+// replies), so Write escapes every control byte of the finished line (EscapeForLog,
+// util/escape.h) before it writes it: one event is always exactly one line, and no ESC sequence
+// reaches a terminal. A caller cannot opt out and need not escape itself (escaping twice is
+// harmless).
 #pragma once
 
 #include <fmt/format.h>
@@ -19,6 +26,11 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 class Log {
  public:
   // `path` empty: no file. truncate: start the file afresh (the coordinator does, like the lab).
+  // The file is opened without following a symbolic link (LOGFILE is a predictable name, often
+  // in /tmp: a link planted there must not make us truncate or write into its target) and
+  // without blocking on a FIFO. Throws UsageError naming `path` if it is a symbolic link or
+  // cannot be opened for writing (missing directory, no permission, a FIFO without reader);
+  // the log then stays as it was.
   static void Open(const std::string& path, std::string process, bool truncate,
                    LogLevel stderr_level);
   static void Write(LogLevel level, std::string_view event, std::string_view fields);
@@ -36,5 +48,10 @@ class Log {
     Write(LogLevel::kError, event, fmt::format(fields, std::forward<T>(args)...));
   }
 };
+
+// Writes `line`, escaped with EscapeForLog, and a newline to standard error in one write(2), for
+// messages outside the log (errors, summaries naming files). Never throws (stderr may be a
+// closed pipe).
+void WriteStderrLine(std::string_view line);
 
 }  // namespace wc

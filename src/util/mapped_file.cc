@@ -1,35 +1,202 @@
 #include "util/mapped_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <mutex>
 #include <utility>
-
-#include "util/error.h"
-#include "util/unique_fd.h"
 
 namespace wc {
 
+namespace internal {
+
+// A live mapping as the SIGBUS handler sees it: [begin, end) is the file-backed part. Slots are
+// never freed (see FaultChunk), so the handler can walk them at any moment without a lock. Each
+// is a seqlock: `seq` is odd while its owner rewrites begin/end, and the handler skips a slot it
+// could not read consistently. That is safe because the slot of the mapping that faulted is
+// never being rewritten: its owner thread is the one reading the mapping (or, for a const
+// MappedFile shared by threads, outlives every reader).
+struct FaultSlot {
+  std::atomic<bool> used{false};
+  std::atomic<uint32_t> seq{0};
+  std::atomic<uintptr_t> begin{0};
+  std::atomic<uintptr_t> end{0};
+  std::atomic<bool> faulted{false};
+};
+
+}  // namespace internal
+
 namespace {
+
+using internal::FaultSlot;
+
+static_assert(std::atomic<uintptr_t>::is_always_lock_free &&
+                  std::atomic<uint32_t>::is_always_lock_free &&
+                  std::atomic<bool>::is_always_lock_free,
+              "the SIGBUS handler needs lock-free atomics");
+
+// Slots in chunks, chained; chunks are added, never removed.
+struct FaultChunk {
+  FaultSlot slots[64];
+  std::atomic<FaultChunk*> next{nullptr};
+};
+FaultChunk g_first_chunk;
 
 size_t PageSize() {
   static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   return page;
 }
 
+size_t g_page = 0;               // PageSize(), for the handler; set before it is installed
+struct sigaction g_previous {};  // the SIGBUS action before ours
+std::once_flag g_install_once;
+
+// If `addr` lies in a live MappedFile, maps zero pages over the rest of it, marks it changed and
+// returns true. Async-signal-safe: atomics and one mmap system call (it takes no lock that the
+// interrupted code could hold).
+bool HandleMappedFileFault(uintptr_t addr) {
+  for (FaultChunk* c = &g_first_chunk; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
+    for (FaultSlot& s : c->slots) {
+      const uint32_t seq = s.seq.load(std::memory_order_acquire);
+      const uintptr_t begin = s.begin.load(std::memory_order_relaxed);
+      const uintptr_t end = s.end.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if ((seq & 1) != 0 || s.seq.load(std::memory_order_relaxed) != seq) continue;
+      if (addr < begin || addr >= end) continue;
+      // Zero pages from the faulting page to the end: one fault per truncation, not per page.
+      const uintptr_t page = addr & ~(g_page - 1);
+      const int saved_errno = errno;
+      void* m = ::mmap(reinterpret_cast<void*>(page), end - page, PROT_READ,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+      errno = saved_errno;
+      if (m == MAP_FAILED) return false;
+      s.faulted.store(true, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
+}
+
+void OnSigbus(int sig, siginfo_t* info, void* context) {
+  // BUS_ADRERR: the page of a file mapping no longer exists (the file was truncated). Returning
+  // repeats the faulting read, which now reads a zero.
+  if (info->si_code == BUS_ADRERR &&
+      HandleMappedFileFault(reinterpret_cast<uintptr_t>(info->si_addr))) {
+    return;
+  }
+  // Not a MappedFile's fault: what would have happened without us.
+  if ((g_previous.sa_flags & SA_SIGINFO) != 0) {
+    g_previous.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
+    g_previous.sa_handler(sig);
+    return;
+  }
+  if (g_previous.sa_handler == SIG_IGN && info->si_code <= 0) return;  // ignored kill(2)
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGBUS, &dfl, nullptr);
+  if (info->si_code <= 0) ::raise(sig);  // sent by kill(2): deliver it again, now fatal
+  // A real fault repeats when the handler returns, and now kills the process.
+}
+
+void InstallHandler() {
+  std::call_once(g_install_once, [] {
+    g_page = PageSize();
+    struct sigaction sa {};
+    sa.sa_sigaction = OnSigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGBUS, &sa, &g_previous);
+  });
+}
+
+FaultSlot* ClaimSlot(uintptr_t begin, uintptr_t end) {
+  FaultChunk* c = &g_first_chunk;
+  for (;;) {
+    for (FaultSlot& s : c->slots) {
+      bool expected = false;
+      if (s.used.load(std::memory_order_relaxed) ||
+          !s.used.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+        continue;
+      }
+      s.faulted.store(false, std::memory_order_relaxed);
+      s.seq.fetch_add(1, std::memory_order_relaxed);  // odd: being written
+      std::atomic_thread_fence(std::memory_order_release);
+      s.begin.store(begin, std::memory_order_relaxed);
+      s.end.store(end, std::memory_order_relaxed);
+      s.seq.fetch_add(1, std::memory_order_release);  // even: consistent
+      return &s;
+    }
+    FaultChunk* next = c->next.load(std::memory_order_acquire);
+    if (next == nullptr) {
+      auto fresh = std::make_unique<FaultChunk>();
+      // Chunks live as long as the process: the handler may walk them at any time.
+      if (c->next.compare_exchange_strong(next, fresh.get(), std::memory_order_acq_rel)) {
+        next = fresh.release();
+      }  // else `next` is the chunk another thread added
+    }
+    c = next;
+  }
+}
+
+void ReleaseSlot(FaultSlot* s) {
+  s->seq.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  s->begin.store(0, std::memory_order_relaxed);
+  s->end.store(0, std::memory_order_relaxed);
+  s->seq.fetch_add(1, std::memory_order_release);
+  s->used.store(false, std::memory_order_release);
+}
+
+std::atomic<MappedFile::TestHook> g_test_hook{nullptr};
+
+MappedFile::Version VersionOf(const struct stat& st) {
+  return {.device = static_cast<uint64_t>(st.st_dev),
+          .inode = static_cast<uint64_t>(st.st_ino),
+          .size = static_cast<uint64_t>(st.st_size),
+          .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "directory";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISSOCK(mode)) return "socket";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  return "unknown file type";
+}
+
 }  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path, 0, ErrnoMessage("cannot open", errno));
-  UniqueFd closer(fd);
+  // O_NONBLOCK: opening a FIFO (or a device) named like a CSV file must not wait for a writer.
+  // It has no effect on a regular file, and the file is only ever read through the mapping.
+  fd_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   struct stat st {};
-  if (::fstat(fd, &st) != 0) throw InputError(path, 0, ErrnoMessage("cannot stat", errno));
-  if (!S_ISREG(st.st_mode)) throw InputError(path, 0, "not a regular file");
+  if (fd_.get() < 0) {
+    int err = errno;
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      throw InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(st.st_mode)));
+    }
+    throw InputError(path, 0, ErrnoMessage("cannot open", err));
+  }
+  if (::fstat(fd_.get(), &st) != 0) throw InputError(path, 0, ErrnoMessage("cannot stat", errno));
+  if (!S_ISREG(st.st_mode)) {
+    throw InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(st.st_mode)));
+  }
   size_ = static_cast<size_t>(st.st_size);
+  version_ = VersionOf(st);
 
   // Reserve the file's pages plus at least one zero page of padding as anonymous memory, then
   // map the file over the front of it. Reads past EOF land in the file's last page (zero-filled
@@ -41,13 +208,18 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   if (base == MAP_FAILED) throw InputError(path, 0, ErrnoMessage("cannot reserve memory", errno));
   data_ = static_cast<char*>(base);
   if (size_ > 0) {
-    void* mapped = ::mmap(base, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    InstallHandler();
+    // Registered before the file is mapped: from its first byte on, a fault is handled.
+    const auto begin = reinterpret_cast<uintptr_t>(base);
+    slot_ = ClaimSlot(begin, begin + file_pages);
+    void* mapped = ::mmap(base, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd_.get(), 0);
     if (mapped == MAP_FAILED) {
       int err = errno;
       Reset();
       throw InputError(path, 0, ErrnoMessage("cannot map", err));
     }
     ::madvise(base, size_, MADV_SEQUENTIAL);
+    if (TestHook hook = g_test_hook.load(std::memory_order_acquire)) hook(path_);
   }
 }
 
@@ -55,22 +227,30 @@ MappedFile::~MappedFile() { Reset(); }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
+      fd_(std::move(other.fd_)),
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      reserved_(std::exchange(other.reserved_, 0)) {}
+      reserved_(std::exchange(other.reserved_, 0)),
+      version_(other.version_),
+      slot_(std::exchange(other.slot_, nullptr)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     Reset();
     path_ = std::move(other.path_);
+    fd_ = std::move(other.fd_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     reserved_ = std::exchange(other.reserved_, 0);
+    version_ = other.version_;
+    slot_ = std::exchange(other.slot_, nullptr);
   }
   return *this;
 }
 
 void MappedFile::Reset() noexcept {
+  if (slot_ != nullptr) ReleaseSlot(slot_);
+  slot_ = nullptr;
   if (data_ != nullptr) ::munmap(data_, reserved_);
   data_ = nullptr;
   size_ = 0;
@@ -84,5 +264,18 @@ void MappedFile::Release(size_t begin, size_t end) const {
   if (end > size_) end = size_ / page * page;
   if (begin < end) ::madvise(data_ + begin, end - begin, MADV_DONTNEED);
 }
+
+bool MappedFile::Changed() const {
+  if (slot_ != nullptr && slot_->faulted.load(std::memory_order_relaxed)) return true;
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) return true;
+  return !(VersionOf(st) == version_);
+}
+
+void MappedFile::CheckUnchanged() const {
+  if (Changed()) throw FileChangedError(path_);
+}
+
+void MappedFile::SetTestHook(TestHook hook) { g_test_hook.store(hook, std::memory_order_release); }
 
 }  // namespace wc

@@ -7,14 +7,44 @@
 // are never part of the file's contents.
 // Thread-safety: const methods may be used from any number of threads at once.
 // Errors: the constructor throws InputError naming the path (cannot open, not a regular file,
-// mmap failure). A 0-byte file maps fine (size() == 0, data() points at kPadding zeros).
+// mmap failure). A FIFO, socket, device or directory is refused at once, "not a regular file
+// (FIFO)": it is opened without blocking and never read. A 0-byte file maps fine (size() == 0,
+// data() points at kPadding zeros).
+//
+// A file that changes while it is mapped. Truncating a mapped file makes its pages past the new
+// end vanish, and touching one raises SIGBUS, which would kill the process. A MappedFile never
+// lets that happen: the first one installs a process-wide SIGBUS handler that, for a fault
+// inside a live MappedFile, maps zero pages over the rest of that mapping, marks it changed, and
+// lets the read go on (a fault anywhere else gets the action that was there before, by default
+// death). So after a truncation readers see zero bytes, not a crash, and must not trust them:
+// a reader that needs the file's exact bytes calls CheckUnchanged() when it is done. It throws
+// FileChangedError ("<path>: changed while it was read") if a vanished page was touched or the
+// file's size or modification time differ from when it was opened; if it does not throw, the
+// bytes read were the file's bytes (an in-place rewrite that restores size and mtime is not
+// detected). The counting code (count/count_task.h) turns this into its error outcome: a file
+// that changes while it is counted is reported, never counted inconsistently.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "util/error.h"
+#include "util/unique_fd.h"
+
 namespace wc {
+
+// The file changed (was truncated or rewritten) while it was read.
+class FileChangedError : public InputError {
+ public:
+  explicit FileChangedError(std::string path)
+      : InputError(std::move(path), 0, "changed while it was read") {}
+};
+
+namespace internal {
+struct FaultSlot;  // mapped_file.cc: a live mapping, as the SIGBUS handler knows it
+}
 
 class MappedFile {
  public:
@@ -36,13 +66,39 @@ class MappedFile {
   // in the page cache). Keeps the resident set bounded while streaming over multi-GB files.
   void Release(size_t begin, size_t end) const;
 
+  // True if the file changed since it was opened: a vanished page was touched (it now reads as
+  // zeros), or the size or modification time differ. Costs one fstat.
+  bool Changed() const;
+  // Throws FileChangedError naming the path if Changed().
+  void CheckUnchanged() const;
+
+  // Which file, in which state, was opened: two MappedFiles of one path with equal versions saw
+  // the same bytes (unless both were opened during an in-place rewrite that kept size and mtime).
+  struct Version {
+    uint64_t device = 0;
+    uint64_t inode = 0;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const Version&) const = default;
+  };
+  const Version& version() const { return version_; }
+
+  // Test hook: called with the path at the end of every constructor that mapped a file, so a
+  // test can truncate the file between open and read deterministically. nullptr: none. Set it
+  // only while no other thread constructs a MappedFile.
+  using TestHook = void (*)(const std::string& path);
+  static void SetTestHook(TestHook hook);
+
  private:
   void Reset() noexcept;
 
   std::string path_;
+  UniqueFd fd_;  // kept for Changed()
   char* data_ = nullptr;
   size_t size_ = 0;
   size_t reserved_ = 0;  // bytes of address space reserved (file pages + padding pages)
+  Version version_;
+  internal::FaultSlot* slot_ = nullptr;  // registration with the SIGBUS handler, if mapped
 };
 
 }  // namespace wc

@@ -43,7 +43,7 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
     if (fs::is_directory(arg, ec)) {
       std::vector<std::string> files;
       for (const auto& entry : fs::directory_iterator(arg, ec)) {
-        if (entry.is_regular_file() && entry.path().extension() == ".csv") {
+        if (entry.path().extension() == ".csv") {
           files.push_back(entry.path().string());
         }
       }

@@ -1,6 +1,7 @@
 #include "util/process.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -17,6 +18,11 @@ pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& optio
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    // Ignored signals stay ignored across exec: give the child the default SIGPIPE back (the
+    // parent, wordcount's main, ignores it).
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &dfl, nullptr);
     ::prctl(PR_SET_PDEATHSIG, options.death_signal);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
     if (options.new_process_group) ::setpgid(0, 0);

@@ -16,7 +16,8 @@ struct SpawnOptions {
 };
 
 // fork + exec of args[0] with args. Returns the child's pid; throws std::runtime_error if fork
-// fails. An exec failure makes the child exit with code 127.
+// fails. An exec failure makes the child exit with code 127. The child starts with the default
+// SIGPIPE action even though wordcount ignores SIGPIPE.
 pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& options);
 
 }  // namespace wc

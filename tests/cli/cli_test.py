@@ -3,7 +3,11 @@
 a temp dir. Counts are compared with pandas (tests/differential/pandas_count.py) word for word.
 """
 import argparse
+import contextlib
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,158 @@ def check(name, cond, detail=""):
 
 def run(*args, **kw):
     return subprocess.run(list(args), capture_output=True, **kw)
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size="5m"):
+    """A tmpfs of `size` mounted at `path` (None if this process cannot mount: not root), always
+    unmounted at the end, also when the test fails."""
+    os.makedirs(path, exist_ok=True)
+    p = run("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path)
+    if p.returncode != 0:
+        print(f"SKIP tmpfs tests: cannot mount ({p.stderr.decode().strip()})")
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", path], check=True)
+
+
+def test_non_regular_inputs(wc, tmp, data, exp):
+    """A FIFO, socket or directory named x.csv is refused at once (never opened for a blocking read),
+    named on stderr, and the other files are still counted exactly."""
+    import socket
+    specials = {"x_fifo.csv": "FIFO", "x_socket.csv": "socket", "x_dir.csv": "directory"}
+    os.mkfifo(os.path.join(data, "x_fifo.csv"))
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(os.path.join(data, "x_socket.csv"))
+    os.mkdir(os.path.join(data, "x_dir.csv"))
+    try:
+        for label, arg in (("directory", data), ("glob", os.path.join(data, "*.csv"))):
+            out = os.path.join(tmp, "special.txt")
+            try:
+                p = run(wc, "serial", "--out", out, arg, text=True, timeout=30)
+            except subprocess.TimeoutExpired:
+                check(f"{label} with a FIFO: does not block", False, "timed out")
+                continue
+            check(f"{label} with a FIFO: exit 1", p.returncode == 1, (p.returncode, p.stderr))
+            for name, kind in specials.items():
+                check(f"{label}: {name} refused by name", f"{name}: not a regular file ({kind})" in p.stderr,
+                      p.stderr)
+            check(f"{label}: the other files counted exactly", open(out, "rb").read() == exp)
+    finally:
+        sock.close()
+        os.remove(os.path.join(data, "x_fifo.csv"))
+        os.remove(os.path.join(data, "x_socket.csv"))
+        os.rmdir(os.path.join(data, "x_dir.csv"))
+
+
+LOG_LINE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+\[\d+\] ")
+
+
+def test_untrusted_names(wc, tmp, files):
+    """File names are untrusted: one with a newline cannot forge a log line, one with ESC cannot
+    reach the terminal, in serial's stderr and in run's LOGFILE and stderr."""
+    dir_ = os.path.join(tmp, "evil")
+    os.mkdir(dir_)
+    forged = "a\ncommit tasks=1000 result=accepted.csv"
+    esc = "b\x1b[31mred.csv"
+    shutil.copy(files[0], os.path.join(dir_, forged))
+    with open(os.path.join(dir_, esc), "w") as fh:  # fails to parse: named on stderr
+        fh.write("a,text\n1,ok\n2,too,many\n")
+    with open(os.path.join(dir_, "c\x1b]0;x\x07.csv"), "w") as fh:
+        fh.write("a,text\n1,x\n2,x,y,z\n")
+    p = run(wc, "serial", dir_)
+    check("evil names: serial exit 1", p.returncode == 1, p.returncode)
+    check("evil names: no raw ESC or BEL on serial's stderr", b"\x1b" not in p.stderr and b"\x07" not in p.stderr,
+          p.stderr)
+    check("evil names: serial names the file escaped", b"b\\x1b[31mred.csv:3: expected 2 fields, saw 3" in p.stderr,
+          p.stderr)
+    failed = [l for l in p.stderr.splitlines() if l.startswith(b"FAILED ")]
+    check("evil names: one FAILED line per failed file", len(failed) == 2, p.stderr)
+
+    if shutil.which("redis-server") is None:
+        print("SKIP run with evil names: no redis-server")
+        return
+    log = os.path.join(tmp, "evil.log")
+    cfg = os.path.join(tmp, "evil.json")
+    with open(cfg, "w") as fh:
+        json.dump({"LOGFILE": log, "N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 0,
+                   "CLAIM_IDLE_MS": 1000, "MAX_DELIVERIES": 1, "REDIS_RETRY_SECONDS": 10}, fh)
+    p = run(wc, "run", "-q", "--config", cfg, "--data", os.path.join(dir_, "*.csv"), timeout=120)
+    check("evil names: run exit 1", p.returncode == 1, (p.returncode, p.stderr))
+    check("evil names: no raw ESC or BEL on run's stderr", b"\x1b" not in p.stderr and b"\x07" not in p.stderr,
+          p.stderr)
+    lines = open(log, "rb").read().splitlines()
+    bad = [l for l in lines if not LOG_LINE.match(l)]
+    check("evil names: every LOGFILE line is one whole event", lines and not bad, bad[:3])
+    check("evil names: no raw control byte in LOGFILE",
+          not any(re.search(rb"[\x00-\x1f\x7f]", l) for l in lines), [l for l in lines if b"\x1b" in l][:3])
+    check("evil names: the forged commit is inside its event",
+          any(b'path="' + dir_.encode() + b'/a\\ncommit tasks=1000 result=accepted.csv"' in l for l in lines),
+          [l for l in lines if b"counted" in l])
+
+
+def test_logfile_is_opened_safely(wc, tmp, data):
+    """LOGFILE (a predictable name, /tmp/wc.log by default) is never followed if it is a symbolic
+    link, and one that cannot be opened is a usage error naming it, not silently no log."""
+    target = os.path.join(tmp, "precious.txt")
+    with open(target, "w") as fh:
+        fh.write("keep me\n")
+    link = os.path.join(tmp, "wc-link.log")
+    os.symlink(target, link)
+    for name, logfile, want in (("symlink", link, f"log file {link}: is a symbolic link: refused"),
+                                ("unwritable", os.path.join(tmp, "no", "dir", "wc.log"),
+                                 f"cannot open log file {tmp}/no/dir/wc.log: No such file or directory")):
+        cfg = os.path.join(tmp, f"log-{name}.json")
+        with open(cfg, "w") as fh:
+            json.dump({"LOGFILE": logfile, "N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 0,
+                       "N_SLEEPING_WORKERS": 0}, fh)
+        p = run(wc, "run", "-q", "--config", cfg, "--data", os.path.join(data, "*.csv"), text=True, timeout=60)
+        check(f"LOGFILE {name}: exit 2", p.returncode == 2, (p.returncode, p.stderr))
+        check(f"LOGFILE {name}: named", want in p.stderr, p.stderr)
+    check("LOGFILE symlink: its target is untouched", open(target).read() == "keep me\n")
+
+
+def test_reader_goes_away(wc, data):
+    """SIGPIPE is ignored: a closed pipe on stdout (`| head -1`) is an output error (exit 6), reported
+    quietly since the reader left on purpose, never a death by signal 13."""
+    p = subprocess.Popen([wc, "serial", "-q", "--out", "-", data], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()  # like head -1: the counts are megabytes, so later writes hit EPIPE
+    err = p.stderr.read().decode()
+    rc = p.wait(timeout=60)
+    check("| head -1: read the first top line", first.endswith(b"\n"), first)
+    check("| head -1: no death by SIGPIPE, exit 6", rc == 6, rc)
+    check("| head -1: quiet", err == "", err)
+
+
+def test_output_errors(wc, tmp, data, files):
+    """Output failures are not input failures: exit 6, the file named, no partial result left."""
+    p = run(wc, "serial", "-q", "--out", "/dev/full", data, text=True)
+    check("--out /dev/full: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+    check("--out /dev/full: names the file and the cause",
+          "/dev/full: cannot write: No space left on device" in p.stderr, p.stderr)
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([wc, "serial", "-q", data], stdout=full, stderr=subprocess.PIPE, text=True)
+    check("stdout on /dev/full: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+    check("stdout on /dev/full: says standard output", "standard output: cannot write" in p.stderr, p.stderr)
+
+    big = os.path.join(tmp, "big.csv")
+    p = run(wc, "gen", "--files", "1", "--rows", "40000", "--seed", "3", os.path.join(tmp, "bigdir"))
+    os.rename(os.path.join(tmp, "bigdir", "tweets_0001.csv"), big)
+    os.rmdir(os.path.join(tmp, "bigdir"))
+    with small_tmpfs(os.path.join(tmp, "full")) as mnt:
+        if mnt:
+            parts = os.path.join(mnt, "parts")
+            p = run(wc, "split", "--rows", "5000", big, parts, text=True)
+            check("split into a full disk: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+            check("split into a full disk: names the part",
+                  "part_00" in p.stderr and "No space left on device" in p.stderr, p.stderr)
+            check("split into a full disk: no part left behind", os.listdir(parts) == [], os.listdir(parts))
+    os.remove(big)
 
 
 def main():
@@ -88,6 +244,13 @@ def main():
         check("split without a limit: exit 2", p.returncode == 2, p.returncode)
         p = run(wc, "--help", text=True)
         check("--help documents exit codes", "Exit codes" in p.stdout and p.returncode == 0, p.stdout)
+        check("--help documents exit code 6", "6 output could not be written" in p.stdout, p.stdout)
+
+        test_non_regular_inputs(wc, tmp, data, exp)
+        test_output_errors(wc, tmp, data, files)
+        test_reader_goes_away(wc, data)
+        test_untrusted_names(wc, tmp, files)
+        test_logfile_is_opened_safely(wc, tmp, data)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -1,0 +1,52 @@
+#include "util/log.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "test_util.h"
+
+namespace wc {
+namespace {
+
+class LogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.path() + "/wc.log";
+    Log::Open(path_, "w1", /*truncate=*/true, LogLevel::kError);
+  }
+  void TearDown() override { Log::Open("", "test", false, LogLevel::kError); }
+  testing::TempDir dir_;
+  std::string path_;
+};
+
+// Regression: a file name with a newline forged a whole log line, and ESC reached the terminal.
+TEST_F(LogTest, UntrustedFieldsCannotForgeALineOrCarryEsc) {
+  Log::Event("counted", "task=1-0 path=\"{}\" words=5", "a\ncommit tasks=1000 result=accepted.csv");
+  Log::Event("counted", "task=2-0 path=\"{}\" words=6", "b\x1b[31m.csv");
+  Log::Event("exit", "reason=done");
+  const std::string log = testing::ReadFile(path_);
+  size_t lines = 0;
+  for (char c : log) lines += c == '\n';
+  EXPECT_EQ(lines, 3u) << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
+  EXPECT_NE(log.find(" w1["), std::string::npos);
+  EXPECT_NE(log.find("path=\"a\\ncommit tasks=1000 result=accepted.csv\" words=5\n"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("path=\"b\\x1b[31m.csv\""), std::string::npos) << log;
+}
+
+TEST_F(LogTest, ErrorLinesOnStderrAreEscapedToo) {
+  ::testing::internal::CaptureStderr();
+  Log::Error("task_failed", "error=\"{}\"", "x\x1b]0;title\x07\ny");
+  WriteStderrLine("wordcount: c\x1b[2J.csv: cannot open");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err.find('\x1b'), std::string::npos) << err;
+  EXPECT_NE(err.find("ERROR task_failed error=\"x\\x1b]0;title\\x07\\ny\"\n"), std::string::npos)
+      << err;
+  EXPECT_NE(err.find("wordcount: c\\x1b[2J.csv: cannot open\n"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace wc
