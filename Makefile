@@ -3,10 +3,10 @@
 
 DEBIAN_PACKAGES := build-essential cmake pkg-config python3 python3-pandas \
   libfmt-dev libcli11-dev nlohmann-json3-dev libhiredis-dev redis-server \
-  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libxxhash-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libxxhash-dev clang-format iproute2
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps bench-deps build build-asan test test-asan run bench format clean
+.PHONY: all deps bench-deps build build-asan test test-asan run bench format format-check clean
 
 all: build
 
@@ -22,7 +22,7 @@ build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWC_SANITIZE=ON -DWC_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j$(JOBS) --target wc_unit_tests wordcount -- --no-print-directory
 
-test: build build-asan
+test: build build-asan format-check
 	ctest --test-dir build --output-on-failure -j$(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j$(JOBS) -L 'unit|cli'
 
@@ -41,6 +41,10 @@ bench: build
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+# The tree is clang-formatted (.clang-format, Google-based); `make format` fixes it.
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files '*.cc' '*.h') && echo "clang-format: clean"
 
 clean:
 	rm -rf build build-asan
