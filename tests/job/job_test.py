@@ -35,7 +35,7 @@ def free_port():
 class Redis:
     """A redis-server owned by one test."""
 
-    def __init__(self, tmp, password=None):
+    def __init__(self, tmp, password=None, extra=()):
         self.dir = os.path.join(tmp, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
@@ -44,6 +44,7 @@ class Redis:
                 "--appendonly", "no", "--dir", self.dir, "--logfile", "redis.log"]
         if password:
             args += ["--requirepass", password]
+        args += list(extra)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -379,6 +380,49 @@ def test_coordinator_sigkilled_then_rerun_resumes_from_its_state_dir(tmp):
     expect(any(" job_resumed " in l for l in lines), "the rerun did not resume the job")
     expect(not any(" job_created " in l for l in lines), "the rerun created the job again")
     expect([d for d in os.listdir(state) if d.startswith("job-")] == [], f"state left: {os.listdir(state)}")
+
+
+def test_redis_that_evicts_keys_is_refused(tmp):
+    # Regression: with allkeys-lru, run exited 0 with a third of the words evicted.
+    data = gen(tmp, 2, 300)
+    r = Redis(tmp, extra=("--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru"))
+    try:
+        p, _ = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, stdout, stderr = finish(p)
+        expect(rc == 7, f"exit {rc}, wanted 7: {stderr}")
+        expect("maxmemory-policy allkeys-lru" in stderr and stdout == "", stderr)
+    finally:
+        r.stop()
+
+
+def test_result_changed_by_another_writer_is_never_printed(tmp):
+    # A writer deleting COUNT while the job runs (as an eviction would): the totals recorded
+    # with the commits no longer match the result, and run says so instead of printing it.
+    data = gen(tmp, 4, 1000)
+    r = Redis(tmp)
+    try:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1), data,
+                           "--redis", r.url)
+        while p.poll() is None:
+            r.cli("DEL", "count")
+            time.sleep(0.05)
+        rc, stdout, stderr = finish(p)
+        expect(rc == 8, f"exit {rc}, wanted 8: {stderr}")
+        expect("is not the one the job recorded" in stderr and stdout == "", stderr)
+    finally:
+        r.stop()
+
+
+def test_out_of_memory_is_named(tmp):
+    data = gen(tmp, 4, 2000)
+    r = Redis(tmp, extra=("--maxmemory", "3mb", "--maxmemory-policy", "noeviction"))
+    try:
+        p, _ = start_run(tmp, config(tmp, REDIS_RETRY_SECONDS=2), data, "--redis", r.url)
+        rc, stdout, stderr = finish(p)
+        expect(rc == 4, f"exit {rc}, wanted 4: {stderr}")
+        expect("out of memory" in stderr or "OOM" in stderr, stderr)
+    finally:
+        r.stop()
 
 
 def test_password_protected_redis(tmp):
