@@ -127,9 +127,10 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, bool quiet
              r.tasks, r.failures.size(), r.seconds, restarts, r.forced_restarts,
              r.unplanned_restarts, r.workers_killed, again, r.job_creations);
   if (quiet) return;
-  fmt::print(stderr, "counted {} tasks{} of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n",
-             r.tasks, shuffle ? fmt::format(" and {} reduce tasks", r.partitions) : std::string(),
-             r.files, r.bytes / 1e6, r.seconds, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0);
+  fmt::print(stderr, "counted {} of {} tasks{} of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n",
+             r.tasks - std::min(r.tasks, r.failures.size()), r.tasks,
+             shuffle ? fmt::format(" and {} reduce tasks", r.partitions) : std::string(), r.files,
+             r.bytes / 1e6, r.seconds, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0);
   fmt::print(stderr,
              "survived {} Redis restart(s) ({} forced, {} unplanned) and {} killed worker(s); "
              "{} task(s) counted again; {} checkpoint(s), {} failed\n",

@@ -88,6 +88,11 @@ class Coordinator {
 
   JobReport Run() {
     t0_ = Clock::now();
+    // Every terminating signal gets the same clean stop (the supervision loop sees it): the
+    // workers are stopped, the job is saved and kept for a rerun.
+    struct sigaction sa {};
+    sa.sa_handler = OnStopSignal;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
     report_.mode = c_.mode;
     std::vector<std::string> files;
     try {
@@ -97,6 +102,10 @@ class Coordinator {
       return std::move(report_);
     }
     plan_ = MakePlan(files, c_.chunk_bytes, c_.column);
+    if (plan_.tasks.empty() && plan_.missing == plan_.files) {
+      Fail(JobOutcome::kNoInput, plan_.failures.empty() ? "no input" : plan_.failures.front());
+      return std::move(report_);
+    }
     report_.tasks = plan_.tasks.size();
     report_.files = plan_.files;
     report_.bytes = plan_.bytes;
@@ -441,10 +450,6 @@ class Coordinator {
   // Supervises until Redis says the job is complete (true) or the job ends otherwise (false,
   // with the outcome in the report).
   bool Supervise() {
-    struct sigaction sa {};
-    sa.sa_handler = OnStopSignal;
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
     if (!spawned_initial_) {  // the lab's mix once; later rounds use normal workers only
       spawned_initial_ = true;
       SpawnInitialWorkers();

@@ -19,6 +19,12 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
   std::vector<std::string> paths;
   for (const auto& f : files) {
     std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(f, ec)) ||
+        !std::filesystem::exists(f, ec)) {
+      ++plan.missing;
+      plan.failures.push_back(InputError(f, 0, "no such file").what());
+      continue;
+    }
     std::string path = std::filesystem::weakly_canonical(f, ec).string();
     if (ec) path = std::filesystem::absolute(f).lexically_normal().string();
     try {

@@ -23,6 +23,7 @@ struct Plan {
   std::vector<std::string> failures;  // files rejected while planning (complete messages)
   uint64_t bytes = 0;                 // input bytes of the tasks
   size_t files = 0;                   // input files, rejected ones included
+  size_t missing = 0;                 // of those, files that do not exist
   std::string data_root;              // the deepest directory holding every task's file
 };
 

@@ -468,6 +468,12 @@ def test_no_input_files(tmp):
     p, _ = start_run(tmp, config(tmp), os.path.join(tmp, "nothing"))
     rc, _, stderr = finish(p, timeout=30)
     expect(rc == 3, f"exit {rc}, wanted 3: {stderr}")
+    # Regression: a literal DATA_PATH naming a missing file exited 1 after ~10 s of retries.
+    t0 = time.time()
+    p = subprocess.run([WC, "run", "--config", config(tmp), "--data", os.path.join(tmp, "missing.csv")],
+                       capture_output=True, text=True, timeout=30)
+    expect(p.returncode == 3 and "missing.csv: no such file" in p.stderr and time.time() - t0 < 5,
+           f"exit {p.returncode} after {time.time() - t0:.1f} s: {p.stderr}")
 
 
 def test_status_reports_a_running_and_a_finished_job(tmp):
