@@ -17,7 +17,9 @@
 --   7 P:rdone    string  bitmap, bit r = reduce partition r finished
 --   8 P:redo     set     map tasks sent back to be redone
 --   9 P:blocked  set     partitions whose reduce waits for redone maps
--- plus P:foreign (hash, entry id -> reason, at most 1000 kept), always named P .. ':foreign'.
+-- plus P:foreign (hash, entry id -> reason, at most 1000 kept), always named P .. ':foreign',
+-- and C .. ':holder' (string: the stream whose job created C; a begin on another stream does
+-- not delete C while that job's lease is live).
 --
 -- Rules every function follows (Redis does not roll back a function that fails midway):
 --   1. validate the key count, the key names and types, the argument count and every argument;
@@ -77,15 +79,6 @@ end
 local function count_arg(s, what)
   if type(s) ~= 'string' or #s > 15 or not string.find(s, '^[1-9][0-9]*$') then bad(what, s) end
   return tonumber(s)
-end
-
--- count_arg's rule checked by value, not by pattern (the hot loop of reduce_write):
--- a whole number from 1 to 10^15 - 1. tonumber also takes forms such as "1e3" or "0x10"; ZADD
--- and HINCRBY read the same value from them, so the value is what matters.
-local function fast_count(s, what)
-  local x = tonumber(s)
-  if x == nil or x < 1 or x > 999999999999999 or x % 1 ~= 0 then bad(what, s) end
-  return x
 end
 
 -- A total that may be 0 (reduce_done's distinct and total): ^[0-9]+$, at most 15 digits.
@@ -151,7 +144,11 @@ local function open_keys(keys)
   if keys[6] == foreign then fail('ERR wc: counts key ' .. keys[6] .. ' is a job key') end
   for i = 1, 9 do check_type(keys[i], KEY_TYPE[i]) end
   check_type(foreign, 'hash')
+  -- C .. ':holder' names the stream whose job last created C (string).
+  local holder = keys[6] .. ':holder'
+  check_type(holder, 'string')
   return {
+    holder = holder,
     stream = keys[1], job = keys[2], plan = keys[3], done = keys[4], failed = keys[5],
     counts = keys[6], rdone = keys[7], redo = keys[8], blocked = keys[9], foreign = foreign,
   }
@@ -416,7 +413,17 @@ local function job_begin(keys, args)
     end
   end
 
-  -- CREATE
+  -- CREATE. COUNT may be shared with the job of another stream (another IN, the same COUNT):
+  -- while that job's lease is live, its result must not be deleted under it.
+  local holder = redis.call('GET', k.holder)
+  if holder and holder ~= k.stream then
+    local o = redis.call('HMGET', holder .. ':job', 'id', 'state', 'lease_until_ms', 'owner',
+                         'created_ms', 'digest')
+    local left = (tonumber(o[3]) or 0) - now
+    if o[1] and left > 0 then
+      return {'busy', o[1], o[4] or '', o[2] or '', tonumber(o[5]) or 0, left, o[6] or ''}
+    end
+  end
   local epoch = (tonumber(rec.epoch) or 0) + 1
   redis.call('DEL', k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
              k.blocked, k.foreign)
@@ -435,6 +442,7 @@ local function job_begin(keys, args)
     end
   end
   redis.call('XGROUP', 'CREATE', k.stream, group, '0', 'MKSTREAM')
+  redis.call('SET', k.holder, k.stream)
   return {'created', new_id, epoch}
 end
 
@@ -725,9 +733,9 @@ end
 
 -- wc_reduce_write_v2: write absolute totals of partition r into C.
 --   KEYS: the nine. ARGV: id, r, then (score, member) pairs (score ^[1-9][0-9]*$, <= 15 digits).
--- State reduce, r < parts, every score a whole number from 1 to 10^15 - 1 (checked by value:
--- this is the hot loop of shuffle mode; members are not checked for repeats, ZADD keeps the
--- last score and a reducer never repeats one). Partition r already done (rdone
+-- State reduce, r < parts, every score ^[1-9][0-9]*$ of at most 15 digits (members are not
+-- checked for repeats: ZADD keeps the last score, and a reducer never repeats one; this is the
+-- hot loop of shuffle mode). Partition r already done (rdone
 -- bit 1) -> 0, nothing written (a late duplicate reducer). Else ZADD C in chunks; reply 1.
 -- A repeated write of the same partition writes the same values: harmless.
 local function reduce_write(keys, args)
@@ -735,7 +743,7 @@ local function reduce_write(keys, args)
   nargs(args, 2, 'id r (score member)...')
   if #args % 2 ~= 0 then fail('ERR wc: scores and members must come in pairs') end
   local id, r = job_id_arg(args[1]), index_arg(args[2], 'part number')
-  for i = 3, #args, 2 do fast_count(args[i], 'score') end
+  for i = 3, #args, 2 do count_arg(args[i], 'score') end
   local rec = fence(k, id)
   need_part(rec, r)
   need_state(rec, 'reduce')

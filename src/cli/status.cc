@@ -89,8 +89,10 @@ int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool
                field("state"), field("mode"),
                field("mode") == "shuffle" ? ", " + field("parts") + " partitions" : std::string(),
                field("files"), field("bytes"), field("data_root"));
-    fmt::print("owner:      {} (lease {} ms left, epoch {})\n", field("owner"),
-               field("lease_ms_left"), field("epoch"));
+    fmt::print("owner:      {} ({}, epoch {})\n", field("owner"),
+               field("lease_until_ms") == "0" ? std::string("lease released")
+                                              : "lease " + field("lease_ms_left") + " ms left",
+               field("epoch"));
     fmt::print("tasks:      {} of {} done ({} failed), {} pending, {} foreign entries{}\n",
                field("done_tasks"), field("tasks"), field("failed_tasks"), field("pending"),
                field("foreign"),

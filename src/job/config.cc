@@ -144,6 +144,8 @@ JobConfig LoadConfig(const std::string& path) {
 }
 
 void Validate(const JobConfig& c) {
+  if (c.fname == "job" || c.fname == "task" || c.fname == "part")
+    throw UsageError(fmt::format("FNAME must not be \"{}\": task entries use that field", c.fname));
   // COUNT must differ from the task stream and every key derived from it.
   JobKeys keys = KeysOf(c);
   redis::Args all = keys.All();

@@ -62,6 +62,8 @@ TEST_F(ConfigTest, CountMustNotBeAKeyOfTheTaskStream) {
             std::string::npos);
   EXPECT_NE(ErrorOf(R"({"IN": "x", "COUNT": "x:job"})").find("collides"), std::string::npos);
   EXPECT_EQ(Load(R"({"IN": "x", "COUNT": "y"})").count, "y");
+  // Regression: FNAME "job" reached Redis and ended the run with exit 4.
+  EXPECT_NE(ErrorOf(R"({"FNAME": "job"})").find("FNAME must not be"), std::string::npos);
 }
 
 }  // namespace

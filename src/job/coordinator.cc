@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "job/job_claim.h"
 #include "job/persistence.h"
 #include "job/plan.h"
 #include "job/redis_session.h"
@@ -38,46 +39,12 @@ std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
-// The coordinator's lease on the job: renewed every third of it; a coordinator silent for this
-// long is presumed dead, and a rerun may resume its job.
-constexpr int64_t kLeaseMs = 10000;
-
-std::string RandomJobId() {
-  std::random_device rd;
-  std::mt19937_64 g((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-                    static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
-  return fmt::format("{:016x}{:016x}", g(), g());
-}
-
-std::string Hostname() {
-  char h[256] = {};
-  ::gethostname(h, sizeof h - 1);
-  return h;
-}
-
-// Parses "host=H pid=P ..." (our owner format); true if H is this host and P is not running.
-bool OwnerIsDeadHere(const std::string& owner) {
-  auto field = [&](const std::string& name) {
-    auto at = owner.find(name + "=");
-    if (at == std::string::npos) return std::string();
-    at += name.size() + 1;
-    return owner.substr(at, owner.find(' ', at) - at);
-  };
-  std::string host = field("host"), pid = field("pid");
-  if (host != Hostname() || pid.empty()) return false;
-  return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
-}
-
 // The server may evict the job's keys (maxmemory-policy allkeys-*).
 struct EvictionRisk : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 // SPILL_DIR cannot hold the job's directory.
 struct SpillUnusable : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-// Another coordinator holds the job now.
-struct LeaseLost : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -143,10 +110,6 @@ class Coordinator {
         // A crash during job creation or result reading restarts Redis like any other.
         .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); }});
     persistence_ = std::make_unique<Durability>(c_.persistence, Ms(c_.checkpoint_interval));
-    owner_ = fmt::format("host={} pid={} started={}", Hostname(), ::getpid(),
-                         std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count());
     try {
       // The job is created (or resumed), and saved, before any worker starts.
       if (Begin()) {
@@ -192,7 +155,7 @@ class Coordinator {
       if (!spill_name_.empty()) RemoveSpill();
       try {
         session_->Once([&](Connection& c) {
-          store_.Release(c, job_id_, epoch_);
+          claim_->Release(c);
           return 0;
         });
       } catch (const redis::RedisError&) {
@@ -210,7 +173,9 @@ class Coordinator {
         // the last checkpoint stands
       }
     }
-    redis_->Stop(/*remove_state=*/ended_well());
+    // A run that never held the job (refused) leaves nothing it made behind.
+    bool never_held = !claim_ || claim_->id().empty();
+    redis_->Stop(/*remove_state=*/ended_well() || (never_held && redis_->fresh_state()));
     report_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     report_.partitions = partitions_;
     report_.forced_restarts = redis_->forced_restarts();
@@ -233,10 +198,7 @@ class Coordinator {
   }
 
   JobIdentity Identity(const std::string& spill) const {
-    std::string extra =
-        fmt::format("mode={} column={} parts={} in={} count={} fname={}", ToString(c_.mode),
-                    c_.column, partitions_, c_.in, c_.count, c_.fname);
-    return JobIdentity{.digest = PlanDigest(plan_, extra),
+    return JobIdentity{.digest = digest_,
                        .mode = c_.mode,
                        .tasks = static_cast<uint32_t>(plan_.tasks.size()),
                        .parts = partitions_,
@@ -247,58 +209,35 @@ class Coordinator {
   // Claims the keys: creates the job, resumes it, or finds it done. Returns false (with the
   // outcome set) if another job holds the keys.
   bool Begin() {
-    const std::string new_id = RandomJobId();
+    const std::string new_id = JobClaim::NewId();
     const std::string spill = shuffle() ? "job-" + new_id : "";
-    for (int takeovers = 0;;) {
-      BeginResult b = session_->Run([&](Connection& c) {
-        CheckEvictionPolicy(c);
-        return store_.Begin(c, new_id, Identity(spill), owner_, kLeaseMs, o_.replace, Info());
-      });
-      using K = BeginResult::Kind;
-      switch (b.kind) {
-        case K::kCreated:
-          Adopt(b.id, b.epoch, spill);
-          // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
-          // created), EnsureJob begins again as needed.
-          session_->Run([&](Connection& c) {
-            EnsureJob(c);
-            return 0;
-          });
-          return true;
-        case K::kResumed:
-          Adopt(b.id, b.epoch, RecordSpill());
-          Log::Event("job_resumed", "job={} state={} epoch={}", b.id, b.state, b.epoch);
-          return true;
-        case K::kDone:
-          Adopt(b.id, b.epoch, RecordSpill());
-          Log::Event("job_found_done", "job={}", b.id);
-          return true;
-        case K::kBusy:
-          if (OwnerIsDeadHere(b.owner) && ++takeovers <= 3) {
-            // Its coordinator died on this host: end its lease, then resume at once.
-            bool taken =
-                session_->Run([&](Connection& c) { return store_.TakeOver(c, b.id, b.owner); });
-            Log::Warn("lease_taken_over", "job={} owner=\"{}\" taken={}", b.id, b.owner, taken);
-            continue;
-          }
-          Fail(JobOutcome::kRefused,
-               fmt::format("job {} ({}) of {} holds the keys of '{}' (lease live for {:.1f} s "
-                           "more); refusing to start a second job on them",
-                           b.id, b.state, b.owner, c_.in, b.lease_left_ms / 1000.0));
-          return false;
-        case K::kMismatch:
-          Fail(JobOutcome::kRefused,
-               fmt::format("an unfinished job {} ({}, last held by {}) with another plan holds "
-                           "the keys of '{}'; run with --replace to discard it",
-                           b.id, b.state, b.owner, c_.in));
-          return false;
-        case K::kFailed:
-          Fail(JobOutcome::kRefused,
-               fmt::format("job {} on the keys of '{}' failed earlier ({}); run with --replace "
-                           "to count again",
-                           b.id, c_.in, b.reason));
-          return false;
-      }
+    claim_ = std::make_unique<JobClaim>(
+        store_, ClaimSpec{Identity(spill), JobClaim::Owner(), Info(), o_.replace});
+    BeginResult b = session_->Run([&](Connection& c) {
+      CheckEvictionPolicy(c);
+      return claim_->Begin(c, new_id);
+    });
+    switch (b.kind) {
+      case BeginResult::Kind::kCreated:
+        Adopt(spill);
+        // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
+        // created), EnsureJob begins again as needed.
+        session_->Run([&](Connection& c) {
+          EnsureJob(c);
+          return 0;
+        });
+        return true;
+      case BeginResult::Kind::kResumed:
+        Adopt(RecordSpill());
+        Log::Event("job_resumed", "job={} state={} epoch={}", b.id, b.state, b.epoch);
+        return true;
+      case BeginResult::Kind::kDone:
+        Adopt(RecordSpill());
+        Log::Event("job_found_done", "job={}", b.id);
+        return true;
+      default:
+        Fail(JobOutcome::kRefused, JobClaim::Refusal(b, c_.in));
+        return false;
     }
   }
 
@@ -331,16 +270,14 @@ class Coordinator {
     return session_->Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
 
-  // Takes the job: its id, lease epoch, spill directory, and the workers' settings.
-  void Adopt(const std::string& id, int64_t epoch, const std::string& spill) {
-    job_id_ = id;
-    epoch_ = epoch;
-    last_renew_ = Clock::now();
+  // Takes the job: its spill directory, and the workers' settings.
+  void Adopt(const std::string& spill) {
+    job_id_ = claim_->id();
     if (shuffle()) PrepareSpill(spill);
     WorkerOptions w;
     w.redis = redis_->connect_options();
     w.stream = c_.in;
-    w.job = id;
+    w.job = job_id_;
     w.spill_root = spill_root_.string();
     w.claim_idle = std::chrono::milliseconds(c_.claim_idle_ms);
     w.commit_max_words = static_cast<size_t>(c_.commit_max_words);
@@ -361,6 +298,7 @@ class Coordinator {
     std::error_code ec;
     spill_root_ = fs::absolute(
         c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), ec);
+    spill_root_made_ = !fs::exists(spill_root_, ec);
     fs::create_directories(spill_root_ / name, ec);
     if (ec) {
       throw SpillUnusable(fmt::format("cannot create the spill directory {}: {}",
@@ -373,66 +311,19 @@ class Coordinator {
   void RemoveSpill() {
     std::error_code ec;
     fs::remove_all(spill_root_ / spill_name_, ec);
-    fs::remove(spill_root_, ec);  // only if empty: other jobs may share it
+    if (spill_root_made_) fs::remove(spill_root_, ec);  // if we made it, and only if empty
     Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", (spill_root_ / spill_name_).string(),
                ec ? ec.message() : "");
   }
 
-  // Writes the plan and starts the job, then saves. One attempt; idempotent.
-  void CreatePlan(Connection& c) {
-    std::string state = store_.AddPlanAndStart(c, job_id_, epoch_, plan_.tasks);
+  // Makes Redis hold our job (JobClaim::Ensure); saves it if its plan was (re)written.
+  void EnsureJob(Connection& c) {
+    if (!claim_->Ensure(c, plan_.tasks)) return;
     reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
     persistence_->SaveNow(c);
     ++creations_;
-    Log::Event("job_created",
-               "job={} stream={} tasks={} mode={} partitions={} creation={} state={}", job_id_,
-               c_.in, plan_.tasks.size(), ToString(c_.mode), partitions_, creations_, state);
-  }
-
-  // After a Redis restart: the restored state may lack the job (no checkpoint yet), or hold it
-  // half created, or from before our lease. Brings it back to a job we hold.
-  void EnsureJob(Connection& c) {
-    JobState s = store_.State(c);
-    if (s.state() == "none") {
-      Log::Warn("job_lost", "restored Redis state lacks the job: creating it again");
-      BeginResult b =
-          store_.Begin(c, job_id_, Identity(spill_name_), owner_, kLeaseMs, false, Info());
-      if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
-      epoch_ = b.epoch;
-      CreatePlan(c);
-    } else if (s.id() != job_id_) {
-      throw LeaseLost(fmt::format("job {} of {} took the keys", s.id(), s.Get("owner")));
-    } else if (s.state() == "creating") {
-      if (s.Int("epoch") != epoch_) Reclaim(c);
-      CreatePlan(c);
-    } else if (s.Int("epoch") != epoch_) {
-      Reclaim(c);
-    }
-  }
-
-  // Our epoch is not the record's (a restored checkpoint from before our begin, or another
-  // coordinator resumed the job while we were silent): begin again; only a resume keeps us.
-  void Reclaim(Connection& c) {
-    BeginResult b =
-        store_.Begin(c, job_id_, Identity(spill_name_), owner_, kLeaseMs, false, Info());
-    if (b.kind == BeginResult::Kind::kResumed || b.kind == BeginResult::Kind::kCreated ||
-        (b.kind == BeginResult::Kind::kDone && b.id == job_id_)) {
-      epoch_ = b.epoch;
-      Log::Warn("lease_reclaimed", "job={} epoch={}", job_id_, epoch_);
-      return;
-    }
-    throw LeaseLost(fmt::format("job {} is held by {}", b.id, b.owner));
-  }
-
-  void RenewLease(Connection& c) {
-    if (Clock::now() - last_renew_ < std::chrono::milliseconds(kLeaseMs / 3)) return;
-    try {
-      store_.Renew(c, job_id_, epoch_, kLeaseMs, owner_);
-    } catch (const redis::RedisReplyError& e) {
-      if (e.prefix() != "STALELEASE") throw;
-      Reclaim(c);
-    }
-    last_renew_ = Clock::now();
+    Log::Event("job_created", "job={} stream={} tasks={} mode={} partitions={} creation={}",
+               job_id_, c_.in, plan_.tasks.size(), ToString(c_.mode), partitions_, creations_);
   }
 
   void SpawnInitialWorkers() {
@@ -539,7 +430,7 @@ class Coordinator {
       EnsureJob(c);
       check_job_ = false;
     }
-    RenewLease(c);
+    claim_->Renew(c);
     persistence_->MaybeCheckpoint(c);
     JobState s = store_.State(c);
     if (s.id() != job_id_) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
@@ -623,9 +514,9 @@ class Coordinator {
   std::unique_ptr<RedisSession> session_;
   std::unique_ptr<Durability> persistence_;
   std::unique_ptr<WorkerPool> pool_;
-  Clock::time_point t0_, last_renew_;
-  std::string owner_, job_id_, digest_, state_root_;
-  int64_t epoch_ = 0;
+  Clock::time_point t0_;
+  std::unique_ptr<JobClaim> claim_;
+  std::string job_id_, digest_, state_root_;
   bool check_job_ = false;
   bool spawned_initial_ = false;
   bool reduce_seen_ = false;
@@ -633,6 +524,7 @@ class Coordinator {
   uint32_t partitions_ = 0;
   fs::path spill_root_;     // SPILL_DIR
   std::string spill_name_;  // this job's directory in it
+  bool spill_root_made_ = false;
   int creations_ = 0;
 };
 

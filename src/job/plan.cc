@@ -46,8 +46,10 @@ std::string PlanDigest(const Plan& plan, const std::string& extra) {
   for (const auto& t : plan.tasks) {
     struct stat st {};
     ::stat(t.path.c_str(), &st);
-    text += fmt::format("\n{}|{}|{}|{}.{}|{}", t.range.begin, t.range.end,
+    // ctime too: it changes with every write and cannot be set back (touch sets mtime only).
+    text += fmt::format("\n{}|{}|{}|{}.{}|{}.{}|{}|{}", t.range.begin, t.range.end,
                         static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                        st.st_ctim.tv_sec, st.st_ctim.tv_nsec, static_cast<uint64_t>(st.st_ino),
                         t.path);
   }
   XXH128_hash_t h = XXH3_128bits(text.data(), text.size());

@@ -32,8 +32,9 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
               const std::string& column);
 
 // A digest (32 hex chars) of everything that makes a job's result: every task's path, range,
-// and file size and modification time, and `extra` (mode, column, keys, partitions...). Two runs
-// with the same digest count the same thing.
+// and file size, inode, modification and change time, and `extra` (mode, column, keys,
+// partitions...). Two runs with the same digest count the same thing (a file rewritten in place
+// changes its ctime, which cannot be set back; contents are not hashed).
 std::string PlanDigest(const Plan& plan, const std::string& extra);
 
 }  // namespace wc::job

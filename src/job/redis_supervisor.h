@@ -56,6 +56,8 @@ class RedisSupervisor {
   // Stops the embedded server; with remove_state, removes its state directory too (the job is
   // over), else keeps it for a rerun to resume from. Idempotent.
   void Stop(bool remove_state = false);
+  // The state directory was made by this run (nothing to resume was there).
+  bool fresh_state() const { return state_ && state_->fresh(); }
 
  private:
   void Restart(const char* why);

@@ -83,6 +83,7 @@ StateDir::StateDir(const std::string& root, const std::string& key) {
   if (r.has_parent_path()) fs::create_directories(r.parent_path(), ec);
   PrivateDirectory(r.string());
   path_ = (r / ("job-" + key)).string();
+  fresh_ = !fs::exists(fs::symlink_status(path_, ec));
   PrivateDirectory(path_);
   std::string lock = path_ + "/lock";
   lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

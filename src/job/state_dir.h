@@ -37,6 +37,8 @@ class StateDir {
   StateDir& operator=(const StateDir&) = delete;
 
   const std::string& path() const { return path_; }
+  // True if this process created the directory (no earlier run of the job left it).
+  bool fresh() const { return fresh_; }
   // The Redis password: `configured` if not empty, else the one kept here (made, random, on
   // first use).
   std::string Password(const std::string& configured);
@@ -47,6 +49,7 @@ class StateDir {
 
  private:
   std::string path_;
+  bool fresh_ = false;
   int lock_fd_ = -1;
 };
 

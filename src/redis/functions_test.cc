@@ -490,6 +490,20 @@ TEST_F(FunctionsTest, ReleaseFreesTheLeaseOnlyForTheCurrentEpoch) {
   EXPECT_LT(std::stoll(Progress().at("lease_ms_left")), 0);
 }
 
+// Regression: a job on another stream (IN) with the same COUNT deleted the result of a live job.
+TEST_F(FunctionsTest, BeginOnAnotherStreamSharingCountIsBusyWhileTheFirstLeaseLives) {
+  Begin({});
+  conn().Command({"ZADD", "count", "5", "w"});
+  const Args other{"other", "other:job",   "other:plan", "other:done",   "other:failed",
+                   "count", "other:rdone", "other:redo", "other:blocked"};
+  Args args = BeginArgs({.id = kOtherId});
+  Reply r = FCall(conn(), "wc_job_begin_v2", other, args);
+  EXPECT_EQ(r[0].str(), "busy");
+  EXPECT_EQ(r[1].str(), kId);
+  EXPECT_EQ(Score("w"), "5");
+  EXPECT_EQ(conn().Command({"EXISTS", "other:job"}).integer(), 0);
+}
+
 TEST_F(FunctionsTest, TakeoverEndsTheLeaseOnlyOfTheNamedOwner) {
   Begin({});
   std::string owner = Field("owner");

@@ -124,7 +124,8 @@ void RedisServer::Start() {
   pid_t pid = SpawnChild(args, {.death_signal = SIGKILL,
                                 .new_process_group = true,
                                 .quiet_stdout = true,
-                                .search_path = true});
+                                .search_path = true,
+                                .private_files = true});  // dump.rdb, AOF, log: 0600
   pid_ = pid;
   try {
     WaitReady();

@@ -282,10 +282,22 @@ TEST_F(ShuffleFunctionsTest, ReduceWriteChecksJobPartAndScoresBeforeWriting) {
         << bad;
   EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1"}), "ERR wc: "));
   ExpectUnchanged(before);
-  // Scores are checked by value (the hot loop: no pattern per member); members are not checked
-  // for repeats (absolute writes: ZADD keeps the last score; a reducer never repeats one).
-  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "1e1", "a", "2", "b", "3", "b"}).integer(), 1);
-  EXPECT_EQ(Score("a"), "10");
+  // Regression: a score ZADD refuses (" 5") after 2,000 good pairs wrote the first chunk, then
+  // failed. Every score is checked before the first write.
+  Args many{kId, "0"};
+  for (int i = 0; i < 2001; ++i) {
+    many.push_back("1");
+    many.push_back("w" + std::to_string(i));
+  }
+  for (const char* bad : {" 5", "5 ", "1e1", "0x10", "1.0"}) {
+    Args a = many;
+    a.push_back(bad);
+    a.push_back("bad");
+    EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", a), "ERR wc: bad score")) << bad;
+  }
+  ExpectUnchanged(before);
+  // Members are not checked for repeats (absolute writes: ZADD keeps the last score).
+  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "2", "b", "3", "b"}).integer(), 1);
   EXPECT_EQ(Score("b"), "3");
 }
 

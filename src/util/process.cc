@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <stdexcept>
@@ -26,6 +27,7 @@ pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& optio
     ::prctl(PR_SET_PDEATHSIG, options.death_signal);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
     if (options.new_process_group) ::setpgid(0, 0);
+    if (options.private_files) ::umask(077);
     if (options.quiet_stdout) {
       int devnull = ::open("/dev/null", O_RDWR);
       if (devnull >= 0) {

@@ -13,6 +13,7 @@ struct SpawnOptions {
   bool new_process_group = false;  // Ctrl-C on the terminal then reaches the parent only
   bool quiet_stdout = false;       // stdin and stdout from /dev/null
   bool search_path = false;        // execvp instead of execv
+  bool private_files = false;      // umask 077: files the child creates are its user's only
 };
 
 // fork + exec of args[0] with args. Returns the child's pid; throws std::runtime_error if fork

@@ -1,0 +1,144 @@
+#include "job/job_claim.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
+#include "util/log.h"
+
+namespace wc::job {
+
+using redis::Connection;
+
+namespace {
+
+std::string Hostname() {
+  char h[256] = {};
+  ::gethostname(h, sizeof h - 1);
+  return h;
+}
+
+// Parses "host=H pid=P ..." (Owner()'s format); true if H is this host and P is not running.
+bool OwnerIsDeadHere(const std::string& owner) {
+  auto field = [&](const std::string& name) {
+    auto at = owner.find(name + "=");
+    if (at == std::string::npos) return std::string();
+    at += name.size() + 1;
+    return owner.substr(at, owner.find(' ', at) - at);
+  };
+  std::string host = field("host"), pid = field("pid");
+  if (host != Hostname() || pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
+JobClaim::JobClaim(JobStore& store, ClaimSpec spec) : store_(store), spec_(std::move(spec)) {}
+
+std::string JobClaim::NewId() {
+  std::random_device rd;  // /dev/urandom
+  auto word = [&] { return (static_cast<uint64_t>(rd()) << 32) ^ rd(); };
+  return fmt::format("{:016x}{:016x}", word(), word());
+}
+
+std::string JobClaim::Owner() {
+  return fmt::format("host={} pid={} started={}", Hostname(), ::getpid(),
+                     std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count());
+}
+
+BeginResult JobClaim::Begin(Connection& c, const std::string& new_id) {
+  for (int takeovers = 0;; ++takeovers) {
+    BeginResult b =
+        store_.Begin(c, new_id, spec_.identity, spec_.owner, kLeaseMs, spec_.replace, spec_.info);
+    using K = BeginResult::Kind;
+    if (b.kind == K::kBusy && takeovers < 3 && OwnerIsDeadHere(b.owner)) {
+      // Its coordinator died on this host: end its lease, then begin again (and resume).
+      bool taken = store_.TakeOver(c, b.id, b.owner);
+      Log::Warn("lease_taken_over", "job={} owner=\"{}\" taken={}", b.id, b.owner, taken);
+      continue;
+    }
+    if (b.kind == K::kCreated || b.kind == K::kResumed || b.kind == K::kDone) {
+      id_ = b.id;
+      epoch_ = b.epoch;
+      last_renew_ = std::chrono::steady_clock::now();
+    }
+    return b;
+  }
+}
+
+std::string JobClaim::Refusal(const BeginResult& b, const std::string& stream) {
+  switch (b.kind) {
+    case BeginResult::Kind::kBusy:
+      return fmt::format(
+          "job {} ({}) of {} holds the keys of '{}' (lease live for {:.1f} s more); refusing "
+          "to start a second job on them",
+          b.id, b.state, b.owner, stream, b.lease_left_ms / 1000.0);
+    case BeginResult::Kind::kMismatch:
+      return fmt::format(
+          "an unfinished job {} ({}, last held by {}) with another plan holds the keys of '{}'; "
+          "run with --replace to discard it",
+          b.id, b.state, b.owner, stream);
+    case BeginResult::Kind::kFailed:
+      return fmt::format(
+          "job {} on the keys of '{}' failed earlier ({}); run with --replace to "
+          "count again",
+          b.id, stream, b.reason);
+    default:
+      return "";
+  }
+}
+
+bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
+  JobState s = store_.State(c);
+  if (s.state() == "none") {
+    Log::Warn("job_lost", "Redis holds no job (restored without it): creating it again");
+    BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
+    if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
+    epoch_ = b.epoch;
+  } else if (s.id() != id_) {
+    throw LeaseLost(fmt::format("job {} of {} took the keys", s.id(), s.Get("owner")));
+  } else if (s.Int("epoch") != epoch_) {
+    Reclaim(c);
+    if (s.state() != "creating") return false;
+  } else if (s.state() != "creating") {
+    return false;
+  }
+  store_.AddPlanAndStart(c, id_, epoch_, tasks);
+  return true;
+}
+
+void JobClaim::Reclaim(Connection& c) {
+  BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
+  if (b.id == id_ &&
+      (b.kind == BeginResult::Kind::kResumed || b.kind == BeginResult::Kind::kCreated ||
+       b.kind == BeginResult::Kind::kDone)) {
+    epoch_ = b.epoch;
+    Log::Warn("lease_reclaimed", "job={} epoch={}", id_, epoch_);
+    return;
+  }
+  throw LeaseLost(fmt::format("job {} is held by {}", b.id, b.owner));
+}
+
+void JobClaim::Renew(Connection& c) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_renew_ < std::chrono::milliseconds(kLeaseMs / 3)) return;
+  try {
+    store_.Renew(c, id_, epoch_, kLeaseMs, spec_.owner);
+  } catch (const redis::RedisReplyError& e) {
+    if (e.prefix() == "STALEJOB")
+      throw LeaseLost(std::string("another job took the keys: ") + e.what());
+    if (e.prefix() != "STALELEASE") throw;
+    Reclaim(c);
+  }
+  last_renew_ = now;
+}
+
+void JobClaim::Release(Connection& c) { store_.Release(c, id_, epoch_); }
+
+}  // namespace wc::job
