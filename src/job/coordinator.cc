@@ -6,11 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <random>
 #include <thread>
 
 #include "job/job_claim.h"
@@ -18,6 +15,8 @@
 #include "job/plan.h"
 #include "job/redis_session.h"
 #include "job/redis_supervisor.h"
+#include "job/results.h"
+#include "job/spill_area.h"
 #include "job/state_dir.h"
 #include "job/worker_pool.h"
 #include "util/error.h"
@@ -38,15 +37,6 @@ using Clock = std::chrono::steady_clock;
 std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
-
-// The server may evict the job's keys (maxmemory-policy allkeys-*).
-struct EvictionRisk : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-// SPILL_DIR cannot hold the job's directory.
-struct SpillUnusable : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 class Coordinator {
  public:
@@ -78,7 +68,12 @@ class Coordinator {
     report_.bytes = plan_.bytes;
     Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
                plan_.tasks.size(), plan_.bytes, plan_.failures.size(), plan_.data_root);
-    if (shuffle()) partitions_ = Partitions();
+    if (shuffle()) {
+      int workers =
+          o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
+      partitions_ = c_.partitions > 0 ? static_cast<uint32_t>(c_.partitions)
+                                      : DefaultPartitions(plan_.bytes, workers);
+    }
     digest_ = PlanDigest(
         plan_, fmt::format("mode={} column={} parts={} in={} count={} fname={}", ToString(c_.mode),
                            c_.column, partitions_, c_.in, c_.count, c_.fname));
@@ -118,9 +113,9 @@ class Coordinator {
         while (Supervise() && !Collect()) {
         }
       }
-    } catch (const EvictionRisk& e) {
+    } catch (const EvictionRisk& e) {  // job/job_claim.h
       Fail(JobOutcome::kRefused, e.what());
-    } catch (const SpillUnusable& e) {
+    } catch (const UsageError& e) {  // e.g. SPILL_DIR unusable
       Fail(JobOutcome::kUsage, e.what());
     } catch (const LeaseLost& e) {
       Fail(JobOutcome::kRefused, fmt::format("lost the job's lease: {}", e.what()));
@@ -152,7 +147,7 @@ class Coordinator {
     // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why.
     if (pool_) pool_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
     if (ended_well()) {
-      if (!spill_name_.empty()) RemoveSpill();
+      spill_.Remove();
       try {
         session_->Once([&](Connection& c) {
           claim_->Release(c);
@@ -187,16 +182,6 @@ class Coordinator {
     report_.job_id = job_id_;
   }
 
-  uint32_t Partitions() const {
-    if (c_.partitions > 0) return static_cast<uint32_t>(c_.partitions);
-    int workers =
-        o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
-    uint64_t by_size = (plan_.bytes + (128ull << 20) - 1) / (128ull << 20);
-    return static_cast<uint32_t>(std::clamp<uint64_t>(
-        std::max<uint64_t>(2ull * static_cast<uint64_t>(std::max(workers, 1)), by_size), 1,
-        kMaxPartitions));
-  }
-
   JobIdentity Identity(const std::string& spill) const {
     return JobIdentity{.digest = digest_,
                        .mode = c_.mode,
@@ -214,7 +199,7 @@ class Coordinator {
     claim_ = std::make_unique<JobClaim>(
         store_, ClaimSpec{Identity(spill), JobClaim::Owner(), Info(), o_.replace});
     BeginResult b = session_->Run([&](Connection& c) {
-      CheckEvictionPolicy(c);
+      RefuseEvictingRedis(c);
       return claim_->Begin(c, new_id);
     });
     switch (b.kind) {
@@ -248,24 +233,6 @@ class Coordinator {
             {"data_root", plan_.data_root}};
   }
 
-  // Refuses a Redis that may evict the job's keys (they have no TTL).
-  void CheckEvictionPolicy(Connection& c) {
-    std::string policy;
-    try {
-      redis::Reply r = c.Command({"CONFIG", "GET", "maxmemory-policy"});
-      if (r.size() == 2) policy = std::string(r[1].str());
-    } catch (const redis::RedisReplyError& e) {
-      Log::Warn("eviction_policy_unknown", "error=\"{}\"", e.what());
-      return;  // e.g. CONFIG refused by an ACL: the result check after the job still holds
-    }
-    if (policy.rfind("allkeys-", 0) == 0) {
-      throw EvictionRisk(fmt::format(
-          "Redis evicts keys (maxmemory-policy {}): the job's state and result could vanish "
-          "mid-job; use noeviction or a volatile-* policy",
-          policy));
-    }
-  }
-
   std::string RecordSpill() {
     return session_->Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
@@ -273,47 +240,18 @@ class Coordinator {
   // Takes the job: its spill directory, and the workers' settings.
   void Adopt(const std::string& spill) {
     job_id_ = claim_->id();
-    if (shuffle()) PrepareSpill(spill);
-    WorkerOptions w;
+    if (shuffle()) {
+      spill_.Prepare(
+          c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), spill);
+      Log::Event("spill", "dir=\"{}\" partitions={}", spill_.dir().string(), partitions_);
+    }
+    WorkerOptions w = WorkerOptionsFor(c_);
     w.redis = redis_->connect_options();
-    w.stream = c_.in;
     w.job = job_id_;
-    w.spill_root = spill_root_.string();
-    w.claim_idle = std::chrono::milliseconds(c_.claim_idle_ms);
-    w.commit_max_words = static_cast<size_t>(c_.commit_max_words);
-    w.commit_max_tasks = static_cast<size_t>(c_.commit_max_tasks);
-    w.max_deliveries = c_.max_deliveries;
-    w.redis_retry = Ms(c_.redis_retry_seconds);
-    w.logfile = c_.logfile;
-    // Workers log to LOGFILE; on the terminal only their errors. The coordinator reports
-    // failed tasks and restarts itself.
-    w.quiet = true;
+    w.spill_root = spill_.root().string();
     // The password reaches workers through the environment, never their command line.
     if (!w.redis.password.empty()) ::setenv(kPasswordEnv, w.redis.password.c_str(), 1);
     pool_ = std::make_unique<WorkerPool>(o_.self_exe, w);
-  }
-
-  // Shuffle mode: this job's own directory under SPILL_DIR (kept when the job is resumed).
-  void PrepareSpill(const std::string& name) {
-    std::error_code ec;
-    spill_root_ = fs::absolute(
-        c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), ec);
-    spill_root_made_ = !fs::exists(spill_root_, ec);
-    fs::create_directories(spill_root_ / name, ec);
-    if (ec) {
-      throw SpillUnusable(fmt::format("cannot create the spill directory {}: {}",
-                                      (spill_root_ / name).string(), ec.message()));
-    }
-    spill_name_ = name;
-    Log::Event("spill", "dir=\"{}\" partitions={}", (spill_root_ / name).string(), partitions_);
-  }
-
-  void RemoveSpill() {
-    std::error_code ec;
-    fs::remove_all(spill_root_ / spill_name_, ec);
-    if (spill_root_made_) fs::remove(spill_root_, ec);  // if we made it, and only if empty
-    Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", (spill_root_ / spill_name_).string(),
-               ec ? ec.message() : "");
   }
 
   // Makes Redis hold our job (JobClaim::Ensure); saves it if its plan was (re)written.
@@ -365,7 +303,7 @@ class Coordinator {
         Fail(JobOutcome::kOutput,
              fmt::format("a worker could not write its map output to {} (full or unwritable? "
                          "its error is in LOGFILE); the job is kept for a rerun",
-                         spill_root_.string()));
+                         spill_.root().string()));
         return false;
       }
       if (reaped.redis_gave_up) {
@@ -409,16 +347,8 @@ class Coordinator {
   // Why a worker may have given up on Redis, as far as the coordinator can see.
   std::string RedisTrouble() {
     try {
-      return session_->Once([&](Connection& c) {
-        std::string info(c.Command({"INFO", "memory"}).str());
-        double used = std::atof(redis::InfoField(info, "used_memory").c_str());
-        double max = std::atof(redis::InfoField(info, "maxmemory").c_str());
-        if (max > 0 && used >= 0.95 * max) {
-          return fmt::format("Redis is out of memory ({:.0f} of maxmemory {:.0f} bytes used)", used,
-                             max);
-        }
-        return std::string("its error is in LOGFILE (exit reason=redis_error)");
-      });
+      std::string oom = session_->Once([&](Connection& c) { return store_.OutOfMemory(c); });
+      return oom.empty() ? "its error is in LOGFILE (exit reason=redis_error)" : oom;
     } catch (const redis::RedisError& e) {
       return std::string("Redis: ") + e.what();
     }
@@ -462,24 +392,13 @@ class Coordinator {
     observer_->Tick(p);
   }
 
-  // Reads the results into the report and checks them against the totals the job recorded
-  // atomically with its commits. They count only if, afterwards, the job is still complete and
-  // Redis did not restart while they were read; otherwise returns false.
+  // Reads the result (job/results.h). It counts only if, afterwards, the job is still complete
+  // and Redis did not restart while it was read; otherwise returns false (supervise again).
   bool Collect() {
     int generation = redis_->generation();
-    report_.failures = plan_.failures;
     JobState s = session_->Run([&](Connection& c) { return store_.State(c); });
-    for (auto& [key, message] : session_->Run([&](Connection& c) { return store_.Failures(c); }))
-      report_.failures.push_back(std::move(message));
-    int64_t present = session_->Run([&](Connection& c) { return store_.DistinctWords(c); });
-    uint64_t words = 0;
-    if (o_.want_counts) {
-      report_.counts = std::make_unique<WordTable>(
-          session_->Run([&](Connection& c) { return store_.Counts(c); }));
-      report_.counts->ForEach([&](std::string_view, uint64_t n) { words += n; });
-    } else {
-      report_.top = session_->Run([&](Connection& c) { return store_.Top(c, c_.top); });
-    }
+    JobResult r = session_->Run(
+        [&](Connection& c) { return ReadResult(store_, c, s, o_.want_counts, c_.top); });
     bool complete = session_->Run([&](Connection& c) { return store_.State(c).done(); });
     bool restarted = generation != redis_->generation();
     if (!complete || restarted || s.id() != job_id_) {
@@ -487,19 +406,14 @@ class Coordinator {
                 restarted);
       return false;
     }
-    int64_t distinct = s.Int("distinct");
-    if (present != distinct || (o_.want_counts && words != static_cast<uint64_t>(s.Int("words")))) {
-      Fail(JobOutcome::kVerifyFailed,
-           fmt::format("the result in '{}' is not the one the job recorded: {} distinct words "
-                       "recorded, {} present{}; was it evicted, or written by someone else?",
-                       c_.count, distinct, present,
-                       o_.want_counts
-                           ? fmt::format(", {} words recorded, {} present", s.Int("words"), words)
-                           : std::string()));
-      report_.counts.reset();
-      report_.top.clear();
+    if (!r.mismatch.empty()) {
+      Fail(JobOutcome::kVerifyFailed, r.mismatch);
       return true;
     }
+    report_.failures = plan_.failures;
+    report_.failures.insert(report_.failures.end(), r.failures.begin(), r.failures.end());
+    report_.top = std::move(r.top);
+    report_.counts = std::move(r.counts);
     report_.outcome = report_.failures.empty() ? JobOutcome::kDone : JobOutcome::kInputFailed;
     return true;
   }
@@ -522,9 +436,7 @@ class Coordinator {
   bool reduce_seen_ = false;
   int local_workers_ = 0;
   uint32_t partitions_ = 0;
-  fs::path spill_root_;     // SPILL_DIR
-  std::string spill_name_;  // this job's directory in it
-  bool spill_root_made_ = false;
+  SpillArea spill_;  // shuffle: SPILL_DIR/job-<id>
   int creations_ = 0;
 };
 

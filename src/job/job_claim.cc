@@ -37,6 +37,23 @@ bool OwnerIsDeadHere(const std::string& owner) {
 
 }  // namespace
 
+void RefuseEvictingRedis(Connection& c) {
+  std::string policy;
+  try {
+    redis::Reply r = c.Command({"CONFIG", "GET", "maxmemory-policy"});
+    if (r.size() == 2) policy = std::string(r[1].str());
+  } catch (const redis::RedisReplyError& e) {
+    Log::Warn("eviction_policy_unknown", "error=\"{}\"", e.what());
+    return;
+  }
+  if (policy.rfind("allkeys-", 0) == 0) {
+    throw EvictionRisk(fmt::format(
+        "Redis evicts keys (maxmemory-policy {}): the job's state and result could vanish "
+        "mid-job; use noeviction or a volatile-* policy",
+        policy));
+  }
+}
+
 JobClaim::JobClaim(JobStore& store, ClaimSpec spec) : store_(store), spec_(std::move(spec)) {}
 
 std::string JobClaim::NewId() {

@@ -29,6 +29,16 @@ class LeaseLost : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The server may evict the job's keys (maxmemory-policy allkeys-*).
+class EvictionRisk : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws EvictionRisk if Redis may evict keys without a TTL (the job's keys have none). A server
+// that refuses CONFIG (an ACL) is let through with a warning: the result check still holds.
+void RefuseEvictingRedis(redis::Connection& c);
+
 struct ClaimSpec {
   JobIdentity identity;  // spill: set by JobClaim for a created job ("job-<id>" in shuffle mode)
   std::string owner;     // "host=H pid=P started=T"

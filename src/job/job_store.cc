@@ -1,7 +1,10 @@
 #include "job/job_store.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <set>
 #include <stdexcept>
 
@@ -203,6 +206,15 @@ WordTable JobStore::Counts(Connection& c) {
 
 int64_t JobStore::DistinctWords(Connection& c) {
   return c.Command({"ZCARD", keys_.counts}).integer();
+}
+
+std::string JobStore::OutOfMemory(Connection& c) {
+  std::string info(c.Command({"INFO", "memory"}).str());
+  double used = std::atof(redis::InfoField(info, "used_memory").c_str());
+  double max = std::atof(redis::InfoField(info, "maxmemory").c_str());
+  if (max > 0 && used >= 0.95 * max)
+    return fmt::format("Redis is out of memory ({:.0f} of maxmemory {:.0f} bytes used)", used, max);
+  return "";
 }
 
 std::vector<ConsumerInfo> JobStore::Consumers(Connection& c) {

@@ -107,6 +107,8 @@ class JobStore {
   // Every (word, count) of the result.
   WordTable Counts(redis::Connection& c);
   int64_t DistinctWords(redis::Connection& c);
+  // "Redis is out of memory (...)" if it uses 95% of its maxmemory or more, else "".
+  std::string OutOfMemory(redis::Connection& c);
   std::vector<ConsumerInfo> Consumers(redis::Connection& c);
 
   // ---- worker ----

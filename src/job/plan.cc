@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "count/count_task.h"
@@ -39,6 +40,13 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
   }
   plan.data_root = CommonDirectory(paths);
   return plan;
+}
+
+uint32_t DefaultPartitions(uint64_t bytes, int workers) {
+  uint64_t by_size = (bytes + (128ull << 20) - 1) / (128ull << 20);
+  uint64_t by_workers = 2ull * static_cast<uint64_t>(std::max(workers, 1));
+  return static_cast<uint32_t>(std::clamp<uint64_t>(std::max(by_workers, by_size), 1,
+                                                    static_cast<uint64_t>(kMaxPartitions)));
 }
 
 std::string PlanDigest(const Plan& plan, const std::string& extra) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "csv/record_ranges.h"
+#include "job/config.h"
 
 namespace wc::job {
 
@@ -30,6 +31,10 @@ struct Plan {
 // One task per file, or per range of a file above chunk_bytes; `column` is the counted column.
 Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
               const std::string& column);
+
+// Shuffle mode's default number of partitions: two per worker, at least one per 128 MB of
+// input, at most kMaxPartitions.
+uint32_t DefaultPartitions(uint64_t bytes, int workers);
 
 // A digest (32 hex chars) of everything that makes a job's result: every task's path, range,
 // and file size, inode, modification and change time, and `extra` (mode, column, keys,

@@ -122,6 +122,19 @@ const std::vector<WorkerFlag>& WorkerFlags() {
   return flags;
 }
 
+WorkerOptions WorkerOptionsFor(const JobConfig& c) {
+  WorkerOptions w;
+  w.stream = c.in;
+  w.claim_idle = std::chrono::milliseconds(c.claim_idle_ms);
+  w.commit_max_words = static_cast<size_t>(c.commit_max_words);
+  w.commit_max_tasks = static_cast<size_t>(c.commit_max_tasks);
+  w.max_deliveries = c.max_deliveries;
+  w.redis_retry = std::chrono::milliseconds(static_cast<int64_t>(c.redis_retry_seconds * 1000));
+  w.logfile = c.logfile;
+  w.quiet = true;
+  return w;
+}
+
 std::vector<std::string> ToArgv(const WorkerOptions& o) {
   std::vector<std::string> args;
   for (const WorkerFlag& f : WorkerFlags()) {

@@ -60,6 +60,10 @@ struct WorkerFlag {
 
 const std::vector<WorkerFlag>& WorkerFlags();
 
+// The settings a job's configuration gives its workers (stream, timing, batch sizes, log; quiet:
+// on the terminal only their errors). Redis, job id and spill root are the caller's.
+WorkerOptions WorkerOptionsFor(const JobConfig& c);
+
 // The flags for `o` (without the program name and subcommand).
 std::vector<std::string> ToArgv(const WorkerOptions& o);
 // Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value.

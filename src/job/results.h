@@ -1,0 +1,29 @@
+// A finished job's result, read from Redis and checked against what the job recorded
+// atomically with its commits (the record's `distinct` and `words`): a result that an eviction
+// or another writer changed is never handed out as the job's.
+// Errors: one attempt on the connection; throws like JobStore.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "count/word_table.h"
+#include "job/job_store.h"
+
+namespace wc::job {
+
+struct JobResult {
+  std::vector<std::string> failures;  // failed tasks' messages
+  WordCountPairs top;                 // without want_counts
+  std::unique_ptr<WordTable> counts;  // with want_counts
+  std::string mismatch;               // non-empty: the result is not the recorded one (why)
+};
+
+// `recorded`: the job's state read before (its totals). With want_counts every count is read
+// and the sum of all counts checked too; else the top n.
+JobResult ReadResult(JobStore& store, redis::Connection& c, const JobState& recorded,
+                     bool want_counts, int n);
+
+}  // namespace wc::job
