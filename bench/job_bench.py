@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "differential"))
-from pandas_count import escape  # noqa: E402  (counts_format.cc's EscapeWord, in Python)
+from counts_escape import escape  # noqa: E402  (the counts file's word escaping, in Python)
 WC = os.path.join(HERE, "..", "build", "wordcount")
 DUCK = os.path.join(HERE, "duckdb", "wordcount.mjs")
 

@@ -13,23 +13,7 @@ import sys
 
 import pandas as pd
 
-
-def escape(word: bytes) -> bytes:
-    out = bytearray()
-    for b in word:
-        if b == 0x5C:
-            out += b"\\\\"
-        elif b == 0x09:
-            out += b"\\t"
-        elif b == 0x0A:
-            out += b"\\n"
-        elif b == 0x0D:
-            out += b"\\r"
-        elif b < 0x20 or b == 0x7F:
-            out += b"\\x%02x" % b
-        else:
-            out.append(b)
-    return bytes(out)
+from counts_escape import escape  # noqa: F401  (re-exported for callers)
 
 
 def count_file(path, counts):

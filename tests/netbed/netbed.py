@@ -68,6 +68,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "differential"))
+from counts_escape import escape  # noqa: E402  (the counts file's word escaping)
+
 PREFIX = "wcnb-"
 SUBNET_FMT = "10.213.{}.0/24"
 REDIS_PORT = 6379
@@ -627,25 +630,6 @@ class Resp:
         raise RespError(f"bad reply line {line!r}")
 
 
-def escape_word(w):
-    """The word escaping of `wordcount serial --out` (src/count/counts_format.cc)."""
-    out = bytearray()
-    for c in w:
-        if c == 0x5C:
-            out += b"\\\\"
-        elif c == 0x09:
-            out += b"\\t"
-        elif c == 0x0A:
-            out += b"\\n"
-        elif c == 0x0D:
-            out += b"\\r"
-        elif c < 0x20 or c == 0x7F:
-            out += b"\\x%02x" % c
-        else:
-            out.append(c)
-    return bytes(out)
-
-
 def _zdump_main(args):
     r = Resp(args.addr, args.port, os.environ.get("NETBED_REDIS_PASSWORD"))
     items = []
@@ -659,7 +643,7 @@ def _zdump_main(args):
             break
     items.sort(key=lambda cw: (-cw[0], cw[1]))
     with open(args.out, "wb") as fh:
-        fh.write(b"".join(b"%d\t%s\n" % (c, escape_word(w)) for c, w in items))
+        fh.write(b"".join(b"%d\t%s\n" % (c, escape(w)) for c, w in items))
     return 0
 
 
