@@ -1,6 +1,6 @@
 #!lua name=wordcount
 --
--- Redis functions of wordcount: the job protocol, library version 2 (spec/protocol.md). Load
+-- Redis functions of wordcount: the job protocol, library version 3 (spec/protocol.md; v3 adds the publish phase). Load
 -- with:
 --   cat mylib.lua | redis-cli -x FUNCTION LOAD REPLACE
 -- (the wordcount binary embeds this file and loads it itself whenever a function is missing).
@@ -18,6 +18,7 @@
 --   8 P:redo     set     map tasks sent back to be redone
 --   9 P:blocked  set     partitions whose reduce waits for redone maps
 -- plus P:foreign (hash, entry id -> reason, at most 1000 kept), always named P .. ':foreign',
+-- P:parts (hash, partition r -> its reduced run, see wc_reduce_done_v3), named P .. ':parts',
 -- and C .. ':holder' (string: the stream whose job created C; a begin on another stream does
 -- not delete C while that job's lease is live).
 --
@@ -28,6 +29,11 @@
 --   4. only then write; nothing after the first write can fail (short of Redis itself failing).
 -- Errors are raised with fail() and turned into error replies by the wrapper at the end of the
 -- file; every fail() in this file runs before its function's first write.
+--
+-- Phases: creating -> count -> done (direct); creating -> map -> reduce -> publish -> done
+-- (shuffle). The call that finishes the last map adds the R reduce entries; the call that
+-- finishes the last partition adds the one publish entry (job <id> publish 1); the publish call
+-- replaces C with the whole result in one RESTORE and ends the job. Any state -> failed.
 --
 -- Numbers: task/part/epoch/lease numbers are ^[0-9]+$ with fewer than 10 digits; counts are
 -- ^[1-9][0-9]*$ with at most 15 digits. Scores are doubles, exact below 2^53: a commit that
@@ -43,10 +49,10 @@
 --     batch twice. Task numbers are compared as numbers ("1" and "01" are the same task).
 --   * An entry passed as task n (or part r) must really be that entry of this job: after the
 --     pending check, the entry's own fields are read (XRANGE) and must say job <id> task <n>
---     (part <r>), else an error and no write. wc_foreign_v2 likewise refuses an entry that is a
+--     (part <r>), else an error and no write. wc_foreign_v3 likewise refuses an entry that is a
 --     valid task or part of the job. Classification mirrors the workers' foreign rule; an entry
 --     with both task and part, or with a repeated job/task/part field, is foreign.
---   * wc_job_begin_v2: a done/failed job with another digest is replaced only once its lease
+--   * wc_job_begin_v3: a done/failed job with another digest is replaced only once its lease
 --     has expired (a live owner may still be reading C); the job's identity is the digest plus
 --     mode, tasks, parts, group, fname and column (a job of the same files counting another
 --     column is another job); failed + same identity + expired lease + replace 0 replies
@@ -141,9 +147,13 @@ local function open_keys(keys)
   for i = 1, 9 do
     if i ~= 6 and keys[6] == keys[i] then fail('ERR wc: counts key ' .. keys[6] .. ' is a job key') end
   end
-  if keys[6] == foreign then fail('ERR wc: counts key ' .. keys[6] .. ' is a job key') end
+  local parts = p .. ':parts'
+  if keys[6] == foreign or keys[6] == parts then
+    fail('ERR wc: counts key ' .. keys[6] .. ' is a job key')
+  end
   for i = 1, 9 do check_type(keys[i], KEY_TYPE[i]) end
   check_type(foreign, 'hash')
+  check_type(parts, 'hash')
   -- C .. ':holder' names the stream whose job last created C (string).
   local holder = keys[6] .. ':holder'
   check_type(holder, 'string')
@@ -151,13 +161,15 @@ local function open_keys(keys)
     holder = holder,
     stream = keys[1], job = keys[2], plan = keys[3], done = keys[4], failed = keys[5],
     counts = keys[6], rdone = keys[7], redo = keys[8], blocked = keys[9], foreign = foreign,
+    parts = parts,
   }
 end
 
 -- ---- the job record, fencing, state ----
 
 local REC_FIELDS = {'id', 'state', 'mode', 'group', 'tasks', 'parts', 'epoch', 'owner',
-                    'lease_until_ms', 'digest', 'fname', 'column', 'created_ms', 'reason'}
+                    'lease_until_ms', 'digest', 'fname', 'column', 'created_ms', 'reason',
+                    'publish_entry'}
 
 local function read_record(k)
   local v = redis.call('HMGET', k.job, unpack(REC_FIELDS))
@@ -226,22 +238,29 @@ local function small_number(s)
   return nil
 end
 
--- What a worker makes of entry `entry`: 'task', n or 'part', r, or nil (foreign: job missing or
--- another id, neither or both of task/part, a malformed number, task >= tasks, part >= parts,
--- part in a direct job or before the reduce phase, a repeated job/task/part field, or the entry
--- is not in the stream).
+-- What a worker makes of entry `entry`: 'task', n or 'part', r or 'publish', 0, or nil (foreign:
+-- job missing or another id, not exactly one of task/part/publish, a malformed number, task >=
+-- tasks, part >= parts, part in a direct job or before the reduce phase, a publish entry that is
+-- not the record's publish_entry, a repeated job/task/part/publish field, or the entry is not
+-- in the stream).
 local function classify(k, rec, entry)
   local r = redis.call('XRANGE', k.stream, entry, entry)
   if #r == 0 then return nil end
   local f, seen = r[1][2], {}
   for i = 1, #f - 1, 2 do
     local name = f[i]
-    if name == 'job' or name == 'task' or name == 'part' then
+    if name == 'job' or name == 'task' or name == 'part' or name == 'publish' then
       if seen[name] then return nil end
       seen[name] = f[i + 1]
     end
   end
-  if seen.job ~= rec.id or (seen.task == nil) == (seen.part == nil) then return nil end
+  local kinds = (seen.task and 1 or 0) + (seen.part and 1 or 0) + (seen.publish and 1 or 0)
+  if seen.job ~= rec.id or kinds ~= 1 then return nil end
+  if seen.publish then
+    -- Only the one entry the job itself added (its id is in the record) is the publish task.
+    if rec.publish_entry ~= entry then return nil end
+    return 'publish', 0
+  end
   if seen.task then
     local n = small_number(seen.task)
     if n == nil or n >= rec.tasks_n then return nil end
@@ -290,15 +309,19 @@ local function unblock(k, rec)
   redis.call('DEL', k.blocked)
 end
 
--- The reduce phase ends when every partition is done and no map is redone or reduce blocked.
--- Returns the state after the check.
+-- The reduce phase ends when every partition is done and no map is redone or reduce blocked:
+-- then the publish entry is added (state publish), or, with no word at all, the job is done
+-- (Redis has no empty sorted sets: C stays absent). Returns the state after the check.
 local function finish_reduce_if_done(k, rec)
   local state = redis.call('HGET', k.job, 'state')
   if state ~= 'reduce' then return state end
   local done_parts = tonumber(redis.call('HGET', k.job, 'done_parts'))
   if done_parts == rec.parts_n and redis.call('SCARD', k.redo) == 0 and
     redis.call('SCARD', k.blocked) == 0 then
-    return set_state(k, 'done')
+    if tonumber(redis.call('HGET', k.job, 'distinct')) == 0 then return set_state(k, 'done') end
+    local e = redis.call('XADD', k.stream, '*', 'job', rec.id, 'publish', '1')
+    redis.call('HSET', k.job, 'publish_entry', e)
+    return set_state(k, 'publish')
   end
   return state
 end
@@ -323,12 +346,13 @@ local RESERVED = {
   id = true, digest = true, state = true, mode = true, group = true, tasks = true, parts = true,
   spill = true, fname = true, column = true, done_tasks = true, done_parts = true,
   failed_tasks = true, words = true, distinct = true, foreign = true, epoch = true, owner = true,
-  lease_until_ms = true, created_ms = true, state_ms = true, reason = true,
+  lease_until_ms = true, created_ms = true, state_ms = true, reason = true, publish_entry = true,
+  publish_how = true,
 }
 
-local ACTIVE = {count = true, map = true, reduce = true}
+local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 
--- wc_job_begin_v2: claim the keys for a job.
+-- wc_job_begin_v3: claim the keys for a job.
 --   KEYS: the nine. ARGV: new_id, digest, owner, lease_ms, mode, group, replace (0/1), tasks,
 --   parts, spill, fname, column, then (field, value) info pairs.
 -- Reply, by the current record (live = lease_until_ms > now; "same" = same digest, mode, tasks,
@@ -426,7 +450,7 @@ local function job_begin(keys, args)
   end
   local epoch = (tonumber(rec.epoch) or 0) + 1
   redis.call('DEL', k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
-             k.blocked, k.foreign)
+             k.blocked, k.foreign, k.parts)
   redis.call('HSET', k.job, 'id', new_id, 'digest', digest, 'state', 'creating', 'mode', mode,
              'group', group, 'tasks', int_str(tasks), 'parts', int_str(parts), 'spill', spill,
              'fname', fname, 'column', column, 'done_tasks', '0', 'done_parts', '0',
@@ -461,7 +485,7 @@ local function split_descriptor(d)
   return range, path
 end
 
--- wc_job_add_v2: add plan tasks first, first + 1, ...
+-- wc_job_add_v3: add plan tasks first, first + 1, ...
 --   KEYS: the nine. ARGV: id, epoch, first, descriptor, descriptor, ...  ("<range>|<path>")
 -- State creating, epoch the record's (else STALELEASE), first + count <= tasks. A plan field
 -- that exists must hold the same descriptor (an idempotent retry: skipped, no second entry),
@@ -503,7 +527,7 @@ local function job_add(keys, args)
   return #new
 end
 
--- wc_job_start_v2: ends the creation.
+-- wc_job_start_v3: ends the creation.
 --   KEYS: the nine. ARGV: id, epoch.
 -- State creating, epoch the record's, HLEN plan == tasks. Sets state count (direct) or map
 -- (shuffle); with 0 tasks a direct job is done at once and a shuffle job starts its reduce
@@ -524,7 +548,7 @@ local function job_start(keys, args)
   return set_state(k, 'map')
 end
 
--- wc_lease_v2: renews the coordinator's lease.
+-- wc_lease_v3: renews the coordinator's lease.
 --   KEYS: the nine. ARGV: id, epoch, lease_ms (>= 1), owner.
 -- Any state. If epoch is the record's: lease_until_ms = now + lease_ms, owner = owner;
 -- reply {state, lease ms left}. Else error STALELEASE job <id> is held by <owner> (epoch <e>).
@@ -540,9 +564,9 @@ local function lease(keys, args)
   return {rec.state, lease_ms}
 end
 
--- wc_job_fail_v2: the coordinator gives the job up.
+-- wc_job_fail_v3: the coordinator gives the job up.
 --   KEYS: the nine. ARGV: id, epoch, reason.
--- Epoch the record's (else STALELEASE). States creating, count, map, reduce: state failed,
+-- Epoch the record's (else STALELEASE). States creating, count, map, reduce, publish: state failed,
 -- reason = reason; reply 1. Spec decisions: a failed job replies 0 and keeps its first reason
 -- (a retried call); a done job is BADSTATE (its result stands).
 local function job_fail(keys, args)
@@ -552,13 +576,14 @@ local function job_fail(keys, args)
   local rec = fence(k, id)
   need_epoch(rec, epoch)
   if rec.state == 'failed' then return 0 end
-  need_state(rec, 'creating', 'count', 'map', 'reduce')
+  need_state(rec, 'creating', 'count', 'map', 'reduce', 'publish')
   set_state(k, 'failed')
   redis.call('HSET', k.job, 'reason', args[3])
   return 1
 end
 
--- wc_job_release_v2: gives the lease up (lease_until_ms = 0), so the next begin need not wait.
+-- wc_job_release_v3: gives the lease up (lease_until_ms = 0), so the next begin need not wait.
+-- A done job's P:parts (the reduced runs, kept for the coordinator's --out) is deleted too.
 --   KEYS: the nine. ARGV: id, epoch. Reply 1, or 0 if epoch is not the record's (no write).
 local function job_release(keys, args)
   local k = open_keys(keys)
@@ -567,10 +592,11 @@ local function job_release(keys, args)
   local rec = fence(k, id)
   if epoch ~= rec.epoch_n then return 0 end
   redis.call('HSET', k.job, 'lease_until_ms', '0')
+  if rec.state == 'done' then redis.call('DEL', k.parts) end
   return 1
 end
 
--- wc_job_takeover_v2: ends the lease of a coordinator that is provably dead (the caller saw that
+-- wc_job_takeover_v3: ends the lease of a coordinator that is provably dead (the caller saw that
 -- its process no longer exists on its host), so that the next begin resumes at once.
 --   KEYS: the nine. ARGV: id, owner (exactly as the record holds it).
 -- If the record's owner is `owner`: lease_until_ms = 0, reply 1; else 0 (no write).
@@ -586,7 +612,7 @@ end
 
 -- ---- worker side (fenced by job id; the group comes from the record) ----
 
--- wc_commit_v2 (direct): acknowledge count tasks and add their counts, atomically.
+-- wc_commit_v3 (direct): acknowledge count tasks and add their counts, atomically.
 --   KEYS: the nine. ARGV: id, n, then n pairs (entry_id, task_n), then (word, count) pairs.
 -- State count; in state done the reply is {0, first entry id} and nothing is written (a late
 -- duplicate). Entry ids distinct, task numbers distinct (as numbers) and < tasks, counts
@@ -681,7 +707,7 @@ local function commit(keys, args)
   return {1, m, state}
 end
 
--- wc_fail_v2: a plan task (count task, map task, or redone map task) failed for good.
+-- wc_fail_v3: a plan task (count task, map task, or redone map task) failed for good.
 --   KEYS: the nine. ARGV: id, entry_id, task_n, message.
 -- States count, map, reduce. Not pending -> 0, nothing written. Else (the entry must be task n
 -- of this job) XACK; if the task's bit is 0: SETBIT, done_tasks++, failed_tasks++, HSET failed
@@ -708,7 +734,7 @@ local function task_fail(keys, args)
   return 1
 end
 
--- wc_map_done_v2: map task m wrote its output.
+-- wc_map_done_v3: map task m wrote its output.
 --   KEYS: the nine. ARGV: id, entry_id, m.
 -- States map, reduce (a redone map). Not pending -> {0, state}, nothing written. Else (the entry
 -- must be task m of this job) XACK; if bit m is 0: SETBIT, done_tasks++; SREM redo m == 1 ->
@@ -731,39 +757,20 @@ local function map_done(keys, args)
   return {1, task_finished(k, rec, m, dt)}
 end
 
--- wc_reduce_write_v2: write absolute totals of partition r into C.
---   KEYS: the nine. ARGV: id, r, then (score, member) pairs (score ^[1-9][0-9]*$, <= 15 digits).
--- State reduce, r < parts, every score ^[1-9][0-9]*$ of at most 15 digits (members are not
--- checked for repeats: ZADD keeps the last score, and a reducer never repeats one; this is the
--- hot loop of shuffle mode). Partition r already done (rdone
--- bit 1) -> 0, nothing written (a late duplicate reducer). Else ZADD C in chunks; reply 1.
--- A repeated write of the same partition writes the same values: harmless.
-local function reduce_write(keys, args)
-  local k = open_keys(keys)
-  nargs(args, 2, 'id r (score member)...')
-  if #args % 2 ~= 0 then fail('ERR wc: scores and members must come in pairs') end
-  local id, r = job_id_arg(args[1]), index_arg(args[2], 'part number')
-  for i = 3, #args, 2 do count_arg(args[i], 'score') end
-  local rec = fence(k, id)
-  need_part(rec, r)
-  need_state(rec, 'reduce')
-  if getbit(k.rdone, r) == 1 then return 0 end
-  -- The (score, member) pairs go to ZADD as they came, in slices of the argument table.
-  for lo = 3, #args, 2 * ZCHUNK do
-    redis.call('ZADD', k.counts, unpack(args, lo, math.min(#args, lo + 2 * ZCHUNK - 1)))
-  end
-  return 1
-end
-
--- wc_reduce_done_v2: partition r is written.
---   KEYS: the nine. ARGV: id, entry_id, r, distinct, total (both ^[0-9]+$, <= 15 digits).
+-- wc_reduce_done_v3: partition r is reduced; its run is kept for the publisher.
+--   KEYS: the nine. ARGV: id, entry_id, r, distinct, total (both ^[0-9]+$, <= 15 digits), run
+--   (the partition's (word, count) records, encoded by the reducer; any bytes: Redis keeps
+--   them, the publisher decodes them).
 -- State reduce, r < parts. Not pending -> {0, state}, nothing written. Else (the entry must be
 -- part r of this job) XACK; if rdone bit r is 0: SETBIT, done_parts++, distinct += distinct,
--- words += total; all parts done, no map redone and no reduce blocked -> state done.
+-- words += total, HSET P:parts r run; all parts done, no map redone and no reduce blocked ->
+-- the publish entry and state publish (or done when there is no word at all).
 -- Reply {1 if this call finished partition r else 0, state afterwards}.
+-- The run goes into Redis in the same atomic call as the acknowledgement, so a checkpoint that
+-- holds the finished partition holds its run; nothing of partition r is in C before publish.
 local function reduce_done(keys, args)
   local k = open_keys(keys)
-  nargs_exact(args, 5, 'id entry r distinct total')
+  nargs_exact(args, 6, 'id entry r distinct total run')
   local id, entry = job_id_arg(args[1]), entry_arg(args[2])
   local r = index_arg(args[3], 'part number')
   local distinct, total = amount_arg(args[4], 'distinct'), amount_arg(args[5], 'total')
@@ -778,10 +785,81 @@ local function reduce_done(keys, args)
   hincr(k.job, 'done_parts', 1)
   hincr(k.job, 'distinct', distinct)
   hincr(k.job, 'words', total)
+  redis.call('HSET', k.parts, int_str(r), args[6])
   return {1, finish_reduce_if_done(k, rec)}
 end
 
--- wc_redo_maps_v2: the reducer of partition r found the outputs of map tasks missing/corrupt.
+-- The record's totals must be what the publisher merged from the runs.
+local function need_totals(rec, k, distinct, total)
+  local t = redis.call('HMGET', k.job, 'distinct', 'words')
+  if tonumber(t[1]) ~= distinct or tonumber(t[2]) ~= total then
+    fail('ERR wc: publish of ' .. int_str(distinct) .. ' distinct / ' .. int_str(total) ..
+           ' words, but the job recorded ' .. tostring(t[1]) .. ' / ' .. tostring(t[2]))
+  end
+end
+
+-- wc_publish_v3: the job's result goes into C in one step and the job is done.
+--   KEYS: the nine. ARGV: id, entry_id (the publish entry), distinct, total, how, payload.
+--   how = 'restore': payload is the DUMP payload of the whole result (ZSET_2, made by the
+--         publisher from P:parts); RESTORE C 0 payload REPLACE.
+--   how = 'written': the result was written into C by wc_publish_write_v3 before; payload ''.
+-- State done -> {0, 'done'}, nothing written (a late duplicate). Else state publish, the entry
+-- pending and the record's publish entry, distinct and total equal to the record's (what the
+-- reducers recorded), how 'written' -> ZCARD C == distinct; else an error, nothing written.
+-- RESTORE is the first write: if the server refuses it (payload version or checksum, bad
+-- data, an ACL without RESTORE) the reply is {2, the error} and nothing is written; the
+-- publisher then writes through wc_publish_write_v3. Else XACK, state done; reply {1, 'done'}.
+-- Repeating it writes the same set (RESTORE ... REPLACE, or ZADD of the same absolute counts).
+local function publish(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 6, 'id entry distinct total how payload')
+  local id, entry = job_id_arg(args[1]), entry_arg(args[2])
+  local distinct, total = amount_arg(args[3], 'distinct'), amount_arg(args[4], 'total')
+  local how, payload = args[5], args[6]
+  if how ~= 'restore' and how ~= 'written' then bad('how', how) end
+  if how == 'restore' and payload == '' then bad('payload', '(empty)') end
+  local rec = fence(k, id)
+  if rec.state == 'done' then return {0, 'done'} end
+  need_state(rec, 'publish')
+  if not is_pending(k, rec, entry) then return {0, rec.state} end
+  need_entry(k, rec, entry, 'publish', 0)
+  need_totals(rec, k, distinct, total)
+  if how == 'written' then
+    local have = redis.call('ZCARD', k.counts)
+    if have ~= distinct then
+      fail('ERR wc: ' .. k.counts .. ' holds ' .. have .. ' members, the job ' .. distinct)
+    end
+  else
+    local r = redis.pcall('RESTORE', k.counts, '0', payload, 'REPLACE')
+    if type(r) == 'table' and r.err then return {2, r.err} end
+  end
+  redis.call('XACK', k.stream, rec.group, entry)
+  redis.call('HSET', k.job, 'publish_how', how)
+  return {1, set_state(k, 'done')}
+end
+
+-- wc_publish_write_v3: the fallback of wc_publish_v3 when RESTORE is refused: absolute
+-- (score, member) pairs of the result into C.
+--   KEYS: the nine. ARGV: id, then (score, member) pairs (score ^[1-9][0-9]*$, <= 15 digits).
+-- State publish (done -> 0, nothing written: a late duplicate), every score checked before the
+-- first write; then ZADD C in chunks; reply 1. Members are not checked for repeats (ZADD keeps
+-- the last score; the publisher never repeats one). Repeating a call writes the same values.
+local function publish_write(keys, args)
+  local k = open_keys(keys)
+  nargs(args, 1, 'id (score member)...')
+  if #args % 2 ~= 1 then fail('ERR wc: scores and members must come in pairs') end
+  local id = job_id_arg(args[1])
+  for i = 2, #args, 2 do count_arg(args[i], 'score') end
+  local rec = fence(k, id)
+  if rec.state == 'done' then return 0 end
+  need_state(rec, 'publish')
+  for lo = 2, #args, 2 * ZCHUNK do
+    redis.call('ZADD', k.counts, unpack(args, lo, math.min(#args, lo + 2 * ZCHUNK - 1)))
+  end
+  return 1
+end
+
+-- wc_redo_maps_v3: the reducer of partition r found the outputs of map tasks missing/corrupt.
 --   KEYS: the nine. ARGV: id, entry_id (the reduce entry), r, max_redos, then (m, reason) pairs.
 -- State reduce, r < parts, every m < tasks (a map named twice counts once). Maps failed for good
 -- (failed has task:<m> or map:<m>) are skipped; none left -> 2 (the reducer goes on without
@@ -848,7 +926,7 @@ local function redo_maps(keys, args)
   return 1
 end
 
--- wc_foreign_v2: acknowledge a stream entry that is no task of the job (never counted).
+-- wc_foreign_v3: acknowledge a stream entry that is no task of the job (never counted).
 --   KEYS: the nine. ARGV: id, entry_id, reason.
 -- Any state. Not pending -> 0, nothing written. Else XACK, HINCRBY P:job foreign 1, and HSET
 -- P:foreign entry reason while it holds fewer than 1000 fields. Reply 1.
@@ -935,18 +1013,19 @@ local function register(name, fn, flags)
   redis.register_function{function_name = name, callback = guarded(fn), flags = flags or {}}
 end
 
-register('wc_job_begin_v2', job_begin)
-register('wc_job_add_v2', job_add)
-register('wc_job_start_v2', job_start)
-register('wc_lease_v2', lease)
-register('wc_job_fail_v2', job_fail)
-register('wc_job_release_v2', job_release)
-register('wc_job_takeover_v2', job_takeover)
-register('wc_commit_v2', commit)
-register('wc_fail_v2', task_fail)
-register('wc_map_done_v2', map_done)
-register('wc_reduce_write_v2', reduce_write)
-register('wc_reduce_done_v2', reduce_done)
-register('wc_redo_maps_v2', redo_maps)
-register('wc_foreign_v2', foreign)
+register('wc_job_begin_v3', job_begin)
+register('wc_job_add_v3', job_add)
+register('wc_job_start_v3', job_start)
+register('wc_lease_v3', lease)
+register('wc_job_fail_v3', job_fail)
+register('wc_job_release_v3', job_release)
+register('wc_job_takeover_v3', job_takeover)
+register('wc_commit_v3', commit)
+register('wc_fail_v3', task_fail)
+register('wc_map_done_v3', map_done)
+register('wc_reduce_done_v3', reduce_done)
+register('wc_publish_v3', publish)
+register('wc_publish_write_v3', publish_write)
+register('wc_redo_maps_v3', redo_maps)
+register('wc_foreign_v3', foreign)
 register('wc_progress_v4', progress, {'no-writes'})

@@ -159,8 +159,11 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
       return ExitCode(r.outcome);
   }
   if (r.counts) {
-    WriteTop(stdout, TopCounts(*r.counts, static_cast<size_t>(config.top)));
-    WriteCountsFile(args.out, SortedCounts(*r.counts));
+    const std::vector<WordCount>& sorted = r.counts->sorted;
+    WriteTop(stdout, {sorted.begin(),
+                      sorted.begin() + static_cast<ptrdiff_t>(std::min(
+                                           sorted.size(), static_cast<size_t>(config.top)))});
+    WriteCountsFile(args.out, sorted);
   } else {
     std::vector<WordCount> views;
     for (const auto& [w, c] : r.top) views.push_back({w, c});

@@ -150,11 +150,16 @@ class Coordinator {
       spill_.Remove();
       try {
         session_->Once([&](Connection& c) {
-          claim_->Release(c);
+          claim_->Release(c);  // also drops a shuffle job's reduced runs
+          // An external Redis keeps the result: saved, it survives a restart from here on. (An
+          // embedded one is removed with the job's state directory: nothing to save. A result
+          // read before a crash is exact either way: a rerun finds the job done, or resumes it
+          // from the last checkpoint.)
+          if (!redis_->embedded()) persistence_->SaveNow(c);
           return 0;
         });
       } catch (const redis::RedisError&) {
-        // the lease expires by itself
+        // the lease expires by itself; the last checkpoint stands
       }
     }
     if (!ended_well() && redis_->embedded()) {
@@ -372,9 +377,7 @@ class Coordinator {
                  std::chrono::duration<double>(Clock::now() - t0_).count());
       persistence_->SaveNow(c);
     }
-    if (!s.done()) return s.state();
-    persistence_->SaveNow(c);  // the result survives a restart from here on
-    return store_.State(c).state();
+    return s.state();
   }
 
   void Tick(const JobState& s) {

@@ -26,7 +26,7 @@
 namespace wc::job {
 
 struct RunOptions {
-  bool want_counts = false;         // --out: read every count back
+  bool want_counts = false;         // --out: every count (job/results.h)
   std::optional<std::string> data;  // --data: overrides DATA_PATH
   std::optional<int> workers;       // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
   std::string redis_url;            // --redis: use this server instead of an embedded one
@@ -78,9 +78,9 @@ struct JobReport {
   uint32_t partitions = 0;
   uint64_t bytes = 0;
   double seconds = 0;
-  std::vector<std::string> failures;  // failed tasks' messages (planning and workers)
-  WordCountPairs top;                 // without want_counts
-  std::unique_ptr<WordTable> counts;  // with want_counts
+  std::vector<std::string> failures;     // failed tasks' messages (planning and workers)
+  WordCountPairs top;                    // without want_counts
+  std::unique_ptr<ResultCounts> counts;  // with want_counts (counts-file order)
   int forced_restarts = 0, unplanned_restarts = 0, workers_killed = 0, job_creations = 0;
   int checkpoints = 0, checkpoint_failures = 0;
 };

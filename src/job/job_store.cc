@@ -11,6 +11,8 @@
 #include "count/counts_format.h"
 #include "redis/functions.h"
 #include "redis/pipeline.h"
+#include "redis/zset_dump.h"
+#include "shuffle/run.h"
 
 namespace wc::job {
 
@@ -54,7 +56,7 @@ int64_t JobState::Int(const std::string& name) const {
 
 bool JobState::active() const {
   std::string s = state();
-  return s == "count" || s == "map" || s == "reduce";
+  return s == "count" || s == "map" || s == "reduce" || s == "publish";
 }
 
 JobView JobState::View() const {
@@ -98,7 +100,7 @@ BeginResult JobStore::Begin(Connection& c, const std::string& new_id, const JobI
     args.push_back(k);
     args.push_back(v);
   }
-  Reply r = Call(c, "wc_job_begin_v2", args);
+  Reply r = Call(c, "wc_job_begin_v3", args);
   BeginResult b;
   std::string kind = Str(r[0]);
   b.id = Str(r[1]);
@@ -124,7 +126,7 @@ BeginResult JobStore::Begin(Connection& c, const std::string& new_id, const JobI
     b.epoch = Int(r[2]);
     b.reason = Str(r[3]);
   } else {
-    throw redis::RedisProtocolError("wc_job_begin_v2 replied " + kind);
+    throw redis::RedisProtocolError("wc_job_begin_v3 replied " + kind);
   }
   return b;
 }
@@ -134,7 +136,7 @@ std::string JobStore::AddPlanAndStart(Connection& c, const std::string& id, int6
   constexpr size_t kBatch = 500;
   redis::Pipeline pipe(c, 8);
   for (size_t lo = 0; lo < tasks.size(); lo += kBatch) {
-    Args args{"FCALL", "wc_job_add_v2", "9"};
+    Args args{"FCALL", "wc_job_add_v3", "9"};
     for (auto& k : keys_.FunctionKeys()) args.push_back(std::move(k));
     args.push_back(id);
     args.push_back(std::to_string(epoch));
@@ -144,25 +146,25 @@ std::string JobStore::AddPlanAndStart(Connection& c, const std::string& id, int6
     pipe.Add(args);
   }
   pipe.Finish();
-  return Str(Call(c, "wc_job_start_v2", {id, std::to_string(epoch)}));
+  return Str(Call(c, "wc_job_start_v3", {id, std::to_string(epoch)}));
 }
 
 void JobStore::Renew(Connection& c, const std::string& id, int64_t epoch, int64_t lease_ms,
                      const std::string& owner) {
-  Call(c, "wc_lease_v2", {id, std::to_string(epoch), std::to_string(lease_ms), owner});
+  Call(c, "wc_lease_v3", {id, std::to_string(epoch), std::to_string(lease_ms), owner});
 }
 
 void JobStore::Release(Connection& c, const std::string& id, int64_t epoch) {
-  Call(c, "wc_job_release_v2", {id, std::to_string(epoch)});
+  Call(c, "wc_job_release_v3", {id, std::to_string(epoch)});
 }
 
 bool JobStore::TakeOver(Connection& c, const std::string& id, const std::string& owner) {
-  return Int(Call(c, "wc_job_takeover_v2", {id, owner})) == 1;
+  return Int(Call(c, "wc_job_takeover_v3", {id, owner})) == 1;
 }
 
 void JobStore::FailJob(Connection& c, const std::string& id, int64_t epoch,
                        const std::string& reason) {
-  Call(c, "wc_job_fail_v2", {id, std::to_string(epoch), reason});
+  Call(c, "wc_job_fail_v3", {id, std::to_string(epoch), reason});
 }
 
 std::vector<std::pair<std::string, std::string>> JobStore::Failures(Connection& c) {
@@ -191,17 +193,27 @@ WordCountPairs JobStore::Top(Connection& c, int n) {
   return top;
 }
 
-WordTable JobStore::Counts(Connection& c) {
-  WordTable table(1 << 16);
+ResultCounts JobStore::ReadCounts(Connection& c) {
+  // Pages of ZRANGE ... REV (count descending, member bytes descending), all sent before the
+  // first reply is read; the views point into the replies, which the result keeps.
   constexpr int64_t kPage = 100000;
-  for (int64_t start = 0;; start += kPage) {
-    Reply r = c.Command({"ZRANGE", keys_.counts, std::to_string(start),
-                         std::to_string(start + kPage - 1), "WITHSCORES"});
+  const int64_t n = DistinctWords(c);
+  ResultCounts out;
+  out.sorted.reserve(static_cast<size_t>(n));
+  for (int64_t start = 0; start < n; start += kPage)
+    c.Append({"ZRANGE", keys_.counts, std::to_string(start), std::to_string(start + kPage - 1),
+              "REV", "WITHSCORES"});
+  std::string error;
+  for (int64_t start = 0; start < n; start += kPage) {
+    out.pages.push_back(c.GetReply());
+    if (Connection::IsError(out.pages.back(), &error)) continue;  // read every reply first
+    const Reply& r = out.pages.back();
     for (size_t i = 0; i + 1 < r.size(); i += 2)
-      table.AddUnpadded(r[i].str(), ParseScore(r[i + 1].str()));
-    if (static_cast<int64_t>(r.size()) < 2 * kPage) break;
+      out.sorted.push_back({r[i].str(), ParseScore(r[i + 1].str())});
   }
-  return table;
+  if (!error.empty()) throw redis::RedisReplyError(error);
+  shuffle::DumpOrderToCountsOrder(out.sorted);
+  return out;
 }
 
 int64_t JobStore::DistinctWords(Connection& c) {
@@ -333,11 +345,12 @@ JobStore::CommitResult JobStore::Commit(Connection& c, const std::string& job,
     args.emplace_back(w);
     args.push_back(std::to_string(n));
   }
-  Reply r = Call(c, "wc_commit_v2", args);
+  Reply r = Call(c, "wc_commit_v3", args);
   CommitResult out;
   out.accepted = Int(r[0]) == 1;
   if (out.accepted) {
     out.words = Int(r[1]);
+    out.job_done = Str(r[2]) == "done";
   } else {
     out.stale_entry = Str(r[1]);
   }
@@ -345,15 +358,15 @@ JobStore::CommitResult JobStore::Commit(Connection& c, const std::string& job,
 }
 
 bool JobStore::Fail(Connection& c, const std::string& job, const Task& t, const std::string& why) {
-  return Int(Call(c, "wc_fail_v2", {job, t.entry, std::to_string(t.n), why})) == 1;
+  return Int(Call(c, "wc_fail_v3", {job, t.entry, std::to_string(t.n), why})) == 1;
 }
 
 bool JobStore::MarkForeign(Connection& c, const std::string& job, const Foreign& f) {
-  return Int(Call(c, "wc_foreign_v2", {job, f.entry, f.why})) == 1;
+  return Int(Call(c, "wc_foreign_v3", {job, f.entry, f.why})) == 1;
 }
 
 bool JobStore::MapDone(Connection& c, const std::string& job, const Task& t) {
-  return Int(Call(c, "wc_map_done_v2", {job, t.entry, std::to_string(t.n)})[0]) == 1;
+  return Int(Call(c, "wc_map_done_v3", {job, t.entry, std::to_string(t.n)})[0]) == 1;
 }
 
 JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, const Task& t,
@@ -364,37 +377,76 @@ JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, c
     args.push_back(std::to_string(m));
     args.push_back(why);
   }
-  int64_t r = Int(Call(c, "wc_redo_maps_v2", args));
+  int64_t r = Int(Call(c, "wc_redo_maps_v3", args));
   return r == 2   ? RedoResult::kFailedMapsSkipped
          : r == 1 ? RedoResult::kSentBack
                   : RedoResult::kNotPending;
 }
 
-bool JobStore::Publish(Connection& c, const std::string& job, const Task& t,
-                       const std::vector<std::pair<uint64_t, std::string_view>>& sorted) {
+bool JobStore::ReduceDone(Connection& c, const std::string& job, const Task& t, uint64_t distinct,
+                          uint64_t total, const std::string& run) {
+  Reply r = Call(
+      c, "wc_reduce_done_v3",
+      {job, t.entry, std::to_string(t.n), std::to_string(distinct), std::to_string(total), run});
+  return Int(r[0]) == 1;
+}
+
+std::vector<std::string> JobStore::Runs(Connection& c, uint32_t parts) {
+  Args args{"HMGET", keys_.parts()};
+  for (uint32_t r = 0; r < parts; ++r) args.push_back(std::to_string(r));
+  Reply reply = c.Command(args);
+  std::vector<std::string> runs;
+  runs.reserve(parts);
+  for (uint32_t r = 0; r < parts; ++r) {
+    if (reply[r].is_nil())
+      throw shuffle::RunError(
+          fmt::format("reduced run of partition {}: missing from {}", r, keys_.parts()));
+    runs.emplace_back(reply[r].str());
+  }
+  return runs;
+}
+
+std::string JobStore::ResultPayload(const std::vector<WordCount>& dump_order) {
+  size_t bytes = 0;
+  for (const auto& w : dump_order) bytes += w.word.size();
+  redis::ZsetDumpWriter writer(dump_order.size(), bytes);
+  for (const auto& w : dump_order) writer.Add(w.word, static_cast<double>(w.count));
+  return writer.Finish();
+}
+
+JobStore::PublishResult JobStore::Publish(Connection& c, const std::string& job, const Task& t,
+                                          uint64_t distinct, uint64_t total,
+                                          const std::string* payload) {
+  Reply r = Call(c, "wc_publish_v3",
+                 {job, t.entry, std::to_string(distinct), std::to_string(total),
+                  payload ? "restore" : "written", payload ? *payload : std::string()});
+  PublishResult out;
+  int64_t kind = Int(r[0]);
+  out.kind = kind == 1   ? PublishResult::Kind::kPublished
+             : kind == 2 ? PublishResult::Kind::kRefused
+                         : PublishResult::Kind::kNotPending;
+  if (kind == 2) out.refusal = Str(r[1]);
+  return out;
+}
+
+void JobStore::PublishWrite(Connection& c, const std::string& job,
+                            const std::vector<WordCount>& counts) {
   constexpr size_t kMembers = 2000, kWindow = 8;
   State(c);  // through FCall: loads the library if a restarted Redis lacks it
   redis::Pipeline pipe(c, kWindow);
-  const std::string part = std::to_string(t.n);
-  uint64_t total = 0;
-  for (size_t lo = 0; lo < sorted.size(); lo += kMembers) {
-    size_t hi = std::min(sorted.size(), lo + kMembers);
-    Args z{"FCALL", "wc_reduce_write_v2", "9"};
+  for (size_t lo = 0; lo < counts.size(); lo += kMembers) {
+    size_t hi = std::min(counts.size(), lo + kMembers);
+    Args z{"FCALL", "wc_publish_write_v3", "9"};
     for (auto& k : keys_.FunctionKeys()) z.push_back(std::move(k));
     z.push_back(job);
-    z.push_back(part);
     z.reserve(z.size() + 2 * (hi - lo));
     for (size_t k = lo; k < hi; ++k) {
-      z.push_back(std::to_string(sorted[k].first));
-      z.emplace_back(sorted[k].second);
-      total += sorted[k].first;
+      z.push_back(std::to_string(counts[k].count));
+      z.emplace_back(counts[k].word);
     }
     pipe.Add(z);
   }
   pipe.Finish();
-  Reply r = Call(c, "wc_reduce_done_v2",
-                 {job, t.entry, part, std::to_string(sorted.size()), std::to_string(total)});
-  return Int(r[0]) == 1;
 }
 
 }  // namespace wc::job

@@ -1,5 +1,5 @@
 // JobStore: the job as it lives in Redis. The only code that knows the key names (job/keys.h),
-// the codecs (job/task.h) and wordcount's Redis functions (mylib.lua, library version 2, whose
+// the codecs (job/task.h) and wordcount's Redis functions (mylib.lua, library version 3, whose
 // header states the protocol). Callers get typed results; no caller spells a command.
 //
 // Every write is a function call fenced by the job id (a worker or coordinator of another job
@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "count/counts_format.h"
 #include "count/word_table.h"
 #include "job/keys.h"
 #include "job/plan.h"
@@ -36,9 +37,9 @@ struct JobState {
   int64_t Int(const std::string& name) const;  // 0 if absent or not a number
   std::string state() const {
     return Get("state");
-  }  // none, creating, count, map, reduce, done, failed
+  }  // none, creating, count, map, reduce, publish, done, failed
   std::string id() const { return Get("id"); }
-  bool active() const;  // count, map or reduce
+  bool active() const;  // count, map, reduce or publish
   bool done() const { return state() == "done"; }
   JobView View() const;
 };
@@ -66,6 +67,14 @@ struct BeginResult {
 };
 
 using WordCountPairs = std::vector<std::pair<std::string, uint64_t>>;
+
+// Every count of a result in counts-file order (count descending, word bytes ascending). The
+// views point into the storage the struct holds (moving it keeps them valid).
+struct ResultCounts {
+  std::vector<WordCount> sorted;
+  std::vector<redis::Reply> pages;  // read from C: the replies the views point into
+  std::vector<std::string> runs;    // shuffle: the reduced runs the views point into
+};
 
 struct ConsumerInfo {
   std::string name;
@@ -104,8 +113,8 @@ class JobStore {
   std::vector<std::pair<std::string, std::string>> Failures(redis::Connection& c);
   // The top n in the project's order (count descending, then word bytes ascending).
   WordCountPairs Top(redis::Connection& c, int n);
-  // Every (word, count) of the result.
-  WordTable Counts(redis::Connection& c);
+  // Every (word, count) of the result, in counts-file order (pipelined pages, no sort).
+  ResultCounts ReadCounts(redis::Connection& c);
   int64_t DistinctWords(redis::Connection& c);
   // "Redis is out of memory (...)" if it uses 95% of its maxmemory or more, else "".
   std::string OutOfMemory(redis::Connection& c);
@@ -139,6 +148,7 @@ class JobStore {
   struct CommitResult {
     bool accepted = false;
     int64_t words = 0;        // accepted: distinct words applied
+    bool job_done = false;    // accepted: this commit finished the job
     std::string stale_entry;  // not accepted: the first entry committed elsewhere
   };
   // Direct mode: acknowledges `tasks` and adds `table`'s counts, all or nothing.
@@ -154,11 +164,30 @@ class JobStore {
   // Shuffle: reduce task t found the outputs of `lost` (map, why) missing or corrupt.
   RedoResult RedoMaps(redis::Connection& c, const std::string& job, const Task& t,
                       const std::vector<std::pair<uint32_t, std::string>>& lost, int max_redos);
-  // Shuffle: writes partition t's totals into C through the fenced write function, then
-  // finishes t with its totals, in order on this one connection (a checkpoint holding the
-  // finish holds every write before it). True if this call finished the partition.
-  bool Publish(redis::Connection& c, const std::string& job, const Task& t,
-               const std::vector<std::pair<uint64_t, std::string_view>>& sorted);
+  // Shuffle: partition t is reduced: acknowledges it and hands Redis its run (shuffle/run.h)
+  // with its totals, in one atomic call. True if this call finished the partition.
+  bool ReduceDone(redis::Connection& c, const std::string& job, const Task& t, uint64_t distinct,
+                  uint64_t total, const std::string& run);
+  // Shuffle: the R reduced runs, in partition order. Throws shuffle::RunError naming a missing one.
+  std::vector<std::string> Runs(redis::Connection& c, uint32_t parts);
+  // The RESTORE payload of the result (redis/zset_dump.h), from words in DUMP order
+  // (shuffle::MergeRuns). At least one word.
+  static std::string ResultPayload(const std::vector<WordCount>& dump_order);
+  struct PublishResult {
+    enum class Kind { kPublished, kNotPending, kRefused };
+    Kind kind = Kind::kPublished;
+    std::string refusal;  // kRefused: the server's error for RESTORE
+  };
+  // Shuffle: publish task t: the result (distinct words, total) into C and the job done, in one
+  // atomic call: with `payload`, one RESTORE of it (kRefused, nothing written, if the server
+  // refuses it); without, C must already hold the result (PublishWrite). kNotPending: another
+  // publisher finished it, or the entry is no longer ours.
+  PublishResult Publish(redis::Connection& c, const std::string& job, const Task& t,
+                        uint64_t distinct, uint64_t total, const std::string* payload);
+  // Shuffle, publish phase, the fallback when RESTORE is refused: every count into C with ZADD
+  // batches through the fenced write function (pipelined; safe to repeat).
+  void PublishWrite(redis::Connection& c, const std::string& job,
+                    const std::vector<WordCount>& counts);
 
  private:
   Entries Classified(const redis::Reply& entries, const JobView& job,

@@ -109,6 +109,26 @@ TEST_F(JobStoreTest, TopBreaksTiesByWordBytesLikeSerial) {
   EXPECT_EQ(store_.Top(conn(), 100).size(), 5u);
 }
 
+TEST_F(JobStoreTest, ReadCountsIsEveryCountInCountsFileOrderAcrossPages) {
+  // More than one page (100,000 members), ties in both orders, binary members.
+  std::vector<std::string> args{"ZADD", "count"};
+  for (int i = 0; i < 150001; ++i) {
+    args.push_back(std::to_string(1 + i % 7));
+    args.push_back("w" + std::to_string(i));
+  }
+  args.insert(args.end(), {"3", std::string("\0x", 2), "3", "\xff", "3", ""});
+  conn().Command(args);
+  ResultCounts r = store_.ReadCounts(conn());
+  std::vector<WordCount> want = r.sorted;
+  SortCounts(want);
+  ASSERT_EQ(r.sorted.size(), 150004u);
+  EXPECT_TRUE(r.sorted == want);
+  EXPECT_EQ(r.sorted.front().count, 7u);
+  EXPECT_EQ(r.pages.size(), 2u);
+  conn().Command({"DEL", "count"});
+  EXPECT_TRUE(store_.ReadCounts(conn()).sorted.empty());
+}
+
 // Regression (issue 12): after an error reply inside a pipeline the connection was reused with
 // unread replies, and the next command read a ZADD's integer as its own reply.
 TEST_F(JobStoreTest, PipelineErrorLeavesNoUnreadReplies) {

@@ -23,6 +23,7 @@ struct JobKeys {
   std::string redo() const { return stream + ":redo"; }        // set: maps being redone
   std::string blocked() const { return stream + ":blocked"; }  // set: reduces waiting
   std::string foreign() const { return stream + ":foreign"; }  // hash: entry -> why foreign
+  std::string parts() const { return stream + ":parts"; }      // hash: partition -> its run
   // KEYS of every function of mylib.lua, in its order.
   redis::Args FunctionKeys() const {
     return {stream, job(), plan(), done(), failed(), counts, rdone(), redo(), blocked()};
@@ -31,6 +32,7 @@ struct JobKeys {
   redis::Args All() const {
     redis::Args all = FunctionKeys();
     all.push_back(foreign());
+    all.push_back(parts());
     return all;
   }
 };

@@ -51,22 +51,30 @@ std::variant<Task, Foreign> Classify(const redis::Reply& entry, const JobView& j
   redis::Reply fields = entry[1];
   auto foreign = [&](std::string why) { return Foreign{id, std::move(why)}; };
   if (fields.is_nil()) return foreign("entry deleted from the stream");
-  std::optional<std::string_view> job_id, task, part;
+  std::optional<std::string_view> job_id, task, part, publish;
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
     std::string_view k = fields[i].str(), v = fields[i + 1].str();
-    std::optional<std::string_view>* slot = k == "job"    ? &job_id
-                                            : k == "task" ? &task
-                                            : k == "part" ? &part
-                                                          : nullptr;
+    std::optional<std::string_view>* slot = k == "job"       ? &job_id
+                                            : k == "task"    ? &task
+                                            : k == "part"    ? &part
+                                            : k == "publish" ? &publish
+                                                             : nullptr;
     if (!slot) continue;
     if (*slot) return foreign("field " + std::string(k) + " repeated");
     *slot = v;
   }
   if (!job_id) return foreign("no job field");
   if (*job_id != job.id) return foreign("job " + std::string(*job_id) + " is not the current job");
-  if (task.has_value() == part.has_value()) return foreign("needs exactly one of task and part");
+  if (task.has_value() + part.has_value() + publish.has_value() != 1)
+    return foreign("needs exactly one of task, part and publish");
   Task t;
   t.entry = id;
+  if (publish) {
+    // Whether it is the job's own publish entry (the record names it) is checked on delivery.
+    if (job.mode != Mode::kShuffle) return foreign("publish entry in a direct job");
+    t.kind = Task::Kind::kPublish;
+    return t;
+  }
   if (task) {
     auto n = SmallNumber(*task);
     if (!n || *n >= job.tasks || *n >= plan.size())

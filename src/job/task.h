@@ -4,12 +4,14 @@
 //                     authenticated description of task n, written by the coordinator only;
 //   stream entries    count/map task n:  <FNAME> <path> job <id> task <n>
 //                     reduce task r:     job <id> part <r>
+//                     publish task:      job <id> publish 1 (added by the job's own function;
+//                                        the record's publish_entry names the only real one)
 //
 // A worker takes a task's path and range from the plan, never from the entry. An entry is a
 // task of job J only if Classify says so; the rule is the one mylib.lua's classify() applies
-// (both sides must agree, or an entry could be refused by both): exactly one of task/part,
-// job == J's id, each of job/task/part at most once, numbers ^[0-9]+$ of fewer than 10 digits,
-// task < tasks, part < parts and only in a shuffle job. Value types; no I/O.
+// (both sides must agree, or an entry could be refused by both): exactly one of task/part/publish,
+// job == J's id, each of job/task/part/publish at most once, numbers ^[0-9]+$ of fewer than 10
+// digits, task < tasks, part < parts and only in a shuffle job. Value types; no I/O.
 #pragma once
 
 #include <cstdint>
@@ -36,10 +38,10 @@ struct JobView {
 };
 
 struct Task {
-  enum class Kind { kCount, kMap, kReduce };
+  enum class Kind { kCount, kMap, kReduce, kPublish };
   std::string entry;  // stream entry id
   Kind kind = Kind::kCount;
-  uint32_t n = 0;    // count/map: plan task number; reduce: partition
+  uint32_t n = 0;    // count/map: plan task number; reduce: partition; publish: 0
   std::string path;  // count/map: from the plan
   csv::ByteRange range;
 };

@@ -19,6 +19,7 @@
 #include "job/redis_session.h"
 #include "shuffle/mapper.h"
 #include "shuffle/reducer.h"
+#include "shuffle/run.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -186,6 +187,7 @@ class Worker {
         read_history_ = true;
         history_.clear();
         batch_ = Batch{};
+        finished_job_ = false;
         Log::Event("join", "job={} mode={} tasks={} parts={}", job_.id, ToString(job_.mode),
                    job_.tasks, job_.parts);
         return std::nullopt;
@@ -208,6 +210,8 @@ class Worker {
   std::string Serve() {
     try {
       for (;;) {
+        // A call of ours finished the job: no need to wait for the next poll to see it.
+        if (finished_job_ && batch_.empty()) return "done";
         std::optional<Task> task = Next();
         if (!task) {
           if (!batch_.empty()) {
@@ -335,6 +339,8 @@ class Worker {
         return ProcessMap(t);
       case Task::Kind::kReduce:
         return ProcessReduce(t);
+      case Task::Kind::kPublish:
+        return ProcessPublish(t);
     }
   }
 
@@ -420,10 +426,10 @@ class Worker {
     heartbeat_.Set({});
   }
 
-  // Reduce task (shuffle mode): merges partition r of every map output and writes each word's
-  // total into COUNT (absolute values through the fenced write function), then finishes the
-  // partition. A missing or corrupt map output sends its map task back to be redone and this
-  // reduce task with it.
+  // Reduce task (shuffle mode): merges partition r of every map output into one sorted run and
+  // finishes the partition with it (the run goes to Redis in the acknowledging call; nothing is
+  // written into COUNT before the publish task). A missing or corrupt map output sends its map
+  // task back to be redone and this reduce task with it.
   void ProcessReduce(const Task& t) {
     JobState s = Redis([&](Connection& c) { return store_->State(c); });
     if (s.state() != "reduce") {
@@ -453,20 +459,80 @@ class Worker {
       return;
     }
     auto sorted = shuffle::SortedByCount(p.totals);
+    uint64_t total = 0;
+    for (const auto& [count, word] : sorted) total += count;
+    const std::string run = shuffle::EncodeRun(t.n, job_.parts, sorted);
     const auto t1 = Clock::now();
-    // One attempt = every write and then the finish, in order, on one connection. If the
-    // connection breaks, the whole attempt is repeated: Redis may have restarted from a
-    // checkpoint without some of the writes, and the finish must never land without them.
-    bool acked = Redis([&](Connection& c) { return store_->Publish(c, job_.id, t, sorted); });
+    bool acked = Redis([&](Connection& c) {
+      return store_->ReduceDone(c, job_.id, t, sorted.size(), total, run);
+    });
     CountAck(acked);
-    auto ms = [](Clock::duration d) {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-    };
     Log::Event("reduce",
                "task={} part={} maps={} records={} words={} skipped_maps={} merge_ms={} "
                "write_ms={} result={}",
-               t.entry, t.n, job_.tasks, p.records, sorted.size(), p.lost.size(), ms(t1 - t0),
-               ms(Clock::now() - t1), acked ? "accepted" : "duplicate");
+               t.entry, t.n, job_.tasks, p.records, sorted.size(), p.lost.size(), Ms(t1 - t0),
+               Ms(Clock::now() - t1), acked ? "accepted" : "duplicate");
+    heartbeat_.Set({});
+  }
+
+  static int64_t Ms(Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  }
+
+  // Publish task (shuffle mode, one per job): merges the R reduced runs into the result and puts
+  // it into COUNT with one RESTORE, which also ends the job (wc_publish_v3). If the server
+  // refuses the payload (RDB version, an ACL without RESTORE, a proxy), the counts go in with
+  // ZADD batches instead and the publish call then only checks and finishes.
+  void ProcessPublish(const Task& t) {
+    JobState s = Redis([&](Connection& c) { return store_->State(c); });
+    if (s.state() == "done") {
+      CountAck(false);
+      Log::Event("publish", "task={} result=duplicate state=done", t.entry);
+      return;
+    }
+    if (s.state() != "publish" || s.Get("publish_entry") != t.entry) {
+      // Only the entry the job's own function added is the publish task.
+      try {
+        Valid(JobStore::Entries{.foreign = {Foreign{t.entry, "not the job's publish entry"}}});
+        return;
+      } catch (const redis::RedisReplyError&) {
+        // the publish phase began in between: the entry is the real one after all
+      }
+    }
+    heartbeat_.Set({t.entry});
+    const auto t0 = Clock::now();
+    std::vector<shuffle::DecodedRun> decoded;
+    std::vector<std::string> runs =
+        Redis([&](Connection& c) { return store_->Runs(c, job_.parts); });
+    for (uint32_t r = 0; r < job_.parts; ++r)
+      decoded.push_back(shuffle::DecodeRun(runs[r], r, job_.parts));
+    std::vector<WordCount> merged = shuffle::MergeRuns(decoded);
+    if (merged.empty()) throw shuffle::RunError("every reduced run is empty in the publish phase");
+    uint64_t total = 0;
+    for (const auto& d : decoded) total += d.total;
+    const std::string payload = JobStore::ResultPayload(merged);
+    const auto t1 = Clock::now();
+    using K = JobStore::PublishResult::Kind;
+    auto publish = [&](const std::string* p) {
+      return Redis(
+          [&](Connection& c) { return store_->Publish(c, job_.id, t, merged.size(), total, p); });
+    };
+    JobStore::PublishResult r = publish(&payload);
+    std::string how = "restore";
+    if (r.kind == K::kRefused) {
+      Log::Warn("publish_fallback", "task={} why=\"{}\" words={}", t.entry, r.refusal,
+                merged.size());
+      Redis([&](Connection& c) { store_->PublishWrite(c, job_.id, merged); });
+      r = publish(nullptr);
+      how = "zadd";
+    }
+    CountAck(r.kind == K::kPublished);
+    finished_job_ = r.kind == K::kPublished;
+    Log::Event("publish",
+               "task={} parts={} words={} total={} payload_bytes={} merge_ms={} "
+               "write_ms={} how={} result={}",
+               t.entry, job_.parts, merged.size(), total, payload.size(), Ms(t1 - t0),
+               Ms(Clock::now() - t1), how, r.kind == K::kPublished ? "accepted" : "duplicate");
     heartbeat_.Set({});
   }
 
@@ -504,6 +570,7 @@ class Worker {
     batch_ = Batch{};
     heartbeat_.Set({});
     if (r.accepted) {
+      finished_job_ = r.job_done;
       counted_ += tasks.size();
       Log::Event("commit", "tasks={} words={} result=accepted", tasks.size(), r.words);
       return;
@@ -530,6 +597,7 @@ class Worker {
   Batch batch_;
   std::deque<Task> history_;
   bool read_history_ = true;
+  bool finished_job_ = false;  // a call of ours ended the job (the last commit, the publish)
   uint64_t counted_ = 0, commits_ = 0, duplicates_ = 0, failed_ = 0, foreign_ = 0;
 };
 
@@ -548,6 +616,11 @@ int RunWorker(const WorkerOptions& options) {
     return kWorkerExitRedis;
   } catch (const redis::RedisError& e) {
     Log::Error("exit", "reason=redis_error error=\"{}\"", e.what());
+    return kWorkerExitRedis;
+  } catch (const shuffle::RunError& e) {
+    // A reduced run in Redis that does not decode: written by someone else (who can write to
+    // Redis can do anything), never by a reducer of this job.
+    Log::Error("exit", "reason=bad_run error=\"{}\"", e.what());
     return kWorkerExitRedis;
   }
 }

@@ -18,7 +18,7 @@ namespace {
 
 // ---- test-only helpers (the shared ones are in tests/functions_fixture.h) ----
 
-// The arguments of wc_job_begin_v2.
+// The arguments of wc_job_begin_v3.
 struct Job {
   std::string id = kId, digest = "d1", owner = "host=a pid=1", lease_ms = "60000", mode = "direct",
               group = "worker", replace = "0";
@@ -45,7 +45,7 @@ class FunctionsTest : public FunctionsFixture {
     a.insert(a.end(), j.info.begin(), j.info.end());
     return a;
   }
-  Reply Begin(const Job& j) { return Call("wc_job_begin_v2", BeginArgs(j)); }
+  Reply Begin(const Job& j) { return Call("wc_job_begin_v3", BeginArgs(j)); }
   // Begins, plans (task n = Desc(n)) and starts job j; returns its epoch.
   int64_t Create(const Job& j = {}) {
     Reply b = Begin(j);
@@ -54,9 +54,9 @@ class FunctionsTest : public FunctionsFixture {
     if (j.tasks > 0) {
       Args add{j.id, epoch, "0"};
       for (int n = 0; n < j.tasks; ++n) add.push_back(Desc(n));
-      EXPECT_EQ(Call("wc_job_add_v2", add).integer(), j.tasks);
+      EXPECT_EQ(Call("wc_job_add_v3", add).integer(), j.tasks);
     }
-    Call("wc_job_start_v2", {j.id, epoch});
+    Call("wc_job_start_v3", {j.id, epoch});
     return b[2].integer();
   }
   Reply Commit(const std::vector<std::pair<std::string, int>>& tasks, const Args& word_counts,
@@ -67,7 +67,7 @@ class FunctionsTest : public FunctionsFixture {
       a.push_back(std::to_string(n));
     }
     a.insert(a.end(), word_counts.begin(), word_counts.end());
-    return Call("wc_commit_v2", a);
+    return Call("wc_commit_v3", a);
   }
 };
 
@@ -75,7 +75,7 @@ bool StartsWith(const std::string& s, const std::string& prefix) { return s.star
 
 // ---- the library ----
 
-TEST_F(FunctionsTest, LibraryRegistersExactlyTheV2Functions) {
+TEST_F(FunctionsTest, LibraryRegistersExactlyTheV3Functions) {
   Reply libs = conn().Command({"FUNCTION", "LIST", "LIBRARYNAME", "wordcount"});
   ASSERT_EQ(libs.size(), 1u);
   std::set<std::string> names;
@@ -85,12 +85,14 @@ TEST_F(FunctionsTest, LibraryRegistersExactlyTheV2Functions) {
     for (size_t f = 0; f < lib[i + 1].size(); ++f)
       names.insert(std::string(lib[i + 1][f][1].str()));
   }
-  EXPECT_EQ(names, (std::set<std::string>{
-                       "wc_job_begin_v2", "wc_job_add_v2", "wc_job_start_v2", "wc_lease_v2",
-                       "wc_job_fail_v2", "wc_job_release_v2", "wc_job_takeover_v2", "wc_commit_v2",
-                       "wc_fail_v2", "wc_map_done_v2", "wc_reduce_write_v2", "wc_reduce_done_v2",
-                       "wc_redo_maps_v2", "wc_foreign_v2", "wc_progress_v4"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{
+                "wc_job_begin_v3", "wc_job_add_v3", "wc_job_start_v3", "wc_lease_v3",
+                "wc_job_fail_v3", "wc_job_release_v3", "wc_job_takeover_v3", "wc_commit_v3",
+                "wc_fail_v3", "wc_map_done_v3", "wc_reduce_done_v3", "wc_publish_v3",
+                "wc_publish_write_v3", "wc_redo_maps_v3", "wc_foreign_v3", "wc_progress_v4"}));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v1", {}), "ERR Function not found"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {}), "ERR Function not found"));
 }
 
 TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
@@ -98,7 +100,7 @@ TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
   EXPECT_EQ(Begin({})[0].str(), "created");
 }
 
-// ---- wc_job_begin_v2 ----
+// ---- wc_job_begin_v3 ----
 
 TEST_F(FunctionsTest, BeginOnEmptyRedisCreatesTheRecordAndTheGroup) {
   Reply r = Begin({});
@@ -160,7 +162,7 @@ TEST_F(FunctionsTest, BeginWhileTheLeaseIsLiveRepliesBusyAndWritesNothing) {
 
 TEST_F(FunctionsTest, BeginAfterTheLeaseExpiredResumesWithTheNextEpoch) {
   int64_t e = Create();
-  EXPECT_EQ(Call("wc_job_release_v2", {kId, std::to_string(e)}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_release_v3", {kId, std::to_string(e)}).integer(), 1);
   Reply r = Begin({.id = kOtherId, .owner = "host=b"});
   ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].str(), "resumed");
@@ -172,14 +174,14 @@ TEST_F(FunctionsTest, BeginAfterTheLeaseExpiredResumesWithTheNextEpoch) {
   EXPECT_GT(std::stoll(Field("lease_until_ms")), 0);
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 2);  // the tasks are still there
   // The old coordinator has lost its lease; the new one holds it.
-  std::string err = Err("wc_lease_v2", {kId, "1", "60000", "host=a"});
+  std::string err = Err("wc_lease_v3", {kId, "1", "60000", "host=a"});
   EXPECT_EQ(err, "STALELEASE job " + kId + " is held by host=b (epoch 2)");
-  EXPECT_EQ(Call("wc_lease_v2", {kId, "2", "60000", "host=b"})[0].str(), "count");
+  EXPECT_EQ(Call("wc_lease_v3", {kId, "2", "60000", "host=b"})[0].str(), "count");
 }
 
 TEST_F(FunctionsTest, BeginWithAnotherDigestRepliesMismatchAndWritesNothing) {
   int64_t e = Create();
-  Call("wc_job_release_v2", {kId, std::to_string(e)});
+  Call("wc_job_release_v3", {kId, std::to_string(e)});
   Snapshot before = Snap();
   Reply r = Begin({.id = kOtherId, .digest = "d2", .owner = "host=b"});
   ASSERT_EQ(r.size(), 5u);
@@ -193,7 +195,7 @@ TEST_F(FunctionsTest, BeginWithAnotherDigestRepliesMismatchAndWritesNothing) {
 
 TEST_F(FunctionsTest, BeginOfTheSameFilesCountingAnotherColumnIsAMismatch) {
   int64_t e = Create();
-  Call("wc_job_release_v2", {kId, std::to_string(e)});
+  Call("wc_job_release_v3", {kId, std::to_string(e)});
   EXPECT_EQ(Begin({.column = "title"})[0].str(), "mismatch");
   EXPECT_EQ(Begin({.tasks = 3})[0].str(), "mismatch");
   EXPECT_EQ(Begin({})[0].str(), "resumed");
@@ -203,7 +205,7 @@ TEST_F(FunctionsTest, BeginWithReplaceRecreatesAnExpiredJobAndFencesItsWorkers) 
   int64_t e = Create();
   auto entries = Deliver();
   EXPECT_EQ(Commit({{entries[0].id, 0}}, {"old", "3"})[0].integer(), 1);
-  Call("wc_job_release_v2", {kId, std::to_string(e)});
+  Call("wc_job_release_v3", {kId, std::to_string(e)});
   Reply r = Begin({.id = kOtherId, .digest = "d2", .replace = "1", .tasks = 1});
   EXPECT_EQ(r[0].str(), "created");
   EXPECT_EQ(r[1].str(), kOtherId);
@@ -215,7 +217,7 @@ TEST_F(FunctionsTest, BeginWithReplaceRecreatesAnExpiredJobAndFencesItsWorkers) 
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 0);
   // A worker of the old job is fenced off before it writes anything.
   Snapshot before = Snap();
-  std::string err = Err("wc_commit_v2", {kId, "1", entries[1].id, "1", "w", "1"});
+  std::string err = Err("wc_commit_v3", {kId, "1", entries[1].id, "1", "w", "1"});
   EXPECT_EQ(err,
             "STALEJOB job " + kId + " is not the current job of files (current: " + kOtherId + ")");
   ExpectUnchanged(before);
@@ -238,7 +240,7 @@ TEST_F(FunctionsTest, BeginOfAFinishedJobWithAnotherDigestWaitsForItsLeaseThenCr
   conn().Command({"ZADD", "count", "1", "result"});
   EXPECT_EQ(Begin({.id = kOtherId, .digest = "d2"})[0].str(), "busy");  // its owner reads C
   EXPECT_EQ(Score("result"), "1");
-  Call("wc_job_release_v2", {kId, std::to_string(e)});
+  Call("wc_job_release_v3", {kId, std::to_string(e)});
   Reply r = Begin({.id = kOtherId, .digest = "d2"});
   EXPECT_EQ(r[0].str(), "created");
   EXPECT_EQ(r[2].integer(), 2);
@@ -247,7 +249,7 @@ TEST_F(FunctionsTest, BeginOfAFinishedJobWithAnotherDigestWaitsForItsLeaseThenCr
 
 TEST_F(FunctionsTest, BeginOfACreatingJobWithAnExpiredLeaseCreatesItAgain) {
   Begin({.lease_ms = "1"});
-  EXPECT_EQ(Call("wc_job_add_v2", {kId, "1", "0", Desc(0)}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0)}).integer(), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   Reply r = Begin({.id = kOtherId, .owner = "host=b"});
   EXPECT_EQ(r[0].str(), "created");
@@ -256,14 +258,14 @@ TEST_F(FunctionsTest, BeginOfACreatingJobWithAnExpiredLeaseCreatesItAgain) {
   EXPECT_EQ(conn().Command({"HLEN", "files:plan"}).integer(), 0);
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 0);
   // The first coordinator, late, can neither add nor start.
-  EXPECT_TRUE(StartsWith(Err("wc_job_add_v2", {kId, "1", "1", Desc(1)}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v2", {kId, "1"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_add_v3", {kId, "1", "1", Desc(1)}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "1"}), "STALEJOB "));
 }
 
 TEST_F(FunctionsTest, BeginOfAFailedJobRepliesFailedUntilReplaced) {
   int64_t e = Create();
-  EXPECT_EQ(Call("wc_job_fail_v2", {kId, std::to_string(e), "disk full"}).integer(), 1);
-  Call("wc_job_release_v2", {kId, std::to_string(e)});
+  EXPECT_EQ(Call("wc_job_fail_v3", {kId, std::to_string(e), "disk full"}).integer(), 1);
+  Call("wc_job_release_v3", {kId, std::to_string(e)});
   Reply r = Begin({});
   ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].str(), "failed");
@@ -297,20 +299,20 @@ TEST_F(FunctionsTest, BeginValidatesEveryArgumentBeforeWriting) {
            {.info = {"redos:1", "9"}},
            {.info = {"files"}},
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_job_begin_v2", BeginArgs(bad)), "ERR wc: "))
+    EXPECT_TRUE(StartsWith(Err("wc_job_begin_v3", BeginArgs(bad)), "ERR wc: "))
         << bad.id << " " << bad.digest << " " << bad.mode << " " << bad.spill << " " << bad.fname;
   }
-  EXPECT_TRUE(StartsWith(Err("wc_job_begin_v2", {kId, "d1"}), "ERR wc: expected "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_begin_v3", {kId, "d1"}), "ERR wc: expected "));
   ExpectUnchanged(before);
 }
 
-// ---- wc_job_add_v2, wc_job_start_v2 ----
+// ---- wc_job_add_v3, wc_job_start_v3 ----
 
 TEST_F(FunctionsTest, AddWritesPlanAndTaskEntriesAndARetryAddsNothingTwice) {
   Begin({.tasks = 3});
-  EXPECT_EQ(Call("wc_job_add_v2", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 2);
-  EXPECT_EQ(Call("wc_job_add_v2", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 0);  // retry
-  EXPECT_EQ(Call("wc_job_add_v2", {kId, "1", "1", Desc(1), Desc(2)}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 2);
+  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 0);  // retry
+  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "1", Desc(1), Desc(2)}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:plan", "2"}).str(), "10-20|/d/f2.csv");
   auto entries = Deliver();
   ASSERT_EQ(entries.size(), 3u);
@@ -322,7 +324,7 @@ TEST_F(FunctionsTest, AddWritesPlanAndTaskEntriesAndARetryAddsNothingTwice) {
 
 TEST_F(FunctionsTest, AddRefusesTasksBeyondThePlanAndChangedOrMalformedDescriptors) {
   Begin({.tasks = 2});
-  Call("wc_job_add_v2", {kId, "1", "0", Desc(0)});
+  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
   Snapshot before = Snap();
   for (const Args& bad : std::vector<Args>{
            {kId, "1", "1", Desc(1), Desc(2)},  // tasks 1 and 2 of 2
@@ -336,68 +338,68 @@ TEST_F(FunctionsTest, AddRefusesTasksBeyondThePlanAndChangedOrMalformedDescripto
            {kId, "1", "x", Desc(1)},
            {kId, "1", "1"},
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_job_add_v2", bad), "ERR wc: ")) << bad.back();
+    EXPECT_TRUE(StartsWith(Err("wc_job_add_v3", bad), "ERR wc: ")) << bad.back();
   }
   ExpectUnchanged(before);
   // A range to the end of a file ends at 2^64 - 1.
-  EXPECT_EQ(Call("wc_job_add_v2", {kId, "1", "1", "100-18446744073709551615|/big.csv"}).integer(),
+  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "1", "100-18446744073709551615|/big.csv"}).integer(),
             1);
 }
 
 TEST_F(FunctionsTest, AddAndStartNeedTheCurrentEpochAndStateCreating) {
   Begin({.tasks = 1});
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_job_add_v2", {kId, "2", "0", Desc(0)}),
+  EXPECT_EQ(Err("wc_job_add_v3", {kId, "2", "0", Desc(0)}),
             "STALELEASE job " + kId + " is held by host=a pid=1 (epoch 1)");
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v2", {kId, "2"}), "STALELEASE "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "2"}), "STALELEASE "));
   ExpectUnchanged(before);
-  Call("wc_job_add_v2", {kId, "1", "0", Desc(0)});
-  EXPECT_EQ(Call("wc_job_start_v2", {kId, "1"}).str(), "count");
-  EXPECT_EQ(Err("wc_job_add_v2", {kId, "1", "0", Desc(0)}),
+  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
+  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "count");
+  EXPECT_EQ(Err("wc_job_add_v3", {kId, "1", "0", Desc(0)}),
             "BADSTATE job " + kId + " is count, not creating");
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v2", {kId, "1"}), "BADSTATE "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "1"}), "BADSTATE "));
 }
 
 TEST_F(FunctionsTest, StartNeedsTheWholePlan) {
   Begin({.tasks = 2});
-  Call("wc_job_add_v2", {kId, "1", "0", Desc(0)});
+  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v2", {kId, "1"}), "ERR wc: the plan has 1 of 2"));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "1"}), "ERR wc: the plan has 1 of 2"));
   ExpectUnchanged(before);
-  Call("wc_job_add_v2", {kId, "1", "1", Desc(1)});
-  EXPECT_EQ(Call("wc_job_start_v2", {kId, "1"}).str(), "count");
+  Call("wc_job_add_v3", {kId, "1", "1", Desc(1)});
+  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "count");
   EXPECT_EQ(Field("state"), "count");
 }
 
 TEST_F(FunctionsTest, StartOfADirectJobWithNoTasksIsDoneAtOnce) {
   Begin({.tasks = 0});
-  EXPECT_EQ(Call("wc_job_start_v2", {kId, "1"}).str(), "done");
+  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "done");
   EXPECT_EQ(Field("state"), "done");
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 0);
 }
 
-// ---- wc_lease_v2, wc_job_release_v2, wc_job_fail_v2 ----
+// ---- wc_lease_v3, wc_job_release_v3, wc_job_fail_v3 ----
 
 TEST_F(FunctionsTest, LeaseRenewsForTheCurrentEpochOnly) {
   Begin({.lease_ms = "1000"});
-  Reply r = Call("wc_lease_v2", {kId, "1", "90000", "host=a pid=2"});
+  Reply r = Call("wc_lease_v3", {kId, "1", "90000", "host=a pid=2"});
   EXPECT_EQ(r[0].str(), "creating");
   EXPECT_EQ(r[1].integer(), 90000);
   EXPECT_GE(std::stoll(Field("lease_until_ms")), std::stoll(Field("created_ms")) + 90000);
   EXPECT_EQ(Field("owner"), "host=a pid=2");
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_lease_v2", {kId, "0", "90000", "x"}), "STALELEASE job "));
-  EXPECT_TRUE(StartsWith(Err("wc_lease_v2", {kOtherId, "1", "90000", "x"}), "STALEJOB job "));
-  EXPECT_TRUE(StartsWith(Err("wc_lease_v2", {kId, "1", "0", "x"}), "ERR wc: "));
+  EXPECT_TRUE(StartsWith(Err("wc_lease_v3", {kId, "0", "90000", "x"}), "STALELEASE job "));
+  EXPECT_TRUE(StartsWith(Err("wc_lease_v3", {kOtherId, "1", "90000", "x"}), "STALEJOB job "));
+  EXPECT_TRUE(StartsWith(Err("wc_lease_v3", {kId, "1", "0", "x"}), "ERR wc: "));
   ExpectUnchanged(before);
 }
 
 TEST_F(FunctionsTest, ReleaseFreesTheLeaseOnlyForTheCurrentEpoch) {
   Begin({});
   Snapshot before = Snap();
-  EXPECT_EQ(Call("wc_job_release_v2", {kId, "7"}).integer(), 0);
+  EXPECT_EQ(Call("wc_job_release_v3", {kId, "7"}).integer(), 0);
   ExpectUnchanged(before);
-  EXPECT_EQ(Call("wc_job_release_v2", {kId, "1"}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_release_v3", {kId, "1"}).integer(), 1);
   EXPECT_EQ(Field("lease_until_ms"), "0");
   EXPECT_LT(std::stoll(Progress().at("lease_ms_left")), 0);
 }
@@ -409,7 +411,7 @@ TEST_F(FunctionsTest, BeginOnAnotherStreamSharingCountIsBusyWhileTheFirstLeaseLi
   const Args other{"other", "other:job",   "other:plan", "other:done",   "other:failed",
                    "count", "other:rdone", "other:redo", "other:blocked"};
   Args args = BeginArgs({.id = kOtherId});
-  Reply r = FCall(conn(), "wc_job_begin_v2", other, args);
+  Reply r = FCall(conn(), "wc_job_begin_v3", other, args);
   EXPECT_EQ(r[0].str(), "busy");
   EXPECT_EQ(r[1].str(), kId);
   EXPECT_EQ(Score("w"), "5");
@@ -420,36 +422,36 @@ TEST_F(FunctionsTest, TakeoverEndsTheLeaseOnlyOfTheNamedOwner) {
   Begin({});
   std::string owner = Field("owner");
   Snapshot before = Snap();
-  EXPECT_EQ(Call("wc_job_takeover_v2", {kId, owner + "x"}).integer(), 0);
+  EXPECT_EQ(Call("wc_job_takeover_v3", {kId, owner + "x"}).integer(), 0);
   ExpectUnchanged(before);
-  EXPECT_TRUE(StartsWith(Err("wc_job_takeover_v2", {"ffffffffffffffffffffffffffffffff", owner}),
+  EXPECT_TRUE(StartsWith(Err("wc_job_takeover_v3", {"ffffffffffffffffffffffffffffffff", owner}),
                          "STALEJOB "));
-  EXPECT_EQ(Call("wc_job_takeover_v2", {kId, owner}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_takeover_v3", {kId, owner}).integer(), 1);
   EXPECT_EQ(Field("lease_until_ms"), "0");
 }
 
 TEST_F(FunctionsTest, JobFailStopsTheJobAndItsWorkers) {
   int64_t e = Create();
   auto entries = Deliver();
-  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v2", {kId, "9", "x"}), "STALELEASE "));
-  EXPECT_EQ(Call("wc_job_fail_v2", {kId, std::to_string(e), "out of disk"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v3", {kId, "9", "x"}), "STALELEASE "));
+  EXPECT_EQ(Call("wc_job_fail_v3", {kId, std::to_string(e), "out of disk"}).integer(), 1);
   EXPECT_EQ(Field("state"), "failed");
   EXPECT_EQ(Field("reason"), "out of disk");
-  EXPECT_EQ(Call("wc_job_fail_v2", {kId, std::to_string(e), "again"}).integer(), 0);
+  EXPECT_EQ(Call("wc_job_fail_v3", {kId, std::to_string(e), "again"}).integer(), 0);
   EXPECT_EQ(Field("reason"), "out of disk");
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v2", {kId, "1", entries[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", entries[0].id, "0", "w", "1"}),
             "BADSTATE job " + kId + " is failed, not count");
   ExpectUnchanged(before);
 }
 
 TEST_F(FunctionsTest, JobFailOfADoneJobIsRefused) {
   Create({.tasks = 0});
-  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v2", {kId, "1", "late"}), "BADSTATE "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v3", {kId, "1", "late"}), "BADSTATE "));
   EXPECT_EQ(Field("state"), "done");
 }
 
-// ---- wc_commit_v2 ----
+// ---- wc_commit_v3 ----
 
 TEST_F(FunctionsTest, CommitAcknowledgesMarksAndCountsTheTask) {
   Create();
@@ -577,12 +579,12 @@ TEST_F(FunctionsTest, CommitOfAnotherJobIsStaleAndWritesNothing) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v2", {kOtherId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v3", {kOtherId, "1", e[0].id, "0", "w", "1"}),
             "STALEJOB job " + kOtherId + " is not the current job of files (current: " + kId + ")");
   ExpectUnchanged(before);
   conn().Command({"DEL", "files:job"});
   EXPECT_TRUE(
-      StartsWith(Err("wc_commit_v2", {kId, "1", e[0].id, "0", "w", "1"}),
+      StartsWith(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
                  "STALEJOB job " + kId + " is not the current job of files (current: none)"));
 }
 
@@ -591,12 +593,12 @@ TEST_F(FunctionsTest, WrongKeyCountIsAnErrorAndAcknowledgesNothing) {
   auto e = Deliver();
   Snapshot before = Snap();
   const Args args{kId, "1", e[0].id, "0", "w", "1"};
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", args, {"files"}), "ERR wc: expected 9 keys"));
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", args, {"files", "count"}), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, {"files"}), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, {"files", "count"}), "ERR wc: expected 9 keys"));
   Args eight(kKeys.begin(), kKeys.end() - 1), ten = kKeys;
   ten.push_back("files:foreign");
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", args, eight), "ERR wc: expected 9 keys"));
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", args, ten), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, eight), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, ten), "ERR wc: expected 9 keys"));
   EXPECT_TRUE(StartsWith(Err("wc_progress_v4", {}, {"files"}), "ERR wc: expected 9 keys"));
   // Nine keys, but not the job's: a swapped pair, another job's key, C as a job key.
   Args swapped = kKeys;
@@ -606,7 +608,7 @@ TEST_F(FunctionsTest, WrongKeyCountIsAnErrorAndAcknowledgesNothing) {
   Args counts = kKeys;
   counts[5] = "files:job";
   for (const Args& keys : {swapped, other, counts})
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v2", args, keys), "ERR wc: ")) << keys[5];
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, keys), "ERR wc: ")) << keys[5];
   ExpectUnchanged(before);
   EXPECT_EQ(Pending(), 2);
   EXPECT_EQ(Commit({{e[0].id, 0}}, {"w", "1"})[0].integer(), 1);
@@ -617,13 +619,13 @@ TEST_F(FunctionsTest, WrongKeyTypeIsAnErrorAndWritesNothing) {
   auto e = Deliver();
   conn().Command({"SET", "count", "not a zset"});
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v2", {kId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
             "ERR wc: key count is a string, not a zset");
   ExpectUnchanged(before);
   conn().Command({"DEL", "count"});
   conn().Command({"SADD", "files:done", "x"});
   before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {kId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
                          "ERR wc: key files:done is a set"));
   EXPECT_TRUE(StartsWith(Err("wc_progress_v4", {}), "ERR wc: key files:done is a set"));
   ExpectUnchanged(before);
@@ -636,7 +638,7 @@ TEST_F(FunctionsTest, BadArgumentsAreErrorsAndWriteNothing) {
   const std::string& a = e[0].id;
   Snapshot before = Snap();
   for (const char* bad : {"0", "-1", "1.5", "abc", "", "1e3", " 1", "01", "1234567890123456"}) {
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {kId, "1", a, "0", "ok", "1", "w", bad}),
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", a, "0", "ok", "1", "w", bad}),
                            "ERR wc: bad count"))
         << bad;
   }
@@ -654,7 +656,7 @@ TEST_F(FunctionsTest, BadArgumentsAreErrorsAndWriteNothing) {
            {kId, "1", a + "0x", "0", "w", "1"},    // entry id malformed
            {"not-an-id", "1", a, "0", "w", "1"},   // job id malformed
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v2", bad), "ERR wc: ")) << bad[1] << " " << bad[2];
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", bad), "ERR wc: ")) << bad[1] << " " << bad[2];
   }
   ExpectUnchanged(before);
   EXPECT_EQ(Commit({{a, 0}}, {"w", "2"})[0].integer(), 1);
@@ -664,7 +666,7 @@ TEST_F(FunctionsTest, TaskNumberBeyondThePlanIsAnErrorAndWritesNothing) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v2", {kId, "1", e[0].id, "2", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", e[0].id, "2", "w", "1"}),
             "ERR wc: bad task number (job has 2 tasks): 2");
   ExpectUnchanged(before);
 }
@@ -674,16 +676,16 @@ TEST_F(FunctionsTest, EntryOfAnotherTaskIsAnErrorAndWritesNothing) {
   auto e = Deliver();
   Snapshot before = Snap();
   EXPECT_TRUE(
-      StartsWith(Err("wc_commit_v2", {kId, "1", e[1].id, "0", "w", "1"}), "ERR wc: entry "));
+      StartsWith(Err("wc_commit_v3", {kId, "1", e[1].id, "0", "w", "1"}), "ERR wc: entry "));
   ExpectUnchanged(before);
 }
 
 TEST_F(FunctionsTest, CommitWhileCreatingIsBadState) {
   Begin({.tasks = 1});
-  Call("wc_job_add_v2", {kId, "1", "0", Desc(0)});
+  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v2", {kId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
             "BADSTATE job " + kId + " is creating, not count");
   ExpectUnchanged(before);
 }
@@ -715,39 +717,39 @@ TEST_F(FunctionsTest, LargeCountsStayExactAndScoresReaching2To53AreRefused) {
   EXPECT_EQ(Field("words"), "2999999999999997");  // not 3e+15
   conn().Command({"ZADD", "count", "9007199254740990", "big"});
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {kId, "1", e[2].id, "2", "big", "2"}),
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", e[2].id, "2", "big", "2"}),
                          "ERR wc: the count of a word would reach 2^53"));
   Args many{kId, "1", e[2].id, "2"};
   for (int i = 0; i < 10; ++i) {
     many.push_back("m");
     many.push_back("999999999999999");
   }
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", many), "ERR wc: the counts of one commit"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", many), "ERR wc: the counts of one commit"));
   ExpectUnchanged(before);
   EXPECT_EQ(Commit({{e[2].id, 2}}, {"big", "1"})[0].integer(), 1);
   EXPECT_EQ(Score("big"), "9007199254740991");
 }
 
-// ---- wc_fail_v2 ----
+// ---- wc_fail_v3 ----
 
 TEST_F(FunctionsTest, FailRecordsTheTaskOnceAndTheLastOneFinishesTheJob) {
   Create();
   auto e = Deliver();
-  EXPECT_EQ(Call("wc_fail_v2", {kId, e[0].id, "0", "/d/f0.csv:3: bad quote"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v3", {kId, e[0].id, "0", "/d/f0.csv:3: bad quote"}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:0"}).str(), "/d/f0.csv:3: bad quote");
   EXPECT_EQ(Bit("files:done", 0), 1);
   EXPECT_EQ(Field("done_tasks"), "1");
   EXPECT_EQ(Field("failed_tasks"), "1");
-  EXPECT_EQ(Call("wc_fail_v2", {kId, e[0].id, "0", "again"}).integer(), 0);
+  EXPECT_EQ(Call("wc_fail_v3", {kId, e[0].id, "0", "again"}).integer(), 0);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:0"}).str(), "/d/f0.csv:3: bad quote");
   // A second entry of the failed task: acknowledged, not recorded.
   std::string forged = Add({"fname", Path(0), "job", kId, "task", "0"});
   Deliver();
-  EXPECT_EQ(Call("wc_fail_v2", {kId, forged, "0", "x"}).integer(), 0);
+  EXPECT_EQ(Call("wc_fail_v3", {kId, forged, "0", "x"}).integer(), 0);
   EXPECT_EQ(Pending(), 1);
   EXPECT_EQ(Field("failed_tasks"), "1");
   EXPECT_EQ(Field("state"), "count");
-  EXPECT_EQ(Call("wc_fail_v2", {kId, e[1].id, "1", "gone"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v3", {kId, e[1].id, "1", "gone"}).integer(), 1);
   EXPECT_EQ(Field("state"), "done");
   EXPECT_EQ(Field("failed_tasks"), "2");
   EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 0);
@@ -757,14 +759,14 @@ TEST_F(FunctionsTest, FailChecksJobTaskAndArgumentsBeforeWriting) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v2", {kOtherId, e[0].id, "0", "x"}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v2", {kId, e[0].id, "2", "x"}), "ERR wc: bad task"));
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v2", {kId, e[0].id, "1", "x"}), "ERR wc: entry "));
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v2", {kId, e[0].id, "0"}), "ERR wc: expected "));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kOtherId, e[0].id, "0", "x"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kId, e[0].id, "2", "x"}), "ERR wc: bad task"));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kId, e[0].id, "1", "x"}), "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kId, e[0].id, "0"}), "ERR wc: expected "));
   ExpectUnchanged(before);
 }
 
-// ---- wc_foreign_v2 ----
+// ---- wc_foreign_v3 ----
 
 TEST_F(FunctionsTest, ForeignEntriesAreAcknowledgedAndCountedButNeverCounted) {
   Create();
@@ -783,9 +785,9 @@ TEST_F(FunctionsTest, ForeignEntriesAreAcknowledgedAndCountedButNeverCounted) {
   Deliver();
   for (const std::string& id : ids) {
     // Not a task: a commit of it is refused before any write.
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {kId, "1", id, "0", "w", "1"}), "ERR wc: entry "));
-    EXPECT_EQ(Call("wc_foreign_v2", {kId, id, "reason " + id}).integer(), 1) << id;
-    EXPECT_EQ(Call("wc_foreign_v2", {kId, id, "again"}).integer(), 0) << id;
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", id, "0", "w", "1"}), "ERR wc: entry "));
+    EXPECT_EQ(Call("wc_foreign_v3", {kId, id, "reason " + id}).integer(), 1) << id;
+    EXPECT_EQ(Call("wc_foreign_v3", {kId, id, "again"}).integer(), 0) << id;
   }
   EXPECT_EQ(Field("foreign"), std::to_string(ids.size()));
   EXPECT_EQ(conn().Command({"HLEN", "files:foreign"}).integer(), static_cast<int64_t>(ids.size()));
@@ -799,9 +801,9 @@ TEST_F(FunctionsTest, ForeignRefusesARealTaskOfTheJob) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_foreign_v2", {kId, e[1].id, "looks odd"}),
+  EXPECT_EQ(Err("wc_foreign_v3", {kId, e[1].id, "looks odd"}),
             "ERR wc: entry " + e[1].id + " is task 1 of job " + kId + ", not foreign");
-  EXPECT_TRUE(StartsWith(Err("wc_foreign_v2", {kOtherId, e[1].id, "x"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_foreign_v3", {kOtherId, e[1].id, "x"}), "STALEJOB "));
   ExpectUnchanged(before);
 }
 
@@ -810,7 +812,7 @@ TEST_F(FunctionsTest, ForeignKeepsAtMostAThousandReasonsButCountsAll) {
   for (int i = 0; i < 1003; ++i) Add({"junk", std::to_string(i)});
   auto e = Deliver();
   ASSERT_EQ(e.size(), 1003u);
-  for (const Entry& x : e) EXPECT_EQ(Call("wc_foreign_v2", {kId, x.id, "junk"}).integer(), 1);
+  for (const Entry& x : e) EXPECT_EQ(Call("wc_foreign_v3", {kId, x.id, "junk"}).integer(), 1);
   EXPECT_EQ(Field("foreign"), "1003");
   EXPECT_EQ(conn().Command({"HLEN", "files:foreign"}).integer(), 1000);
   EXPECT_EQ(Pending(), 0);
@@ -867,7 +869,7 @@ TEST_F(FunctionsTest, ProgressIsReadOnlyAndWritersAreNot) {
                             kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7], kKeys[8]});
   EXPECT_GT(r.size(), 10u);
   EXPECT_THROW(
-      conn().Command({"FCALL_RO", "wc_job_release_v2", "9", kKeys[0], kKeys[1], kKeys[2], kKeys[3],
+      conn().Command({"FCALL_RO", "wc_job_release_v3", "9", kKeys[0], kKeys[1], kKeys[2], kKeys[3],
                       kKeys[4], kKeys[5], kKeys[6], kKeys[7], kKeys[8], kId, "1"}),
       RedisReplyError);
   ExpectUnchanged(before);

@@ -1,5 +1,6 @@
-// mylib.lua, protocol v2 (spec/protocol.md), shuffle mode: map phase, reduce phase, lost map
-// outputs sent back to be redone, through real FCALL on a real redis-server.
+// mylib.lua, library v3 (spec/protocol.md plus the publish phase), shuffle mode: map phase,
+// reduce phase, publish phase (one RESTORE, or ZADD when RESTORE is refused), lost map outputs
+// sent back to be redone, through real FCALL on a real redis-server.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -9,13 +10,14 @@
 
 #include "functions_fixture.h"
 #include "redis/functions.h"
+#include "redis/zset_dump.h"
 
 namespace wc::redis {
 namespace {
 
 // ---- test-only helpers (the shared ones are in tests/functions_fixture.h) ----
 
-// The arguments of wc_job_begin_v2: by default 3 map tasks (map 2 a byte range), 2 partitions.
+// The arguments of wc_job_begin_v3: by default 3 map tasks (map 2 a byte range), 2 partitions.
 struct Job {
   std::string id = kId, digest = "d1", owner = "host=a pid=1", lease_ms = "60000", mode = "shuffle",
               group = "worker", replace = "0";
@@ -29,7 +31,7 @@ class ShuffleFunctionsTest : public FunctionsFixture {
  protected:
   // Begins, plans and starts job j.
   void Create(const Job& j = {}) {
-    Reply b = Call("wc_job_begin_v2",
+    Reply b = Call("wc_job_begin_v3",
                    {j.id, j.digest, j.owner, j.lease_ms, j.mode, j.group, j.replace,
                     std::to_string(j.tasks), std::to_string(j.parts), j.spill, j.fname, j.column});
     ASSERT_EQ(b[0].str(), "created");
@@ -37,25 +39,41 @@ class ShuffleFunctionsTest : public FunctionsFixture {
     if (j.tasks > 0) {
       Args add{j.id, epoch, "0"};
       for (int n = 0; n < j.tasks; ++n) add.push_back(Desc(n));
-      ASSERT_EQ(Call("wc_job_add_v2", add).integer(), j.tasks);
+      ASSERT_EQ(Call("wc_job_add_v3", add).integer(), j.tasks);
     }
-    Call("wc_job_start_v2", {j.id, epoch});
+    Call("wc_job_start_v3", {j.id, epoch});
   }
   // {0/1, state} replies as "1 reduce".
   static std::string Pair(const Reply& r) {
     return std::to_string(r[0].integer()) + " " + std::string(r[1].str());
   }
   std::string MapDone(const std::string& entry, int m) {
-    return Pair(Call("wc_map_done_v2", {kId, entry, std::to_string(m)}));
+    return Pair(Call("wc_map_done_v3", {kId, entry, std::to_string(m)}));
   }
   std::string ReduceDone(const std::string& entry, int r, const std::string& distinct = "0",
-                         const std::string& total = "0") {
-    return Pair(Call("wc_reduce_done_v2", {kId, entry, std::to_string(r), distinct, total}));
+                         const std::string& total = "0", const std::string& run = "") {
+    return Pair(Call("wc_reduce_done_v3", {kId, entry, std::to_string(r), distinct, total,
+                                           run.empty() ? "run" + std::to_string(r) : run}));
+  }
+  std::string Publish(const std::string& entry, const std::string& distinct,
+                      const std::string& total, const std::string& how, const std::string& payload,
+                      const std::string& id = kId) {
+    return Pair(Call("wc_publish_v3", {id, entry, distinct, total, how, payload}));
+  }
+  // Runs the reduce phase of the default job with partition 0 = {a 5, b 3}, 1 = {c 4} (as the
+  // records say; the runs are opaque to Redis); returns the publish entry.
+  Entry ReducePhase() {
+    auto reduces = MapPhase();
+    EXPECT_EQ(ReduceDone(reduces[0].id, 0, "2", "8"), "1 reduce");
+    EXPECT_EQ(ReduceDone(reduces[1].id, 1, "1", "4"), "1 publish");
+    auto publish = Deliver();
+    EXPECT_EQ(publish.size(), 1u);
+    return publish.empty() ? Entry{} : publish[0];
   }
   int64_t Redo(const std::string& entry, int r, int max_redos, const Args& maps_reasons) {
     Args a{kId, entry, std::to_string(r), std::to_string(max_redos)};
     a.insert(a.end(), maps_reasons.begin(), maps_reasons.end());
-    return Call("wc_redo_maps_v2", a).integer();
+    return Call("wc_redo_maps_v3", a).integer();
   }
   // Creates the default job and runs its map phase; returns the reduce entries (part 0, 1).
   std::vector<Entry> MapPhase() {
@@ -121,13 +139,13 @@ TEST_F(ShuffleFunctionsTest, MapDoneChecksJobMapAndEntryBeforeWriting) {
   Create();
   auto maps = Deliver();
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kOtherId, maps[0].id, "0"}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kId, maps[0].id, "3"}), "ERR wc: bad task number"));
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kId, maps[1].id, "0"}), "ERR wc: entry "));
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v2", {kId, maps[0].id}), "ERR wc: expected "));
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {kId, "1", maps[0].id, "0", "w", "1"}),
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kOtherId, maps[0].id, "0"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, maps[0].id, "3"}), "ERR wc: bad task number"));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, maps[1].id, "0"}), "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, maps[0].id}), "ERR wc: expected "));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", maps[0].id, "0", "w", "1"}),
                          "BADSTATE job " + kId + " is map, not count"));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1", "w"}), "BADSTATE "));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kId, "1", "w"}), "BADSTATE "));
   ExpectUnchanged(before);
 }
 
@@ -136,7 +154,7 @@ TEST_F(ShuffleFunctionsTest, LastMapFailingStartsTheReducePhase) {
   auto maps = Deliver();
   MapDone(maps[0].id, 0);
   MapDone(maps[1].id, 1);
-  EXPECT_EQ(Call("wc_fail_v2", {kId, maps[2].id, "2", "/d/f2.csv:7: bad quote"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v3", {kId, maps[2].id, "2", "/d/f2.csv:7: bad quote"}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:2"}).str(), "/d/f2.csv:7: bad quote");
   EXPECT_EQ(Field("failed_tasks"), "1");
   EXPECT_EQ(Field("state"), "reduce");
@@ -146,9 +164,9 @@ TEST_F(ShuffleFunctionsTest, LastMapFailingStartsTheReducePhase) {
 }
 
 TEST_F(ShuffleFunctionsTest, StartWithNoMapsStartsTheReducePhaseAtOnce) {
-  Call("wc_job_begin_v2",
+  Call("wc_job_begin_v3",
        {kId, "d1", "o", "60000", "shuffle", "worker", "0", "0", "3", "job-1", "fname", "text"});
-  EXPECT_EQ(Call("wc_job_start_v2", {kId, "1"}).str(), "reduce");
+  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "reduce");
   EXPECT_EQ(Field("state"), "reduce");
   auto reduces = Deliver();
   ASSERT_EQ(reduces.size(), 3u);
@@ -160,48 +178,166 @@ TEST_F(ShuffleFunctionsTest, StartWithNoMapsStartsTheReducePhaseAtOnce) {
 
 // ---- reduce phase ----
 
-TEST_F(ShuffleFunctionsTest, ReduceWriteIsAbsoluteSoARepeatIsHarmless) {
-  MapPhase();
-  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "5", "a", "3", "b"}).integer(), 1);
-  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "5", "a", "3", "b"}).integer(), 1);
+// The DUMP payload of {a 5, c 4, b 3} (the job's result in ReducePhase), in DUMP order.
+std::string ResultPayload() {
+  ZsetDumpWriter w;
+  w.Add("a", 5);
+  w.Add("c", 4);
+  w.Add("b", 3);
+  return w.Finish();
+}
+
+TEST_F(ShuffleFunctionsTest, ReduceDoneKeepsTheRunAndWritesNothingIntoC) {
+  auto reduces = MapPhase();
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "2", "8", std::string("r\0un", 4)), "1 reduce");
+  EXPECT_EQ(conn().Command({"HGET", "files:parts", "0"}).str(), std::string("r\0un", 4));
+  EXPECT_EQ(conn().Command({"EXISTS", "count"}).integer(), 0);
+  EXPECT_EQ(Bit("files:rdone", 0), 1);
+  // A second finish of the partition (another entry, or a late duplicate) changes nothing.
+  Snapshot before = Snap();
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "9", "99", "other"), "0 reduce");
+  ExpectUnchanged(before);
+}
+
+TEST_F(ShuffleFunctionsTest, LastReduceDoneAddsOnePublishEntryInTheSameCall) {
+  auto reduces = MapPhase();
+  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "2", "8"), "1 reduce");
+  EXPECT_EQ(Field("done_parts"), "1");
+  EXPECT_EQ(Len(), 5);
+  EXPECT_EQ(ReduceDone(reduces[1].id, 1, "1", "4"), "1 publish");
+  EXPECT_EQ(Field("state"), "publish");
+  EXPECT_EQ(Field("done_parts"), "2");
+  EXPECT_EQ(Field("distinct"), "3");
+  EXPECT_EQ(Field("words"), "12");
+  auto publish = Deliver();
+  ASSERT_EQ(publish.size(), 1u);
+  EXPECT_EQ(publish[0].f, (Fields{{"job", kId}, {"publish", "1"}}));
+  EXPECT_EQ(Field("publish_entry"), publish[0].id);
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[1].id, "1", "1", "4", "r"}),
+                         "BADSTATE job " + kId + " is publish, not reduce"));
+}
+
+TEST_F(ShuffleFunctionsTest, ReduceDoneChecksJobPartEntryAndNumbersBeforeWriting) {
+  auto reduces = MapPhase();
+  Snapshot before = Snap();
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kOtherId, reduces[0].id, "0", "1", "1", "r"}),
+                         "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "2", "1", "1", "r"}),
+                         "ERR wc: bad part"));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[1].id, "0", "1", "1", "r"}),
+                         "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "0", "x", "1", "r"}),
+                         "ERR wc: bad distinct"));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "0", "1", "-1", "r"}),
+                         "ERR wc: bad total"));
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "0", "1", "1"}),
+                         "ERR wc: expected "));
+  ExpectUnchanged(before);
+}
+
+// ---- publish phase ----
+
+TEST_F(ShuffleFunctionsTest, PublishRestoresTheWholeResultAndEndsTheJob) {
+  Entry p = ReducePhase();
+  EXPECT_EQ(Publish(p.id, "3", "12", "restore", ResultPayload()), "1 done");
+  EXPECT_EQ(Field("state"), "done");
+  EXPECT_EQ(Field("publish_how"), "restore");
+  EXPECT_EQ(Pending(), 0);
   EXPECT_EQ(Score("a"), "5");
   EXPECT_EQ(Score("b"), "3");
-  Args many{kId, "1"};
-  for (int i = 0; i < 9000; ++i) {
-    many.push_back(std::to_string(i + 1));
-    many.push_back("m" + std::to_string(i));
-  }
-  EXPECT_EQ(Call("wc_reduce_write_v2", many).integer(), 1);
-  EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 9002);
-  EXPECT_EQ(Score("m8999"), "9000");
-}
-
-TEST_F(ShuffleFunctionsTest, ReduceWriteIsRefusedOnceThePartitionIsDone) {
-  auto reduces = MapPhase();
-  Call("wc_reduce_write_v2", {kId, "0", "5", "a"});
-  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "1", "5"), "1 reduce");
-  EXPECT_EQ(Bit("files:rdone", 0), 1);
+  EXPECT_EQ(Score("c"), "4");
+  EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 3);
+  // The runs stay for the coordinator's --out until it releases the job.
+  EXPECT_EQ(conn().Command({"HLEN", "files:parts"}).integer(), 2);
   Snapshot before = Snap();
-  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "7", "a", "1", "zombie"}).integer(), 0);
+  EXPECT_EQ(Publish(p.id, "3", "12", "restore", ResultPayload()), "0 done");  // late duplicate
+  EXPECT_EQ(Call("wc_publish_write_v3", {kId, "9", "zombie"}).integer(), 0);
   ExpectUnchanged(before);
-  EXPECT_EQ(Score("a"), "5");
 }
 
-TEST_F(ShuffleFunctionsTest, ReduceWriteChecksJobPartAndScoresBeforeWriting) {
-  MapPhase();
+TEST_F(ShuffleFunctionsTest, ARefusedPayloadWritesNothingAndTheZaddFallbackFinishes) {
+  Entry p = ReducePhase();
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kOtherId, "0", "1", "a"}), "STALEJOB "));
-  EXPECT_EQ(Err("wc_reduce_write_v2", {kId, "2", "1", "a"}),
-            "ERR wc: bad part number (job has 2 parts): 2");
+  std::string bad = ResultPayload();
+  bad[bad.size() - 1] ^= 1;  // the CRC
+  Reply r = Call("wc_publish_v3", {kId, p.id, "3", "12", "restore", bad});
+  EXPECT_EQ(r[0].integer(), 2);
+  EXPECT_NE(std::string(r[1].str()).find("checksum"), std::string::npos) << r[1].str();
+  ExpectUnchanged(before);
+  // "written" checks that C holds the job's distinct words first.
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "written", ""}),
+                         "ERR wc: count holds 0 members, the job 3"));
+  EXPECT_EQ(Call("wc_publish_write_v3", {kId, "5", "a", "3", "b"}).integer(), 1);
+  EXPECT_EQ(Call("wc_publish_write_v3", {kId, "4", "c", "3", "b"}).integer(), 1);  // repeats: same
+  EXPECT_EQ(Publish(p.id, "3", "12", "written", ""), "1 done");
+  EXPECT_EQ(Field("publish_how"), "written");
+  EXPECT_EQ(Score("a"), "5");
+  EXPECT_EQ(Score("b"), "3");
+  EXPECT_EQ(Score("c"), "4");
+}
+
+TEST_F(ShuffleFunctionsTest, AnAclWithoutRestoreIsARefusalNotAnError) {
+  Entry p = ReducePhase();
+  conn().Command({"ACL", "SETUSER", "default", "-restore"});
+  Snapshot before = Snap();
+  Reply r = Call("wc_publish_v3", {kId, p.id, "3", "12", "restore", ResultPayload()});
+  conn().Command({"ACL", "SETUSER", "default", "+restore"});
+  EXPECT_EQ(r[0].integer(), 2);
+  EXPECT_NE(std::string(r[1].str()).find("can't run this command"), std::string::npos)
+      << r[1].str();
+  ExpectUnchanged(before);
+}
+
+TEST_F(ShuffleFunctionsTest, PublishChecksJobEntryTotalsAndArgumentsBeforeWriting) {
+  Entry p = ReducePhase();
+  std::string forged = Add({"job", kId, "publish", "1"});
+  Deliver();
+  Snapshot before = Snap();
+  const std::string ok = ResultPayload();
+  EXPECT_TRUE(
+      StartsWith(Err("wc_publish_v3", {kOtherId, p.id, "3", "12", "restore", ok}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, forged, "3", "12", "restore", ok}),
+                         "ERR wc: entry " + forged + " is not publish 0"));
+  EXPECT_EQ(Err("wc_publish_v3", {kId, p.id, "3", "13", "restore", ok}),
+            "ERR wc: publish of 3 distinct / 13 words, but the job recorded 3 / 12");
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, p.id, "2", "12", "restore", ok}),
+                         "ERR wc: publish of 2 "));
+  EXPECT_TRUE(
+      StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "zadd", ok}), "ERR wc: bad how"));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "restore", ""}),
+                         "ERR wc: bad payload"));
+  EXPECT_TRUE(
+      StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "restore"}), "ERR wc: expected "));
+  ExpectUnchanged(before);
+  // The forged entry is foreign (only the record's publish entry is the task); the real one is
+  // not.
+  EXPECT_EQ(Call("wc_foreign_v3", {kId, forged, "forged"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_foreign_v3", {kId, p.id, "x"}),
+                         "ERR wc: entry " + p.id + " is publish 0"));
+}
+
+TEST_F(ShuffleFunctionsTest, APublishEntryBeforeThePublishPhaseIsForeign) {
+  auto reduces = MapPhase();
+  std::string forged = Add({"job", kId, "publish", "1"});
+  Deliver();
+  EXPECT_TRUE(
+      StartsWith(Err("wc_publish_v3", {kId, forged, "0", "0", "written", ""}), "BADSTATE "));
+  EXPECT_EQ(Call("wc_foreign_v3", {kId, forged, "forged"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kId, "1", "w"}), "BADSTATE "));
+}
+
+TEST_F(ShuffleFunctionsTest, PublishWriteChecksEveryScoreBeforeTheFirstWrite) {
+  ReducePhase();
+  Snapshot before = Snap();
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kOtherId, "1", "a"}), "STALEJOB "));
   for (const char* bad : {"0", "-1", "1.5", "x", "", "1234567890123456"})
     EXPECT_TRUE(
-        StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1", "ok", bad, "a"}), "ERR wc: bad score"))
+        StartsWith(Err("wc_publish_write_v3", {kId, "1", "ok", bad, "a"}), "ERR wc: bad score"))
         << bad;
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", {kId, "0", "1"}), "ERR wc: "));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kId, "1"}), "ERR wc: "));
   ExpectUnchanged(before);
-  // Regression: a score ZADD refuses (" 5") after 2,000 good pairs wrote the first chunk, then
-  // failed. Every score is checked before the first write.
-  Args many{kId, "0"};
+  // Regression: a score ZADD refuses (" 5") after 2,000 good pairs wrote the first chunk.
+  Args many{kId};
   for (int i = 0; i < 2001; ++i) {
     many.push_back("1");
     many.push_back("w" + std::to_string(i));
@@ -210,43 +346,17 @@ TEST_F(ShuffleFunctionsTest, ReduceWriteChecksJobPartAndScoresBeforeWriting) {
     Args a = many;
     a.push_back(bad);
     a.push_back("bad");
-    EXPECT_TRUE(StartsWith(Err("wc_reduce_write_v2", a), "ERR wc: bad score")) << bad;
+    EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", a), "ERR wc: bad score")) << bad;
   }
   ExpectUnchanged(before);
-  // Members are not checked for repeats (absolute writes: ZADD keeps the last score).
-  EXPECT_EQ(Call("wc_reduce_write_v2", {kId, "0", "2", "b", "3", "b"}).integer(), 1);
-  EXPECT_EQ(Score("b"), "3");
 }
 
-TEST_F(ShuffleFunctionsTest, LastReduceDoneFinishesTheJobAndItsCountersMatchC) {
-  auto reduces = MapPhase();
-  Call("wc_reduce_write_v2", {kId, "0", "5", "a", "3", "b"});
-  Call("wc_reduce_write_v2", {kId, "1", "4", "c"});
-  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "2", "8"), "1 reduce");
-  EXPECT_EQ(ReduceDone(reduces[0].id, 0, "2", "8"), "0 reduce");  // twice: counted once
-  EXPECT_EQ(Field("done_parts"), "1");
-  EXPECT_EQ(ReduceDone(reduces[1].id, 1, "1", "4"), "1 done");
-  EXPECT_EQ(Field("state"), "done");
-  EXPECT_EQ(Field("done_parts"), "2");
-  EXPECT_EQ(Field("words"), "12");
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[1].id, "1", "1", "4"}),
-                         "BADSTATE job " + kId + " is done, not reduce"));
-}
-
-TEST_F(ShuffleFunctionsTest, ReduceDoneChecksJobPartEntryAndNumbersBeforeWriting) {
-  auto reduces = MapPhase();
-  Snapshot before = Snap();
-  EXPECT_TRUE(
-      StartsWith(Err("wc_reduce_done_v2", {kOtherId, reduces[0].id, "0", "1", "1"}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[0].id, "2", "1", "1"}),
-                         "ERR wc: bad part"));
-  EXPECT_TRUE(
-      StartsWith(Err("wc_reduce_done_v2", {kId, reduces[1].id, "0", "1", "1"}), "ERR wc: entry "));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[0].id, "0", "x", "1"}),
-                         "ERR wc: bad distinct"));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, reduces[0].id, "0", "1", "-1"}),
-                         "ERR wc: bad total"));
-  ExpectUnchanged(before);
+TEST_F(ShuffleFunctionsTest, ReleaseOfTheDoneJobDropsTheRuns) {
+  Entry p = ReducePhase();
+  EXPECT_EQ(Publish(p.id, "3", "12", "restore", ResultPayload()), "1 done");
+  EXPECT_EQ(Call("wc_job_release_v3", {kId, "1"}).integer(), 1);
+  EXPECT_EQ(conn().Command({"EXISTS", "files:parts"}).integer(), 0);
+  EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 3);
 }
 
 // ---- lost map outputs ----
@@ -347,7 +457,7 @@ TEST_F(ShuffleFunctionsTest, RedoOfMapsThatFailedForGoodReplies2AndWritesNothing
   Create();
   auto maps = Deliver();
   MapDone(maps[0].id, 0);
-  Call("wc_fail_v2", {kId, maps[1].id, "1", "bad quote"});
+  Call("wc_fail_v3", {kId, maps[1].id, "1", "bad quote"});
   MapDone(maps[2].id, 2);
   auto reduces = Deliver();
   ASSERT_EQ(reduces.size(), 2u);
@@ -375,7 +485,7 @@ TEST_F(ShuffleFunctionsTest, FailOfARedoneMapUnblocksTheReduceAndLaterRedosSkipI
   EXPECT_EQ(Redo(reduces[1].id, 1, 3, {"1", "lost"}), 1);
   auto redo = Deliver();
   ASSERT_EQ(redo.size(), 1u);
-  EXPECT_EQ(Call("wc_fail_v2", {kId, redo[0].id, "1", "file vanished"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v3", {kId, redo[0].id, "1", "file vanished"}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:1"}).str(), "file vanished");
   EXPECT_EQ(Field("done_tasks"), "3");
   EXPECT_EQ(Field("failed_tasks"), "1");
@@ -401,9 +511,9 @@ TEST_F(ShuffleFunctionsTest, RedoChecksEverythingBeforeWriting) {
            {kId, e, "0", "many", "1", "r"},           // max_redos not a number
            {kId, reduces[1].id, "0", "3", "1", "r"},  // the entry of another part
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v2", bad), "ERR wc: ")) << bad.size() << bad[2];
+    EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v3", bad), "ERR wc: ")) << bad.size() << bad[2];
   }
-  EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v2", {kOtherId, e, "0", "3", "1", "r"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v3", {kOtherId, e, "0", "3", "1", "r"}), "STALEJOB "));
   ExpectUnchanged(before);
   EXPECT_EQ(Pending(), 2);
 }
@@ -412,9 +522,10 @@ TEST_F(ShuffleFunctionsTest, RedoBeforeTheReducePhaseIsBadState) {
   Create();
   auto maps = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_redo_maps_v2", {kId, maps[0].id, "0", "3", "1", "r"}),
+  EXPECT_EQ(Err("wc_redo_maps_v3", {kId, maps[0].id, "0", "3", "1", "r"}),
             "BADSTATE job " + kId + " is map, not reduce");
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v2", {kId, maps[0].id, "0", "0", "0"}), "BADSTATE "));
+  EXPECT_TRUE(
+      StartsWith(Err("wc_reduce_done_v3", {kId, maps[0].id, "0", "0", "0", "r"}), "BADSTATE "));
   ExpectUnchanged(before);
 }
 
@@ -423,8 +534,8 @@ TEST_F(ShuffleFunctionsTest, ForeignEntriesOfAShuffleJob) {
   std::string bad_part = Add({"job", kId, "part", "2"});  // part >= parts
   std::string real = Add({"job", kId, "part", "1"});      // a (forged) real part entry
   Deliver();
-  EXPECT_EQ(Call("wc_foreign_v2", {kId, bad_part, "part 2 of 2"}).integer(), 1);
-  EXPECT_TRUE(StartsWith(Err("wc_foreign_v2", {kId, real, "x"}), "ERR wc: entry "));
+  EXPECT_EQ(Call("wc_foreign_v3", {kId, bad_part, "part 2 of 2"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_foreign_v3", {kId, real, "x"}), "ERR wc: entry "));
   EXPECT_EQ(Field("foreign"), "1");
 }
 
@@ -435,7 +546,7 @@ TEST_F(ShuffleFunctionsTest, ReduceEntryBeforeTheReducePhaseIsForeign) {
   std::string forged = Add({"job", kId, "part", "0"});
   Deliver();
   EXPECT_EQ(Field("state"), "map");
-  EXPECT_EQ(Call("wc_foreign_v2", {kId, forged, "before the reduce phase"}).integer(), 1);
+  EXPECT_EQ(Call("wc_foreign_v3", {kId, forged, "before the reduce phase"}).integer(), 1);
   EXPECT_EQ(Field("foreign"), "1");
 }
 

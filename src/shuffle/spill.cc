@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "shuffle/bytes.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -26,29 +27,11 @@ constexpr char kMagic[8] = {'W', 'C', 'S', 'P', 'I', 'L', 'L', '1'};
 constexpr size_t kHeaderBytes = 24;      // magic, parts, 0, map
 constexpr size_t kIndexEntryBytes = 32;  // offset, bytes, words, checksum
 
-void PutU32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutU64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-void PutVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
+using bytes::GetU32;
+using bytes::GetU64;
+using bytes::PutU32;
+using bytes::PutU64;
+using bytes::PutVarint;
 
 SpillError Corrupt(const std::string& path, const std::string& what) {
   return SpillError(SpillError::Kind::kCorrupt,
