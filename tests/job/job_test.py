@@ -339,6 +339,40 @@ def test_stray_entries_are_foreign_and_never_counted(tmp):
         r.stop()
 
 
+def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
+    # Recovery: a second entry of every task, and a consumer that took all the entries and
+    # vanished. The worker steals them all; the second entries belong to tasks that are finished
+    # by then and are acknowledged as duplicates, not counted again from their files.
+    data = gen(tmp, 4, 500)
+    spill = os.path.join(tmp, "spill")
+    r = Redis(tmp)
+    try:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill), data, "--redis", r.url)
+        wait_state(r, ("count", "map"))
+        job = r.cli("HGET", "files:job", "id").strip()
+        seconds = {r.cli("XADD", "files", "*", "job", job, "task", str(n)).strip() for n in range(4)}
+        r.cli("XREADGROUP", "GROUP", "worker", "gone", "COUNT", "100", "STREAMS", "files", ">")
+        w = subprocess.run([WC, "worker", "--redis", r.url, "--name", "thief", "--spill-dir", spill,
+                            "--claim-idle-ms", "100", "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
+                           capture_output=True, text=True, timeout=120)
+        expect(w.returncode == 0, f"worker exit {w.returncode}: {w.stderr}")
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        lines = [l for l in log_lines(tmp) if " thief[" in l]
+        for n in range(4):
+            done = [l for l in lines if (" counted task=" in l and f" n={n} " in l)
+                    or (" map task=" in l and f" map={n} " in l)]
+            expect(len(done) == 1, f"task {n} was counted {len(done)} times:\n" + "\n".join(done))
+        # (A direct job is done once its last task is committed: its function then acknowledges
+        # nothing, and an entry stolen again is skipped again.)
+        skipped = {l.split(" task=")[1].split()[0] for l in lines if " skip " in l and "why=finished" in l}
+        expect(skipped == seconds, f"skipped {skipped}, wanted the second entries {seconds}:\n" + "\n".join(lines))
+        expect(int(r.cli("HGET", "files:job", "done_tasks")) == 4, r.cli("HGETALL", "files:job"))
+    finally:
+        r.stop()
+
+
 def test_coordinator_sigkilled_then_rerun_resumes_from_its_state_dir(tmp):
     # The embedded Redis keeps its checkpoints in STATE_DIR/job-<digest>; a rerun of the same job
     # starts Redis from there, takes the dead coordinator's lease over and resumes: nothing that
