@@ -103,7 +103,12 @@ class Coordinator {
         .redis = redis_->connect_options(),
         .retry_for = Ms(c_.redis_retry_seconds),
         // A crash during job creation or result reading restarts Redis like any other.
-        .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); }});
+        .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); },
+        // Another server process than before (an external Redis restarted) may lack the job.
+        .on_connect =
+            [this](Connection& c) {
+              if (redis_->Connected(c)) check_job_ = true;
+            }});
     persistence_ = std::make_unique<Durability>(c_.persistence, Ms(c_.checkpoint_interval));
     try {
       // The job is created (or resumed), and saved, before any worker starts.
@@ -175,6 +180,7 @@ class Coordinator {
     report_.partitions = partitions_;
     report_.forced_restarts = redis_->forced_restarts();
     report_.unplanned_restarts = redis_->unplanned_restarts();
+    report_.seen_restarts = redis_->seen_restarts();
     report_.workers_killed = pool_ ? pool_->killed() : 0;
     report_.checkpoints = persistence_->checkpoints();
     report_.checkpoint_failures = persistence_->failures();

@@ -82,6 +82,7 @@ struct JobReport {
   WordCountPairs top;                 // without want_counts
   std::unique_ptr<WordTable> counts;  // with want_counts
   int forced_restarts = 0, unplanned_restarts = 0, workers_killed = 0, job_creations = 0;
+  int seen_restarts = 0;  // an external Redis: restarts seen (the cause unknown)
   int checkpoints = 0, checkpoint_failures = 0;
 };
 
