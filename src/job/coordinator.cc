@@ -65,6 +65,7 @@ class Coordinator {
     }
     report_.tasks = plan_.tasks.size();
     report_.files = plan_.files;
+    report_.rejected_files = plan_.failures.size();
     report_.bytes = plan_.bytes;
     Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
                plan_.tasks.size(), plan_.bytes, plan_.failures.size(), plan_.data_root);

@@ -75,6 +75,7 @@ struct JobReport {
   int signal = 0;     // kInterrupted
   Mode mode = Mode::kDirect;
   size_t tasks = 0, files = 0;
+  size_t rejected_files = 0;  // input files refused while planning (no task; first in failures)
   uint32_t partitions = 0;
   uint64_t bytes = 0;
   double seconds = 0;

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -265,12 +266,18 @@ def test_bad_file_among_good_ones(tmp):
         fh.write("a,text\n1,fine words\n2,one,too many\n")
     with open(os.path.join(data, "zz empty.csv"), "w") as fh:
         pass
+    os.symlink(os.path.join(tmp, "nowhere.csv"), os.path.join(data, "zz dangling.csv"))  # rejected by the plan
     p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=3), data)
     rc, _, stderr = finish(p)
     expect(rc == 1, f"exit {rc}, wanted 1: {stderr}")
     expect("zz bad.csv:3: expected 2 fields, saw 3" in stderr, f"bad file not named with its line: {stderr}")
     expect("zz empty.csv" in stderr, f"empty file not named: {stderr}")
+    expect("zz dangling.csv: no such file" in stderr, f"dangling link not named: {stderr}")
     expect(read(out) == good, "good files not counted exactly")
+    # The summary says what happened: 5 tasks (2 failed) of 6 files, one rejected before counting.
+    expect(re.search(r"^counted 3 of 5 (map )?tasks \(2 failed\)( and \d+ reduce tasks?)? over 6 files \(1 rejected\): "
+                     r"[0-9.]+ MB in ", stderr, re.M), f"summary: {stderr}")
+    expect("\nnot counted: 1 rejected file and 2 failed tasks\n" in stderr, f"summary: {stderr}")
 
 
 def test_unusual_file_names(tmp):
