@@ -307,10 +307,12 @@ class Coordinator {
       generation = redis_->generation();
       WorkerPool::Reaped reaped = pool_->Reap(/*replace=*/true);
       if (reaped.output_failed) {
+        // (Only map outputs are written by workers: shuffle mode.)
         Fail(JobOutcome::kOutput,
-             fmt::format("a worker could not write its map output to {} (full or unwritable? "
-                         "its error is in LOGFILE); the job is kept for a rerun",
-                         spill_.root().string()));
+             (spill_.prepared()
+                  ? DescribeSpillTrouble(spill_.root(), spill_.Measure(TaskInputBytes(plan_)))
+                  : "a worker could not write its output (its error is in LOGFILE)") +
+                 "; the job is kept for a rerun");
         return false;
       }
       if (reaped.redis_gave_up) {

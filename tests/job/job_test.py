@@ -666,6 +666,37 @@ def test_shuffle_unusable_spill_dir_is_a_clear_error(tmp):
     expect(rc == 2 and "spill directory" in stderr and blocker in stderr, f"exit {rc}: {stderr}")
 
 
+def test_shuffle_full_spill_dir_is_an_output_error(tmp):
+    # Regression: a full SPILL_DIR was reported as failed *input* files (exit 1, spill temp files
+    # named FAILED, a partial --out) after MAX_DELIVERIES x CLAIM_IDLE_MS per map. It is an
+    # output error: exit 6 at once, naming the directory and about how much space the job needs.
+    spill = os.path.join(tmp, "spill")
+    os.makedirs(spill)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", spill], capture_output=True, text=True)
+    if m.returncode != 0:
+        print(f"     skip: cannot mount a 5 MB tmpfs (needs root): {m.stderr.strip()}")
+        return
+    try:
+        data = gen(tmp, 24, 20000)  # 74 MB of input: ~9 MB of map outputs
+        cfg = config(tmp, MODE="shuffle", SPILL_DIR=spill, CLAIM_IDLE_MS=30000)
+        t0 = time.time()
+        p, out = start_run(tmp, cfg, data)
+        rc, stdout, stderr = finish(p)
+        took = time.time() - t0
+        expect(rc == 6, f"exit {rc}, wanted 6: {stderr}")
+        expect(took < 15, f"took {took:.1f} s: not at once")
+        msg = [l for l in stderr.splitlines() if l.startswith("wordcount run: ")]
+        expect(msg and f"SPILL_DIR {spill} is full" in msg[0], f"message: {stderr}")
+        need = re.search(r"the 24 map outputs need about ([0-9.]+) MB", msg[0])
+        expect(need and 5.3 < float(need.group(1)) < 40, f"space needed: {msg[0]}")
+        expect(not re.search(r"^FAILED", stderr, re.M), f"files named FAILED: {stderr}")
+        expect(stdout == "" and not os.path.exists(out), "a partial result was written")
+    finally:
+        u = subprocess.run(["umount", spill], capture_output=True, text=True)
+        if u.returncode != 0:
+            subprocess.run(["umount", "-l", spill], capture_output=True)
+
+
 def test_shuffle_workers_wait_between_the_phases(tmp):
     # Many small map tasks and more workers than tasks at the end of the map phase: a worker that
     # exited when it found nothing to do would leave the reduce phase to the others, and a job
