@@ -116,25 +116,45 @@ int ExitCode(job::JobOutcome o) {
   return kExitInternal;
 }
 
-void Summarize(const job::JobConfig& config, const job::JobReport& r, bool quiet) {
+// "1 task", "2 tasks".
+std::string Counted(size_t n, std::string_view noun) {
+  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
+// Tasks that failed (the report's failures are the files rejected while planning, then these).
+size_t FailedTasks(const job::JobReport& r) {
+  return r.failures.size() - std::min(r.failures.size(), r.rejected_files);
+}
+
+// `external`: run --redis (restarts are seen, not made: their cause is unknown).
+void Summarize(const job::JobConfig& config, const job::JobReport& r, bool external, bool quiet) {
   bool shuffle = r.mode == job::Mode::kShuffle;
   int64_t all_tasks = static_cast<int64_t>(r.tasks) + (shuffle ? r.partitions : 0);
   int64_t again = TasksCountedAgainAtLeast(config.logfile, all_tasks);
-  int restarts = r.forced_restarts + r.unplanned_restarts;
+  int restarts = r.forced_restarts + r.unplanned_restarts + r.seen_restarts;
   Log::Event("job_done",
-             "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} "
+             "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} seen={} "
              "workers_killed={} counted_again_at_least={} job_creations={}",
              r.tasks, r.failures.size(), r.seconds, restarts, r.forced_restarts,
-             r.unplanned_restarts, r.workers_killed, again, r.job_creations);
+             r.unplanned_restarts, r.seen_restarts, r.workers_killed, again, r.job_creations);
   if (quiet) return;
-  fmt::print(stderr, "counted {} of {} tasks{} of {} files ({:.1f} MB) in {:.2f} s ({:.0f} MB/s)\n",
-             r.tasks - std::min(r.tasks, r.failures.size()), r.tasks,
-             shuffle ? fmt::format(" and {} reduce tasks", r.partitions) : std::string(), r.files,
+  // e.g. "counted 138 of 140 tasks (2 failed) over 49 files: 438.0 MB in 5.10 s (86 MB/s)", or
+  // in shuffle mode "counted 10 of 10 map tasks and 4 reduce tasks over 10 files (1 rejected): ..."
+  size_t failed = FailedTasks(r);
+  fmt::print(stderr, "counted {} of {}{}{} over {}{}: {:.1f} MB in {:.2f} s ({:.0f} MB/s)\n",
+             r.tasks - std::min(r.tasks, failed), Counted(r.tasks, shuffle ? "map task" : "task"),
+             failed ? fmt::format(" ({} failed)", failed) : std::string(),
+             shuffle ? " and " + Counted(r.partitions, "reduce task") : std::string(),
+             Counted(r.files, "file"),
+             r.rejected_files ? fmt::format(" ({} rejected)", r.rejected_files) : std::string(),
              r.bytes / 1e6, r.seconds, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0);
+  std::string how =
+      external ? fmt::format("{} seen on the external server", r.seen_restarts)
+               : fmt::format("{} forced, {} unplanned", r.forced_restarts, r.unplanned_restarts);
   fmt::print(stderr,
-             "survived {} Redis restart(s) ({} forced, {} unplanned) and {} killed worker(s); "
+             "survived {} Redis restart(s) ({}) and {} killed worker(s); "
              "{} task(s) counted again; {} checkpoint(s), {} failed\n",
-             restarts, r.forced_restarts, r.unplanned_restarts, r.workers_killed,
+             restarts, how, r.workers_killed,
              again < 0 ? std::string("unknown") : fmt::format(">= {}", again), r.checkpoints,
              r.checkpoint_failures);
 }
@@ -170,10 +190,15 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
     WriteTop(stdout, views);
   }
   std::fflush(stdout);
-  Summarize(config, r, args.quiet);
+  Summarize(config, r, !options.redis_url.empty(), args.quiet);
   for (const auto& f : r.failures) fmt::print(stderr, "FAILED {}\n", f);
-  if (!r.failures.empty())
-    fmt::print(stderr, "{} task(s) failed and were not counted\n", r.failures.size());
+  if (!r.failures.empty()) {
+    size_t failed = FailedTasks(r);
+    std::string rejected = r.rejected_files ? Counted(r.rejected_files, "rejected file") : "";
+    fmt::print(stderr, "not counted: {}{}{}\n", rejected,
+               rejected.empty() || !failed ? "" : " and ",
+               failed ? Counted(failed, "failed task") : "");
+  }
   return ExitCode(r.outcome);
 }
 

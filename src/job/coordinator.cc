@@ -65,6 +65,7 @@ class Coordinator {
     }
     report_.tasks = plan_.tasks.size();
     report_.files = plan_.files;
+    report_.rejected_files = plan_.failures.size();
     report_.bytes = plan_.bytes;
     Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
                plan_.tasks.size(), plan_.bytes, plan_.failures.size(), plan_.data_root);
@@ -103,7 +104,12 @@ class Coordinator {
         .redis = redis_->connect_options(),
         .retry_for = Ms(c_.redis_retry_seconds),
         // A crash during job creation or result reading restarts Redis like any other.
-        .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); }});
+        .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); },
+        // Another server process than before (an external Redis restarted) may lack the job.
+        .on_connect =
+            [this](Connection& c) {
+              if (redis_->Connected(c)) check_job_ = true;
+            }});
     persistence_ = std::make_unique<Durability>(c_.persistence, Ms(c_.checkpoint_interval));
     try {
       // The job is created (or resumed), and saved, before any worker starts.
@@ -180,6 +186,7 @@ class Coordinator {
     report_.partitions = partitions_;
     report_.forced_restarts = redis_->forced_restarts();
     report_.unplanned_restarts = redis_->unplanned_restarts();
+    report_.seen_restarts = redis_->seen_restarts();
     report_.workers_killed = pool_ ? pool_->killed() : 0;
     report_.checkpoints = persistence_->checkpoints();
     report_.checkpoint_failures = persistence_->failures();
@@ -305,10 +312,12 @@ class Coordinator {
       generation = redis_->generation();
       WorkerPool::Reaped reaped = pool_->Reap(/*replace=*/true);
       if (reaped.output_failed) {
+        // (Only map outputs are written by workers: shuffle mode.)
         Fail(JobOutcome::kOutput,
-             fmt::format("a worker could not write its map output to {} (full or unwritable? "
-                         "its error is in LOGFILE); the job is kept for a rerun",
-                         spill_.root().string()));
+             (spill_.prepared()
+                  ? DescribeSpillTrouble(spill_.root(), spill_.Measure(TaskInputBytes(plan_)))
+                  : "a worker could not write its output (its error is in LOGFILE)") +
+                 "; the job is kept for a rerun");
         return false;
       }
       if (reaped.redis_gave_up) {

@@ -75,6 +75,7 @@ struct JobReport {
   int signal = 0;     // kInterrupted
   Mode mode = Mode::kDirect;
   size_t tasks = 0, files = 0;
+  size_t rejected_files = 0;  // input files refused while planning (no task; first in failures)
   uint32_t partitions = 0;
   uint64_t bytes = 0;
   double seconds = 0;
@@ -82,6 +83,7 @@ struct JobReport {
   WordCountPairs top;                    // without want_counts
   std::unique_ptr<ResultCounts> counts;  // with want_counts (counts-file order)
   int forced_restarts = 0, unplanned_restarts = 0, workers_killed = 0, job_creations = 0;
+  int seen_restarts = 0;  // an external Redis: restarts seen (the cause unknown)
   int checkpoints = 0, checkpoint_failures = 0;
 };
 

@@ -160,6 +160,13 @@ class JobStore {
   bool MarkForeign(redis::Connection& c, const std::string& job, const Foreign& f);
   // Shuffle: map task t's output is written. True if this call finished it.
   bool MapDone(redis::Connection& c, const std::string& job, const Task& t);
+  // If plan task t (count or map) is already finished - its bit in P:done is set: another entry
+  // of it was committed, or it failed for good - acknowledges t's entry through its own function
+  // (wc_commit_v2 without counts, wc_map_done_v2), which then changes nothing else, and returns
+  // true. Check and acknowledgement are one transaction (WATCH P:done): if any done bit changed
+  // in between (e.g. a lost map output was sent back), nothing is sent and the answer is false,
+  // as for an unfinished task or a reduce task: the caller does the task as usual.
+  bool AckIfFinished(redis::Connection& c, const std::string& job, const Task& t);
   enum class RedoResult { kSentBack, kNotPending, kFailedMapsSkipped };
   // Shuffle: reduce task t found the outputs of `lost` (map, why) missing or corrupt.
   RedoResult RedoMaps(redis::Connection& c, const std::string& job, const Task& t,

@@ -87,6 +87,48 @@ TEST_F(JobStoreTest, CommitOfTheLastTaskFinishesTheJobAndCountersMatch) {
                redis::RedisReplyError);
 }
 
+// Recovery (issue 12): a stolen entry of a task that is already finished is acknowledged as a
+// duplicate without being counted again; an unfinished one is left to be done.
+TEST_F(JobStoreTest, AnEntryOfAFinishedTaskIsAcknowledgedWithoutCounts) {
+  for (Mode mode : {Mode::kDirect, Mode::kShuffle}) {
+    SCOPED_TRACE(ToString(mode));
+    conn().Command({"FLUSHALL"});
+    Start({{"/d/a.csv", csv::ByteRange{}}, {"/d/b.csv", csv::ByteRange{}}}, mode);
+    JobView job = store_.State(conn()).View();
+    auto plan = store_.ReadPlan(conn(), 2);
+    std::vector<Task> got;
+    conn().Command({"XADD", "files", "*", "job", kId, "task", "0"});  // a second entry of task 0
+    for (int i = 0; i < 3; ++i)
+      got.push_back(store_.ReadNew(conn(), "w", 0, job, plan).tasks.at(0));
+    const Task& again = got[2];
+    ASSERT_EQ(again.n, 0u);
+    EXPECT_FALSE(store_.AckIfFinished(conn(), kId, again));  // task 0 is not finished yet
+    EXPECT_EQ(store_.Deliveries(conn(), again.entry), 1);
+    WordTable t(16);
+    t.AddUnpadded("x", 3);
+    if (mode == Mode::kDirect) {
+      EXPECT_TRUE(store_.Commit(conn(), kId, {got[0]}, t).accepted);
+    } else {
+      EXPECT_TRUE(store_.MapDone(conn(), kId, got[0]));
+    }
+    EXPECT_TRUE(store_.AckIfFinished(conn(), kId, again));
+    EXPECT_EQ(store_.Deliveries(conn(), again.entry), 0);  // acknowledged
+    JobState s = store_.State(conn());
+    EXPECT_EQ(s.Int("done_tasks"), 1);
+    EXPECT_EQ(s.state(), mode == Mode::kDirect ? "count" : "map");
+    EXPECT_EQ(s.Int("words"), mode == Mode::kDirect ? 3 : 0);
+    EXPECT_FALSE(store_.AckIfFinished(conn(), kId, got[1]));  // task 1: still to be done
+    EXPECT_EQ(store_.Deliveries(conn(), got[1].entry), 1);
+    // Another job's worker is fenced off, and the connection is left out of any transaction.
+    conn().Command({"XADD", "files", "*", "job", kId, "task", "0"});
+    Task third = store_.ReadNew(conn(), "w", 0, job, plan).tasks.at(0);
+    EXPECT_THROW(store_.AckIfFinished(conn(), "ffffffffffffffffffffffffffffffff", third),
+                 redis::RedisReplyError);
+    EXPECT_EQ(conn().Command({"PING"}).str(), "PONG");
+    EXPECT_EQ(store_.Deliveries(conn(), third.entry), 1);
+  }
+}
+
 TEST_F(JobStoreTest, BeginOnKeysHeldByALiveJobIsBusy) {
   Start({{"/d/a.csv", csv::ByteRange{}}});
   JobIdentity other{.digest = "cd34", .tasks = 1};

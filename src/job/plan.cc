@@ -42,6 +42,20 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
   return plan;
 }
 
+std::vector<uint64_t> TaskInputBytes(const Plan& plan) {
+  std::vector<uint64_t> bytes;
+  for (const PlannedTask& t : plan.tasks) {
+    uint64_t end = t.range.end;
+    if (end == csv::ByteRange::kToEnd) {
+      std::error_code ec;
+      end = std::filesystem::file_size(t.path, ec);
+      if (ec) end = 0;
+    }
+    bytes.push_back(end > t.range.begin ? end - t.range.begin : 0);
+  }
+  return bytes;
+}
+
 uint32_t DefaultPartitions(uint64_t bytes, int workers) {
   uint64_t by_size = (bytes + (128ull << 20) - 1) / (128ull << 20);
   uint64_t by_workers = 2ull * static_cast<uint64_t>(std::max(workers, 1));

@@ -32,6 +32,9 @@ struct Plan {
 Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
               const std::string& column);
 
+// Input bytes of each task (a whole file's: its size now).
+std::vector<uint64_t> TaskInputBytes(const Plan& plan);
+
 // Shuffle mode's default number of partitions: two per worker, at least one per 128 MB of
 // input, at most kMaxPartitions.
 uint32_t DefaultPartitions(uint64_t bytes, int workers);

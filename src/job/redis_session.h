@@ -62,6 +62,9 @@ struct SessionOptions {
   bool retry_missing_job = false;          // NOGROUP/NOSTREAM are retried (workers)
   std::function<void()> between_attempts;  // e.g. the coordinator supervising its Redis
   std::function<void()> on_reconnect;      // after every successful reconnect
+  // After every successful connect (the first too), before anything else runs on the
+  // connection; it may throw like the calls do (e.g. to see which server answered).
+  std::function<void(redis::Connection&)> on_connect;
 };
 
 class RedisSession {
@@ -111,6 +114,7 @@ class RedisSession {
   redis::Connection& Connected() {
     if (!conn_ || conn_->broken()) {
       conn_ = std::make_unique<redis::Connection>(o_.redis);
+      if (o_.on_connect) o_.on_connect(*conn_);
       // conn_ was reset after an I/O error, so remember whether this is a *re*connect.
       if (std::exchange(connected_before_, true)) {
         Log::Event("reconnect", "redis={}:{}", o_.redis.host, o_.redis.port);

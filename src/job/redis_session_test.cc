@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "job/redis_supervisor.h"
 #include "redis/redis_server.h"
 #include "redis_fixture.h"
 
@@ -44,6 +45,33 @@ TEST_F(RedisSessionServerTest, HookCanBringRedisBackAndTheCallSucceeds) {
       }});
   EXPECT_EQ(s.Run([](redis::Connection& c) { return std::string(c.Command({"PING"}).str()); }),
             "PONG");
+}
+
+// An external Redis restarted under the coordinator: its new run_id, seen through the session's
+// on_connect hook, is a restart seen (issue 12: the summary said 0).
+TEST_F(RedisSessionServerTest, ARestartOfAnExternalServerIsSeenOnReconnect) {
+  RedisSupervisor external(
+      SupervisorOptions{.external_url = redis::ToUrl(server().connect_options())});
+  int connects = 0, new_servers = 0;
+  RedisSession s(SessionOptions{.redis = external.connect_options(),
+                                .retry_for = std::chrono::milliseconds(10000),
+                                .on_connect = [&](redis::Connection& c) {
+                                  ++connects;
+                                  new_servers += external.Connected(c);
+                                }});
+  auto ping = [](redis::Connection& c) { return std::string(c.Command({"PING"}).str()); };
+  EXPECT_EQ(s.Run(ping), "PONG");
+  EXPECT_EQ(s.Run(ping), "PONG");
+  EXPECT_EQ(connects, 1);
+  EXPECT_EQ(new_servers, 0);  // the first server is no restart
+  server().Kill();
+  server().Start();  // same port
+  EXPECT_EQ(s.Run(ping), "PONG");
+  EXPECT_EQ(connects, 2);
+  EXPECT_EQ(new_servers, 1);
+  EXPECT_EQ(external.seen_restarts(), 1);
+  EXPECT_EQ(external.generation(), 1);
+  EXPECT_EQ(external.forced_restarts() + external.unplanned_restarts(), 0);
 }
 
 TEST_F(RedisSessionServerTest, MissingJobIsRetriedOnlyWhenAsked) {

@@ -52,6 +52,23 @@ void RedisSupervisor::Tick(bool crashes_allowed) {
   }
 }
 
+bool RedisSupervisor::Connected(redis::Connection& c) {
+  std::string run_id;
+  try {
+    run_id = redis::InfoField(c.Command({"INFO", "server"}).str(), "run_id");
+  } catch (const redis::RedisReplyError&) {
+    return false;  // e.g. NOPERM: nothing seen
+  }
+  if (run_id.empty() || run_id == run_id_) return false;
+  bool restarted = !run_id_.empty();
+  run_id_ = run_id;
+  if (restarted && !server_) {
+    ++seen_;
+    Log::Warn("redis_restart_seen", "run_id={} seen={}", run_id, seen_);
+  }
+  return restarted;
+}
+
 void RedisSupervisor::Restart(const char* why) {
   try {
     server_->Start();  // same port, password, directory, configuration: loads the checkpoint

@@ -1,7 +1,7 @@
 // The coordinator's Redis: an embedded redis-server it owns (started in the job's private state
 // directory, job/state_dir.h, from the checkpoint a killed coordinator left there; restarted when
 // it dies; crashed on schedule for the lab's Redis fault tolerance), or an external one given by
-// URL (nothing to supervise).
+// URL (nothing to supervise; its restarts are seen through the connections, Connected()).
 //
 // Ownership: owns the embedded server and its state directory; Stop() (and the destructor) stop
 // the server; Stop(true) also removes the directory. Thread-safety: none.
@@ -47,11 +47,18 @@ class RedisSupervisor {
   void Tick(bool crashes_allowed);
   // A planned crash is in progress (the server is down on purpose).
   bool down() const { return down_; }
-  // Grows by one at every restart (planned or not): a caller that read something across a
-  // change of generation cannot trust it.
-  int generation() const { return forced_ + unplanned_; }
+  // Call on every new connection: notes which server process answers (INFO server run_id).
+  // For an external server a new run_id is a restart seen (its cause unknown). Returns true if
+  // the server is not the one a previous connection reached. Throws RedisIoError like the
+  // connection; a server that refuses INFO is taken for the same one.
+  bool Connected(redis::Connection& c);
+  // Grows by one at every restart (planned, unplanned, or seen on an external server): a caller
+  // that read something across a change of generation cannot trust it.
+  int generation() const { return forced_ + unplanned_ + seen_; }
   int forced_restarts() const { return forced_; }
   int unplanned_restarts() const { return unplanned_; }
+  // External server: restarts seen (a lower bound: two in a row between connections are one).
+  int seen_restarts() const { return seen_; }
   int port() const { return connect_.port; }
   // Stops the embedded server; with remove_state, removes its state directory too (the job is
   // over), else keeps it for a rerun to resume from. Idempotent.
@@ -69,7 +76,8 @@ class RedisSupervisor {
   using Clock = std::chrono::steady_clock;
   Clock::time_point started_{}, down_until_{};
   bool down_ = false;
-  int forced_ = 0, unplanned_ = 0;
+  int forced_ = 0, unplanned_ = 0, seen_ = 0;
+  std::string run_id_;  // of the server the last connection reached
 };
 
 }  // namespace wc::job

@@ -1,6 +1,9 @@
 #include "job/spill_area.h"
 
 #include <fmt/format.h>
+#include <sys/statvfs.h>
+
+#include <charconv>
 
 #include "util/error.h"
 #include "util/log.h"
@@ -27,6 +30,66 @@ void SpillArea::Remove() {
   fs::remove_all(dir(), ec);
   if (made_root_) fs::remove(root_, ec);  // only if empty
   Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", dir().string(), ec ? ec.message() : "");
+}
+
+SpillSpace SpillArea::Measure(const std::vector<uint64_t>& input_bytes) const {
+  SpillSpace s;
+  s.maps = input_bytes.size();
+  uint64_t written_input = 0, all_input = 0;
+  for (uint64_t b : input_bytes) all_input += b;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir(), ec), end; !ec && it != end; it.increment(ec)) {
+    // Only complete outputs, map-<m>.wcs (not the temporary files being written).
+    std::string name = it->path().filename().string();
+    if (name.size() < 9 || name.compare(0, 4, "map-") != 0 ||
+        name.compare(name.size() - 4, 4, ".wcs") != 0)
+      continue;
+    size_t m = 0;
+    const char* digits = name.data() + 4;
+    const char* stop = name.data() + name.size() - 4;
+    auto [p, err] = std::from_chars(digits, stop, m);
+    std::error_code size_ec;
+    uint64_t size = it->file_size(size_ec);
+    if (err != std::errc() || p != stop || m >= input_bytes.size() || size_ec) continue;
+    ++s.written;
+    s.written_bytes += size;
+    written_input += input_bytes[m];
+  }
+  if (written_input > 0) {
+    s.needed_bytes = static_cast<uint64_t>(static_cast<double>(s.written_bytes) * all_input /
+                                           static_cast<double>(written_input));
+  }
+  struct statvfs v {};
+  if (::statvfs(root_.c_str(), &v) == 0) {
+    s.fs_bytes = static_cast<uint64_t>(v.f_blocks) * v.f_frsize;
+    s.free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  }
+  return s;
+}
+
+namespace {
+std::string Size(uint64_t bytes) {
+  return bytes < 1000000 ? fmt::format("{:.0f} KB", bytes / 1e3)
+                         : fmt::format("{:.1f} MB", bytes / 1e6);
+}
+}  // namespace
+
+std::string DescribeSpillTrouble(const fs::path& root, const SpillSpace& s) {
+  std::string fs =
+      fmt::format("its file system has {}, {} free", Size(s.fs_bytes), Size(s.free_bytes));
+  if (s.needed_bytes == 0) {
+    return fmt::format(
+        "SPILL_DIR {} could not take a map output (no space? the worker's error is in LOGFILE): "
+        "{}, no map output of the {} was written",
+        root.string(), fs, s.maps);
+  }
+  bool full = s.free_bytes + s.written_bytes < s.needed_bytes;
+  return fmt::format("SPILL_DIR {} {}: the {} map outputs need about {} ({} written, {}), {}",
+                     root.string(),
+                     full ? "is full"
+                          : "could not take a map output (the worker's error is in "
+                            "LOGFILE)",
+                     s.maps, Size(s.needed_bytes), s.written, Size(s.written_bytes), fs);
 }
 
 }  // namespace wc::job

@@ -6,16 +6,34 @@
 // naming the directory. Thread-safety: none.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace wc::job {
+
+// What the map outputs take, and would take, of the spill directory's file system.
+struct SpillSpace {
+  size_t maps = 0;     // map tasks of the job
+  size_t written = 0;  // map outputs (map-<m>.wcs) in the job's directory now
+  uint64_t written_bytes = 0;
+  uint64_t needed_bytes = 0;  // every map's output, extrapolated by input bytes (0: unknown)
+  uint64_t fs_bytes = 0, free_bytes = 0;  // the file system's size and space available
+};
+
+// A message for a spill directory that could not take a map output, e.g. "SPILL_DIR /s is
+// full: the 24 map outputs need about 8.9 MB (13 written, 4.8 MB), its file system has 5.0 MB,
+// 40 KB free". It says "full" only if the free space is less than what the rest would need.
+std::string DescribeSpillTrouble(const std::filesystem::path& root, const SpillSpace& s);
 
 class SpillArea {
  public:
   // Creates root/name (and root) if missing.
   void Prepare(const std::filesystem::path& root, const std::string& name);
   void Remove();
+  // Measures dir()'s map outputs and its file system. `input_bytes[m]`: map task m's input.
+  SpillSpace Measure(const std::vector<uint64_t>& input_bytes) const;
   bool prepared() const { return !name_.empty(); }
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path dir() const { return root_ / name_; }

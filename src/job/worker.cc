@@ -289,10 +289,10 @@ class Worker {
         if (!queued && !batch_.Holds(t.entry)) history_.push_back(std::move(t));
       }
     }
-    if (!history_.empty()) {
+    while (!history_.empty()) {
       Task t = std::move(history_.front());
       history_.pop_front();
-      return t;
+      if (!AckedAsFinished(t)) return t;
     }
     std::vector<Task> tasks = Valid(Redis(
         [&](Connection& c) { return store_->ReadNew(c, o_.name, o_.block.count(), job_, plan_); }));
@@ -311,6 +311,7 @@ class Worker {
       for (Task& t : tasks) {
         if (batch_.Holds(t.entry)) continue;
         if (!first) {
+          if (AckedAsFinished(t)) continue;
           first = std::move(t);
         } else {
           history_.push_back(std::move(t));  // stolen in one batch, served next
@@ -319,6 +320,20 @@ class Worker {
       if (first) return first;
     } while (cursor != "0-0");
     return std::nullopt;
+  }
+
+  // A stolen (or re-read) task that is already finished - another entry of it was committed -
+  // is acknowledged as a duplicate instead of being counted again from its file. An entry of the
+  // same task in the batch is committed first, so that its done bit can say so.
+  bool AckedAsFinished(const Task& t) {
+    if (t.kind == Task::Kind::kReduce) return false;
+    if (std::any_of(batch_.tasks.begin(), batch_.tasks.end(),
+                    [&](const Task& b) { return b.n == t.n; }))
+      Commit();
+    if (!Redis([&](Connection& c) { return store_->AckIfFinished(c, job_.id, t); })) return false;
+    CountAck(false);
+    Log::Event("skip", "task={} n={} result=duplicate why=finished", t.entry, t.n);
+    return true;
   }
 
   // "" while the job runs; "done", "failed" or "replaced" once it does not. Between the phases

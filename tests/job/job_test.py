@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -45,7 +46,11 @@ class Redis:
         if password:
             args += ["--requirepass", password]
         args += list(extra)
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.args = args
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.cli("PING").strip() == "PONG":
@@ -53,6 +58,12 @@ class Redis:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("redis-server did not start")
+
+    def crash_and_restart(self):
+        """SIGKILL (no save), then the same server again: port, directory, configuration; it
+        loads whatever its directory holds (a checkpoint, an AOF)."""
+        self.stop()
+        self.start()
 
     @property
     def url(self):
@@ -255,12 +266,18 @@ def test_bad_file_among_good_ones(tmp):
         fh.write("a,text\n1,fine words\n2,one,too many\n")
     with open(os.path.join(data, "zz empty.csv"), "w") as fh:
         pass
+    os.symlink(os.path.join(tmp, "nowhere.csv"), os.path.join(data, "zz dangling.csv"))  # rejected by the plan
     p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=3), data)
     rc, _, stderr = finish(p)
     expect(rc == 1, f"exit {rc}, wanted 1: {stderr}")
     expect("zz bad.csv:3: expected 2 fields, saw 3" in stderr, f"bad file not named with its line: {stderr}")
     expect("zz empty.csv" in stderr, f"empty file not named: {stderr}")
+    expect("zz dangling.csv: no such file" in stderr, f"dangling link not named: {stderr}")
     expect(read(out) == good, "good files not counted exactly")
+    # The summary says what happened: 5 tasks (2 failed) of 6 files, one rejected before counting.
+    expect(re.search(r"^counted 3 of 5 (map )?tasks \(2 failed\)( and \d+ reduce tasks?)? over 6 files \(1 rejected\): "
+                     r"[0-9.]+ MB in ", stderr, re.M), f"summary: {stderr}")
+    expect("\nnot counted: 1 rejected file and 2 failed tasks\n" in stderr, f"summary: {stderr}")
 
 
 def test_unusual_file_names(tmp):
@@ -335,6 +352,40 @@ def test_stray_entries_are_foreign_and_never_counted(tmp):
         expect(read(out) == serial(tmp, data), "counts differ from serial")
         foreign = int(r.cli("HGET", "files:job", "foreign"))
         expect(foreign == len(strays) - 1, f"{foreign} foreign entries, wanted {len(strays) - 1}")
+    finally:
+        r.stop()
+
+
+def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
+    # Recovery: a second entry of every task, and a consumer that took all the entries and
+    # vanished. The worker steals them all; the second entries belong to tasks that are finished
+    # by then and are acknowledged as duplicates, not counted again from their files.
+    data = gen(tmp, 4, 500)
+    spill = os.path.join(tmp, "spill")
+    r = Redis(tmp)
+    try:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill), data, "--redis", r.url)
+        wait_state(r, ("count", "map"))
+        job = r.cli("HGET", "files:job", "id").strip()
+        seconds = {r.cli("XADD", "files", "*", "job", job, "task", str(n)).strip() for n in range(4)}
+        r.cli("XREADGROUP", "GROUP", "worker", "gone", "COUNT", "100", "STREAMS", "files", ">")
+        w = subprocess.run([WC, "worker", "--redis", r.url, "--name", "thief", "--spill-dir", spill,
+                            "--claim-idle-ms", "100", "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
+                           capture_output=True, text=True, timeout=120)
+        expect(w.returncode == 0, f"worker exit {w.returncode}: {w.stderr}")
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        lines = [l for l in log_lines(tmp) if " thief[" in l]
+        for n in range(4):
+            done = [l for l in lines if (" counted task=" in l and f" n={n} " in l)
+                    or (" map task=" in l and f" map={n} " in l)]
+            expect(len(done) == 1, f"task {n} was counted {len(done)} times:\n" + "\n".join(done))
+        # (A direct job is done once its last task is committed: its function then acknowledges
+        # nothing, and an entry stolen again is skipped again.)
+        skipped = {l.split(" task=")[1].split()[0] for l in lines if " skip " in l and "why=finished" in l}
+        expect(skipped == seconds, f"skipped {skipped}, wanted the second entries {seconds}:\n" + "\n".join(lines))
+        expect(int(r.cli("HGET", "files:job", "done_tasks")) == 4, r.cli("HGETALL", "files:job"))
     finally:
         r.stop()
 
@@ -521,16 +572,36 @@ def test_result_survives_a_redis_crash_after_the_job(tmp):
         p, _ = start_run(tmp, config(tmp), data, "--redis", r.url)
         rc, stdout, stderr = finish(p)
         expect(rc == 0, f"exit {rc}: {stderr}")
-        port = r.port
-        r.stop()  # SIGKILL: only the coordinator's final save can bring the result back
-        args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", r.dir,
-                "--logfile", "redis.log"]
-        r.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while r.cli("PING").strip() != "PONG" and time.time() < deadline:
-            time.sleep(0.05)
+        r.crash_and_restart()  # SIGKILL: only the coordinator's final save can bring the result back
         top = subprocess.run([WC, "top", "3", "--redis", r.url], capture_output=True, text=True)
         expect(top.returncode == 0 and top.stdout == stdout, f"top after restart {top.stdout!r} != {stdout!r}")
+    finally:
+        r.stop()
+
+
+def test_external_redis_restarts_are_counted_in_the_summary(tmp):
+    # Regression: with an external Redis crashed and restarted during the job, the summary said
+    # "survived 0 Redis restart(s)". The coordinator sees a restart as a new server run_id.
+    data = gen(tmp, 8, 1000)
+    r = Redis(tmp)
+    try:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
+                                       CHECKPOINT_INTERVAL=0.2), data, "--redis", r.url)
+        restarts = 0
+        for _ in range(2):
+            seen = len([l for l in log_lines(tmp) if " checkpoint " in l])
+            deadline = time.time() + 30
+            while len([l for l in log_lines(tmp) if " checkpoint " in l]) < seen + 2 and time.time() < deadline:
+                time.sleep(0.05)
+            expect(p.poll() is None, "the job ended before Redis could be restarted")
+            r.crash_and_restart()
+            restarts += 1
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect(f"survived {restarts} Redis restart(s) ({restarts} seen on the external server)" in stderr, stderr)
+        done = [l for l in log_lines(tmp) if " job_done " in l]
+        expect(done and f" seen={restarts} " in done[0], f"job_done: {done}")
     finally:
         r.stop()
 
@@ -595,6 +666,37 @@ def test_shuffle_unusable_spill_dir_is_a_clear_error(tmp):
     p, out = start_run(tmp, config(tmp, MODE="shuffle", SPILL_DIR=os.path.join(blocker, "spill")), data)
     rc, _, stderr = finish(p)
     expect(rc == 2 and "spill directory" in stderr and blocker in stderr, f"exit {rc}: {stderr}")
+
+
+def test_shuffle_full_spill_dir_is_an_output_error(tmp):
+    # Regression: a full SPILL_DIR was reported as failed *input* files (exit 1, spill temp files
+    # named FAILED, a partial --out) after MAX_DELIVERIES x CLAIM_IDLE_MS per map. It is an
+    # output error: exit 6 at once, naming the directory and about how much space the job needs.
+    spill = os.path.join(tmp, "spill")
+    os.makedirs(spill)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", spill], capture_output=True, text=True)
+    if m.returncode != 0:
+        print(f"     skip: cannot mount a 5 MB tmpfs (needs root): {m.stderr.strip()}")
+        return
+    try:
+        data = gen(tmp, 24, 20000)  # 74 MB of input: ~9 MB of map outputs
+        cfg = config(tmp, MODE="shuffle", SPILL_DIR=spill, CLAIM_IDLE_MS=30000)
+        t0 = time.time()
+        p, out = start_run(tmp, cfg, data)
+        rc, stdout, stderr = finish(p)
+        took = time.time() - t0
+        expect(rc == 6, f"exit {rc}, wanted 6: {stderr}")
+        expect(took < 15, f"took {took:.1f} s: not at once")
+        msg = [l for l in stderr.splitlines() if l.startswith("wordcount run: ")]
+        expect(msg and f"SPILL_DIR {spill} is full" in msg[0], f"message: {stderr}")
+        need = re.search(r"the 24 map outputs need about ([0-9.]+) MB", msg[0])
+        expect(need and 5.3 < float(need.group(1)) < 40, f"space needed: {msg[0]}")
+        expect(not re.search(r"^FAILED", stderr, re.M), f"files named FAILED: {stderr}")
+        expect(stdout == "" and not os.path.exists(out), "a partial result was written")
+    finally:
+        u = subprocess.run(["umount", spill], capture_output=True, text=True)
+        if u.returncode != 0:
+            subprocess.run(["umount", "-l", spill], capture_output=True)
 
 
 def test_shuffle_workers_wait_between_the_phases(tmp):

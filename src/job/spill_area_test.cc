@@ -1,0 +1,53 @@
+// SpillArea's measure of a spill directory that could not take a map output (issue 12: a full
+// SPILL_DIR is an output error whose message says roughly how much space the job needs).
+#include "job/spill_area.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "test_util.h"
+
+namespace wc::job {
+namespace {
+
+TEST(SpillArea, MeasureExtrapolatesTheWrittenOutputsByInputBytes) {
+  testing::TempDir tmp;
+  SpillArea spill;
+  spill.Prepare(tmp.path() + "/spill", "job-x");
+  const std::string dir = spill.dir().string();
+  tmp.Write("spill/job-x/map-0.wcs", std::string(100, 'a'));         // input 1000 bytes
+  tmp.Write("spill/job-x/map-2.wcs", std::string(300, 'a'));         // input 3000 bytes
+  tmp.Write("spill/job-x/map-1.wcs.tmp-1-2", std::string(50, 'a'));  // being written: not counted
+  tmp.Write("spill/job-x/map-9.wcs", std::string(70, 'a'));          // no such map task
+  tmp.Write("spill/job-x/map-01x.wcs", std::string(70, 'a'));        // not an output name
+  SpillSpace s = spill.Measure({1000, 2000, 3000, 4000});
+  EXPECT_EQ(s.maps, 4u);
+  EXPECT_EQ(s.written, 2u);
+  EXPECT_EQ(s.written_bytes, 400u);
+  EXPECT_EQ(s.needed_bytes, 1000u);  // 400 bytes for 4000 input bytes; 10000 in all
+  EXPECT_GT(s.fs_bytes, 0u);
+  EXPECT_LE(s.free_bytes, s.fs_bytes);
+  EXPECT_EQ(spill.Measure({1000, 2000}).written, 1u);  // map-2 is no task of a 2-map job
+}
+
+TEST(SpillArea, TroubleIsCalledFullOnlyIfTheRestDoesNotFit) {
+  SpillSpace s{.maps = 24,
+               .written = 13,
+               .written_bytes = 4'800'000,
+               .needed_bytes = 8'900'000,
+               .fs_bytes = 5'242'880,
+               .free_bytes = 41'000};
+  EXPECT_EQ(DescribeSpillTrouble("/s", s),
+            "SPILL_DIR /s is full: the 24 map outputs need about 8.9 MB (13 written, 4.8 MB), its "
+            "file system has 5.2 MB, 41 KB free");
+  s.free_bytes = 5'000'000;  // room enough: something else went wrong
+  EXPECT_NE(DescribeSpillTrouble("/s", s).find("/s could not take a map output"),
+            std::string::npos);
+  s.needed_bytes = 0;  // nothing written yet: no estimate
+  EXPECT_NE(DescribeSpillTrouble("/s", s).find("no map output of the 24 was written"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace wc::job
