@@ -375,7 +375,7 @@ bool JobStore::AckIfFinished(Connection& c, const std::string& job, const Task& 
   auto finished = [&] { return c.Command({"GETBIT", keys_.done(), n}).integer() == 1; };
   if (!finished()) return false;  // the common case costs one round trip
   const bool count = t.kind == Task::Kind::kCount;
-  Args call{"FCALL", count ? "wc_commit_v2" : "wc_map_done_v2", "9"};
+  Args call{"FCALL", count ? "wc_commit_v3" : "wc_map_done_v3", "9"};
   for (auto& k : keys_.FunctionKeys()) call.push_back(std::move(k));
   Args args = count ? Args{job, "1", t.entry, n} : Args{job, t.entry, n};  // a commit: no counts
   call.insert(call.end(), args.begin(), args.end());

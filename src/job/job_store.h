@@ -91,7 +91,7 @@ class JobStore {
   JobState State(redis::Connection& c);
 
   // ---- coordinator ----
-  // Claims the keys (wc_job_begin_v2): creates the job (id = new_id, state creating), resumes
+  // Claims the keys (wc_job_begin_v3): creates the job (id = new_id, state creating), resumes
   // it (same identity, lease expired), or says why not. `info` pairs are stored in the record.
   BeginResult Begin(redis::Connection& c, const std::string& new_id, const JobIdentity& ident,
                     const std::string& owner, int64_t lease_ms, bool replace,
@@ -162,7 +162,7 @@ class JobStore {
   bool MapDone(redis::Connection& c, const std::string& job, const Task& t);
   // If plan task t (count or map) is already finished - its bit in P:done is set: another entry
   // of it was committed, or it failed for good - acknowledges t's entry through its own function
-  // (wc_commit_v2 without counts, wc_map_done_v2), which then changes nothing else, and returns
+  // (wc_commit_v3 without counts, wc_map_done_v3), which then changes nothing else, and returns
   // true. Check and acknowledgement are one transaction (WATCH P:done): if any done bit changed
   // in between (e.g. a lost map output was sent back), nothing is sent and the answer is false,
   // as for an unfinished task or a reduce task: the caller does the task as usual.
