@@ -5,18 +5,25 @@
   shuffle      wordcount run, MODE shuffle (map to spill files, reduce into Redis)
   lab-python   the lab's design in Python (bench/lab_python/lab_job.py: pandas + redis-py)
   duckdb       DuckDB (npm @duckdb/node-api, bench/duckdb/wordcount.mjs), in-process, all cores
+  shuffle-out, direct-out, duckdb-out
+               the same, also writing every count, sorted, to a file (run --out, DuckDB's
+               sorted export): compared with each other, the "x DuckDB" column of an -out row
+               divides by duckdb-out's whole process time
+  shuffle@base, direct@base
+               the same as shuffle / direct with the binary given by --baseline (another build,
+               to compare two builds in one run)
 Each design runs --repeat times; the table shows medians. Every result is checked: the full
 counts of direct, shuffle and duckdb byte for byte against serial's, lab-python's top 3.
 direct, shuffle and lab-python get a fresh redis-server per run (same binary, loopback, RDB in a
 temp dir); the jobs checkpoint every CHECKPOINT_INTERVAL = 2 s like the lab asks.
 
-Columns: seconds (wall clock of the whole command), MB/s, x DuckDB (seconds / DuckDB's query
-time, lower is better), Redis s (CPU time of the redis-server process during the run),
+Columns: seconds (wall clock of the whole command), MB/s, x DuckDB (seconds / DuckDB's whole
+process time, top 3 or sorted export as the row does; lower is better), Redis s (CPU time of the redis-server process during the run),
 peak RSS (the largest process of the command: serial, node, coordinator or one worker, Python
 process), Redis RSS (the redis-server's peak).
 
 usage: bench/job_bench.py [--files 140] [--rows 20000] [--workers 2] [--repeat 3]
-                          [--skip-python] [--only serial,shuffle,...]
+                          [--skip-python] [--only serial,shuffle,...] [--baseline BINARY]
 """
 import argparse
 import json
@@ -117,14 +124,21 @@ def dump_counts(port, key="count"):
 def run_design(name, a, data, files, tmp, expected, top3):
     """One run: (seconds, redis seconds, peak RSS MB, check result, extra dict)."""
     out = os.path.join(tmp, f"{name}.txt")
+    binary = a.baseline if name.endswith("@base") else WC
+    with_out = name.endswith("-out")
+    mode = name.split("@")[0].removesuffix("-out")
     if name == "serial":
         t, _, _, rss = timed([WC, "serial", "-q", "--top", "0", "--out", out, data])
         return t, None, rss, "exact" if open(out, "rb").read() == expected else "MISMATCH", {}
-    if name == "duckdb":
-        t, stdout, err, rss = timed(["node", DUCK, os.path.join(data, "*.csv")])
+    if mode == "duckdb":
+        if with_out:
+            t, stdout, err, rss = timed(["node", DUCK, os.path.join(data, "*.csv"), "--out", out])
+        else:
+            t, stdout, err, rss = timed(["node", DUCK, os.path.join(data, "*.csv")])
+            # Its full counts are checked by one more, untimed run that writes them out.
+            subprocess.run(["node", DUCK, os.path.join(data, "*.csv"), "--out", out], capture_output=True,
+                           check=True)
         query = float(re.search(r"query_seconds (\S+)", err).group(1))
-        # Its full counts are checked by one more, untimed run that writes them out.
-        subprocess.run(["node", DUCK, os.path.join(data, "*.csv"), "--out", out], capture_output=True, check=True)
         ok = "exact" if open(out, "rb").read() == expected else "MISMATCH"
         if stdout != top3:
             ok += f", top 3 printed differ: {stdout!r}"
@@ -140,12 +154,14 @@ def run_design(name, a, data, files, tmp, expected, top3):
             cfg = os.path.join(tmp, "config.json")
             log = os.path.join(tmp, f"{name}.log")
             json.dump({"LOGFILE": log, "N_NORMAL_WORKERS": a.workers, "N_CRASHING_WORKERS": 0,
-                       "N_SLEEPING_WORKERS": 0, "CHECKPOINT_INTERVAL": 2, "MODE": name,
+                       "N_SLEEPING_WORKERS": 0, "CHECKPOINT_INTERVAL": 2, "MODE": mode,
                        "SPILL_DIR": os.path.join(tmp, "spill")}, open(cfg, "w"))
-            t, stdout, _, rss = timed([WC, "run", "-q", "--config", cfg, "--data", os.path.join(data, "*.csv"),
-                                       "--redis", f"redis://127.0.0.1:{r.port}"])
+            t, stdout, _, rss = timed([binary, "run", "-q", "--config", cfg, "--data", os.path.join(data, "*.csv"),
+                                       "--redis", f"redis://127.0.0.1:{r.port}"] + (["--out", out] if with_out else []))
             redis_s = r.busy_seconds()  # before the check reads the counts back
             ok = "exact" if dump_counts(r.port) == expected else "MISMATCH"
+            if with_out and open(out, "rb").read() != expected:
+                ok += ", --out MISMATCH"
             if stdout != top3:
                 ok += f", top 3 printed differ: {stdout!r}"
         return t, redis_s, rss, ok, {"redis_rss": r.peak_rss_mb()}
@@ -161,8 +177,9 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-python", action="store_true")
-    ap.add_argument("--only", default="serial,direct,shuffle,lab-python,duckdb")
-    ap.add_argument("--wordcount", default=WC, help="the wordcount binary (to compare builds)")
+    ap.add_argument("--only", default="serial,direct,shuffle,lab-python,duckdb,shuffle-out,duckdb-out")
+    ap.add_argument("--wordcount", default=WC, help="the wordcount binary")
+    ap.add_argument("--baseline", help="another wordcount binary, run as shuffle@base / direct@base")
     a = ap.parse_args()
     WC = a.wordcount
     data = dataset(a.files, a.rows)
@@ -170,8 +187,9 @@ def main():
     mb = sum(os.path.getsize(f) for f in files) / 1e6
     designs = [d for d in a.only.split(",") if not (a.skip_python and d == "lab-python")]
     notes = []
-    if "duckdb" in designs and not os.path.isdir(os.path.join(HERE, "duckdb", "node_modules", "@duckdb")):
-        designs.remove("duckdb")
+    if any(d.startswith("duckdb") for d in designs) and \
+            not os.path.isdir(os.path.join(HERE, "duckdb", "node_modules", "@duckdb")):
+        designs = [d for d in designs if not d.startswith("duckdb")]
         notes.append("duckdb skipped: run `make bench-deps` (npm @duckdb/node-api) to include it")
     results = {}
     with tempfile.TemporaryDirectory(prefix="wc_bench_") as tmp:
@@ -187,8 +205,12 @@ def main():
                 print(f"round {k + 1}: {d:<10} {res[0]:6.2f} s  {res[3]}", file=sys.stderr, flush=True)
     med = {d: statistics.median(r[0] for r in rs) for d, rs in results.items()}
     duck = statistics.median(r[4]["query"] for r in results["duckdb"]) if "duckdb" in results else None
+    # The goals compare whole processes: top 3 with DuckDB's top-3 process, --out with its export.
+    duck_proc = med.get("duckdb")
+    duck_out = med.get("duckdb-out")
     print(f"{len(files)} files, {mb:.0f} MB, {a.workers} workers, {os.cpu_count()} cores, "
-          f"medians of {a.repeat} run(s)" + (f"; DuckDB query time {duck:.2f} s" if duck else ""))
+          f"medians of {a.repeat} run(s)" + (f"; DuckDB query time {duck:.2f} s" if duck else "") +
+          "; x DuckDB = seconds / DuckDB's whole process (top 3; -out rows: its sorted export)")
     print(f"| design | seconds | MB/s | x DuckDB | Redis s | peak RSS MB | Redis RSS MB | counts |")
     print(f"|---|---:|---:|---:|---:|---:|---:|---|")
     for d, rs in results.items():
@@ -198,7 +220,8 @@ def main():
         rss = statistics.median(r[2] for r in rs)
         redis_rss = [r[4]["redis_rss"] for r in rs if "redis_rss" in r[4]]
         rr_text = f"{statistics.median(redis_rss):.0f}" if redis_rss else "-"
-        ratio = f"{t / duck:.2f}" if duck else "-"
+        ref = duck_out if d.endswith("-out") else duck_proc
+        ratio = f"{t / ref:.2f}" if ref else "-"
         checks = sorted(set(r[3] for r in rs))
         print(f"| {d} | {t:.2f} | {mb / t:.0f} | {ratio} | {rs_text} | {rss:.0f} | {rr_text} | {'; '.join(checks)} |")
     for n in notes:
