@@ -157,11 +157,11 @@ class Coordinator {
       try {
         session_->Once([&](Connection& c) {
           claim_->Release(c);  // also drops a shuffle job's reduced runs
-          // An external Redis keeps the result: saved, it survives a restart from here on. (An
-          // embedded one is removed with the job's state directory: nothing to save. A result
-          // read before a crash is exact either way: a rerun finds the job done, or resumes it
-          // from the last checkpoint.)
-          if (!redis_->embedded()) persistence_->SaveNow(c);
+          // An external Redis keeps the result: one more checkpoint, not waited for. (An
+          // embedded one is removed with the job's state directory: nothing to save. The result
+          // printed is exact either way: after a crash that lost the end of the job, a rerun
+          // resumes it from the last checkpoint and finds the same result.)
+          if (!redis_->embedded()) persistence_->CheckpointNow(c);
           return 0;
         });
       } catch (const redis::RedisError&) {
