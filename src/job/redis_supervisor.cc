@@ -19,7 +19,11 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
     extra = {"--appendonly", "yes", "--appendfsync", "everysec"};
   extra.insert(extra.end(), o_.redis_args.begin(), o_.redis_args.end());
   server_ = std::make_unique<redis::RedisServer>(
-      redis::RedisServerOptions{.dir = state_->path(), .password = password, .extra_args = extra});
+      redis::RedisServerOptions{.dir = state_->path(),
+                                .password = password,
+                                .extra_args = extra,
+                                .repair_aof_tail = o_.persistence == Persistence::kAof});
+  NoteAofRepair();
   connect_ = server_->connect_options();
   started_ = Clock::now();
   state_->WriteEndpoint(server_->port(), server_->pid());
@@ -72,6 +76,7 @@ bool RedisSupervisor::Connected(redis::Connection& c) {
 void RedisSupervisor::Restart(const char* why) {
   try {
     server_->Start();  // same port, password, directory, configuration: loads the checkpoint
+    NoteAofRepair();
     down_ = false;
     started_ = Clock::now();
     state_->WriteEndpoint(server_->port(), server_->pid());
@@ -79,6 +84,11 @@ void RedisSupervisor::Restart(const char* why) {
   } catch (const std::exception& e) {
     Log::Warn("redis_start_failed", "error=\"{}\"", e.what());
   }
+}
+
+void RedisSupervisor::NoteAofRepair() {
+  const redis::AofRepair& r = server_->last_repair();
+  if (r.truncated) Log::Warn("aof_repaired", "report=\"{}\"", r.report);
 }
 
 void RedisSupervisor::Stop(bool remove_state) {

@@ -67,6 +67,8 @@ class RedisSupervisor {
   bool fresh_state() const { return state_ && state_->fresh(); }
 
  private:
+  // Logs `aof_repaired` if the server's last start cut a torn block off its AOF.
+  void NoteAofRepair();
   void Restart(const char* why);
 
   SupervisorOptions o_;

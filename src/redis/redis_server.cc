@@ -93,6 +93,7 @@ ConnectOptions RedisServer::connect_options() const {
 
 void RedisServer::Start() {
   if (pid_ > 0) throw std::logic_error("redis-server already running");
+  if (options_.repair_aof_tail) last_repair_ = RepairAofTail(options_.dir);
   std::vector<std::string> args = {options_.executable,
                                    "--port",
                                    std::to_string(options_.port),

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "redis/aof_repair.h"
 #include "redis/connection.h"
 
 namespace wc::redis {
@@ -29,6 +30,9 @@ struct RedisServerOptions {
   std::vector<std::string> extra_args;  // more redis-server options, e.g. {"--appendonly", "yes"}
   std::string executable = "redis-server";
   std::chrono::milliseconds start_timeout{15000};  // until PING answers (RDB loaded)
+  // Before every start, cut a torn MULTI/EXEC block off the AOF's tail (redis/aof_repair.h).
+  // For servers with --appendonly yes.
+  bool repair_aof_tail = false;
 };
 
 class RedisServer {
@@ -38,7 +42,7 @@ class RedisServer {
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
 
-  void Start();  // REQUIRES: not running
+  void Start();  // REQUIRES: not running. Repairs the AOF's tail first if so configured.
   void Stop();   // graceful; no-op if not running
   void Kill();   // SIGKILL and reap: a crash
   // True while the child runs; reaps it (and returns false) if it has died.
@@ -49,6 +53,8 @@ class RedisServer {
   const std::string& dir() const { return options_.dir; }
   ConnectOptions connect_options() const;
   std::string url() const { return ToUrl(connect_options()); }
+  // What the AOF repair before the last start did.
+  const AofRepair& last_repair() const { return last_repair_; }
 
  private:
   void WaitReady();
@@ -56,6 +62,7 @@ class RedisServer {
 
   RedisServerOptions options_;
   pid_t pid_ = -1;
+  AofRepair last_repair_;
 };
 
 // A free TCP port on 127.0.0.1 (bound and released; the usual small race applies).
