@@ -707,9 +707,20 @@ local function commit(keys, args)
   return {1, m, state}
 end
 
+-- In the publish phase every plan task and partition is finished: a late entry of one (a second
+-- delivery, an entry a restarted Redis hands out again) is acknowledged if it is pending and
+-- changes nothing else. Returns whether it was acknowledged.
+local function ack_late(k, rec, entry, kind, n)
+  if not is_pending(k, rec, entry) then return false end
+  need_entry(k, rec, entry, kind, n)
+  redis.call('XACK', k.stream, rec.group, entry)
+  return true
+end
+
 -- wc_fail_v3: a plan task (count task, map task, or redone map task) failed for good.
 --   KEYS: the nine. ARGV: id, entry_id, task_n, message.
--- States count, map, reduce. Not pending -> 0, nothing written. Else (the entry must be task n
+-- States count, map, reduce (publish: a late entry, acknowledged, reply 0). Not pending -> 0,
+-- nothing written. Else (the entry must be task n
 -- of this job) XACK; if the task's bit is 0: SETBIT, done_tasks++, failed_tasks++, HSET failed
 -- task:<n> message, then advance (direct: last task -> done; map: last map -> START REDUCE;
 -- reduce: SREM redo n and UNBLOCK, and the job is done if nothing else remains).
@@ -721,7 +732,11 @@ local function task_fail(keys, args)
   local n = index_arg(args[3], 'task number')
   local rec = fence(k, id)
   need_task(rec, n)
-  need_state(rec, 'count', 'map', 'reduce')
+  need_state(rec, 'count', 'map', 'reduce', 'publish')
+  if rec.state == 'publish' then
+    ack_late(k, rec, entry, 'task', n)
+    return 0
+  end
   if not is_pending(k, rec, entry) then return 0 end
   need_entry(k, rec, entry, 'task', n)
   redis.call('XACK', k.stream, rec.group, entry)
@@ -736,7 +751,8 @@ end
 
 -- wc_map_done_v3: map task m wrote its output.
 --   KEYS: the nine. ARGV: id, entry_id, m.
--- States map, reduce (a redone map). Not pending -> {0, state}, nothing written. Else (the entry
+-- States map, reduce (a redone map), publish (a late entry: acknowledged, reply {0, 'publish'}).
+-- Not pending -> {0, state}, nothing written. Else (the entry
 -- must be task m of this job) XACK; if bit m is 0: SETBIT, done_tasks++; SREM redo m == 1 ->
 -- UNBLOCK; state map and done_tasks == tasks -> START REDUCE (all R reduce entries and state
 -- reduce, in this call). Reply {1 if this call finished map m else 0, state afterwards}.
@@ -747,7 +763,11 @@ local function map_done(keys, args)
   local m = index_arg(args[3], 'map number')
   local rec = fence(k, id)
   need_task(rec, m)
-  need_state(rec, 'map', 'reduce')
+  need_state(rec, 'map', 'reduce', 'publish')
+  if rec.state == 'publish' then
+    ack_late(k, rec, entry, 'task', m)
+    return {0, rec.state}
+  end
   if not is_pending(k, rec, entry) then return {0, rec.state} end
   need_entry(k, rec, entry, 'task', m)
   redis.call('XACK', k.stream, rec.group, entry)
@@ -761,8 +781,9 @@ end
 --   KEYS: the nine. ARGV: id, entry_id, r, distinct, total (both ^[0-9]+$, <= 15 digits), run
 --   (the partition's (word, count) records, encoded by the reducer; any bytes: Redis keeps
 --   them, the publisher decodes them).
--- State reduce, r < parts. Not pending -> {0, state}, nothing written. Else (the entry must be
--- part r of this job) XACK; if rdone bit r is 0: SETBIT, done_parts++, distinct += distinct,
+-- State reduce (publish: a late entry, acknowledged, reply {0, 'publish'}), r < parts. Not
+-- pending -> {0, state}, nothing written. Else (the entry must be part r of this job) XACK; if
+-- rdone bit r is 0: SETBIT, done_parts++, distinct += distinct,
 -- words += total, HSET P:parts r run; all parts done, no map redone and no reduce blocked ->
 -- the publish entry and state publish (or done when there is no word at all).
 -- Reply {1 if this call finished partition r else 0, state afterwards}.
@@ -776,7 +797,11 @@ local function reduce_done(keys, args)
   local distinct, total = amount_arg(args[4], 'distinct'), amount_arg(args[5], 'total')
   local rec = fence(k, id)
   need_part(rec, r)
-  need_state(rec, 'reduce')
+  need_state(rec, 'reduce', 'publish')
+  if rec.state == 'publish' then
+    ack_late(k, rec, entry, 'part', r)
+    return {0, rec.state}
+  end
   if not is_pending(k, rec, entry) then return {0, rec.state} end
   need_entry(k, rec, entry, 'part', r)
   redis.call('XACK', k.stream, rec.group, entry)
@@ -861,7 +886,7 @@ end
 
 -- wc_redo_maps_v3: the reducer of partition r found the outputs of map tasks missing/corrupt.
 --   KEYS: the nine. ARGV: id, entry_id (the reduce entry), r, max_redos, then (m, reason) pairs.
--- State reduce, r < parts, every m < tasks (a map named twice counts once). Maps failed for good
+-- State reduce or publish, r < parts, every m < tasks (a map named twice counts once). Maps failed for good
 -- (failed has task:<m> or map:<m>) are skipped; none left -> 2 (the reducer goes on without
 -- them; nothing written). Reduce entry not pending -> 0 (nothing written). Else (the entry must
 -- be part r of this job) XACK it, SADD blocked r, and for each map m not already in redo:
@@ -869,8 +894,9 @@ end
 -- lost <k> times, giving up (<reason>)", failed_tasks++ (its bit stays 1); else SADD redo m,
 -- SETBIT done m 0, done_tasks-- (only if the bit was 1), XADD P * <fname> <path> job <id> task
 -- <m>. Then UNBLOCK. Reply 1.
--- Spec decision: if partition r is already done (another entry of it finished it), the entry is
--- acknowledged and the reply is 0: nothing is sent back for a partition that needs no reduce.
+-- Spec decision: if partition r is already done (another entry of it finished it; always so in
+-- the publish phase), the entry is acknowledged and the reply is 0: nothing is sent back for a
+-- partition that needs no reduce.
 local function redo_maps(keys, args)
   local k = open_keys(keys)
   nargs(args, 6, 'id entry r max_redos (m reason)...')
@@ -888,7 +914,11 @@ local function redo_maps(keys, args)
   local rec = fence(k, id)
   need_part(rec, r)
   for _, m in ipairs(maps) do need_task(rec, m) end
-  need_state(rec, 'reduce')
+  need_state(rec, 'reduce', 'publish')
+  if rec.state == 'publish' then  -- partition r is done: a late entry, acknowledged
+    ack_late(k, rec, entry, 'part', r)
+    return 0
+  end
   local todo = {}
   for i, m in ipairs(maps) do
     local ms = int_str(m)

@@ -157,11 +157,10 @@ class Coordinator {
       try {
         session_->Once([&](Connection& c) {
           claim_->Release(c);  // also drops a shuffle job's reduced runs
-          // An external Redis keeps the result: one more checkpoint, not waited for. (An
-          // embedded one is removed with the job's state directory: nothing to save. The result
-          // printed is exact either way: after a crash that lost the end of the job, a rerun
-          // resumes it from the last checkpoint and finds the same result.)
-          if (!redis_->embedded()) persistence_->CheckpointNow(c);
+          // An external Redis keeps the result: saved, it survives a crash from here on (the
+          // runs are dropped first). An embedded one is removed with the job's state directory:
+          // nothing to save.
+          if (!redis_->embedded()) persistence_->SaveNow(c);
           return 0;
         });
       } catch (const redis::RedisError&) {

@@ -129,6 +129,30 @@ TEST_F(JobStoreTest, AnEntryOfAFinishedTaskIsAcknowledgedWithoutCounts) {
   }
 }
 
+// Regression (chaos, AOF): a stolen publish task (n = 0) was taken for map task 0, whose bit was
+// set: wc_map_done refused the entry and the worker exited 4.
+TEST_F(JobStoreTest, OnlyPlanTasksAreAcknowledgedAsFinished) {
+  Start({{"/d/a.csv", csv::ByteRange{}}}, Mode::kShuffle);
+  JobView job = store_.State(conn()).View();
+  auto plan = store_.ReadPlan(conn(), 1);
+  Task map = store_.ReadNew(conn(), "w", 0, job, plan).tasks.at(0);
+  ASSERT_TRUE(store_.MapDone(conn(), kId, map));  // task 0's bit set; the reduce phase began
+  for (const char* kind : {"part", "publish"}) {
+    conn().Command({"XADD", "files", "*", "job", kId, kind, "0"});
+  }
+  std::vector<Task> later;
+  for (int i = 0; i < 4; ++i)
+    for (Task& t : store_.ReadNew(conn(), "w", 0, job, plan).tasks) later.push_back(t);
+  int checked = 0;
+  for (const Task& t : later) {
+    if (t.kind != Task::Kind::kReduce && t.kind != Task::Kind::kPublish) continue;
+    ++checked;
+    EXPECT_FALSE(store_.AckIfFinished(conn(), kId, t));
+    EXPECT_EQ(store_.Deliveries(conn(), t.entry), 1);  // still pending: the caller does it
+  }
+  EXPECT_GE(checked, 2);
+}
+
 TEST_F(JobStoreTest, BeginOnKeysHeldByALiveJobIsBusy) {
   Start({{"/d/a.csv", csv::ByteRange{}}});
   JobIdentity other{.digest = "cd34", .tasks = 1};

@@ -35,13 +35,6 @@ void Durability::MaybeCheckpoint(Connection& c) {
   }
 }
 
-void Durability::CheckpointNow(Connection& c) {
-  if (kind_ != job::Persistence::kRdb) return;
-  c.Command({"BGSAVE", "SCHEDULE"});
-  ++checkpoints_;
-  Log::Event("checkpoint", "n={} final=true", checkpoints_);
-}
-
 template <class Idle, class Start>
 void Durability::WaitThen(Connection& c, const char* what, Idle idle, Start start) {
   auto deadline = Clock::now() + std::chrono::seconds(60);

@@ -26,9 +26,6 @@ class Durability {
   void MaybeCheckpoint(redis::Connection& c);
   // Saves synchronously and durably.
   void SaveNow(redis::Connection& c);
-  // One more checkpoint, not waited for: RDB: BGSAVE SCHEDULE (after one that runs); AOF:
-  // nothing (the file has every write). For a result that should outlive the coordinator.
-  void CheckpointNow(redis::Connection& c);
 
   int checkpoints() const { return checkpoints_; }
   int failures() const { return failures_; }

@@ -458,7 +458,10 @@ class Worker {
           // the reduce phase began in between: the entry is a real one after all
         }
       } else {
-        // The job moved on without us (another reducer finished this partition).
+        // The job moved on without us (another reducer finished this partition). In the publish
+        // phase the entry is acknowledged (as a late one); once done, it no longer matters.
+        if (s.state() == "publish")
+          Redis([&](Connection& c) { return store_->ReduceDone(c, job_.id, t, 0, 0, ""); });
         CountAck(false);
         Log::Event("reduce", "task={} part={} result=duplicate state={}", t.entry, t.n, s.state());
         return;

@@ -45,9 +45,11 @@ AofRepair RepairAofTail(const std::string& dir, const std::string& tool) {
   r.checked = true;
 
   int in[2], out[2];
-  if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe: " + std::string(strerror(errno)));
+  if (::pipe2(in, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe: " + std::string(strerror(errno)));
   UniqueFd in_read(in[0]), in_write(in[1]);
-  if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe: " + std::string(strerror(errno)));
+  if (::pipe2(out, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe: " + std::string(strerror(errno)));
   UniqueFd out_read(out[0]), out_write(out[1]);
 
   posix_spawn_file_actions_t actions;

@@ -213,8 +213,10 @@ TEST_F(ShuffleFunctionsTest, LastReduceDoneAddsOnePublishEntryInTheSameCall) {
   ASSERT_EQ(publish.size(), 1u);
   EXPECT_EQ(publish[0].f, (Fields{{"job", kId}, {"publish", "1"}}));
   EXPECT_EQ(Field("publish_entry"), publish[0].id);
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[1].id, "1", "1", "4", "r"}),
-                         "BADSTATE job " + kId + " is publish, not reduce"));
+  // A late finish of a partition in the publish phase: already acknowledged, nothing written.
+  Snapshot before = Snap();
+  EXPECT_EQ(ReduceDone(reduces[1].id, 1, "1", "4", "r"), "0 publish");
+  ExpectUnchanged(before);
 }
 
 TEST_F(ShuffleFunctionsTest, ReduceDoneChecksJobPartEntryAndNumbersBeforeWriting) {
@@ -349,6 +351,36 @@ TEST_F(ShuffleFunctionsTest, PublishWriteChecksEveryScoreBeforeTheFirstWrite) {
     EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", a), "ERR wc: bad score")) << bad;
   }
   ExpectUnchanged(before);
+}
+
+// Regression (chaos, AOF): a map entry delivered again in the publish phase got BADSTATE from
+// wc_map_done, and its worker re-joined and took the same entry again, forever.
+TEST_F(ShuffleFunctionsTest, LateEntriesInThePublishPhaseAreAcknowledgedAndChangeNothingElse) {
+  Entry p = ReducePhase();
+  std::string map = Add({"fname", Path(1), "job", kId, "task", "1"});
+  std::string part = Add({"job", kId, "part", "0"});
+  std::string map2 = Add({"fname", Path(2), "job", kId, "task", "2"});
+  std::string part2 = Add({"job", kId, "part", "1"});
+  Deliver();
+  EXPECT_EQ(Pending(), 5);  // the publish entry and the four late ones
+  auto before = Progress();
+  EXPECT_EQ(MapDone(map, 1), "0 publish");
+  EXPECT_EQ(ReduceDone(part, 0, "9", "99", "late run"), "0 publish");
+  EXPECT_EQ(Call("wc_fail_v3", {kId, map2, "2", "late failure"}).integer(), 0);
+  EXPECT_EQ(Redo(part2, 1, 3, {"0", "lost"}), 0);
+  EXPECT_EQ(Pending(), 1);  // only the publish entry
+  auto after = Progress();
+  for (const char* f : {"state", "done_tasks", "done_parts", "failed_tasks", "distinct", "words"})
+    EXPECT_EQ(after[f], before[f]) << f;
+  EXPECT_EQ(conn().Command({"HGET", "files:parts", "0"}).str(), "run0");
+  // Repeated: not pending any more, nothing written.
+  Snapshot snap = Snap();
+  EXPECT_EQ(MapDone(map, 1), "0 publish");
+  EXPECT_EQ(ReduceDone(part, 0, "9", "99", "late run"), "0 publish");
+  ExpectUnchanged(snap);
+  // The wrong entry for a task is still an error, nothing written.
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, p.id, "1"}), "ERR wc: entry "));
+  EXPECT_EQ(Publish(p.id, "3", "12", "restore", ResultPayload()), "1 done");
 }
 
 TEST_F(ShuffleFunctionsTest, ReleaseOfTheDoneJobDropsTheRuns) {
@@ -523,7 +555,7 @@ TEST_F(ShuffleFunctionsTest, RedoBeforeTheReducePhaseIsBadState) {
   auto maps = Deliver();
   Snapshot before = Snap();
   EXPECT_EQ(Err("wc_redo_maps_v3", {kId, maps[0].id, "0", "3", "1", "r"}),
-            "BADSTATE job " + kId + " is map, not reduce");
+            "BADSTATE job " + kId + " is map, not reduce or publish");
   EXPECT_TRUE(
       StartsWith(Err("wc_reduce_done_v3", {kId, maps[0].id, "0", "0", "0", "r"}), "BADSTATE "));
   ExpectUnchanged(before);

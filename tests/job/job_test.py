@@ -447,17 +447,21 @@ def test_redis_that_evicts_keys_is_refused(tmp):
 
 
 def test_result_changed_by_another_writer_is_never_printed(tmp):
-    # A writer deleting COUNT while the job runs (as an eviction would): the totals recorded
+    # A writer deleting COUNT after the job is done (as an eviction would): the totals recorded
     # with the commits no longer match the result, and run says so instead of printing it.
+    # Deterministic: the coordinator is stopped (SIGSTOP) while its workers finish the job
+    # without it, COUNT is deleted, then the coordinator goes on and reads.
     data = gen(tmp, 4, 1000)
     r = Redis(tmp)
     try:
-        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1), data,
-                           "--redis", r.url)
-        # (shuffle: COUNT exists only from the publish on, moments before the result is read)
-        while p.poll() is None:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2), data, "--redis", r.url)
+        wait_state(r, ("count", "map"))  # sleeping workers: a second per task
+        os.kill(p.pid, signal.SIGSTOP)
+        try:
+            wait_state(r, ("done",), timeout=60)
             r.cli("DEL", "count")
-            time.sleep(0.05 if MODE != "shuffle" else 0)
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
         rc, stdout, stderr = finish(p)
         expect(rc == 8, f"exit {rc}, wanted 8: {stderr}")
         expect("is not the one the job recorded" in stderr and stdout == "", stderr)
