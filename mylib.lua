@@ -361,6 +361,8 @@ local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 --     -> CREATE: DEL the nine keys and P:foreign, write the record (state creating, counters 0,
 --        epoch = old epoch + 1 or 1), XGROUP CREATE P group 0 MKSTREAM. {'created', id, epoch}
 --   state done and same               -> {'done', id, epoch}                          (no write)
+--     (unless C .. ':holder' names another stream: C was re-created by that job, this job's
+--      result is gone, and it is CREATEd again, subject to that job's live lease)
 --   live                              -> {'busy', id, owner, state, created_ms, lease left ms,
 --                                          digest}                                   (no write)
 --   not live, same, count/map/reduce  -> RESUME: epoch + 1, owner, lease.
@@ -417,9 +419,14 @@ local function job_begin(keys, args)
                    rec.column == column
     local ended = st == 'done' or st == 'failed'
     local epoch = tonumber(rec.epoch) or 0
-    local create = not live and (replace == '1' or st == 'creating' or (ended and not same))
+    -- A done job whose C a job of another stream has re-created since (shared COUNT) has lost
+    -- its result: it is counted again, never answered 'done' with the other job's result.
+    local holder_now = redis.call('GET', k.holder)
+    local result_lost = st == 'done' and holder_now and holder_now ~= k.stream
+    local create = not live and (replace == '1' or st == 'creating' or (ended and not same) or
+                     result_lost)
     if not create then
-      if st == 'done' and same then return {'done', rec.id, epoch} end
+      if st == 'done' and same and not result_lost then return {'done', rec.id, epoch} end
       if live then
         return {'busy', rec.id, rec.owner or '', st or '', tonumber(rec.created_ms) or 0,
                 (tonumber(rec.lease_until_ms) or 0) - now, rec.digest or ''}

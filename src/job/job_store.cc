@@ -216,6 +216,16 @@ ResultCounts JobStore::ReadCounts(Connection& c) {
   return out;
 }
 
+int64_t JobStore::MaxArgumentBytes(Connection& c) {
+  try {
+    Reply r = c.Command({"CONFIG", "GET", "proto-max-bulk-len"});
+    if (r.size() == 2) return Int(r[1]);
+  } catch (const redis::RedisReplyError&) {
+    // CONFIG denied (an ACL, a managed Redis): unknown
+  }
+  return 0;
+}
+
 int64_t JobStore::DistinctWords(Connection& c) {
   return c.Command({"ZCARD", keys_.counts}).integer();
 }

@@ -116,6 +116,8 @@ class JobStore {
   // Every (word, count) of the result, in counts-file order (pipelined pages, no sort).
   ResultCounts ReadCounts(redis::Connection& c);
   int64_t DistinctWords(redis::Connection& c);
+  // The largest argument the server takes (proto-max-bulk-len); 0 if CONFIG is denied.
+  int64_t MaxArgumentBytes(redis::Connection& c);
   // "Redis is out of memory (...)" if it uses 95% of its maxmemory or more, else "".
   std::string OutOfMemory(redis::Connection& c);
   std::vector<ConsumerInfo> Consumers(redis::Connection& c);

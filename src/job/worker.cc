@@ -1,5 +1,6 @@
 #include "job/worker.h"
 
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -520,8 +521,23 @@ class Worker {
     heartbeat_.Set({t.entry});
     const auto t0 = Clock::now();
     std::vector<shuffle::DecodedRun> decoded;
-    std::vector<std::string> runs =
-        Redis([&](Connection& c) { return store_->Runs(c, job_.parts); });
+    std::vector<std::string> runs;
+    try {
+      runs = Redis([&](Connection& c) { return store_->Runs(c, job_.parts); });
+    } catch (const shuffle::RunError& e) {
+      // A run is missing. Runs are stored atomically with their partitions, so either Redis
+      // went back to an older state since we looked (a restart from a checkpoint of the reduce
+      // phase: our entry is gone or no longer the publish task, and the job goes on from
+      // there), or someone else wrote to Redis.
+      JobState now = Redis([&](Connection& c) { return store_->State(c); });
+      if (now.state() != "publish" || now.Get("publish_entry") != t.entry) {
+        Log::Warn("publish", "task={} result=job_moved state={} why=\"{}\"", t.entry, now.state(),
+                  e.what());
+        heartbeat_.Set({});
+        return;
+      }
+      throw;
+    }
     for (uint32_t r = 0; r < job_.parts; ++r)
       decoded.push_back(shuffle::DecodeRun(runs[r], r, job_.parts));
     std::vector<WordCount> merged = shuffle::MergeRuns(decoded);
@@ -535,7 +551,17 @@ class Worker {
       return Redis(
           [&](Connection& c) { return store_->Publish(c, job_.id, t, merged.size(), total, p); });
     };
-    JobStore::PublishResult r = publish(&payload);
+    // A payload the server would drop (its proto-max-bulk-len; a proxy's limit shows as a reset
+    // connection instead) goes the ZADD way at once.
+    int64_t max_arg = Redis([&](Connection& c) { return store_->MaxArgumentBytes(c); });
+    JobStore::PublishResult r;
+    if (max_arg > 0 && payload.size() + 4096 > static_cast<uint64_t>(max_arg)) {
+      r.kind = K::kRefused;
+      r.refusal =
+          fmt::format("payload of {} bytes above proto-max-bulk-len {}", payload.size(), max_arg);
+    } else {
+      r = publish(&payload);
+    }
     std::string how = "restore";
     if (r.kind == K::kRefused) {
       Log::Warn("publish_fallback", "task={} why=\"{}\" words={}", t.entry, r.refusal,

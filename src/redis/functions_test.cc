@@ -418,6 +418,29 @@ TEST_F(FunctionsTest, BeginOnAnotherStreamSharingCountIsBusyWhileTheFirstLeaseLi
   EXPECT_EQ(conn().Command({"EXISTS", "other:job"}).integer(), 0);
 }
 
+// Regression (attack pass): job A done, then job B on another stream with the same COUNT
+// re-created COUNT; a rerun of A was answered 'done' and printed B's result with exit 0.
+TEST_F(FunctionsTest, ADoneJobWhoseSharedCountWasRecreatedIsCountedAgain) {
+  const Job a{.tasks = 0};  // a direct job with no task is done at once
+  Create(a);
+  EXPECT_EQ(Field("state"), "done");
+  EXPECT_EQ(Call("wc_job_release_v3", {kId, "1"}).integer(), 1);
+  Job rerun = a;
+  rerun.id = "abcdefabcdefabcdefabcdefabcdefab";
+  EXPECT_EQ(Begin(rerun)[0].str(), "done");  // same job, COUNT still its own
+  const Args other{"other", "other:job",   "other:plan", "other:done",   "other:failed",
+                   "count", "other:rdone", "other:redo", "other:blocked"};
+  Reply b = FCall(conn(), "wc_job_begin_v3", other, BeginArgs({.id = kOtherId, .tasks = 0}));
+  ASSERT_EQ(b[0].str(), "created");
+  FCall(conn(), "wc_job_start_v3", other, {kOtherId, std::to_string(b[2].integer())});
+  conn().Command({"ZADD", "count", "5", "other-job-word"});  // as the other job's commits would
+  FCall(conn(), "wc_job_release_v3", other, {kOtherId, std::to_string(b[2].integer())});
+  Reply again = Begin(rerun);
+  EXPECT_EQ(again[0].str(), "created");
+  EXPECT_EQ(conn().Command({"EXISTS", "count"}).integer(), 0);
+  EXPECT_EQ(conn().Command({"GET", "count:holder"}).str(), "files");
+}
+
 TEST_F(FunctionsTest, TakeoverEndsTheLeaseOnlyOfTheNamedOwner) {
   Begin({});
   std::string owner = Field("owner");
