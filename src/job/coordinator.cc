@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "job/job_claim.h"
+#include "job/job_spec.h"
 #include "job/persistence.h"
-#include "job/plan.h"
 #include "job/redis_session.h"
 #include "job/redis_supervisor.h"
 #include "job/results.h"
@@ -21,7 +21,6 @@
 #include "job/worker_pool.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "util/paths.h"
 
 namespace wc::job {
 
@@ -51,39 +50,24 @@ class Coordinator {
     sa.sa_handler = OnStopSignal;
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
     report_.mode = c_.mode;
-    std::vector<std::string> files;
     try {
-      files = ExpandInputs({o_.data.value_or(c_.data_path)});
-    } catch (const InputError& e) {
+      int workers =
+          o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
+      spec_ = PlanJob(c_, o_.data.value_or(c_.data_path), workers);
+    } catch (const NoInput& e) {
       Fail(JobOutcome::kNoInput, e.what());
       return std::move(report_);
     }
-    plan_ = MakePlan(files, c_.chunk_bytes, c_.column);
-    if (plan_.tasks.empty() && plan_.missing == plan_.files) {
-      Fail(JobOutcome::kNoInput, plan_.failures.empty() ? "no input" : plan_.failures.front());
-      return std::move(report_);
-    }
-    report_.tasks = plan_.tasks.size();
-    report_.files = plan_.files;
-    report_.bytes = plan_.bytes;
-    Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
-               plan_.tasks.size(), plan_.bytes, plan_.failures.size(), plan_.data_root);
-    if (shuffle()) {
-      int workers =
-          o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
-      partitions_ = c_.partitions > 0 ? static_cast<uint32_t>(c_.partitions)
-                                      : DefaultPartitions(plan_.bytes, workers);
-    }
-    digest_ = PlanDigest(
-        plan_, fmt::format("mode={} column={} parts={} in={} count={} fname={}", ToString(c_.mode),
-                           c_.column, partitions_, c_.in, c_.count, c_.fname));
+    report_.tasks = spec_.plan.tasks.size();
+    report_.files = spec_.plan.files;
+    report_.bytes = spec_.plan.bytes;
     try {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
       redis_ = std::make_unique<RedisSupervisor>(
           SupervisorOptions{.external_url = o_.redis_url,
                             .password = c_.redis_password,
                             .state_root = state_root_,
-                            .state_key = digest_.substr(0, 16),
+                            .state_key = spec_.digest.substr(0, 16),
                             .persistence = c_.persistence,
                             .redis_args = c_.redis_args,
                             .crash_interval = Ms(c_.redis_restart_interval),
@@ -129,10 +113,10 @@ class Coordinator {
   }
 
  private:
-  bool shuffle() const { return c_.mode == Mode::kShuffle; }
   bool ended_well() const {
     return report_.outcome == JobOutcome::kDone || report_.outcome == JobOutcome::kInputFailed;
   }
+  double Elapsed() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
 
   void Fail(JobOutcome outcome, std::string error) {
     report_.outcome = outcome;
@@ -176,8 +160,8 @@ class Coordinator {
     // A run that never held the job (refused) leaves nothing it made behind.
     bool never_held = !claim_ || claim_->id().empty();
     redis_->Stop(/*remove_state=*/ended_well() || (never_held && redis_->fresh_state()));
-    report_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
-    report_.partitions = partitions_;
+    report_.seconds = Elapsed();
+    report_.partitions = spec_.partitions;
     report_.forced_restarts = redis_->forced_restarts();
     report_.unplanned_restarts = redis_->unplanned_restarts();
     report_.workers_killed = pool_ ? pool_->killed() : 0;
@@ -187,22 +171,13 @@ class Coordinator {
     report_.job_id = job_id_;
   }
 
-  JobIdentity Identity(const std::string& spill) const {
-    return JobIdentity{.digest = digest_,
-                       .mode = c_.mode,
-                       .tasks = static_cast<uint32_t>(plan_.tasks.size()),
-                       .parts = partitions_,
-                       .spill = spill,
-                       .column = c_.column};
-  }
-
   // Claims the keys: creates the job, resumes it, or finds it done. Returns false (with the
   // outcome set) if another job holds the keys.
   bool Begin() {
     const std::string new_id = JobClaim::NewId();
-    const std::string spill = shuffle() ? "job-" + new_id : "";
+    const std::string spill = spec_.shuffle() ? "job-" + new_id : "";
     claim_ = std::make_unique<JobClaim>(
-        store_, ClaimSpec{Identity(spill), JobClaim::Owner(), Info(), o_.replace});
+        store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), spec_.Info(), o_.replace});
     BeginResult b = session_->Run([&](Connection& c) {
       RefuseEvictingRedis(c);
       return claim_->Begin(c, new_id);
@@ -231,13 +206,6 @@ class Coordinator {
     }
   }
 
-  std::vector<std::pair<std::string, std::string>> Info() const {
-    return {{"count_key", c_.count},
-            {"files", std::to_string(plan_.files)},
-            {"bytes", std::to_string(plan_.bytes)},
-            {"data_root", plan_.data_root}};
-  }
-
   std::string RecordSpill() {
     return session_->Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
@@ -245,10 +213,10 @@ class Coordinator {
   // Takes the job: its spill directory, and the workers' settings.
   void Adopt(const std::string& spill) {
     job_id_ = claim_->id();
-    if (shuffle()) {
+    if (spec_.shuffle()) {
       spill_.Prepare(
           c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), spill);
-      Log::Event("spill", "dir=\"{}\" partitions={}", spill_.dir().string(), partitions_);
+      Log::Event("spill", "dir=\"{}\" partitions={}", spill_.dir().string(), spec_.partitions);
     }
     WorkerOptions w = WorkerOptionsFor(c_);
     w.redis = redis_->connect_options();
@@ -261,12 +229,13 @@ class Coordinator {
 
   // Makes Redis hold our job (JobClaim::Ensure); saves it if its plan was (re)written.
   void EnsureJob(Connection& c) {
-    if (!claim_->Ensure(c, plan_.tasks)) return;
+    if (!claim_->Ensure(c, spec_.plan.tasks)) return;
     reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
     persistence_->SaveNow(c);
     ++creations_;
     Log::Event("job_created", "job={} stream={} tasks={} mode={} partitions={} creation={}",
-               job_id_, c_.in, plan_.tasks.size(), ToString(c_.mode), partitions_, creations_);
+               job_id_, c_.in, spec_.plan.tasks.size(), ToString(c_.mode), spec_.partitions,
+               creations_);
   }
 
   void SpawnInitialWorkers() {
@@ -373,8 +342,7 @@ class Coordinator {
     if (s.state() == "reduce" && !reduce_seen_) {
       // The function that acknowledged the last map started the reduce phase; save it.
       reduce_seen_ = true;
-      Log::Event("reduce_phase", "partitions={} after_s={:.3f}", partitions_,
-                 std::chrono::duration<double>(Clock::now() - t0_).count());
+      Log::Event("reduce_phase", "partitions={} after_s={:.3f}", spec_.partitions, Elapsed());
       persistence_->SaveNow(c);
     }
     return s.state();
@@ -385,11 +353,11 @@ class Coordinator {
     ProgressSnapshot p;
     p.mode = c_.mode;
     p.phase = s.state();
-    p.total_tasks = static_cast<int64_t>(plan_.tasks.size()) + (shuffle() ? partitions_ : 0);
+    p.total_tasks = spec_.total_tasks();
     p.done_tasks = s.Int("done_tasks") + s.Int("done_parts");
     p.pending = s.Int("pending");
-    p.bytes = plan_.bytes;
-    p.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+    p.bytes = spec_.plan.bytes;
+    p.seconds = Elapsed();
     p.workers = pool_->alive();
     p.redis_restarts = redis_->generation();
     observer_->Tick(p);
@@ -413,7 +381,7 @@ class Coordinator {
       Fail(JobOutcome::kVerifyFailed, r.mismatch);
       return true;
     }
-    report_.failures = plan_.failures;
+    report_.failures = spec_.plan.failures;
     report_.failures.insert(report_.failures.end(), r.failures.begin(), r.failures.end());
     report_.top = std::move(r.top);
     report_.counts = std::move(r.counts);
@@ -426,19 +394,18 @@ class Coordinator {
   JobObserver* observer_;
   JobStore store_;
   JobReport report_;
-  Plan plan_;
+  JobSpec spec_;
   std::unique_ptr<RedisSupervisor> redis_;
   std::unique_ptr<RedisSession> session_;
   std::unique_ptr<Durability> persistence_;
   std::unique_ptr<WorkerPool> pool_;
   Clock::time_point t0_;
   std::unique_ptr<JobClaim> claim_;
-  std::string job_id_, digest_, state_root_;
+  std::string job_id_, state_root_;
   bool check_job_ = false;
   bool spawned_initial_ = false;
   bool reduce_seen_ = false;
   int local_workers_ = 0;
-  uint32_t partitions_ = 0;
   SpillArea spill_;  // shuffle: SPILL_DIR/job-<id>
   int creations_ = 0;
 };
