@@ -338,7 +338,10 @@ class Coordinator {
     persistence_->MaybeCheckpoint(c);
     JobState s = store_.State(c);
     if (s.id() != job_id_) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
-    Tick(s);
+    if (observer_) {
+      observer_->Tick(
+          ProgressSnapshot::Of(spec_, s, Elapsed(), pool_->alive(), redis_->generation()));
+    }
     if (s.state() == "reduce" && !reduce_seen_) {
       // The function that acknowledged the last map started the reduce phase; save it.
       reduce_seen_ = true;
@@ -346,21 +349,6 @@ class Coordinator {
       persistence_->SaveNow(c);
     }
     return s.state();
-  }
-
-  void Tick(const JobState& s) {
-    if (!observer_) return;
-    ProgressSnapshot p;
-    p.mode = c_.mode;
-    p.phase = s.state();
-    p.total_tasks = spec_.total_tasks();
-    p.done_tasks = s.Int("done_tasks") + s.Int("done_parts");
-    p.pending = s.Int("pending");
-    p.bytes = spec_.plan.bytes;
-    p.seconds = Elapsed();
-    p.workers = pool_->alive();
-    p.redis_restarts = redis_->generation();
-    observer_->Tick(p);
   }
 
   // Reads the result (job/results.h). It counts only if, afterwards, the job is still complete

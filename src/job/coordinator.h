@@ -21,6 +21,7 @@
 #include "count/word_table.h"
 #include "job/config.h"
 #include "job/job_store.h"
+#include "job/progress.h"
 #include "job/task.h"
 
 namespace wc::job {
@@ -45,27 +46,6 @@ enum class JobOutcome {
   kRefused,       // another job holds the keys (or took them), or Redis may evict them
   kVerifyFailed,  // the result in Redis differs from the totals the job recorded
   kOutput,        // a worker could not write its output (SPILL_DIR full or unwritable)
-};
-
-// What the coordinator saw while supervising, for a progress line.
-struct ProgressSnapshot {
-  Mode mode = Mode::kDirect;
-  std::string phase;        // the job's state: count, map, reduce, done
-  int64_t total_tasks = 0;  // count tasks, or maps + reduces
-  int64_t done_tasks = 0;
-  int64_t pending = 0;  // delivered, not finished
-  uint64_t bytes = 0;
-  double seconds = 0;
-  size_t workers = 0;
-  int redis_restarts = 0;
-};
-
-// Callbacks from the coordinator's loop (on its thread). Default: nothing.
-class JobObserver {
- public:
-  virtual ~JobObserver() = default;
-  virtual void RedisStarted(int /*port*/) {}
-  virtual void Tick(const ProgressSnapshot&) {}
 };
 
 struct JobReport {
