@@ -2,9 +2,7 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -12,13 +10,13 @@
 
 #include "job/job_claim.h"
 #include "job/job_spec.h"
+#include "job/local_workers.h"
 #include "job/persistence.h"
 #include "job/redis_session.h"
 #include "job/redis_supervisor.h"
 #include "job/results.h"
 #include "job/spill_area.h"
 #include "job/state_dir.h"
-#include "job/worker_pool.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -40,7 +38,7 @@ std::chrono::milliseconds Ms(double seconds) {
 class Coordinator {
  public:
   Coordinator(const JobConfig& c, const RunOptions& o, JobObserver* observer)
-      : c_(c), o_(o), observer_(observer), store_(KeysOf(c)) {}
+      : c_(c), o_(o), observer_(observer), store_(KeysOf(c)), mix_(WorkerMix::For(c, o.workers)) {}
 
   JobReport Run() {
     t0_ = Clock::now();
@@ -51,9 +49,7 @@ class Coordinator {
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
     report_.mode = c_.mode;
     try {
-      int workers =
-          o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
-      spec_ = PlanJob(c_, o_.data.value_or(c_.data_path), workers);
+      spec_ = PlanJob(c_, o_.data.value_or(c_.data_path), mix_.total());
     } catch (const NoInput& e) {
       Fail(JobOutcome::kNoInput, e.what());
       return std::move(report_);
@@ -103,6 +99,8 @@ class Coordinator {
       Fail(JobOutcome::kUsage, e.what());
     } catch (const LeaseLost& e) {
       Fail(JobOutcome::kRefused, fmt::format("lost the job's lease: {}", e.what()));
+    } catch (const JobIncomplete& e) {  // job/local_workers.h
+      Fail(JobOutcome::kIncomplete, e.what());
     } catch (const RedisUnavailable& e) {
       Fail(JobOutcome::kRedis, e.what());
     } catch (const redis::RedisError& e) {
@@ -129,7 +127,7 @@ class Coordinator {
   void Finish() {
     // Workers still running when the job is complete exit by themselves within their poll time
     // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why.
-    if (pool_) pool_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
+    if (workers_) workers_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
     if (ended_well()) {
       spill_.Remove();
       try {
@@ -164,7 +162,7 @@ class Coordinator {
     report_.partitions = spec_.partitions;
     report_.forced_restarts = redis_->forced_restarts();
     report_.unplanned_restarts = redis_->unplanned_restarts();
-    report_.workers_killed = pool_ ? pool_->killed() : 0;
+    report_.workers_killed = workers_ ? workers_->killed() : 0;
     report_.checkpoints = persistence_->checkpoints();
     report_.checkpoint_failures = persistence_->failures();
     report_.job_creations = creations_;
@@ -222,9 +220,7 @@ class Coordinator {
     w.redis = redis_->connect_options();
     w.job = job_id_;
     w.spill_root = spill_.root().string();
-    // The password reaches workers through the environment, never their command line.
-    if (!w.redis.password.empty()) ::setenv(kPasswordEnv, w.redis.password.c_str(), 1);
-    pool_ = std::make_unique<WorkerPool>(o_.self_exe, w);
+    workers_ = std::make_unique<LocalWorkers>(o_.self_exe, w, mix_);
   }
 
   // Makes Redis hold our job (JobClaim::Ensure); saves it if its plan was (re)written.
@@ -238,28 +234,10 @@ class Coordinator {
                creations_);
   }
 
-  void SpawnInitialWorkers() {
-    int normal = o_.workers.value_or(c_.n_normal_workers);
-    int crashing = o_.workers ? 0 : c_.n_crashing_workers;
-    int sleeping = o_.workers ? 0 : c_.n_sleeping_workers;
-    // Crashing and sleeping workers first: started after fast normal ones, they could find the
-    // stream already drained, and the faults they stand for would never happen.
-    for (int i = 0; i < crashing; ++i) pool_->Spawn(fmt::format("crash{}", i + 1), true, false);
-    for (int i = 0; i < sleeping; ++i) pool_->Spawn(fmt::format("sleep{}", i + 1), false, true);
-    for (int i = 0; i < normal; ++i) pool_->Spawn(fmt::format("w{}", i + 1), false, false);
-    local_workers_ = crashing + sleeping + normal;
-  }
-
-  // Supervises until Redis says the job is complete (true) or the job ends otherwise (false,
-  // with the outcome in the report).
+  // Supervises until Redis says the job is complete (true) or the job ends otherwise: false
+  // with the outcome in the report, or thrown (LeaseLost, JobIncomplete, RedisUnavailable).
   bool Supervise() {
-    if (!spawned_initial_) {  // the lab's mix once; later rounds use normal workers only
-      spawned_initial_ = true;
-      SpawnInitialWorkers();
-    }
-    constexpr int kMaxRounds = 20;
-    int rounds = 0;
-    const int round_size = std::max(1, o_.workers.value_or(c_.n_normal_workers));
+    workers_->Start();  // the lab's mix once; rounds of normal workers later
     RetryClock trouble(Ms(c_.redis_retry_seconds));
     int generation = redis_->generation();
     for (;;) {
@@ -272,7 +250,7 @@ class Coordinator {
       redis_->Tick(/*crashes_allowed=*/true);
       if (redis_->generation() != generation) check_job_ = true;
       generation = redis_->generation();
-      WorkerPool::Reaped reaped = pool_->Reap(/*replace=*/true);
+      WorkerPool::Reaped reaped = workers_->Reap();
       if (reaped.output_failed) {
         Fail(JobOutcome::kOutput,
              fmt::format("a worker could not write its map output to {} (full or unwritable? "
@@ -288,25 +266,10 @@ class Coordinator {
         if (!redis_->down()) {
           std::string state = session_->Once([&](Connection& c) { return Step(c); });
           if (state == "done") return true;
-          if (state == "failed") {
-            Fail(JobOutcome::kIncomplete, "the job was failed in Redis");
-            return false;
-          }
-          if (pool_->alive() == 0 && local_workers_ > 0) {
-            if (++rounds > kMaxRounds) {
-              Fail(JobOutcome::kIncomplete,
-                   fmt::format("the job could not finish after {} rounds of workers", kMaxRounds));
-              return false;
-            }
-            Log::Warn("job_incomplete", "round={} respawning={}", rounds, round_size);
-            for (int i = 0; i < round_size; ++i)
-              pool_->Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
-          }
+          if (state == "failed") throw JobIncomplete("the job was failed in Redis");
+          workers_->KeepUp();  // a round of workers if every local one has exited
         }
         trouble.Ok();
-      } catch (const LeaseLost& e) {
-        Fail(JobOutcome::kRefused, fmt::format("lost the job's lease: {}", e.what()));
-        return false;
       } catch (const redis::RedisIoError& e) {
         // Redis is down or restarting; the loop keeps supervising (and restarting) it.
         check_job_ = true;
@@ -340,7 +303,7 @@ class Coordinator {
     if (s.id() != job_id_) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
     if (observer_) {
       observer_->Tick(
-          ProgressSnapshot::Of(spec_, s, Elapsed(), pool_->alive(), redis_->generation()));
+          ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), redis_->generation()));
     }
     if (s.state() == "reduce" && !reduce_seen_) {
       // The function that acknowledged the last map started the reduce phase; save it.
@@ -381,19 +344,18 @@ class Coordinator {
   const RunOptions& o_;
   JobObserver* observer_;
   JobStore store_;
+  const WorkerMix mix_;
   JobReport report_;
   JobSpec spec_;
   std::unique_ptr<RedisSupervisor> redis_;
   std::unique_ptr<RedisSession> session_;
   std::unique_ptr<Durability> persistence_;
-  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<LocalWorkers> workers_;
   Clock::time_point t0_;
   std::unique_ptr<JobClaim> claim_;
   std::string job_id_, state_root_;
   bool check_job_ = false;
-  bool spawned_initial_ = false;
   bool reduce_seen_ = false;
-  int local_workers_ = 0;
   SpillArea spill_;  // shuffle: SPILL_DIR/job-<id>
   int creations_ = 0;
 };
