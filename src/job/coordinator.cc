@@ -8,12 +8,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "job/coordinator_redis.h"
 #include "job/job_claim.h"
 #include "job/job_spec.h"
 #include "job/local_workers.h"
-#include "job/persistence.h"
-#include "job/redis_session.h"
-#include "job/redis_supervisor.h"
 #include "job/results.h"
 #include "job/spill_area.h"
 #include "job/state_dir.h"
@@ -31,9 +29,6 @@ std::atomic<int> g_stop_signal{0};
 void OnStopSignal(int sig) { g_stop_signal.store(sig); }
 
 using Clock = std::chrono::steady_clock;
-std::chrono::milliseconds Ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-}
 
 class Coordinator {
  public:
@@ -59,15 +54,7 @@ class Coordinator {
     report_.bytes = spec_.plan.bytes;
     try {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
-      redis_ = std::make_unique<RedisSupervisor>(
-          SupervisorOptions{.external_url = o_.redis_url,
-                            .password = c_.redis_password,
-                            .state_root = state_root_,
-                            .state_key = spec_.digest.substr(0, 16),
-                            .persistence = c_.persistence,
-                            .redis_args = c_.redis_args,
-                            .crash_interval = Ms(c_.redis_restart_interval),
-                            .downtime = Ms(c_.redis_downtime)});
+      redis_ = std::make_unique<CoordinatorRedis>(c_, o_.redis_url, state_root_, spec_.digest);
     } catch (const StateBusy& e) {
       Fail(JobOutcome::kRefused, e.what());
       return std::move(report_);
@@ -78,13 +65,7 @@ class Coordinator {
       Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
       return std::move(report_);
     }
-    if (redis_->embedded() && observer_) observer_->RedisStarted(redis_->port());
-    session_ = std::make_unique<RedisSession>(SessionOptions{
-        .redis = redis_->connect_options(),
-        .retry_for = Ms(c_.redis_retry_seconds),
-        // A crash during job creation or result reading restarts Redis like any other.
-        .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); }});
-    persistence_ = std::make_unique<Durability>(c_.persistence, Ms(c_.checkpoint_interval));
+    if (server().embedded() && observer_) observer_->RedisStarted(server().port());
     try {
       // The job is created (or resumed), and saved, before any worker starts.
       if (Begin()) {
@@ -114,6 +95,8 @@ class Coordinator {
   bool ended_well() const {
     return report_.outcome == JobOutcome::kDone || report_.outcome == JobOutcome::kInputFailed;
   }
+  RedisSupervisor& server() { return redis_->server(); }
+  RedisSession& session() { return redis_->session(); }
   double Elapsed() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
 
   void Fail(JobOutcome outcome, std::string error) {
@@ -123,48 +106,24 @@ class Coordinator {
 
   // After the job: workers stopped, the spill directory removed and the lease released if the
   // job ended here (a job left unfinished keeps both, so that a rerun resumes it), Redis
-  // stopped.
+  // stopped (job/coordinator_redis.h).
   void Finish() {
     // Workers still running when the job is complete exit by themselves within their poll time
     // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why.
     if (workers_) workers_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
-    if (ended_well()) {
-      spill_.Remove();
-      try {
-        session_->Once([&](Connection& c) {
-          claim_->Release(c);  // also drops a shuffle job's reduced runs
-          // An external Redis keeps the result: saved, it survives a restart from here on. (An
-          // embedded one is removed with the job's state directory: nothing to save. A result
-          // read before a crash is exact either way: a rerun finds the job done, or resumes it
-          // from the last checkpoint.)
-          if (!redis_->embedded()) persistence_->SaveNow(c);
-          return 0;
-        });
-      } catch (const redis::RedisError&) {
-        // the lease expires by itself; the last checkpoint stands
-      }
-    }
-    if (!ended_well() && redis_->embedded()) {
-      // Kept for a rerun to resume from: save what the job has (no save points on shutdown).
-      try {
-        session_->Once([&](Connection& c) {
-          persistence_->SaveNow(c);
-          return 0;
-        });
-      } catch (const redis::RedisError&) {
-        // the last checkpoint stands
-      }
-    }
+    if (ended_well()) spill_.Remove();
     // A run that never held the job (refused) leaves nothing it made behind.
-    bool never_held = !claim_ || claim_->id().empty();
-    redis_->Stop(/*remove_state=*/ended_well() || (never_held && redis_->fresh_state()));
+    bool held = claim_ && !claim_->id().empty();
+    redis_->Close(ended_well(), held, [&](Connection& c) {
+      claim_->Release(c);  // also drops a shuffle job's reduced runs
+    });
     report_.seconds = Elapsed();
     report_.partitions = spec_.partitions;
-    report_.forced_restarts = redis_->forced_restarts();
-    report_.unplanned_restarts = redis_->unplanned_restarts();
+    report_.forced_restarts = server().forced_restarts();
+    report_.unplanned_restarts = server().unplanned_restarts();
     report_.workers_killed = workers_ ? workers_->killed() : 0;
-    report_.checkpoints = persistence_->checkpoints();
-    report_.checkpoint_failures = persistence_->failures();
+    report_.checkpoints = redis_->durability().checkpoints();
+    report_.checkpoint_failures = redis_->durability().failures();
     report_.job_creations = creations_;
     report_.job_id = job_id_;
   }
@@ -176,7 +135,7 @@ class Coordinator {
     const std::string spill = spec_.shuffle() ? "job-" + new_id : "";
     claim_ = std::make_unique<JobClaim>(
         store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), spec_.Info(), o_.replace});
-    BeginResult b = session_->Run([&](Connection& c) {
+    BeginResult b = session().Run([&](Connection& c) {
       RefuseEvictingRedis(c);
       return claim_->Begin(c, new_id);
     });
@@ -185,7 +144,7 @@ class Coordinator {
         Adopt(spill);
         // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
         // created), EnsureJob begins again as needed.
-        session_->Run([&](Connection& c) {
+        session().Run([&](Connection& c) {
           EnsureJob(c);
           return 0;
         });
@@ -205,7 +164,7 @@ class Coordinator {
   }
 
   std::string RecordSpill() {
-    return session_->Run([&](Connection& c) { return store_.State(c).Get("spill"); });
+    return session().Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
 
   // Takes the job: its spill directory, and the workers' settings.
@@ -217,7 +176,7 @@ class Coordinator {
       Log::Event("spill", "dir=\"{}\" partitions={}", spill_.dir().string(), spec_.partitions);
     }
     WorkerOptions w = WorkerOptionsFor(c_);
-    w.redis = redis_->connect_options();
+    w.redis = server().connect_options();
     w.job = job_id_;
     w.spill_root = spill_.root().string();
     workers_ = std::make_unique<LocalWorkers>(o_.self_exe, w, mix_);
@@ -227,7 +186,7 @@ class Coordinator {
   void EnsureJob(Connection& c) {
     if (!claim_->Ensure(c, spec_.plan.tasks)) return;
     reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
-    persistence_->SaveNow(c);
+    redis_->durability().SaveNow(c);
     ++creations_;
     Log::Event("job_created", "job={} stream={} tasks={} mode={} partitions={} creation={}",
                job_id_, c_.in, spec_.plan.tasks.size(), ToString(c_.mode), spec_.partitions,
@@ -238,8 +197,8 @@ class Coordinator {
   // with the outcome in the report, or thrown (LeaseLost, JobIncomplete, RedisUnavailable).
   bool Supervise() {
     workers_->Start();  // the lab's mix once; rounds of normal workers later
-    RetryClock trouble(Ms(c_.redis_retry_seconds));
-    int generation = redis_->generation();
+    RetryClock trouble(session().retry_for());
+    int generation = server().generation();
     for (;;) {
       if (int sig = g_stop_signal.load()) {
         Log::Warn("interrupted", "signal={}", sig);
@@ -247,9 +206,9 @@ class Coordinator {
         report_.signal = sig;
         return false;
       }
-      redis_->Tick(/*crashes_allowed=*/true);
-      if (redis_->generation() != generation) check_job_ = true;
-      generation = redis_->generation();
+      server().Tick(/*crashes_allowed=*/true);
+      if (server().generation() != generation) check_job_ = true;
+      generation = server().generation();
       WorkerPool::Reaped reaped = workers_->Reap();
       if (reaped.output_failed) {
         Fail(JobOutcome::kOutput,
@@ -263,8 +222,8 @@ class Coordinator {
         return false;
       }
       try {
-        if (!redis_->down()) {
-          std::string state = session_->Once([&](Connection& c) { return Step(c); });
+        if (!server().down()) {
+          std::string state = session().Once([&](Connection& c) { return Step(c); });
           if (state == "done") return true;
           if (state == "failed") throw JobIncomplete("the job was failed in Redis");
           workers_->KeepUp();  // a round of workers if every local one has exited
@@ -275,7 +234,7 @@ class Coordinator {
         check_job_ = true;
         trouble.Trouble(e.what());
       } catch (const redis::RedisReplyError& e) {
-        if (!session_->Retryable(e)) throw;
+        if (!session().Retryable(e)) throw;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -284,7 +243,7 @@ class Coordinator {
   // Why a worker may have given up on Redis, as far as the coordinator can see.
   std::string RedisTrouble() {
     try {
-      std::string oom = session_->Once([&](Connection& c) { return store_.OutOfMemory(c); });
+      std::string oom = session().Once([&](Connection& c) { return store_.OutOfMemory(c); });
       return oom.empty() ? "its error is in LOGFILE (exit reason=redis_error)" : oom;
     } catch (const redis::RedisError& e) {
       return std::string("Redis: ") + e.what();
@@ -298,18 +257,18 @@ class Coordinator {
       check_job_ = false;
     }
     claim_->Renew(c);
-    persistence_->MaybeCheckpoint(c);
+    redis_->durability().MaybeCheckpoint(c);
     JobState s = store_.State(c);
     if (s.id() != job_id_) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
     if (observer_) {
       observer_->Tick(
-          ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), redis_->generation()));
+          ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), server().generation()));
     }
     if (s.state() == "reduce" && !reduce_seen_) {
       // The function that acknowledged the last map started the reduce phase; save it.
       reduce_seen_ = true;
       Log::Event("reduce_phase", "partitions={} after_s={:.3f}", spec_.partitions, Elapsed());
-      persistence_->SaveNow(c);
+      redis_->durability().SaveNow(c);
     }
     return s.state();
   }
@@ -317,12 +276,12 @@ class Coordinator {
   // Reads the result (job/results.h). It counts only if, afterwards, the job is still complete
   // and Redis did not restart while it was read; otherwise returns false (supervise again).
   bool Collect() {
-    int generation = redis_->generation();
-    JobState s = session_->Run([&](Connection& c) { return store_.State(c); });
-    JobResult r = session_->Run(
+    int generation = server().generation();
+    JobState s = session().Run([&](Connection& c) { return store_.State(c); });
+    JobResult r = session().Run(
         [&](Connection& c) { return ReadResult(store_, c, s, o_.want_counts, c_.top); });
-    bool complete = session_->Run([&](Connection& c) { return store_.State(c).done(); });
-    bool restarted = generation != redis_->generation();
+    bool complete = session().Run([&](Connection& c) { return store_.State(c).done(); });
+    bool restarted = generation != server().generation();
     if (!complete || restarted || s.id() != job_id_) {
       Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
                 restarted);
@@ -347,9 +306,7 @@ class Coordinator {
   const WorkerMix mix_;
   JobReport report_;
   JobSpec spec_;
-  std::unique_ptr<RedisSupervisor> redis_;
-  std::unique_ptr<RedisSession> session_;
-  std::unique_ptr<Durability> persistence_;
+  std::unique_ptr<CoordinatorRedis> redis_;
   std::unique_ptr<LocalWorkers> workers_;
   Clock::time_point t0_;
   std::unique_ptr<JobClaim> claim_;
