@@ -10,6 +10,7 @@
 
 #include "job/coordinator_redis.h"
 #include "job/job_claim.h"
+#include "job/job_keeper.h"
 #include "job/job_spec.h"
 #include "job/local_workers.h"
 #include "job/results.h"
@@ -124,8 +125,8 @@ class Coordinator {
     report_.workers_killed = workers_ ? workers_->killed() : 0;
     report_.checkpoints = redis_->durability().checkpoints();
     report_.checkpoint_failures = redis_->durability().failures();
-    report_.job_creations = creations_;
-    report_.job_id = job_id_;
+    report_.job_creations = keeper_ ? keeper_->creations() : 0;
+    report_.job_id = claim_ ? claim_->id() : "";
   }
 
   // Claims the keys: creates the job, resumes it, or finds it done. Returns false (with the
@@ -135,6 +136,7 @@ class Coordinator {
     const std::string spill = spec_.shuffle() ? "job-" + new_id : "";
     claim_ = std::make_unique<JobClaim>(
         store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), spec_.Info(), o_.replace});
+    keeper_ = std::make_unique<JobKeeper>(*claim_, store_, redis_->durability(), spec_);
     BeginResult b = session().Run([&](Connection& c) {
       RefuseEvictingRedis(c);
       return claim_->Begin(c, new_id);
@@ -143,9 +145,9 @@ class Coordinator {
       case BeginResult::Kind::kCreated:
         Adopt(spill);
         // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
-        // created), EnsureJob begins again as needed.
+        // created), Ensure begins again as needed.
         session().Run([&](Connection& c) {
-          EnsureJob(c);
+          keeper_->Ensure(c);
           return 0;
         });
         return true;
@@ -169,7 +171,6 @@ class Coordinator {
 
   // Takes the job: its spill directory, and the workers' settings.
   void Adopt(const std::string& spill) {
-    job_id_ = claim_->id();
     if (spec_.shuffle()) {
       spill_.Prepare(
           c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), spill);
@@ -177,20 +178,9 @@ class Coordinator {
     }
     WorkerOptions w = WorkerOptionsFor(c_);
     w.redis = server().connect_options();
-    w.job = job_id_;
+    w.job = claim_->id();
     w.spill_root = spill_.root().string();
     workers_ = std::make_unique<LocalWorkers>(o_.self_exe, w, mix_);
-  }
-
-  // Makes Redis hold our job (JobClaim::Ensure); saves it if its plan was (re)written.
-  void EnsureJob(Connection& c) {
-    if (!claim_->Ensure(c, spec_.plan.tasks)) return;
-    reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
-    redis_->durability().SaveNow(c);
-    ++creations_;
-    Log::Event("job_created", "job={} stream={} tasks={} mode={} partitions={} creation={}",
-               job_id_, c_.in, spec_.plan.tasks.size(), ToString(c_.mode), spec_.partitions,
-               creations_);
   }
 
   // Supervises until Redis says the job is complete (true) or the job ends otherwise: false
@@ -207,7 +197,7 @@ class Coordinator {
         return false;
       }
       server().Tick(/*crashes_allowed=*/true);
-      if (server().generation() != generation) check_job_ = true;
+      if (server().generation() != generation) keeper_->Recheck();
       generation = server().generation();
       WorkerPool::Reaped reaped = workers_->Reap();
       if (reaped.output_failed) {
@@ -231,7 +221,7 @@ class Coordinator {
         trouble.Ok();
       } catch (const redis::RedisIoError& e) {
         // Redis is down or restarting; the loop keeps supervising (and restarting) it.
-        check_job_ = true;
+        keeper_->Recheck();
         trouble.Trouble(e.what());
       } catch (const redis::RedisReplyError& e) {
         if (!session().Retryable(e)) throw;
@@ -252,24 +242,12 @@ class Coordinator {
 
   // One supervision step on a live Redis; returns the job's state ("done" only once saved).
   std::string Step(Connection& c) {
-    if (check_job_) {
-      EnsureJob(c);
-      check_job_ = false;
-    }
-    claim_->Renew(c);
-    redis_->durability().MaybeCheckpoint(c);
-    JobState s = store_.State(c);
-    if (s.id() != job_id_) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
+    JobState s = keeper_->Step(c);  // held, lease renewed, checkpointed
     if (observer_) {
       observer_->Tick(
           ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), server().generation()));
     }
-    if (s.state() == "reduce" && !reduce_seen_) {
-      // The function that acknowledged the last map started the reduce phase; save it.
-      reduce_seen_ = true;
-      Log::Event("reduce_phase", "partitions={} after_s={:.3f}", spec_.partitions, Elapsed());
-      redis_->durability().SaveNow(c);
-    }
+    keeper_->NotePhase(c, s, Elapsed());  // the reduce phase's start saved
     return s.state();
   }
 
@@ -282,7 +260,7 @@ class Coordinator {
         [&](Connection& c) { return ReadResult(store_, c, s, o_.want_counts, c_.top); });
     bool complete = session().Run([&](Connection& c) { return store_.State(c).done(); });
     bool restarted = generation != server().generation();
-    if (!complete || restarted || s.id() != job_id_) {
+    if (!complete || restarted || s.id() != claim_->id()) {
       Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
                 restarted);
       return false;
@@ -310,11 +288,9 @@ class Coordinator {
   std::unique_ptr<LocalWorkers> workers_;
   Clock::time_point t0_;
   std::unique_ptr<JobClaim> claim_;
-  std::string job_id_, state_root_;
-  bool check_job_ = false;
-  bool reduce_seen_ = false;
+  std::unique_ptr<JobKeeper> keeper_;
+  std::string state_root_;
   SpillArea spill_;  // shuffle: SPILL_DIR/job-<id>
-  int creations_ = 0;
 };
 
 }  // namespace
