@@ -169,7 +169,7 @@ end
 
 local REC_FIELDS = {'id', 'state', 'mode', 'group', 'tasks', 'parts', 'epoch', 'owner',
                     'lease_until_ms', 'digest', 'fname', 'column', 'created_ms', 'reason',
-                    'publish_entry'}
+                    'publish_entry', 'spill'}
 
 local function read_record(k)
   local v = redis.call('HMGET', k.job, unpack(REC_FIELDS))
@@ -359,7 +359,8 @@ local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 -- parts, group, fname and column):
 --   none, or not live and (replace = 1, or state creating, or state done/failed and not same)
 --     -> CREATE: DEL the nine keys and P:foreign, write the record (state creating, counters 0,
---        epoch = old epoch + 1 or 1), XGROUP CREATE P group 0 MKSTREAM. {'created', id, epoch}
+--        epoch = old epoch + 1 or 1), XGROUP CREATE P group 0 MKSTREAM.
+--        {'created', id, epoch, the replaced record's spill or ''}
 --   state done and same               -> {'done', id, epoch}                          (no write)
 --     (unless C .. ':holder' names another stream: C was re-created by that job, this job's
 --      result is gone, and it is CREATEd again, subject to that job's live lease)
@@ -474,7 +475,8 @@ local function job_begin(keys, args)
   end
   redis.call('XGROUP', 'CREATE', k.stream, group, '0', 'MKSTREAM')
   redis.call('SET', k.holder, k.stream)
-  return {'created', new_id, epoch}
+  -- The replaced job's spill directory name (shuffle), for the caller to remove.
+  return {'created', new_id, epoch, rec.spill or ''}
 end
 
 -- Splits a plan descriptor "<begin>-<end>|<path>" or "|<path>"; nil if malformed (the range's

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
@@ -34,86 +35,114 @@ redis::ConnectOptions Locate(const job::JobConfig& config, const std::string& ur
                                      found.size(), root));
 }
 
+// Everything `status` shows, read on one connection.
+JobStatus ReadStatus(job::JobStore& store, Connection& c) {
+  JobStatus s;
+  s.stream = store.keys().stream;
+  s.counts_key = store.keys().counts;
+  job::JobState state = store.State(c);
+  s.record = state.fields;
+  if (state.state() != "none") {
+    bool shuffle = state.Get("mode") == "shuffle";
+    s.tasks = JobStatus::Tasks{.total = state.Int("tasks") + (shuffle ? state.Int("parts") : 0),
+                               .done = state.Int("done_tasks") + state.Int("done_parts"),
+                               .failed = state.Int("failed_tasks"),
+                               .pending = state.Int("pending"),
+                               .foreign = state.Int("foreign"),
+                               .state = state.state(),
+                               .complete = state.done()};
+    s.consumers = store.Consumers(c);
+  }
+  s.failed = store.Failures(c);
+  s.distinct_words = store.DistinctWords(c);
+  std::string info(c.Command({"INFO", "persistence"}).str());
+  s.checkpoint.last_save_unix = c.Command({"LASTSAVE"}).integer();
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  s.checkpoint.seconds_ago = now - s.checkpoint.last_save_unix;
+  s.checkpoint.in_progress = redis::InfoField(info, "rdb_bgsave_in_progress") == "1";
+  s.checkpoint.last_status = redis::InfoField(info, "rdb_last_bgsave_status");
+  s.checkpoint.aof = redis::InfoField(info, "aof_enabled") == "1";
+  return s;
+}
+
 }  // namespace
+
+std::string StatusText(const JobStatus& s) {
+  auto field = [&](const char* k) {
+    auto it = s.record.find(k);
+    return it == s.record.end() ? std::string("?") : it->second;
+  };
+  std::string out;
+  auto to = std::back_inserter(out);
+  if (!s.tasks) {
+    fmt::format_to(to, "job:        none on this server (stream '{}')\n", s.stream);
+  } else {
+    bool shuffle = field("mode") == "shuffle";
+    fmt::format_to(to, "job:        {} {}, {} mode{} ({} files, {} bytes, data root {})\n",
+                   field("id"), field("state"), field("mode"),
+                   shuffle ? ", " + field("parts") + " partitions" : std::string(), field("files"),
+                   field("bytes"), field("data_root"));
+    fmt::format_to(to, "owner:      {} ({}, epoch {})\n", field("owner"),
+                   field("lease_until_ms") == "0" ? std::string("lease released")
+                                                  : "lease " + field("lease_ms_left") + " ms left",
+                   field("epoch"));
+    fmt::format_to(
+        to, "tasks:      {} of {} done ({} failed), {} pending, {} foreign entries{}\n",
+        field("done_tasks"), field("tasks"), field("failed_tasks"), field("pending"),
+        field("foreign"),
+        shuffle ? fmt::format("; partitions {} of {} done", field("done_parts"), field("parts"))
+                : std::string());
+    fmt::format_to(to, "recorded:   {} words, {} distinct\n", field("words"), field("distinct"));
+    for (const auto& w : s.consumers)
+      fmt::format_to(to, "  consumer {:<16} {} pending, idle {} ms\n", w.name, w.pending,
+                     w.idle_ms);
+  }
+  for (const auto& [task, error] : s.failed) fmt::format_to(to, "  failed {}: {}\n", task, error);
+  const JobStatus::Checkpoint& cp = s.checkpoint;
+  fmt::format_to(to, "checkpoint: last save {} s ago (status {}{}{})\n", cp.seconds_ago,
+                 cp.last_status, cp.in_progress ? ", one running" : "", cp.aof ? ", AOF on" : "");
+  fmt::format_to(to, "counts:     {} distinct words in '{}'\n", s.distinct_words, s.counts_key);
+  return out;
+}
+
+std::string StatusJson(const JobStatus& s) {
+  nlohmann::json j;
+  for (const auto& [k, v] : s.record) j["job"][k] = v;
+  if (!s.tasks) {
+    j["tasks"] = {{"error", "no job on stream '" + s.stream + "'"}};
+  } else {
+    const JobStatus::Tasks& t = *s.tasks;
+    j["tasks"] = {{"total", t.total},      {"done", t.done},       {"failed", t.failed},
+                  {"pending", t.pending},  {"foreign", t.foreign}, {"state", t.state},
+                  {"complete", t.complete}};
+    for (const auto& w : s.consumers)
+      j["consumers"].push_back({{"name", w.name}, {"pending", w.pending}, {"idle_ms", w.idle_ms}});
+  }
+  j["failed"] = nlohmann::json::array();
+  for (const auto& [task, error] : s.failed)
+    j["failed"].push_back({{"task", task}, {"error", error}});
+  j["distinct_words"] = s.distinct_words;
+  j["checkpoint"] = {{"last_save_unix", s.checkpoint.last_save_unix},
+                     {"seconds_ago", s.checkpoint.seconds_ago},
+                     {"in_progress", s.checkpoint.in_progress},
+                     {"last_status", s.checkpoint.last_status},
+                     {"aof", s.checkpoint.aof}};
+  return j.dump(2) + "\n";
+}
 
 int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool as_json) {
   job::JobStore store(job::KeysOf(config));
-  nlohmann::json j;
+  JobStatus status;
   try {
     Connection c(Locate(config, redis_url));
-    job::JobState state = store.State(c);
-    for (const auto& [k, v] : state.fields) j["job"][k] = v;
-    if (state.state() == "none") {
-      j["tasks"] = {{"error", "no job on stream '" + store.keys().stream + "'"}};
-    } else {
-      bool shuffle = state.Get("mode") == "shuffle";
-      j["tasks"] = {{"total", state.Int("tasks") + (shuffle ? state.Int("parts") : 0)},
-                    {"done", state.Int("done_tasks") + state.Int("done_parts")},
-                    {"failed", state.Int("failed_tasks")},
-                    {"pending", state.Int("pending")},
-                    {"foreign", state.Int("foreign")},
-                    {"state", state.state()},
-                    {"complete", state.done()}};
-      for (const auto& w : store.Consumers(c))
-        j["consumers"].push_back(
-            {{"name", w.name}, {"pending", w.pending}, {"idle_ms", w.idle_ms}});
-    }
-    j["failed"] = nlohmann::json::array();
-    for (const auto& [task, error] : store.Failures(c))
-      j["failed"].push_back({{"task", task}, {"error", error}});
-    j["distinct_words"] = store.DistinctWords(c);
-    std::string info(c.Command({"INFO", "persistence"}).str());
-    int64_t lastsave = c.Command({"LASTSAVE"}).integer();
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-    j["checkpoint"] = {{"last_save_unix", lastsave},
-                       {"seconds_ago", now - lastsave},
-                       {"in_progress", redis::InfoField(info, "rdb_bgsave_in_progress") == "1"},
-                       {"last_status", redis::InfoField(info, "rdb_last_bgsave_status")},
-                       {"aof", redis::InfoField(info, "aof_enabled") == "1"}};
+    status = ReadStatus(store, c);
   } catch (const redis::RedisError& e) {
     fmt::print(stderr, "wordcount status: {}\n", e.what());
     return kExitRedis;
   }
-  if (as_json) {
-    fmt::print("{}\n", j.dump(2));
-    return kExitOk;
-  }
-  const auto& jb = j["job"];
-  auto field = [&](const char* k) { return jb.value(k, std::string("?")); };
-  if (field("state") == "none") {
-    fmt::print("job:        none on this server (stream '{}')\n", store.keys().stream);
-  } else {
-    fmt::print("job:        {} {}, {} mode{} ({} files, {} bytes, data root {})\n", field("id"),
-               field("state"), field("mode"),
-               field("mode") == "shuffle" ? ", " + field("parts") + " partitions" : std::string(),
-               field("files"), field("bytes"), field("data_root"));
-    fmt::print("owner:      {} ({}, epoch {})\n", field("owner"),
-               field("lease_until_ms") == "0" ? std::string("lease released")
-                                              : "lease " + field("lease_ms_left") + " ms left",
-               field("epoch"));
-    fmt::print("tasks:      {} of {} done ({} failed), {} pending, {} foreign entries{}\n",
-               field("done_tasks"), field("tasks"), field("failed_tasks"), field("pending"),
-               field("foreign"),
-               field("mode") == "shuffle"
-                   ? fmt::format("; partitions {} of {} done", field("done_parts"), field("parts"))
-                   : std::string());
-    fmt::print("recorded:   {} words, {} distinct\n", field("words"), field("distinct"));
-    for (const auto& w : j.value("consumers", nlohmann::json::array())) {
-      fmt::print("  consumer {:<16} {} pending, idle {} ms\n", w.value("name", "?"),
-                 w.value("pending", 0), w.value("idle_ms", 0));
-    }
-  }
-  for (const auto& f : j["failed"])
-    fmt::print("  failed {}: {}\n", f["task"].get<std::string>(), f["error"].get<std::string>());
-  const auto& cp = j["checkpoint"];
-  fmt::print("checkpoint: last save {} s ago (status {}{}{})\n", cp["seconds_ago"].get<int64_t>(),
-             cp["last_status"].get<std::string>(),
-             cp["in_progress"].get<bool>() ? ", one running" : "",
-             cp["aof"].get<bool>() ? ", AOF on" : "");
-  fmt::print("counts:     {} distinct words in '{}'\n", j["distinct_words"].get<int64_t>(),
-             store.keys().counts);
+  fmt::print("{}", as_json ? StatusJson(status) : StatusText(status));
   return kExitOk;
 }
 

@@ -1,13 +1,53 @@
 // `wordcount status` and `wordcount top`: a job's state and its current top words, read from
 // Redis (running or finished). Each returns an exit code (cli/exit_codes.h); Redis problems are
 // reported on stderr (exit 4).
+//
+// `status` reads a JobStatus once; its text and its --json output are two renderings of that
+// one struct (StatusText, StatusJson: pure, no I/O).
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "job/config.h"
+#include "job/job_store.h"
 
 namespace wc::cli {
+
+// What `status` shows of the job on one stream.
+struct JobStatus {
+  std::string stream;      // IN
+  std::string counts_key;  // COUNT
+  // The job record and its stream's state as Redis holds them (wc_progress, by name); the
+  // state is "none" when the stream has no job. --json shows every field.
+  std::map<std::string, std::string> record;
+  struct Tasks {
+    int64_t total = 0;  // count tasks, or maps + partitions
+    int64_t done = 0;   // tasks (and partitions) finished
+    int64_t failed = 0, pending = 0, foreign = 0;
+    std::string state;
+    bool complete = false;
+  };
+  std::optional<Tasks> tasks;  // none: no job on the stream
+  std::vector<job::ConsumerInfo> consumers;
+  std::vector<std::pair<std::string, std::string>> failed;  // (task, why)
+  int64_t distinct_words = 0;                               // members of COUNT
+  struct Checkpoint {
+    int64_t last_save_unix = 0, seconds_ago = 0;
+    bool in_progress = false;  // a BGSAVE runs
+    std::string last_status;   // of the last BGSAVE
+    bool aof = false;
+  } checkpoint;
+};
+
+// The text `status` prints (lines ending in '\n'), and its --json output (indented by 2,
+// ending in '\n'). StatusJson throws nlohmann::json::type_error if a string is not UTF-8.
+std::string StatusText(const JobStatus& s);
+std::string StatusJson(const JobStatus& s);
 
 int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool json);
 int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n);

@@ -2,26 +2,22 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
+#include "job/coordinator_redis.h"
 #include "job/job_claim.h"
-#include "job/persistence.h"
-#include "job/plan.h"
-#include "job/redis_session.h"
-#include "job/redis_supervisor.h"
+#include "job/job_keeper.h"
+#include "job/job_spec.h"
+#include "job/local_workers.h"
 #include "job/results.h"
 #include "job/spill_area.h"
 #include "job/state_dir.h"
-#include "job/worker_pool.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "util/paths.h"
 
 namespace wc::job {
 
@@ -34,14 +30,11 @@ std::atomic<int> g_stop_signal{0};
 void OnStopSignal(int sig) { g_stop_signal.store(sig); }
 
 using Clock = std::chrono::steady_clock;
-std::chrono::milliseconds Ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-}
 
 class Coordinator {
  public:
   Coordinator(const JobConfig& c, const RunOptions& o, JobObserver* observer)
-      : c_(c), o_(o), observer_(observer), store_(KeysOf(c)) {}
+      : c_(c), o_(o), observer_(observer), store_(KeysOf(c)), mix_(WorkerMix::For(c, o.workers)) {}
 
   JobReport Run() {
     t0_ = Clock::now();
@@ -51,44 +44,19 @@ class Coordinator {
     sa.sa_handler = OnStopSignal;
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
     report_.mode = c_.mode;
-    std::vector<std::string> files;
     try {
-      files = ExpandInputs({o_.data.value_or(c_.data_path)});
-    } catch (const InputError& e) {
+      spec_ = PlanJob(c_, o_.data.value_or(c_.data_path), mix_.total());
+    } catch (const NoInput& e) {
       Fail(JobOutcome::kNoInput, e.what());
       return std::move(report_);
     }
-    plan_ = MakePlan(files, c_.chunk_bytes, c_.column);
-    if (plan_.tasks.empty() && plan_.missing == plan_.files) {
-      Fail(JobOutcome::kNoInput, plan_.failures.empty() ? "no input" : plan_.failures.front());
-      return std::move(report_);
-    }
-    report_.tasks = plan_.tasks.size();
-    report_.files = plan_.files;
-    report_.rejected_files = plan_.failures.size();
-    report_.bytes = plan_.bytes;
-    Log::Event("plan", "files={} tasks={} bytes={} rejected={} data_root=\"{}\"", plan_.files,
-               plan_.tasks.size(), plan_.bytes, plan_.failures.size(), plan_.data_root);
-    if (shuffle()) {
-      int workers =
-          o_.workers.value_or(c_.n_normal_workers + c_.n_crashing_workers + c_.n_sleeping_workers);
-      partitions_ = c_.partitions > 0 ? static_cast<uint32_t>(c_.partitions)
-                                      : DefaultPartitions(plan_.bytes, workers);
-    }
-    digest_ = PlanDigest(
-        plan_, fmt::format("mode={} column={} parts={} in={} count={} fname={}", ToString(c_.mode),
-                           c_.column, partitions_, c_.in, c_.count, c_.fname));
+    report_.tasks = spec_.plan.tasks.size();
+    report_.files = spec_.plan.files;
+    report_.bytes = spec_.plan.bytes;
+    report_.rejected_files = spec_.plan.failures.size();
     try {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
-      redis_ = std::make_unique<RedisSupervisor>(
-          SupervisorOptions{.external_url = o_.redis_url,
-                            .password = c_.redis_password,
-                            .state_root = state_root_,
-                            .state_key = digest_.substr(0, 16),
-                            .persistence = c_.persistence,
-                            .redis_args = c_.redis_args,
-                            .crash_interval = Ms(c_.redis_restart_interval),
-                            .downtime = Ms(c_.redis_downtime)});
+      redis_ = std::make_unique<CoordinatorRedis>(c_, o_.redis_url, state_root_, spec_.digest);
     } catch (const StateBusy& e) {
       Fail(JobOutcome::kRefused, e.what());
       return std::move(report_);
@@ -99,18 +67,7 @@ class Coordinator {
       Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
       return std::move(report_);
     }
-    if (redis_->embedded() && observer_) observer_->RedisStarted(redis_->port());
-    session_ = std::make_unique<RedisSession>(SessionOptions{
-        .redis = redis_->connect_options(),
-        .retry_for = Ms(c_.redis_retry_seconds),
-        // A crash during job creation or result reading restarts Redis like any other.
-        .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); },
-        // Another server process than before (an external Redis restarted) may lack the job.
-        .on_connect =
-            [this](Connection& c) {
-              if (redis_->Connected(c)) check_job_ = true;
-            }});
-    persistence_ = std::make_unique<Durability>(c_.persistence, Ms(c_.checkpoint_interval));
+    if (server().embedded() && observer_) observer_->RedisStarted(server().port());
     try {
       // The job is created (or resumed), and saved, before any worker starts.
       if (Begin()) {
@@ -125,6 +82,8 @@ class Coordinator {
       Fail(JobOutcome::kUsage, e.what());
     } catch (const LeaseLost& e) {
       Fail(JobOutcome::kRefused, fmt::format("lost the job's lease: {}", e.what()));
+    } catch (const JobIncomplete& e) {  // job/local_workers.h
+      Fail(JobOutcome::kIncomplete, e.what());
     } catch (const RedisUnavailable& e) {
       Fail(JobOutcome::kRedis, e.what());
     } catch (const redis::RedisError& e) {
@@ -135,10 +94,12 @@ class Coordinator {
   }
 
  private:
-  bool shuffle() const { return c_.mode == Mode::kShuffle; }
   bool ended_well() const {
     return report_.outcome == JobOutcome::kDone || report_.outcome == JobOutcome::kInputFailed;
   }
+  RedisSupervisor& server() { return redis_->server(); }
+  RedisSession& session() { return redis_->session(); }
+  double Elapsed() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
 
   void Fail(JobOutcome outcome, std::string error) {
     report_.outcome = outcome;
@@ -147,79 +108,50 @@ class Coordinator {
 
   // After the job: workers stopped, the spill directory removed and the lease released if the
   // job ended here (a job left unfinished keeps both, so that a rerun resumes it), Redis
-  // stopped.
+  // stopped (job/coordinator_redis.h).
   void Finish() {
     // Workers still running when the job is complete exit by themselves within their poll time
     // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why.
-    if (pool_) pool_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
-    if (ended_well()) {
-      spill_.Remove();
-      try {
-        session_->Once([&](Connection& c) {
-          claim_->Release(c);  // also drops a shuffle job's reduced runs
-          // An external Redis keeps the result: saved, it survives a crash from here on (the
-          // runs are dropped first). An embedded one is removed with the job's state directory:
-          // nothing to save.
-          if (!redis_->embedded()) persistence_->SaveNow(c);
-          return 0;
-        });
-      } catch (const redis::RedisError&) {
-        // the lease expires by itself; the last checkpoint stands
-      }
-    }
-    if (!ended_well() && redis_->embedded()) {
-      // Kept for a rerun to resume from: save what the job has (no save points on shutdown).
-      try {
-        session_->Once([&](Connection& c) {
-          persistence_->SaveNow(c);
-          return 0;
-        });
-      } catch (const redis::RedisError&) {
-        // the last checkpoint stands
-      }
-    }
+    if (workers_) workers_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
+    // A job that is done has no use for its map outputs, also when its result failed the check.
+    if (ended_well() || report_.outcome == JobOutcome::kVerifyFailed) spill_.Remove();
     // A run that never held the job (refused) leaves nothing it made behind.
-    bool never_held = !claim_ || claim_->id().empty();
-    redis_->Stop(/*remove_state=*/ended_well() || (never_held && redis_->fresh_state()));
-    report_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
-    report_.partitions = partitions_;
-    report_.forced_restarts = redis_->forced_restarts();
-    report_.unplanned_restarts = redis_->unplanned_restarts();
-    report_.seen_restarts = redis_->seen_restarts();
-    report_.workers_killed = pool_ ? pool_->killed() : 0;
-    report_.checkpoints = persistence_->checkpoints();
-    report_.checkpoint_failures = persistence_->failures();
-    report_.job_creations = creations_;
-    report_.job_id = job_id_;
-  }
-
-  JobIdentity Identity(const std::string& spill) const {
-    return JobIdentity{.digest = digest_,
-                       .mode = c_.mode,
-                       .tasks = static_cast<uint32_t>(plan_.tasks.size()),
-                       .parts = partitions_,
-                       .spill = spill,
-                       .column = c_.column};
+    bool held = claim_ && !claim_->id().empty();
+    redis_->Close(ended_well(), held, [&](Connection& c) {
+      claim_->Release(c);  // also drops a shuffle job's reduced runs
+    });
+    report_.seconds = Elapsed();
+    report_.partitions = spec_.partitions;
+    report_.forced_restarts = server().forced_restarts();
+    report_.unplanned_restarts = server().unplanned_restarts();
+    report_.seen_restarts = server().seen_restarts();
+    report_.workers_killed = workers_ ? workers_->killed() : 0;
+    report_.checkpoints = redis_->durability().checkpoints();
+    report_.checkpoint_failures = redis_->durability().failures();
+    report_.job_creations = keeper_ ? keeper_->creations() : 0;
+    report_.job_id = claim_ ? claim_->id() : "";
   }
 
   // Claims the keys: creates the job, resumes it, or finds it done. Returns false (with the
   // outcome set) if another job holds the keys.
   bool Begin() {
     const std::string new_id = JobClaim::NewId();
-    const std::string spill = shuffle() ? "job-" + new_id : "";
+    const std::string spill = spec_.shuffle() ? "job-" + new_id : "";
     claim_ = std::make_unique<JobClaim>(
-        store_, ClaimSpec{Identity(spill), JobClaim::Owner(), Info(), o_.replace});
-    BeginResult b = session_->Run([&](Connection& c) {
+        store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), spec_.Info(), o_.replace});
+    keeper_ = std::make_unique<JobKeeper>(*claim_, store_, redis_->durability(), spec_);
+    BeginResult b = session().Run([&](Connection& c) {
       RefuseEvictingRedis(c);
       return claim_->Begin(c, new_id);
     });
     switch (b.kind) {
       case BeginResult::Kind::kCreated:
         Adopt(spill);
+        spill_.RemoveReplaced(b.replaced_spill);  // a replaced job's map outputs
         // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
-        // created), EnsureJob begins again as needed.
-        session_->Run([&](Connection& c) {
-          EnsureJob(c);
+        // created), Ensure begins again as needed.
+        session().Run([&](Connection& c) {
+          keeper_->Ensure(c);
           return 0;
         });
         return true;
@@ -237,68 +169,31 @@ class Coordinator {
     }
   }
 
-  std::vector<std::pair<std::string, std::string>> Info() const {
-    return {{"count_key", c_.count},
-            {"files", std::to_string(plan_.files)},
-            {"bytes", std::to_string(plan_.bytes)},
-            {"data_root", plan_.data_root}};
-  }
-
   std::string RecordSpill() {
-    return session_->Run([&](Connection& c) { return store_.State(c).Get("spill"); });
+    return session().Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
 
   // Takes the job: its spill directory, and the workers' settings.
   void Adopt(const std::string& spill) {
-    job_id_ = claim_->id();
-    if (shuffle()) {
+    if (spec_.shuffle()) {
       spill_.Prepare(
-          c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), spill);
-      Log::Event("spill", "dir=\"{}\" partitions={}", spill_.dir().string(), partitions_);
+          c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), spill,
+          /*root_is_ours=*/c_.spill_dir.empty());
+      Log::Event("spill", "dir=\"{}\" partitions={}", spill_.dir().string(), spec_.partitions);
     }
     WorkerOptions w = WorkerOptionsFor(c_);
-    w.redis = redis_->connect_options();
-    w.job = job_id_;
+    w.redis = server().connect_options();
+    w.job = claim_->id();
     w.spill_root = spill_.root().string();
-    // The password reaches workers through the environment, never their command line.
-    if (!w.redis.password.empty()) ::setenv(kPasswordEnv, w.redis.password.c_str(), 1);
-    pool_ = std::make_unique<WorkerPool>(o_.self_exe, w);
+    workers_ = std::make_unique<LocalWorkers>(o_.self_exe, w, mix_);
   }
 
-  // Makes Redis hold our job (JobClaim::Ensure); saves it if its plan was (re)written.
-  void EnsureJob(Connection& c) {
-    if (!claim_->Ensure(c, plan_.tasks)) return;
-    reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
-    persistence_->SaveNow(c);
-    ++creations_;
-    Log::Event("job_created", "job={} stream={} tasks={} mode={} partitions={} creation={}",
-               job_id_, c_.in, plan_.tasks.size(), ToString(c_.mode), partitions_, creations_);
-  }
-
-  void SpawnInitialWorkers() {
-    int normal = o_.workers.value_or(c_.n_normal_workers);
-    int crashing = o_.workers ? 0 : c_.n_crashing_workers;
-    int sleeping = o_.workers ? 0 : c_.n_sleeping_workers;
-    // Crashing and sleeping workers first: started after fast normal ones, they could find the
-    // stream already drained, and the faults they stand for would never happen.
-    for (int i = 0; i < crashing; ++i) pool_->Spawn(fmt::format("crash{}", i + 1), true, false);
-    for (int i = 0; i < sleeping; ++i) pool_->Spawn(fmt::format("sleep{}", i + 1), false, true);
-    for (int i = 0; i < normal; ++i) pool_->Spawn(fmt::format("w{}", i + 1), false, false);
-    local_workers_ = crashing + sleeping + normal;
-  }
-
-  // Supervises until Redis says the job is complete (true) or the job ends otherwise (false,
-  // with the outcome in the report).
+  // Supervises until Redis says the job is complete (true) or the job ends otherwise: false
+  // with the outcome in the report, or thrown (LeaseLost, JobIncomplete, RedisUnavailable).
   bool Supervise() {
-    if (!spawned_initial_) {  // the lab's mix once; later rounds use normal workers only
-      spawned_initial_ = true;
-      SpawnInitialWorkers();
-    }
-    constexpr int kMaxRounds = 20;
-    int rounds = 0;
-    const int round_size = std::max(1, o_.workers.value_or(c_.n_normal_workers));
-    RetryClock trouble(Ms(c_.redis_retry_seconds));
-    int generation = redis_->generation();
+    workers_->Start();  // the lab's mix once; rounds of normal workers later
+    RetryClock trouble(session().retry_for());
+    int generation = server().generation();
     for (;;) {
       if (int sig = g_stop_signal.load()) {
         Log::Warn("interrupted", "signal={}", sig);
@@ -306,15 +201,14 @@ class Coordinator {
         report_.signal = sig;
         return false;
       }
-      redis_->Tick(/*crashes_allowed=*/true);
-      if (redis_->generation() != generation) check_job_ = true;
-      generation = redis_->generation();
-      WorkerPool::Reaped reaped = pool_->Reap(/*replace=*/true);
+      server().Tick(/*crashes_allowed=*/true);
+      if (server().generation() != generation) keeper_->Recheck();
+      generation = server().generation();
+      WorkerPool::Reaped reaped = workers_->Reap();
       if (reaped.output_failed) {
-        // (Only map outputs are written by workers: shuffle mode.)
         Fail(JobOutcome::kOutput,
              (spill_.prepared()
-                  ? DescribeSpillTrouble(spill_.root(), spill_.Measure(TaskInputBytes(plan_)))
+                  ? DescribeSpillTrouble(spill_.root(), spill_.Measure(TaskInputBytes(spec_.plan)))
                   : "a worker could not write its output (its error is in LOGFILE)") +
                  "; the job is kept for a rerun");
         return false;
@@ -324,34 +218,19 @@ class Coordinator {
         return false;
       }
       try {
-        if (!redis_->down()) {
-          std::string state = session_->Once([&](Connection& c) { return Step(c); });
+        if (!server().down()) {
+          std::string state = session().Once([&](Connection& c) { return Step(c); });
           if (state == "done") return true;
-          if (state == "failed") {
-            Fail(JobOutcome::kIncomplete, "the job was failed in Redis");
-            return false;
-          }
-          if (pool_->alive() == 0 && local_workers_ > 0) {
-            if (++rounds > kMaxRounds) {
-              Fail(JobOutcome::kIncomplete,
-                   fmt::format("the job could not finish after {} rounds of workers", kMaxRounds));
-              return false;
-            }
-            Log::Warn("job_incomplete", "round={} respawning={}", rounds, round_size);
-            for (int i = 0; i < round_size; ++i)
-              pool_->Spawn(fmt::format("round{}-w{}", rounds, i + 1), false, false);
-          }
+          if (state == "failed") throw JobIncomplete("the job was failed in Redis");
+          workers_->KeepUp();  // a round of workers if every local one has exited
         }
         trouble.Ok();
-      } catch (const LeaseLost& e) {
-        Fail(JobOutcome::kRefused, fmt::format("lost the job's lease: {}", e.what()));
-        return false;
       } catch (const redis::RedisIoError& e) {
         // Redis is down or restarting; the loop keeps supervising (and restarting) it.
-        check_job_ = true;
+        keeper_->Recheck();
         trouble.Trouble(e.what());
       } catch (const redis::RedisReplyError& e) {
-        if (!session_->Retryable(e)) throw;
+        if (!session().Retryable(e)) throw;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -360,7 +239,7 @@ class Coordinator {
   // Why a worker may have given up on Redis, as far as the coordinator can see.
   std::string RedisTrouble() {
     try {
-      std::string oom = session_->Once([&](Connection& c) { return store_.OutOfMemory(c); });
+      std::string oom = session().Once([&](Connection& c) { return store_.OutOfMemory(c); });
       return oom.empty() ? "its error is in LOGFILE (exit reason=redis_error)" : oom;
     } catch (const redis::RedisError& e) {
       return std::string("Redis: ") + e.what();
@@ -369,50 +248,25 @@ class Coordinator {
 
   // One supervision step on a live Redis; returns the job's state ("done" only once saved).
   std::string Step(Connection& c) {
-    if (check_job_) {
-      EnsureJob(c);
-      check_job_ = false;
+    JobState s = keeper_->Step(c);  // held, lease renewed, checkpointed
+    if (observer_) {
+      observer_->Tick(
+          ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), server().generation()));
     }
-    claim_->Renew(c);
-    persistence_->MaybeCheckpoint(c);
-    JobState s = store_.State(c);
-    if (s.id() != job_id_) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
-    Tick(s);
-    if (s.state() == "reduce" && !reduce_seen_) {
-      // The function that acknowledged the last map started the reduce phase; save it.
-      reduce_seen_ = true;
-      Log::Event("reduce_phase", "partitions={} after_s={:.3f}", partitions_,
-                 std::chrono::duration<double>(Clock::now() - t0_).count());
-      persistence_->SaveNow(c);
-    }
+    keeper_->NotePhase(c, s, Elapsed());  // the reduce phase's start saved
     return s.state();
-  }
-
-  void Tick(const JobState& s) {
-    if (!observer_) return;
-    ProgressSnapshot p;
-    p.mode = c_.mode;
-    p.phase = s.state();
-    p.total_tasks = static_cast<int64_t>(plan_.tasks.size()) + (shuffle() ? partitions_ : 0);
-    p.done_tasks = s.Int("done_tasks") + s.Int("done_parts");
-    p.pending = s.Int("pending");
-    p.bytes = plan_.bytes;
-    p.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
-    p.workers = pool_->alive();
-    p.redis_restarts = redis_->generation();
-    observer_->Tick(p);
   }
 
   // Reads the result (job/results.h). It counts only if, afterwards, the job is still complete
   // and Redis did not restart while it was read; otherwise returns false (supervise again).
   bool Collect() {
-    int generation = redis_->generation();
-    JobState s = session_->Run([&](Connection& c) { return store_.State(c); });
-    JobResult r = session_->Run(
+    int generation = server().generation();
+    JobState s = session().Run([&](Connection& c) { return store_.State(c); });
+    JobResult r = session().Run(
         [&](Connection& c) { return ReadResult(store_, c, s, o_.want_counts, c_.top); });
-    bool complete = session_->Run([&](Connection& c) { return store_.State(c).done(); });
-    bool restarted = generation != redis_->generation();
-    if (!complete || restarted || s.id() != job_id_) {
+    bool complete = session().Run([&](Connection& c) { return store_.State(c).done(); });
+    bool restarted = generation != server().generation();
+    if (!complete || restarted || s.id() != claim_->id()) {
       Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
                 restarted);
       return false;
@@ -421,7 +275,7 @@ class Coordinator {
       Fail(JobOutcome::kVerifyFailed, r.mismatch);
       return true;
     }
-    report_.failures = plan_.failures;
+    report_.failures = spec_.plan.failures;
     report_.failures.insert(report_.failures.end(), r.failures.begin(), r.failures.end());
     report_.top = std::move(r.top);
     report_.counts = std::move(r.counts);
@@ -433,22 +287,16 @@ class Coordinator {
   const RunOptions& o_;
   JobObserver* observer_;
   JobStore store_;
+  const WorkerMix mix_;
   JobReport report_;
-  Plan plan_;
-  std::unique_ptr<RedisSupervisor> redis_;
-  std::unique_ptr<RedisSession> session_;
-  std::unique_ptr<Durability> persistence_;
-  std::unique_ptr<WorkerPool> pool_;
+  JobSpec spec_;
+  std::unique_ptr<CoordinatorRedis> redis_;
+  std::unique_ptr<LocalWorkers> workers_;
   Clock::time_point t0_;
   std::unique_ptr<JobClaim> claim_;
-  std::string job_id_, digest_, state_root_;
-  bool check_job_ = false;
-  bool spawned_initial_ = false;
-  bool reduce_seen_ = false;
-  int local_workers_ = 0;
-  uint32_t partitions_ = 0;
+  std::unique_ptr<JobKeeper> keeper_;
+  std::string state_root_;
   SpillArea spill_;  // shuffle: SPILL_DIR/job-<id>
-  int creations_ = 0;
 };
 
 }  // namespace

@@ -1,11 +1,13 @@
-// `wordcount run`: the coordinator of the distributed job (the lab's client.py).
+// `wordcount run`: the coordinator of the distributed job (the lab's client.py). A small
+// orchestrator in the style of leveldb's DBImpl: its state lives in the units it runs.
 //
-// It plans the tasks (job/plan.h), prepares Redis (job/redis_supervisor.h: an embedded
-// redis-server, or --redis URL), creates the job (job/job_store.h) and saves it
-// (job/persistence.h), spawns the workers (job/worker_pool.h), then supervises until Redis says
-// the job is complete: checkpoints, forced Redis crashes and restarts, re-creating a job a
-// restart lost, replacing killed workers, starting the shuffle reduce phase. Then it reads the
-// results (again if Redis restarted while they were read) and returns them in a JobReport.
+// It plans the job (job/job_spec.h), starts its Redis (job/coordinator_redis.h: an embedded
+// redis-server, or --redis URL), begins or resumes the job (job/job_claim.h) and has it written
+// and saved (job/job_keeper.h), starts the local workers (job/local_workers.h), then supervises
+// until Redis says the job is complete: checkpoints, forced Redis crashes and restarts,
+// re-creating a job a restart lost, replacing killed workers, saving the shuffle reduce phase,
+// progress (job/progress.h). Then it reads the results (job/results.h; again if Redis restarted
+// while they were read) and returns them in a JobReport.
 //
 // Errors: nothing is thrown for input, Redis or interruption problems: they are the report's
 // outcome (cli/ maps outcomes to exit codes and prints). UsageError for bad configuration.
@@ -21,6 +23,7 @@
 #include "count/word_table.h"
 #include "job/config.h"
 #include "job/job_store.h"
+#include "job/progress.h"
 #include "job/task.h"
 
 namespace wc::job {
@@ -45,27 +48,6 @@ enum class JobOutcome {
   kRefused,       // another job holds the keys (or took them), or Redis may evict them
   kVerifyFailed,  // the result in Redis differs from the totals the job recorded
   kOutput,        // a worker could not write its output (SPILL_DIR full or unwritable)
-};
-
-// What the coordinator saw while supervising, for a progress line.
-struct ProgressSnapshot {
-  Mode mode = Mode::kDirect;
-  std::string phase;        // the job's state: count, map, reduce, done
-  int64_t total_tasks = 0;  // count tasks, or maps + reduces
-  int64_t done_tasks = 0;
-  int64_t pending = 0;  // delivered, not finished
-  uint64_t bytes = 0;
-  double seconds = 0;
-  size_t workers = 0;
-  int redis_restarts = 0;
-};
-
-// Callbacks from the coordinator's loop (on its thread). Default: nothing.
-class JobObserver {
- public:
-  virtual ~JobObserver() = default;
-  virtual void RedisStarted(int /*port*/) {}
-  virtual void Tick(const ProgressSnapshot&) {}
 };
 
 struct JobReport {

@@ -107,6 +107,7 @@ BeginResult JobStore::Begin(Connection& c, const std::string& new_id, const JobI
   if (kind == "created" || kind == "done") {
     b.kind = kind == "created" ? BeginResult::Kind::kCreated : BeginResult::Kind::kDone;
     b.epoch = Int(r[2]);
+    if (kind == "created" && r.size() > 3) b.replaced_spill = Str(r[3]);
   } else if (kind == "resumed") {
     b.kind = BeginResult::Kind::kResumed;
     b.epoch = Int(r[2]);

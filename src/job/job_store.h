@@ -59,11 +59,12 @@ struct BeginResult {
   Kind kind = Kind::kCreated;
   std::string id;
   int64_t epoch = 0;
-  std::string state;          // resumed, busy, mismatch: the job's state
-  std::string owner;          // busy, mismatch: who holds the job
-  int64_t created_ms = 0;     // busy
-  int64_t lease_left_ms = 0;  // busy
-  std::string reason;         // failed
+  std::string state;           // resumed, busy, mismatch: the job's state
+  std::string owner;           // busy, mismatch: who holds the job
+  int64_t created_ms = 0;      // busy
+  int64_t lease_left_ms = 0;   // busy
+  std::string reason;          // failed
+  std::string replaced_spill;  // created over a shuffle job: that job's spill directory name
 };
 
 using WordCountPairs = std::vector<std::pair<std::string, uint64_t>>;

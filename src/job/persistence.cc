@@ -35,6 +35,17 @@ void Durability::MaybeCheckpoint(Connection& c) {
   }
 }
 
+void Durability::NoteLastCheckpoint(Connection& c) {
+  if (kind_ != job::Persistence::kRdb) return;
+  WaitThen(
+      c, "a background save",
+      [](const std::string& info) { return InfoField(info, "rdb_bgsave_in_progress") != "1"; },
+      [&](const std::string& info) {
+        NoteBgsaveStatus(info);
+        return true;
+      });
+}
+
 template <class Idle, class Start>
 void Durability::WaitThen(Connection& c, const char* what, Idle idle, Start start) {
   auto deadline = Clock::now() + std::chrono::seconds(60);

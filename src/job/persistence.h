@@ -26,6 +26,9 @@ class Durability {
   void MaybeCheckpoint(redis::Connection& c);
   // Saves synchronously and durably.
   void SaveNow(redis::Connection& c);
+  // Waits for a checkpoint still running and notes how it ended (a failed one is counted and
+  // logged), without saving: the end of a job whose Redis is removed next.
+  void NoteLastCheckpoint(redis::Connection& c);
 
   int checkpoints() const { return checkpoints_; }
   int failures() const { return failures_; }

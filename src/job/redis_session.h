@@ -109,6 +109,7 @@ class RedisSession {
   }
 
   const redis::ConnectOptions& connect_options() const { return o_.redis; }
+  std::chrono::milliseconds retry_for() const { return o_.retry_for; }
 
  private:
   redis::Connection& Connected() {

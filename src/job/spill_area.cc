@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 
 #include <charconv>
+#include <regex>
 
 #include "util/error.h"
 #include "util/log.h"
@@ -12,10 +13,10 @@ namespace wc::job {
 
 namespace fs = std::filesystem;
 
-void SpillArea::Prepare(const fs::path& root, const std::string& name) {
+void SpillArea::Prepare(const fs::path& root, const std::string& name, bool root_is_ours) {
   std::error_code ec;
   root_ = fs::absolute(root, ec);
-  made_root_ = !fs::exists(root_, ec);
+  made_root_ = root_is_ours || !fs::exists(root_, ec);
   fs::create_directories(root_ / name, ec);
   if (ec) {
     throw UsageError(fmt::format("cannot create the spill directory {}: {}",
@@ -30,6 +31,15 @@ void SpillArea::Remove() {
   fs::remove_all(dir(), ec);
   if (made_root_) fs::remove(root_, ec);  // only if empty
   Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", dir().string(), ec ? ec.message() : "");
+}
+
+void SpillArea::RemoveReplaced(const std::string& name) const {
+  static const std::regex kJobDir("job-[0-9a-f]{32}");
+  if (root_.empty() || name == name_ || !std::regex_match(name, kJobDir)) return;
+  std::error_code ec;
+  fs::remove_all(root_ / name, ec);
+  Log::Event("spill_removed", "dir=\"{}\" replaced=true error=\"{}\"", (root_ / name).string(),
+             ec ? ec.message() : "");
 }
 
 SpillSpace SpillArea::Measure(const std::vector<uint64_t>& input_bytes) const {

@@ -2,8 +2,8 @@
 // kept in the job record so that a resumed job finds its outputs again).
 //
 // Ownership: Remove() deletes the job's directory, and SPILL_DIR itself only if this run made
-// it and it is empty (other jobs and users may share it). Errors: Prepare throws UsageError
-// naming the directory. Thread-safety: none.
+// it (or it is the run's own default) and it is empty (other jobs and users may share it). Errors:
+// Prepare throws UsageError naming the directory. Thread-safety: none.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +29,13 @@ std::string DescribeSpillTrouble(const std::filesystem::path& root, const SpillS
 
 class SpillArea {
  public:
-  // Creates root/name (and root) if missing.
-  void Prepare(const std::filesystem::path& root, const std::string& name);
+  // Creates root/name (and root) if missing. `root_is_ours`: the root is the run's own default
+  // (under STATE_DIR), removed when empty even if an earlier run made it.
+  void Prepare(const std::filesystem::path& root, const std::string& name,
+               bool root_is_ours = false);
   void Remove();
+  // Removes root/<name> of another (replaced) job, if `name` is a job's ("job-" + 32 hex).
+  void RemoveReplaced(const std::string& name) const;
   // Measures dir()'s map outputs and its file system. `input_bytes[m]`: map task m's input.
   SpillSpace Measure(const std::vector<uint64_t>& input_bytes) const;
   bool prepared() const { return !name_.empty(); }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "test_util.h"
@@ -29,6 +30,27 @@ TEST(SpillArea, MeasureExtrapolatesTheWrittenOutputsByInputBytes) {
   EXPECT_GT(s.fs_bytes, 0u);
   EXPECT_LE(s.free_bytes, s.fs_bytes);
   EXPECT_EQ(spill.Measure({1000, 2000}).written, 1u);  // map-2 is no task of a 2-map job
+}
+
+TEST(SpillArea, RemovesAReplacedJobsDirectoryAndItsOwnDefaultRoot) {
+  testing::TempDir tmp;
+  const std::string a = "job-" + std::string(32, 'a'), b = "job-" + std::string(32, 'b');
+  std::filesystem::create_directories(tmp.path() + "/spill/" + b);
+  std::filesystem::create_directories(tmp.path() + "/spill/keep");
+  tmp.Write("spill/" + b + "/map-0.wcs", "x");  // the replaced job's outputs
+  tmp.Write("spill/keep/file", "x");
+  SpillArea spill;
+  spill.Prepare(tmp.path() + "/spill", a, /*root_is_ours=*/true);
+  spill.RemoveReplaced("keep");      // not a job's directory name
+  spill.RemoveReplaced("../spill");  // nor this
+  spill.RemoveReplaced(a);           // its own: kept until Remove
+  EXPECT_TRUE(std::filesystem::exists(spill.dir()));
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/spill/keep/file"));
+  spill.RemoveReplaced(b);
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/spill/" + b));
+  std::filesystem::remove_all(tmp.path() + "/spill/keep");
+  spill.Remove();  // the root existed before, but is the run's own default: removed when empty
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/spill"));
 }
 
 TEST(SpillArea, TroubleIsCalledFullOnlyIfTheRestDoesNotFit) {

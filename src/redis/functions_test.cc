@@ -104,10 +104,11 @@ TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
 
 TEST_F(FunctionsTest, BeginOnEmptyRedisCreatesTheRecordAndTheGroup) {
   Reply r = Begin({});
-  ASSERT_EQ(r.size(), 3u);
+  ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].str(), "created");
   EXPECT_EQ(r[1].str(), kId);
   EXPECT_EQ(r[2].integer(), 1);
+  EXPECT_EQ(r[3].str(), "");  // no job replaced, no spill directory to remove
   std::map<std::string, std::string> want{
       {"id", kId},           {"digest", "d1"},    {"state", "creating"},
       {"mode", "direct"},    {"group", "worker"}, {"tasks", "2"},

@@ -3,9 +3,11 @@
 // sent back to be redone, through real FCALL on a real redis-server.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "functions_fixture.h"
@@ -93,6 +95,18 @@ Fields ReduceFields(int r) { return {{"job", kId}, {"part", std::to_string(r)}};
 Fields MapFields(int m) { return {{"fname", Path(m)}, {"job", kId}, {"task", std::to_string(m)}}; }
 
 // ---- map phase ----
+
+// The attack pass: `--replace` over an unfinished shuffle job left that job's spill directory
+// behind forever; begin now names it so that the new coordinator removes it.
+TEST_F(ShuffleFunctionsTest, BeginOverAReplacedJobNamesItsSpillDirectory) {
+  Create({.lease_ms = "1"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // its lease expires
+  Reply b = Call("wc_job_begin_v3", {kOtherId, "d2", "o", "60000", "shuffle", "worker", "1", "3",
+                                     "2", "job-2", "fname", "text"});
+  ASSERT_EQ(b[0].str(), "created");
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(b[3].str(), "job-1");
+}
 
 TEST_F(ShuffleFunctionsTest, MapTaskEntriesCarryPathJobAndTaskNumber) {
   Create();

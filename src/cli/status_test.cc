@@ -1,0 +1,143 @@
+// The two renderings of a JobStatus, byte for byte: the text `status` prints and its --json.
+#include "cli/status.h"
+
+#include <gtest/gtest.h>
+
+namespace wc::cli {
+namespace {
+
+JobStatus NoJob() {
+  JobStatus s;
+  s.stream = "files";
+  s.counts_key = "count";
+  s.record = {{"state", "none"}};
+  s.distinct_words = 0;
+  s.checkpoint = {.last_save_unix = 1000, .seconds_ago = 7, .last_status = "ok"};
+  return s;
+}
+
+JobStatus ShuffleJob() {
+  JobStatus s = NoJob();
+  s.record = {{"id", "ab"},
+              {"state", "reduce"},
+              {"mode", "shuffle"},
+              {"parts", "4"},
+              {"files", "3"},
+              {"bytes", "1200"},
+              {"data_root", "/d"},
+              {"owner", "host=h pid=1"},
+              {"lease_until_ms", "99"},
+              {"lease_ms_left", "5000"},
+              {"epoch", "2"},
+              {"done_tasks", "3"},
+              {"tasks", "3"},
+              {"failed_tasks", "1"},
+              {"pending", "1"},
+              {"foreign", "0"},
+              {"done_parts", "1"},
+              {"words", "40"},
+              {"distinct", "9"}};
+  s.tasks = JobStatus::Tasks{.total = 7,
+                             .done = 4,
+                             .failed = 1,
+                             .pending = 1,
+                             .foreign = 0,
+                             .state = "reduce",
+                             .complete = false};
+  s.consumers = {{.name = "w1", .pending = 1, .idle_ms = 3000000000}};
+  s.failed = {{"task:2", "/d/c.csv:4: bad quote"}};
+  s.distinct_words = 0;
+  s.checkpoint.in_progress = true;
+  s.checkpoint.aof = true;
+  return s;
+}
+
+TEST(StatusTest, TextOfAServerWithoutAJob) {
+  EXPECT_EQ(StatusText(NoJob()),
+            "job:        none on this server (stream 'files')\n"
+            "checkpoint: last save 7 s ago (status ok)\n"
+            "counts:     0 distinct words in 'count'\n");
+}
+
+TEST(StatusTest, JsonOfAServerWithoutAJob) {
+  EXPECT_EQ(StatusJson(NoJob()), R"({
+  "checkpoint": {
+    "aof": false,
+    "in_progress": false,
+    "last_save_unix": 1000,
+    "last_status": "ok",
+    "seconds_ago": 7
+  },
+  "distinct_words": 0,
+  "failed": [],
+  "job": {
+    "state": "none"
+  },
+  "tasks": {
+    "error": "no job on stream 'files'"
+  }
+}
+)");
+}
+
+TEST(StatusTest, TextOfAShuffleJobNamesPartitionsConsumersAndFailures) {
+  EXPECT_EQ(
+      StatusText(ShuffleJob()),
+      "job:        ab reduce, shuffle mode, 4 partitions (3 files, 1200 bytes, data root /d)\n"
+      "owner:      host=h pid=1 (lease 5000 ms left, epoch 2)\n"
+      "tasks:      3 of 3 done (1 failed), 1 pending, 0 foreign entries; partitions 1 of "
+      "4 done\n"
+      "recorded:   40 words, 9 distinct\n"
+      "  consumer w1               1 pending, idle 3000000000 ms\n"
+      "  failed task:2: /d/c.csv:4: bad quote\n"
+      "checkpoint: last save 7 s ago (status ok, one running, AOF on)\n"
+      "counts:     0 distinct words in 'count'\n");
+}
+
+TEST(StatusTest, TextShowsAReleasedLeaseAndQuestionMarksForMissingFields) {
+  JobStatus s = NoJob();
+  s.record = {{"state", "done"}, {"mode", "direct"}, {"lease_until_ms", "0"}};
+  s.tasks = JobStatus::Tasks{.state = "done", .complete = true};
+  std::string text = StatusText(s);
+  EXPECT_NE(text.find("job:        ? done, direct mode (? files, ? bytes, data root ?)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("owner:      ? (lease released, epoch ?)\n"), std::string::npos) << text;
+}
+
+TEST(StatusTest, JsonOfAJobHasEveryRecordFieldTheTaskTotalsAndConsumers) {
+  std::string json = StatusJson(ShuffleJob());
+  EXPECT_NE(json.find(R"(  "consumers": [
+    {
+      "idle_ms": 3000000000,
+      "name": "w1",
+      "pending": 1
+    }
+  ],)"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"(  "failed": [
+    {
+      "error": "/d/c.csv:4: bad quote",
+      "task": "task:2"
+    }
+  ],)"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"(    "lease_ms_left": "5000",)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(  "tasks": {
+    "complete": false,
+    "done": 4,
+    "failed": 1,
+    "foreign": 0,
+    "pending": 1,
+    "state": "reduce",
+    "total": 7
+  }
+})"),
+            std::string::npos)
+      << json;
+}
+
+}  // namespace
+}  // namespace wc::cli

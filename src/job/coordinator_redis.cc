@@ -1,0 +1,62 @@
+#include "job/coordinator_redis.h"
+
+namespace wc::job {
+
+namespace {
+
+std::chrono::milliseconds Ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+}  // namespace
+
+CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
+                                   const std::string& state_root, const std::string& digest)
+    : server_(SupervisorOptions{.external_url = url,
+                                .password = c.redis_password,
+                                .state_root = state_root,
+                                .state_key = digest.substr(0, 16),
+                                .persistence = c.persistence,
+                                .redis_args = c.redis_args,
+                                .crash_interval = Ms(c.redis_restart_interval),
+                                .downtime = Ms(c.redis_downtime)}),
+      session_(
+          SessionOptions{.redis = server_.connect_options(),
+                         .retry_for = Ms(c.redis_retry_seconds),
+                         .between_attempts = [this] { server_.Tick(/*crashes_allowed=*/false); },
+                         // Another server process than before (an external Redis restarted)
+                         // may lack the job: its generation grows, and the job is checked.
+                         .on_connect = [this](redis::Connection& c) { server_.Connected(c); }}),
+      durability_(c.persistence, Ms(c.checkpoint_interval)) {}
+
+void CoordinatorRedis::Close(bool job_over, bool held,
+                             const std::function<void(redis::Connection&)>& release) {
+  try {
+    if (job_over) {
+      session_.Once([&](redis::Connection& c) {
+        release(c);
+        // Saved, the result survives a restart of an external Redis from here on. (An embedded
+        // one is removed with the job's state directory: nothing to save. A result read before a
+        // crash is exact either way: a rerun finds the job done, or resumes it from the last
+        // checkpoint.)
+        if (server_.embedded()) {
+          durability_.NoteLastCheckpoint(c);  // a failed checkpoint is still reported
+        } else {
+          durability_.SaveNow(c);
+        }
+        return 0;
+      });
+    } else if (server_.embedded()) {
+      // Kept for a rerun to resume from: save what the job has (no save points on shutdown).
+      session_.Once([&](redis::Connection& c) {
+        durability_.SaveNow(c);
+        return 0;
+      });
+    }
+  } catch (const redis::RedisError&) {
+    // the lease expires by itself; the last checkpoint stands
+  }
+  server_.Stop(/*remove_state=*/job_over || (!held && server_.fresh_state()));
+}
+
+}  // namespace wc::job

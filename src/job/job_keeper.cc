@@ -1,0 +1,39 @@
+#include "job/job_keeper.h"
+
+#include <fmt/format.h>
+
+#include "util/log.h"
+
+namespace wc::job {
+
+void JobKeeper::Ensure(redis::Connection& c) {
+  if (!claim_.Ensure(c, spec_.plan.tasks)) return;
+  reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
+  durability_.SaveNow(c);
+  ++creations_;
+  Log::Event("job_created", "job={} stream={} tasks={} mode={} partitions={} creation={}",
+             claim_.id(), store_.keys().stream, spec_.plan.tasks.size(), ToString(spec_.mode),
+             spec_.partitions, creations_);
+}
+
+JobState JobKeeper::Step(redis::Connection& c) {
+  if (recheck_) {
+    Ensure(c);
+    recheck_ = false;
+  }
+  claim_.Renew(c);
+  durability_.MaybeCheckpoint(c);
+  JobState s = store_.State(c);
+  if (s.id() != claim_.id()) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
+  return s;
+}
+
+void JobKeeper::NotePhase(redis::Connection& c, const JobState& s, double elapsed_s) {
+  if (s.state() != "reduce" || reduce_seen_) return;
+  // The function that acknowledged the last map started the reduce phase; save it.
+  reduce_seen_ = true;
+  Log::Event("reduce_phase", "partitions={} after_s={:.3f}", spec_.partitions, elapsed_s);
+  durability_.SaveNow(c);
+}
+
+}  // namespace wc::job
