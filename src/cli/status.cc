@@ -13,6 +13,7 @@
 #include "job/state_dir.h"
 #include "job/worker_options.h"
 #include "redis/connection.h"
+#include "redis/sentinel.h"
 #include "util/error.h"
 
 namespace wc::cli {
@@ -21,8 +22,19 @@ using redis::Connection;
 
 namespace {
 
-// --redis (or $WC_REDIS) if given, else the one embedded Redis running under STATE_DIR.
-redis::ConnectOptions Locate(const job::JobConfig& config, const std::string& url) {
+// The primary --sentinel names, or --redis (or $WC_REDIS) if given, else the one embedded Redis
+// running under STATE_DIR.
+redis::ConnectOptions Locate(const job::JobConfig& config, const RedisLocation& where) {
+  redis::SentinelOptions sentinel = job::SentinelOptionsFrom(where.sentinels, where.master_name);
+  if (sentinel.enabled()) {
+    redis::ConnectOptions o;
+    job::TakePasswordFromEnvironment(o);
+    redis::HostPort primary = redis::SentinelClient(sentinel).AskPrimary(o.password);
+    o.host = primary.host;
+    o.port = primary.port;
+    return o;
+  }
+  const std::string& url = where.url;
   if (!url.empty()) return job::RedisOptionsFromUrl(url);
   std::string root = config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir;
   std::vector<redis::ConnectOptions> found = job::FindEmbeddedServers(root);
@@ -36,11 +48,11 @@ redis::ConnectOptions Locate(const job::JobConfig& config, const std::string& ur
 
 }  // namespace
 
-int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool as_json) {
+int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool as_json) {
   job::JobStore store(job::KeysOf(config));
   nlohmann::json j;
   try {
-    Connection c(Locate(config, redis_url));
+    Connection c(Locate(config, where));
     job::JobState state = store.State(c);
     for (const auto& [k, v] : state.fields) j["job"][k] = v;
     if (state.state() == "none") {
@@ -117,15 +129,17 @@ int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool
   return kExitOk;
 }
 
-int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n) {
+int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   job::JobStore store(job::KeysOf(config));
-  job::RedisSession session(job::SessionOptions{.redis = Locate(config, redis_url),
-                                                .retry_for = std::chrono::milliseconds(5000)});
   try {
+    job::RedisSession session(job::SessionOptions{.redis = Locate(config, where),
+                                                  .retry_for = std::chrono::milliseconds(5000)});
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
     std::vector<WordCount> views;
     for (const auto& [w, count] : top) views.push_back({w, count});
     WriteTop(stdout, views);
+  } catch (const UsageError&) {
+    throw;  // exit 2, as before
   } catch (const std::exception& e) {
     fmt::print(stderr, "wordcount top: {}\n", e.what());
     return kExitRedis;

@@ -9,7 +9,14 @@
 
 namespace wc::cli {
 
-int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool json);
-int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n);
+// Where the job's Redis is: --redis URL, or --sentinel host:port,... with --master-name (the
+// primary they name), or neither: the embedded Redis of the job running on this host.
+struct RedisLocation {
+  std::string url;
+  std::string sentinels, master_name;
+};
+
+int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool json);
+int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n);
 
 }  // namespace wc::cli

@@ -75,6 +75,13 @@ constexpr int64_t kMaxWorkers = 4096;
 
 const char* ToString(Mode m) { return m == Mode::kShuffle ? "shuffle" : "direct"; }
 const char* ToString(Persistence p) { return p == Persistence::kAof ? "aof" : "rdb"; }
+const char* ToString(RedisHa h) { return h == RedisHa::kSentinel ? "sentinel" : "none"; }
+
+RedisHa ParseRedisHa(const std::string& s, const std::string& key) {
+  if (s == "none") return RedisHa::kNone;
+  if (s == "sentinel") return RedisHa::kSentinel;
+  throw UsageError(fmt::format("{} must be \"none\" or \"sentinel\", got \"{}\"", key, s));
+}
 
 Mode ParseMode(const std::string& s, const std::string& key) {
   if (s == "direct") return Mode::kDirect;
@@ -128,6 +135,9 @@ JobConfig LoadConfig(const std::string& path) {
       {"COLUMN", String(&c.column)},
       {"PERSISTENCE", Enum(&c.persistence, ParsePersistence, "PERSISTENCE")},
       {"REDIS_ARGS", Strings(&c.redis_args)},
+      {"REDIS_HA", Enum(&c.redis_ha, ParseRedisHa, "REDIS_HA")},
+      {"REDIS_REPLICAS", Int(&c.redis_replicas, 1, 4)},
+      {"SENTINEL_DOWN_AFTER_MS", Int(&c.sentinel_down_after_ms, 100, 60'000)},
   };
   for (const auto& [key, value] : doc.items()) {
     auto it = keys.find(key);

@@ -15,6 +15,7 @@
 #include "job/plan.h"
 #include "job/redis_session.h"
 #include "job/redis_supervisor.h"
+#include "job/replicated_read.h"
 #include "job/results.h"
 #include "job/spill_area.h"
 #include "job/state_dir.h"
@@ -81,6 +82,10 @@ class Coordinator {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
       redis_ = std::make_unique<RedisSupervisor>(
           SupervisorOptions{.external_url = o_.redis_url,
+                            .external_sentinel = SentinelOptionsFrom(o_.sentinels, o_.master_name),
+                            .ha = c_.redis_ha,
+                            .replicas = c_.redis_replicas,
+                            .down_after = std::chrono::milliseconds(c_.sentinel_down_after_ms),
                             .password = c_.redis_password,
                             .state_root = state_root_,
                             .state_key = digest_.substr(0, 16),
@@ -101,6 +106,7 @@ class Coordinator {
     if (redis_->embedded() && observer_) observer_->RedisStarted(redis_->port());
     session_ = std::make_unique<RedisSession>(SessionOptions{
         .redis = redis_->connect_options(),
+        .sentinel = redis_->sentinel(),
         .retry_for = Ms(c_.redis_retry_seconds),
         // A crash during job creation or result reading restarts Redis like any other.
         .between_attempts = [this] { redis_->Tick(/*crashes_allowed=*/false); }});
@@ -252,6 +258,7 @@ class Coordinator {
     }
     WorkerOptions w = WorkerOptionsFor(c_);
     w.redis = redis_->connect_options();
+    w.sentinel = redis_->sentinel();
     w.job = job_id_;
     w.spill_root = spill_.root().string();
     // The password reaches workers through the environment, never their command line.
@@ -400,10 +407,14 @@ class Coordinator {
   bool Collect() {
     int generation = redis_->generation();
     JobState s = session_->Run([&](Connection& c) { return store_.State(c); });
+    const int connection = session_->connections();
     JobResult r = session_->Run(
         [&](Connection& c) { return ReadResult(store_, c, s, o_.want_counts, c_.top); });
     bool complete = session_->Run([&](Connection& c) { return store_.State(c).done(); });
     bool restarted = generation != redis_->generation();
+    // Replicated: read on one server, still the primary, its replicas holding the completion.
+    if (complete && !restarted && redis_->sentinel().enabled())
+      restarted = !ConfirmedOnPrimary(*session_, connection);
     if (!complete || restarted || s.id() != job_id_) {
       Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
                 restarted);
