@@ -55,8 +55,8 @@ HaRedis::HaRedis(const HaOptions& options, StateDir& state) : o_(options), state
   state_.WriteEndpoint(port(), cluster_->node(static_cast<size_t>(primary)).pid());
   std::string sentinels = redis::JoinHostPorts(cluster_->sentinel_options().sentinels);
   Log::Event("redis_started",
-             "ha=sentinel primary=127.0.0.1:{} replicas={} sentinels={} dir=\"{}\"", port(),
-             o_.replicas, sentinels, dir);
+             "ha=sentinel primary=127.0.0.1:{} node={} replicas={} sentinels={} dir=\"{}\"", port(),
+             primary, o_.replicas, sentinels, dir);
 }
 
 HaRedis::~HaRedis() { Stop(); }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 #include <utility>
@@ -103,20 +104,37 @@ HostPort SentinelClient::AskPrimary(const std::string& password) const {
 }
 
 Connection SentinelClient::ConnectPrimary(const ConnectOptions& base) const {
-  HostPort at = AskPrimary(base.password);
-  ConnectOptions co = base;
-  co.host = at.host;
-  co.port = at.port;
-  Connection c(co);
-  // Sentinel may still name a primary that is gone or was demoted (it learns of both after its
-  // down-after time): only a server that says it is a primary is used.
-  Role role = RoleOf(c);
-  if (role != Role::kPrimary) {
-    throw RedisIoError(fmt::format("Sentinel names {} for \"{}\", but it is a {}", at.str(),
-                                   o_.master_name, ToString(role)),
-                       false);
+  // Each Sentinel in turn: a Sentinel cut off with an old primary (or not yet told of a
+  // failover) names a server that is gone or demoted; only one that says it is a primary is
+  // used, else the next Sentinel's answer is tried.
+  std::string errors;
+  std::vector<HostPort> tried;
+  for (const HostPort& s : o_.sentinels) {
+    HostPort at;
+    try {
+      at = SentinelClient(SentinelOptions{.sentinels = {s},
+                                          .master_name = o_.master_name,
+                                          .timeout = o_.timeout})
+               .AskPrimary(base.password);
+    } catch (const RedisIoError& e) {
+      errors += fmt::format("; {}", e.what());
+      continue;
+    }
+    if (std::find(tried.begin(), tried.end(), at) != tried.end()) continue;
+    tried.push_back(at);
+    ConnectOptions co = base;
+    co.host = at.host;
+    co.port = at.port;
+    try {
+      Connection c(co);
+      Role role = RoleOf(c);
+      if (role == Role::kPrimary) return c;
+      errors += fmt::format("; Sentinel {} names {}, a {}", s.str(), at.str(), ToString(role));
+    } catch (const RedisIoError& e) {
+      errors += fmt::format("; Sentinel {} names {}: {}", s.str(), at.str(), e.what());
+    }
   }
-  return c;
+  throw RedisIoError(fmt::format("no primary for \"{}\"{}", o_.master_name, errors), false);
 }
 
 std::vector<HostPort> SentinelClient::Replicas(const std::string& password) const {

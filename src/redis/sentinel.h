@@ -58,8 +58,9 @@ class SentinelClient {
   // The address the first answering Sentinel gives for the master name. `password` AUTHs to
   // the Sentinels.
   HostPort AskPrimary(const std::string& password) const;
-  // A connection to the primary: `base` (password, timeouts) with the address Sentinel names,
-  // verified with ROLE.
+  // A connection to the primary: `base` (password, timeouts) with the address a Sentinel names,
+  // verified with ROLE; if it is not a primary (that Sentinel is behind, or cut off with an old
+  // primary), the next Sentinel's answer is tried.
   Connection ConnectPrimary(const ConnectOptions& base) const;
   // The replicas the first answering Sentinel knows (SENTINEL replicas NAME) that it does not
   // flag as down or disconnected.
