@@ -127,7 +127,7 @@ def test_primary_sigkilled_mid_map_and_mid_reduce(tmp):
     print(f"     {fail[0].split('failover ')[1]}; {fail[1].split('failover ')[1]}")
 
 
-def test_coordinator_kills_the_primary_on_schedule(tmp):
+def test_direct_coordinator_kills_the_primary_on_schedule(tmp):
     # Sleeping workers (1 s per task, ~20 tasks): the job outlasts several crash intervals.
     data = jt.gen(tmp, 4, 2000, seed=3)
     cfg = ha_config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, PARTITIONS=4, CHUNK_BYTES=80000,
@@ -142,6 +142,28 @@ def test_coordinator_kills_the_primary_on_schedule(tmp):
     times = [float(l.split("no_primary_s=")[1].split()[0]) for l in fails]
     print(f"     {len(crashes)} primary kills, {len(fails)} failovers, no primary for "
           f"{min(times):.2f}-{max(times):.2f} s each")
+
+
+def test_direct_coordinator_sigkilled_after_a_failover_then_rerun_resumes(tmp):
+    # After a failover the newest checkpoint is on another node than the first primary's: a rerun
+    # must start the primary from it and resume the job (nothing acknowledged is counted again).
+    data = jt.gen(tmp, 6, 2000)
+    cfg = ha_config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1, CHECKPOINT_INTERVAL=0.2)
+    p, out = jt.start_run(tmp, cfg, data)
+    try:
+        wait_for(lambda: events(tmp, "claim"), p, 60, "the first task")
+        os.kill(primary(tmp)[1], 9)
+        wait_for(lambda: events(tmp, "failover"), p, 30, "the failover")
+        wait_for(lambda: any(" checkpoint " in l for l in jt.log_lines(tmp)[-50:]) and accepted_commits(tmp) >= 3, p,
+                 60, "commits and a checkpoint after the failover")
+    finally:
+        p.kill()
+        p.wait()
+    time.sleep(0.3)  # its servers, Sentinels and workers go with it (PDEATHSIG)
+    run_exact(tmp, cfg, data)
+    lines = jt.log_lines(tmp)
+    jt.expect(any(" job_resumed " in l for l in lines), "the rerun did not resume the job")
+    jt.expect(not any(" job_created " in l for l in lines), "the rerun created the job again")
 
 
 def test_direct_secrets_stay_private_and_status_finds_the_primary_through_sentinel(tmp):
