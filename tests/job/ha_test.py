@@ -128,14 +128,16 @@ def test_primary_sigkilled_mid_map_and_mid_reduce(tmp):
 
 
 def test_direct_coordinator_kills_the_primary_on_schedule(tmp):
-    # Sleeping workers (1 s per task, ~20 tasks): the job outlasts several crash intervals.
-    data = jt.gen(tmp, 4, 2000, seed=3)
+    # Sleeping workers (1 s per task, ~30 tasks): the job outlasts several crash intervals.
+    data = jt.gen(tmp, 4, 3000, seed=3)
     cfg = ha_config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, PARTITIONS=4, CHUNK_BYTES=80000,
                     COMMIT_MAX_TASKS=2, REDIS_RESTART_INTERVAL=1.5)
     run_exact(tmp, cfg, data)
     crashes = events(tmp, "redis_crash")
     fails = [l for l in events(tmp, "failover") if "no_primary_s=" in l]
-    jt.expect(len(crashes) >= 2 and len(fails) >= 2, f"crashes {len(crashes)}, failovers {len(fails)}")
+    story = "\n".join(l for l in jt.log_lines(tmp) if "coordinator" in l and any(
+        f" {e} " in l for e in ("redis_crash", "failover", "redis_restarted", "redis_died", "primary_lost")))
+    jt.expect(len(crashes) >= 2 and len(fails) >= 2, f"crashes {len(crashes)}, failovers {len(fails)}:\n{story}")
     jt.expect(all("role=primary" in l for l in crashes), crashes)
     restarted = events(tmp, "redis_restarted")
     jt.expect(restarted and all("role=replica" in l for l in restarted), f"restarts: {restarted}")
