@@ -36,10 +36,13 @@ struct SentinelClusterOptions {
   std::string master_name = "wordcount";
   int replicas = 2;
   int sentinels = 3;
-  std::chrono::milliseconds down_after{1500};        // Sentinel: a primary silent this long is down
-  std::chrono::milliseconds failover_timeout{6000};  // Sentinel: retry a failover after this
-  int min_replicas_max_lag = 5;                      // seconds (min-replicas-max-lag)
-  std::vector<std::string> extra_args;               // for every data server
+  std::chrono::milliseconds down_after{1500};  // Sentinel: a primary silent this long is down
+  // Sentinel: how long a failover may take, and - doubled - how long a Sentinel that led or
+  // voted in one waits before it starts another for the same name (the next primary's crash
+  // within that time waits for it). On loopback a failover takes well under a second.
+  std::chrono::milliseconds failover_timeout{3000};
+  int min_replicas_max_lag = 5;         // seconds (min-replicas-max-lag)
+  std::vector<std::string> extra_args;  // for every data server
   // The node to start as the primary (its directory's dump.rdb or AOF is the state everyone
   // starts from: replicas sync from it).
   int initial_primary = 0;
