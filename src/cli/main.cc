@@ -101,6 +101,10 @@ int main(int argc, char** argv) {
   r->add_option("--redis", run.job.redis_url,
                 "redis://[:password@]host:port of an existing server "
                 "(default: start an embedded redis-server)");
+  r->add_option("--sentinel", run.job.sentinels,
+                "host:port[,host:port...] of the Sentinels of an existing replicated Redis "
+                "(with --master-name; password from $WC_REDIS_PASSWORD)");
+  r->add_option("--master-name", run.job.master_name, "The name the Sentinels monitor");
   std::optional<std::string> run_mode;
   r->add_option("--mode", run_mode, "direct or shuffle, overrides MODE")
       ->check(CLI::IsMember({"direct", "shuffle"}));
@@ -127,22 +131,28 @@ int main(int argc, char** argv) {
   }
 
   const char* env_redis = std::getenv("WC_REDIS");
-  std::string top_url = env_redis ? env_redis : "";
+  RedisLocation top_where{.url = env_redis ? env_redis : ""};
   int top_n = 3;
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
   t->add_option("n", top_n, "How many")->capture_default_str();
-  t->add_option("--redis", top_url,
+  t->add_option("--redis", top_where.url,
                 "redis://host:port ($WC_REDIS; default: the embedded Redis of a running job)");
+  t->add_option("--sentinel", top_where.sentinels,
+                "host:port[,...] of Sentinels (and --master-name)");
+  t->add_option("--master-name", top_where.master_name, "The name the Sentinels monitor");
   t->add_option("--config", config_path, "config.json (for the COUNT key name)")
       ->capture_default_str();
 
-  std::string status_url = env_redis ? env_redis : "";
+  RedisLocation status_where{.url = env_redis ? env_redis : ""};
   bool status_json = false;
   auto* st = app.add_subcommand("status", "Show a job's state from Redis");
-  st->add_option("--redis", status_url,
+  st->add_option("--redis", status_where.url,
                  "redis://host:port ($WC_REDIS; default: the embedded Redis of a running job; "
                  "password from $WC_REDIS_PASSWORD)")
       ->capture_default_str();
+  st->add_option("--sentinel", status_where.sentinels,
+                 "host:port[,...] of Sentinels (and --master-name)");
+  st->add_option("--master-name", status_where.master_name, "The name the Sentinels monitor");
   st->add_option("--config", config_path, "config.json (for the key names)")->capture_default_str();
   st->add_flag("--json", status_json, "Machine-readable output");
   r->add_flag("--verbose,-v", run_verbose, "Every event on stderr too");
@@ -184,12 +194,12 @@ int main(int argc, char** argv) {
     if (*st) {
       wc::job::JobConfig config;
       if (std::filesystem::exists(config_path)) config = wc::job::LoadConfig(config_path);
-      return PrintStatus(config, status_url, status_json);
+      return PrintStatus(config, status_where, status_json);
     }
     if (*t) {
       wc::job::JobConfig config;
       if (std::filesystem::exists(config_path)) config = wc::job::LoadConfig(config_path);
-      return PrintTop(config, top_url, top_n);
+      return PrintTop(config, top_where, top_n);
     }
   } catch (const wc::UsageError& e) {
     PrintError("", e.what());

@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <string_view>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
+#include "util/error.h"
 #include "util/log.h"
 
 namespace wc::cli {
@@ -70,23 +73,30 @@ class ProgressLine : public job::JobObserver {
 // "commit tasks=N ... result=accepted"; shuffle: "map ..." and "reduce ... result=accepted",
 // which includes map tasks redone because their output was lost). A worker killed between a
 // commit's reply and its log line leaves no event, so this is a lower bound; -1 if no log.
-int64_t TasksCountedAgainAtLeast(const std::string& logfile, int64_t tasks) {
+int64_t TasksCountedAgainAtLeast(const std::string& logfile, int64_t tasks,
+                                 const std::string& since) {
   if (logfile.empty()) return -1;
-  std::FILE* f = std::fopen(logfile.c_str(), "r");
-  if (!f) return -1;
+  std::ifstream in(logfile);
+  if (!in) return -1;
   int64_t accepted = 0;
-  char line[4096];
-  while (std::fgets(line, sizeof line, f)) {
-    std::string_view l(line);
-    if (l.find("result=accepted") == std::string_view::npos) continue;
-    if (auto at = l.find(" commit tasks="); at != std::string_view::npos) {
-      accepted += std::atoll(line + at + 14);
-    } else if (l.find(" map task=") != std::string_view::npos ||
-               l.find(" reduce task=") != std::string_view::npos) {
+  std::string line;
+  while (std::getline(in, line)) {
+    // "<time> <process>[<pid>] <event> <key=value>...": only this run's lines (by time), and
+    // the event by its position (a file name inside another event's fields cannot forge one).
+    size_t p1 = line.find(' ');
+    if (p1 == std::string::npos || line.compare(0, p1, since) < 0) continue;
+    size_t p2 = line.find(' ', p1 + 1);
+    if (p2 == std::string::npos) continue;
+    size_t p3 = line.find(' ', p2 + 1);
+    std::string_view event(line.data() + p2 + 1,
+                           (p3 == std::string::npos ? line.size() : p3) - p2 - 1);
+    if (!std::string_view(line).ends_with(" result=accepted")) continue;
+    if (event == "commit" && p3 != std::string::npos && line.compare(p3 + 1, 6, "tasks=") == 0) {
+      accepted += std::atoll(line.c_str() + p3 + 7);
+    } else if (event == "map" || event == "reduce") {
       ++accepted;
     }
   }
-  std::fclose(f);
   return std::max<int64_t>(0, accepted - tasks);
 }
 
@@ -127,10 +137,11 @@ size_t FailedTasks(const job::JobReport& r) {
 }
 
 // `external`: run --redis (restarts are seen, not made: their cause is unknown).
-void Summarize(const job::JobConfig& config, const job::JobReport& r, bool external, bool quiet) {
+void Summarize(const job::JobConfig& config, const job::JobReport& r, const std::string& since,
+               bool external, bool quiet) {
   bool shuffle = r.mode == job::Mode::kShuffle;
   int64_t all_tasks = static_cast<int64_t>(r.tasks) + (shuffle ? r.partitions : 0);
-  int64_t again = TasksCountedAgainAtLeast(config.logfile, all_tasks);
+  int64_t again = TasksCountedAgainAtLeast(config.logfile, all_tasks, since);
   int restarts = r.forced_restarts + r.unplanned_restarts + r.seen_restarts;
   Log::Event("job_done",
              "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} seen={} "
@@ -165,6 +176,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   ProgressLine progress(args.quiet);
   job::RunOptions options = args.job;
   options.want_counts = !args.out.empty();
+  const std::string since = Log::Now();  // the summary reads this run's log lines only
   job::JobReport r = job::RunJob(config, options, &progress);
   progress.Clear();
   switch (r.outcome) {
@@ -178,19 +190,24 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
       fmt::print(stderr, "wordcount run: {}\n", r.error);
       return ExitCode(r.outcome);
   }
+  errno = 0;
+  bool written = true;
   if (r.counts) {
     const std::vector<WordCount>& sorted = r.counts->sorted;
-    WriteTop(stdout, {sorted.begin(),
-                      sorted.begin() + static_cast<ptrdiff_t>(std::min(
-                                           sorted.size(), static_cast<size_t>(config.top)))});
+    written = WriteTop(
+        stdout,
+        {sorted.begin(), sorted.begin() + static_cast<ptrdiff_t>(std::min(
+                                              sorted.size(), static_cast<size_t>(config.top)))});
     WriteCountsFile(args.out, sorted);
   } else {
     std::vector<WordCount> views;
     for (const auto& [w, c] : r.top) views.push_back({w, c});
-    WriteTop(stdout, views);
+    written = WriteTop(stdout, views);
   }
-  std::fflush(stdout);
-  Summarize(config, r, !options.redis_url.empty(), args.quiet);
+  // A standard output that cannot be written is an output error (exit 6), as for serial.
+  if (std::fflush(stdout) != 0 || !written)
+    throw OutputError("standard output", "cannot write", errno);
+  Summarize(config, r, since, !options.redis_url.empty(), args.quiet);
   for (const auto& f : r.failures) fmt::print(stderr, "FAILED {}\n", f);
   if (!r.failures.empty()) {
     size_t failed = FailedTasks(r);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <iterator>
@@ -14,6 +15,7 @@
 #include "job/state_dir.h"
 #include "job/worker_options.h"
 #include "redis/connection.h"
+#include "redis/sentinel.h"
 #include "util/error.h"
 
 namespace wc::cli {
@@ -22,8 +24,19 @@ using redis::Connection;
 
 namespace {
 
-// --redis (or $WC_REDIS) if given, else the one embedded Redis running under STATE_DIR.
-redis::ConnectOptions Locate(const job::JobConfig& config, const std::string& url) {
+// The primary --sentinel names, or --redis (or $WC_REDIS) if given, else the one embedded Redis
+// running under STATE_DIR.
+redis::ConnectOptions Locate(const job::JobConfig& config, const RedisLocation& where) {
+  redis::SentinelOptions sentinel = job::SentinelOptionsFrom(where.sentinels, where.master_name);
+  if (sentinel.enabled()) {
+    redis::ConnectOptions o;
+    job::TakePasswordFromEnvironment(o);
+    redis::HostPort primary = redis::SentinelClient(sentinel).AskPrimary(o.password);
+    o.host = primary.host;
+    o.port = primary.port;
+    return o;
+  }
+  const std::string& url = where.url;
   if (!url.empty()) return job::RedisOptionsFromUrl(url);
   std::string root = config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir;
   std::vector<redis::ConnectOptions> found = job::FindEmbeddedServers(root);
@@ -132,29 +145,36 @@ std::string StatusJson(const JobStatus& s) {
   return j.dump(2) + "\n";
 }
 
-int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool as_json) {
+int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool as_json) {
   job::JobStore store(job::KeysOf(config));
   JobStatus status;
   try {
-    Connection c(Locate(config, redis_url));
+    Connection c(Locate(config, where));
     status = ReadStatus(store, c);
   } catch (const redis::RedisError& e) {
     fmt::print(stderr, "wordcount status: {}\n", e.what());
     return kExitRedis;
   }
-  fmt::print("{}", as_json ? StatusJson(status) : StatusText(status));
+  errno = 0;
+  if (std::fputs((as_json ? StatusJson(status) : StatusText(status)).c_str(), stdout) < 0 ||
+      std::fflush(stdout) != 0)
+    throw OutputError("standard output", "cannot write", errno);
   return kExitOk;
 }
 
-int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n) {
+int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   job::JobStore store(job::KeysOf(config));
-  job::RedisSession session(job::SessionOptions{.redis = Locate(config, redis_url),
-                                                .retry_for = std::chrono::milliseconds(5000)});
   try {
+    job::RedisSession session(job::SessionOptions{.redis = Locate(config, where),
+                                                  .retry_for = std::chrono::milliseconds(5000)});
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
     std::vector<WordCount> views;
     for (const auto& [w, count] : top) views.push_back({w, count});
-    WriteTop(stdout, views);
+    errno = 0;
+    if (!WriteTop(stdout, views) || std::fflush(stdout) != 0)
+      throw OutputError("standard output", "cannot write", errno);
+  } catch (const UsageError&) {
+    throw;  // exit 2, as before
   } catch (const std::exception& e) {
     fmt::print(stderr, "wordcount top: {}\n", e.what());
     return kExitRedis;

@@ -18,6 +18,13 @@
 
 namespace wc::cli {
 
+// Where the job's Redis is: --redis URL, or --sentinel host:port,... with --master-name (the
+// primary they name), or neither: the embedded Redis of the job running on this host.
+struct RedisLocation {
+  std::string url;
+  std::string sentinels, master_name;
+};
+
 // What `status` shows of the job on one stream.
 struct JobStatus {
   std::string stream;      // IN
@@ -49,7 +56,7 @@ struct JobStatus {
 std::string StatusText(const JobStatus& s);
 std::string StatusJson(const JobStatus& s);
 
-int PrintStatus(const job::JobConfig& config, const std::string& redis_url, bool json);
-int PrintTop(const job::JobConfig& config, const std::string& redis_url, int n);
+int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool json);
+int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n);
 
 }  // namespace wc::cli

@@ -1,6 +1,7 @@
 #include "job/config.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -75,6 +76,13 @@ constexpr int64_t kMaxWorkers = 4096;
 
 const char* ToString(Mode m) { return m == Mode::kShuffle ? "shuffle" : "direct"; }
 const char* ToString(Persistence p) { return p == Persistence::kAof ? "aof" : "rdb"; }
+const char* ToString(RedisHa h) { return h == RedisHa::kSentinel ? "sentinel" : "none"; }
+
+RedisHa ParseRedisHa(const std::string& s, const std::string& key) {
+  if (s == "none") return RedisHa::kNone;
+  if (s == "sentinel") return RedisHa::kSentinel;
+  throw UsageError(fmt::format("{} must be \"none\" or \"sentinel\", got \"{}\"", key, s));
+}
 
 Mode ParseMode(const std::string& s, const std::string& key) {
   if (s == "direct") return Mode::kDirect;
@@ -89,6 +97,10 @@ Persistence ParsePersistence(const std::string& s, const std::string& key) {
 }
 
 JobConfig LoadConfig(const std::string& path) {
+  // A directory made the stream's read throw (exit 70); a FIFO would block here.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw UsageError(fmt::format("config file {} is not a regular file", path));
   std::ifstream in(path);
   if (!in) throw UsageError(fmt::format("cannot read config file {}", path));
   json doc;
@@ -128,6 +140,9 @@ JobConfig LoadConfig(const std::string& path) {
       {"COLUMN", String(&c.column)},
       {"PERSISTENCE", Enum(&c.persistence, ParsePersistence, "PERSISTENCE")},
       {"REDIS_ARGS", Strings(&c.redis_args)},
+      {"REDIS_HA", Enum(&c.redis_ha, ParseRedisHa, "REDIS_HA")},
+      {"REDIS_REPLICAS", Int(&c.redis_replicas, 1, 4)},
+      {"SENTINEL_DOWN_AFTER_MS", Int(&c.sentinel_down_after_ms, 100, 60'000)},
   };
   for (const auto& [key, value] : doc.items()) {
     auto it = keys.find(key);

@@ -13,13 +13,16 @@ namespace wc::job {
 
 enum class Mode { kDirect, kShuffle };
 enum class Persistence { kRdb, kAof };
+enum class RedisHa { kNone, kSentinel };
 // "direct"/"shuffle", "rdb"/"aof".
 const char* ToString(Mode m);
 const char* ToString(Persistence p);
+const char* ToString(RedisHa h);
 // Throws UsageError naming `key` and the accepted values.
 inline constexpr int kMaxPartitions = 4096;
 Mode ParseMode(const std::string& s, const std::string& key = "MODE");
 Persistence ParsePersistence(const std::string& s, const std::string& key = "PERSISTENCE");
+RedisHa ParseRedisHa(const std::string& s, const std::string& key = "REDIS_HA");
 
 // Defaults shared by JobConfig and WorkerOptions (a worker started by hand gets the same ones).
 inline constexpr int64_t kDefaultClaimIdleMs = 5000;
@@ -80,6 +83,16 @@ struct JobConfig {
   std::vector<std::string> redis_args;
   // PERSISTENCE: rdb (BGSAVE checkpoints, the lab's way) or aof (append-only, fsync every second).
   Persistence persistence = Persistence::kRdb;
+  // REDIS_HA: none (one embedded redis-server, checkpoints and restarts: the lab's way) or
+  // sentinel (a primary, REDIS_REPLICAS replicas and three Sentinels; a crashed primary is
+  // replaced by a promoted replica; job/ha_redis.h).
+  RedisHa redis_ha = RedisHa::kNone;
+  // REDIS_REPLICAS (sentinel): replicas of the embedded primary.
+  int redis_replicas = 2;
+  // SENTINEL_DOWN_AFTER_MS (sentinel): a primary silent this long is failed over. Longer than
+  // any commit (COMMIT_MAX_WORDS keeps them ~1 s), or a busy primary is taken for a dead one
+  // (harmless, the job stays exact, but slower).
+  int64_t sentinel_down_after_ms = 2000;
 };
 
 // Reads `path` (a JSON object). Throws UsageError for a missing/unparsable file, an unknown

@@ -29,6 +29,31 @@ TEST_F(ConfigTest, DefaultsAndEnums) {
   EXPECT_EQ(c.persistence, Persistence::kAof);
   EXPECT_EQ(c.top, 3);
   EXPECT_EQ(c.n_normal_workers, 0);  // a coordinator for remote workers only
+  EXPECT_EQ(c.redis_ha, RedisHa::kNone);
+}
+
+// Regression (held-out pass): --config naming a directory exited 70 (internal error); a FIFO
+// would block. Both are usage errors naming the file.
+TEST_F(ConfigTest, AConfigThatIsNotARegularFileIsAUsageError) {
+  for (const std::string& path : {dir_.path(), std::string("/dev/null")}) {
+    try {
+      LoadConfig(path);
+      ADD_FAILURE() << "no error for " << path;
+    } catch (const UsageError& e) {
+      EXPECT_EQ(std::string(e.what()), "config file " + path + " is not a regular file");
+    }
+  }
+}
+
+TEST_F(ConfigTest, RedisHaKeys) {
+  JobConfig c = Load(R"({"REDIS_HA": "sentinel", "REDIS_REPLICAS": 1,
+                         "SENTINEL_DOWN_AFTER_MS": 800})");
+  EXPECT_EQ(c.redis_ha, RedisHa::kSentinel);
+  EXPECT_EQ(c.redis_replicas, 1);
+  EXPECT_EQ(c.sentinel_down_after_ms, 800);
+  EXPECT_NE(ErrorOf(R"({"REDIS_HA": "cluster"})").find("REDIS_HA must be \"none\" or \"sentinel\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"REDIS_REPLICAS": 0})").find("REDIS_REPLICAS"), std::string::npos);
 }
 
 TEST_F(ConfigTest, IntegersNeverWrap) {

@@ -13,6 +13,7 @@
 #include "job/job_keeper.h"
 #include "job/job_spec.h"
 #include "job/local_workers.h"
+#include "job/replicated_read.h"
 #include "job/results.h"
 #include "job/spill_area.h"
 #include "job/state_dir.h"
@@ -56,7 +57,8 @@ class Coordinator {
     report_.rejected_files = spec_.plan.failures.size();
     try {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
-      redis_ = std::make_unique<CoordinatorRedis>(c_, o_.redis_url, state_root_, spec_.digest);
+      redis_ = std::make_unique<CoordinatorRedis>(c_, o_.redis_url, o_.sentinels, o_.master_name,
+                                                  state_root_, spec_.digest);
     } catch (const StateBusy& e) {
       Fail(JobOutcome::kRefused, e.what());
       return std::move(report_);
@@ -183,6 +185,7 @@ class Coordinator {
     }
     WorkerOptions w = WorkerOptionsFor(c_);
     w.redis = server().connect_options();
+    w.sentinel = server().sentinel();
     w.job = claim_->id();
     w.spill_root = spill_.root().string();
     workers_ = std::make_unique<LocalWorkers>(o_.self_exe, w, mix_);
@@ -206,11 +209,7 @@ class Coordinator {
       generation = server().generation();
       WorkerPool::Reaped reaped = workers_->Reap();
       if (reaped.output_failed) {
-        Fail(JobOutcome::kOutput,
-             (spill_.prepared()
-                  ? DescribeSpillTrouble(spill_.root(), spill_.Measure(TaskInputBytes(spec_.plan)))
-                  : "a worker could not write its output (its error is in LOGFILE)") +
-                 "; the job is kept for a rerun");
+        Fail(JobOutcome::kOutput, spill_.OutputTrouble(TaskInputBytes(spec_.plan)));
         return false;
       }
       if (reaped.redis_gave_up) {
@@ -262,10 +261,14 @@ class Coordinator {
   bool Collect() {
     int generation = server().generation();
     JobState s = session().Run([&](Connection& c) { return store_.State(c); });
+    const int connection = session().connections();
     JobResult r = session().Run(
         [&](Connection& c) { return ReadResult(store_, c, s, o_.want_counts, c_.top); });
     bool complete = session().Run([&](Connection& c) { return store_.State(c).done(); });
     bool restarted = generation != server().generation();
+    // Replicated: read on one server, still the primary, its replicas holding the completion.
+    if (complete && !restarted && server().sentinel().enabled())
+      restarted = !ConfirmedOnPrimary(session(), connection);
     if (!complete || restarted || s.id() != claim_->id()) {
       Log::Warn("results_reread", "complete={} redis_restarted_while_reading={}", complete,
                 restarted);

@@ -33,6 +33,8 @@ struct RunOptions {
   std::optional<std::string> data;  // --data: overrides DATA_PATH
   std::optional<int> workers;       // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
   std::string redis_url;            // --redis: use this server instead of an embedded one
+  // --sentinel, --master-name: use the primary these Sentinels name (a replicated deployment).
+  std::string sentinels, master_name;
   std::string self_exe = "/proc/self/exe";  // the wordcount binary, for spawning workers
   bool replace = false;  // --replace: discard an unfinished job with another plan
 };

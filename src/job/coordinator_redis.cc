@@ -1,5 +1,7 @@
 #include "job/coordinator_redis.h"
 
+#include "job/worker_options.h"
+
 namespace wc::job {
 
 namespace {
@@ -11,8 +13,13 @@ std::chrono::milliseconds Ms(double seconds) {
 }  // namespace
 
 CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
+                                   const std::string& sentinels, const std::string& master_name,
                                    const std::string& state_root, const std::string& digest)
     : server_(SupervisorOptions{.external_url = url,
+                                .external_sentinel = SentinelOptionsFrom(sentinels, master_name),
+                                .ha = c.redis_ha,
+                                .replicas = c.redis_replicas,
+                                .down_after = std::chrono::milliseconds(c.sentinel_down_after_ms),
                                 .password = c.redis_password,
                                 .state_root = state_root,
                                 .state_key = digest.substr(0, 16),
@@ -22,6 +29,7 @@ CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
                                 .downtime = Ms(c.redis_downtime)}),
       session_(
           SessionOptions{.redis = server_.connect_options(),
+                         .sentinel = server_.sentinel(),
                          .retry_for = Ms(c.redis_retry_seconds),
                          .between_attempts = [this] { server_.Tick(/*crashes_allowed=*/false); },
                          // Another server process than before (an external Redis restarted)

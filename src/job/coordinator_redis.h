@@ -27,9 +27,11 @@ namespace wc::job {
 
 class CoordinatorRedis {
  public:
-  // `url`: --redis (empty: embedded); `state_root`: STATE_DIR; `digest`: the job's
+  // `url`: --redis; `sentinels`, `master_name`: --sentinel, --master-name (both empty and no
+  // url: embedded, replicated if REDIS_HA says so); `state_root`: STATE_DIR; `digest`: the job's
   // (job/job_spec.h), whose first 16 characters name its state directory there.
-  CoordinatorRedis(const JobConfig& c, const std::string& url, const std::string& state_root,
+  CoordinatorRedis(const JobConfig& c, const std::string& url, const std::string& sentinels,
+                   const std::string& master_name, const std::string& state_root,
                    const std::string& digest);
   CoordinatorRedis(const CoordinatorRedis&) = delete;
   CoordinatorRedis& operator=(const CoordinatorRedis&) = delete;

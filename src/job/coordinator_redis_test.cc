@@ -21,7 +21,7 @@ constexpr const char* kDigest = "0123456789abcdef0123456789abcdef";
 class CoordinatorRedisTest : public ::testing::Test {
  protected:
   std::unique_ptr<CoordinatorRedis> Start() {
-    return std::make_unique<CoordinatorRedis>(config_, "", root_.path(), kDigest);
+    return std::make_unique<CoordinatorRedis>(config_, "", "", "", root_.path(), kDigest);
   }
   std::string StateDir() const { return root_.path() + "/job-0123456789abcdef"; }
   static void Set(CoordinatorRedis& r, const std::string& value) {
@@ -79,7 +79,7 @@ class ExternalRedisTest : public testing::RedisTest {};
 
 TEST_F(ExternalRedisTest, AFinishedJobsResultIsSavedInAnExternalRedis) {
   JobConfig c;
-  CoordinatorRedis r(c, fmt::format("redis://127.0.0.1:{}", server().port()), "", kDigest);
+  CoordinatorRedis r(c, fmt::format("redis://127.0.0.1:{}", server().port()), "", "", "", kDigest);
   EXPECT_FALSE(r.server().embedded());
   conn().Command({"SET", "result", "1"});
   int released = 0;

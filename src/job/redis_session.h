@@ -6,7 +6,14 @@
 // (and, if `retry_missing_job`, NOGROUP/NOSTREAM: a Redis restarted without a checkpoint has lost
 // the job until the coordinator re-creates it), calls the `between_attempts` hook, reconnects
 // (a fresh Connection; hiredis contexts are never reused after an error) and calls f again,
-// with capped exponential backoff. Once(f) makes one attempt without retry.
+// with capped exponential backoff (1 s; 200 ms with Sentinel). Once(f) makes one attempt without
+// retry.
+//
+// With `sentinel` enabled (a replicated Redis, redis/sentinel.h), every (re)connect asks the
+// Sentinels for the primary and checks its ROLE; READONLY (the primary was demoted under us) and
+// NOREPLICAS (it is cut off from its replicas) are retried too, after dropping the connection so
+// that the next attempt asks Sentinel again. A reconnect that lands on another primary than the
+// last one logs `failover` with both addresses and how long this process saw writes refused.
 //
 // REQUIRES: f is safe to repeat. A repeated call may follow one whose reply was lost and that
 // was applied anyway; the job's commands are designed for that (XACK-first commits, reads of
@@ -15,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -23,6 +31,7 @@
 #include <utility>
 
 #include "redis/connection.h"
+#include "redis/sentinel.h"
 #include "util/log.h"
 
 namespace wc::job {
@@ -58,6 +67,8 @@ class RetryClock {
 
 struct SessionOptions {
   redis::ConnectOptions redis;
+  // Enabled: `redis` gives only password and timeouts; the primary is the one Sentinel names.
+  redis::SentinelOptions sentinel;
   std::chrono::milliseconds retry_for{60000};
   bool retry_missing_job = false;          // NOGROUP/NOSTREAM are retried (workers)
   std::function<void()> between_attempts;  // e.g. the coordinator supervising its Redis
@@ -74,9 +85,13 @@ class RedisSession {
   template <class F>
   auto Once(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
     try {
+      ClearOnSuccess ok{trouble_since_};
       return f(Connected());
     } catch (const redis::RedisIoError&) {
-      conn_.reset();
+      Dropped();
+      throw;
+    } catch (const redis::RedisReplyError& e) {
+      if (Demoted(e)) Dropped();
       throw;
     }
   }
@@ -88,33 +103,75 @@ class RedisSession {
     for (;;) {
       std::string error;
       try {
+        ClearOnSuccess ok{trouble_since_};
         return f(Connected());
       } catch (const redis::RedisIoError& e) {
         error = e.what();
-        conn_.reset();
+        Dropped();
       } catch (const redis::RedisReplyError& e) {
         if (!Retryable(e)) throw;
         error = e.what();
+        if (Demoted(e)) Dropped();
       }
       if (clock.Trouble(error)) Log::Warn("redis_retry", "error=\"{}\"", error);
       if (o_.between_attempts) o_.between_attempts();
       std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      // With Sentinel a new primary is usually there within seconds: ask more often (a question
+      // to Sentinel is cheap), so that a failover costs no extra second of waiting.
+      backoff =
+          std::min(backoff * 2, std::chrono::milliseconds(o_.sentinel.enabled() ? 200 : 1000));
     }
   }
 
   bool Retryable(const redis::RedisReplyError& e) const {
-    return e.transient() ||
+    return e.transient() || Demoted(e) ||
            (o_.retry_missing_job && (e.prefix() == "NOGROUP" || e.prefix() == "NOSTREAM"));
+  }
+  // With Sentinel: the server is no longer (or cannot act as) the primary; ask Sentinel again.
+  bool Demoted(const redis::RedisReplyError& e) const {
+    return o_.sentinel.enabled() && (e.prefix() == "READONLY" || e.prefix() == "NOREPLICAS");
   }
 
   const redis::ConnectOptions& connect_options() const { return o_.redis; }
   std::chrono::milliseconds retry_for() const { return o_.retry_for; }
+  const redis::SentinelOptions& sentinel() const { return o_.sentinel; }
+  // How many connections this session has made: equal before and after some calls means they
+  // all ran on one connection, i.e. on one server.
+  int connections() const { return connections_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  // Forgets the trouble when the call it guards returns (not when it throws).
+  struct ClearOnSuccess {
+    Clock::time_point& since;
+    int exceptions = std::uncaught_exceptions();
+    ~ClearOnSuccess() {
+      if (std::uncaught_exceptions() == exceptions) since = {};
+    }
+  };
+
+  // The connection is gone (or useless): the next attempt connects again, through Sentinel.
+  void Dropped() {
+    conn_.reset();
+    if (trouble_since_ == Clock::time_point{}) trouble_since_ = Clock::now();
+  }
+
   redis::Connection& Connected() {
     if (!conn_ || conn_->broken()) {
-      conn_ = std::make_unique<redis::Connection>(o_.redis);
+      conn_ = std::make_unique<redis::Connection>(redis::ConnectTo(o_.redis, o_.sentinel));
+      ++connections_;
+      if (o_.sentinel.enabled()) {
+        redis::HostPort now{conn_->options().host, conn_->options().port};
+        if (primary_.port != 0 && !(primary_ == now)) {
+          double refused =
+              trouble_since_ == Clock::time_point{}
+                  ? 0
+                  : std::chrono::duration<double>(Clock::now() - trouble_since_).count();
+          Log::Event("failover", "old={} new={} refused_s={:.3f}", primary_.str(), now.str(),
+                     refused);
+        }
+        primary_ = now;
+      }
       if (o_.on_connect) o_.on_connect(*conn_);
       // conn_ was reset after an I/O error, so remember whether this is a *re*connect.
       if (std::exchange(connected_before_, true)) {
@@ -128,6 +185,9 @@ class RedisSession {
   SessionOptions o_;
   std::unique_ptr<redis::Connection> conn_;
   bool connected_before_ = false;
+  int connections_ = 0;
+  redis::HostPort primary_;            // with Sentinel: the primary of the last connection
+  Clock::time_point trouble_since_{};  // since when no call succeeded (for `failover`)
 };
 
 }  // namespace wc::job

@@ -53,12 +53,14 @@ TEST_F(RedisSessionServerTest, ARestartOfAnExternalServerIsSeenOnReconnect) {
   RedisSupervisor external(
       SupervisorOptions{.external_url = redis::ToUrl(server().connect_options())});
   int connects = 0, new_servers = 0;
-  RedisSession s(SessionOptions{.redis = external.connect_options(),
-                                .retry_for = std::chrono::milliseconds(10000),
-                                .on_connect = [&](redis::Connection& c) {
-                                  ++connects;
-                                  new_servers += external.Connected(c);
-                                }});
+  SessionOptions options;
+  options.redis = external.connect_options();
+  options.retry_for = std::chrono::milliseconds(10000);
+  options.on_connect = [&](redis::Connection& c) {
+    ++connects;
+    new_servers += external.Connected(c);
+  };
+  RedisSession s(options);
   auto ping = [](redis::Connection& c) { return std::string(c.Command({"PING"}).str()); };
   EXPECT_EQ(s.Run(ping), "PONG");
   EXPECT_EQ(s.Run(ping), "PONG");

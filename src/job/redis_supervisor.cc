@@ -8,6 +8,12 @@
 namespace wc::job {
 
 RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options) {
+  if (o_.external_sentinel.enabled()) {
+    if (!o_.external_url.empty()) connect_ = RedisOptionsFromUrl(o_.external_url);
+    TakePasswordFromEnvironment(connect_);
+    sentinel_ = o_.external_sentinel;
+    return;
+  }
   if (!o_.external_url.empty()) {
     connect_ = RedisOptionsFromUrl(o_.external_url);
     return;
@@ -18,6 +24,18 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
   if (o_.persistence == Persistence::kAof)
     extra = {"--appendonly", "yes", "--appendfsync", "everysec"};
   extra.insert(extra.end(), o_.redis_args.begin(), o_.redis_args.end());
+  if (o_.ha == RedisHa::kSentinel) {
+    ha_ = std::make_unique<HaRedis>(HaOptions{.password = password,
+                                              .replicas = o_.replicas,
+                                              .down_after = o_.down_after,
+                                              .redis_args = extra,
+                                              .crash_interval = o_.crash_interval,
+                                              .downtime = o_.downtime},
+                                    *state_);
+    connect_ = ha_->connect_options();
+    sentinel_ = ha_->sentinel_options();
+    return;
+  }
   server_ = std::make_unique<redis::RedisServer>(
       redis::RedisServerOptions{.dir = state_->path(),
                                 .password = password,
@@ -34,6 +52,7 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
 RedisSupervisor::~RedisSupervisor() { Stop(); }
 
 void RedisSupervisor::Tick(bool crashes_allowed) {
+  if (ha_) ha_->Tick(crashes_allowed);
   if (!server_) return;
   auto now = Clock::now();
   if (down_) {
@@ -92,6 +111,11 @@ void RedisSupervisor::NoteAofRepair() {
 }
 
 void RedisSupervisor::Stop(bool remove_state) {
+  if (ha_) {
+    ha_.reset();
+    if (remove_state) state_->Remove();
+    return;
+  }
   if (!server_) return;
   // A server whose files are removed next has nothing to write: SIGKILL ends it at once (a
   // graceful SIGTERM waits for the server's next cron tick, up to 100 ms).

@@ -33,6 +33,13 @@ void SpillArea::Remove() {
   Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", dir().string(), ec ? ec.message() : "");
 }
 
+std::string SpillArea::OutputTrouble(const std::vector<uint64_t>& input_bytes) const {
+  return (prepared()
+              ? DescribeSpillTrouble(root_, Measure(input_bytes))
+              : std::string("a worker could not write its output (its error is in LOGFILE)")) +
+         "; the job is kept for a rerun";
+}
+
 void SpillArea::RemoveReplaced(const std::string& name) const {
   static const std::regex kJobDir("job-[0-9a-f]{32}");
   if (root_.empty() || name == name_ || !std::regex_match(name, kJobDir)) return;

@@ -38,6 +38,9 @@ class SpillArea {
   void RemoveReplaced(const std::string& name) const;
   // Measures dir()'s map outputs and its file system. `input_bytes[m]`: map task m's input.
   SpillSpace Measure(const std::vector<uint64_t>& input_bytes) const;
+  // The message for a worker that could not write its output: DescribeSpillTrouble of this
+  // area (or, before Prepare, a generic one), and that the job is kept for a rerun.
+  std::string OutputTrouble(const std::vector<uint64_t>& input_bytes) const;
   bool prepared() const { return !name_.empty(); }
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path dir() const { return root_ / name_; }

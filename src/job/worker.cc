@@ -81,7 +81,7 @@ class Heartbeat {
         if (!conn || conn->broken()) {
           redis::ConnectOptions co = o_.redis;
           co.command_timeout = std::chrono::milliseconds(2000);
-          conn = std::make_unique<Connection>(co);
+          conn = std::make_unique<Connection>(redis::ConnectTo(co, o_.sentinel));
         }
         store.Touch(*conn, o_.name, ids);
       } catch (const std::exception&) {
@@ -127,6 +127,7 @@ class Worker {
   explicit Worker(const WorkerOptions& o)
       : o_(o),
         session_(SessionOptions{.redis = o.redis,
+                                .sentinel = o.sentinel,
                                 .retry_for = o.redis_retry,
                                 .retry_missing_job = true,
                                 // After a reconnect, a delivery whose reply was lost may sit in

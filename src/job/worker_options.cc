@@ -63,12 +63,32 @@ WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, T 
 
 const std::vector<WorkerFlag>& WorkerFlags() {
   static const std::vector<WorkerFlag> flags = {
-      {"--redis", "redis://[:password@]host:port (password also from $WC_REDIS_PASSWORD)", false,
-       true, [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v); },
+      {"--redis",
+       "redis://[:password@]host:port (password also from $WC_REDIS_PASSWORD); or --sentinel",
+       false, false,
+       [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v); },
        [](const WorkerOptions& o) {
          redis::ConnectOptions without = o.redis;
          without.password.clear();
          return std::optional<std::string>(redis::ToUrl(without));
+       }},
+      {"--sentinel",
+       "host:port[,host:port...] of Sentinels naming the primary (with --master-name; password "
+       "from $WC_REDIS_PASSWORD)",
+       false, false,
+       [](WorkerOptions& o, const std::string& v) {
+         o.sentinel.sentinels = SentinelOptionsFrom(v, "-").sentinels;
+       },
+       [](const WorkerOptions& o) {
+         return o.sentinel.enabled()
+                    ? std::optional<std::string>(redis::JoinHostPorts(o.sentinel.sentinels))
+                    : std::nullopt;
+       }},
+      {"--master-name", "The name the Sentinels monitor the primary under", false, false,
+       [](WorkerOptions& o, const std::string& v) { o.sentinel.master_name = v; },
+       [](const WorkerOptions& o) {
+         return o.sentinel.master_name.empty() ? std::nullopt
+                                               : std::optional<std::string>(o.sentinel.master_name);
        }},
       Text("--name", "Consumer name (stable across restarts)", &WorkerOptions::name),
       Switch("--crash", "Exit right after reading a task (the lab's crash point)",
@@ -148,17 +168,25 @@ std::vector<std::string> ToArgv(const WorkerOptions& o) {
 
 WorkerOptions FromArgv(const std::vector<std::string>& args) {
   WorkerOptions o;
+  bool url = false;
   const auto& flags = WorkerFlags();
   for (size_t i = 0; i < args.size(); ++i) {
     auto it = std::find_if(flags.begin(), flags.end(),
                            [&](const WorkerFlag& f) { return f.name == args[i]; });
     if (it == flags.end()) throw UsageError("unknown worker flag " + args[i]);
+    url = url || it->name == "--redis";
     if (it->is_switch) {
       it->set(o, "1");
     } else {
       if (i + 1 >= args.size()) throw UsageError(args[i] + " needs a value");
       it->set(o, args[++i]);
     }
+  }
+  if (o.sentinel.enabled() || !o.sentinel.master_name.empty()) {
+    SentinelOptionsFrom(redis::JoinHostPorts(o.sentinel.sentinels), o.sentinel.master_name);
+    TakePasswordFromEnvironment(o.redis);
+  } else if (!url) {
+    throw UsageError("give --redis URL, or --sentinel host:port,... and --master-name");
   }
   return o;
 }
@@ -176,6 +204,21 @@ redis::ConnectOptions RedisOptionsFromUrl(const std::string& url) {
     throw UsageError(e.what());
   }
   TakePasswordFromEnvironment(o);
+  return o;
+}
+
+redis::SentinelOptions SentinelOptionsFrom(const std::string& sentinels,
+                                           const std::string& master_name) {
+  redis::SentinelOptions o;
+  if (sentinels.empty() && master_name.empty()) return o;
+  if (sentinels.empty()) throw UsageError("--master-name needs --sentinel host:port[,...]");
+  if (master_name.empty()) throw UsageError("--sentinel needs --master-name NAME");
+  try {
+    o.sentinels = redis::ParseHostPorts(sentinels);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--sentinel: ") + e.what());
+  }
+  o.master_name = master_name;
   return o;
 }
 

@@ -15,6 +15,7 @@
 
 #include "job/config.h"
 #include "redis/connection.h"
+#include "redis/sentinel.h"
 
 namespace wc::job {
 
@@ -30,6 +31,9 @@ inline constexpr int kWorkerExitCrashed = 17;  // the deliberate crash point
 
 struct WorkerOptions {
   redis::ConnectOptions redis;
+  // Enabled (--sentinel, --master-name): the primary is the one these Sentinels name, asked
+  // again after every lost connection; `redis` then gives only the password and timeouts.
+  redis::SentinelOptions sentinel;
   std::string name = "worker";   // consumer name; keep it stable across restarts
   bool crash = false;            // the lab's crash point: exit right after reading a task
   bool slow = false;             // sleep 1 s per task (alive but slow)
@@ -66,7 +70,8 @@ WorkerOptions WorkerOptionsFor(const JobConfig& c);
 
 // The flags for `o` (without the program name and subcommand).
 std::vector<std::string> ToArgv(const WorkerOptions& o);
-// Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value.
+// Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value, or if neither
+// --redis nor --sentinel (with --master-name) is given.
 WorkerOptions FromArgv(const std::vector<std::string>& args);
 // Fills in the password from the environment ($WC_REDIS_PASSWORD) if the URL had none: every
 // command (run --redis, worker, status, top) takes it from there, so it never has to be on a
@@ -74,5 +79,9 @@ WorkerOptions FromArgv(const std::vector<std::string>& args);
 void TakePasswordFromEnvironment(redis::ConnectOptions& o);
 // ParseRedisUrl, then the password from the environment; a malformed URL is a UsageError.
 redis::ConnectOptions RedisOptionsFromUrl(const std::string& url);
+// --sentinel host:port[,...] and --master-name: a UsageError naming the flag if either is
+// missing or malformed. Both empty: Sentinel disabled.
+redis::SentinelOptions SentinelOptionsFrom(const std::string& sentinels,
+                                           const std::string& master_name);
 
 }  // namespace wc::job

@@ -58,6 +58,27 @@ TEST(WorkerOptionsTest, PasswordNeverOnTheCommandLine) {
   EXPECT_EQ(back.redis.password, "s3cret");
 }
 
+TEST(WorkerOptionsTest, SentinelsRoundTripWithoutThePassword) {
+  WorkerOptions o;
+  o.sentinel = SentinelOptionsFrom("127.0.0.1:26379,10.0.0.2:26380", "wc");
+  o.redis.password = "s3cret";
+  std::vector<std::string> argv = ToArgv(o);
+  for (const auto& a : argv) EXPECT_EQ(a.find("s3cret"), std::string::npos) << a;
+  ::setenv(kPasswordEnv, "s3cret", 1);
+  // Sentinels alone are enough: no --redis.
+  argv.erase(argv.begin(), argv.begin() + 2);
+  ASSERT_EQ(std::count(argv.begin(), argv.end(), "--redis"), 0);
+  WorkerOptions back = FromArgv(argv);
+  ::unsetenv(kPasswordEnv);
+  EXPECT_EQ(back.redis.password, "s3cret");
+  ASSERT_EQ(back.sentinel.sentinels.size(), 2u);
+  EXPECT_EQ(back.sentinel.sentinels[1], (redis::HostPort{"10.0.0.2", 26380}));
+  EXPECT_EQ(back.sentinel.master_name, "wc");
+  EXPECT_THROW(FromArgv({"--sentinel", "127.0.0.1:1"}), UsageError);  // no --master-name
+  EXPECT_THROW(FromArgv({"--sentinel", "127.0.0.1", "--master-name", "x"}), UsageError);
+  EXPECT_THROW(FromArgv({"--name", "w"}), UsageError);  // neither --redis nor --sentinel
+}
+
 TEST(WorkerOptionsTest, BadValuesAreUsageErrorsNamingTheFlag) {
   for (auto args : std::vector<std::vector<std::string>>{{"--claim-idle-ms", "0"},
                                                          {"--claim-idle-ms", "9223372036854775807"},

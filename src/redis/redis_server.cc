@@ -23,16 +23,6 @@ namespace wc::redis {
 
 namespace {
 
-// A redis.conf value: double-quoted, with \, " and newlines escaped.
-std::string ConfQuoted(const std::string& v) {
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    out += c == '\n' ? std::string("\\n") : std::string(1, c);
-  }
-  return out + "\"";
-}
-
 // Writes `content` to `path`, mode 0600, never through a symbolic link.
 void WritePrivateFile(const std::string& path, const std::string& content) {
   ::unlink(path.c_str());
@@ -43,6 +33,15 @@ void WritePrivateFile(const std::string& path, const std::string& content) {
 }
 
 }  // namespace
+
+std::string ConfQuoted(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out + "\"";
+}
 
 int FreeLoopbackPort() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -113,11 +112,30 @@ void RedisServer::Start() {
                                    "redis.log",
                                    "--daemonize",
                                    "no"};
-  if (!options_.password.empty()) {
+  if (options_.sentinel) {
+    // A Sentinel rewrites its config file with what it learns (replicas, other Sentinels,
+    // epochs): written once, kept across restarts.
+    std::string conf = options_.dir + "/sentinel.conf";
+    if (::access(conf.c_str(), F_OK) != 0) WritePrivateFile(conf, ConfigText());
+    args = {options_.executable,
+            conf,
+            "--sentinel",
+            "--port",
+            std::to_string(options_.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            options_.dir,
+            "--logfile",
+            "sentinel.log",
+            "--daemonize",
+            "no"};
+  } else if (!options_.password.empty() || !options_.config_lines.empty() ||
+             !options_.replica_of.empty()) {
     // The password goes into a 0600 config file, never onto the command line (visible to
     // every local user in /proc). redis-server reads the file first, then the options.
     std::string conf = options_.dir + "/redis.conf";
-    WritePrivateFile(conf, "requirepass " + ConfQuoted(options_.password) + "\n");
+    WritePrivateFile(conf, ConfigText());
     args.insert(args.begin() + 1, conf);
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
@@ -134,6 +152,18 @@ void RedisServer::Start() {
     Kill();
     throw;
   }
+}
+
+std::string RedisServer::ConfigText() const {
+  std::string text;
+  if (!options_.password.empty()) text += "requirepass " + ConfQuoted(options_.password) + "\n";
+  if (!options_.replica_of.empty() && !options_.sentinel) {
+    auto colon = options_.replica_of.rfind(':');
+    text += "replicaof " + options_.replica_of.substr(0, colon) + " " +
+            options_.replica_of.substr(colon + 1) + "\n";
+  }
+  for (const std::string& line : options_.config_lines) text += line + "\n";
+  return text;
 }
 
 void RedisServer::WaitReady() {
@@ -189,7 +219,7 @@ void RedisServer::Stop() {
 }
 
 std::string RedisServer::LogTail() const {
-  std::ifstream in(options_.dir + "/redis.log");
+  std::ifstream in(options_.dir + (options_.sentinel ? "/sentinel.log" : "/redis.log"));
   std::string line, tail;
   std::vector<std::string> lines;
   while (std::getline(in, line)) lines.push_back(line);

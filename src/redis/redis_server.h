@@ -4,6 +4,10 @@
 // It listens on 127.0.0.1 only, protected mode on, with the given password if any, keeps its
 // dump.rdb (and log) in `dir`, and has no automatic save points (`--save ""`): checkpoints are
 // driven by the coordinator. The child gets PR_SET_PDEATHSIG, so it never outlives its owner.
+// The same class runs a replica (replica_of: `replicaof` and `masterauth`, the password, in the
+// 0600 config file) and a Sentinel (`redis-server sentinel.conf --sentinel`: the config file is
+// the Sentinel's own, written once and then rewritten by the Sentinel itself, so a restarted
+// Sentinel keeps what it learnt).
 //
 // Ownership: the RedisServer owns the child process; the destructor stops it (SIGTERM, then
 // SIGKILL after 5 s) and reaps it. Kill() is a crash (SIGKILL), Start() starts it again with the
@@ -33,7 +37,17 @@ struct RedisServerOptions {
   // Before every start, cut a torn MULTI/EXEC block off the AOF's tail (redis/aof_repair.h).
   // For servers with --appendonly yes.
   bool repair_aof_tail = false;
+  // More lines for the 0600 config file (secrets belong here, never in extra_args).
+  std::vector<std::string> config_lines;
+  // Start as a replica of this server ("host:port"; empty: a primary). A replica needs
+  // `masterauth` in config_lines if the primary has a password.
+  std::string replica_of;
+  // Run as a Sentinel (config_lines hold its `sentinel monitor ...` lines).
+  bool sentinel = false;
 };
+
+// A redis.conf value: double-quoted, with \, " and newlines escaped.
+std::string ConfQuoted(const std::string& value);
 
 class RedisServer {
  public:
@@ -43,8 +57,11 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   void Start();  // REQUIRES: not running. Repairs the AOF's tail first if so configured.
-  void Stop();   // graceful; no-op if not running
-  void Kill();   // SIGKILL and reap: a crash
+  // The next Start() starts a replica of `host_port` ("" : a primary).
+  void set_replica_of(std::string host_port) { options_.replica_of = std::move(host_port); }
+  const std::string& replica_of() const { return options_.replica_of; }
+  void Stop();  // graceful; no-op if not running
+  void Kill();  // SIGKILL and reap: a crash
   // True while the child runs; reaps it (and returns false) if it has died.
   bool Running();
 
@@ -59,6 +76,7 @@ class RedisServer {
  private:
   void WaitReady();
   std::string LogTail() const;
+  std::string ConfigText() const;
 
   RedisServerOptions options_;
   pid_t pid_ = -1;

@@ -44,6 +44,13 @@ UniqueFd OpenLogFile(const std::string& path, bool truncate) {
     }
     throw UsageError(ErrnoMessage("cannot open log file " + EscapeForLog(path), err));
   }
+  // A file another user made (planted in a shared directory such as /tmp) is not ours to write:
+  // its owner could feed it forged lines or hold it as a FIFO nobody reads.
+  struct stat own {};
+  if (::fstat(fd.get(), &own) == 0 && own.st_uid != ::geteuid()) {
+    throw UsageError(fmt::format("log file {}: belongs to another user (uid {}): refused",
+                                 EscapeForLog(path), own.st_uid));
+  }
   // Writes block again (a FIFO with a slow reader): one event is one whole write.
   int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
@@ -63,20 +70,25 @@ void Log::Open(const std::string& path, std::string process, bool truncate, LogL
   s.stderr_level = stderr_level;
 }
 
-void Log::Write(LogLevel level, std::string_view event, std::string_view fields) {
-  State& s = S();
+std::string Log::Now() {
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   ::gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+void Log::Write(LogLevel level, std::string_view event, std::string_view fields) {
+  State& s = S();
   static constexpr const char* kPrefix[] = {"", "", "WARN ", "ERROR "};
+  std::string stamp = Now();
   std::lock_guard<std::mutex> lock(s.mu);
   std::string raw =
-      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}{}{}{}", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, s.process,
-                  kPrefix[static_cast<int>(level)], event, fields.empty() ? "" : " ", fields);
+      fmt::format("{} {} {}{}{}{}", stamp, s.process, kPrefix[static_cast<int>(level)], event,
+                  fields.empty() ? "" : " ", fields);
   std::string line = EscapeForLog(raw);
   line += '\n';
   if (s.fd >= 0) {

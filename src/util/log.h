@@ -28,9 +28,12 @@ class Log {
   // `path` empty: no file. truncate: start the file afresh (the coordinator does, like the lab).
   // The file is opened without following a symbolic link (LOGFILE is a predictable name, often
   // in /tmp: a link planted there must not make us truncate or write into its target) and
-  // without blocking on a FIFO. Throws UsageError naming `path` if it is a symbolic link or
-  // cannot be opened for writing (missing directory, no permission, a FIFO without reader);
-  // the log then stays as it was.
+  // without blocking on a FIFO. Throws UsageError naming `path` if it is a symbolic link,
+  // belongs to another user, or cannot be opened for writing (missing directory, no
+  // permission, a FIFO without reader); the log then stays as it was.
+  // Now(): the current time as every line starts with it ("2026-11-27T04:21:27.963Z", UTC, so
+  // lines compare as strings in time order).
+  static std::string Now();
   static void Open(const std::string& path, std::string process, bool truncate,
                    LogLevel stderr_level);
   static void Write(LogLevel level, std::string_view event, std::string_view fields);

@@ -1,10 +1,12 @@
 #include "util/log.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
 #include "test_util.h"
+#include "util/error.h"
 
 namespace wc {
 namespace {
@@ -35,6 +37,25 @@ TEST_F(LogTest, UntrustedFieldsCannotForgeALineOrCarryEsc) {
             std::string::npos)
       << log;
   EXPECT_NE(log.find("path=\"b\\x1b[31m.csv\""), std::string::npos) << log;
+}
+
+// Held-out pass: another user's file planted under the LOGFILE name (a shared /tmp) was used:
+// its owner could append forged lines, or make it a FIFO nobody reads and hang the run.
+TEST_F(LogTest, AFileOfAnotherUserIsRefused) {
+  const std::string planted = dir_.path() + "/planted.log";
+  dir_.Write("planted.log", "x");
+  if (::geteuid() != 0 || ::chown(planted.c_str(), 65534, 65534) != 0)
+    GTEST_SKIP() << "needs root to make a file of another user (CI runs as root)";
+  try {
+    Log::Open(planted, "run", /*truncate=*/false, LogLevel::kError);
+    ADD_FAILURE() << "another user's log file was opened";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("belongs to another user (uid 65534)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(testing::ReadFile(planted), "x");  // untouched
+  Log::Event("still", "here");                 // the log stays as it was
+  EXPECT_NE(testing::ReadFile(path_).find(" still here"), std::string::npos);
 }
 
 TEST_F(LogTest, ErrorLinesOnStderrAreEscapedToo) {

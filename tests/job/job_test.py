@@ -280,6 +280,32 @@ def test_bad_file_among_good_ones(tmp):
     expect("\nnot counted: 1 rejected file and 2 failed tasks\n" in stderr, f"summary: {stderr}")
 
 
+def test_summary_counts_only_this_runs_own_events(tmp):
+    # Held-out pass: a failing file named like a commit line made a clean run report 1000
+    # tasks counted again; lines of an earlier run in the same LOGFILE counted too.
+    data = gen(tmp, 3, 500)
+    with open(os.path.join(data, "x commit tasks=1000 result=accepted.csv"), "w") as fh:
+        fh.write("a,text\n1,fine words\n2,one,too many\n")
+    cfg = config(tmp, N_NORMAL_WORKERS=2)
+    with open(os.path.join(tmp, "wc.log"), "a") as fh:  # an earlier run's commits
+        fh.write("2020-01-01T00:00:00.000Z w1[1] commit tasks=500 words=1 result=accepted\n")
+    p, out = start_run(tmp, cfg, data)
+    rc, _, stderr = finish(p)
+    expect(rc == 1, f"exit {rc}, wanted 1: {stderr}")
+    expect(re.search(r"; (>= )?0 task\(s\) counted again", stderr), f"summary: {stderr}")
+
+
+def test_unwritable_standard_output_is_an_output_error(tmp):
+    # Held-out pass: run exited 0 with its top 3 lost on a full standard output.
+    data = gen(tmp, 2, 300)
+    out = os.path.join(tmp, "out.txt")
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([WC, "run", "--config", config(tmp), "--data", os.path.join(data, "*.csv"), "--out", out],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    expect(p.returncode == 6, f"exit {p.returncode}, wanted 6: {p.stderr}")
+    expect("standard output" in p.stderr, p.stderr)
+
+
 def test_unusual_file_names(tmp):
     data = gen(tmp, 2, 500)
     os.rename(os.path.join(data, "tweets_0001.csv"), os.path.join(data, 'my "quoted" file é ü.csv'))

@@ -460,7 +460,9 @@ SCENARIOS = [("A", "remote_workers_only", scenario_A, None),
              ("I", "stalled_reducer_vs_next_job", scenario_I, "shuffle")]
 
 
-def main():
+def main(scenarios=None, hosts=None):
+    """Runs `scenarios` (default SCENARIOS: (letter, name, fn(bed, mode), only_mode)) on beds of
+    `hosts` (default: netbed.Bed's)."""
     global WC
     ap = argparse.ArgumentParser()
     ap.add_argument("--wordcount", required=True)
@@ -479,7 +481,7 @@ def main():
     passed, failed = 0, []
     t_all = time.time()
     try:
-        passed = run_scenarios(args, only, failed)
+        passed = run_scenarios(args, only, failed, scenarios or SCENARIOS, hosts)
     except (KeyboardInterrupt, SystemExit) as e:  # SIGINT/SIGTERM: the bed is torn down already
         print(f"INTERRUPTED ({'SIGINT' if isinstance(e, KeyboardInterrupt) else e.code})", flush=True)
         print(f"{RESULTS['passed']} passed, {len(failed) + 1} failed")
@@ -492,10 +494,10 @@ def main():
 RESULTS = {"passed": 0}
 
 
-def run_scenarios(args, only, failed):
+def run_scenarios(args, only, failed, scenarios, hosts=None):
     """Runs the selected scenarios, each on a bed of its own; returns how many passed."""
     passed = 0
-    for letter, name, fn, only_mode in SCENARIOS:
+    for letter, name, fn, only_mode in scenarios:
         label = f"{letter}_{name} ({args.mode})"
         if only and letter not in only and name not in only and f"{letter}_{name}" not in only:
             continue
@@ -503,7 +505,7 @@ def run_scenarios(args, only, failed):
             print(f"skip {label}: {only_mode} mode only", flush=True)
             continue
         t0 = time.time()
-        bed = netbed.Bed(wordcount=WC)
+        bed = netbed.Bed(hosts=hosts, wordcount=WC) if hosts else netbed.Bed(wordcount=WC)
         try:
             with bed:
                 try:
