@@ -1,8 +1,11 @@
 #include "job/spill_area.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <regex>
 
@@ -17,11 +20,31 @@ void SpillArea::Prepare(const fs::path& root, const std::string& name, bool root
   std::error_code ec;
   root_ = fs::absolute(root, ec);
   made_root_ = root_is_ours || !fs::exists(root_, ec);
-  fs::create_directories(root_ / name, ec);
+  fs::create_directories(root_, ec);
   if (ec) {
-    throw UsageError(fmt::format("cannot create the spill directory {}: {}",
-                                 (root_ / name).string(), ec.message()));
+    throw UsageError(
+        fmt::format("cannot create the spill directory {}: {}", root_.string(), ec.message()));
   }
+  // Whoever may rename or replace entries in SPILL_DIR could swap the job's directory, or a map
+  // output in it, for their own, and change the result: the root must be ours, or shared with
+  // the sticky bit (like /tmp); the job's directory is ours alone (0700), never a link.
+  struct stat st {};
+  if (::stat(root_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw UsageError(fmt::format("SPILL_DIR {} is not a directory", root_.string()));
+  if (st.st_uid != ::geteuid() && (st.st_mode & S_ISVTX) == 0)
+    throw UsageError(fmt::format("SPILL_DIR {} belongs to another user (uid {}): refused",
+                                 root_.string(), st.st_uid));
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+    throw UsageError(fmt::format(
+        "SPILL_DIR {} is writable by other users without the sticky bit: refused", root_.string()));
+  const fs::path job = root_ / name;
+  if (::mkdir(job.c_str(), 0700) != 0 && errno != EEXIST)
+    throw UsageError(ErrnoMessage("cannot create the spill directory " + job.string(), errno));
+  struct stat js {};
+  if (::lstat(job.c_str(), &js) != 0 || !S_ISDIR(js.st_mode) || js.st_uid != ::geteuid())
+    throw UsageError(fmt::format(
+        "spill directory {} is not a directory of this user (a link?): refused", job.string()));
+  ::chmod(job.c_str(), 0700);
   name_ = name;
 }
 

@@ -3,11 +3,14 @@
 #include "job/spill_area.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
 
 #include "test_util.h"
+#include "util/error.h"
 
 namespace wc::job {
 namespace {
@@ -51,6 +54,42 @@ TEST(SpillArea, RemovesAReplacedJobsDirectoryAndItsOwnDefaultRoot) {
   std::filesystem::remove_all(tmp.path() + "/spill/keep");
   spill.Remove();  // the root existed before, but is the run's own default: removed when empty
   EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/spill"));
+}
+
+std::string PrepareError(const std::string& root, const std::string& name) {
+  try {
+    SpillArea().Prepare(root, name);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Held-out pass: another user who could rename entries in a shared SPILL_DIR swapped the job's
+// directory for a link to theirs and put another job's map output there: exit 0, wrong counts.
+TEST(SpillArea, ARootOthersCanRewriteOrALinkedJobDirectoryIsRefused) {
+  testing::TempDir tmp;
+  const std::string name = "job-" + std::string(32, 'c');
+  std::filesystem::create_directories(tmp.path() + "/open");
+  ::chmod((tmp.path() + "/open").c_str(), 0777);
+  EXPECT_NE(PrepareError(tmp.path() + "/open", name).find("writable by other users"),
+            std::string::npos);
+  std::filesystem::create_directories(tmp.path() + "/sticky");
+  ::chmod((tmp.path() + "/sticky").c_str(), 01777);  // like /tmp: fine
+  EXPECT_EQ(PrepareError(tmp.path() + "/sticky", name), "no error");
+  struct stat st {};
+  ASSERT_EQ(::stat((tmp.path() + "/sticky/" + name).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  std::filesystem::create_directories(tmp.path() + "/mine/elsewhere");
+  std::filesystem::create_directory_symlink(tmp.path() + "/mine/elsewhere",
+                                            tmp.path() + "/mine/" + name);
+  EXPECT_NE(PrepareError(tmp.path() + "/mine", name).find("a link?"), std::string::npos);
+  if (::geteuid() == 0) {  // a root of another user (CI runs as root)
+    std::filesystem::create_directories(tmp.path() + "/theirs");
+    ASSERT_EQ(::chown((tmp.path() + "/theirs").c_str(), 65534, 65534), 0);
+    EXPECT_NE(PrepareError(tmp.path() + "/theirs", name).find("belongs to another user"),
+              std::string::npos);
+  }
 }
 
 TEST(SpillArea, TroubleIsCalledFullOnlyIfTheRestDoesNotFit) {

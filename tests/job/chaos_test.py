@@ -44,7 +44,8 @@ def embedded_redis(coordinator):
 def chaos_run(tmp, seed, persistence="rdb"):
     """One chaos run; returns the coordinator's stderr summary."""
     rng = random.Random(seed)
-    data = jt.gen(tmp, 12, 4000, seed=seed)
+    # (shuffle is fast enough to finish 4000-row files before the first scheduled crash)
+    data = jt.gen(tmp, 12, 4000 if jt.MODE != "shuffle" else 10000, seed=seed)
     cfg = jt.config(tmp, N_NORMAL_WORKERS=3, N_CRASHING_WORKERS=1, N_SLEEPING_WORKERS=0, CLAIM_IDLE_MS=400,
                     CHUNK_BYTES=100000, COMMIT_MAX_TASKS=3, CHECKPOINT_INTERVAL=0.2,
                     REDIS_RESTART_INTERVAL=rng.uniform(0.6, 1.2), REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30,
