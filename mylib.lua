@@ -716,10 +716,11 @@ local function commit(keys, args)
   return {1, m, state}
 end
 
--- In the publish phase every plan task and partition is finished: a late entry of one (a second
--- delivery, an entry a restarted Redis hands out again) is acknowledged if it is pending and
--- changes nothing else. Returns whether it was acknowledged.
-local function ack_late(k, rec, entry, kind, n)
+-- The acknowledgement every finishing function starts with: false (nothing written) if `entry`
+-- is not pending; else it must be `kind` n of this job (an error otherwise, nothing written) and
+-- is acknowledged. In the publish phase every plan task and partition is finished, so a late
+-- entry of one (a second delivery, one a restarted Redis hands out again) stops there.
+local function ack_pending(k, rec, entry, kind, n)
   if not is_pending(k, rec, entry) then return false end
   need_entry(k, rec, entry, kind, n)
   redis.call('XACK', k.stream, rec.group, entry)
@@ -742,14 +743,10 @@ local function task_fail(keys, args)
   local rec = fence(k, id)
   need_task(rec, n)
   need_state(rec, 'count', 'map', 'reduce', 'publish')
-  if rec.state == 'publish' then
-    ack_late(k, rec, entry, 'task', n)
+  if not ack_pending(k, rec, entry, 'task', n) or rec.state == 'publish' or
+    getbit(k.done, n) == 1 then
     return 0
   end
-  if not is_pending(k, rec, entry) then return 0 end
-  need_entry(k, rec, entry, 'task', n)
-  redis.call('XACK', k.stream, rec.group, entry)
-  if getbit(k.done, n) == 1 then return 0 end
   redis.call('SETBIT', k.done, int_str(n), '1')
   local dt = hincr(k.job, 'done_tasks', 1)
   hincr(k.job, 'failed_tasks', 1)
@@ -773,14 +770,10 @@ local function map_done(keys, args)
   local rec = fence(k, id)
   need_task(rec, m)
   need_state(rec, 'map', 'reduce', 'publish')
-  if rec.state == 'publish' then
-    ack_late(k, rec, entry, 'task', m)
+  if not ack_pending(k, rec, entry, 'task', m) or rec.state == 'publish' or
+    getbit(k.done, m) == 1 then
     return {0, rec.state}
   end
-  if not is_pending(k, rec, entry) then return {0, rec.state} end
-  need_entry(k, rec, entry, 'task', m)
-  redis.call('XACK', k.stream, rec.group, entry)
-  if getbit(k.done, m) == 1 then return {0, rec.state} end
   redis.call('SETBIT', k.done, int_str(m), '1')
   local dt = hincr(k.job, 'done_tasks', 1)
   return {1, task_finished(k, rec, m, dt)}
@@ -807,14 +800,10 @@ local function reduce_done(keys, args)
   local rec = fence(k, id)
   need_part(rec, r)
   need_state(rec, 'reduce', 'publish')
-  if rec.state == 'publish' then
-    ack_late(k, rec, entry, 'part', r)
+  if not ack_pending(k, rec, entry, 'part', r) or rec.state == 'publish' or
+    getbit(k.rdone, r) == 1 then
     return {0, rec.state}
   end
-  if not is_pending(k, rec, entry) then return {0, rec.state} end
-  need_entry(k, rec, entry, 'part', r)
-  redis.call('XACK', k.stream, rec.group, entry)
-  if getbit(k.rdone, r) == 1 then return {0, rec.state} end
   redis.call('SETBIT', k.rdone, int_str(r), '1')
   hincr(k.job, 'done_parts', 1)
   hincr(k.job, 'distinct', distinct)
@@ -925,7 +914,7 @@ local function redo_maps(keys, args)
   for _, m in ipairs(maps) do need_task(rec, m) end
   need_state(rec, 'reduce', 'publish')
   if rec.state == 'publish' then  -- partition r is done: a late entry, acknowledged
-    ack_late(k, rec, entry, 'part', r)
+    ack_pending(k, rec, entry, 'part', r)
     return 0
   end
   local todo = {}
@@ -941,10 +930,7 @@ local function redo_maps(keys, args)
     end
   end
   if #todo == 0 then return 2 end
-  if not is_pending(k, rec, entry) then return 0 end
-  need_entry(k, rec, entry, 'part', r)
-  redis.call('XACK', k.stream, rec.group, entry)
-  if getbit(k.rdone, r) == 1 then return 0 end
+  if not ack_pending(k, rec, entry, 'part', r) or getbit(k.rdone, r) == 1 then return 0 end
   redis.call('SADD', k.blocked, int_str(r))
   for _, t in ipairs(todo) do
     if redis.call('SISMEMBER', k.redo, t.ms) == 0 then

@@ -195,24 +195,22 @@ WordCountPairs JobStore::Top(Connection& c, int n) {
 }
 
 ResultCounts JobStore::ReadCounts(Connection& c) {
-  // Pages of ZRANGE ... REV (count descending, member bytes descending), all sent before the
-  // first reply is read; the views point into the replies, which the result keeps.
+  // Pages of ZRANGE ... REV (count descending, member bytes descending), all in flight at once;
+  // the views point into the replies, which the result keeps.
   constexpr int64_t kPage = 100000;
   const int64_t n = DistinctWords(c);
   ResultCounts out;
+  {
+    redis::Pipeline pipe(c, static_cast<size_t>(n / kPage + 1), &out.pages);
+    for (int64_t start = 0; start < n; start += kPage)
+      pipe.Add({"ZRANGE", keys_.counts, std::to_string(start), std::to_string(start + kPage - 1),
+                "REV", "WITHSCORES"});
+    pipe.Finish();
+  }
   out.sorted.reserve(static_cast<size_t>(n));
-  for (int64_t start = 0; start < n; start += kPage)
-    c.Append({"ZRANGE", keys_.counts, std::to_string(start), std::to_string(start + kPage - 1),
-              "REV", "WITHSCORES"});
-  std::string error;
-  for (int64_t start = 0; start < n; start += kPage) {
-    out.pages.push_back(c.GetReply());
-    if (Connection::IsError(out.pages.back(), &error)) continue;  // read every reply first
-    const Reply& r = out.pages.back();
+  for (const Reply& r : out.pages)
     for (size_t i = 0; i + 1 < r.size(); i += 2)
       out.sorted.push_back({r[i].str(), ParseScore(r[i + 1].str())});
-  }
-  if (!error.empty()) throw redis::RedisReplyError(error);
   shuffle::DumpOrderToCountsOrder(out.sorted);
   return out;
 }

@@ -18,10 +18,8 @@ std::unique_ptr<ResultCounts> CountsFromRuns(JobStore& store, redis::Connection&
   } catch (const shuffle::RunError&) {
     return nullptr;  // released: read C instead
   }
-  std::vector<shuffle::DecodedRun> decoded;
-  for (uint32_t r = 0; r < parts; ++r)
-    decoded.push_back(shuffle::DecodeRun(out->runs[r], r, parts));
-  out->sorted = shuffle::MergeRuns(decoded);
+  uint64_t total = 0;
+  out->sorted = shuffle::DecodeAndMergeRuns(out->runs, &total);
   shuffle::DumpOrderToCountsOrder(out->sorted);
   return out;
 }

@@ -521,7 +521,6 @@ class Worker {
     }
     heartbeat_.Set({t.entry});
     const auto t0 = Clock::now();
-    std::vector<shuffle::DecodedRun> decoded;
     std::vector<std::string> runs;
     try {
       runs = Redis([&](Connection& c) { return store_->Runs(c, job_.parts); });
@@ -539,12 +538,9 @@ class Worker {
       }
       throw;
     }
-    for (uint32_t r = 0; r < job_.parts; ++r)
-      decoded.push_back(shuffle::DecodeRun(runs[r], r, job_.parts));
-    std::vector<WordCount> merged = shuffle::MergeRuns(decoded);
-    if (merged.empty()) throw shuffle::RunError("every reduced run is empty in the publish phase");
     uint64_t total = 0;
-    for (const auto& d : decoded) total += d.total;
+    std::vector<WordCount> merged = shuffle::DecodeAndMergeRuns(runs, &total);
+    if (merged.empty()) throw shuffle::RunError("every reduced run is empty in the publish phase");
     const std::string payload = JobStore::ResultPayload(merged);
     const auto t1 = Clock::now();
     using K = JobStore::PublishResult::Kind;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "redis/connection.h"
 
@@ -17,7 +18,9 @@ namespace wc::redis {
 
 class Pipeline {
  public:
-  Pipeline(Connection& c, size_t window) : c_(c), window_(window) {}
+  // `replies`: if given, every reply is appended to it, in order (error replies too).
+  Pipeline(Connection& c, size_t window, std::vector<Reply>* replies = nullptr)
+      : c_(c), window_(window), replies_(replies) {}
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
@@ -47,10 +50,12 @@ class Pipeline {
     Reply r = c_.GetReply();
     ++answered_;
     if (Connection::IsError(r, &err) && !error_) error_ = err;
+    if (replies_) replies_->push_back(std::move(r));
   }
 
   Connection& c_;
   size_t window_;
+  std::vector<Reply>* replies_;
   size_t sent_ = 0, answered_ = 0;
   std::optional<std::string> error_;
 };

@@ -109,6 +109,18 @@ std::vector<WordCount> MergeRuns(const std::vector<DecodedRun>& runs) {
   return out;
 }
 
+std::vector<WordCount> DecodeAndMergeRuns(const std::vector<std::string>& runs, uint64_t* total) {
+  const auto parts = static_cast<uint32_t>(runs.size());
+  std::vector<DecodedRun> decoded;
+  decoded.reserve(parts);
+  *total = 0;
+  for (uint32_t r = 0; r < parts; ++r) {
+    decoded.push_back(DecodeRun(runs[r], r, parts));
+    *total += decoded.back().total;
+  }
+  return MergeRuns(decoded);
+}
+
 void DumpOrderToCountsOrder(std::vector<WordCount>& counts) {
   for (size_t lo = 0; lo < counts.size();) {
     size_t hi = lo + 1;

@@ -49,6 +49,11 @@ DecodedRun DecodeRun(std::string_view run, uint32_t part, uint32_t parts);
 // words (each word belongs to one partition).
 std::vector<WordCount> MergeRuns(const std::vector<DecodedRun>& runs);
 
+// The runs of partitions 0..parts-1 (runs[r] is partition r's), decoded, checked and merged:
+// MergeRuns of their DecodeRun; *total gets the sum of every count. Throws RunError like
+// DecodeRun. Views point into `runs`.
+std::vector<WordCount> DecodeAndMergeRuns(const std::vector<std::string>& runs, uint64_t* total);
+
 // Puts a descending (count, word) sequence into counts-file order (count descending, word
 // ascending) in place, by reversing each group of equal counts. O(n).
 void DumpOrderToCountsOrder(std::vector<WordCount>& counts);
