@@ -630,10 +630,13 @@ end
 --   n > 1: an entry not pending, or a task already done -> {0, that entry}, nothing written.
 --   n = 1: not pending -> {0, entry}, nothing written; task already done -> the entry is
 --          acknowledged (a second entry of a finished task) and the reply is {0, entry}.
--- Then: XACK all, SETBIT done, done_tasks += n, scores via ZMSCORE + ZADD in chunks, distinct +=
--- members ZADD added, words += the sum of the counts; done_tasks == tasks -> state done.
--- A score or the call's total reaching 2^53 is an error (nothing written).
--- Reply {1, number of distinct words applied, state}.
+-- Then: XACK all, SETBIT done, done_tasks += n, one ZINCRBY per (word, count), distinct += the
+-- members that were new, words += the sum of the counts; done_tasks == tasks -> state done.
+-- The job's words (its total so far) plus this call's reaching 2^53 is an error (nothing
+-- written): every score in C is a sum of this job's counts, so no score can reach 2^53 either.
+-- (ZINCRBY per word costs Redis ~17% less CPU than reading the old scores with ZMSCORE and
+-- writing new ones with ZADD, and needs no table of the words: bench/lua_commit_bench.py.)
+-- Reply {1, number of (word, count) pairs applied, state}.
 local function commit(keys, args)
   local k = open_keys(keys)
   nargs(args, 2, 'id n (entry task)... (word count)...')
@@ -649,20 +652,15 @@ local function commit(keys, args)
     seen_e[e], seen_t[t] = true, true
     entries[i], tasks[i] = e, t
   end
-  -- Words in first-seen order with their summed counts.
-  local words, sums, pos, m, total = {}, {}, {}, 0, 0
-  for i = 3 + 2 * n, #args, 2 do
-    local w, c = args[i], count_arg(args[i + 1], 'count')
-    local p = pos[w]
-    if p == nil then
-      m = m + 1
-      pos[w], words[m], sums[m] = m, w, c
-    else
-      sums[p] = sums[p] + c
-    end
-    total = total + c
-    if total >= MAX_EXACT then fail('ERR wc: the counts of one commit reach 2^53') end
+  -- Every count checked before the first write; the words stay where they are in args.
+  local first, total = 3 + 2 * n, 0
+  local find = string.find
+  for i = first + 1, #args, 2 do
+    local c = args[i]
+    if #c > 15 or not find(c, '^[1-9][0-9]*$') then bad('count', c) end
+    total = total + tonumber(c)
   end
+  if total >= MAX_EXACT then fail('ERR wc: the counts of one commit reach 2^53') end
 
   local rec = fence(k, id)
   for i = 1, n do need_task(rec, tasks[i]) end
@@ -678,17 +676,9 @@ local function commit(keys, args)
       return {0, entries[i]}
     end
   end
-  -- The new scores, all read before the first write (so the 2^53 check can still refuse).
-  local scores = {}
-  for lo = 1, m, ZCHUNK do
-    local hi = math.min(m, lo + ZCHUNK - 1)
-    local old = redis.call('ZMSCORE', k.counts, unpack(words, lo, hi))
-    for j = lo, hi do
-      local o = old[j - lo + 1]
-      local s = (o and tonumber(o) or 0) + sums[j]
-      if s >= MAX_EXACT then fail('ERR wc: the count of a word would reach 2^53') end
-      scores[j] = s
-    end
+  if tonumber(redis.call('HGET', k.job, 'words') or '0') + total >= MAX_EXACT then
+    fail('ERR wc: the count of a word would reach 2^53 (the job counted ' ..
+           tostring(redis.call('HGET', k.job, 'words')) .. ' words)')
   end
 
   for i = 1, n do
@@ -696,24 +686,18 @@ local function commit(keys, args)
     redis.call('SETBIT', k.done, int_str(tasks[i]), '1')
   end
   local dt = hincr(k.job, 'done_tasks', n)
-  local added = 0
-  for lo = 1, m, ZCHUNK do
-    local hi = math.min(m, lo + ZCHUNK - 1)
-    local z, nz = {}, 0
-    for j = lo, hi do
-      local sc = scores[j]
-      -- Lua turns numbers of 15 digits and more into "1e+15"-like strings: format those.
-      z[nz + 1] = sc < 1e14 and sc or int_str(sc)
-      z[nz + 2] = words[j]
-      nz = nz + 2
-    end
-    added = added + redis.call('ZADD', k.counts, unpack(z))
+  -- A member is new when its score after the increment is the increment itself (scores are
+  -- positive; both are canonical integers below 2^53, which Redis prints the same way).
+  local added, counts = 0, k.counts
+  for i = first, #args, 2 do
+    local c = args[i + 1]
+    if redis.call('ZINCRBY', counts, c, args[i]) == c then added = added + 1 end
   end
   hincr(k.job, 'distinct', added)
   hincr(k.job, 'words', total)
   local state = rec.state
   if dt == rec.tasks_n then state = set_state(k, 'done') end
-  return {1, m, state}
+  return {1, (#args - first + 1) / 2, state}
 end
 
 -- The acknowledgement every finishing function starts with: false (nothing written) if `entry`

@@ -150,7 +150,7 @@ class JobStore {
 
   struct CommitResult {
     bool accepted = false;
-    int64_t words = 0;        // accepted: distinct words applied
+    int64_t words = 0;        // accepted: (word, count) pairs applied
     bool job_done = false;    // accepted: this commit finished the job
     std::string stale_entry;  // not accepted: the first entry committed elsewhere
   };

@@ -335,6 +335,16 @@ def test_sibling_directories_and_symlinks_count_like_serial(tmp):
     expect(read(out) == want, "counts differ from serial")
 
 
+def wait_taken(r, timeout=30):
+    """Until some worker holds a task (the group has a pending entry)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if r.cli("XPENDING", "files", "worker").split("\n")[0].strip() not in ("", "0"):
+            return
+        time.sleep(0.02)
+    raise AssertionError("no worker took a task")
+
+
 def wait_state(r, states, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -483,6 +493,7 @@ def test_result_changed_by_another_writer_is_never_printed(tmp):
     try:
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2), data, "--redis", r.url)
         wait_state(r, ("count", "map"))  # sleeping workers: a second per task
+        wait_taken(r)  # the workers exist (they are started after the state is set)
         os.kill(p.pid, signal.SIGSTOP)
         try:
             wait_state(r, ("done",), timeout=60)
