@@ -10,7 +10,7 @@
 -- KEYS of every function, always all nine, in this order (P = task stream, C = counts):
 --   1 P          stream  task entries
 --   2 P:job      hash    the job record
---   3 P:plan     hash    <n> -> "<begin>-<end>|<path>" or "|<path>"
+--   3 P:plan     hash    <n> -> "<begin>-<end>,<size>,<mtime>|<path>" or ",<size>,<mtime>|<path>"
 --   4 P:done     string  bitmap, bit n = plan task n finished (counted, or failed for good)
 --   5 P:failed   hash    task:<n> / map:<n> -> why
 --   6 C          zset    the word counts
@@ -479,12 +479,16 @@ local function job_begin(keys, args)
   return {'created', new_id, epoch, rec.spill or ''}
 end
 
--- Splits a plan descriptor "<begin>-<end>|<path>" or "|<path>"; nil if malformed (the range's
--- numbers may have up to 20 digits: a range to the end of a file ends at 2^64 - 1; begin < end).
+-- Splits a plan descriptor "<begin>-<end>,<size>,<mtime>|<path>" or ",<size>,<mtime>|<path>"
+-- (a whole file; size and mtime (ns) are the file's when planned, which the worker checks
+-- against the file it opens); nil if malformed (the range's numbers may have up to 20 digits: a
+-- range to the end of a file ends at 2^64 - 1; begin < end).
 local function split_descriptor(d)
   local bar = string.find(d, '|', 1, true)
   if not bar or bar == #d then return nil end
-  local range, path = string.sub(d, 1, bar - 1), string.sub(d, bar + 1)
+  local head, path = string.sub(d, 1, bar - 1), string.sub(d, bar + 1)
+  local range, size, mtime = string.match(head, '^([0-9-]*),([0-9]+),(%-?[0-9]+)$')
+  if not range or #size > 20 or #mtime > 20 then return nil end
   if range ~= '' then
     local b, e = string.match(range, '^([0-9]+)-([0-9]+)$')
     if not b or #b > 20 or #e > 20 then return nil end
@@ -495,12 +499,13 @@ local function split_descriptor(d)
 end
 
 -- wc_job_add_v3: add plan tasks first, first + 1, ...
---   KEYS: the nine. ARGV: id, epoch, first, descriptor, descriptor, ...  ("<range>|<path>")
+--   KEYS: the nine. ARGV: id, epoch, first, descriptor, descriptor, ...  ("<range>,<size>,<mtime>|<path>")
 -- State creating, epoch the record's (else STALELEASE), first + count <= tasks. A plan field
 -- that exists must hold the same descriptor (an idempotent retry: skipped, no second entry),
 -- else error and nothing written. For each new one: HSET plan n d; XADD P * <fname> <path> job
 -- <id> task <n>. Reply: the number of tasks added by this call.
--- Descriptors are checked: a range is <begin>-<end> with begin < end, the path is not empty.
+-- Descriptors are checked: a range is <begin>-<end> with begin < end, size and mtime are
+-- numbers, the path is not empty.
 local function job_add(keys, args)
   local k = open_keys(keys)
   nargs(args, 4, 'id epoch first descriptor...')

@@ -23,8 +23,10 @@ inline const Args kKeys{"files", "files:job",   "files:plan", "files:done",   "f
                         "count", "files:rdone", "files:redo", "files:blocked"};
 
 inline std::string Path(int n) { return "/d/f" + std::to_string(n) + ".csv"; }
-// Plan descriptor of task n: every third task is a byte range.
-inline std::string Desc(int n) { return (n % 3 == 2 ? "10-20|" : "|") + Path(n); }
+// Plan descriptor of task n: every third task is a byte range (of a file of 100 bytes).
+inline std::string Desc(int n) {
+  return (n % 3 == 2 ? "10-20" : "") + std::string(",100,1700000000123456789|") + Path(n);
+}
 
 struct Entry {
   std::string id;

@@ -1,7 +1,9 @@
 #include "test_util.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +11,23 @@
 #include <stdexcept>
 
 namespace wc::testing {
+
+FileSizeLimit::FileSizeLimit(uint64_t bytes) {
+  struct rlimit r {};
+  if (::getrlimit(RLIMIT_FSIZE, &r) != 0) throw std::runtime_error("getrlimit failed");
+  old_limit_ = r.rlim_cur;
+  old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+  r.rlim_cur = bytes;
+  if (::setrlimit(RLIMIT_FSIZE, &r) != 0) throw std::runtime_error("setrlimit failed");
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  struct rlimit r {};
+  ::getrlimit(RLIMIT_FSIZE, &r);
+  r.rlim_cur = old_limit_;
+  ::setrlimit(RLIMIT_FSIZE, &r);
+  std::signal(SIGXFSZ, old_handler_);
+}
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");

@@ -28,6 +28,20 @@ class TempDir {
 
 std::string ReadFile(const std::string& path);
 
+// While it lives, files this process writes are limited to `bytes` (RLIMIT_FSIZE) and a write
+// past that fails with EFBIG instead of raising SIGXFSZ: a full disk, in a unit test.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(uint64_t bytes);
+  ~FileSizeLimit();
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  uint64_t old_limit_;
+  void (*old_handler_)(int);
+};
+
 // A WordTable as an ordered map (word -> count), for readable comparisons.
 std::map<std::string, uint64_t> AsMap(const WordTable& table);
 

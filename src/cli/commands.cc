@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
@@ -14,6 +15,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/paths.h"
+#include "util/safe_files.h"
 
 namespace wc::cli {
 
@@ -31,6 +33,9 @@ int RunSerial(const SerialArgs& args) {
     WriteStderrLine(fmt::format("wordcount serial: {}", e.what()));
     return kExitNoInput;
   }
+  // Created before counting: a destination that cannot be written fails at once (exit 6).
+  std::optional<OutputFile> out;
+  if (!args.out.empty() && args.out != "-") out.emplace(args.out);
   auto t0 = std::chrono::steady_clock::now();
   SerialOptions options;
   options.threads = args.threads;
@@ -42,7 +47,10 @@ int RunSerial(const SerialArgs& args) {
   errno = 0;
   if (!WriteTop(stdout, TopCounts(result.counts, args.top)) || std::fflush(stdout) != 0)
     throw OutputError("standard output", "cannot write", errno);
-  if (!args.out.empty()) WriteCountsFile(args.out, SortedCounts(result.counts));
+  if (!args.out.empty()) {
+    WriteCountsFile(out ? &*out : nullptr, SortedCounts(result.counts));
+    if (out) out->Commit();
+  }
 
   if (!args.quiet) {
     double mb = static_cast<double>(result.bytes_counted) / 1e6;

@@ -18,8 +18,10 @@ inline constexpr const char* kExitCodesHelp =
     "Exit codes: 0 all counted; 1 some input files failed (named on stderr, the rest counted);\n"
     "2 bad usage, config key or value; 3 no input file matched; 4 Redis unreachable;\n"
     "5 job could not be completed (worker: no job to serve); 6 output could not be written\n"
-    "(disk full, closed pipe: the file is named, except for a reader that went away); 7 refused:\n"
-    "another job holds the keys (or took them), or Redis may evict them; 8 the result in Redis\n"
-    "differs from what the job recorded; 17 (worker) deliberate crash point; 70 internal error.";
+    "(disk full, closed pipe: the file is named, except for a reader that went away, for which\n"
+    "run stops cleanly); 7 refused: another job holds the keys (or took them), or Redis may\n"
+    "evict them; 8 the result in Redis differs from what the job recorded; 17 (worker)\n"
+    "deliberate crash point; 128+N run stopped cleanly by signal N (130 SIGINT, 143 SIGTERM;\n"
+    "the job is kept for a rerun); 70 internal error.";
 
 }  // namespace wc::cli

@@ -5,7 +5,12 @@
 // SIGPIPE is ignored: a write to a closed pipe or socket fails with EPIPE instead of killing the
 // process, so it is reported like any other output error (exit 6). For standard output and
 // standard error that happens when the reader stops early (`wordcount serial --out - | head`):
-// it left on purpose, so the exit is quiet, without a message.
+// it left on purpose, so the exit is quiet, without a message. In `run` it is the clean stop
+// below, noticed at the next write to stderr (the progress line, a warning), exit 6.
+//
+// Terminating signals (util/signals.h): `run` stops cleanly (workers stopped, the job saved and
+// kept for a rerun, --out's temporary file removed, exit 128 + signal); every other command
+// removes its temporary output files and dies of the signal.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -31,6 +36,7 @@
 #include "redis/connection.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/signals.h"
 
 namespace {
 
@@ -164,6 +170,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
 
+  wc::InstallStopAnswer(*r ? wc::StopAnswer::kStopCleanly : wc::StopAnswer::kRemoveTempsAndDie);
   try {
     if (*s) return RunSerial(serial);
     if (*sp) {

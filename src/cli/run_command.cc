@@ -1,18 +1,22 @@
 #include "cli/run_command.h"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string_view>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/safe_files.h"
+#include "util/signals.h"
 
 namespace wc::cli {
 
@@ -28,8 +32,8 @@ class ProgressLine : public job::JobObserver {
 
   void RedisStarted(int port) override {
     if (quiet_) return;
-    fmt::print(stderr, "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n",
-               port);
+    WriteStderr(fmt::format(
+        "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n", port));
   }
 
   void Tick(const job::ProgressSnapshot& s) override {
@@ -49,17 +53,17 @@ class ProgressLine : public job::JobObserver {
         s.mode == job::Mode::kShuffle ? s.phase + " phase, " : "", done, s.total_tasks, s.pending,
         mb, s.bytes / 1e6, rate, eta, s.workers, s.redis_restarts);
     if (tty_) {
-      fmt::print(stderr, "\r\033[K{}", line);
+      WriteStderr("\r\033[K" + line);
       shown_ = true;
     } else {
-      fmt::print(stderr, "progress: {}\n", line);
+      WriteStderr("progress: " + line + "\n");
       Log::Event("progress", "done={} total={} pending={} workers={}", done, s.total_tasks,
                  s.pending, s.workers);
     }
   }
 
   void Clear() {
-    if (tty_ && shown_) fmt::print(stderr, "\r\033[K");
+    if (tty_ && shown_) WriteStderr("\r\033[K");
     shown_ = false;
   }
 
@@ -152,42 +156,53 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, const std:
   // e.g. "counted 138 of 140 tasks (2 failed) over 49 files: 438.0 MB in 5.10 s (86 MB/s)", or
   // in shuffle mode "counted 10 of 10 map tasks and 4 reduce tasks over 10 files (1 rejected): ..."
   size_t failed = FailedTasks(r);
-  fmt::print(stderr, "counted {} of {}{}{} over {}{}: {:.1f} MB in {:.2f} s ({:.0f} MB/s)\n",
-             r.tasks - std::min(r.tasks, failed), Counted(r.tasks, shuffle ? "map task" : "task"),
-             failed ? fmt::format(" ({} failed)", failed) : std::string(),
-             shuffle ? " and " + Counted(r.partitions, "reduce task") : std::string(),
-             Counted(r.files, "file"),
-             r.rejected_files ? fmt::format(" ({} rejected)", r.rejected_files) : std::string(),
-             r.bytes / 1e6, r.seconds, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0);
+  WriteStderr(fmt::format(
+      "counted {} of {}{}{} over {}{}: {:.1f} MB in {:.2f} s ({:.0f} MB/s)\n",
+      r.tasks - std::min(r.tasks, failed), Counted(r.tasks, shuffle ? "map task" : "task"),
+      failed ? fmt::format(" ({} failed)", failed) : std::string(),
+      shuffle ? " and " + Counted(r.partitions, "reduce task") : std::string(),
+      Counted(r.files, "file"),
+      r.rejected_files ? fmt::format(" ({} rejected)", r.rejected_files) : std::string(),
+      r.bytes / 1e6, r.seconds, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0));
   std::string how =
       external ? fmt::format("{} seen on the external server", r.seen_restarts)
                : fmt::format("{} forced, {} unplanned", r.forced_restarts, r.unplanned_restarts);
-  fmt::print(stderr,
-             "survived {} Redis restart(s) ({}) and {} killed worker(s); "
-             "{} task(s) counted again; {} checkpoint(s), {} failed\n",
-             restarts, how, r.workers_killed,
-             again < 0 ? std::string("unknown") : fmt::format(">= {}", again), r.checkpoints,
-             r.checkpoint_failures);
+  WriteStderr(
+      fmt::format("survived {} Redis restart(s) ({}) and {} killed worker(s); "
+                  "{} task(s) counted again; {} checkpoint(s), {} failed\n",
+                  restarts, how, r.workers_killed,
+                  again < 0 ? std::string("unknown") : fmt::format(">= {}", again), r.checkpoints,
+                  r.checkpoint_failures));
 }
 
 }  // namespace
 
 int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
+  // Created first: a destination that cannot be written fails at once (exit 6), before any
+  // counting; it appears at its path only when every count is in it (util/safe_files.h).
+  std::optional<OutputFile> out;
+  if (!args.out.empty() && args.out != "-") out.emplace(args.out);
   ProgressLine progress(args.quiet);
   job::RunOptions options = args.job;
   options.want_counts = !args.out.empty();
   const std::string since = Log::Now();  // the summary reads this run's log lines only
   job::JobReport r = job::RunJob(config, options, &progress);
   progress.Clear();
+  if (r.outcome == job::JobOutcome::kDone || r.outcome == job::JobOutcome::kInputFailed) {
+    // A stop that came after the job ended: the result is kept in Redis (a rerun prints it).
+    if (int sig = StopSignal()) r.outcome = job::JobOutcome::kInterrupted, r.signal = sig;
+  }
   switch (r.outcome) {
     case job::JobOutcome::kDone:
     case job::JobOutcome::kInputFailed:
       break;
     case job::JobOutcome::kInterrupted:
-      fmt::print(stderr, "wordcount run: interrupted\n");
+      // A reader that went away (SIGPIPE) is a closed pipe: exit 6, quietly.
+      if (r.signal == SIGPIPE) return kExitOutput;
+      WriteStderr("wordcount run: interrupted\n");
       return 128 + r.signal;
     default:
-      fmt::print(stderr, "wordcount run: {}\n", r.error);
+      WriteStderr(fmt::format("wordcount run: {}\n", r.error));
       return ExitCode(r.outcome);
   }
   errno = 0;
@@ -198,7 +213,8 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
         stdout,
         {sorted.begin(), sorted.begin() + static_cast<ptrdiff_t>(std::min(
                                               sorted.size(), static_cast<size_t>(config.top)))});
-    WriteCountsFile(args.out, sorted);
+    WriteCountsFile(out ? &*out : nullptr, sorted);
+    if (out) out->Commit();
   } else {
     std::vector<WordCount> views;
     for (const auto& [w, c] : r.top) views.push_back({w, c});
@@ -208,14 +224,15 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   if (std::fflush(stdout) != 0 || !written)
     throw OutputError("standard output", "cannot write", errno);
   Summarize(config, r, since, !options.redis_url.empty(), args.quiet);
-  for (const auto& f : r.failures) fmt::print(stderr, "FAILED {}\n", f);
+  for (const auto& f : r.failures) WriteStderr(fmt::format("FAILED {}\n", f));
   if (!r.failures.empty()) {
     size_t failed = FailedTasks(r);
     std::string rejected = r.rejected_files ? Counted(r.rejected_files, "rejected file") : "";
-    fmt::print(stderr, "not counted: {}{}{}\n", rejected,
-               rejected.empty() || !failed ? "" : " and ",
-               failed ? Counted(failed, "failed task") : "");
+    WriteStderr(fmt::format("not counted: {}{}{}\n", rejected,
+                            rejected.empty() || !failed ? "" : " and ",
+                            failed ? Counted(failed, "failed task") : ""));
   }
+  if (StopSignal() == SIGPIPE) return kExitOutput;  // the summary's reader went away
   return ExitCode(r.outcome);
 }
 

@@ -1,7 +1,9 @@
 #include "count/count_task.h"
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+
 #include <algorithm>
-#include <filesystem>
 
 #include "count/tokenizer.h"
 
@@ -26,7 +28,22 @@ struct CountingVisitor {
 // set stays bounded whatever the file size.
 constexpr size_t kReleaseSlice = 64 << 20;
 
+std::string Describe(const FileStamp& s) {
+  return fmt::format("size {}, modified at {}.{:09}", s.size, s.mtime_ns / 1000000000,
+                     s.mtime_ns % 1000000000);
+}
+
 }  // namespace
+
+FileStamp StampOf(const MappedFile& file) {
+  return {.size = file.version().size, .mtime_ns = file.version().mtime_ns};
+}
+
+FileChangedSincePlanError::FileChangedSincePlanError(const std::string& path, const FileStamp& now,
+                                                     const FileStamp& planned)
+    : InputError(path, 0,
+                 fmt::format("changed since the job was planned ({}; planned: {})", Describe(now),
+                             Describe(planned))) {}
 
 TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::ByteRange range,
                      WordTable& table, uint64_t delta) {
@@ -74,8 +91,10 @@ TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTabl
 }
 
 TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
-                                  const std::string& column) {
+                                  const std::string& column, const FileStamp* planned) {
   MappedFile file(path);
+  if (planned != nullptr && !(StampOf(file) == *planned))
+    throw FileChangedSincePlanError(path, StampOf(file), *planned);
   const csv::Schema schema = ReadSchemaOf(file, column);  // nothing counted if this throws
   try {
     return CountRange(file, schema, range, table);
@@ -94,12 +113,15 @@ TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range,
 }
 
 std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chunk_bytes,
-                                          const std::string& column, uint64_t* size) {
-  std::error_code ec;
-  *size = std::filesystem::file_size(path, ec);
-  if (ec) *size = 0;
-  if (ec || *size <= chunk_bytes) return {csv::ByteRange{}};
+                                          const std::string& column, FileStamp* stamp) {
+  struct stat st {};
+  *stamp = {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {csv::ByteRange{}};
+  *stamp = {.size = static_cast<uint64_t>(st.st_size),
+            .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  if (stamp->size <= chunk_bytes) return {csv::ByteRange{}};
   MappedFile file(path);
+  *stamp = StampOf(file);  // the ranges are those of the bytes mapped
   csv::Schema schema = csv::ReadSchema(file.view(), path, column);
   std::vector<csv::ByteRange> ranges =
       csv::SplitRecordRanges(file.view(), path, schema, chunk_bytes);

@@ -32,6 +32,25 @@ struct TaskStats {
   uint64_t words = 0;    // words counted (with multiplicity)
 };
 
+// A file's size and modification time when a job was planned (job/plan.h): a task counts its
+// file only if it still has them, so that the byte ranges planned from it and its counts belong
+// to the same file. (A rewrite that keeps both is not seen: see util/mapped_file.h.)
+struct FileStamp {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+FileStamp StampOf(const MappedFile& file);
+
+// The file is not the one the job was planned from: "<path>: changed since the job was planned
+// (size S, modified at T; planned: size S', modified at T')". Counting it again gives the same
+// answer: the task fails at once.
+class FileChangedSincePlanError : public InputError {
+ public:
+  FileChangedSincePlanError(const std::string& path, const FileStamp& now,
+                            const FileStamp& planned);
+};
+
 // Counts the records of `file` that start in `range` into `table`, adding `delta` per word.
 TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::ByteRange range,
                      WordTable& table, uint64_t delta = 1);
@@ -46,15 +65,19 @@ TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTabl
 // Like CountFileRange, but all or nothing: if the range fails to parse, the records already
 // counted are taken back (counted again with the opposite delta) before the error propagates.
 // If the file changed while it was counted, that is impossible: it throws SpoiledTableError.
+// With `planned`, a file opened with another stamp throws FileChangedSincePlanError before
+// anything is counted.
 TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
-                                  const std::string& column = "text");
+                                  const std::string& column = "text",
+                                  const FileStamp* planned = nullptr);
 
 // The tasks of one file: the whole file if it is at most `chunk_bytes` long (or cannot be
 // sized: it then fails when counted), else its record-aligned ranges of about `chunk_bytes`
 // (splitting parses every record, so a malformed big file fails here, before anything is
-// counted). `*size` gets the file's size (0 if unknown). Throws InputError / csv::CsvError.
+// counted). `*stamp` gets the file's size and modification time, as split (zeros if unknown).
+// Throws InputError / csv::CsvError.
 std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chunk_bytes,
-                                          const std::string& column, uint64_t* size);
+                                          const std::string& column, FileStamp* stamp);
 
 // The table holds part of a range's counts that cannot be taken back, because the range's file
 // changed while it was counted. Whoever owns the table must discard it (and everything counted

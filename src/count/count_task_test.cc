@@ -62,5 +62,28 @@ TEST(CountTask, OrNothingTakesBackAFileThatFailsToParse) {
   EXPECT_TRUE(testing::AsMap(table).empty());
 }
 
+// Held-out pass: a file rewritten after the job was planned was counted as it was then (its
+// planned byte ranges over other bytes). With the plan's stamp, nothing is counted.
+TEST(CountTask, AFileThatChangedSinceItWasPlannedFailsBeforeAnythingIsCounted) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("a.csv", "a,text\n1,one two\n");
+  FileStamp planned;
+  ASSERT_EQ(PlanFileTasks(path, 1 << 20, "text", &planned).size(), 1u);
+  EXPECT_EQ(planned.size, 17u);
+  WordTable table;
+  CountFileRangeOrNothing(path, {}, table, "text", &planned);  // unchanged: counted
+  EXPECT_EQ(table.size(), 2u);
+  dir.Write("a.csv", "a,text\n1,one two three\n");
+  try {
+    CountFileRangeOrNothing(path, {}, table, "text", &planned);
+    FAIL() << "no error";
+  } catch (const FileChangedSincePlanError& e) {
+    EXPECT_EQ(e.path(), path);
+    EXPECT_EQ(e.message().rfind("changed since the job was planned (size 23, modified at ", 0), 0u)
+        << e.message();
+  }
+  EXPECT_EQ(table.size(), 2u);  // nothing more
+}
+
 }  // namespace
 }  // namespace wc

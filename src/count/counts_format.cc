@@ -6,7 +6,6 @@
 #include <cctype>
 #include <cerrno>
 #include <iterator>
-#include <memory>
 #include <stdexcept>
 
 #include "util/error.h"
@@ -27,10 +26,6 @@ std::vector<WordCount> Collect(const WordTable& table) {
   table.ForEach([&](std::string_view w, uint64_t c) { all.push_back({w, c}); });
   return all;
 }
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
 
 }  // namespace
 
@@ -97,20 +92,14 @@ std::string UnescapeWord(std::string_view s) {
   return out;
 }
 
-void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts) {
-  std::unique_ptr<std::FILE, FileCloser> owned;
-  std::FILE* out = stdout;
-  const std::string name = path == "-" ? "standard output" : path;
-  if (path != "-") {
-    owned.reset(std::fopen(path.c_str(), "wb"));
-    if (!owned) throw OutputError(path, "cannot create", errno);
-    out = owned.get();
-  }
+void WriteCountsFile(OutputFile* out, const std::vector<WordCount>& counts) {
   std::string buf;
   buf.reserve(1 << 20);
   auto flush = [&] {
-    if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size()) {
-      throw OutputError(name, "cannot write", errno);
+    if (out != nullptr) {
+      out->Write(buf);
+    } else if (std::fwrite(buf.data(), 1, buf.size(), stdout) != buf.size()) {
+      throw OutputError("standard output", "cannot write", errno);
     }
     buf.clear();
   };
@@ -123,11 +112,8 @@ void WriteCountsFile(const std::string& path, const std::vector<WordCount>& coun
     if (buf.size() >= (1 << 20)) flush();
   }
   flush();
-  if (std::fflush(out) != 0) throw OutputError(name, "cannot write", errno);
-  if (owned) {
-    std::FILE* f = owned.release();
-    if (std::fclose(f) != 0) throw OutputError(path, "cannot close", errno);
-  }
+  if (out == nullptr && std::fflush(stdout) != 0)
+    throw OutputError("standard output", "cannot write", errno);
 }
 
 bool WriteTop(std::FILE* out, const std::vector<WordCount>& top) {

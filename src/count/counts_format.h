@@ -8,8 +8,8 @@
 //
 // Top lines: "<word>: <count>\n" with the word raw, like the lab's reference prints them.
 //
-// Errors: WriteCountsFile throws OutputError naming the output path ("standard output" for "-")
-// if it cannot be written. WriteTop never throws: it returns false (errno set) on a write error.
+// Errors: WriteCountsFile throws OutputError naming the output ("standard output" for none) if it
+// cannot be written. WriteTop never throws: it returns false (errno set) on a write error.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "count/word_table.h"
+#include "util/safe_files.h"
 
 namespace wc {
 
@@ -39,8 +40,9 @@ std::string EscapeWord(std::string_view word);
 // Inverse of EscapeWord; throws std::invalid_argument on a malformed escape.
 std::string UnescapeWord(std::string_view escaped);
 
-// Writes the counts file; "-" means standard output.
-void WriteCountsFile(const std::string& path, const std::vector<WordCount>& counts);
+// Writes the counts to `out` (util/safe_files.h; the caller commits it), or to standard output
+// (flushed) if `out` is null.
+void WriteCountsFile(OutputFile* out, const std::vector<WordCount>& counts);
 // Writes "word: count" lines to `out` (buffered: fflush to see every error).
 bool WriteTop(std::FILE* out, const std::vector<WordCount>& top);
 

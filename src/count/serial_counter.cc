@@ -73,8 +73,8 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
   std::vector<std::vector<csv::ByteRange>> plans(paths.size());
   ParallelFor(paths.size(), threads, [&](unsigned, size_t f) {
     try {
-      uint64_t size = 0;
-      plans[f] = PlanFileTasks(paths[f], options.chunk_bytes, options.column, &size);
+      FileStamp stamp;
+      plans[f] = PlanFileTasks(paths[f], options.chunk_bytes, options.column, &stamp);
     } catch (const InputError& e) {
       files[f].failure = FileFailure{paths[f], e.what()};
     }

@@ -2,22 +2,18 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "csv/csv_scanner.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
+#include "util/safe_files.h"
 
 namespace wc::csv {
 
 namespace {
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
 
 class PartWriter {
  public:
@@ -27,7 +23,8 @@ class PartWriter {
         header_(std::move(header)),
         outdir_(std::move(outdir)),
         options_(options),
-        part_begin_(data_begin) {}
+        part_begin_(data_begin),
+        next_(std::make_unique<OutputFile>(PartPath(1))) {}
 
   void OnRecord(size_t record) {
     bool full = options_.rows ? records_ == options_.rows
@@ -43,23 +40,38 @@ class PartWriter {
 
   void Finish() {
     if (records_ > 0) Emit(in_.size());
+    next_.reset();
   }
-  const std::vector<std::string>& parts() const { return parts_; }
+
+  // Renames every part into place (until then they are temporary files: util/safe_files.h);
+  // returns their paths. If one fails, the parts already renamed are removed.
+  std::vector<std::string> Commit() {
+    std::vector<std::string> done;
+    try {
+      for (auto& part : parts_) {
+        part->Commit();
+        done.push_back(part->path());
+      }
+    } catch (...) {
+      std::error_code ec;
+      for (const auto& p : done) std::filesystem::remove(p, ec);
+      throw;
+    }
+    return done;
+  }
 
  private:
+  std::string PartPath(size_t n) const {
+    return (std::filesystem::path(outdir_) / fmt::format("part_{:04}.csv", n)).string();
+  }
+
   void Emit(size_t end) {
-    std::string path =
-        (std::filesystem::path(outdir_) / fmt::format("part_{:04}.csv", parts_.size() + 1))
-            .string();
-    std::unique_ptr<std::FILE, FileCloser> out(std::fopen(path.c_str(), "wb"));
-    if (!out) throw OutputError(path, "cannot create", errno);
-    parts_.push_back(path);
-    const size_t n = end - part_begin_;
-    bool ok = std::fwrite(header_.data(), 1, header_.size(), out.get()) == header_.size() &&
-              std::fwrite(in_.data() + part_begin_, 1, n, out.get()) == n;
-    int err = ok ? 0 : errno;
-    if (std::fclose(out.release()) != 0 && ok) err = errno, ok = false;
-    if (!ok) throw OutputError(path, "cannot write", err);
+    std::unique_ptr<OutputFile> out =
+        next_ ? std::move(next_) : std::make_unique<OutputFile>(PartPath(parts_.size() + 1));
+    out->Write(header_);
+    out->Write(std::string_view(in_.data() + part_begin_, end - part_begin_));
+    out->Finish();  // closed: a split into many parts does not hold a descriptor per part
+    parts_.push_back(std::move(out));
   }
 
   const MappedFile& in_;
@@ -68,7 +80,8 @@ class PartWriter {
   SplitOptions options_;
   size_t part_begin_;
   uint64_t records_ = 0;
-  std::vector<std::string> parts_;
+  std::unique_ptr<OutputFile> next_;  // the first part, created before any is cut
+  std::vector<std::unique_ptr<OutputFile>> parts_;
 };
 
 }  // namespace
@@ -94,17 +107,15 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
   std::filesystem::create_directories(outdir, ec);
   if (ec) throw OutputError(outdir, "cannot create directory: " + ec.message());
 
+  // Creates the first part at once: an output directory that cannot take it fails before the
+  // input is read. Every part stays a temporary file until all are written and the input is
+  // known unchanged; on any error they are removed with the writer.
   PartWriter writer(in, std::move(header), outdir, options, schema.data_begin);
-  try {
-    TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
-    scanner.Scan(schema.data_begin, in.size(), writer);
-    writer.Finish();
-    in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
-  } catch (...) {
-    for (const auto& p : writer.parts()) std::filesystem::remove(p, ec);
-    throw;
-  }
-  return writer.parts();
+  TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
+  scanner.Scan(schema.data_begin, in.size(), writer);
+  writer.Finish();
+  in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
+  return writer.Commit();
 }
 
 }  // namespace wc::csv

@@ -9,8 +9,10 @@
 //
 // Errors: throws InputError/CsvError naming the input (and line) if it cannot be read or does
 // not parse, FileChangedError if it changed while it was split (util/mapped_file.h), OutputError
-// naming the part (or directory) that cannot be written. Parts written before the error are
-// removed: a failed split leaves no partial result behind.
+// naming the part (or directory) that cannot be written, before the input is read if the first
+// part cannot be created. Parts are written as temporary files and renamed into place only once
+// all of them are written (util/safe_files.h: a link planted at a part's name is replaced, never
+// followed): a failed or interrupted split leaves no part and no temporary file behind.
 #pragma once
 
 #include <cstdint>

@@ -5,15 +5,15 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <string_view>
 #include <thread>
 #include <utility>
 
 #include "util/error.h"
+#include "util/safe_files.h"
 
 namespace wc::gen {
 
@@ -279,29 +279,25 @@ std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOpt
   unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(options.files)));
   std::atomic<uint64_t> next{0};
-  std::vector<std::pair<std::string, int>> errors(threads);  // (path, errno)
+  std::vector<std::exception_ptr> errors(threads);
   auto work = [&](unsigned t) {
-    for (uint64_t f; (f = next.fetch_add(1)) < options.files;) {
-      std::string data = gen.File(f, options.rows);
-      std::string tmp = paths[f] + ".tmp";
-      std::FILE* out = std::fopen(tmp.c_str(), "wb");
-      bool ok = out != nullptr && std::fwrite(data.data(), 1, data.size(), out) == data.size();
-      int err = ok ? 0 : errno;
-      if (out != nullptr && std::fclose(out) != 0 && ok) err = errno, ok = false;
-      if (ok && std::rename(tmp.c_str(), paths[f].c_str()) != 0) err = errno, ok = false;
-      if (!ok) {
-        std::remove(tmp.c_str());
-        errors[t] = {paths[f], err};
-        return;
+    try {
+      for (uint64_t f; (f = next.fetch_add(1)) < options.files;) {
+        OutputFile out(paths[f]);  // util/safe_files.h: whole or not at all, links replaced
+        out.Write(gen.File(f, options.rows));
+        out.Commit();
       }
+    } catch (...) {
+      errors[t] = std::current_exception();
+      next.store(options.files);  // the other threads stop after their file
     }
   };
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
   work(0);
   for (auto& th : pool) th.join();
-  for (const auto& [path, err] : errors) {
-    if (!path.empty()) throw OutputError(path, "cannot write", err);
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
   return paths;
 }

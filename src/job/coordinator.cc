@@ -1,9 +1,7 @@
 #include "job/coordinator.h"
 
 #include <fmt/format.h>
-#include <signal.h>
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -19,6 +17,7 @@
 #include "job/state_dir.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/signals.h"
 
 namespace wc::job {
 
@@ -26,9 +25,6 @@ namespace fs = std::filesystem;
 using redis::Connection;
 
 namespace {
-
-std::atomic<int> g_stop_signal{0};
-void OnStopSignal(int sig) { g_stop_signal.store(sig); }
 
 using Clock = std::chrono::steady_clock;
 
@@ -39,11 +35,9 @@ class Coordinator {
 
   JobReport Run() {
     t0_ = Clock::now();
-    // Every terminating signal gets the same clean stop (the supervision loop sees it): the
+    // A stop (util/signals.h: every terminating signal main answers with kStopCleanly, or a
+    // reader that went away) is seen by the supervision loop and by every wait for Redis: the
     // workers are stopped, the job is saved and kept for a rerun.
-    struct sigaction sa {};
-    sa.sa_handler = OnStopSignal;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
     report_.mode = c_.mode;
     try {
       spec_ = PlanJob(c_, o_.data.value_or(c_.data_path), mix_.total());
@@ -71,6 +65,7 @@ class Coordinator {
     }
     if (server().embedded() && observer_) observer_->RedisStarted(server().port());
     try {
+      if (int sig = StopSignal()) throw Interrupted(sig);
       // The job is created (or resumed), and saved, before any worker starts.
       if (Begin()) {
         // Supervise until the job is complete, then read the results; if Redis restarted while
@@ -78,6 +73,8 @@ class Coordinator {
         while (Supervise() && !Collect()) {
         }
       }
+    } catch (const Interrupted& e) {  // job/redis_session.h: a stop while it waited for Redis
+      Stopped(e.signal());
     } catch (const EvictionRisk& e) {  // job/job_claim.h
       Fail(JobOutcome::kRefused, e.what());
     } catch (const UsageError& e) {  // e.g. SPILL_DIR unusable
@@ -106,6 +103,12 @@ class Coordinator {
   void Fail(JobOutcome outcome, std::string error) {
     report_.outcome = outcome;
     report_.error = std::move(error);
+  }
+
+  void Stopped(int sig) {
+    Log::Warn("interrupted", "signal={}", sig);
+    report_.outcome = JobOutcome::kInterrupted;
+    report_.signal = sig;
   }
 
   // After the job: workers stopped, the spill directory removed and the lease released if the
@@ -175,8 +178,10 @@ class Coordinator {
     return session().Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
 
-  // Takes the job: its spill directory, and the workers' settings.
+  // Takes the job: its spill directory, and the workers' settings. LOGFILE starts afresh only
+  // now (util/log.h): a run that ended before (no input, refused) left the earlier log alone.
   void Adopt(const std::string& spill) {
+    Log::StartAfresh();
     if (spec_.shuffle()) {
       spill_.Prepare(
           c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), spill,
@@ -198,10 +203,8 @@ class Coordinator {
     RetryClock trouble(session().retry_for());
     int generation = server().generation();
     for (;;) {
-      if (int sig = g_stop_signal.load()) {
-        Log::Warn("interrupted", "signal={}", sig);
-        report_.outcome = JobOutcome::kInterrupted;
-        report_.signal = sig;
+      if (int sig = StopSignal()) {
+        Stopped(sig);
         return false;
       }
       server().Tick(/*crashes_allowed=*/true);

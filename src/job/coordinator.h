@@ -11,7 +11,9 @@
 //
 // Errors: nothing is thrown for input, Redis or interruption problems: they are the report's
 // outcome (cli/ maps outcomes to exit codes and prints). UsageError for bad configuration.
-// Thread-safety: one job per process (it installs SIGINT/SIGTERM handlers while it supervises).
+// A stop (util/signals.h: main answers the terminating signals of `run` with kStopCleanly) ends
+// it cleanly from any wait: outcome kInterrupted with the signal (SIGPIPE: a reader went away).
+// Thread-safety: one job per process.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +48,7 @@ enum class JobOutcome {
   kUsage,         // the environment is unusable as configured (e.g. SPILL_DIR)
   kRedis,         // Redis unreachable or failing past the retry limit
   kIncomplete,    // the job could not be completed
-  kInterrupted,   // SIGINT / SIGTERM
+  kInterrupted,   // a stop signal (util/signals.h), or SIGPIPE: stdout/stderr lost its reader
   kRefused,       // another job holds the keys (or took them), or Redis may evict them
   kVerifyFailed,  // the result in Redis differs from the totals the job recorded
   kOutput,        // a worker could not write its output (SPILL_DIR full or unwritable)
@@ -56,7 +58,7 @@ struct JobReport {
   JobOutcome outcome = JobOutcome::kDone;
   std::string job_id;
   std::string error;  // kNoInput, kUsage, kRedis, kIncomplete: what went wrong
-  int signal = 0;     // kInterrupted
+  int signal = 0;     // kInterrupted: the signal (SIGPIPE for a reader that went away)
   Mode mode = Mode::kDirect;
   size_t tasks = 0, files = 0;
   size_t rejected_files = 0;  // input files refused while planning (no task; first in failures)

@@ -1,6 +1,7 @@
 #include "job/coordinator_redis.h"
 
 #include "job/worker_options.h"
+#include "util/signals.h"
 
 namespace wc::job {
 
@@ -8,6 +9,18 @@ namespace {
 
 std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// Whether the server answers a PING within a second (a stopped one does not).
+bool Answers(redis::ConnectOptions o, const redis::SentinelOptions& sentinel) {
+  o.connect_timeout = o.command_timeout = std::chrono::milliseconds(1000);
+  try {
+    redis::Connection c = redis::ConnectTo(o, sentinel);
+    c.Command({"PING"});
+    return true;
+  } catch (const redis::RedisError&) {
+    return false;
+  }
 }
 
 }  // namespace
@@ -54,8 +67,11 @@ void CoordinatorRedis::Close(bool job_over, bool held,
         }
         return 0;
       });
-    } else if (server_.embedded()) {
+    } else if (server_.embedded() &&
+               (StopSignal() == 0 || Answers(server_.connect_options(), server_.sentinel()))) {
       // Kept for a rerun to resume from: save what the job has (no save points on shutdown).
+      // After a stop, only if the server answers at once: a stopped or hung one must not hold
+      // the stop (the last checkpoint stands).
       session_.Once([&](redis::Connection& c) {
         durability_.SaveNow(c);
         return 0;

@@ -29,8 +29,9 @@ class JobStoreTest : public testing::RedisTest {
 };
 
 TEST_F(JobStoreTest, TasksComeFromThePlanNotFromTheEntry) {
-  std::vector<PlannedTask> tasks = {{"/d/a.csv", csv::ByteRange{}},
-                                    {"/d/b c.csv", csv::ByteRange{10, 20}}};
+  std::vector<PlannedTask> tasks = {
+      {"/d/a.csv", csv::ByteRange{}, FileStamp{.size = 7, .mtime_ns = 1700000000123456789}},
+      {"/d/b c.csv", csv::ByteRange{10, 20}, FileStamp{.size = 30, .mtime_ns = -5}}};
   Start(tasks);
   JobState s = store_.State(conn());
   EXPECT_EQ(s.state(), "count");
@@ -41,6 +42,8 @@ TEST_F(JobStoreTest, TasksComeFromThePlanNotFromTheEntry) {
   ASSERT_EQ(plan.size(), 2u);
   EXPECT_EQ(plan[1].path, "/d/b c.csv");
   EXPECT_EQ(plan[1].range, (csv::ByteRange{10, 20}));
+  EXPECT_EQ(plan[0].stamp, tasks[0].stamp);  // the file as planned, for the worker to check
+  EXPECT_EQ(plan[1].stamp, tasks[1].stamp);
   std::vector<Task> got;
   for (int i = 0; i < 2; ++i) {
     JobStore::Entries n = store_.ReadNew(conn(), "w", 0, job, plan);
@@ -51,6 +54,7 @@ TEST_F(JobStoreTest, TasksComeFromThePlanNotFromTheEntry) {
   EXPECT_EQ(got[0].range, csv::ByteRange{});
   EXPECT_EQ(got[1].path, "/d/b c.csv");
   EXPECT_EQ(got[1].n, 1u);
+  EXPECT_EQ(got[1].stamp, tasks[1].stamp);
   EXPECT_EQ(got[1].kind, Task::Kind::kCount);
   // A stray entry naming a job file is no task: classified foreign, never counted.
   conn().Command({"XADD", "files", "*", "fname", "/d/a.csv", "range", "0-99999999999"});

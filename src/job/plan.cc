@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "count/count_task.h"
 #include "util/error.h"
 #include "util/paths.h"
 
@@ -29,10 +28,10 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
     std::string path = std::filesystem::weakly_canonical(f, ec).string();
     if (ec) path = std::filesystem::absolute(f).lexically_normal().string();
     try {
-      uint64_t size = 0;
-      for (const auto& r : PlanFileTasks(path, chunk_bytes, column, &size))
-        plan.tasks.push_back({path, r});
-      plan.bytes += size;
+      FileStamp stamp;
+      for (const auto& r : PlanFileTasks(path, chunk_bytes, column, &stamp))
+        plan.tasks.push_back({path, r, stamp});
+      plan.bytes += stamp.size;
       paths.push_back(path);
     } catch (const InputError& e) {
       plan.failures.push_back(e.what());
@@ -64,7 +63,7 @@ uint32_t DefaultPartitions(uint64_t bytes, int workers) {
 }
 
 std::string PlanDigest(const Plan& plan, const std::string& extra) {
-  std::string text = extra;
+  std::string text = "plan descriptors 2 (range, size, mtime, path)\n" + extra;
   for (const auto& t : plan.tasks) {
     struct stat st {};
     ::stat(t.path.c_str(), &st);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "count/count_task.h"
 #include "csv/record_ranges.h"
 #include "job/config.h"
 
@@ -17,6 +18,9 @@ namespace wc::job {
 struct PlannedTask {
   std::string path;  // absolute, symlinks resolved
   csv::ByteRange range;
+  // The file's size and modification time when it was planned (and its ranges cut): a worker
+  // counts the task only from a file that still has them (count/count_task.h).
+  FileStamp stamp;
 };
 
 struct Plan {
@@ -41,8 +45,9 @@ uint32_t DefaultPartitions(uint64_t bytes, int workers);
 
 // A digest (32 hex chars) of everything that makes a job's result: every task's path, range,
 // and file size, inode, modification and change time, and `extra` (mode, column, keys,
-// partitions...). Two runs with the same digest count the same thing (a file rewritten in place
-// changes its ctime, which cannot be set back; contents are not hashed).
+// partitions...), and the plan's format (a job planned by a build whose plan descriptors differ
+// is another job, never resumed by this one). Two runs with the same digest count the same thing (a
+// file rewritten in place changes its ctime, which cannot be set back; contents are not hashed).
 std::string PlanDigest(const Plan& plan, const std::string& extra);
 
 }  // namespace wc::job

@@ -15,6 +15,12 @@
 // that the next attempt asks Sentinel again. A reconnect that lands on another primary than the
 // last one logs `failover` with both addresses and how long this process saw writes refused.
 //
+// A stop (util/signals.h: a signal to `run`, or RequestStop) ends Run's retries at once: it is
+// polled between attempts and during the backoff, and while a call waits for its reply the
+// connection's socket is the one the stop handler shuts down, so a stopped or silent server does
+// not hold the stop for the reply timeout. Run then throws Interrupted. (Once is not
+// interrupted between attempts: it makes one. The coordinator's end-of-run calls use it.)
+//
 // REQUIRES: f is safe to repeat. A repeated call may follow one whose reply was lost and that
 // was applied anyway; the job's commands are designed for that (XACK-first commits, reads of
 // the consumer's own pending history after a reconnect).
@@ -33,12 +39,24 @@
 #include "redis/connection.h"
 #include "redis/sentinel.h"
 #include "util/log.h"
+#include "util/signals.h"
 
 namespace wc::job {
 
 class RedisUnavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A stop was requested (util/signals.h) while Run waited for Redis.
+class Interrupted : public std::runtime_error {
+ public:
+  explicit Interrupted(int signal)
+      : std::runtime_error(fmt::format("stopped by signal {}", signal)), signal_(signal) {}
+  int signal() const { return signal_; }
+
+ private:
+  int signal_;
 };
 
 class RetryClock {
@@ -86,6 +104,7 @@ class RedisSession {
   auto Once(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
     try {
       ClearOnSuccess ok{trouble_since_};
+      StopCuts cut;
       return f(Connected());
     } catch (const redis::RedisIoError&) {
       Dropped();
@@ -104,6 +123,7 @@ class RedisSession {
       std::string error;
       try {
         ClearOnSuccess ok{trouble_since_};
+        StopCuts cut;
         return f(Connected());
       } catch (const redis::RedisIoError& e) {
         error = e.what();
@@ -113,9 +133,10 @@ class RedisSession {
         error = e.what();
         if (Demoted(e)) Dropped();
       }
+      if (int sig = StopSignal()) throw Interrupted(sig);
       if (clock.Trouble(error)) Log::Warn("redis_retry", "error=\"{}\"", error);
       if (o_.between_attempts) o_.between_attempts();
-      std::this_thread::sleep_for(backoff);
+      if (SleepUnlessStopped(backoff)) throw Interrupted(StopSignal());
       // With Sentinel a new primary is usually there within seconds: ask more often (a question
       // to Sentinel is cheap), so that a failover costs no extra second of waiting.
       backoff =
@@ -141,6 +162,15 @@ class RedisSession {
 
  private:
   using Clock = std::chrono::steady_clock;
+  // While a call runs, its socket is the one a stop shuts down (util/signals.h; Connected()
+  // names it).
+  struct StopCuts {
+    StopCuts() = default;
+    ~StopCuts() { SetStopSocket(-1); }
+    StopCuts(const StopCuts&) = delete;
+    StopCuts& operator=(const StopCuts&) = delete;
+  };
+
   // Forgets the trouble when the call it guards returns (not when it throws).
   struct ClearOnSuccess {
     Clock::time_point& since;
@@ -159,6 +189,7 @@ class RedisSession {
   redis::Connection& Connected() {
     if (!conn_ || conn_->broken()) {
       conn_ = std::make_unique<redis::Connection>(redis::ConnectTo(o_.redis, o_.sentinel));
+      SetStopSocket(conn_->fd());  // on_connect may wait for replies too
       ++connections_;
       if (o_.sentinel.enabled()) {
         redis::HostPort now{conn_->options().host, conn_->options().port};
@@ -179,6 +210,7 @@ class RedisSession {
         if (o_.on_reconnect) o_.on_reconnect();
       }
     }
+    SetStopSocket(conn_->fd());
     return *conn_;
   }
 

@@ -1,6 +1,7 @@
 #include "job/task.h"
 
 #include <charconv>
+#include <cstdint>
 
 namespace wc::job {
 
@@ -26,8 +27,11 @@ std::optional<uint64_t> Number(std::string_view s) {
 }  // namespace
 
 std::string Descriptor(const PlannedTask& t) {
-  if (t.range == csv::ByteRange{}) return "|" + t.path;
-  return std::to_string(t.range.begin) + "-" + std::to_string(t.range.end) + "|" + t.path;
+  std::string range = t.range == csv::ByteRange{}
+                          ? std::string()
+                          : std::to_string(t.range.begin) + "-" + std::to_string(t.range.end);
+  return range + "," + std::to_string(t.stamp.size) + "," + std::to_string(t.stamp.mtime_ns) + "|" +
+         t.path;
 }
 
 std::optional<PlannedTask> ParseDescriptor(std::string_view d) {
@@ -35,7 +39,21 @@ std::optional<PlannedTask> ParseDescriptor(std::string_view d) {
   if (bar == std::string_view::npos || bar + 1 == d.size()) return std::nullopt;
   PlannedTask t;
   t.path = std::string(d.substr(bar + 1));
-  std::string_view range = d.substr(0, bar);
+  // "<range>,<size>,<mtime>": the stamp is required (mylib.lua's split_descriptor agrees).
+  std::string_view head = d.substr(0, bar);
+  auto c2 = head.rfind(',');
+  if (c2 == std::string_view::npos || c2 == 0) return std::nullopt;
+  auto c1 = head.rfind(',', c2 - 1);
+  if (c1 == std::string_view::npos) return std::nullopt;
+  auto size = Number(head.substr(c1 + 1, c2 - c1 - 1));
+  std::string_view mtime = head.substr(c2 + 1);
+  bool negative = mtime.starts_with('-');
+  auto mtime_abs = Number(negative ? mtime.substr(1) : mtime);
+  if (!size || !mtime_abs || *mtime_abs > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+  t.stamp = {
+      .size = *size,
+      .mtime_ns = negative ? -static_cast<int64_t>(*mtime_abs) : static_cast<int64_t>(*mtime_abs)};
+  std::string_view range = head.substr(0, c1);
   if (range.empty()) return t;
   auto dash = range.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
@@ -83,6 +101,7 @@ std::variant<Task, Foreign> Classify(const redis::Reply& entry, const JobView& j
     t.n = *n;
     t.path = plan[*n].path;
     t.range = plan[*n].range;
+    t.stamp = plan[*n].stamp;
     return t;
   }
   auto r = SmallNumber(*part);

@@ -1,7 +1,9 @@
 // The job's two codecs (library version 2 of mylib.lua; see its header for the protocol):
 //
-//   plan descriptors  P:plan field n = "<begin>-<end>|<path>" or "|<path>" (a whole file): the
-//                     authenticated description of task n, written by the coordinator only;
+//   plan descriptors  P:plan field n = "<begin>-<end>,<size>,<mtime>|<path>", or
+//                     ",<size>,<mtime>|<path>" for a whole file (size in bytes and modification
+//                     time in ns of the file when planned): the authenticated description of
+//                     task n, written by the coordinator only;
 //   stream entries    count/map task n:  <FNAME> <path> job <id> task <n>
 //                     reduce task r:     job <id> part <r>
 //                     publish task:      job <id> publish 1 (added by the job's own function;
@@ -44,9 +46,10 @@ struct Task {
   uint32_t n = 0;    // count/map: plan task number; reduce: partition; publish: 0
   std::string path;  // count/map: from the plan
   csv::ByteRange range;
+  FileStamp stamp;  // count/map: the file as planned (job/plan.h)
 };
 
-// "<begin>-<end>|<path>", or "|<path>" for a whole file.
+// "<begin>-<end>,<size>,<mtime>|<path>", or ",<size>,<mtime>|<path>" for a whole file.
 std::string Descriptor(const PlannedTask& t);
 // The inverse; nullopt if malformed.
 std::optional<PlannedTask> ParseDescriptor(std::string_view d);

@@ -362,14 +362,17 @@ class Worker {
   }
 
   // Runs work(path) on a task's input file (the path the plan names: only the coordinator
-  // writes the plan), or records why it cannot be read: a file that does not parse fails at once
-  // (the same bytes parse the same way every time); other read errors leave the task pending
-  // until it was delivered max_deliveries times.
+  // writes the plan), or records why it cannot be read: a file that does not parse, or that is
+  // not the file the job was planned from (another size or mtime), fails at once (the same bytes
+  // give the same answer every time); other read errors leave the task pending until it was
+  // delivered max_deliveries times.
   template <class F>
   void WithInput(const Task& t, F&& work) {
     try {
       work(t.path);
     } catch (const csv::CsvError& e) {
+      Fail(t, e.what());
+    } catch (const FileChangedSincePlanError& e) {
       Fail(t, e.what());
     } catch (const InputError& e) {
       int deliveries = Redis([&](Connection& c) { return store_->Deliveries(c, t.entry); });
@@ -397,7 +400,7 @@ class Worker {
     }());
     try {
       WithInput(t, [&](const std::string& path) {
-        TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, job_.column);
+        TaskStats st = CountFileRangeOrNothing(path, t.range, batch_.table, job_.column, &t.stamp);
         batch_.tasks.push_back(t);
         Log::Event("counted", "task={} n={} path=\"{}\" bytes={} words={}", t.entry, t.n, t.path,
                    st.bytes, st.words);
@@ -430,7 +433,8 @@ class Worker {
     WithInput(t, [&](const std::string& path) {
       shuffle::MapStats st;
       try {
-        st = shuffle::RunMap(path, t.range, job_.column, SpillDir(), t.n, job_.parts);
+        st = shuffle::RunMap(path, t.range, t.stamp, job_.column, SpillDir(), job_.id, t.n,
+                             job_.parts);
       } catch (const SpoiledTableError& e) {
         throw InputError(t.path, 0, e.what());  // the map's own table is discarded with it
       }
@@ -473,7 +477,8 @@ class Worker {
     const auto t0 = Clock::now();
     std::vector<bool> skip =
         Redis([&](Connection& c) { return store_->FailedTasks(c, job_.tasks); });
-    shuffle::Partition p = shuffle::MergePartition(SpillDir(), job_.tasks, job_.parts, t.n, skip);
+    shuffle::Partition p =
+        shuffle::MergePartition(SpillDir(), job_.id, job_.tasks, job_.parts, t.n, skip);
     if (!p.lost.empty() && !SendBackLost(t, p.lost)) {
       heartbeat_.Set({});
       return;

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "util/signals.h"
+
 namespace wc::redis {
 
 namespace {
@@ -131,10 +133,19 @@ Connection::Connection(const ConnectOptions& options) : options_(options) {
   }
   redisSetTimeout(ctx_.get(), ToTimeval(options.command_timeout));
   redisEnableKeepAlive(ctx_.get());
-  if (!options.password.empty()) Command({"AUTH", options.password});
+  if (!options.password.empty()) {
+    // A stop (util/signals.h) may cut the wait for the reply: a stopped server cannot hold it.
+    SetStopSocket(ctx_->fd);
+    struct Unset {
+      ~Unset() { SetStopSocket(-1); }
+    } unset;
+    Command({"AUTH", options.password});
+  }
 }
 
 bool Connection::broken() const { return ctx_ == nullptr || ctx_->err != 0; }
+
+int Connection::fd() const { return ctx_ ? ctx_->fd : -1; }
 
 void Connection::FailIo(const std::string& what) {
   bool timeout = ctx_ && ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);

@@ -87,6 +87,8 @@ class Connection {
   static bool IsError(const Reply& r, std::string* message = nullptr);
 
   bool broken() const;
+  // The socket, -1 if none (to shut it down from a signal handler: util/signals.h).
+  int fd() const;
   const ConnectOptions& options() const { return options_; }
 
  private:

@@ -314,7 +314,7 @@ TEST_F(FunctionsTest, AddWritesPlanAndTaskEntriesAndARetryAddsNothingTwice) {
   EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 2);
   EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 0);  // retry
   EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "1", Desc(1), Desc(2)}).integer(), 1);
-  EXPECT_EQ(conn().Command({"HGET", "files:plan", "2"}).str(), "10-20|/d/f2.csv");
+  EXPECT_EQ(conn().Command({"HGET", "files:plan", "2"}).str(), Desc(2));
   auto entries = Deliver();
   ASSERT_EQ(entries.size(), 3u);
   for (int n = 0; n < 3; ++n) {
@@ -330,12 +330,17 @@ TEST_F(FunctionsTest, AddRefusesTasksBeyondThePlanAndChangedOrMalformedDescripto
   for (const Args& bad : std::vector<Args>{
            {kId, "1", "1", Desc(1), Desc(2)},  // tasks 1 and 2 of 2
            {kId, "1", "2", Desc(2)},
-           {kId, "1", "0", "|/other.csv"},  // task 0 is already another file
+           {kId, "1", "0", ",100,1|/other.csv"},  // task 0 is already another file
            {kId, "1", "1", "no-bar.csv"},
            {kId, "1", "1", "|"},
-           {kId, "1", "1", "5-5|/a.csv"},
-           {kId, "1", "1", "9-2|/a.csv"},
-           {kId, "1", "1", "a-b|/a.csv"},
+           {kId, "1", "1", ",1,1|"},
+           {kId, "1", "1", "|/a.csv"},  // no size and mtime
+           {kId, "1", "1", "0-5|/a.csv"},
+           {kId, "1", "1", ",1|/a.csv"},
+           {kId, "1", "1", ",x,1|/a.csv"},
+           {kId, "1", "1", "5-5,1,1|/a.csv"},
+           {kId, "1", "1", "9-2,1,1|/a.csv"},
+           {kId, "1", "1", "a-b,1,1|/a.csv"},
            {kId, "1", "x", Desc(1)},
            {kId, "1", "1"},
        }) {
@@ -343,8 +348,9 @@ TEST_F(FunctionsTest, AddRefusesTasksBeyondThePlanAndChangedOrMalformedDescripto
   }
   ExpectUnchanged(before);
   // A range to the end of a file ends at 2^64 - 1.
-  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "1", "100-18446744073709551615|/big.csv"}).integer(),
-            1);
+  EXPECT_EQ(
+      Call("wc_job_add_v3", {kId, "1", "1", "100-18446744073709551615,1,-5|/big.csv"}).integer(),
+      1);
 }
 
 TEST_F(FunctionsTest, AddAndStartNeedTheCurrentEpochAndStateCreating) {

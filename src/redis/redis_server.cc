@@ -211,6 +211,7 @@ void RedisServer::Kill() {
 void RedisServer::Stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
+  ::kill(pid_, SIGCONT);  // a stopped (SIGSTOP) server handles SIGTERM only once continued
   for (int i = 0; i < 500; ++i) {
     if (!Running()) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

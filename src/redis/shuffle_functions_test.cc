@@ -114,7 +114,7 @@ TEST_F(ShuffleFunctionsTest, MapTaskEntriesCarryPathJobAndTaskNumber) {
   auto maps = Deliver();
   ASSERT_EQ(maps.size(), 3u);
   for (int m = 0; m < 3; ++m) EXPECT_EQ(maps[m].f, MapFields(m));
-  EXPECT_EQ(conn().Command({"HGET", "files:plan", "2"}).str(), "10-20|/d/f2.csv");
+  EXPECT_EQ(conn().Command({"HGET", "files:plan", "2"}).str(), Desc(2));
 }
 
 TEST_F(ShuffleFunctionsTest, LastMapDoneAddsExactlyRReduceEntriesAndSetsReduceInTheSameCall) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "count/count_task.h"
 #include "csv/record_ranges.h"
@@ -19,9 +20,11 @@ struct MapStats {
   SpillStats output;
 };
 
-// Counts `range` of `path` (column `column`) and writes it as map output `map` in `dir`, split
-// into `parts` partitions. Idempotent: the same input writes the same file, renamed into place.
-MapStats RunMap(const std::string& path, csv::ByteRange range, const std::string& column,
-                const std::string& dir, uint32_t map, uint32_t parts);
+// Counts `range` of `path` (column `column`; the file as planned: `planned`, else
+// FileChangedSincePlanError) and writes it as map output `map` of job `job` in `dir`, split into
+// `parts` partitions. Idempotent: the same input writes the same file, renamed into place.
+MapStats RunMap(const std::string& path, csv::ByteRange range, const FileStamp& planned,
+                const std::string& column, const std::string& dir, std::string_view job,
+                uint32_t map, uint32_t parts);
 
 }  // namespace wc::shuffle

@@ -6,15 +6,15 @@
 
 namespace wc::shuffle {
 
-Partition MergePartition(const std::string& dir, uint32_t maps, uint32_t parts, uint32_t part,
-                         const std::vector<bool>& skip) {
+Partition MergePartition(const std::string& dir, std::string_view job, uint32_t maps,
+                         uint32_t parts, uint32_t part, const std::vector<bool>& skip) {
   Partition out;
   for (uint32_t m = 0; m < maps; ++m) {
     if (m < skip.size() && skip[m]) continue;
     try {
       PrefetchingAdder adder(out.totals, 1);  // holds pending words by value
       out.records +=
-          ReadPartition(MapOutputPath(dir, m), m, parts, part,
+          ReadPartition(MapOutputPath(dir, m), job, m, parts, part,
                         [&](std::string_view w, uint64_t c) { adder.Add(w.data(), w.size(), c); });
     } catch (const SpillError& e) {
       out.lost.emplace_back(m, e.what());

@@ -21,10 +21,10 @@ struct Partition {
   uint64_t records = 0;                                // records read
 };
 
-// Sums slice `part` of the outputs of maps 0..maps-1 in `dir`, skipping the maps m with
-// skip[m] (maps that failed for good and have no output).
-Partition MergePartition(const std::string& dir, uint32_t maps, uint32_t parts, uint32_t part,
-                         const std::vector<bool>& skip = {});
+// Sums slice `part` of the outputs of maps 0..maps-1 of job `job` in `dir`, skipping the maps m
+// with skip[m] (maps that failed for good and have no output). Another job's output is lost.
+Partition MergePartition(const std::string& dir, std::string_view job, uint32_t maps,
+                         uint32_t parts, uint32_t part, const std::vector<bool>& skip = {});
 
 // (count, word) of every word of `table`, sorted by (count, word): the order in which Redis
 // inserts new sorted-set members fastest. Views point into `table`.

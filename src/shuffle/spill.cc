@@ -23,8 +23,8 @@ namespace wc::shuffle {
 
 namespace {
 
-constexpr char kMagic[8] = {'W', 'C', 'S', 'P', 'I', 'L', 'L', '1'};
-constexpr size_t kHeaderBytes = 24;      // magic, parts, 0, map
+constexpr char kMagic[8] = {'W', 'C', 'S', 'P', 'I', 'L', 'L', '2'};
+constexpr size_t kHeaderBytes = 24;      // magic, parts, job id length, map (then the job id)
 constexpr size_t kIndexEntryBytes = 32;  // offset, bytes, words, checksum
 
 using bytes::GetU32;
@@ -83,8 +83,9 @@ std::string MapOutputPath(const std::string& dir, uint64_t map) {
   return fmt::format("{}/map-{}.wcs", dir, map);
 }
 
-SpillStats WriteMapOutput(const std::string& dir, uint64_t map, uint32_t parts,
-                          const WordTable& table) {
+SpillStats WriteMapOutput(const std::string& dir, std::string_view job, uint64_t map,
+                          uint32_t parts, const WordTable& table) {
+  if (job.size() > 255) throw UsageError("a job id has at most 255 bytes");
   std::vector<std::string> slices(parts);
   std::vector<uint64_t> words(parts, 0);
   for (auto& s : slices) s.reserve(table.size() * 12 / parts + 64);
@@ -100,9 +101,10 @@ SpillStats WriteMapOutput(const std::string& dir, uint64_t map, uint32_t parts,
   std::string head;
   head.append(kMagic, sizeof kMagic);
   PutU32(head, parts);
-  PutU32(head, 0);
+  PutU32(head, static_cast<uint32_t>(job.size()));
   PutU64(head, map);
-  uint64_t offset = kHeaderBytes + kIndexEntryBytes * parts + 8;
+  head.append(job);
+  uint64_t offset = kHeaderBytes + job.size() + kIndexEntryBytes * parts + 8;
   for (uint32_t p = 0; p < parts; ++p) {
     PutU64(head, offset);
     PutU64(head, slices[p].size());
@@ -152,8 +154,8 @@ bool ReadVarint(const char** p, const char* end, uint64_t* v) {
   return false;
 }
 
-std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
-                      uint64_t* words) {
+std::string ReadSlice(const std::string& path, std::string_view job, uint64_t map, uint32_t parts,
+                      uint32_t part, uint64_t* words) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     int err = errno;
@@ -164,19 +166,24 @@ std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uin
   if (::fstat(fd.get(), &st) != 0)
     throw SpillError(SpillError::Kind::kCorrupt, ErrnoMessage(path + ": stat failed", errno));
   const auto size = static_cast<uint64_t>(st.st_size);
-  const size_t head_bytes = kHeaderBytes + kIndexEntryBytes * parts + 8;
+  const size_t head_bytes = kHeaderBytes + job.size() + kIndexEntryBytes * parts + 8;
   std::string head(head_bytes, '\0');
   if (!PreadAll(fd.get(), head.data(), head_bytes, 0, path)) throw Corrupt(path, "file too short");
   if (std::memcmp(head.data(), kMagic, sizeof kMagic) != 0) throw Corrupt(path, "bad magic");
+  if (GetU32(head.data() + 12) != job.size())
+    throw Corrupt(path, fmt::format("holds another job's output, not job {}'s", job));
   if (GetU64(head.data() + head_bytes - 8) != XXH3_64bits(head.data(), head_bytes - 8))
     throw Corrupt(path, "header checksum mismatch");
+  if (std::string_view(head.data() + kHeaderBytes, job.size()) != job)
+    throw Corrupt(path, fmt::format("holds job {}'s output, not job {}'s",
+                                    std::string_view(head.data() + kHeaderBytes, job.size()), job));
   if (GetU32(head.data() + 8) != parts)
     throw Corrupt(path, fmt::format("written for {} partitions, expected {}",
                                     GetU32(head.data() + 8), parts));
   if (GetU64(head.data() + 16) != map)
     throw Corrupt(path,
                   fmt::format("holds map task {}, expected {}", GetU64(head.data() + 16), map));
-  const char* e = head.data() + kHeaderBytes + kIndexEntryBytes * part;
+  const char* e = head.data() + kHeaderBytes + job.size() + kIndexEntryBytes * part;
   uint64_t offset = GetU64(e), bytes = GetU64(e + 8), checksum = GetU64(e + 24);
   *words = GetU64(e + 16);
   if (offset > size || bytes > size - offset) throw Corrupt(path, "slice past the end of the file");

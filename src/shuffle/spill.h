@@ -2,7 +2,8 @@
 // counts split into R hash partitions, so that the reducer of partition r reads only its slice.
 //
 // File map-<m>.wcs (all integers little-endian):
-//   header  magic "WCSPILL1", uint32 parts, uint32 0, uint64 map index
+//   header  magic "WCSPILL2", uint32 parts, uint32 job id length L, uint64 map index, job id
+//           (L bytes: the file belongs to that job's map task m, and to no other)
 //   index   parts x {uint64 offset, uint64 bytes, uint64 words, uint64 XXH3-64 of the slice}
 //   uint64  XXH3-64 of header + index
 //   slices  per partition, back to back: records {varint length, word bytes, varint count}
@@ -40,9 +41,10 @@ struct SpillStats {
   uint64_t words = 0;  // records written (distinct words of the task)
 };
 
-// Writes the non-zero counts of `table` as the output of map task `map`, atomically.
-SpillStats WriteMapOutput(const std::string& dir, uint64_t map, uint32_t parts,
-                          const WordTable& table);
+// Writes the non-zero counts of `table` as the output of map task `map` of job `job` (its id,
+// at most 255 bytes), atomically.
+SpillStats WriteMapOutput(const std::string& dir, std::string_view job, uint64_t map,
+                          uint32_t parts, const WordTable& table);
 
 class SpillError : public std::runtime_error {
  public:
@@ -55,13 +57,15 @@ class SpillError : public std::runtime_error {
 };
 
 // Calls f(std::string_view word, uint64_t count) for every record of slice `part` of the output
-// of map task `map` at `path`, written with `parts` partitions. The file header and the slice are
-// checked (magic, map index, partition count, bounds, both checksums, every record) before the
-// first call: if it throws, f was not called. Every view passed to f is followed by at least 16
-// readable bytes (WordTable::Add's padding requirement) and lives until ReadPartition returns.
-// Returns the number of records.
+// of map task `map` of job `job` at `path`, written with `parts` partitions. The file header and
+// the slice are checked (magic, job id, map index, partition count, bounds, both checksums,
+// every record) before the first call: if it throws, f was not called. Another job's output
+// (left at the path, or planted there) is corrupt for this job: "holds job X's output". Every view
+// passed to f is followed by at least 16 readable bytes (WordTable::Add's padding requirement) and
+// lives until ReadPartition returns. Returns the number of records.
 template <class F>
-uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, uint32_t part, F&& f);
+uint64_t ReadPartition(const std::string& path, std::string_view job, uint64_t map, uint32_t parts,
+                       uint32_t part, F&& f);
 
 // ---- implementation ----
 
@@ -69,8 +73,8 @@ namespace internal {
 constexpr size_t kSlicePadding = 16;
 // Reads and checks slice `part`; returns its bytes followed by kSlicePadding zero bytes (not part
 // of the slice) and sets *words.
-std::string ReadSlice(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
-                      uint64_t* words);
+std::string ReadSlice(const std::string& path, std::string_view job, uint64_t map, uint32_t parts,
+                      uint32_t part, uint64_t* words);
 // Decodes one varint at *p (< end); false if it runs past end or over 10 bytes.
 bool ReadVarint(const char** p, const char* end, uint64_t* v);
 
@@ -99,10 +103,10 @@ uint64_t ForEachRecord(const std::string& slice, const std::string& path, uint64
 }  // namespace internal
 
 template <class F>
-uint64_t ReadPartition(const std::string& path, uint64_t map, uint32_t parts, uint32_t part,
-                       F&& f) {
+uint64_t ReadPartition(const std::string& path, std::string_view job, uint64_t map, uint32_t parts,
+                       uint32_t part, F&& f) {
   uint64_t words = 0;
-  std::string slice = internal::ReadSlice(path, map, parts, part, &words);
+  std::string slice = internal::ReadSlice(path, job, map, parts, part, &words);
   internal::ForEachRecord(slice, path, words, [](std::string_view, uint64_t) {});
   return internal::ForEachRecord(slice, path, words, f);
 }

@@ -1,11 +1,9 @@
 #include "shuffle/spill.h"
 
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -36,10 +34,13 @@ WordTable RandomTable(uint64_t seed, int n) {
   return t;
 }
 
-std::map<std::string, uint64_t> ReadAll(const std::string& path, uint64_t map, uint32_t parts) {
+constexpr std::string_view kJob = "0123456789abcdef0123456789abcdef";
+
+std::map<std::string, uint64_t> ReadAll(const std::string& path, uint64_t map, uint32_t parts,
+                                        std::string_view job = kJob) {
   std::map<std::string, uint64_t> out;
   for (uint32_t p = 0; p < parts; ++p) {
-    ReadPartition(path, map, parts, p, [&](std::string_view w, uint64_t c) {
+    ReadPartition(path, job, map, parts, p, [&](std::string_view w, uint64_t c) {
       EXPECT_EQ(PartitionOf(w, parts), p) << w;
       EXPECT_TRUE(out.emplace(std::string(w), c).second) << "word twice: " << w;
     });
@@ -51,7 +52,7 @@ TEST(Spill, EveryPartitionTogetherIsTheTable) {
   TempDir dir;
   for (uint32_t parts : {1u, 2u, 7u, 64u}) {
     WordTable t = RandomTable(parts, 20000);
-    SpillStats st = WriteMapOutput(dir.path(), 5, parts, t);
+    SpillStats st = WriteMapOutput(dir.path(), kJob, 5, parts, t);
     EXPECT_EQ(st.words, t.size());
     std::string path = MapOutputPath(dir.path(), 5);
     EXPECT_EQ(st.bytes, std::filesystem::file_size(path));
@@ -63,7 +64,7 @@ TEST(Spill, EveryPartitionTogetherIsTheTable) {
 
 TEST(Spill, EmptyTableGivesEmptyPartitions) {
   TempDir dir;
-  WriteMapOutput(dir.path(), 0, 3, WordTable());
+  WriteMapOutput(dir.path(), kJob, 0, 3, WordTable());
   EXPECT_TRUE(ReadAll(MapOutputPath(dir.path(), 0), 0, 3).empty());
 }
 
@@ -91,9 +92,10 @@ TEST(Spill, MissingFileIsReportedAsMissing) {
   }
 }
 
-SpillError::Kind ReadKind(const std::string& path, uint64_t map, uint32_t parts) {
+SpillError::Kind ReadKind(const std::string& path, uint64_t map, uint32_t parts,
+                          std::string_view job = kJob) {
   try {
-    ReadAll(path, map, parts);
+    ReadAll(path, map, parts, job);
   } catch (const SpillError& e) {
     return e.kind();
   }
@@ -104,7 +106,7 @@ SpillError::Kind ReadKind(const std::string& path, uint64_t map, uint32_t parts)
 TEST(Spill, EveryFlippedByteIsDetected) {
   TempDir dir;
   WordTable t = RandomTable(3, 300);
-  WriteMapOutput(dir.path(), 1, 3, t);
+  WriteMapOutput(dir.path(), kJob, 1, 3, t);
   const std::string path = MapOutputPath(dir.path(), 1);
   const std::string good = ReadFile(path);
   for (size_t i = 0; i < good.size(); ++i) {
@@ -117,7 +119,7 @@ TEST(Spill, EveryFlippedByteIsDetected) {
 
 TEST(Spill, TruncatedEmptyOrForeignFilesAreCorrupt) {
   TempDir dir;
-  WriteMapOutput(dir.path(), 2, 4, RandomTable(4, 500));
+  WriteMapOutput(dir.path(), kJob, 2, 4, RandomTable(4, 500));
   const std::string path = MapOutputPath(dir.path(), 2);
   const std::string good = ReadFile(path);
   for (size_t len : {size_t{0}, size_t{10}, good.size() / 2, good.size() - 1}) {
@@ -130,11 +132,32 @@ TEST(Spill, TruncatedEmptyOrForeignFilesAreCorrupt) {
   EXPECT_EQ(ReadAll(path, 2, 4).size(), RandomTable(4, 500).size());
 }
 
+// Regression (held-out pass): map outputs carried no job id, so a reducer read whatever file sat
+// at map-<m>.wcs, another job's output included, and counted it.
+TEST(Spill, AnotherJobsOutputIsCorruptForThisJobAndNamesIt) {
+  TempDir dir;
+  WriteMapOutput(dir.path(), "fedcba9876543210fedcba9876543210", 2, 4, RandomTable(4, 500));
+  const std::string path = MapOutputPath(dir.path(), 2);
+  try {
+    ReadAll(path, 2, 4);
+    FAIL() << "another job's output was read";
+  } catch (const SpillError& e) {
+    EXPECT_EQ(e.kind(), SpillError::Kind::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("holds job fedcba9876543210fedcba9876543210's output, "
+                                         "not job 0123456789abcdef0123456789abcdef's"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(ReadKind(path, 2, 4, "job-of-another-length"), SpillError::Kind::kCorrupt);
+  EXPECT_EQ(ReadAll(path, 2, 4, "fedcba9876543210fedcba9876543210").size(),
+            RandomTable(4, 500).size());
+}
+
 TEST(Spill, RewritingReplacesTheFileWhole) {
   TempDir dir;
-  WriteMapOutput(dir.path(), 7, 2, RandomTable(1, 1000));
+  WriteMapOutput(dir.path(), kJob, 7, 2, RandomTable(1, 1000));
   WordTable second = RandomTable(2, 50);
-  WriteMapOutput(dir.path(), 7, 2, second);
+  WriteMapOutput(dir.path(), kJob, 7, 2, second);
   EXPECT_EQ(ReadAll(MapOutputPath(dir.path(), 7), 7, 2), AsMap(second));
 }
 
@@ -142,7 +165,7 @@ TEST(Spill, UnwritableDirectoryThrowsOutputErrorNamingTheFile) {
   TempDir dir;
   const std::string missing = dir.path() + "/no/such/dir";
   try {
-    WriteMapOutput(missing, 4, 2, RandomTable(1, 10));
+    WriteMapOutput(missing, kJob, 4, 2, RandomTable(1, 10));
     FAIL() << "no error";
   } catch (const OutputError& e) {
     EXPECT_NE(std::string(e.what()).find(missing + "/map-4.wcs"), std::string::npos) << e.what();
@@ -153,20 +176,13 @@ TEST(Spill, UnwritableDirectoryThrowsOutputErrorNamingTheFile) {
 // an input error of the map task, and leaves neither the file nor its temporary behind.
 TEST(Spill, AFailedWriteThrowsOutputErrorAndLeavesNoFile) {
   TempDir dir;
-  struct rlimit old {};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  struct rlimit small = old;
-  small.rlim_cur = 4096;
-  void (*old_handler)(int) = ::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
   int error = 0;
   try {
-    WriteMapOutput(dir.path(), 3, 2, RandomTable(1, 20000));
+    testing::FileSizeLimit limit(4096);
+    WriteMapOutput(dir.path(), kJob, 3, 2, RandomTable(1, 20000));
   } catch (const OutputError& e) {
     error = e.error();
   }
-  ::setrlimit(RLIMIT_FSIZE, &old);
-  ::signal(SIGXFSZ, old_handler);
   EXPECT_EQ(error, EFBIG);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 0);
 }

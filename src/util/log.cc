@@ -1,6 +1,7 @@
 #include "util/log.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "util/error.h"
 #include "util/escape.h"
 #include "util/safe_files.h"
+#include "util/signals.h"
 #include "util/unique_fd.h"
 
 namespace wc {
@@ -22,6 +24,21 @@ struct State {
   int fd = -1;
   std::string process = "wordcount";
   LogLevel stderr_level = LogLevel::kWarn;
+  // Open(truncate) until StartAfresh(): the file is not truncated yet, its lines wait here.
+  bool holding = false;
+  std::string held;
+  // A process that never started afresh appends what it held: the old log stays.
+  ~State() {
+    if (holding && fd >= 0) WriteAll(fd, held);
+  }
+  static void WriteAll(int fd, std::string_view text) {
+    while (!text.empty()) {
+      ssize_t n = ::write(fd, text.data(), text.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      text.remove_prefix(static_cast<size_t>(n));
+    }
+  }
 };
 State& S() {
   static State s;
@@ -31,10 +48,9 @@ State& S() {
 
 namespace {
 
-UniqueFd OpenLogFile(const std::string& path, bool truncate) {
+UniqueFd OpenLogFile(const std::string& path) {
   // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging `run`.
-  UniqueFd fd = OpenNoFollow(
-      path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | (truncate ? O_TRUNC : 0), 0644);
+  UniqueFd fd = OpenNoFollow(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK, 0644);
   if (fd.get() < 0) {
     const int err = errno;
     struct stat st {};
@@ -61,13 +77,31 @@ UniqueFd OpenLogFile(const std::string& path, bool truncate) {
 
 void Log::Open(const std::string& path, std::string process, bool truncate, LogLevel stderr_level) {
   UniqueFd fd;
-  if (!path.empty()) fd = OpenLogFile(path, truncate);  // throws before anything changes
+  if (!path.empty()) fd = OpenLogFile(path);  // throws before anything changes
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
+  if (s.holding && s.fd >= 0) State::WriteAll(s.fd, s.held);  // never started afresh: appended
   if (s.fd >= 0) ::close(s.fd);
   s.fd = fd.Release();
   s.process = fmt::format("{}[{}]", process, ::getpid());
   s.stderr_level = stderr_level;
+  s.holding = truncate && s.fd >= 0;
+  s.held.clear();
+}
+
+void Log::StartAfresh() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.holding) return;
+  s.holding = false;
+  // Regular files only: a FIFO or a terminal as LOGFILE has nothing to truncate.
+  struct stat st {};
+  if (::fstat(s.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    [[maybe_unused]] int r = ::ftruncate(s.fd, 0);
+  }
+  State::WriteAll(s.fd, s.held);
+  s.held.clear();
+  s.held.shrink_to_fit();
 }
 
 std::string Log::Now() {
@@ -91,18 +125,31 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
                   fields.empty() ? "" : " ", fields);
   std::string line = EscapeForLog(raw);
   line += '\n';
-  if (s.fd >= 0) {
+  if (s.holding) {
+    s.held += line;
+  } else if (s.fd >= 0) {
     [[maybe_unused]] ssize_t n = ::write(s.fd, line.data(), line.size());
   }
-  if (level >= s.stderr_level) {
-    [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
+  if (level >= s.stderr_level) WriteStderr(line);
+}
+
+bool WriteStderr(std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(2, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0 && errno == EPIPE) RequestStop(SIGPIPE);
+      return false;
+    }
+    text.remove_prefix(static_cast<size_t>(n));
   }
+  return true;
 }
 
 void WriteStderrLine(std::string_view line) {
   std::string out = EscapeForLog(line);
   out += '\n';
-  [[maybe_unused]] ssize_t n = ::write(2, out.data(), out.size());
+  WriteStderr(out);
 }
 
 }  // namespace wc

@@ -25,7 +25,10 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 class Log {
  public:
-  // `path` empty: no file. truncate: start the file afresh (the coordinator does, like the lab).
+  // `path` empty: no file. truncate: the file is to start afresh (the coordinator's, like the
+  // lab's), but not yet: its lines are held in memory until StartAfresh() truncates the file and
+  // writes them, once the run is known to have inputs and the job (a run that ends before, e.g.
+  // with no input or refused, appends its lines at exit and leaves the earlier log as it was).
   // The file is opened without following a symbolic link (LOGFILE is a predictable name, often
   // in /tmp: a link planted there must not make us truncate or write into its target) and
   // without blocking on a FIFO. Throws UsageError naming `path` if it is a symbolic link,
@@ -37,6 +40,8 @@ class Log {
   static void Open(const std::string& path, std::string process, bool truncate,
                    LogLevel stderr_level);
   static void Write(LogLevel level, std::string_view event, std::string_view fields);
+  // See Open(truncate). No effect otherwise, or a second time.
+  static void StartAfresh();
 
   template <class... T>
   static void Event(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
@@ -52,9 +57,12 @@ class Log {
   }
 };
 
+// Writes `text` as is to standard error; false if it could not. Never throws (stderr may be a
+// closed pipe). A reader that went away (EPIPE) asks for the clean stop (util/signals.h:
+// RequestStop(SIGPIPE), which only `run` answers). The log's own copies to stderr go through it.
+bool WriteStderr(std::string_view text);
 // Writes `line`, escaped with EscapeForLog, and a newline to standard error in one write(2), for
-// messages outside the log (errors, summaries naming files). Never throws (stderr may be a
-// closed pipe).
+// messages outside the log (errors, summaries naming files). As WriteStderr.
 void WriteStderrLine(std::string_view line);
 
 }  // namespace wc

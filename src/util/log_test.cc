@@ -16,6 +16,7 @@ class LogTest : public ::testing::Test {
   void SetUp() override {
     path_ = dir_.path() + "/wc.log";
     Log::Open(path_, "w1", /*truncate=*/true, LogLevel::kError);
+    Log::StartAfresh();
   }
   void TearDown() override { Log::Open("", "test", false, LogLevel::kError); }
   testing::TempDir dir_;

@@ -1,11 +1,16 @@
 #include "util/safe_files.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "util/error.h"
 
@@ -31,6 +36,140 @@ std::string MakePrivateDir(const std::string& parent, const std::string& prefix)
     throw OutputError(path, "cannot make the private directory 0700", err);
   }
   return path;
+}
+
+namespace {
+
+// 12 hex digits from the kernel's random source (getrandom never fails for 6 bytes once the pool
+// is initialised; a clock fallback keeps the name unique if it ever does).
+std::string RandomHex() {
+  unsigned char b[6] = {};
+  if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) {
+    auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    for (unsigned char& c : b) c = static_cast<unsigned char>(t >>= 8);
+  }
+  return fmt::format("{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3], b[4], b[5]);
+}
+
+// 0666 & ~umask, read without changing the umask (other threads may create files meanwhile):
+// /proc/self/status has it since Linux 4.7; else the umask(2) round trip.
+mode_t NewFileMode() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Umask:", 0) == 0)
+      return 0666 & ~static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+  }
+  mode_t mask = ::umask(022);
+  ::umask(mask);
+  return 0666 & ~mask;
+}
+
+// A name of one of this process's own descriptors: written through, never replaced.
+bool OwnDescriptorName(const std::string& path) {
+  return path == "/dev/stdout" || path == "/dev/stderr" || path.starts_with("/dev/fd/") ||
+         path.starts_with("/proc/self/fd/");
+}
+
+}  // namespace
+
+OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
+  namespace fs = std::filesystem;
+  struct stat st {};
+  const bool exists = ::lstat(path_.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) throw OutputError(path_, "cannot write: it is a directory");
+  const bool own = OwnDescriptorName(path_);
+  if (own || (exists && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))) {
+    // A device, FIFO or socket named as such (not through a link) cannot be replaced: written
+    // in place. O_NONBLOCK: a FIFO without a reader fails at once instead of hanging.
+    fd_ =
+        UniqueFd(::open(path_.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK | (own ? 0 : O_NOFOLLOW)));
+    if (fd_.get() < 0) throw OutputError(path_, "cannot open", errno);
+    int flags = ::fcntl(fd_.get(), F_GETFL);
+    if (flags >= 0) ::fcntl(fd_.get(), F_SETFL, flags & ~O_NONBLOCK);
+    in_place_ = true;
+    return;
+  }
+  const fs::path target(path_);
+  if (!target.has_filename()) throw OutputError(path_, "cannot write: not a file name");
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  for (int attempt = 0;; ++attempt) {
+    std::string tmp =
+        (dir / fmt::format(".{}.{}.tmp", target.filename().string().substr(0, 200), RandomHex()))
+            .string();
+    fd_ = UniqueFd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (fd_.get() >= 0) {
+      tmp_ = std::move(tmp);
+      break;
+    }
+    if (errno != EEXIST || attempt == 100) throw OutputError(path_, "cannot create", errno);
+  }
+  guard_.emplace(tmp_);
+}
+
+OutputFile::~OutputFile() {
+  if (!committed_) Abandon();
+}
+
+void OutputFile::Abandon() noexcept {
+  abandoned_ = true;
+  fd_ = UniqueFd();
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+  tmp_.clear();
+  guard_.reset();
+}
+
+void OutputFile::Write(std::string_view bytes) {
+  if (fd_.get() < 0) throw OutputError(path_, "cannot write: the file was finished or abandoned");
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      Abandon();
+      throw OutputError(path_, "cannot write", err);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void OutputFile::Finish() {
+  if (abandoned_) throw OutputError(path_, "cannot write: the file was abandoned");
+  if (fd_.get() < 0) return;
+  int fd = fd_.Release();
+  bool ok = true;
+  int err = 0;
+  if (in_place_) {
+    // fsync of a pipe or a terminal fails with EINVAL: nothing to make durable there.
+    if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) ok = false, err = errno;
+  } else if (::fchmod(fd, NewFileMode()) != 0 || ::fsync(fd) != 0) {
+    ok = false, err = errno;
+  }
+  if (::close(fd) != 0 && ok) ok = false, err = errno;
+  if (!ok) {
+    Abandon();
+    throw OutputError(path_, "cannot write", err);
+  }
+}
+
+void OutputFile::Commit() {
+  Finish();
+  if (in_place_) {
+    committed_ = true;
+    return;
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    int err = errno;
+    Abandon();
+    throw OutputError(path_, "cannot rename the finished file into place", err);
+  }
+  committed_ = true;
+  tmp_.clear();
+  guard_.reset();
+  // The rename itself durable: fsync the directory (a failure here loses nothing written).
+  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  UniqueFd dir(::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() >= 0) ::fsync(dir.get());
 }
 
 }  // namespace wc

@@ -4,15 +4,18 @@
 // /tmp/wordcount-<pid> would hold Redis's dump where its creator can read and replace it.
 //
 // Errors: OpenNoFollow reports failure through errno, so the caller can name the file in its own
-// error type (UsageError for LOGFILE, InputError for an input...). MakePrivateDir throws
-// OutputError naming the path it tried.
-// Thread-safety: both are reentrant.
+// error type (UsageError for LOGFILE, InputError for an input...). MakePrivateDir and OutputFile
+// throw OutputError naming the path they were given.
+// Thread-safety: the functions are reentrant; one OutputFile belongs to one thread at a time.
 #pragma once
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "util/signals.h"
 #include "util/unique_fd.h"
 
 namespace wc {
@@ -28,5 +31,48 @@ UniqueFd OpenNoFollow(const std::string& path, int flags, mode_t mode = 0600);
 // whatever the umask, and returns its path, "<parent>/<prefix>XXXXXX". The caller owns the
 // directory and removes it.
 std::string MakePrivateDir(const std::string& parent, const std::string& prefix);
+
+// An output file (`--out`, a `split` part, a `gen` file) that appears at its path whole or not
+// at all, the one way every command writes a result file.
+//
+// The constructor creates a private temporary file in the target's directory at once
+// (".<name>.<12 random hex digits>.tmp", O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: it can be neither
+// pre-created nor a link), so a destination that cannot be written (missing directory, no
+// permission, a directory in the way) fails before the command does any work. Commit() fsyncs
+// it, gives it the mode a new file gets (0666 & ~umask), renames it over the target (rename(2)
+// replaces a symbolic link planted there, it never follows it) and fsyncs the directory. Until
+// then the target is untouched: an earlier file there stays as it was. Every path that does not
+// commit removes the temporary file: an error (disk full), the destructor (an exception, a clean
+// stop), and a fatal signal (util/signals.h: kRemoveTempsAndDie).
+//
+// Not replaced but written in place (no temporary file, no atomicity): a device, FIFO or socket
+// named directly (not through a link: `--out /dev/null`, a named pipe), and the names of this
+// process's own descriptors (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N).
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Appends all of `bytes` (OutputError naming path() on failure: the file is then abandoned).
+  void Write(std::string_view bytes);
+  // Makes the data durable and closes the temporary file (idempotent), so that many files can
+  // wait for their Commit without holding a descriptor each.
+  void Finish();
+  // Finish, then rename over path(). After an error nothing is at path() that was not before.
+  void Commit();
+
+ private:
+  void Abandon() noexcept;
+
+  std::string path_, tmp_;
+  UniqueFd fd_;
+  std::optional<TempFileGuard> guard_;  // while the temporary file exists
+  bool committed_ = false;
+  bool in_place_ = false;
+  bool abandoned_ = false;
+};
 
 }  // namespace wc

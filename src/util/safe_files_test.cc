@@ -3,15 +3,20 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "test_util.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/signals.h"
 
 namespace wc {
 namespace {
@@ -108,9 +113,153 @@ TEST_F(LogOpenTest, TruncatesARegularFileOrAppendsToIt) {
   EXPECT_EQ(ReadFile(path).rfind("old line\n", 0), 0u);
   Log::Open(path, "coordinator", /*truncate=*/true, LogLevel::kError);
   Log::Event("plan", "files=1");
+  Log::StartAfresh();
   std::string now = ReadFile(path);
   EXPECT_EQ(now.find("old line"), std::string::npos);
-  EXPECT_NE(now.find(" coordinator["), std::string::npos);
+  EXPECT_NE(now.find(" coordinator["), std::string::npos) << now;
+  EXPECT_NE(now.find(" plan files=1\n"), std::string::npos) << now;
+}
+
+// Held-out pass: `run` truncated LOGFILE before it knew its inputs, so a run that exited 3 (no
+// input) emptied the log of the run before. The file is truncated only when the run has its job
+// (StartAfresh); a run that ends before appends its lines and leaves the old log alone.
+TEST_F(LogOpenTest, TruncatesOnlyOnceTheRunStartsAfresh) {
+  std::string path = dir_.Write("wc.log", "old line\n");
+  Log::Open(path, "coordinator", /*truncate=*/true, LogLevel::kError);
+  Log::Event("plan", "files=0");
+  EXPECT_EQ(ReadFile(path), "old line\n");
+  Log::Open("", "test", false, LogLevel::kError);  // the run ends (as at exit) without its job
+  std::string now = ReadFile(path);
+  EXPECT_EQ(now.rfind("old line\n", 0), 0u) << now;
+  EXPECT_NE(now.find(" coordinator["), std::string::npos) << now;
+  EXPECT_NE(now.find(" plan files=0\n"), std::string::npos) << now;
+}
+
+// ---- OutputFile ----
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(OutputFile, AppearsWholeAtCommitWithTheModeOfANewFile) {
+  TempDir dir;
+  const std::string path = dir.path() + "/out.txt";
+  mode_t old = ::umask(027);
+  {
+    OutputFile out(path);
+    out.Write("hello ");
+    out.Write("world\n");
+    auto names = Names(dir.path());
+    ASSERT_EQ(names.size(), 1u);  // only the temporary file, hidden, with a random name
+    EXPECT_EQ(names[0].rfind(".out.txt.", 0), 0u) << names[0];
+    struct stat st {};
+    ASSERT_EQ(::stat((dir.path() + "/" + names[0]).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);  // private while it is written
+    out.Commit();
+  }
+  ::umask(old);
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>{"out.txt"});
+  EXPECT_EQ(ReadFile(path), "hello world\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
+// Held-out pass: --out and split parts followed a symbolic link planted at the target's name and
+// wrote into the link's target.
+TEST(OutputFile, ALinkPlantedAtTheTargetIsReplacedNeverFollowed) {
+  TempDir dir;
+  const std::string precious = dir.Write("precious", "keep me\n");
+  const std::string path = dir.path() + "/out.txt";
+  ASSERT_EQ(::symlink(precious.c_str(), path.c_str()), 0);
+  OutputFile out(path);
+  out.Write("counts\n");
+  out.Commit();
+  EXPECT_EQ(ReadFile(precious), "keep me\n");
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(ReadFile(path), "counts\n");
+}
+
+// Held-out pass: an unwritable --out was found only when the job's counting was done.
+TEST(OutputFile, AnUnwritableDestinationFailsWhenItIsCreated) {
+  TempDir dir;
+  for (const std::string& path : {dir.path() + "/no/such/dir/out.txt", dir.path()}) {
+    try {
+      OutputFile out(path);
+      ADD_FAILURE() << "created " << path;
+    } catch (const OutputError& e) {
+      EXPECT_EQ(e.path(), path);
+      EXPECT_EQ(std::string(e.what()).rfind(path + ": cannot ", 0), 0u) << e.what();
+    }
+  }
+}
+
+// Held-out pass: a full disk left a partial --out behind. A failed write (RLIMIT_FSIZE here, as
+// on a full disk) or an object destroyed without Commit leaves the old file as it was and no
+// temporary file.
+TEST(OutputFile, AFailedOrAbandonedFileLeavesTheOldOneAndNoTemporary) {
+  TempDir dir;
+  const std::string path = dir.Write("out.txt", "old\n");
+  {
+    OutputFile out(path);
+    out.Write("new\n");
+  }
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>{"out.txt"});
+  int error = 0;
+  try {
+    testing::FileSizeLimit limit(4096);
+    OutputFile out(path);
+    out.Write(std::string(10000, 'x'));
+    out.Commit();
+  } catch (const OutputError& e) {
+    error = e.error();
+    EXPECT_EQ(e.path(), path);
+  }
+  EXPECT_EQ(error, EFBIG);
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>{"out.txt"});
+  EXPECT_EQ(ReadFile(path), "old\n");
+}
+
+TEST(OutputFile, ADeviceNamedDirectlyIsWrittenInPlace) {
+  try {
+    OutputFile out("/dev/full");
+    out.Write("x");
+    FAIL() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_STREQ(e.what(), "/dev/full: cannot write: No space left on device");
+  }
+  OutputFile null("/dev/null");
+  null.Write("x");
+  null.Commit();
+  struct stat st {};
+  ASSERT_EQ(::lstat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));  // not replaced
+}
+
+// A command killed by a signal (serial, split, gen: kRemoveTempsAndDie) removes its temporary
+// files before it dies of the signal.
+TEST(OutputFile, AFatalSignalRemovesTheTemporaryFile) {
+  TempDir dir;
+  const std::string path = dir.path() + "/out.txt";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    InstallStopAnswer(StopAnswer::kRemoveTempsAndDie);
+    OutputFile out(path);
+    out.Write("partial");
+    ::raise(SIGTERM);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  EXPECT_TRUE(Names(dir.path()).empty());
 }
 
 }  // namespace

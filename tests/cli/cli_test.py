@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""End-to-end tests of the wordcount binary's subcommands (gen, split, serial), run for real in
-a temp dir. Counts are compared with pandas (tests/differential/pandas_count.py) word for word.
+"""End-to-end tests of the wordcount binary's subcommands (gen, split, serial; run's output files,
+stops and LOGFILE), run for real in a temp dir. Counts are compared with pandas (tests/differential/pandas_count.py) word for word.
 """
 import argparse
 import contextlib
@@ -8,11 +8,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "job"))
+from job_test import free_port  # noqa: E402
 PANDAS_COUNT = os.path.join(HERE, "..", "differential", "pandas_count.py")
 failures = []
 passed = 0
@@ -183,6 +187,189 @@ def test_output_errors(wc, tmp, data, files):
     os.remove(big)
 
 
+def test_outputs_are_whole_or_nothing(wc, tmp, data, exp):
+    """Held-out pass: --out and split parts followed a symbolic link planted at their names, a full
+    disk left a partial --out, and an unwritable --out was found only after the whole job. Every
+    output is a private temporary file renamed over its name at the end: a link there is
+    replaced, never followed; a failure leaves the old file and no temporary; the temporary is
+    created first, so an unwritable destination fails before any work."""
+    precious = os.path.join(tmp, "precious.txt")
+    with open(precious, "w") as fh:
+        fh.write("keep me\n")
+    out = os.path.join(tmp, "linked-out.txt")
+    os.symlink(precious, out)
+    p = run(wc, "serial", "-q", "--out", out, data)
+    check("--out on a planted link: exit 0", p.returncode == 0, p.stderr)
+    check("--out on a planted link: the link's target untouched", open(precious).read() == "keep me\n")
+    check("--out on a planted link: replaced by the counts", not os.path.islink(out) and open(out, "rb").read() == exp)
+    parts = os.path.join(tmp, "linked-parts")
+    os.mkdir(parts)
+    os.symlink(precious, os.path.join(parts, "part_0001.csv"))
+    p = run(wc, "split", "--rows", "1000", os.path.join(data, "tweets_0001.csv"), parts)
+    check("split over a planted link: exit 0", p.returncode == 0, p.stderr)
+    check("split over a planted link: the link's target untouched", open(precious).read() == "keep me\n")
+    check("split over a planted link: part_0001.csv is a part",
+          not os.path.islink(os.path.join(parts, "part_0001.csv")) and
+          open(os.path.join(parts, "part_0001.csv"), "rb").read().startswith(b"tweet_id,"))
+    check("split: no temporary file left", not [n for n in os.listdir(parts) if n.startswith(".")], os.listdir(parts))
+
+    with small_tmpfs(os.path.join(tmp, "full-out"), size="128k") as mnt:
+        if mnt:
+            full_out = os.path.join(mnt, "counts.txt")
+            with open(full_out, "w") as fh:
+                fh.write("the old counts\n")
+            p = run(wc, "serial", "-q", "--out", full_out, data, text=True)
+            check("--out on a full disk: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+            check("--out on a full disk: named", f"{full_out}: cannot write: No space left on device" in p.stderr,
+                  p.stderr)
+            check("--out on a full disk: the old file stays whole", open(full_out).read() == "the old counts\n")
+            check("--out on a full disk: no temporary left", os.listdir(mnt) == ["counts.txt"], os.listdir(mnt))
+
+    if shutil.which("redis-server") is None:
+        print("SKIP run --out: no redis-server")
+        return
+    cfg = run_config(tmp, "unwritable-out")
+    bad = os.path.join(tmp, "no", "dir", "out.txt")
+    p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", bad, text=True, timeout=120)
+    check("run --out unwritable: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+    check("run --out unwritable: named", f"{bad}: cannot create: No such file or directory" in p.stderr, p.stderr)
+    check("run --out unwritable: found before the job started", "embedded Redis" not in p.stderr, p.stderr)
+
+
+def run_config(tmp, name, **keys):
+    """A config for `run` in its own directory under tmp (log, state), one normal worker."""
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    c = {"LOGFILE": os.path.join(d, "wc.log"), "STATE_DIR": os.path.join(d, "state"), "N_NORMAL_WORKERS": 1,
+         "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 0}
+    c.update(keys)
+    path = os.path.join(d, "config.json")
+    with open(path, "w") as fh:
+        json.dump(c, fh)
+    return path
+
+
+def processes_naming(marker):
+    """PIDs of processes whose command line contains `marker` (workers carry their LOGFILE)."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if marker.encode() in fh.read():
+                    pids.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def embedded_redis_alive(state):
+    """Whether an embedded redis-server recorded under `state` (job-*/endpoint: port pid) runs."""
+    for job in os.listdir(state) if os.path.isdir(state) else []:
+        try:
+            with open(os.path.join(state, job, "endpoint")) as fh:
+                pid = int(fh.read().split()[1])
+            os.kill(pid, 0)
+            return True
+        except (OSError, ValueError, IndexError):
+            pass
+    return False
+
+
+def test_run_stops_cleanly(wc, tmp, data):
+    """Held-out pass: SIGUSR1 (and the other terminating signals beside SIGINT/SIGTERM) killed `run`
+    outright; SIGTERM was ignored while `run` waited for a stopped or unreachable Redis; and
+    `run 2>&1 | head -1` ended without the clean stop. Each gets the clean stop: workers and Redis
+    stopped, the job kept for a rerun, no temporary --out left, exit 128 + signal (6 for the
+    reader that went away)."""
+    if shutil.which("redis-server") is None:
+        print("SKIP run stops: no redis-server")
+        return
+    glob = os.path.join(data, "*.csv")
+    # A job that lasts: one sleeping worker, 1 s per task.
+    cfg = run_config(tmp, "usr1", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
+    d = os.path.dirname(cfg)
+    out = os.path.join(d, "out.txt")
+    p = subprocess.Popen([wc, "run", "--config", cfg, "--data", glob, "--out", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stderr.readline()  # "embedded Redis at ...": the job is being created
+    time.sleep(0.5)
+    p.send_signal(signal.SIGUSR1)
+    try:
+        rc = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = "no exit in 20 s"
+    check("SIGUSR1: exit 138", rc == 128 + signal.SIGUSR1, rc)
+    check("SIGUSR1: no worker left", not processes_naming(d), processes_naming(d))
+    check("SIGUSR1: no Redis left", not embedded_redis_alive(os.path.join(d, "state")))
+    check("SIGUSR1: the job is kept for a rerun", os.listdir(os.path.join(d, "state")), d)
+    check("SIGUSR1: no --out, no temporary", os.listdir(d) == ["config.json", "state", "wc.log"] or
+          sorted(os.listdir(d)) == ["config.json", "state", "wc.log"], os.listdir(d))
+
+    # Waiting for Redis: unreachable (the REDIS_RETRY_SECONDS loop), then stopped (SIGSTOP).
+    cfg = run_config(tmp, "wait", REDIS_RETRY_SECONDS=60)
+    port = free_port()
+    r = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--dir", os.path.dirname(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for label, url, sig, stop_redis in (("unreachable", f"redis://127.0.0.1:{free_port()}", signal.SIGTERM, False),
+                                            ("stopped", f"redis://127.0.0.1:{port}", signal.SIGINT, True)):
+            if stop_redis:
+                time.sleep(0.3)  # listening
+                r.send_signal(signal.SIGSTOP)
+            p = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", glob, "--redis", url],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(0.7)  # planned, now waiting for Redis
+            t0 = time.time()
+            p.send_signal(sig)
+            try:
+                rc = p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rc = "no exit in 20 s"
+            took = time.time() - t0
+            check(f"Redis {label}: exit {128 + sig}", rc == 128 + sig, (rc, p.stderr.read()))
+            check(f"Redis {label}: the stop is seen at once", took < 3, f"{took:.1f} s")
+    finally:
+        r.send_signal(signal.SIGCONT)
+        r.kill()
+        r.wait()
+
+    # A reader that goes away: `run ... 2>&1 | head -1`.
+    cfg = run_config(tmp, "pipe", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
+    d = os.path.dirname(cfg)
+    p = subprocess.Popen([wc, "run", "--config", cfg, "--data", glob, "--out", os.path.join(d, "out.txt")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = p.stdout.readline()
+    p.stdout.close()
+    try:
+        rc = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = "no exit in 20 s"
+    check("| head -1: read a line", first.startswith(b"embedded Redis"), first)
+    check("| head -1: exit 6, no death by a signal", rc == 6, rc)
+    log = open(os.path.join(d, "wc.log")).read()
+    check("| head -1: the clean stop (not an exception's unwinding)", " WARN interrupted signal=13\n" in log, log[-600:])
+    check("| head -1: no worker left", not processes_naming(d), processes_naming(d))
+    check("| head -1: no Redis left", not embedded_redis_alive(os.path.join(d, "state")))
+    check("| head -1: no --out, no temporary", sorted(os.listdir(d)) == ["config.json", "state", "wc.log"],
+          os.listdir(d))
+
+
+def test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp):
+    """Held-out pass: `run` truncated LOGFILE before it knew its inputs: a run that exited 3 (no
+    input) emptied the log of the run before it."""
+    cfg = run_config(tmp, "keep-log")
+    log = os.path.join(os.path.dirname(cfg), "wc.log")
+    with open(log, "w") as fh:
+        fh.write("2026-01-01T00:00:00.000Z coordinator[1] job_done tasks=3\n")
+    p = run(wc, "run", "--config", cfg, "--data", os.path.join(tmp, "nothing", "*.csv"), text=True, timeout=60)
+    check("LOGFILE kept: exit 3", p.returncode == 3, (p.returncode, p.stderr))
+    check("LOGFILE kept: the previous run's log is still there",
+          open(log).read().startswith("2026-01-01T00:00:00.000Z coordinator[1] job_done tasks=3\n"), open(log).read())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wordcount", required=True)
@@ -251,6 +438,9 @@ def main():
         test_reader_goes_away(wc, data)
         test_untrusted_names(wc, tmp, files)
         test_logfile_is_opened_safely(wc, tmp, data)
+        test_outputs_are_whole_or_nothing(wc, tmp, data, exp)
+        test_run_stops_cleanly(wc, tmp, data)
+        test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -1,0 +1,64 @@
+// The process's answer to terminating signals, chosen once in main.
+//
+// Handled: every signal whose default action ends the process and that can be caught without
+// being a fault of the process itself: SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+// SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO, SIGPWR, SIGSTKFLT and the real-time
+// signals (kStopSignals). Faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS) keep
+// their actions; SIGPIPE is ignored (main), so a write to a closed pipe fails with EPIPE.
+//
+//   * StopAnswer::kStopCleanly (`run`): the handler only records the first signal. The
+//     coordinator's loops and every wait for Redis (job/redis_session.h) poll StopSignal() and stop
+//     cleanly: workers stopped, the job saved and kept for a rerun, temporary outputs removed by
+//     their owners, exit 128 + signal. While it waits for a Redis reply, the socket registered
+//     with SetStopSocket is shut down by the handler, so a stopped or silent server cannot hold
+//     the stop for the reply timeout. RequestStop(SIGPIPE) asks for the same stop when standard
+//     output or error lost its reader (exit 6 then, like any closed pipe).
+//   * StopAnswer::kRemoveTempsAndDie (every other command): the handler unlinks the temporary
+//     files registered with TempFileGuard and dies of the same signal (its default action), so
+//     an interrupted `serial --out` or `split` leaves no temporary file behind.
+//
+// Thread-safety: everything here may be called from any thread; the handlers are
+// async-signal-safe (lock-free atomics, unlink, shutdown).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace wc {
+
+enum class StopAnswer { kStopCleanly, kRemoveTempsAndDie };
+
+// Installs the answer for every signal of kStopSignals (again: replaces the previous answer).
+void InstallStopAnswer(StopAnswer answer);
+
+// The first stop signal received (or requested), 0 if none. Only kStopCleanly records one.
+int StopSignal();
+// Asks for the clean stop as if `signal` had arrived (the first request wins). Ignored unless the
+// process answers kStopCleanly: elsewhere (workers, serial) the error itself is the answer.
+void RequestStop(int signal);
+// Sleeps `d`, or less if a stop is requested meanwhile; returns StopSignal() != 0.
+bool SleepUnlessStopped(std::chrono::milliseconds d);
+
+// The socket the stop handler shuts down (shutdown(2), the descriptor stays open) so that a
+// blocking read on it returns at once; -1: none. One at a time (the coordinator's session).
+void SetStopSocket(int fd);
+
+struct TempNode;
+
+// Registers a temporary file for removal by the kRemoveTempsAndDie handler; the destructor
+// (or Release) unregisters it. The file itself is the caller's to remove on every other path.
+// Each registration keeps a few bytes for the life of the process (the handler may read a
+// registration at any moment, so none is ever freed).
+class TempFileGuard {
+ public:
+  explicit TempFileGuard(const std::string& path);
+  ~TempFileGuard() { Release(); }
+  TempFileGuard(const TempFileGuard&) = delete;
+  TempFileGuard& operator=(const TempFileGuard&) = delete;
+  void Release();
+
+ private:
+  TempNode* node_;
+};
+
+}  // namespace wc
