@@ -26,10 +26,9 @@ class ProgressLine : public job::JobObserver {
  public:
   explicit ProgressLine(bool quiet) : quiet_(quiet), tty_(::isatty(2) == 1) {}
 
-  void RedisStarted(int port) override {
+  void RedisStarted(const std::string& url) override {
     if (quiet_) return;
-    fmt::print(stderr, "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n",
-               port);
+    fmt::print(stderr, "embedded Redis at {} (wordcount status --redis ...)\n", url);
   }
 
   void Tick(const job::ProgressSnapshot& s) override {

@@ -69,7 +69,7 @@ class Coordinator {
       Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
       return std::move(report_);
     }
-    if (server().embedded() && observer_) observer_->RedisStarted(server().port());
+    if (server().embedded() && observer_) observer_->RedisStarted(server().url());
     try {
       // The job is created (or resumed), and saved, before any worker starts.
       if (Begin()) {

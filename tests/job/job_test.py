@@ -585,6 +585,50 @@ def test_embedded_redis_with_password(tmp):
     expect(read(out) == serial(tmp, data), "counts differ from serial")
 
 
+def test_status_top_and_workers_reach_the_embedded_redis_by_its_socket(tmp):
+    # The embedded Redis listens only on a unix socket in the job's 0700 state directory (no TCP
+    # port another local user could take while it restarts): the workers get its path (never
+    # the password) on their command line, and `status` and `top` from another terminal find
+    # it through the state directory's endpoint file.
+    data = gen(tmp, 1, 200)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, PARTITIONS=1)
+    p, out = start_run(tmp, cfg, data)
+    state = os.path.join(tmp, "state")
+    status, argv, deadline = None, b"", time.time() + 30
+    while p.poll() is None and time.time() < deadline and not (status and argv):
+        pids = worker_pids(p.pid)
+        if pids:
+            with open(f"/proc/{pids[0]}/cmdline", "rb") as fh:
+                argv = fh.read()
+        s = subprocess.run([WC, "status", "--json", "--config", cfg], capture_output=True, text=True)
+        if s.returncode == 0 and json.loads(s.stdout)["job"]["state"] not in ("none", "creating"):
+            status = json.loads(s.stdout)
+        time.sleep(0.05)
+    top = subprocess.run([WC, "top", "2", "--config", cfg], capture_output=True, text=True)
+    rc, stdout, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    socket_path = None
+    for line in stderr.splitlines():
+        if line.startswith("embedded Redis at "):
+            socket_path = line.split()[3]
+    expect(socket_path and socket_path.startswith("unix://" + state + "/job-")
+           and socket_path.endswith("/redis.sock"), f"not a socket in the state directory: {stderr}")
+    expect(status is not None, "status never read the running job from the embedded Redis")
+    expect(top.returncode == 0 and top.stderr == "", f"top: {top.returncode} {top.stderr}")
+    expect(b"\0--redis\0" + socket_path.encode() + b"\0" in argv, f"worker argv: {argv!r}")
+    expect(os.listdir(state) == [], f"state left: {os.listdir(state)}")  # the socket with it
+
+
+def test_state_dir_too_long_for_a_socket_is_refused(tmp):
+    # hiredis and redis-server would cut a socket path past 107 bytes and use another one.
+    state = os.path.join(tmp, "s" * (110 - len(tmp)))
+    p = subprocess.run([WC, "run", "--config", config(tmp, STATE_DIR=state), "--data", gen(tmp, 1, 10)],
+                       capture_output=True, text=True, timeout=30)
+    expect(p.returncode == 2 and "give a shorter STATE_DIR" in p.stderr, f"exit {p.returncode}: {p.stderr}")
+    expect(os.listdir(state) == [], f"left in STATE_DIR: {os.listdir(state)}")
+
+
 def test_password_is_never_sent_to_another_users_listener(tmp):
     # Where TCP remains (an external Redis given as a loopback URL, the replicated embedded one of
     # REDIS_HA sentinel), a listener another local user put on the port while the server
