@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   r->add_flag("--replace", run.job.replace,
               "Discard an unfinished job with another plan that holds the keys");
   r->add_option("--redis", run.job.redis_url,
-                "redis://[:password@]host:port of an existing server "
+                "redis://[:password@]host:port (or unix:///path/to/socket) of an existing server "
                 "(default: start an embedded redis-server)");
   r->add_option("--sentinel", run.job.sentinels,
                 "host:port[,host:port...] of the Sentinels of an existing replicated Redis "
@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
   t->add_option("n", top_n, "How many")->capture_default_str();
   t->add_option("--redis", top_where.url,
-                "redis://host:port ($WC_REDIS; default: the embedded Redis of a running job)");
+                "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
+                "running job)");
   t->add_option("--sentinel", top_where.sentinels,
                 "host:port[,...] of Sentinels (and --master-name)");
   t->add_option("--master-name", top_where.master_name, "The name the Sentinels monitor");
@@ -153,7 +154,8 @@ int main(int argc, char** argv) {
   bool status_json = false;
   auto* st = app.add_subcommand("status", "Show a job's state from Redis");
   st->add_option("--redis", status_where.url,
-                 "redis://host:port ($WC_REDIS; default: the embedded Redis of a running job; "
+                 "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
+                 "running job; "
                  "password from $WC_REDIS_PASSWORD)")
       ->capture_default_str();
   st->add_option("--sentinel", status_where.sentinels,

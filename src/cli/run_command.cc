@@ -30,10 +30,9 @@ class ProgressLine : public job::JobObserver {
  public:
   explicit ProgressLine(bool quiet) : quiet_(quiet), tty_(::isatty(2) == 1) {}
 
-  void RedisStarted(int port) override {
+  void RedisStarted(const std::string& url) override {
     if (quiet_) return;
-    WriteStderr(fmt::format(
-        "embedded Redis at redis://127.0.0.1:{} (wordcount status --redis ...)\n", port));
+    WriteStderr(fmt::format("embedded Redis at {} (wordcount status --redis ...)\n", url));
   }
 
   void Tick(const job::ProgressSnapshot& s) override {

@@ -41,11 +41,15 @@ redis::ConnectOptions Locate(const job::JobConfig& config, const RedisLocation& 
   std::string root = config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir;
   std::vector<redis::ConnectOptions> found = job::FindEmbeddedServers(root);
   if (found.size() == 1) return found[0];
-  throw UsageError(found.empty()
-                       ? "no --redis given and no embedded Redis of a running job under " + root
-                       : fmt::format("{} embedded Redis servers run under {}: name one with "
-                                     "--redis redis://127.0.0.1:PORT",
-                                     found.size(), root));
+  if (found.empty())
+    throw UsageError("no --redis given and no embedded Redis of a running job under " + root);
+  std::string urls;
+  for (redis::ConnectOptions o : found) {
+    o.password.clear();
+    urls += " " + redis::ToUrl(o);
+  }
+  throw UsageError(fmt::format("{} embedded Redis servers run under {}: name one with --redis:{}",
+                               found.size(), root, urls));
 }
 
 // Everything `status` shows, read on one connection.

@@ -63,7 +63,7 @@ class Coordinator {
       Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
       return std::move(report_);
     }
-    if (server().embedded() && observer_) observer_->RedisStarted(server().port());
+    if (server().embedded() && observer_) observer_->RedisStarted(server().url());
     try {
       if (int sig = StopSignal()) throw Interrupted(sig);
       // The job is created (or resumed), and saved, before any worker starts.

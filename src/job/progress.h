@@ -35,7 +35,8 @@ struct ProgressSnapshot {
 class JobObserver {
  public:
   virtual ~JobObserver() = default;
-  virtual void RedisStarted(int /*port*/) {}
+  // The embedded Redis runs; `url` (no password) is where `status --redis` reaches it.
+  virtual void RedisStarted(const std::string& /*url*/) {}
   virtual void Tick(const ProgressSnapshot&) {}
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "job/worker_options.h"
+#include "util/error.h"
 #include "util/log.h"
 
 namespace wc::job {
@@ -19,6 +20,15 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
     return;
   }
   state_ = std::make_unique<StateDir>(o_.state_root, o_.state_key);
+  std::string socket;
+  if (o_.ha != RedisHa::kSentinel) {
+    try {
+      socket = state_->SocketPath();
+    } catch (const UsageError&) {
+      if (state_->fresh()) state_->Remove();  // nothing of this run left behind
+      throw;
+    }
+  }
   std::string password = state_->Password(o_.password);
   std::vector<std::string> extra;
   if (o_.persistence == Persistence::kAof)
@@ -36,20 +46,30 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
     sentinel_ = ha_->sentinel_options();
     return;
   }
+  // A unix socket in the private state directory, no TCP port: no other local user can reach
+  // it, or stand in for it on a port it frees while it restarts.
   server_ = std::make_unique<redis::RedisServer>(
       redis::RedisServerOptions{.dir = state_->path(),
+                                .unix_socket = socket,
                                 .password = password,
                                 .extra_args = extra,
                                 .repair_aof_tail = o_.persistence == Persistence::kAof});
   NoteAofRepair();
   connect_ = server_->connect_options();
   started_ = Clock::now();
-  state_->WriteEndpoint(server_->port(), server_->pid());
-  Log::Event("redis_started", "port={} dir=\"{}\" pid={} persistence={}", server_->port(),
-             state_->path(), server_->pid(), ToString(o_.persistence));
+  state_->WriteSocketEndpoint(server_->pid());
+  Log::Event("redis_started", "socket=\"{}\" pid={} persistence={}", connect_.unix_socket,
+             server_->pid(), ToString(o_.persistence));
 }
 
 RedisSupervisor::~RedisSupervisor() { Stop(); }
+
+std::string RedisSupervisor::url() const {
+  redis::ConnectOptions o = connect_;
+  o.password.clear();
+  if (ha_) o.port = ha_->port();
+  return redis::ToUrl(o);
+}
 
 void RedisSupervisor::Tick(bool crashes_allowed) {
   if (ha_) ha_->Tick(crashes_allowed);
@@ -60,7 +80,7 @@ void RedisSupervisor::Tick(bool crashes_allowed) {
     return;
   }
   if (!server_->Running()) {
-    Log::Warn("redis_died", "pid gone; restarting on port {}", server_->port());
+    Log::Warn("redis_died", "pid gone; restarting at {}", connect_.address());
     ++unplanned_;
     Restart("unplanned");
     return;
@@ -94,11 +114,11 @@ bool RedisSupervisor::Connected(redis::Connection& c) {
 
 void RedisSupervisor::Restart(const char* why) {
   try {
-    server_->Start();  // same port, password, directory, configuration: loads the checkpoint
+    server_->Start();  // same socket, password, directory, configuration: loads the checkpoint
     NoteAofRepair();
     down_ = false;
     started_ = Clock::now();
-    state_->WriteEndpoint(server_->port(), server_->pid());
+    state_->WriteSocketEndpoint(server_->pid());
     Log::Event("redis_restarted", "reason={} pid={}", why, server_->pid());
   } catch (const std::exception& e) {
     Log::Warn("redis_start_failed", "error=\"{}\"", e.what());

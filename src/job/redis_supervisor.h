@@ -1,6 +1,7 @@
 // The coordinator's Redis: an embedded redis-server it owns (started in the job's private state
-// directory, job/state_dir.h, from the checkpoint a killed coordinator left there; restarted when
-// it dies; crashed on schedule for the lab's Redis fault tolerance), or an external one given by
+// directory, job/state_dir.h, from the checkpoint a killed coordinator left there; listening only
+// on a unix socket there, so that no other local user can reach it; restarted when it dies;
+// crashed on schedule for the lab's Redis fault tolerance), or an external one given by
 // URL (nothing to supervise; its restarts are seen through the connections, Connected()). With
 // REDIS_HA "sentinel" the embedded Redis is replicated and supervised by job/ha_redis.h
 // instead; an external replicated one is given by its Sentinels (--sentinel, --master-name).
@@ -73,6 +74,10 @@ class RedisSupervisor {
   // External server: restarts seen (a lower bound: two in a row between connections are one).
   int seen_restarts() const { return seen_; }
   int port() const { return ha_ ? ha_->port() : connect_.port; }
+  // Where clients reach the server (the primary's now), without the password: an embedded
+  // server's unix socket (unix://STATE_DIR/job-<key>/redis.sock), redis://127.0.0.1:PORT of the
+  // replicated one, or the external server's.
+  std::string url() const;
   // Stops the embedded server; with remove_state, removes its state directory too (the job is
   // over), else keeps it for a rerun to resume from. Idempotent.
   void Stop(bool remove_state = false);

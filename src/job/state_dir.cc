@@ -23,6 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr const char* kSocketName = "redis.sock";
+
 // Creates `dir` 0700 if missing; refuses a link or someone else's directory; tightens to 0700.
 void PrivateDirectory(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
@@ -114,6 +116,21 @@ void StateDir::WriteEndpoint(int port, pid_t pid) {
   WriteSmallFile(path_ + "/endpoint", fmt::format("{} {}\n", port, pid));
 }
 
+void StateDir::WriteSocketEndpoint(pid_t pid) {
+  WriteSmallFile(path_ + "/endpoint", fmt::format("unix {}\n", pid));
+}
+
+std::string StateDir::SocketPath() const {
+  std::string socket = path_ + "/" + kSocketName;
+  if (socket.size() > redis::kMaxUnixSocketPath) {
+    throw UsageError(fmt::format(
+        "the embedded Redis's socket {} would be longer than a unix socket path can be ({} "
+        "bytes): give a shorter STATE_DIR",
+        socket, redis::kMaxUnixSocketPath));
+  }
+  return socket;
+}
+
 void StateDir::Remove() {
   std::error_code ec;
   fs::remove_all(path_, ec);
@@ -122,14 +139,22 @@ void StateDir::Remove() {
 std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root) {
   std::vector<redis::ConnectOptions> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(root, ec)) {
+  for (const auto& e : fs::directory_iterator(fs::absolute(root, ec), ec)) {
     if (e.path().filename().string().rfind("job-", 0) != 0) continue;
     std::istringstream endpoint(ReadSmallFile((e.path() / "endpoint").string()));
-    int port = 0;
+    std::string address;
     pid_t pid = 0;
-    if (!(endpoint >> port >> pid) || pid <= 0 || ::kill(pid, 0) != 0) continue;
+    if (!(endpoint >> address >> pid) || pid <= 0 || ::kill(pid, 0) != 0) continue;
     redis::ConnectOptions o;
-    o.port = port;
+    if (address == "unix") {
+      o.unix_socket = (e.path() / kSocketName).string();
+    } else {
+      try {
+        o.port = std::stoi(address);
+      } catch (const std::exception&) {
+        continue;
+      }
+    }
     o.password = ReadSmallFile((e.path() / "password").string());
     out.push_back(o);
   }

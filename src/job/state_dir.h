@@ -4,7 +4,13 @@
 //
 // Layout (directory 0700, files 0600):
 //   dump.rdb / appendonly*  Redis's persistence     redis.conf  written by redis::RedisServer
-//   password                the Redis password      endpoint    "<port> <redis-server pid>"
+//   password                the Redis password      redis.sock  the embedded Redis's socket (0700)
+//   endpoint                where it listens: "unix <redis-server pid>" (its socket is redis.sock
+//                           here; REDIS_HA none), or "<port> <pid>" (TCP on 127.0.0.1: the
+//                           primary, REDIS_HA sentinel)
+//
+// The embedded Redis (without HA) listens only on redis.sock: no other user (root aside) can
+// even connect to it, and it has no TCP port that another user could take while it restarts.
 //
 // Security: STATE_DIR and its job directories are created 0700; an existing one is used only if
 // it is a real directory (not a symbolic link) owned by this user, and is made 0700. Files are
@@ -42,8 +48,13 @@ class StateDir {
   // The Redis password: `configured` if not empty, else the one kept here (made, random, on
   // first use).
   std::string Password(const std::string& configured);
-  // Records where the server listens, for `status` and `top`.
+  // Records where the server listens, for `status` and `top`: TCP on 127.0.0.1:port, or
+  // (WriteSocketEndpoint) SocketPath().
   void WriteEndpoint(int port, pid_t pid);
+  void WriteSocketEndpoint(pid_t pid);
+  // path()/redis.sock. Throws UsageError if that is too long for a unix socket (STATE_DIR too
+  // deep).
+  std::string SocketPath() const;
   // Removes the directory and everything in it.
   void Remove();
 

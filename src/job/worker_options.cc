@@ -64,7 +64,8 @@ WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, T 
 const std::vector<WorkerFlag>& WorkerFlags() {
   static const std::vector<WorkerFlag> flags = {
       {"--redis",
-       "redis://[:password@]host:port (password also from $WC_REDIS_PASSWORD); or --sentinel",
+       "redis://[:password@]host:port or unix:///path/to/socket (password also from "
+       "$WC_REDIS_PASSWORD); or --sentinel",
        false, false,
        [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v); },
        [](const WorkerOptions& o) {

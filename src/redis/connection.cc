@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
+#include "redis/peer_owner.h"
 #include "util/signals.h"
 
 namespace wc::redis {
@@ -46,10 +48,39 @@ const char* TypeNameOf(int type) {
 
 }  // namespace
 
+std::string ConnectOptions::address() const {
+  return unix_socket.empty() ? fmt::format("{}:{}", host, port) : unix_socket;
+}
+
+namespace {
+
+// unix://[:password@]/path: the path is everything from the first '/' after the scheme.
+ConnectOptions ParseUnixUrl(const std::string& url, std::string rest) {
+  ConnectOptions o;
+  if (rest.empty() || rest[0] != '/') {
+    auto at = rest.find("@/");
+    if (at == std::string::npos)
+      throw std::invalid_argument("unix socket URL needs an absolute path: " + url);
+    std::string auth = rest.substr(0, at);
+    if (!auth.empty() && auth[0] == ':') auth = auth.substr(1);
+    o.password = auth;
+    rest = rest.substr(at + 1);
+  }
+  if (rest.size() > kMaxUnixSocketPath)
+    throw std::invalid_argument(
+        fmt::format("unix socket path longer than {} bytes: {}", kMaxUnixSocketPath, rest));
+  o.unix_socket = rest;
+  return o;
+}
+
+}  // namespace
+
 ConnectOptions ParseRedisUrl(const std::string& url) {
+  static constexpr std::string_view kUnixScheme = "unix://";
+  if (url.rfind(kUnixScheme, 0) == 0) return ParseUnixUrl(url, url.substr(kUnixScheme.size()));
   static constexpr std::string_view kScheme = "redis://";
   if (url.rfind(kScheme, 0) != 0)
-    throw std::invalid_argument("Redis URL must start with redis://: " + url);
+    throw std::invalid_argument("Redis URL must start with redis:// or unix://: " + url);
   std::string rest = url.substr(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   ConnectOptions o;
@@ -79,6 +110,10 @@ ConnectOptions ParseRedisUrl(const std::string& url) {
 }
 
 std::string ToUrl(const ConnectOptions& o) {
+  if (!o.unix_socket.empty()) {
+    if (o.password.empty()) return "unix://" + o.unix_socket;
+    return fmt::format("unix://:{}@{}", o.password, o.unix_socket);
+  }
   if (o.password.empty()) return fmt::format("redis://{}:{}", o.host, o.port);
   return fmt::format("redis://:{}@{}:{}", o.password, o.host, o.port);
 }
@@ -123,16 +158,26 @@ std::string InfoField(std::string_view info, std::string_view name) {
 void Connection::ContextFree::operator()(redisContext* c) const { redisFree(c); }
 
 Connection::Connection(const ConnectOptions& options) : options_(options) {
-  ctx_.reset(redisConnectWithTimeout(options.host.c_str(), options.port,
-                                     ToTimeval(options.connect_timeout)));
-  if (!ctx_) throw RedisIoError("cannot allocate a Redis context", false);
-  if (ctx_->err) {
-    throw RedisIoError(fmt::format("cannot connect to Redis at {}:{}: {}", options.host,
-                                   options.port, ctx_->errstr),
+  if (options.unix_socket.empty()) {
+    ctx_.reset(redisConnectWithTimeout(options.host.c_str(), options.port,
+                                       ToTimeval(options.connect_timeout)));
+  } else if (options.unix_socket.size() <= kMaxUnixSocketPath) {
+    ctx_.reset(redisConnectUnixWithTimeout(options.unix_socket.c_str(),
+                                           ToTimeval(options.connect_timeout)));
+  } else {
+    throw RedisIoError(fmt::format("cannot connect to Redis at {}: a unix socket path has at most "
+                                   "{} bytes",
+                                   options.unix_socket, kMaxUnixSocketPath),
                        false);
   }
+  if (!ctx_) throw RedisIoError("cannot allocate a Redis context", false);
+  if (ctx_->err) {
+    throw RedisIoError(
+        fmt::format("cannot connect to Redis at {}: {}", options.address(), ctx_->errstr), false);
+  }
+  if (options.unix_socket.empty()) redisEnableKeepAlive(ctx_.get());
+  if (!options.password.empty()) CheckServerOwner();
   redisSetTimeout(ctx_.get(), ToTimeval(options.command_timeout));
-  redisEnableKeepAlive(ctx_.get());
   if (!options.password.empty()) {
     // A stop (util/signals.h) may cut the wait for the reply: a stopped server cannot hold it.
     SetStopSocket(ctx_->fd);
@@ -140,6 +185,34 @@ Connection::Connection(const ConnectOptions& options) : options_(options) {
       ~Unset() { SetStopSocket(-1); }
     } unset;
     Command({"AUTH", options.password});
+  }
+}
+
+void Connection::CheckServerOwner() {
+  ServerEnd server = FindServerEnd(ctx_->fd);
+  if (!server.local) return;  // another host: nothing here can tell who runs it
+  if (!server.owner || (*server.owner == 0 && ::geteuid() != 0)) {
+    // Not in the socket table yet (the server has not taken the connection), or an older
+    // kernel's 0 for a connection not accepted yet: one round trip without the secret (any
+    // reply will do, NOAUTH included) makes the server accept it, then ask again.
+    redisSetTimeout(ctx_.get(), ToTimeval(options_.connect_timeout));
+    try {
+      Command({"PING"});
+    } catch (const RedisReplyError&) {
+    }
+    server = FindServerEnd(ctx_->fd);
+  }
+  if (!server.owner) {
+    throw RedisIoError(fmt::format("Redis at {}: cannot find which user runs this local server; "
+                                   "not sending it the password",
+                                   options_.address()),
+                       false);
+  }
+  if (!TrustedOwner(*server.owner)) {
+    throw RedisIoError(fmt::format("Redis at {}: the server there is run by another user (uid "
+                                   "{}); not sending it the password",
+                                   options_.address(), *server.owner),
+                       false);
   }
 }
 
@@ -151,8 +224,7 @@ void Connection::FailIo(const std::string& what) {
   bool timeout = ctx_ && ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
   std::string detail = ctx_ ? ctx_->errstr : "no connection";
   if (timeout) detail = "timed out";
-  throw RedisIoError(fmt::format("Redis {}:{}: {}: {}", options_.host, options_.port, what, detail),
-                     timeout);
+  throw RedisIoError(fmt::format("Redis {}: {}: {}", options_.address(), what, detail), timeout);
 }
 
 Reply Connection::Wrap(void* raw) {

@@ -2,11 +2,17 @@
 //
 // Ownership: a Connection owns its redisContext (freed on destruction) and is move-only.
 // Replies are owned by Reply objects; views into a reply live as long as the Reply.
-// Thread-safety: none; use one Connection per thread.
+// Thread-safety: none; use one Connection per thread. REQUIRES: SIGPIPE ignored (wordcount's main
+// does), or a write to a server that died (at once on a unix socket) kills the process.
 // Errors: see redis/errors.h. After a RedisIoError the connection is broken() and every later
 // call throws at once; build a new Connection (Reconnect() does that with the same options).
 // Commands are argument arrays only: data is never formatted into a command string, so every
 // byte (spaces, NUL, newlines) reaches Redis unchanged.
+// The password is sent only to a server this user may trust: before AUTH, a server on this host
+// (a unix socket, or TCP on a loopback or this host's own address) must belong to this user,
+// root or a system account (redis/peer_owner.h); another local user's listener on the address
+// (say a loopback port freed while the server restarted) is refused with a RedisIoError and
+// never sees the password. A server on another host cannot be checked this way.
 #pragma once
 
 #include <chrono>
@@ -26,16 +32,26 @@ namespace wc::redis {
 struct ConnectOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
+  // Non-empty: connect through this unix-domain socket (an absolute path of at most
+  // kMaxUnixSocketPath bytes) instead of host and port.
+  std::string unix_socket;
   std::string password;  // empty: no AUTH
   // How long connecting may take.
   std::chrono::milliseconds connect_timeout{2000};
   // How long one command may wait for its reply. Must exceed any XREADGROUP BLOCK used on the
   // connection, or hiredis gives up while Redis still delivers the entry.
   std::chrono::milliseconds command_timeout{30000};
+
+  // "host:port", or the socket's path: for messages.
+  std::string address() const;
 };
 
-// Parses redis://[:password@]host:port (also redis://host, default port 6379). Throws
-// std::invalid_argument naming the problem.
+// The longest path a unix-domain socket can have (sun_path, without its NUL). hiredis and
+// redis-server would silently cut a longer one.
+inline constexpr size_t kMaxUnixSocketPath = 107;
+
+// Parses redis://[:password@]host:port (also redis://host, default port 6379) and
+// unix://[:password@]/absolute/path/to/socket. Throws std::invalid_argument naming the problem.
 ConnectOptions ParseRedisUrl(const std::string& url);
 // The URL form of options (password included if set).
 std::string ToUrl(const ConnectOptions& options);
@@ -69,7 +85,9 @@ std::string InfoField(std::string_view info, std::string_view name);
 
 class Connection {
  public:
-  // Connects (and AUTHs if a password is set). Throws RedisIoError / RedisReplyError.
+  // Connects (and AUTHs if a password is set, once the server's owner is checked). Throws
+  // RedisIoError (also for a local server of another user: the password is not sent) /
+  // RedisReplyError.
   explicit Connection(const ConnectOptions& options);
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;
@@ -93,6 +111,8 @@ class Connection {
 
  private:
   [[noreturn]] void FailIo(const std::string& what);
+  // Throws RedisIoError unless the server may be given the password (see the top).
+  void CheckServerOwner();
   Reply Wrap(void* raw);
 
   struct ContextFree {

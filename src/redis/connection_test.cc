@@ -1,6 +1,10 @@
 #include "redis/connection.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <filesystem>
 
 #include "redis_fixture.h"
 
@@ -17,6 +21,51 @@ TEST(RedisUrl, ParsesPasswordHostAndPort) {
   EXPECT_THROW(ParseRedisUrl("http://x:1"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://x:0"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://x:12ab"), std::invalid_argument);
+}
+
+TEST(RedisUrl, ParsesUnixSocketPaths) {
+  ConnectOptions o = ParseRedisUrl("unix:///run/a b/redis.sock");
+  EXPECT_EQ(o.unix_socket, "/run/a b/redis.sock");
+  EXPECT_EQ(o.password, "");
+  EXPECT_EQ(o.address(), "/run/a b/redis.sock");
+  EXPECT_EQ(ToUrl(o), "unix:///run/a b/redis.sock");
+  ConnectOptions pw = ParseRedisUrl("unix://:s3@cret@/tmp/r.sock");
+  EXPECT_EQ(pw.password, "s3@cret");
+  EXPECT_EQ(pw.unix_socket, "/tmp/r.sock");
+  EXPECT_EQ(ParseRedisUrl(ToUrl(pw)).unix_socket, "/tmp/r.sock");
+  EXPECT_THROW(ParseRedisUrl("unix://relative.sock"), std::invalid_argument);
+  // hiredis and redis-server would cut a longer path silently and use another socket
+  EXPECT_THROW(ParseRedisUrl("unix:///" + std::string(kMaxUnixSocketPath, 'x')),
+               std::invalid_argument);
+  EXPECT_NO_THROW(ParseRedisUrl("unix:///" + std::string(kMaxUnixSocketPath - 1, 'x')));
+}
+
+// A server on a unix socket only: reached there with its password, no TCP listener at all,
+// the socket 0700, and a crash (which leaves the socket file behind) and restart reuse it.
+TEST(RedisUnixSocket, ServerListensOnlyOnItsPrivateSocket) {
+  std::signal(SIGPIPE, SIG_IGN);  // as wordcount's main: a write to a dead server is EPIPE
+  testing::TempDir dir;
+  std::string socket = dir.path() + "/with space/redis.sock";
+  std::filesystem::create_directories(dir.path() + "/with space");
+  RedisServer server({.dir = dir.path() + "/redis", .unix_socket = socket, .password = "pw"});
+  EXPECT_EQ(server.port(), 0);
+  EXPECT_EQ(server.connect_options().unix_socket, socket);
+  Connection c(server.connect_options());
+  EXPECT_EQ(c.Command({"SET", "k", "v"}).str(), "OK");
+  EXPECT_EQ(c.Command({"CONFIG", "GET", "port"})[1].str(), "0");
+  struct stat st {};
+  ASSERT_EQ(::stat(socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  c.Command({"SAVE"});
+  server.Kill();
+  EXPECT_THROW(c.Command({"PING"}), RedisIoError);
+  server.Start();
+  Connection again(server.connect_options());
+  EXPECT_EQ(again.Command({"GET", "k"}).str(), "v");
+  ConnectOptions wrong = server.connect_options();
+  wrong.password = "nope";
+  EXPECT_THROW(Connection bad(wrong), RedisReplyError);
 }
 
 class ConnectionTest : public testing::RedisTest {};

@@ -63,7 +63,15 @@ int FreeLoopbackPort() {
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
   std::filesystem::create_directories(options_.dir);
   options_.dir = std::filesystem::canonical(options_.dir).string();
-  bool pick = options_.port == 0;
+  if (!options_.unix_socket.empty()) {
+    if (options_.unix_socket.size() > kMaxUnixSocketPath || options_.unix_socket[0] != '/')
+      throw std::runtime_error(
+          fmt::format("unix socket path must be absolute and at most {} "
+                      "bytes: {}",
+                      kMaxUnixSocketPath, options_.unix_socket));
+    options_.port = 0;  // no TCP
+  }
+  bool pick = options_.port == 0 && options_.unix_socket.empty();
   for (int attempt = 0;; ++attempt) {
     if (pick) options_.port = FreeLoopbackPort();
     try {
@@ -86,6 +94,7 @@ ConnectOptions RedisServer::connect_options() const {
   ConnectOptions o;
   o.host = "127.0.0.1";
   o.port = options_.port;
+  o.unix_socket = options_.unix_socket;
   o.password = options_.password;
   return o;
 }
@@ -112,6 +121,11 @@ void RedisServer::Start() {
                                    "redis.log",
                                    "--daemonize",
                                    "no"};
+  if (!options_.unix_socket.empty()) {
+    // Port 0: no TCP listener at all. Redis removes a stale socket file (a crash leaves one)
+    // before it binds.
+    args.insert(args.end(), {"--unixsocket", options_.unix_socket, "--unixsocketperm", "700"});
+  }
   if (options_.sentinel) {
     // A Sentinel rewrites its config file with what it learns (replicas, other Sentinels,
     // epochs): written once, kept across restarts.
@@ -171,8 +185,8 @@ void RedisServer::WaitReady() {
   std::string last;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!Running()) {
-      throw std::runtime_error(
-          fmt::format("redis-server exited at start (port {}): {}", options_.port, LogTail()));
+      throw std::runtime_error(fmt::format("redis-server exited at start ({}): {}",
+                                           connect_options().address(), LogTail()));
     }
     try {
       ConnectOptions o = connect_options();

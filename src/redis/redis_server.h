@@ -1,7 +1,8 @@
 // A redis-server process owned by this process: the embedded Redis of `wordcount run` and the
 // per-test server of the test suite.
 //
-// It listens on 127.0.0.1 only, protected mode on, with the given password if any, keeps its
+// It listens on 127.0.0.1 only (or, given unix_socket, on that unix-domain socket only, mode
+// 0700, and on no TCP port at all), protected mode on, with the given password if any, keeps its
 // dump.rdb (and log) in `dir`, and has no automatic save points (`--save ""`): checkpoints are
 // driven by the coordinator. The child gets PR_SET_PDEATHSIG, so it never outlives its owner.
 // The same class runs a replica (replica_of: `replicaof` and `masterauth`, the password, in the
@@ -11,7 +12,7 @@
 //
 // Ownership: the RedisServer owns the child process; the destructor stops it (SIGTERM, then
 // SIGKILL after 5 s) and reaps it. Kill() is a crash (SIGKILL), Start() starts it again with the
-// same port, directory and configuration, so it loads the last checkpoint.
+// same port (or socket), directory and configuration, so it loads the last checkpoint.
 // Thread-safety: none. Errors: std::runtime_error if the server cannot be started or does not
 // answer in time (the message includes the tail of its log).
 #pragma once
@@ -28,8 +29,12 @@
 namespace wc::redis {
 
 struct RedisServerOptions {
-  std::string dir;                      // working directory (created if missing)
-  int port = 0;                         // 0: pick a free loopback port
+  std::string dir;  // working directory (created if missing)
+  int port = 0;     // 0: pick a free loopback port
+  // Non-empty: listen on this unix-domain socket (absolute, at most kMaxUnixSocketPath bytes;
+  // mode 0700) and on no TCP port; `port` is unused. Not for a replica's primary or a Sentinel,
+  // which reach each other over TCP.
+  std::string unix_socket;
   std::string password;                 // empty: no password
   std::vector<std::string> extra_args;  // more redis-server options, e.g. {"--appendonly", "yes"}
   std::string executable = "redis-server";
@@ -66,7 +71,7 @@ class RedisServer {
   bool Running();
 
   pid_t pid() const { return pid_; }
-  int port() const { return options_.port; }
+  int port() const { return options_.port; }  // 0 with a unix socket
   const std::string& dir() const { return options_.dir; }
   ConnectOptions connect_options() const;
   std::string url() const { return ToUrl(connect_options()); }

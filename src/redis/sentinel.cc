@@ -125,6 +125,7 @@ Connection SentinelClient::ConnectPrimary(const ConnectOptions& base) const {
     ConnectOptions co = base;
     co.host = at.host;
     co.port = at.port;
+    co.unix_socket.clear();
     try {
       Connection c(co);
       Role role = RoleOf(c);

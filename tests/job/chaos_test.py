@@ -219,6 +219,69 @@ def start_redis_on(tmp, port):
     raise RuntimeError("redis-server did not start")
 
 
+def tcp_listeners(pid):
+    """The TCP ports process `pid` listens on (its sockets in LISTEN state, IPv4 and IPv6)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{name}") as fh:
+                for line in fh.readlines()[1:]:
+                    f = line.split()
+                    if f[3] == "0A" and f[9] in inodes:
+                        ports.add(int(f[1].split(":")[1], 16))
+        except OSError:
+            pass
+    return ports
+
+
+def test_direct_no_local_user_can_take_the_embedded_redis_port(tmp):
+    # Held-out pass: while the embedded Redis was down for a forced restart, another local user
+    # bound its loopback port and received `AUTH <password>` from every reconnecting process.
+    # The embedded Redis now listens on a unix socket in the job's 0700 state directory and on
+    # no TCP port: no other user can connect to it, let alone stand in for it. Each embedded
+    # redis-server is checked for TCP listeners while it runs; whenever the endpoint names a TCP
+    # port and Redis is down, a listener of another user takes that port for 0.3 s. (Direct mode
+    # only: the embedded Redis is the same in both modes.)
+    data = jt.gen(tmp, 6, 4000)
+    cfg = jt.config(tmp, N_NORMAL_WORKERS=2, CHUNK_BYTES=100000, COMMIT_MAX_TASKS=2, CHECKPOINT_INTERVAL=0.1,
+                    REDIS_RESTART_INTERVAL=0.3, REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30)
+    p, out = jt.start_run(tmp, cfg, data)
+    listening, received, squats, seen = set(), b"", 0, set()
+    state = os.path.join(tmp, "state")
+    deadline = time.time() + 90
+    while p.poll() is None and time.time() < deadline:
+        servers = embedded_redis(p.pid)
+        for pid in servers:
+            seen.add(pid)
+            listening |= tcp_listeners(pid)
+        try:
+            job = [d for d in os.listdir(state) if d.startswith("job-")][0]
+            with open(os.path.join(state, job, "endpoint")) as fh:
+                address = fh.read().split()[0]
+        except (OSError, IndexError):
+            address = ""
+        if not servers and address.isdigit() and squats < 3:
+            bound, got = jt.squat(int(address), 0.3)
+            squats += bound
+            received += got
+        time.sleep(0.01)
+    rc, _, stderr = jt.finish(p)
+    jt.expect(rc == 0, f"exit {rc}: {stderr}")
+    jt.expect(len(seen) >= 2, f"only {len(seen)} embedded redis-server seen: no restart to squat")
+    jt.expect(b"AUTH" not in received.upper(), f"another user's listener received {received[:200]!r}")
+    jt.expect(squats == 0, f"another user took the embedded Redis's port {squats} times")
+    jt.expect(not listening, f"the embedded Redis listened on TCP ports {sorted(listening)}")
+    jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
+
+
 def test_redis_down_longer_than_the_retry_limit(tmp):
     data = jt.gen(tmp, 6, 3000)
     r = jt.Redis(tmp)

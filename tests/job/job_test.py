@@ -81,6 +81,62 @@ class Redis:
             self.proc.wait()
 
 
+# A listener run as another local user (uid 65534 when the test runs as root, else this user):
+# it binds 127.0.0.1:PORT, says "bound", accepts until its stdin closes (at most `seconds`),
+# answers nothing and prints, as hex, every byte it received. Exits 3 if the port could not be
+# bound.
+SQUATTER = r"""
+import os, select, socket, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past a killed server's TIME_WAITs
+try:
+    s.bind(("127.0.0.1", port))
+except OSError:
+    sys.exit(3)
+s.listen(64)
+s.setblocking(False)
+print("bound", flush=True)
+conns, got, end = [], b"", time.time() + seconds
+while time.time() < end:
+    ready, _, _ = select.select([s, sys.stdin] + conns, [], [], 0.02)
+    if sys.stdin in ready:
+        break
+    for r in ready:
+        if r is s:
+            try:
+                conns.append(s.accept()[0])
+            except OSError:
+                pass
+        else:
+            try:
+                got += r.recv(65536)
+            except OSError:
+                pass
+print(got.hex(), flush=True)
+"""
+
+
+def start_squatter(port, seconds):
+    """Starts SQUATTER on `port`; returns (process, bound) once it has bound the port or failed."""
+    p = subprocess.Popen([sys.executable, "-c", SQUATTER, str(port), str(seconds)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True, user=65534 if os.geteuid() == 0 else None)
+    return p, p.stdout.readline().strip() == "bound"
+
+
+def squatter_received(p):
+    """Ends a squatter (closes its stdin); the bytes it received."""
+    out, _ = p.communicate(timeout=30)
+    return bytes.fromhex(out.strip())
+
+
+def squat(port, seconds):
+    """SQUATTER on `port` for `seconds`: (bound, bytes received)."""
+    p, bound = start_squatter(port, seconds + 5)
+    time.sleep(seconds if bound else 0)
+    return bound, squatter_received(p)
+
+
 def gen(tmp, files, rows, seed=1, name="data"):
     d = os.path.join(tmp, name)
     subprocess.run([WC, "gen", "--files", str(files), "--rows", str(rows), "--seed", str(seed), d],
@@ -572,6 +628,74 @@ def test_embedded_redis_with_password(tmp):
     rc, _, stderr = finish(p)
     expect(rc == 0, f"exit {rc}: {stderr}")
     expect(read(out) == serial(tmp, data), "counts differ from serial")
+
+
+def test_status_top_and_workers_reach_the_embedded_redis_by_its_socket(tmp):
+    # The embedded Redis listens only on a unix socket in the job's 0700 state directory (no TCP
+    # port another local user could take while it restarts): the workers get its path (never
+    # the password) on their command line, and `status` and `top` from another terminal find
+    # it through the state directory's endpoint file.
+    data = gen(tmp, 1, 200)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, PARTITIONS=1)
+    p, out = start_run(tmp, cfg, data)
+    state = os.path.join(tmp, "state")
+    status, argv, deadline = None, b"", time.time() + 30
+    while p.poll() is None and time.time() < deadline and not (status and argv):
+        pids = worker_pids(p.pid)
+        if pids:
+            with open(f"/proc/{pids[0]}/cmdline", "rb") as fh:
+                argv = fh.read()
+        s = subprocess.run([WC, "status", "--json", "--config", cfg], capture_output=True, text=True)
+        if s.returncode == 0 and json.loads(s.stdout)["job"]["state"] not in ("none", "creating"):
+            status = json.loads(s.stdout)
+        time.sleep(0.05)
+    top = subprocess.run([WC, "top", "2", "--config", cfg], capture_output=True, text=True)
+    rc, stdout, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    socket_path = None
+    for line in stderr.splitlines():
+        if line.startswith("embedded Redis at "):
+            socket_path = line.split()[3]
+    expect(socket_path and socket_path.startswith("unix://" + state + "/job-")
+           and socket_path.endswith("/redis.sock"), f"not a socket in the state directory: {stderr}")
+    expect(status is not None, "status never read the running job from the embedded Redis")
+    expect(top.returncode == 0 and top.stderr == "", f"top: {top.returncode} {top.stderr}")
+    expect(b"\0--redis\0" + socket_path.encode() + b"\0" in argv, f"worker argv: {argv!r}")
+    expect(os.listdir(state) == [], f"state left: {os.listdir(state)}")  # the socket with it
+
+
+def test_state_dir_too_long_for_a_socket_is_refused(tmp):
+    # hiredis and redis-server would cut a socket path past 107 bytes and use another one.
+    state = os.path.join(tmp, "s" * (110 - len(tmp)))
+    p = subprocess.run([WC, "run", "--config", config(tmp, STATE_DIR=state), "--data", gen(tmp, 1, 10)],
+                       capture_output=True, text=True, timeout=30)
+    expect(p.returncode == 2 and "give a shorter STATE_DIR" in p.stderr, f"exit {p.returncode}: {p.stderr}")
+    expect(os.listdir(state) == [], f"left in STATE_DIR: {os.listdir(state)}")
+
+
+def test_password_is_never_sent_to_another_users_listener(tmp):
+    # Where TCP remains (an external Redis given as a loopback URL, the replicated embedded one of
+    # REDIS_HA sentinel), a listener another local user put on the port while the server
+    # restarted would receive `AUTH <password>` from every process reconnecting. Before it sends
+    # the password, a connection checks who runs a local server (/proc/net/tcp): another
+    # ordinary user's is refused.
+    if os.geteuid() != 0:
+        print("     SKIP: needs root, to listen as another user")
+        return
+    data = gen(tmp, 1, 100)
+    port = free_port()
+    squatter, bound = start_squatter(port, 30)
+    expect(bound, "the squatter could not bind its port")
+    p = subprocess.Popen([WC, "run", "--config", config(tmp, REDIS_RETRY_SECONDS=1), "--data",
+                          os.path.join(data, "*.csv"), "--redis", f"redis://127.0.0.1:{port}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, WC_REDIS_PASSWORD="the-secret"))
+    rc, _, stderr = finish(p, timeout=30)
+    received = squatter_received(squatter)
+    expect(b"the-secret" not in received and b"AUTH" not in received.upper(), f"the listener got {received!r}")
+    expect(rc == 4, f"exit {rc}, wanted 4: {stderr}")
+    expect("run by another user (uid 65534)" in stderr, stderr)
 
 
 def test_unreachable_redis_is_a_clear_error(tmp):
