@@ -768,6 +768,22 @@ local function map_done(keys, args)
   return {1, task_finished(k, rec, m, dt)}
 end
 
+-- wc_ack_finished_v3: an entry of a plan task that is already finished (a second entry of it,
+-- a stolen one that was committed meanwhile, one a restarted Redis hands out again).
+--   KEYS: the nine. ARGV: id, entry_id, task_n.
+-- Task n's bit in P:done is 1 and the entry is pending -> (it must be task n of this job; else an
+-- error, nothing written) XACK, reply 1. Otherwise 0, nothing written: the caller does the
+-- task as usual. One call, so a bit cleared meanwhile (a lost map output sent back) is seen.
+local function ack_finished(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 3, 'id entry task')
+  local id, entry, n = job_id_arg(args[1]), entry_arg(args[2]), index_arg(args[3], 'task number')
+  local rec = fence(k, id)
+  need_task(rec, n)
+  if getbit(k.done, n) == 0 then return 0 end
+  return ack_pending(k, rec, entry, 'task', n) and 1 or 0
+end
+
 -- wc_reduce_done_v3: partition r is reduced; its run is kept for the publisher.
 --   KEYS: the nine. ARGV: id, entry_id, r, distinct, total (both ^[0-9]+$, <= 15 digits), run
 --   (the partition's (word, count) records, encoded by the reducer; any bytes: Redis keeps
@@ -1037,6 +1053,7 @@ register('wc_job_takeover_v3', job_takeover)
 register('wc_commit_v3', commit)
 register('wc_fail_v3', task_fail)
 register('wc_map_done_v3', map_done)
+register('wc_ack_finished_v3', ack_finished)
 register('wc_reduce_done_v3', reduce_done)
 register('wc_publish_v3', publish)
 register('wc_publish_write_v3', publish_write)

@@ -380,39 +380,7 @@ bool JobStore::MapDone(Connection& c, const std::string& job, const Task& t) {
 
 bool JobStore::AckIfFinished(Connection& c, const std::string& job, const Task& t) {
   if (t.kind != Task::Kind::kCount && t.kind != Task::Kind::kMap) return false;  // plan tasks only
-  const std::string n = std::to_string(t.n);
-  auto finished = [&] { return c.Command({"GETBIT", keys_.done(), n}).integer() == 1; };
-  if (!finished()) return false;  // the common case costs one round trip
-  const bool count = t.kind == Task::Kind::kCount;
-  Args call{"FCALL", count ? "wc_commit_v3" : "wc_map_done_v3", "9"};
-  for (auto& k : keys_.FunctionKeys()) call.push_back(std::move(k));
-  Args args = count ? Args{job, "1", t.entry, n} : Args{job, t.entry, n};  // a commit: no counts
-  call.insert(call.end(), args.begin(), args.end());
-  State(c);  // through FCall: loads the library if a restarted Redis lacks it (EXEC cannot)
-  c.Command({"WATCH", keys_.done()});
-  bool still = false;
-  try {
-    still = finished();
-  } catch (const redis::RedisReplyError&) {
-    c.Command({"UNWATCH"});
-    throw;
-  }
-  if (!still) {
-    c.Command({"UNWATCH"});
-    return false;
-  }
-  // Every reply is read before anything is thrown: the connection leaves the transaction clean.
-  c.Append({"MULTI"});
-  c.Append(call);
-  c.Append({"EXEC"});
-  c.GetReply();
-  c.GetReply();  // QUEUED (a queueing error makes EXEC fail with EXECABORT)
-  Reply exec = c.GetReply();
-  std::string error;
-  if (Connection::IsError(exec, &error)) throw redis::RedisReplyError(error);
-  if (exec.is_nil()) return false;  // a done bit changed since the check
-  if (Connection::IsError(exec[0], &error)) throw redis::RedisReplyError(error);  // STALEJOB...
-  return true;
+  return Int(Call(c, "wc_ack_finished_v3", {job, t.entry, std::to_string(t.n)})) == 1;
 }
 
 JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, const Task& t,

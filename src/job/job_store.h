@@ -164,11 +164,10 @@ class JobStore {
   // Shuffle: map task t's output is written. True if this call finished it.
   bool MapDone(redis::Connection& c, const std::string& job, const Task& t);
   // If plan task t (count or map) is already finished - its bit in P:done is set: another entry
-  // of it was committed, or it failed for good - acknowledges t's entry through its own function
-  // (wc_commit_v3 without counts, wc_map_done_v3), which then changes nothing else, and returns
-  // true. Check and acknowledgement are one transaction (WATCH P:done): if any done bit changed
-  // in between (e.g. a lost map output was sent back), nothing is sent and the answer is false,
-  // as for an unfinished task or a reduce task: the caller does the task as usual.
+  // of it was committed, or it failed for good - acknowledges t's entry and returns true; check
+  // and acknowledgement are one call (wc_ack_finished_v3), so a bit cleared in between (a lost
+  // map output sent back) is seen. False for an unfinished task or a reduce/publish task: the
+  // caller does the task as usual.
   bool AckIfFinished(redis::Connection& c, const std::string& job, const Task& t);
   enum class RedoResult { kSentBack, kNotPending, kFailedMapsSkipped };
   // Shuffle: reduce task t found the outputs of `lost` (map, why) missing or corrupt.

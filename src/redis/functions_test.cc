@@ -85,12 +85,12 @@ TEST_F(FunctionsTest, LibraryRegistersExactlyTheV3Functions) {
     for (size_t f = 0; f < lib[i + 1].size(); ++f)
       names.insert(std::string(lib[i + 1][f][1].str()));
   }
-  EXPECT_EQ(names,
-            (std::set<std::string>{
-                "wc_job_begin_v3", "wc_job_add_v3", "wc_job_start_v3", "wc_lease_v3",
-                "wc_job_fail_v3", "wc_job_release_v3", "wc_job_takeover_v3", "wc_commit_v3",
-                "wc_fail_v3", "wc_map_done_v3", "wc_reduce_done_v3", "wc_publish_v3",
-                "wc_publish_write_v3", "wc_redo_maps_v3", "wc_foreign_v3", "wc_progress_v4"}));
+  EXPECT_EQ(names, (std::set<std::string>{
+                       "wc_job_begin_v3", "wc_job_add_v3", "wc_job_start_v3", "wc_lease_v3",
+                       "wc_job_fail_v3", "wc_job_release_v3", "wc_job_takeover_v3", "wc_commit_v3",
+                       "wc_fail_v3", "wc_map_done_v3", "wc_ack_finished_v3", "wc_reduce_done_v3",
+                       "wc_publish_v3", "wc_publish_write_v3", "wc_redo_maps_v3", "wc_foreign_v3",
+                       "wc_progress_v4"}));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v1", {}), "ERR Function not found"));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {}), "ERR Function not found"));
 }
@@ -561,6 +561,27 @@ TEST_F(FunctionsTest, BatchIsAllOrNothing) {
   EXPECT_EQ(r[0].integer(), 1);
   EXPECT_EQ(Field("done_tasks"), "3");
   EXPECT_EQ(Bit("files:done", 1) + Bit("files:done", 2), 2);
+}
+
+// wc_ack_finished_v3: only an entry of a finished task is acknowledged; a forged one (another
+// task's entry) is an error that writes nothing; another job is fenced off.
+TEST_F(FunctionsTest, AckFinishedAcknowledgesOnlyEntriesOfFinishedTasks) {
+  Create({.tasks = 2});
+  std::string again0 = Add({"job", kId, "task", "0"});
+  auto e = Deliver();  // task 0, task 1, task 0 again
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(Call("wc_ack_finished_v3", {kId, again0, "0"}).integer(), 0);  // not finished yet
+  EXPECT_EQ(Commit({{e[0].id, 0}}, {"w", "2"})[0].integer(), 1);
+  Snapshot before = Snap();
+  EXPECT_TRUE(StartsWith(Err("wc_ack_finished_v3", {kId, e[1].id, "0"}),
+                         "ERR wc: entry " + e[1].id + " is not task 0"));
+  EXPECT_EQ(Err("wc_ack_finished_v3", {kOtherId, again0, "0"}),
+            "STALEJOB job " + kOtherId + " is not the current job of files (current: " + kId + ")");
+  ExpectUnchanged(before);
+  EXPECT_EQ(Call("wc_ack_finished_v3", {kId, again0, "0"}).integer(), 1);
+  EXPECT_EQ(Call("wc_ack_finished_v3", {kId, again0, "0"}).integer(), 0);  // no longer pending
+  EXPECT_EQ(Field("done_tasks"), "1");
+  EXPECT_EQ(Score("w"), "2");
 }
 
 TEST_F(FunctionsTest, RepeatedWordsInOneCommitAreSummed) {
