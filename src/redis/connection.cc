@@ -131,7 +131,22 @@ Connection::Connection(const ConnectOptions& options) : options_(options) {
   }
   redisSetTimeout(ctx_.get(), ToTimeval(options.command_timeout));
   redisEnableKeepAlive(ctx_.get());
-  if (!options.password.empty()) Command({"AUTH", options.password});
+  // Without a password, PING finds out whether the server wants one: its first real command
+  // could be one it answers with "ERR Protocol error: unauthenticated multibulk length" before
+  // it closes the connection, which a caller would retry as a lost connection.
+  try {
+    Command(options.password.empty() ? Args{"PING"} : Args{"AUTH", options.password});
+  } catch (const RedisReplyError& e) {
+    if (e.prefix() == "NOAUTH") {
+      throw RedisAuthError(fmt::format("Redis at {}:{} requires a password ({})", options.host,
+                                       options.port, e.what()),
+                           e.prefix());
+    }
+    if (options.password.empty() || e.transient()) throw;  // e.g. LOADING: retried
+    throw RedisAuthError(fmt::format("Redis at {}:{} refused the password ({})", options.host,
+                                     options.port, e.what()),
+                         e.prefix());
+  }
 }
 
 bool Connection::broken() const { return ctx_ == nullptr || ctx_->err != 0; }
