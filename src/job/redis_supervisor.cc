@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <exception>
+
 #include "job/worker_options.h"
 #include "util/log.h"
 
@@ -19,6 +21,14 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
     return;
   }
   state_ = std::make_unique<StateDir>(o_.state_root, o_.state_key);
+  // A server that cannot start (e.g. REDIS_ARGS it refuses) leaves nothing this run made.
+  struct RemoveFreshStateOnThrow {
+    StateDir& state;
+    int uncaught = std::uncaught_exceptions();
+    ~RemoveFreshStateOnThrow() {
+      if (std::uncaught_exceptions() > uncaught && state.fresh()) state.Remove();
+    }
+  } guard{*state_};
   std::string password = state_->Password(o_.password);
   std::vector<std::string> extra;
   if (o_.persistence == Persistence::kAof)
