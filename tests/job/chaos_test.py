@@ -48,7 +48,7 @@ def chaos_run(tmp, seed, persistence="rdb"):
     data = jt.gen(tmp, 12, 4000 if jt.MODE != "shuffle" else 10000, seed=seed)
     cfg = jt.config(tmp, N_NORMAL_WORKERS=3, N_CRASHING_WORKERS=1, N_SLEEPING_WORKERS=0, CLAIM_IDLE_MS=400,
                     CHUNK_BYTES=100000, COMMIT_MAX_TASKS=3, CHECKPOINT_INTERVAL=0.2,
-                    REDIS_RESTART_INTERVAL=rng.uniform(0.6, 1.2), REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30,
+                    REDIS_RESTART_INTERVAL=rng.uniform(1.0, 1.5), REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30,
                     PERSISTENCE=persistence, REDIS_ARGS=["--rdb-key-save-delay", "100000"])
     p, out = jt.start_run(tmp, cfg, data)
     kills = {"worker": 0, "redis": 0}
