@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "util/error.h"
+
 namespace wc::testing {
 
 FileSizeLimit::FileSizeLimit(uint64_t bytes) {
@@ -60,6 +62,15 @@ std::map<std::string, uint64_t> AsMap(const WordTable& table) {
   std::map<std::string, uint64_t> m;
   table.ForEach([&](std::string_view w, uint64_t c) { m[std::string(w)] = c; });
   return m;
+}
+
+std::string UsageErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace wc::testing

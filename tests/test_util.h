@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -44,5 +45,8 @@ class FileSizeLimit {
 
 // A WordTable as an ordered map (word -> count), for readable comparisons.
 std::map<std::string, uint64_t> AsMap(const WordTable& table);
+
+// The what() of the UsageError `f` throws, or "(no error)".
+std::string UsageErrorOf(const std::function<void()>& f);
 
 }  // namespace wc::testing

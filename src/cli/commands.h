@@ -7,7 +7,18 @@
 #include <string>
 #include <vector>
 
+#include "util/bounds.h"
+
 namespace wc::cli {
+
+// The accepted values of serial's, split's and gen's numeric options (util/bounds.h; the job's
+// options share the ranges of the config keys they mirror, job/config.h). Shown in --help.
+inline constexpr IntRange kThreadsRange{0, 256};  // --threads; 0: one per hardware thread
+inline constexpr IntRange kGenFilesRange{1, 100'000};
+// gen builds each file in memory (~170 bytes a row): 1,000,000 rows is ~170 MB per thread.
+inline constexpr IntRange kGenRowsRange{0, 1'000'000};
+inline constexpr IntRange kSeedRange{0, INT64_MAX};
+inline constexpr IntRange kSplitRange{1, int64_t{1} << 40};  // split --rows, --bytes
 
 struct SerialArgs {
   std::vector<std::string> inputs;

@@ -5,18 +5,19 @@ namespace wc::cli {
 
 inline constexpr int kExitOk = 0;           // everything counted
 inline constexpr int kExitInputFailed = 1;  // some input files failed; the rest were counted
-inline constexpr int kExitUsage = 2;        // bad command line, option or config value
-inline constexpr int kExitNoInput = 3;      // no input file matched
-inline constexpr int kExitRedis = 4;        // Redis unreachable or failing past the retry limit
-inline constexpr int kExitIncomplete = 5;   // the job could not be completed
-inline constexpr int kExitOutput = 6;       // a result could not be written (--out, parts, ...)
-inline constexpr int kExitRefused = 7;      // another job holds the keys, or Redis may evict
-inline constexpr int kExitVerify = 8;       // the result in Redis is not the job's (evicted?)
-inline constexpr int kExitInternal = 70;    // unexpected internal error (a bug)
+inline constexpr int kExitUsage = 2;    // bad command line, option or config value; Redis password
+inline constexpr int kExitNoInput = 3;  // no input file matched
+inline constexpr int kExitRedis = 4;    // Redis unreachable or failing past the retry limit
+inline constexpr int kExitIncomplete = 5;  // the job could not be completed
+inline constexpr int kExitOutput = 6;      // a result could not be written (--out, parts, ...)
+inline constexpr int kExitRefused = 7;     // another job holds the keys, or Redis may evict
+inline constexpr int kExitVerify = 8;      // the result in Redis is not the job's (evicted?)
+inline constexpr int kExitInternal = 70;   // unexpected internal error (a bug)
 
 inline constexpr const char* kExitCodesHelp =
     "Exit codes: 0 all counted; 1 some input files failed (named on stderr, the rest counted);\n"
-    "2 bad usage, config key or value; 3 no input file matched; 4 Redis unreachable;\n"
+    "2 bad usage, option, config key or value, or a Redis password missing or refused (it comes\n"
+    "from $WC_REDIS_PASSWORD, never from the URL); 3 no input file matched; 4 Redis unreachable;\n"
     "5 job could not be completed (worker: no job to serve); 6 output could not be written\n"
     "(disk full, closed pipe: the file is named, except for a reader that went away, for which\n"
     "run stops cleanly); 7 refused: another job holds the keys (or took them), or Redis may\n"

@@ -46,6 +46,43 @@ void PrintError(std::string_view prefix, std::string_view message) {
   wc::WriteStderrLine(fmt::format("wordcount: {}{}", prefix, message));
 }
 
+// A numeric option checked like the config keys (util/bounds.h): decimal, never wrapped, in `r`
+// (shown in its help); anything else is a UsageError naming it, thrown while parsing (exit 2
+// before anything runs). `shown`: the name in that message (a positional's is its metavar).
+template <class T>
+CLI::Option* AddBounded(CLI::App* app, const std::string& name, T* out, wc::IntRange r,
+                        const std::string& help, std::string shown = "") {
+  if (shown.empty()) shown = name;
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [out, r, shown](const std::string& v) {
+            *out = static_cast<T>(wc::ParseInteger(shown, v, r));
+          },
+          fmt::format("{} ({} to {})", help, r.min, r.max))
+      ->type_name("INT")
+      ->default_str(std::to_string(*out));
+}
+
+// A string option that must not be empty (like the config key it mirrors).
+CLI::Option* AddNonEmpty(CLI::App* app, const std::string& name, std::string* out,
+                         const std::string& help) {
+  return app
+      ->add_option_function<std::string>(
+          name, [out, name](const std::string& v) { *out = wc::NonEmpty(name, v); }, help)
+      ->type_name("TEXT")
+      ->default_str(*out);
+}
+
+// The config of `status` and `top` (key names, STATE_DIR) and of `run`: a file named with
+// --config or $WC_CONFIG must exist (a UsageError naming it otherwise); the default,
+// config.json, is optional for status and top (they need only key names) and required by run.
+wc::job::JobConfig ConfigFor(const std::string& path, bool named, bool required) {
+  std::error_code ec;
+  if (!named && !required && !std::filesystem::exists(path, ec)) return {};
+  return wc::job::LoadConfig(path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,38 +95,36 @@ int main(int argc, char** argv) {
   SerialArgs serial;
   auto* s = app.add_subcommand("serial", "Count in this process (the reference counter)");
   s->add_option("paths", serial.inputs, "CSV files, directories or globs")->required();
-  s->add_option("--threads", serial.threads, "Worker threads (0 = one per core)");
-  s->add_option("--top", serial.top, "How many top words to print")->capture_default_str();
+  AddBounded(s, "--threads", &serial.threads, kThreadsRange, "Worker threads (0 = one per core)");
+  AddBounded(s, "--top", &serial.top, wc::job::kTopRange, "How many top words to print");
   s->add_option("--out", serial.out, "Write every count to this file ('-' = stdout)");
-  s->add_option("--chunk-bytes", serial.chunk_bytes,
-                "Split files larger than this many bytes into record-aligned ranges")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  s->add_option("--column", serial.column, "Column to count")->capture_default_str();
+  AddBounded(s, "--chunk-bytes", &serial.chunk_bytes, wc::job::kChunkBytesRange,
+             "Split files larger than this many bytes into record-aligned ranges");
+  AddNonEmpty(s, "--column", &serial.column, "Column to count");
   s->add_flag("--quiet,-q", serial.quiet, "No summary on stderr");
 
   SplitArgs split;
   auto* sp = app.add_subcommand("split", "Split a CSV into parts at record boundaries");
   sp->add_option("input", split.input, "Input CSV file")->required();
   sp->add_option("outdir", split.outdir, "Output directory")->required();
-  auto* rows =
-      sp->add_option("--rows", split.rows, "Data rows per part")->check(CLI::PositiveNumber);
-  auto* bytes = sp->add_option("--bytes", split.bytes, "About this many data bytes per part")
-                    ->check(CLI::PositiveNumber);
+  auto* rows = AddBounded(sp, "--rows", &split.rows, kSplitRange, "Data rows per part");
+  auto* bytes =
+      AddBounded(sp, "--bytes", &split.bytes, kSplitRange, "About this many data bytes per part");
   rows->excludes(bytes);
   bytes->excludes(rows);
 
   GenArgs gen;
   auto* g = app.add_subcommand("gen", "Generate look-alike Customer Support on Twitter CSVs");
   g->add_option("outdir", gen.outdir, "Output directory")->required();
-  g->add_option("--files", gen.files, "Number of files")->capture_default_str();
-  g->add_option("--rows", gen.rows, "Data rows per file")->capture_default_str();
-  g->add_option("--seed", gen.seed, "Seed")->capture_default_str();
-  g->add_option("--threads", gen.threads, "Threads (0 = one per core)");
+  AddBounded(g, "--files", &gen.files, kGenFilesRange, "Number of files");
+  AddBounded(g, "--rows", &gen.rows, kGenRowsRange, "Data rows per file");
+  AddBounded(g, "--seed", &gen.seed, kSeedRange, "Seed");
+  AddBounded(g, "--threads", &gen.threads, kThreadsRange, "Threads (0 = one per core)");
 
   // --- the distributed job ---
   const char* env_config = std::getenv("WC_CONFIG");
   std::string config_path = env_config ? env_config : "config.json";
+  bool config_named = env_config != nullptr;  // or --config, below
   RunArgs run;
   std::optional<std::string> run_data;
   int run_workers = -1;
@@ -99,14 +134,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   r->add_option("--out", run.out, "Write every count to this file");
   r->add_option("--data", run_data, "Input glob, overrides DATA_PATH");
-  r->add_option("--workers", run_workers,
-                "Normal workers only, this many (overrides the N_* keys; 0: remote workers only)")
-      ->check(CLI::NonNegativeNumber);
+  AddBounded(r, "--workers", &run_workers, wc::job::kWorkersRange,
+             "Normal workers only, this many (overrides the N_* keys; 0: remote workers only)")
+      ->default_str("");
   r->add_flag("--replace", run.job.replace,
               "Discard an unfinished job with another plan that holds the keys");
   r->add_option("--redis", run.job.redis_url,
-                "redis://[:password@]host:port (or unix:///path/to/socket) of an existing server "
-                "(default: start an embedded redis-server)");
+                "redis://host:port or unix:///path/to/socket of an existing server, database 0 "
+                "(default: start an embedded redis-server); its password from "
+                "$WC_REDIS_PASSWORD, never in the URL");
   r->add_option("--sentinel", run.job.sentinels,
                 "host:port[,host:port...] of the Sentinels of an existing replicated Redis "
                 "(with --master-name; password from $WC_REDIS_PASSWORD)");
@@ -140,10 +176,10 @@ int main(int argc, char** argv) {
   RedisLocation top_where{.url = env_redis ? env_redis : ""};
   int top_n = 3;
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
-  t->add_option("n", top_n, "How many")->capture_default_str();
+  AddBounded(t, "n", &top_n, wc::job::kTopRange, "How many", "top N");
   t->add_option("--redis", top_where.url,
                 "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
-                "running job)");
+                "running job; password from $WC_REDIS_PASSWORD)");
   t->add_option("--sentinel", top_where.sentinels,
                 "host:port[,...] of Sentinels (and --master-name)");
   t->add_option("--master-name", top_where.master_name, "The name the Sentinels monitor");
@@ -170,7 +206,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
+  } catch (const wc::UsageError& e) {  // a bounded option (AddBounded, AddNonEmpty)
+    PrintError("", e.what());
+    return kExitUsage;
   }
+  for (CLI::App* sub : {r, t, st}) config_named |= sub->get_option("--config")->count() > 0;
 
   wc::InstallStopAnswer(*r ? wc::StopAnswer::kStopCleanly : wc::StopAnswer::kRemoveTempsAndDie);
   try {
@@ -184,7 +224,7 @@ int main(int argc, char** argv) {
     }
     if (*g) return RunGen(gen);
     if (*r) {
-      wc::job::JobConfig config = wc::job::LoadConfig(config_path);
+      wc::job::JobConfig config = ConfigFor(config_path, config_named, /*required=*/true);
       run.job.data = run_data;
       if (run_mode) config.mode = wc::job::ParseMode(*run_mode, "--mode");
       if (run_workers >= 0) run.job.workers = run_workers;
@@ -201,13 +241,11 @@ int main(int argc, char** argv) {
       return wc::job::RunWorker(worker);
     }
     if (*st) {
-      wc::job::JobConfig config;
-      if (std::filesystem::exists(config_path)) config = wc::job::LoadConfig(config_path);
+      wc::job::JobConfig config = ConfigFor(config_path, config_named, /*required=*/false);
       return PrintStatus(config, status_where, status_json);
     }
     if (*t) {
-      wc::job::JobConfig config;
-      if (std::filesystem::exists(config_path)) config = wc::job::LoadConfig(config_path);
+      wc::job::JobConfig config = ConfigFor(config_path, config_named, /*required=*/false);
       return PrintTop(config, top_where, top_n);
     }
   } catch (const wc::UsageError& e) {

@@ -201,7 +201,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
       WriteStderr("wordcount run: interrupted\n");
       return 128 + r.signal;
     default:
-      WriteStderr(fmt::format("wordcount run: {}\n", r.error));
+      WriteStderrLine("wordcount run: " + r.error);  // control bytes escaped
       return ExitCode(r.outcome);
   }
   errno = 0;
@@ -223,7 +223,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   if (std::fflush(stdout) != 0 || !written)
     throw OutputError("standard output", "cannot write", errno);
   Summarize(config, r, since, !options.redis_url.empty(), args.quiet);
-  for (const auto& f : r.failures) WriteStderr(fmt::format("FAILED {}\n", f));
+  for (const auto& f : r.failures) WriteStderrLine("FAILED " + f);
   if (!r.failures.empty()) {
     size_t failed = FailedTasks(r);
     std::string rejected = r.rejected_files ? Counted(r.rejected_files, "rejected file") : "";

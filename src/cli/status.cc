@@ -17,6 +17,8 @@
 #include "redis/connection.h"
 #include "redis/sentinel.h"
 #include "util/error.h"
+#include "util/escape.h"
+#include "util/log.h"
 
 namespace wc::cli {
 
@@ -87,14 +89,16 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c) {
 }  // namespace
 
 std::string StatusText(const JobStatus& s) {
+  // Every value from Redis has its control bytes escaped (util/escape.h): a file name, a
+  // consumer name or an error cannot drive the terminal or forge a line.
   auto field = [&](const char* k) {
     auto it = s.record.find(k);
-    return it == s.record.end() ? std::string("?") : it->second;
+    return it == s.record.end() ? std::string("?") : EscapeForLog(it->second);
   };
   std::string out;
   auto to = std::back_inserter(out);
   if (!s.tasks) {
-    fmt::format_to(to, "job:        none on this server (stream '{}')\n", s.stream);
+    fmt::format_to(to, "job:        none on this server (stream '{}')\n", EscapeForLog(s.stream));
   } else {
     bool shuffle = field("mode") == "shuffle";
     fmt::format_to(to, "job:        {} {}, {} mode{} ({} files, {} bytes, data root {})\n",
@@ -113,14 +117,17 @@ std::string StatusText(const JobStatus& s) {
                 : std::string());
     fmt::format_to(to, "recorded:   {} words, {} distinct\n", field("words"), field("distinct"));
     for (const auto& w : s.consumers)
-      fmt::format_to(to, "  consumer {:<16} {} pending, idle {} ms\n", w.name, w.pending,
-                     w.idle_ms);
+      fmt::format_to(to, "  consumer {:<16} {} pending, idle {} ms\n", EscapeForLog(w.name),
+                     w.pending, w.idle_ms);
   }
-  for (const auto& [task, error] : s.failed) fmt::format_to(to, "  failed {}: {}\n", task, error);
+  for (const auto& [task, error] : s.failed)
+    fmt::format_to(to, "  failed {}: {}\n", EscapeForLog(task), EscapeForLog(error));
   const JobStatus::Checkpoint& cp = s.checkpoint;
   fmt::format_to(to, "checkpoint: last save {} s ago (status {}{}{})\n", cp.seconds_ago,
-                 cp.last_status, cp.in_progress ? ", one running" : "", cp.aof ? ", AOF on" : "");
-  fmt::format_to(to, "counts:     {} distinct words in '{}'\n", s.distinct_words, s.counts_key);
+                 EscapeForLog(cp.last_status), cp.in_progress ? ", one running" : "",
+                 cp.aof ? ", AOF on" : "");
+  fmt::format_to(to, "counts:     {} distinct words in '{}'\n", s.distinct_words,
+                 EscapeForLog(s.counts_key));
   return out;
 }
 
@@ -146,7 +153,8 @@ std::string StatusJson(const JobStatus& s) {
                      {"in_progress", s.checkpoint.in_progress},
                      {"last_status", s.checkpoint.last_status},
                      {"aof", s.checkpoint.aof}};
-  return j.dump(2) + "\n";
+  // ASCII only (\u escapes): a C1 control in a name cannot reach a terminal raw either.
+  return j.dump(2, ' ', /*ensure_ascii=*/true) + "\n";
 }
 
 int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool as_json) {
@@ -155,8 +163,11 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
   try {
     Connection c(Locate(config, where));
     status = ReadStatus(store, c);
+  } catch (const redis::RedisAuthError& e) {
+    WriteStderrLine("wordcount status: " + job::PasswordTrouble(e));
+    return kExitUsage;
   } catch (const redis::RedisError& e) {
-    fmt::print(stderr, "wordcount status: {}\n", e.what());
+    WriteStderrLine(fmt::format("wordcount status: {}", e.what()));
     return kExitRedis;
   }
   errno = 0;
@@ -179,8 +190,13 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
       throw OutputError("standard output", "cannot write", errno);
   } catch (const UsageError&) {
     throw;  // exit 2, as before
+  } catch (const OutputError&) {
+    throw;  // exit 6
+  } catch (const redis::RedisAuthError& e) {
+    WriteStderrLine("wordcount top: " + job::PasswordTrouble(e));
+    return kExitUsage;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "wordcount top: {}\n", e.what());
+    WriteStderrLine(fmt::format("wordcount top: {}", e.what()));
     return kExitRedis;
   }
   return kExitOk;

@@ -1,6 +1,7 @@
 // `wordcount status` and `wordcount top`: a job's state and its current top words, read from
 // Redis (running or finished). Each returns an exit code (cli/exit_codes.h); Redis problems are
-// reported on stderr (exit 4).
+// reported on stderr (exit 4), a password missing or refused too (exit 2, saying where the
+// password comes from).
 //
 // `status` reads a JobStatus once; its text and its --json output are two renderings of that
 // one struct (StatusText, StatusJson: pure, no I/O).
@@ -51,8 +52,9 @@ struct JobStatus {
   } checkpoint;
 };
 
-// The text `status` prints (lines ending in '\n'), and its --json output (indented by 2,
-// ending in '\n'). StatusJson throws nlohmann::json::type_error if a string is not UTF-8.
+// The text `status` prints (lines ending in '\n'; control bytes of every value from Redis
+// escaped, util/escape.h), and its --json output (indented by 2, ASCII only, ending in '\n').
+// StatusJson throws nlohmann::json::type_error if a string is not UTF-8.
 std::string StatusText(const JobStatus& s);
 std::string StatusJson(const JobStatus& s);
 

@@ -139,5 +139,28 @@ TEST(StatusTest, JsonOfAJobHasEveryRecordFieldTheTaskTotalsAndConsumers) {
       << json;
 }
 
+// Names and errors come from Redis (file names, consumer names from any worker): their control
+// bytes, C1 included, are escaped on the terminal, in the text and in the JSON.
+TEST(StatusTest, ValuesFromRedisCannotDriveTheTerminal) {
+  JobStatus s = ShuffleJob();
+  s.record["data_root"] = "/d\x1b[2J";
+  s.consumers = {{.name = "w\rfake", .pending = 0, .idle_ms = 1}};
+  s.failed = {{"task:2",
+               "/d/\xc2\x9b"
+               "31mc.csv:4: bad quote\nforged line"}};
+  std::string text = StatusText(s);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+  EXPECT_EQ(text.find("\xc2\x9b"), std::string::npos) << text;
+  EXPECT_NE(text.find("data root /d\\x1b[2J)"), std::string::npos) << text;
+  EXPECT_NE(text.find("  failed task:2: /d/\\xc2\\x9b31mc.csv:4: bad quote\\nforged line\n"),
+            std::string::npos)
+      << text;
+  std::string json = StatusJson(s);
+  EXPECT_EQ(json.find("\xc2\x9b"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("/d/\u009b31mc.csv:4: bad quote\nforged line")"), std::string::npos)
+      << json;
+}
+
 }  // namespace
 }  // namespace wc::cli

@@ -120,7 +120,7 @@ bool WriteTop(std::FILE* out, const std::vector<WordCount>& top) {
   // Formatted here and written with fwrite: fmt::print would throw on a write error.
   std::string buf;
   for (const WordCount& wc : top) {
-    buf.append(wc.word);
+    AppendEscaped(&buf, wc.word, Backslash::kKeep);
     fmt::format_to(std::back_inserter(buf), ": {}\n", wc.count);
   }
   return std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();

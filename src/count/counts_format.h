@@ -6,7 +6,11 @@
 // (lowercase hex); every other byte as is (util/escape.h, Backslash::kEscape). Every command
 // that writes counts uses this format.
 //
-// Top lines: "<word>: <count>\n" with the word raw, like the lab's reference prints them.
+// Top lines: "<word>: <count>\n" with the word as the lab's reference prints it, except that
+// control bytes (C0, DEL, C1: ESC sequences, CR, newline) are escaped like log lines
+// (util/escape.h, Backslash::kKeep): a word from a CSV cannot drive the terminal or break the
+// line. Printable words, UTF-8 and backslashes included, are written byte for byte; the
+// counts file has every word exactly.
 //
 // Errors: WriteCountsFile throws OutputError naming the output ("standard output" for none) if it
 // cannot be written. WriteTop never throws: it returns false (errno set) on a write error.

@@ -68,5 +68,40 @@ TEST(CountsFormat, AFullDiskIsAnOutputErrorNamingTheFile) {
   }
 }
 
+// Top lines go to a terminal: a word from a CSV must not drive it (ESC sequences, C1 CSI raw
+// or in UTF-8, CR) nor break the line, while printable words, the ones the lab's reference
+// prints, stay byte for byte (UTF-8, backslashes, quotes and colons included).
+TEST(CountsFormat, TopLinesEscapeControlBytesOnlyAndKeepPrintableWords) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/top.txt";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  const std::vector<WordCount> top = {{"\x1b[2Jred", 9},
+                                      {"a\xc2\x9b"
+                                       "31m",
+                                       8},
+                                      {"b\x9b"
+                                       "31m",
+                                       7},
+                                      {"car\rret", 6},
+                                      {"line\nbreak", 5},
+                                      {"caf\xc3\xa9 \xf0\x9f\x98\x80", 4},
+                                      {"C:\\dir \"q\": x", 3},
+                                      {"", 2},
+                                      {"l\xe9gacy\xa0", 1}};
+  ASSERT_TRUE(WriteTop(f, top));
+  std::fclose(f);
+  EXPECT_EQ(testing::ReadFile(path),
+            "\\x1b[2Jred: 9\n"
+            "a\\xc2\\x9b31m: 8\n"
+            "b\\x9b31m: 7\n"
+            "car\\rret: 6\n"
+            "line\\nbreak: 5\n"
+            "caf\xc3\xa9 \xf0\x9f\x98\x80: 4\n"
+            "C:\\dir \"q\": x: 3\n"
+            ": 2\n"
+            "l\xe9gacy\xa0: 1\n");
+}
+
 }  // namespace
 }  // namespace wc

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "count/count_task.h"
@@ -37,7 +38,8 @@ struct FileState {
   std::mutex mu;  // guards failure during the counting phases
 };
 
-// Runs fn(thread, i) for i in [0, n) on `threads` threads, each index exactly once. If fn
+// Runs fn(thread, i) for i in [0, n) on up to `threads` threads (fewer if the system gives no
+// more), each index exactly once. If fn
 // throws, the remaining indexes are abandoned and the first exception is rethrown after join.
 template <class Fn>
 void ParallelFor(size_t n, unsigned threads, Fn&& fn) {
@@ -54,7 +56,13 @@ void ParallelFor(size_t n, unsigned threads, Fn&& fn) {
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(loop, t);
+  for (unsigned t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(loop, t);
+    } catch (const std::system_error&) {
+      break;  // no more threads (a process limit): fewer count the same indexes
+    }
+  }
   loop(0);
   for (auto& th : pool) th.join();
   if (error) std::rethrow_exception(error);
@@ -92,7 +100,9 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
     return files[f].failure.has_value();
   };
 
-  // Phases 2 and 3, in rounds. Each thread counts into its own table.
+  // Phases 2 and 3, in rounds. Each thread counts into its own table (no more threads than
+  // tasks: an idle one would only hold an empty table, ~2 MB).
+  threads = static_cast<unsigned>(std::clamp<size_t>(tasks.size(), 1, threads));
   std::vector<WordTable> tables(threads, WordTable(1 << 16));
   // A table is spoiled when it holds counts that cannot be taken back: a file changed while it
   // was counted, or between its count and its undo. A spoiled table is dropped whole and the

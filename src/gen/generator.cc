@@ -9,6 +9,7 @@
 #include <exception>
 #include <filesystem>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -293,7 +294,13 @@ std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOpt
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  for (unsigned t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(work, t);
+    } catch (const std::system_error&) {
+      break;  // no more threads (a process limit): fewer write the same files
+    }
+  }
   work(0);
   for (auto& th : pool) th.join();
   for (const auto& e : errors) {

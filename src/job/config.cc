@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -11,6 +13,7 @@
 
 #include "job/keys.h"
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace wc::job {
 
@@ -18,25 +21,23 @@ namespace {
 
 using json = nlohmann::json;
 
-// An integer in [min, max]: never wraps (a value above max is refused, whatever T is).
+// An integer in `r`: never wraps (a value above r.max is refused, whatever T is).
 template <class T>
-std::function<void(const json&)> Int(T* out, int64_t min, int64_t max) {
-  return [out, min, max](const json& v) {
+std::function<void(const json&)> Int(T* out, IntRange r) {
+  return [out, r](const json& v) {
     if (!v.is_number_integer()) throw std::invalid_argument("an integer");
     // nlohmann keeps integers above INT64_MAX as unsigned: they are out of range too.
-    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max))
-      throw std::invalid_argument(fmt::format("an integer from {} to {}", min, max));
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(r.max))
+      throw std::invalid_argument(r.Describe());
     int64_t x = v.get<int64_t>();
-    if (x < min || x > max)
-      throw std::invalid_argument(fmt::format("an integer from {} to {}", min, max));
+    if (!r.Contains(x)) throw std::invalid_argument(r.Describe());
     *out = static_cast<T>(x);
   };
 }
 
-std::function<void(const json&)> Seconds(double* out, double max) {
-  return [out, max](const json& v) {
-    if (!v.is_number() || !(v.get<double>() >= 0) || v.get<double>() > max)
-      throw std::invalid_argument(fmt::format("a number of seconds from 0 to {}", max));
+std::function<void(const json&)> Seconds(double* out, SecondsRange r) {
+  return [out, r](const json& v) {
+    if (!v.is_number() || !r.Contains(v.get<double>())) throw std::invalid_argument(r.Describe());
     *out = v.get<double>();
   };
 }
@@ -69,10 +70,69 @@ std::function<void(const json&)> Enum(E* out, E (*parse)(const std::string&, con
   };
 }
 
-constexpr double kHour = 3600, kDay = 86400;
-constexpr int64_t kMaxWorkers = 4096;
+// Directives of the embedded redis-server that wordcount sets itself (redis/redis_server.cc,
+// redis/sentinel_cluster.cc, PERSISTENCE) or that would defeat its supervision: where it
+// listens and who may connect, where its files go (a dump.rdb left in --dir /tmp), its
+// password, replication, persistence, the commands the job calls.
+// clang-format off
+constexpr std::string_view kOwnedRedisDirectives[] = {
+    "port", "bind", "unixsocket", "unixsocketperm", "protected-mode", "tls-port",
+    "dir", "dbfilename", "logfile", "pidfile", "daemonize", "include",
+    "requirepass", "masterauth", "masteruser", "user", "aclfile",
+    "appendonly", "appendfilename", "appenddirname", "save",
+    "replicaof", "slaveof", "min-replicas-to-write", "min-slaves-to-write",
+    "min-replicas-max-lag", "min-slaves-max-lag", "cluster-enabled", "cluster-config-file",
+    "rename-command", "sentinel",
+};
+// clang-format on
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 }  // namespace
+
+void ValidateRedisArgs(const std::vector<std::string>& args) {
+  // redis-server reads its options the way its main() does: "--name" starts a directive, the
+  // argument right after a name is always its value (even if it starts with "--", except after
+  // --save), more arguments without "--" are more values. A name is written into the
+  // configuration text as is, so "--port 1" or a name with a newline would be read as a
+  // directive (or several) of its own: names must be plain. A lone "-" reads the
+  // configuration from standard input.
+  bool after_name = false, any = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-")
+      throw UsageError("REDIS_ARGS: \"-\" (configuration from standard input) is not allowed");
+    bool save_then_name = i > 0 && Lower(args[i - 1]) == "--save" && a.starts_with("--");
+    if ((after_name && !save_then_name) || !a.starts_with("--")) {
+      if (!any) {
+        throw UsageError(
+            fmt::format("REDIS_ARGS must start with a --directive, got \"{}\"", EscapeForLog(a)));
+      }
+      after_name = false;
+      continue;
+    }
+    std::string name = Lower(std::string_view(a).substr(2));
+    if (name.empty() ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos) {
+      throw UsageError(fmt::format(
+          "REDIS_ARGS: \"{}\" is not a --directive name; give a directive and each of its "
+          "values as separate strings, e.g. [\"--maxmemory\", \"2gb\"]",
+          EscapeForLog(a)));
+    }
+    if (std::find(std::begin(kOwnedRedisDirectives), std::end(kOwnedRedisDirectives), name) !=
+        std::end(kOwnedRedisDirectives)) {
+      throw UsageError(fmt::format(
+          "REDIS_ARGS: --{} is set by wordcount for its embedded Redis (where it listens, its "
+          "files, password, replication and persistence are the supervisor's): refused",
+          name));
+    }
+    after_name = any = true;
+  }
+}
 
 const char* ToString(Mode m) { return m == Mode::kShuffle ? "shuffle" : "direct"; }
 const char* ToString(Persistence p) { return p == Persistence::kAof ? "aof" : "rdb"; }
@@ -99,7 +159,9 @@ Persistence ParsePersistence(const std::string& s, const std::string& key) {
 JobConfig LoadConfig(const std::string& path) {
   // A directory made the stream's read throw (exit 70); a FIFO would block here.
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+  if (::stat(path.c_str(), &st) != 0)
+    throw UsageError(ErrnoMessage("cannot read config file " + path, errno));
+  if (!S_ISREG(st.st_mode))
     throw UsageError(fmt::format("config file {} is not a regular file", path));
   std::ifstream in(path);
   if (!in) throw UsageError(fmt::format("cannot read config file {}", path));
@@ -115,34 +177,34 @@ JobConfig LoadConfig(const std::string& path) {
   JobConfig c;
   const std::map<std::string, std::function<void(const json&)>> keys = {
       {"LOGFILE", String(&c.logfile, true)},
-      {"N_NORMAL_WORKERS", Int(&c.n_normal_workers, 0, kMaxWorkers)},
-      {"N_CRASHING_WORKERS", Int(&c.n_crashing_workers, 0, kMaxWorkers)},
-      {"N_SLEEPING_WORKERS", Int(&c.n_sleeping_workers, 0, kMaxWorkers)},
+      {"N_NORMAL_WORKERS", Int(&c.n_normal_workers, kWorkersRange)},
+      {"N_CRASHING_WORKERS", Int(&c.n_crashing_workers, kWorkersRange)},
+      {"N_SLEEPING_WORKERS", Int(&c.n_sleeping_workers, kWorkersRange)},
       {"DATA_PATH", String(&c.data_path)},
       {"IN", String(&c.in)},
       {"FNAME", String(&c.fname)},
       {"COUNT", String(&c.count)},
-      {"CHECKPOINT_INTERVAL", Seconds(&c.checkpoint_interval, kDay)},
-      {"REDIS_DOWNTIME", Seconds(&c.redis_downtime, kHour)},
-      {"TOP", Int(&c.top, 0, 100'000'000)},
+      {"CHECKPOINT_INTERVAL", Seconds(&c.checkpoint_interval, kCheckpointIntervalRange)},
+      {"REDIS_DOWNTIME", Seconds(&c.redis_downtime, kRedisDowntimeRange)},
+      {"TOP", Int(&c.top, kTopRange)},
       {"MODE", Enum(&c.mode, ParseMode, "MODE")},
       {"SPILL_DIR", String(&c.spill_dir, true)},
-      {"PARTITIONS", Int(&c.partitions, 0, kMaxPartitions)},
-      {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, 1, 86'400'000)},
-      {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval, kDay)},
+      {"PARTITIONS", Int(&c.partitions, kPartitionsRange)},
+      {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, kClaimIdleMsRange)},
+      {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval, kRestartIntervalRange)},
       {"REDIS_PASSWORD", String(&c.redis_password, true)},
       {"STATE_DIR", String(&c.state_dir, true)},
-      {"CHUNK_BYTES", Int(&c.chunk_bytes, 1, int64_t{1} << 40)},
-      {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, 1, 3'000'000)},
-      {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, 1, 100'000)},
-      {"MAX_DELIVERIES", Int(&c.max_deliveries, 1, 1000)},
-      {"REDIS_RETRY_SECONDS", Seconds(&c.redis_retry_seconds, kDay)},
+      {"CHUNK_BYTES", Int(&c.chunk_bytes, kChunkBytesRange)},
+      {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, kCommitMaxWordsRange)},
+      {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, kCommitMaxTasksRange)},
+      {"MAX_DELIVERIES", Int(&c.max_deliveries, kMaxDeliveriesRange)},
+      {"REDIS_RETRY_SECONDS", Seconds(&c.redis_retry_seconds, kRetrySecondsRange)},
       {"COLUMN", String(&c.column)},
       {"PERSISTENCE", Enum(&c.persistence, ParsePersistence, "PERSISTENCE")},
       {"REDIS_ARGS", Strings(&c.redis_args)},
       {"REDIS_HA", Enum(&c.redis_ha, ParseRedisHa, "REDIS_HA")},
-      {"REDIS_REPLICAS", Int(&c.redis_replicas, 1, 4)},
-      {"SENTINEL_DOWN_AFTER_MS", Int(&c.sentinel_down_after_ms, 100, 60'000)},
+      {"REDIS_REPLICAS", Int(&c.redis_replicas, kRedisReplicasRange)},
+      {"SENTINEL_DOWN_AFTER_MS", Int(&c.sentinel_down_after_ms, kSentinelDownAfterMsRange)},
   };
   for (const auto& [key, value] : doc.items()) {
     auto it = keys.find(key);
@@ -159,6 +221,25 @@ JobConfig LoadConfig(const std::string& path) {
 }
 
 void Validate(const JobConfig& c) {
+  int64_t local = int64_t{c.n_normal_workers} + c.n_crashing_workers + c.n_sleeping_workers;
+  if (local > kWorkersRange.max) {
+    throw UsageError(fmt::format(
+        "N_NORMAL_WORKERS + N_CRASHING_WORKERS + N_SLEEPING_WORKERS must be at most {} local "
+        "workers, got {} (more belong on other hosts: wordcount worker)",
+        kWorkersRange.max, local));
+  }
+  // A forced crash keeps Redis down for REDIS_DOWNTIME, then it loads its checkpoint; every
+  // client retries a lost connection for REDIS_RETRY_SECONDS, trying again at least once a
+  // second. A retry that ends before the server is back makes every worker give up (exit 4)
+  // at the first forced crash.
+  if (c.redis_restart_interval > 0 && c.redis_downtime + 1 > c.redis_retry_seconds) {
+    throw UsageError(fmt::format(
+        "REDIS_RETRY_SECONDS ({}) must be at least REDIS_DOWNTIME + 1 ({}) when "
+        "REDIS_RESTART_INTERVAL crashes Redis: otherwise every client gives up on Redis while "
+        "it is down",
+        c.redis_retry_seconds, c.redis_downtime + 1));
+  }
+  ValidateRedisArgs(c.redis_args);
   if (c.fname == "job" || c.fname == "task" || c.fname == "part")
     throw UsageError(fmt::format("FNAME must not be \"{}\": task entries use that field", c.fname));
   // COUNT must differ from the task stream and every key derived from it.

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "util/bounds.h"
+
 namespace wc::job {
 
 enum class Mode { kDirect, kShuffle };
@@ -20,6 +22,32 @@ const char* ToString(Persistence p);
 const char* ToString(RedisHa h);
 // Throws UsageError naming `key` and the accepted values.
 inline constexpr int kMaxPartitions = 4096;
+
+// The values each key accepts, shared with the command-line options that mirror a key (run
+// --workers, serial --top, top N, worker --claim-idle-ms, ...): one check, one message
+// (util/bounds.h).
+// Local workers: each N_*_WORKERS key, their sum, and run --workers. More processes than this
+// on one host only compete for its cores and Redis's connections; remote workers are unlimited.
+inline constexpr IntRange kWorkersRange{0, 256};
+inline constexpr IntRange kTopRange{0, 100'000'000};  // TOP, serial --top, top N
+inline constexpr IntRange kPartitionsRange{0, kMaxPartitions};
+inline constexpr IntRange kClaimIdleMsRange{1, 86'400'000};       // also worker --claim-idle-ms
+inline constexpr IntRange kChunkBytesRange{1, int64_t{1} << 40};  // also serial --chunk-bytes
+inline constexpr IntRange kCommitMaxWordsRange{1, 3'000'000};     // also worker --commit-max-words
+inline constexpr IntRange kCommitMaxTasksRange{1, 100'000};       // also worker --commit-max-tasks
+inline constexpr IntRange kMaxDeliveriesRange{1, 1000};           // also worker --max-deliveries
+inline constexpr IntRange kRedisReplicasRange{1, 4};
+inline constexpr IntRange kSentinelDownAfterMsRange{100, 60'000};
+inline constexpr SecondsRange kCheckpointIntervalRange{0, 86400};
+inline constexpr SecondsRange kRedisDowntimeRange{0, 3600};
+// REDIS_RESTART_INTERVAL: 0 (no forced crashes) or at least 1 s, counted from the moment the
+// restarted Redis answers (its checkpoint loaded). A client that lost its connection retries
+// with a backoff capped at 1 s (job/redis_session.h), so a Redis up for less than that can be
+// missed by every worker, and crashed again before anyone committed: measured, 0.1 s never
+// finishes (README, "Configuration").
+inline constexpr double kMinRestartIntervalSeconds = 1;
+inline constexpr SecondsRange kRestartIntervalRange{kMinRestartIntervalSeconds, 86400, true};
+inline constexpr SecondsRange kRetrySecondsRange{0, 86400};  // also worker --redis-retry-seconds
 Mode ParseMode(const std::string& s, const std::string& key = "MODE");
 Persistence ParsePersistence(const std::string& s, const std::string& key = "PERSISTENCE");
 RedisHa ParseRedisHa(const std::string& s, const std::string& key = "REDIS_HA");
@@ -79,7 +107,8 @@ struct JobConfig {
   double redis_retry_seconds = kDefaultRedisRetrySeconds;
   // COLUMN: the column whose words are counted.
   std::string column = "text";
-  // REDIS_ARGS: more redis-server options for the embedded server, e.g. ["--maxmemory", "2gb"].
+  // REDIS_ARGS: more redis-server options for the embedded server, e.g. ["--maxmemory", "2gb"]
+  // (ValidateRedisArgs).
   std::vector<std::string> redis_args;
   // PERSISTENCE: rdb (BGSAVE checkpoints, the lab's way) or aof (append-only, fsync every second).
   Persistence persistence = Persistence::kRdb;
@@ -99,7 +128,15 @@ struct JobConfig {
 // key, or a value of the wrong type or range.
 JobConfig LoadConfig(const std::string& path);
 
-// Validates values that depend on each other; throws UsageError.
+// Validates values that depend on each other, and REDIS_ARGS; throws UsageError.
 void Validate(const JobConfig& c);
+
+// REDIS_ARGS: a UsageError naming the directive if one is wordcount's own (port, bind,
+// unixsocket, dir, dbfilename, appenddirname, logfile, requirepass, masterauth, aclfile, user,
+// include, save, appendonly, replicaof, ...), or if the list is not "--directive value..."
+// (a directive and its value in one string, a lone "-"). Whether redis-server knows the
+// directive and accepts its value is its own check: the coordinator reports its complaint
+// (exit 2) if it refuses to start.
+void ValidateRedisArgs(const std::vector<std::string>& args);
 
 }  // namespace wc::job

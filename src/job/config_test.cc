@@ -1,5 +1,6 @@
 #include "job/config.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -89,6 +90,80 @@ TEST_F(ConfigTest, CountMustNotBeAKeyOfTheTaskStream) {
   EXPECT_EQ(Load(R"({"IN": "x", "COUNT": "y"})").count, "y");
   // Regression: FNAME "job" reached Redis and ended the run with exit 4.
   EXPECT_NE(ErrorOf(R"({"FNAME": "job"})").find("FNAME must not be"), std::string::npos);
+}
+
+// Issue 12 (held-out pass): REDIS_RESTART_INTERVAL 0.001 was accepted and livelocked the job
+// (Redis crashed again before any worker reconnected: a client's backoff is capped at 1 s).
+TEST_F(ConfigTest, RestartIntervalIsOffOrAtLeastOneSecond) {
+  EXPECT_EQ(ErrorOf(R"({"REDIS_RESTART_INTERVAL": 0.001})"),
+            dir_.path() +
+                "/config.json: config key 'REDIS_RESTART_INTERVAL' must be 0 (off) or a number of "
+                "seconds from 1 to 86400, got 0.001");
+  EXPECT_EQ(Load(R"({"REDIS_RESTART_INTERVAL": 0})").redis_restart_interval, 0);
+  EXPECT_EQ(Load(R"({"REDIS_RESTART_INTERVAL": 1})").redis_restart_interval, 1);
+  EXPECT_EQ(Load(R"({"REDIS_RESTART_INTERVAL": 2})").redis_restart_interval, 2);  // the lab's
+}
+
+// A planned downtime as long as everyone's retry made every worker give up at the first
+// forced crash (exit 4 after REDIS_RETRY_SECONDS).
+TEST_F(ConfigTest, ClientsMustOutwaitAPlannedDowntime) {
+  EXPECT_NE(ErrorOf(R"({"REDIS_RESTART_INTERVAL": 2, "REDIS_DOWNTIME": 3600})")
+                .find("REDIS_RETRY_SECONDS (60) must be at least REDIS_DOWNTIME + 1 (3601)"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"REDIS_RESTART_INTERVAL": 2, "REDIS_RETRY_SECONDS": 0.5})")
+                .find("REDIS_RETRY_SECONDS"),
+            std::string::npos);
+  // Without forced crashes the downtime is never used.
+  EXPECT_EQ(Load(R"({"REDIS_DOWNTIME": 3600})").redis_downtime, 3600);
+  EXPECT_EQ(Load(R"({"REDIS_RESTART_INTERVAL": 2, "REDIS_DOWNTIME": 1, "REDIS_RETRY_SECONDS": 2})")
+                .redis_retry_seconds,
+            2);
+}
+
+TEST_F(ConfigTest, LocalWorkersAreBoundedOneByOneAndTogether) {
+  EXPECT_NE(ErrorOf(R"({"N_NORMAL_WORKERS": 100000})")
+                .find("'N_NORMAL_WORKERS' must be an integer from 0 to 256, got 100000"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"N_NORMAL_WORKERS": 200, "N_SLEEPING_WORKERS": 99})")
+                .find("must be at most 256 local workers, got 301"),
+            std::string::npos);
+}
+
+// REDIS_ARGS must not take over what the supervisor owns: --dir /tmp left a dump.rdb there.
+TEST_F(ConfigTest, RedisArgsMayNotSetWhatTheSupervisorOwns) {
+  for (const char* d : {"dir", "dbfilename", "appenddirname", "port", "bind", "unixsocket",
+                        "requirepass", "masterauth", "aclfile", "include", "save", "appendonly",
+                        "replicaof", "logfile", "daemonize", "rename-command", "user"}) {
+    std::string e =
+        ErrorOf(fmt::format(R"({{"REDIS_ARGS": ["--maxmemory", "1gb", "--{}", "x"]}})", d));
+    EXPECT_NE(e.find(fmt::format("REDIS_ARGS: --{} is set by wordcount", d)), std::string::npos)
+        << e;
+  }
+  EXPECT_NE(ErrorOf(R"({"REDIS_ARGS": ["--DIR", "/tmp"]})").find("--dir is set"),
+            std::string::npos);  // names are case-insensitive for redis-server
+  // A directive and its value in one string would be read as such by redis-server.
+  EXPECT_NE(ErrorOf(R"({"REDIS_ARGS": ["--maxmemory 1gb"]})").find("not a --directive name"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"REDIS_ARGS": ["--x\ndir /tmp", "1"]})").find("not a --directive name"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"REDIS_ARGS": ["/etc/redis.conf"]})").find("must start with a --directive"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"REDIS_ARGS": ["--maxmemory", "1gb", "-"]})").find("standard input"),
+            std::string::npos);
+  // A value that looks like a directive is a value (redis-server reads it so).
+  JobConfig c = Load(R"({"REDIS_ARGS": ["--maxmemory-policy", "--dir", "--hz", "20", "30"]})");
+  EXPECT_EQ(c.redis_args.size(), 5u);
+  EXPECT_EQ(Load(R"({"REDIS_ARGS": ["--rdb-key-save-delay", "100000"]})").redis_args.size(), 2u);
+}
+
+TEST_F(ConfigTest, AMissingConfigFileIsNamedWithTheReason) {
+  EXPECT_THROW(LoadConfig(dir_.path() + "/none.json"), UsageError);
+  try {
+    LoadConfig(dir_.path() + "/none.json");
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "cannot read config file " + dir_.path() + "/none.json: No such file or directory");
+  }
 }
 
 }  // namespace

@@ -51,16 +51,28 @@ class Coordinator {
     report_.rejected_files = spec_.plan.failures.size();
     try {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
+      // An unusable SPILL_DIR is a usage error before anything is made (state directory,
+      // Redis, the job).
+      if (spec_.shuffle()) spill_.PrepareRoot(SpillRoot(), /*root_is_ours=*/c_.spill_dir.empty());
       redis_ = std::make_unique<CoordinatorRedis>(c_, o_.redis_url, o_.sentinels, o_.master_name,
                                                   state_root_, spec_.digest);
     } catch (const StateBusy& e) {
       Fail(JobOutcome::kRefused, e.what());
+      spill_.Remove();  // a root made by PrepareRoot, if empty
       return std::move(report_);
     } catch (const UsageError& e) {
       Fail(JobOutcome::kUsage, e.what());
+      spill_.Remove();
+      return std::move(report_);
+    } catch (const redis::RedisConfigError& e) {  // a configuration error, not Redis trouble
+      Fail(
+          JobOutcome::kUsage,
+          fmt::format("the embedded redis-server refused its options (REDIS_ARGS?): {}", e.what()));
+      spill_.Remove();
       return std::move(report_);
     } catch (const std::exception& e) {
       Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
+      spill_.Remove();
       return std::move(report_);
     }
     if (server().embedded() && observer_) observer_->RedisStarted(server().url());
@@ -85,6 +97,8 @@ class Coordinator {
       Fail(JobOutcome::kIncomplete, e.what());
     } catch (const RedisUnavailable& e) {
       Fail(JobOutcome::kRedis, e.what());
+    } catch (const redis::RedisAuthError& e) {  // a password missing or wrong: usage
+      Fail(JobOutcome::kUsage, PasswordTrouble(e));
     } catch (const redis::RedisError& e) {
       Fail(JobOutcome::kRedis, fmt::format("Redis: {}", e.what()));
     }
@@ -119,9 +133,15 @@ class Coordinator {
     // (a sleeping worker after its 1 s nap): they get 2 s for that, so that their logs say why.
     if (workers_) workers_->Stop(std::chrono::milliseconds(ended_well() ? 2000 : 0));
     // A job that is done has no use for its map outputs, also when its result failed the check.
-    if (ended_well() || report_.outcome == JobOutcome::kVerifyFailed) spill_.Remove();
-    // A run that never held the job (refused) leaves nothing it made behind.
-    bool held = claim_ && !claim_->id().empty();
+    // (Without a job directory, Remove() removes only a SPILL_DIR this run made, if empty.)
+    if (ended_well() || report_.outcome == JobOutcome::kVerifyFailed || !spill_.prepared())
+      spill_.Remove();
+    // A run that never held the job (refused), or that ended on a usage error (SPILL_DIR, a
+    // password) before it had workers, leaves nothing it made behind: a state directory it
+    // created goes, also if it had created the job in it (nothing was counted: nothing to
+    // resume).
+    bool held = claim_ && !claim_->id().empty() &&
+                !(report_.outcome == JobOutcome::kUsage && workers_ == nullptr);
     redis_->Close(ended_well(), held, [&](Connection& c) {
       claim_->Release(c);  // also drops a shuffle job's reduced runs
     });
@@ -178,14 +198,16 @@ class Coordinator {
     return session().Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
 
+  fs::path SpillRoot() const {
+    return c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir);
+  }
+
   // Takes the job: its spill directory, and the workers' settings. LOGFILE starts afresh only
   // now (util/log.h): a run that ended before (no input, refused) left the earlier log alone.
   void Adopt(const std::string& spill) {
     Log::StartAfresh();
     if (spec_.shuffle()) {
-      spill_.Prepare(
-          c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir), spill,
-          /*root_is_ours=*/c_.spill_dir.empty());
+      spill_.Prepare(SpillRoot(), spill, /*root_is_ours=*/c_.spill_dir.empty());
       Log::Event("spill", "dir=\"{}\" partitions={}", spill_.dir().string(), spec_.partitions);
     }
     WorkerOptions w = WorkerOptionsFor(c_);
@@ -202,14 +224,22 @@ class Coordinator {
     workers_->Start();  // the lab's mix once; rounds of normal workers later
     RetryClock trouble(session().retry_for());
     int generation = server().generation();
+    bool restarting = false;  // the server changed; the new one may not answer yet
     for (;;) {
       if (int sig = StopSignal()) {
         Stopped(sig);
         return false;
       }
       server().Tick(/*crashes_allowed=*/true);
-      if (server().generation() != generation) keeper_->Recheck();
+      if (server().generation() != generation) {
+        keeper_->Recheck();
+        restarting = true;
+      }
       generation = server().generation();
+      if (restarting && !server().down()) {
+        redis_->durability().ServerStarted();
+        restarting = false;
+      }
       WorkerPool::Reaped reaped = workers_->Reap();
       if (reaped.output_failed) {
         Fail(JobOutcome::kOutput, spill_.OutputTrouble(TaskInputBytes(spec_.plan)));

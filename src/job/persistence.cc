@@ -1,5 +1,6 @@
 #include "job/persistence.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "util/log.h"
@@ -19,9 +20,15 @@ std::string Durability::NoteBgsaveStatus(const std::string& info) {
   return status;
 }
 
+void Durability::ServerStarted() {
+  auto first = interval_;
+  if (crash_interval_.count() > 0) first = std::min(first, crash_interval_ / 2);
+  next_ = Clock::now() + first;
+}
+
 void Durability::MaybeCheckpoint(Connection& c) {
-  if (Clock::now() - last_ < interval_) return;
-  last_ = Clock::now();
+  if (Clock::now() < next_) return;
+  next_ = Clock::now() + interval_;
   if (kind_ != job::Persistence::kRdb) return;
   std::string info(c.Command({"INFO", "persistence"}).str());
   std::string status = NoteBgsaveStatus(info);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <exception>
+
 #include "job/worker_options.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -20,15 +22,17 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
     return;
   }
   state_ = std::make_unique<StateDir>(o_.state_root, o_.state_key);
-  std::string socket;
-  if (o_.ha != RedisHa::kSentinel) {
-    try {
-      socket = state_->SocketPath();
-    } catch (const UsageError&) {
-      if (state_->fresh()) state_->Remove();  // nothing of this run left behind
-      throw;
+  // A server that cannot start (e.g. REDIS_ARGS it refuses, a STATE_DIR too deep for its
+  // socket) leaves nothing this run made.
+  struct RemoveFreshStateOnThrow {
+    StateDir& state;
+    int uncaught = std::uncaught_exceptions();
+    ~RemoveFreshStateOnThrow() {
+      if (std::uncaught_exceptions() > uncaught && state.fresh()) state.Remove();
     }
-  }
+  } guard{*state_};
+  std::string socket;
+  if (o_.ha != RedisHa::kSentinel) socket = state_->SocketPath();
   std::string password = state_->Password(o_.password);
   std::vector<std::string> extra;
   if (o_.persistence == Persistence::kAof)

@@ -9,7 +9,9 @@
 //
 // Ownership: owns the embedded server and its state directory; Stop() (and the destructor) stop
 // the server; Stop(true) also removes the directory. Thread-safety: none.
-// Errors: the constructor throws std::runtime_error if the embedded server cannot start; Tick()
+// Errors: the constructor throws std::runtime_error if the embedded server cannot start
+// (redis::RedisConfigError if it refused its options), and then removes the state directory if
+// it made it; Tick()
 // never throws (a failed restart is logged and tried again on the next tick).
 #pragma once
 

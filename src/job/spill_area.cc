@@ -16,9 +16,11 @@ namespace wc::job {
 
 namespace fs = std::filesystem;
 
-void SpillArea::Prepare(const fs::path& root, const std::string& name, bool root_is_ours) {
+void SpillArea::PrepareRoot(const fs::path& root, bool root_is_ours) {
   std::error_code ec;
-  root_ = fs::absolute(root, ec);
+  fs::path absolute = fs::absolute(root, ec);
+  if (absolute == root_ && !root_.empty()) return;  // done before
+  root_ = absolute;
   made_root_ = root_is_ours || !fs::exists(root_, ec);
   fs::create_directories(root_, ec);
   if (ec) {
@@ -37,6 +39,12 @@ void SpillArea::Prepare(const fs::path& root, const std::string& name, bool root
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
     throw UsageError(fmt::format(
         "SPILL_DIR {} is writable by other users without the sticky bit: refused", root_.string()));
+  if (::access(root_.c_str(), W_OK | X_OK) != 0)
+    throw UsageError(ErrnoMessage("cannot write in SPILL_DIR " + root_.string(), errno));
+}
+
+void SpillArea::Prepare(const fs::path& root, const std::string& name, bool root_is_ours) {
+  PrepareRoot(root, root_is_ours);
   const fs::path job = root_ / name;
   if (::mkdir(job.c_str(), 0700) != 0 && errno != EEXIST)
     throw UsageError(ErrnoMessage("cannot create the spill directory " + job.string(), errno));
@@ -49,8 +57,11 @@ void SpillArea::Prepare(const fs::path& root, const std::string& name, bool root
 }
 
 void SpillArea::Remove() {
-  if (name_.empty()) return;
   std::error_code ec;
+  if (name_.empty()) {  // only the root was prepared
+    if (made_root_) fs::remove(root_, ec);
+    return;
+  }
   fs::remove_all(dir(), ec);
   if (made_root_) fs::remove(root_, ec);  // only if empty
   Log::Event("spill_removed", "dir=\"{}\" error=\"{}\"", dir().string(), ec ? ec.message() : "");

@@ -2,7 +2,8 @@
 // kept in the job record so that a resumed job finds its outputs again).
 //
 // Ownership: Remove() deletes the job's directory, and SPILL_DIR itself only if this run made
-// it (or it is the run's own default) and it is empty (other jobs and users may share it). Errors:
+// it (or it is the run's own default) and it is empty (other jobs and users may share it);
+// after PrepareRoot alone, only such an empty root. Errors:
 // Prepare throws UsageError naming the directory. Thread-safety: none.
 #pragma once
 
@@ -29,8 +30,13 @@ std::string DescribeSpillTrouble(const std::filesystem::path& root, const SpillS
 
 class SpillArea {
  public:
-  // Creates root/name (and root) if missing. `root_is_ours`: the root is the run's own default
-  // (under STATE_DIR), removed when empty even if an earlier run made it.
+  // Creates root if missing and checks it: a directory of this user (or shared with the sticky
+  // bit, like /tmp), not writable by others without the sticky bit, writable by this process.
+  // `root_is_ours`: the root is the run's own default (under STATE_DIR), removed when empty even
+  // if an earlier run made it. The coordinator calls it before anything else is made, so that
+  // an unusable SPILL_DIR leaves nothing behind.
+  void PrepareRoot(const std::filesystem::path& root, bool root_is_ours = false);
+  // PrepareRoot, then creates root/name if missing (0700, never a link).
   void Prepare(const std::filesystem::path& root, const std::string& name,
                bool root_is_ours = false);
   void Remove();

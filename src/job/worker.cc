@@ -660,6 +660,9 @@ int RunWorker(const WorkerOptions& options) {
   } catch (const RedisUnavailable& e) {
     Log::Error("exit", "reason=redis_unavailable error=\"{}\"", e.what());
     return kWorkerExitRedis;
+  } catch (const redis::RedisAuthError& e) {
+    Log::Error("exit", "reason=redis_auth error=\"{}\"", PasswordTrouble(e));
+    return kWorkerExitUsage;
   } catch (const redis::RedisError& e) {
     Log::Error("exit", "reason=redis_error error=\"{}\"", e.what());
     return kWorkerExitRedis;

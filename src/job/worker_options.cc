@@ -1,31 +1,31 @@
 #include "job/worker_options.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstdlib>
 
+#include "util/bounds.h"
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace wc::job {
 
 namespace {
 
+// A flag's value in its range (util/bounds.h: the same check, and message, as the config key
+// it mirrors).
 template <class T>
-T Number(const std::string& flag, const std::string& v, T min, T max) {
-  T x{};
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc() || p != v.data() + v.size() || x < min || x > max)
-    throw UsageError(flag + " must be a number from " + std::to_string(min) + " to " +
-                     std::to_string(max) + ", got " + v);
-  return x;
+T Number(const std::string& flag, const std::string& v, IntRange r) {
+  return static_cast<T>(ParseInteger(flag, v, r));
 }
 
-double Seconds(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !(x >= 0) || x > 86400)
-    throw UsageError(flag + " must be a number of seconds from 0 to 86400, got " + v);
-  return x;
+std::chrono::milliseconds Millis(const std::string& flag, const std::string& v, SecondsRange r) {
+  return std::chrono::milliseconds(static_cast<int64_t>(ParseSeconds(flag, v, r) * 1000));
 }
+
+// --wait-seconds: how long a worker waits for a job (a day at most).
+constexpr SecondsRange kWaitSecondsRange{0, 86400};
 
 WorkerFlag Text(std::string name, std::string help, std::string WorkerOptions::*field) {
   return {name,
@@ -48,12 +48,12 @@ WorkerFlag Switch(std::string name, std::string help, bool WorkerOptions::*field
 }
 
 template <class T>
-WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, T min, T max) {
+WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, IntRange r) {
   return {name,
           help,
           false,
           false,
-          [=](WorkerOptions& o, const std::string& v) { o.*field = Number<T>(name, v, min, max); },
+          [=](WorkerOptions& o, const std::string& v) { o.*field = Number<T>(name, v, r); },
           [field](const WorkerOptions& o) {
             return std::optional<std::string>(std::to_string(o.*field));
           }};
@@ -64,8 +64,8 @@ WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, T 
 const std::vector<WorkerFlag>& WorkerFlags() {
   static const std::vector<WorkerFlag> flags = {
       {"--redis",
-       "redis://[:password@]host:port or unix:///path/to/socket (password also from "
-       "$WC_REDIS_PASSWORD); or --sentinel",
+       "redis://host:port or unix:///path/to/socket (database 0; the password from "
+       "$WC_REDIS_PASSWORD, never in the URL); or --sentinel",
        false, false,
        [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v); },
        [](const WorkerOptions& o) {
@@ -104,8 +104,7 @@ const std::vector<WorkerFlag>& WorkerFlags() {
        }},
       {"--wait-seconds", "How long to wait for a job to serve (default 600)", false, false,
        [](WorkerOptions& o, const std::string& v) {
-         o.wait =
-             std::chrono::milliseconds(static_cast<int64_t>(Seconds("--wait-seconds", v) * 1000));
+         o.wait = Millis("--wait-seconds", v, kWaitSecondsRange);
        },
        [](const WorkerOptions& o) {
          return std::optional<std::string>(std::to_string(o.wait.count() / 1000.0));
@@ -118,21 +117,20 @@ const std::vector<WorkerFlag>& WorkerFlags() {
       {"--claim-idle-ms", "Steal tasks pending this long", false, false,
        [](WorkerOptions& o, const std::string& v) {
          o.claim_idle =
-             std::chrono::milliseconds(Number<int64_t>("--claim-idle-ms", v, 1, 86'400'000));
+             std::chrono::milliseconds(Number<int64_t>("--claim-idle-ms", v, kClaimIdleMsRange));
        },
        [](const WorkerOptions& o) {
          return std::optional<std::string>(std::to_string(o.claim_idle.count()));
        }},
       Count<size_t>("--commit-max-words", "Distinct words per commit",
-                    &WorkerOptions::commit_max_words, 1, 3'000'000),
-      Count<size_t>("--commit-max-tasks", "Tasks per commit", &WorkerOptions::commit_max_tasks, 1,
-                    100'000),
+                    &WorkerOptions::commit_max_words, kCommitMaxWordsRange),
+      Count<size_t>("--commit-max-tasks", "Tasks per commit", &WorkerOptions::commit_max_tasks,
+                    kCommitMaxTasksRange),
       Count<int>("--max-deliveries", "Tries of an unreadable task", &WorkerOptions::max_deliveries,
-                 1, 1000),
+                 kMaxDeliveriesRange),
       {"--redis-retry-seconds", "How long to wait for Redis", false, false,
        [](WorkerOptions& o, const std::string& v) {
-         o.redis_retry = std::chrono::milliseconds(
-             static_cast<int64_t>(Seconds("--redis-retry-seconds", v) * 1000));
+         o.redis_retry = Millis("--redis-retry-seconds", v, kRetrySecondsRange);
        },
        [](const WorkerOptions& o) {
          return std::optional<std::string>(std::to_string(o.redis_retry.count() / 1000.0));
@@ -197,15 +195,57 @@ void TakePasswordFromEnvironment(redis::ConnectOptions& o) {
   if (const char* pw = std::getenv(kPasswordEnv)) o.password = pw;
 }
 
+namespace {
+
+// The URL to parse: redis://host[:port], a trailing "/" or "/0" (database 0) dropped. Refuses
+// a user or password in it, and any other path (a database number) or query.
+std::string CheckedUrl(const std::string& url) {
+  static constexpr std::string_view kScheme = "redis://";
+  if (!url.starts_with(kScheme)) return url;  // ParseRedisUrl names the problem
+  std::string_view rest = std::string_view(url).substr(kScheme.size());
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    if (at > 0 && rest.substr(0, at) != ":") {
+      throw UsageError(fmt::format(
+          "the Redis URL redis://***@{} holds a password: refused, since a command line is "
+          "visible to every local user (ps, /proc); give it in ${} instead",
+          EscapeForLog(rest.substr(at + 1)), kPasswordEnv));
+    }
+    rest = rest.substr(at + 1);
+  }
+  size_t end = rest.find_first_of("/?#");
+  if (end == std::string_view::npos) return url;
+  std::string_view host_port = rest.substr(0, end), tail = rest.substr(end);
+  if (tail == "/" || tail == "/0") return std::string(kScheme) + std::string(host_port);
+  if (tail.size() > 1 && tail[0] == '/' &&
+      tail.find_first_not_of("0123456789", 1) == std::string_view::npos) {
+    throw UsageError(fmt::format(
+        "Redis URL {}: database {} is not supported: wordcount keeps every key in database 0 "
+        "(keep jobs apart with other IN and COUNT names, or another Redis)",
+        EscapeForLog(url), tail.substr(1)));
+  }
+  throw UsageError(
+      fmt::format("Redis URL {}: unexpected \"{}\" after host:port (the form is redis://host:port)",
+                  EscapeForLog(url), EscapeForLog(tail)));
+}
+
+}  // namespace
+
 redis::ConnectOptions RedisOptionsFromUrl(const std::string& url) {
   redis::ConnectOptions o;
   try {
-    o = redis::ParseRedisUrl(url);
+    o = redis::ParseRedisUrl(CheckedUrl(url));
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
   TakePasswordFromEnvironment(o);
   return o;
+}
+
+std::string PasswordTrouble(const redis::RedisAuthError& e) {
+  return fmt::format(
+      "{}: the password comes from ${} (never from the URL or a command line; README, "
+      "Workers on other hosts)",
+      e.what(), kPasswordEnv);
 }
 
 redis::SentinelOptions SentinelOptionsFrom(const std::string& sentinels,

@@ -2,8 +2,8 @@
 // source of truth: `wordcount worker` registers every flag from it, and the coordinator builds a
 // worker's argv from it (ToArgv), so a worker setting is added in one place.
 //
-// The Redis password never appears in argv: ToArgv leaves it out of the URL, and a worker takes
-// it from the environment (kPasswordEnv) when its URL has none.
+// The Redis password never appears in argv: it comes from the environment (kPasswordEnv) only.
+// A URL that holds one is refused (RedisOptionsFromUrl), and ToArgv leaves it out.
 // Errors: FromArgv and Flag::set throw UsageError naming the flag. Value types; no I/O.
 #pragma once
 
@@ -15,6 +15,7 @@
 
 #include "job/config.h"
 #include "redis/connection.h"
+#include "redis/errors.h"
 #include "redis/sentinel.h"
 
 namespace wc::job {
@@ -23,7 +24,7 @@ inline constexpr const char* kPasswordEnv = "WC_REDIS_PASSWORD";
 
 // Exit codes of `wordcount worker`.
 inline constexpr int kWorkerExitDone = 0;
-inline constexpr int kWorkerExitUsage = 2;     // e.g. a shuffle job but no --spill-dir
+inline constexpr int kWorkerExitUsage = 2;     // e.g. no --spill-dir, a password missing
 inline constexpr int kWorkerExitRedis = 4;     // Redis unreachable past the retry limit
 inline constexpr int kWorkerExitNoJob = 5;     // no job within --wait-seconds, or it failed
 inline constexpr int kWorkerExitOutput = 6;    // its output could not be written (spill dir)
@@ -77,8 +78,14 @@ WorkerOptions FromArgv(const std::vector<std::string>& args);
 // command (run --redis, worker, status, top) takes it from there, so it never has to be on a
 // command line.
 void TakePasswordFromEnvironment(redis::ConnectOptions& o);
-// ParseRedisUrl, then the password from the environment; a malformed URL is a UsageError.
+// ParseRedisUrl, then the password from the environment. A UsageError for a malformed URL, a
+// URL that holds a user or password (secrets never go on a command line: give the password in
+// $WC_REDIS_PASSWORD), or one that names a database other than 0 (every key, function call and
+// command of every process uses database 0; "redis://h:p/0" and "redis://h:p/" are accepted).
 redis::ConnectOptions RedisOptionsFromUrl(const std::string& url);
+// The message for a Redis that wants a password none was given for, or refused the one given:
+// what the server said, and where the password comes from.
+std::string PasswordTrouble(const redis::RedisAuthError& e);
 // --sentinel host:port[,...] and --master-name: a UsageError naming the flag if either is
 // missing or malformed. Both empty: Sentinel disabled.
 redis::SentinelOptions SentinelOptionsFrom(const std::string& sentinels,

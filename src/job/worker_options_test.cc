@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "test_util.h"
 #include "util/error.h"
 
 namespace wc::job {
@@ -95,6 +96,61 @@ TEST(WorkerOptionsTest, BadValuesAreUsageErrorsNamingTheFlag) {
           << e.what();
     }
   }
+}
+
+using testing::UsageErrorOf;
+
+// Secrets never go on a command line (issue 12): a URL with a password is refused, and the
+// message neither echoes the password nor suggests the URL; it names the supported channel.
+TEST(RedisOptionsFromUrlTest, RefusesAPasswordOrUserInTheUrl) {
+  for (const char* url : {"redis://:s3cret@10.0.0.1:6379", "redis://admin:s3cret@10.0.0.1:6379",
+                          "redis://s3cret@10.0.0.1:6379"}) {
+    std::string e = UsageErrorOf([&] { RedisOptionsFromUrl(url); });
+    EXPECT_NE(e.find("holds a password: refused"), std::string::npos) << e;
+    EXPECT_NE(e.find("$WC_REDIS_PASSWORD"), std::string::npos) << e;
+    EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
+    EXPECT_NE(e.find("redis://***@10.0.0.1:6379"), std::string::npos) << e;
+  }
+  ::setenv(kPasswordEnv, "pw", 1);
+  redis::ConnectOptions o = RedisOptionsFromUrl("redis://10.0.0.1:6390");
+  ::unsetenv(kPasswordEnv);
+  EXPECT_EQ(o.password, "pw");
+  EXPECT_EQ(o.port, 6390);
+}
+
+// "redis://h:p/5" said "bad port". Database 0 only, said so; "/0" and "/" are database 0.
+TEST(RedisOptionsFromUrlTest, DatabaseZeroOnlyAndSaysSo) {
+  EXPECT_EQ(RedisOptionsFromUrl("redis://h:7000/0").port, 7000);
+  EXPECT_EQ(RedisOptionsFromUrl("redis://h:7000/").host, "h");
+  EXPECT_EQ(RedisOptionsFromUrl("redis://h/0").port, 6379);
+  EXPECT_EQ(UsageErrorOf([] { RedisOptionsFromUrl("redis://h:7000/5"); }),
+            "Redis URL redis://h:7000/5: database 5 is not supported: wordcount keeps every key in "
+            "database 0 (keep jobs apart with other IN and COUNT names, or another Redis)");
+  EXPECT_NE(UsageErrorOf([] { RedisOptionsFromUrl("redis://h:7000?db=2"); }).find("unexpected"),
+            std::string::npos);
+  EXPECT_NE(UsageErrorOf([] { RedisOptionsFromUrl("redis://h:7000/x/y"); }).find("unexpected"),
+            std::string::npos);
+  // The worker flag takes the same path.
+  EXPECT_NE(UsageErrorOf([] {
+              FromArgv({"--redis", "redis://h:1/5"});
+            }).find("database 5"),
+            std::string::npos);
+}
+
+// A worker flag and the config key it mirrors accept the same range, with the same message.
+TEST(WorkerOptionsTest, NumericFlagsAreBoundedLikeTheirKeys) {
+  EXPECT_EQ(UsageErrorOf([] {
+              FromArgv({"--redis", "redis://h:1", "--claim-idle-ms", "0"});
+            }),
+            "--claim-idle-ms must be an integer from 1 to 86400000, got 0");
+  EXPECT_EQ(UsageErrorOf([] {
+              FromArgv({"--redis", "redis://h:1", "--max-deliveries", "-1"});
+            }),
+            "--max-deliveries must be an integer from 1 to 1000, got -1");
+  EXPECT_EQ(UsageErrorOf([] {
+              FromArgv({"--redis", "redis://h:1", "--redis-retry-seconds", "inf"});
+            }),
+            "--redis-retry-seconds must be a number of seconds from 0 to 86400, got inf");
 }
 
 }  // namespace

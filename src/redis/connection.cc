@@ -178,13 +178,26 @@ Connection::Connection(const ConnectOptions& options) : options_(options) {
   if (options.unix_socket.empty()) redisEnableKeepAlive(ctx_.get());
   if (!options.password.empty()) CheckServerOwner();
   redisSetTimeout(ctx_.get(), ToTimeval(options.command_timeout));
-  if (!options.password.empty()) {
-    // A stop (util/signals.h) may cut the wait for the reply: a stopped server cannot hold it.
-    SetStopSocket(ctx_->fd);
-    struct Unset {
-      ~Unset() { SetStopSocket(-1); }
-    } unset;
-    Command({"AUTH", options.password});
+  // A stop (util/signals.h) may cut the wait for the reply: a stopped server cannot hold it.
+  SetStopSocket(ctx_->fd);
+  struct Unset {
+    ~Unset() { SetStopSocket(-1); }
+  } unset;
+  // Without a password, PING finds out whether the server wants one: its first real command
+  // could be one it answers with "ERR Protocol error: unauthenticated multibulk length" before
+  // it closes the connection, which a caller would retry as a lost connection.
+  try {
+    Command(options.password.empty() ? Args{"PING"} : Args{"AUTH", options.password});
+  } catch (const RedisReplyError& e) {
+    if (e.prefix() == "NOAUTH") {
+      throw RedisAuthError(
+          fmt::format("Redis at {} requires a password ({})", options.address(), e.what()),
+          e.prefix());
+    }
+    if (options.password.empty() || e.transient()) throw;  // e.g. LOADING: retried
+    throw RedisAuthError(
+        fmt::format("Redis at {} refused the password ({})", options.address(), e.what()),
+        e.prefix());
   }
 }
 

@@ -4,13 +4,15 @@
 //                          command whose reply was lost may or may not have been applied.
 //   * RedisReplyError    - the server answered with an error reply. prefix() is its first word
 //                          (ERR, BUSYGROUP, NOGROUP, BUSY, LOADING, MISCONF, NOAUTH, ...). The
-//                          connection stays usable.
+//                          connection stays usable. RedisAuthError: a password is missing or
+//                          wrong.
 //   * RedisProtocolError - a reply had another type or shape than the caller expected (names
 //                          both). The connection stays usable.
 #pragma once
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace wc::redis {
 
@@ -32,6 +34,8 @@ class RedisReplyError : public RedisError {
  public:
   explicit RedisReplyError(const std::string& message)
       : RedisError(message), prefix_(message.substr(0, message.find(' '))) {}
+  RedisReplyError(const std::string& what, std::string prefix)
+      : RedisError(what), prefix_(std::move(prefix)) {}
   const std::string& prefix() const { return prefix_; }
   // Errors a caller should retry after a pause: the server is busy, loading or refusing writes.
   bool transient() const {
@@ -41,6 +45,16 @@ class RedisReplyError : public RedisError {
 
  private:
   std::string prefix_;
+};
+
+// The server wants a password none was given for (NOAUTH), or refused the one given
+// (WRONGPASS, or AUTH to a server without one). Thrown when connecting; what() names the
+// server, e.g. "Redis at 10.0.0.1:6379 requires a password (NOAUTH Authentication required.)".
+// prefix() is the server's (NOAUTH, WRONGPASS, ERR). Not transient: retrying cannot help.
+class RedisAuthError : public RedisReplyError {
+ public:
+  RedisAuthError(const std::string& what, std::string prefix)
+      : RedisReplyError(what, std::move(prefix)) {}
 };
 
 class RedisProtocolError : public RedisError {

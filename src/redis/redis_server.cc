@@ -77,6 +77,8 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
     try {
       Start();
       return;
+    } catch (const RedisConfigError&) {
+      throw;
     } catch (const std::runtime_error&) {
       if (!pick || attempt >= 3) throw;  // a picked port may have been taken meanwhile
     }
@@ -158,7 +160,8 @@ void RedisServer::Start() {
                                 .new_process_group = true,
                                 .quiet_stdout = true,
                                 .search_path = true,
-                                .private_files = true});  // dump.rdb, AOF, log: 0600
+                                .private_files = true,  // dump.rdb, AOF, log: 0600
+                                .stderr_file = StderrPath()});
   pid_ = pid;
   try {
     WaitReady();
@@ -185,8 +188,27 @@ void RedisServer::WaitReady() {
   std::string last;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!Running()) {
-      throw std::runtime_error(fmt::format("redis-server exited at start ({}): {}",
-                                           connect_options().address(), LogTail()));
+      // A configuration it refuses is reported on stderr, before its log file is open:
+      //   *** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***
+      //   Reading the configuration file, at line 12
+      //   >>> 'bogus "yes"'
+      //   Bad directive or wrong number of arguments
+      std::ifstream in(StderrPath());
+      std::string line, complaint, all;
+      bool config = false;
+      while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        all += (all.empty() ? "" : " | ") + line;
+        if (line.find("FATAL CONFIG FILE ERROR") != std::string::npos) {
+          config = true;
+        } else if (config && line.rfind("Reading the configuration file", 0) != 0) {
+          complaint += (complaint.empty() ? "" : " ") + line;  // line numbers mean nothing here
+        }
+      }
+      if (config) throw RedisConfigError(complaint.empty() ? all : complaint);
+      throw std::runtime_error(fmt::format("redis-server exited at start ({}): {}{}",
+                                           connect_options().address(), LogTail(),
+                                           all.empty() ? "" : "; stderr: " + all));
     }
     try {
       ConnectOptions o = connect_options();
@@ -231,6 +253,10 @@ void RedisServer::Stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Kill();
+}
+
+std::string RedisServer::StderrPath() const {
+  return options_.dir + (options_.sentinel ? "/sentinel.stderr" : "/redis.stderr");
 }
 
 std::string RedisServer::LogTail() const {

@@ -14,12 +14,14 @@
 // SIGKILL after 5 s) and reaps it. Kill() is a crash (SIGKILL), Start() starts it again with the
 // same port (or socket), directory and configuration, so it loads the last checkpoint.
 // Thread-safety: none. Errors: std::runtime_error if the server cannot be started or does not
-// answer in time (the message includes the tail of its log).
+// answer in time (the message includes the tail of its log, and what it wrote on stderr, kept
+// in <dir>/redis.stderr); RedisConfigError if it refused its configuration.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,14 @@ struct RedisServerOptions {
   std::string replica_of;
   // Run as a Sentinel (config_lines hold its `sentinel monitor ...` lines).
   bool sentinel = false;
+};
+
+// redis-server refused its configuration at start (an unknown directive, a bad value): what()
+// quotes its complaint, e.g. ">>> 'bogus "yes"' Bad directive or wrong number of arguments".
+// Starting again cannot help.
+class RedisConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // A redis.conf value: double-quoted, with \, " and newlines escaped.
@@ -81,6 +91,7 @@ class RedisServer {
  private:
   void WaitReady();
   std::string LogTail() const;
+  std::string StderrPath() const;
   std::string ConfigText() const;
 
   RedisServerOptions options_;

@@ -2,15 +2,20 @@
 //
 //   '\\' -> "\\\\" (only with Backslash::kEscape), tab -> "\\t", newline -> "\\n",
 //   carriage return -> "\\r", any other byte below 0x20 or 0x7f -> "\\xHH" (lowercase hex);
-//   every other byte (UTF-8 included) as is.
+//   every other byte (UTF-8 included) as is, except, with Backslash::kKeep, the C1 controls:
+//   U+0080-U+009F in UTF-8 (C2 80 - C2 9F) and a byte 0x80-0x9F that is not part of a UTF-8
+//   sequence, each byte as "\\xHH" (0x9B and U+009B are CSI, like ESC [).
 //
 // Two uses, one rule:
 //   * the counts file (count/counts_format.h, EscapeWord) escapes backslashes too, so that
-//     UnescapeWord restores every word byte for byte;
-//   * messages and log lines (EscapeForLog) keep backslashes: their job is that no file name,
-//     stream field or Redis reply can end a line (forge a log event) or send ESC sequences to a
-//     terminal. Escaping twice changes nothing (EscapeForLog is idempotent), so a message built
-//     from an already escaped what() can be escaped again when it is written.
+//     UnescapeWord restores every word byte for byte; bytes from 0x80 on are never escaped
+//     there (the format is fixed: tests/differential/counts_escape.py);
+//   * messages, log lines and the top lines on standard output (EscapeForLog; WriteTop) keep
+//     backslashes: their job is that no file name, stream field, Redis reply or counted word
+//     can end a line (forge a log event) or send escape sequences (ESC, CSI, CR) to a
+//     terminal, while printable words, UTF-8 included, stay byte for byte what they are.
+//     Escaping twice changes nothing (EscapeForLog is idempotent), so a message built from an
+//     already escaped what() can be escaped again when it is written.
 // Thread-safety: pure functions.
 #pragma once
 

@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace wc {
 
@@ -17,7 +20,7 @@ pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& optio
   argv.push_back(nullptr);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
     // Ignored signals stay ignored across exec: give the child the default SIGPIPE back (the
     // parent, wordcount's main, ignores it).
@@ -34,6 +37,11 @@ pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& optio
         ::dup2(devnull, 0);
         ::dup2(devnull, 1);
       }
+    }
+    if (!options.stderr_file.empty()) {
+      int fd = ::open(options.stderr_file.c_str(),
+                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd >= 0) ::dup2(fd, 2);
     }
     if (options.search_path) {
       ::execvp(argv[0], argv.data());

@@ -14,11 +14,14 @@ struct SpawnOptions {
   bool quiet_stdout = false;       // stdin and stdout from /dev/null
   bool search_path = false;        // execvp instead of execv
   bool private_files = false;      // umask 077: files the child creates are its user's only
+  // Non-empty: the child's stderr goes to this file (truncated; 0600; never through a link).
+  std::string stderr_file;
 };
 
 // fork + exec of args[0] with args. Returns the child's pid; throws std::runtime_error if fork
-// fails. An exec failure makes the child exit with code 127. The child starts with the default
-// SIGPIPE action even though wordcount ignores SIGPIPE.
+// fails (naming errno's reason, e.g. "Resource temporarily unavailable"). An exec failure makes the
+// child exit with code 127. The child starts with the default SIGPIPE action even though wordcount
+// ignores SIGPIPE.
 pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& options);
 
 }  // namespace wc

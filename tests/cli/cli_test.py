@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -244,6 +245,28 @@ def run_config(tmp, name, **keys):
          "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 0}
     c.update(keys)
     path = os.path.join(d, "config.json")
+
+
+def expect_usage(wc, name, args, wants, env=None, cwd=None):
+    """`args` is a usage error: exit 2 at once, with every string of `wants` on stderr."""
+    t0 = time.time()
+    try:
+        p = run(wc, *args, timeout=30, env=env, cwd=cwd)
+    except subprocess.TimeoutExpired as e:
+        p = subprocess.CompletedProcess(args, None, e.stdout or b"", e.stderr or b"")
+    err = p.stderr.decode(errors="replace")
+    check(f"{name}: exit 2 at once", p.returncode == 2 and time.time() - t0 < 10,
+          (p.returncode, round(time.time() - t0, 1), err))
+    for want in wants:
+        check(f"{name}: says {want!r}", want in err, err)
+    return p
+
+
+def write_config(tmp, name, **keys):
+    c = {"LOGFILE": os.path.join(tmp, "wc.log"), "N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 0,
+         "N_SLEEPING_WORKERS": 0, "STATE_DIR": os.path.join(tmp, "state"), "REDIS_RETRY_SECONDS": 10}
+    c.update(keys)
+    path = os.path.join(tmp, name + ".json")
     with open(path, "w") as fh:
         json.dump(c, fh)
     return path
@@ -370,10 +393,243 @@ def test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp):
           open(log).read().startswith("2026-01-01T00:00:00.000Z coordinator[1] job_done tasks=3\n"), open(log).read())
 
 
+def job_dirs(state):
+    return sorted(d for d in os.listdir(state) if d.startswith("job-")) if os.path.isdir(state) else []
+
+
+def test_numeric_options_are_bounded(wc, tmp, data):
+    """Issue 12 (held-out pass): run --workers 100000 exited 70 (fork failed), serial --threads
+    100000 and gen --rows -5 aborted (134), gen --files -1 exited 70, serial --top -1 printed
+    everything, top -5 went on, serial --column '' counted 0 words. Each is a usage error naming
+    the option and its range, before anything runs, with the range in --help."""
+    gen_out = os.path.join(tmp, "gen-bad")
+    cases = [
+        (["run", "--workers", "100000"], "--workers must be an integer from 0 to 256, got 100000"),
+        (["serial", "--threads", "100000", data], "--threads must be an integer from 0 to 256, got 100000"),
+        (["gen", "--threads", "-1", gen_out], "--threads must be an integer from 0 to 256, got -1"),
+        (["gen", "--rows", "-5", gen_out], "--rows must be an integer from 0 to 1000000, got -5"),
+        (["gen", "--files", "-1", gen_out], "--files must be an integer from 1 to 100000, got -1"),
+        (["gen", "--seed", "-1", gen_out], "--seed must be an integer from 0 to"),
+        (["serial", "--top", "-1", data], "--top must be an integer from 0 to 100000000, got -1"),
+        (["top", "-5"], "top N must be an integer from 0 to 100000000, got -5"),
+        (["serial", "--column", "", data], "--column must be a non-empty string"),
+        (["serial", "--chunk-bytes", "0x10", data], "--chunk-bytes must be an integer from 1 to"),
+        (["split", "--rows", "-1", os.path.join(data, "x.csv"), gen_out], "--rows must be an integer from 1 to"),
+        (["worker", "--redis", "redis://127.0.0.1:1", "--claim-idle-ms", "0"],
+         "--claim-idle-ms must be an integer from 1 to 86400000, got 0"),
+    ]
+    for args, want in cases:
+        expect_usage(wc, " ".join(args[:3]), args, [want])
+    check("gen with a bad option made no directory", not os.path.exists(gen_out))
+    for cmd, want in (("serial", "--threads INT=0"), ("serial", "(0 to 256)"), ("run", "(0 to 256)"),
+                      ("gen", "(0 to 1000000)"), ("top", "(0 to 100000000)")):
+        p = run(wc, cmd, "--help", text=True)
+        check(f"{cmd} --help shows the range {want}", want in p.stdout, p.stdout)
+
+
+def test_named_config_must_exist(wc, tmp):
+    """status --config <missing> silently used the defaults; run refused it. A config file named
+    with --config or $WC_CONFIG must exist for every command (exit 2 naming it); the default
+    config.json is optional for status and top only."""
+    missing = os.path.join(tmp, "no-such-config.json")
+    want = f"cannot read config file {missing}: No such file or directory"
+    for cmd in ("status", "top", "run"):
+        expect_usage(wc, f"{cmd} --config missing", [cmd, "--config", missing], [want])
+        expect_usage(wc, f"{cmd} $WC_CONFIG missing", [cmd], [want], env=dict(os.environ, WC_CONFIG=missing))
+    env = dict(os.environ, XDG_STATE_HOME=os.path.join(tmp, "nostate"))
+    env.pop("WC_CONFIG", None)
+    env.pop("WC_REDIS", None)
+    p = run(wc, "status", env=env, cwd=tmp, text=True)  # no config.json in tmp: the defaults
+    check("status without config.json: no config error", "config" not in p.stderr and p.returncode == 2, p.stderr)
+    p = run(wc, "run", env=env, cwd=tmp, text=True)
+    check("run without config.json: names it", "cannot read config file config.json" in p.stderr, p.stderr)
+
+
+def test_timing_keys(wc, tmp, data):
+    """REDIS_RESTART_INTERVAL 0.001 was accepted and livelocked the job; a planned downtime longer
+    than everyone's retry made all workers give up at the first crash."""
+    state = os.path.join(tmp, "state")
+    for name, keys, want in (
+            ("tiny restart interval", {"REDIS_RESTART_INTERVAL": 0.001},
+             "'REDIS_RESTART_INTERVAL' must be 0 (off) or a number of seconds from 1 to 86400, got 0.001"),
+            ("downtime outlasting the retry", {"REDIS_RESTART_INTERVAL": 2, "REDIS_DOWNTIME": 3600},
+             "REDIS_RETRY_SECONDS (10) must be at least REDIS_DOWNTIME + 1 (3601)")):
+        cfg = write_config(tmp, "timing", **keys)
+        expect_usage(wc, name, ["run", "-q", "--config", cfg, "--data", data], [want])
+        check(f"{name}: no state directory made", job_dirs(state) == [], job_dirs(state))
+
+
+def test_redis_args(wc, tmp, data):
+    """A REDIS_ARGS directive redis-server refuses made run exit 4 ("exited at start: (no log)");
+    one that takes over what the supervisor owns (--dir /tmp) left a dump.rdb there."""
+    if shutil.which("redis-server") is None:
+        print("SKIP REDIS_ARGS: no redis-server")
+        return
+    state = os.path.join(tmp, "state")
+    elsewhere = os.path.join(tmp, "elsewhere")
+    os.mkdir(elsewhere)
+    cases = [
+        (["--bogus", "yes"], [">>> 'bogus \"yes\"' Bad directive or wrong number of arguments", "REDIS_ARGS"]),
+        (["--maxmemory", "lots"], [">>> 'maxmemory \"lots\"' argument must be a memory value"]),
+        (["--dir", elsewhere], ["REDIS_ARGS: --dir is set by wordcount"]),
+        (["--maxmemory", "1gb", "--dbfilename", "x.rdb"], ["REDIS_ARGS: --dbfilename is set by wordcount"]),
+        (["--appenddirname", "x"], ["--appenddirname is set"]),
+        (["--port", "6390"], ["--port is set"]),
+        (["--unixsocket", os.path.join(tmp, "s")], ["--unixsocket is set"]),
+        (["--requirepass", "x"], ["--requirepass is set"]),
+        (["--include", "/etc/redis/redis.conf"], ["--include is set"]),
+        (["--dir /tmp"], ["not a --directive name"]),
+    ]
+    for args, wants in cases:
+        cfg = write_config(tmp, "redis-args", REDIS_ARGS=args)
+        expect_usage(wc, f"REDIS_ARGS {args}", ["run", "-q", "--config", cfg, "--data", data], wants)
+        check(f"REDIS_ARGS {args}: nothing left in STATE_DIR", job_dirs(state) == [], job_dirs(state))
+    check("REDIS_ARGS --dir: nothing written there", os.listdir(elsewhere) == [], os.listdir(elsewhere))
+
+
+def test_redis_urls_and_passwords(wc, tmp, data):
+    """status/top against a Redis with a password, run without it, printed a raw protocol error
+    (exit 4); redis://h:p/5 said "bad port"; run --help suggested the password in the URL. A
+    password comes from $WC_REDIS_PASSWORD only: one in a URL is refused (never echoed), a
+    missing or wrong one is exit 2 saying where it comes from; database 0 only, said so."""
+    for cmd, args in (("worker", ["--redis", "redis://127.0.0.1:1/5"]), ("status", ["--redis", "redis://127.0.0.1:1/5"]),
+                      ("top", ["--redis", "redis://127.0.0.1:1/5"]),
+                      ("run", ["--config", write_config(tmp, "url"), "--data", data, "--redis", "redis://127.0.0.1:1/5"])):
+        expect_usage(wc, f"{cmd} with database 5", [cmd] + args, ["database 5 is not supported", "database 0"])
+        url_args = [a if not a.startswith("redis://") else "redis://:hunter2@127.0.0.1:1" for a in args]
+        p = expect_usage(wc, f"{cmd} with a password in the URL", [cmd] + url_args,
+                         ["holds a password: refused", "$WC_REDIS_PASSWORD"])
+        check(f"{cmd}: the password is not echoed", b"hunter2" not in p.stderr, p.stderr)
+    expect_usage(wc, "$WC_REDIS with a password", ["status"], ["holds a password: refused"],
+                 env=dict(os.environ, WC_REDIS="redis://:hunter2@127.0.0.1:1"))
+    for cmd in ("run", "worker", "status", "top"):
+        p = run(wc, cmd, "--help", text=True)
+        check(f"{cmd} --help: no password in a URL", "password@" not in p.stdout and "WC_REDIS_PASSWORD" in p.stdout,
+              p.stdout)
+    if shutil.which("redis-server") is None:
+        print("SKIP password-protected Redis: no redis-server")
+        return
+    port = free_port()
+    rdir = os.path.join(tmp, "pwredis")
+    os.mkdir(rdir)
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--requirepass", "s3cret", "--dir", rdir], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        url = f"redis://127.0.0.1:{port}"
+        env = dict(os.environ)
+        env.pop("WC_REDIS_PASSWORD", None)
+        for cmd, args in (("status", []), ("top", []), ("worker", ["--wait-seconds", "1"]),
+                          ("run", ["--config", write_config(tmp, "pw"), "--data", data])):
+            p = expect_usage(wc, f"{cmd} without the password", [cmd, "--redis", url] + args,
+                             [f"Redis at 127.0.0.1:{port} requires a password", "$WC_REDIS_PASSWORD"], env=env)
+            check(f"{cmd} without the password: no raw protocol error", b"Protocol error" not in p.stderr, p.stderr)
+            expect_usage(wc, f"{cmd} with a wrong password", [cmd, "--redis", url] + args,
+                         ["refused the password"], env=dict(env, WC_REDIS_PASSWORD="wrong"))
+        p = run(wc, "status", "--redis", url, env=dict(env, WC_REDIS_PASSWORD="s3cret"), text=True)
+        check("status with the password from $WC_REDIS_PASSWORD", p.returncode == 0 and "job:" in p.stdout, p.stderr)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_unusable_spill_dir_leaves_nothing(wc, tmp, data):
+    """An unwritable SPILL_DIR exited 2 but left STATE_DIR/job-* (its Redis, checkpoint, password)
+    behind. It is checked before anything is made."""
+    if shutil.which("redis-server") is None:
+        print("SKIP SPILL_DIR: no redis-server")
+        return
+    state = os.path.join(tmp, "state")
+    afile = os.path.join(tmp, "a-file")
+    open(afile, "w").close()
+    cfg = write_config(tmp, "spill", MODE="shuffle", SPILL_DIR=os.path.join(afile, "spill"))
+    expect_usage(wc, "SPILL_DIR under a regular file", ["run", "-q", "--config", cfg, "--data", data],
+                 [f"cannot create the spill directory {afile}/spill: Not a directory"])
+    check("SPILL_DIR under a regular file: nothing left in STATE_DIR", job_dirs(state) == [], os.listdir(state)
+          if os.path.isdir(state) else None)
+    # As a user the permissions apply to (root may write anywhere): `nobody`, in a directory of
+    # its own (the test's temp dir is root's, 0700).
+    runuser = shutil.which("runuser") or shutil.which("setpriv")
+    if os.geteuid() != 0 or runuser is None:
+        print("SKIP unwritable SPILL_DIR as nobody: not root, or no runuser")
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    base = tempfile.mkdtemp(prefix="wc_cli_nobody_")
+    try:
+        os.chmod(base, 0o755)
+        shutil.copytree(data, os.path.join(base, "data"))
+        ro = os.path.join(base, "ro")
+        os.mkdir(ro, 0o500)
+        for root, dirs, files in os.walk(base):
+            for n in [root] + [os.path.join(root, f) for f in dirs + files]:
+                os.chown(n, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(ro, 0o500)
+        cfg = write_config(base, "spill", MODE="shuffle", SPILL_DIR=ro, LOGFILE=os.path.join(base, "wc.log"),
+                           STATE_DIR=os.path.join(base, "state"))
+        os.chmod(cfg, 0o644)
+        prefix = ["runuser", "-u", "nobody", "--"] if os.path.basename(runuser) == "runuser" else \
+            ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        t0 = time.time()
+        p = subprocess.run(prefix + [wc, "run", "-q", "--config", cfg, "--data", os.path.join(base, "data")],
+                           capture_output=True, text=True, timeout=60, env=dict(os.environ, HOME=base))
+        check("unwritable SPILL_DIR as nobody: exit 2 at once", p.returncode == 2 and time.time() - t0 < 10,
+              (p.returncode, p.stderr))
+        check("unwritable SPILL_DIR as nobody: named", f"cannot write in SPILL_DIR {ro}: Permission denied" in p.stderr,
+              p.stderr)
+        check("unwritable SPILL_DIR as nobody: nothing left in STATE_DIR", job_dirs(os.path.join(base, "state")) == [],
+              job_dirs(os.path.join(base, "state")))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_words_with_control_bytes(wc, tmp):
+    """Words in the top lines (and names in error messages) reached the terminal raw: ESC
+    sequences, C1 controls (CSI raw or in UTF-8), CR. They are escaped like log lines; printable
+    words, UTF-8 and backslashes included, are printed byte for byte as before, and --out keeps
+    every word exactly."""
+    d = os.path.join(tmp, "controls")
+    os.mkdir(d)
+    words = [(b"\x1b[2Jclear", 9), (b"csi\xc2\x9b31m", 8), (b"raw\x9b31m", 7), (b"car\rret", 6),
+             (b"caf\xc3\xa9", 5), (b"emoji\xf0\x9f\x98\x80", 4), (b"C:\\dir", 3), (b"plain", 2)]
+    text = b" ".join(w for w, n in words for _ in range(n))
+    with open(os.path.join(d, "w.csv"), "wb") as fh:
+        fh.write(b'id,text\n1,"' + text + b'"\n')
+    with open(os.path.join(d, b"bad\xc2\x9b\x1b[31m.csv".decode("utf-8", "surrogateescape")), "wb") as fh:
+        fh.write(b"a,text\n1,x\n2,x,y\n")
+    want = (b"\\x1b[2Jclear: 9\ncsi\\xc2\\x9b31m: 8\nraw\\x9b31m: 7\ncar\\rret: 6\n"
+            b"caf\xc3\xa9: 5\nemoji\xf0\x9f\x98\x80: 4\nC:\\dir: 3\nplain: 2\n")
+    out = os.path.join(tmp, "controls.txt")
+    p = run(wc, "serial", "--top", "8", "--out", out, d)
+    check("control words: serial exit 1 (the bad file)", p.returncode == 1, p.stderr)
+    check("control words: serial's top lines escaped, printable words as they are", p.stdout == want, p.stdout)
+    for stream, name in ((p.stdout, "stdout"), (p.stderr, "stderr")):
+        check(f"control words: no raw ESC, CR or C1 on serial's {name}",
+              not re.search(rb"[\x1b\r\x9b]|\xc2[\x80-\x9f]", stream), stream)
+    check("control words: the failed file is named escaped", b"FAILED " + d.encode() + b"/bad\\xc2\\x9b\\x1b[31m.csv:3"
+          in p.stderr, p.stderr)
+    got = open(out, "rb").read()
+    check("control words: --out keeps every word exactly (counts format)",
+          got.startswith(b"9\t\\x1b[2Jclear\n8\tcsi\xc2\x9b31m\n7\traw\x9b31m\n6\tcar\\rret\n"), got[:200])
+    if shutil.which("redis-server") is None:
+        print("SKIP control words in run: no redis-server")
+        return
+    os.remove(os.path.join(d, b"bad\xc2\x9b\x1b[31m.csv".decode("utf-8", "surrogateescape")))
+    cfg = write_config(tmp, "controls", TOP=8)
+    p = run(wc, "run", "-q", "--config", cfg, "--data", d, timeout=120)
+    check("control words: run exit 0", p.returncode == 0, p.stderr)
+    check("control words: run's top lines equal serial's", p.stdout == want, p.stdout)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wordcount", required=True)
-    wc = ap.parse_args().wordcount
+    wc = os.path.abspath(ap.parse_args().wordcount)
     with tempfile.TemporaryDirectory(prefix="wc_cli_") as tmp:
         data = os.path.join(tmp, "data")
         p = run(wc, "gen", "--files", "3", "--rows", "4000", "--seed", "7", data)
@@ -441,6 +697,13 @@ def main():
         test_outputs_are_whole_or_nothing(wc, tmp, data, exp)
         test_run_stops_cleanly(wc, tmp, data)
         test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp)
+        test_numeric_options_are_bounded(wc, tmp, data)
+        test_named_config_must_exist(wc, tmp)
+        test_timing_keys(wc, tmp, data)
+        test_redis_args(wc, tmp, data)
+        test_redis_urls_and_passwords(wc, tmp, data)
+        test_unusable_spill_dir_leaves_nothing(wc, tmp, data)
+        test_words_with_control_bytes(wc, tmp)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -48,7 +48,7 @@ def chaos_run(tmp, seed, persistence="rdb"):
     data = jt.gen(tmp, 12, 4000 if jt.MODE != "shuffle" else 10000, seed=seed)
     cfg = jt.config(tmp, N_NORMAL_WORKERS=3, N_CRASHING_WORKERS=1, N_SLEEPING_WORKERS=0, CLAIM_IDLE_MS=400,
                     CHUNK_BYTES=100000, COMMIT_MAX_TASKS=3, CHECKPOINT_INTERVAL=0.2,
-                    REDIS_RESTART_INTERVAL=rng.uniform(0.6, 1.2), REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30,
+                    REDIS_RESTART_INTERVAL=rng.uniform(1.0, 1.5), REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30,
                     PERSISTENCE=persistence, REDIS_ARGS=["--rdb-key-save-delay", "100000"])
     p, out = jt.start_run(tmp, cfg, data)
     kills = {"worker": 0, "redis": 0}
@@ -250,9 +250,9 @@ def test_direct_no_local_user_can_take_the_embedded_redis_port(tmp):
     # redis-server is checked for TCP listeners while it runs; whenever the endpoint names a TCP
     # port and Redis is down, a listener of another user takes that port for 0.3 s. (Direct mode
     # only: the embedded Redis is the same in both modes.)
-    data = jt.gen(tmp, 6, 4000)
+    data = jt.gen(tmp, 12, 4000)
     cfg = jt.config(tmp, N_NORMAL_WORKERS=2, CHUNK_BYTES=100000, COMMIT_MAX_TASKS=2, CHECKPOINT_INTERVAL=0.1,
-                    REDIS_RESTART_INTERVAL=0.3, REDIS_DOWNTIME=0.2, REDIS_RETRY_SECONDS=30)
+                    REDIS_RESTART_INTERVAL=1.0, REDIS_DOWNTIME=0.3, REDIS_RETRY_SECONDS=30)
     p, out = jt.start_run(tmp, cfg, data)
     listening, received, squats, seen = set(), b"", 0, set()
     state = os.path.join(tmp, "state")

@@ -67,8 +67,12 @@ class Redis:
 
     @property
     def url(self):
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}"
+        # Never with the password: wordcount refuses one in a URL (secrets never go on a command
+        # line); it comes from $WC_REDIS_PASSWORD (env()).
+        return f"redis://127.0.0.1:{self.port}"
+
+    def env(self):
+        return dict(os.environ, WC_REDIS_PASSWORD=self.password) if self.password else None
 
     def cli(self, *args, stdin=None):
         cmd = [REDIS_CLI, "-p", str(self.port)] + (["-a", self.password, "--no-auth-warning"] if self.password else [])
@@ -164,10 +168,10 @@ def config(tmp, **keys):
     return path
 
 
-def start_run(tmp, cfg, data, *extra):
+def start_run(tmp, cfg, data, *extra, env=None):
     out = os.path.join(tmp, "out.txt")
     p = subprocess.Popen([WC, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", out] + list(extra),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     return p, out
 
 
@@ -614,10 +618,20 @@ def test_password_protected_redis(tmp):
     data = gen(tmp, 2, 500)
     r = Redis(tmp, password="s3cret pass")
     try:
-        p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
+        p, out = start_run(tmp, config(tmp), data, "--redis", r.url, env=r.env())
         rc, _, stderr = finish(p)
         expect(rc == 0, f"exit {rc}: {stderr}")
         expect(read(out) == serial(tmp, data), "counts differ from serial")
+        # Without the password: a usage error saying where it comes from, at once (not a raw
+        # protocol error after REDIS_RETRY_SECONDS of retries), for run, status and top alike.
+        env = dict(os.environ)
+        env.pop("WC_REDIS_PASSWORD", None)
+        for args in (["run", "--config", config(tmp), "--data", os.path.join(data, "*.csv"), "--redis", r.url],
+                     ["status", "--redis", r.url], ["top", "--redis", r.url]):
+            t0 = time.time()
+            p = subprocess.run([WC] + args, capture_output=True, text=True, env=env, timeout=60)
+            expect(p.returncode == 2 and "requires a password" in p.stderr and "$WC_REDIS_PASSWORD" in p.stderr
+                   and time.time() - t0 < 10, f"{args[0]} without the password: exit {p.returncode}: {p.stderr}")
     finally:
         r.stop()
 
