@@ -58,7 +58,7 @@ int RunSerial(const SerialArgs& args) {
                "counted {} of {} files, {:.1f} MB, {} records, {} words, {} distinct in {:.2f} s "
                "({:.0f} MB/s)\n",
                result.files_counted, files.size(), mb, result.records, result.words,
-               result.counts.size(), count_s, count_s > 0 ? mb / count_s : 0.0);
+               result.distinct, count_s, count_s > 0 ? mb / count_s : 0.0);
   }
   for (const auto& f : result.failures) WriteStderrLine("FAILED " + f.message);
   if (!result.failures.empty()) {

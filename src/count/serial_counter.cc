@@ -187,6 +187,7 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
     result.words += task.stats.words;
   }
   result.files_counted = paths.size() - result.failures.size();
+  result.counts.ForEach([&](std::string_view, uint64_t) { ++result.distinct; });
   return result;
 }
 

@@ -48,6 +48,8 @@ struct SerialResult {
   uint64_t bytes_counted = 0;
   uint64_t records = 0;
   uint64_t words = 0;
+  uint64_t distinct = 0;  // words with a non-zero count (counts.size() also holds the words of
+                          // failed files, taken back to 0)
 };
 
 SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptions& options);
