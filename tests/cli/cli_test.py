@@ -237,14 +237,21 @@ def test_outputs_are_whole_or_nothing(wc, tmp, data, exp):
     check("run --out unwritable: found before the job started", "embedded Redis" not in p.stderr, p.stderr)
 
 
-def run_config(tmp, name, **keys):
-    """A config for `run` in its own directory under tmp (log, state), one normal worker."""
-    d = os.path.join(tmp, name)
-    os.makedirs(d, exist_ok=True)
+def config_file(path, d, keys):
+    """Writes a config for `run` to `path`: one normal worker, LOGFILE and STATE_DIR under d."""
     c = {"LOGFILE": os.path.join(d, "wc.log"), "STATE_DIR": os.path.join(d, "state"), "N_NORMAL_WORKERS": 1,
          "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 0}
     c.update(keys)
-    path = os.path.join(d, "config.json")
+    with open(path, "w") as fh:
+        json.dump(c, fh)
+    return path
+
+
+def run_config(tmp, name, **keys):
+    """A config for `run` in its own directory tmp/<name> (config.json, log, state)."""
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    return config_file(os.path.join(d, "config.json"), d, keys)
 
 
 def expect_usage(wc, name, args, wants, env=None, cwd=None):
@@ -263,13 +270,8 @@ def expect_usage(wc, name, args, wants, env=None, cwd=None):
 
 
 def write_config(tmp, name, **keys):
-    c = {"LOGFILE": os.path.join(tmp, "wc.log"), "N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 0,
-         "N_SLEEPING_WORKERS": 0, "STATE_DIR": os.path.join(tmp, "state"), "REDIS_RETRY_SECONDS": 10}
-    c.update(keys)
-    path = os.path.join(tmp, name + ".json")
-    with open(path, "w") as fh:
-        json.dump(c, fh)
-    return path
+    """A config tmp/<name>.json for `run`, log and state in tmp, Redis retried for 10 s."""
+    return config_file(os.path.join(tmp, name + ".json"), tmp, {"REDIS_RETRY_SECONDS": 10, **keys})
 
 
 def processes_naming(marker):
