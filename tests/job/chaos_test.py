@@ -250,7 +250,8 @@ def test_direct_no_local_user_can_take_the_embedded_redis_port(tmp):
     # redis-server is checked for TCP listeners while it runs; whenever the endpoint names a TCP
     # port and Redis is down, a listener of another user takes that port for 0.3 s. (Direct mode
     # only: the embedded Redis is the same in both modes.)
-    data = jt.gen(tmp, 12, 4000)
+    # (long enough for two forced restarts, REDIS_RESTART_INTERVAL being at least 1 s)
+    data = jt.gen(tmp, 30, 4000)
     cfg = jt.config(tmp, N_NORMAL_WORKERS=2, CHUNK_BYTES=100000, COMMIT_MAX_TASKS=2, CHECKPOINT_INTERVAL=0.1,
                     REDIS_RESTART_INTERVAL=1.0, REDIS_DOWNTIME=0.3, REDIS_RETRY_SECONDS=30)
     p, out = jt.start_run(tmp, cfg, data)
