@@ -135,6 +135,7 @@ JobConfig LoadConfig(const std::string& path) {
       {"CHUNK_BYTES", Int(&c.chunk_bytes, 1, int64_t{1} << 40)},
       {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, 1, 3'000'000)},
       {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, 1, 100'000)},
+      {"COMMIT_WAIT_REPLICAS", Int(&c.commit_wait_replicas, 0, 4)},
       {"MAX_DELIVERIES", Int(&c.max_deliveries, 1, 1000)},
       {"REDIS_RETRY_SECONDS", Seconds(&c.redis_retry_seconds, kDay)},
       {"COLUMN", String(&c.column)},
@@ -169,6 +170,11 @@ void Validate(const JobConfig& c) {
         "COUNT \"{}\" collides with the task stream IN \"{}\" or one of its keys ({}:...)", c.count,
         c.in, c.in));
   }
+  // The embedded replicated Redis has REDIS_REPLICAS replicas: a wait for more would time out
+  // on every commit.
+  if (c.redis_ha == RedisHa::kSentinel && c.commit_wait_replicas > c.redis_replicas)
+    throw UsageError(fmt::format("COMMIT_WAIT_REPLICAS {} is more than REDIS_REPLICAS {}",
+                                 c.commit_wait_replicas, c.redis_replicas));
 }
 
 }  // namespace wc::job

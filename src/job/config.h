@@ -73,6 +73,9 @@ struct JobConfig {
   int64_t commit_max_words = kDefaultCommitMaxWords;
   // COMMIT_MAX_TASKS: tasks acknowledged by one commit.
   int commit_max_tasks = kDefaultCommitMaxTasks;
+  // COMMIT_WAIT_REPLICAS (a replicated Redis): after each acknowledging call a worker WAITs until
+  // this many replicas hold it (at most 1 s), so that a failover does not lose it. 0: no wait.
+  int commit_wait_replicas = 0;
   // MAX_DELIVERIES: an unreadable task is retried until it was delivered this often.
   int max_deliveries = kDefaultMaxDeliveries;
   // REDIS_RETRY_SECONDS: how long everyone waits for an unreachable Redis.

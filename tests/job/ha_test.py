@@ -228,11 +228,15 @@ def test_primary_sigkilled_mid_map_and_mid_reduce(tmp):
 
 
 def test_direct_coordinator_kills_the_primary_on_schedule(tmp):
-    # Sleeping workers (1 s per task, ~24 tasks): the job outlasts several crash intervals.
+    # Sleeping workers (1 s per task, ~24 tasks): the job outlasts several crash intervals. Each
+    # commit WAITs for a replica (COMMIT_WAIT_REPLICAS).
     data = jt.gen(tmp, 4, 2400, seed=3)
     cfg = ha_config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, PARTITIONS=4, CHUNK_BYTES=80000,
-                    COMMIT_MAX_TASKS=2, REDIS_RESTART_INTERVAL=1.5)
+                    COMMIT_MAX_TASKS=2, REDIS_RESTART_INTERVAL=1.5, COMMIT_WAIT_REPLICAS=1)
     stderr = run_exact(tmp, cfg, data)
+    commits = [l for l in jt.log_lines(tmp) if " commit " in l and "result=accepted" in l]
+    jt.expect(commits and all(" replicas_acked=" in l for l in commits), f"commits without a WAIT: {commits[:3]}")
+    jt.expect(any(" replicas_acked=1 " in l for l in commits), "no commit was acknowledged by a replica")
     crashes = events(tmp, "redis_crash")
     fails = [l for l in events(tmp, "failover") if "no_primary_s=" in l]
     story = "\n".join(l for l in jt.log_lines(tmp) if "coordinator" in l and any(
