@@ -173,6 +173,7 @@ TEST(RedisSessionHaTest, AWaitingWorkerFollowsAnUnblockAndAFailoverWithTheOldPri
   EXPECT_EQ(s.failovers(), 1);
   EXPECT_EQ(watch.failovers(), 1);
   EXPECT_EQ(watch.seen_restarts(), 0);
+  cluster.KillAll();  // nothing to keep: no graceful stop
 }
 
 }  // namespace

@@ -123,6 +123,7 @@ TEST(AofRepairTest, ANodeOfAReplicatedRedisStartedAsThePrimaryIsRepairedToo) {
   EXPECT_EQ(o.torn_key, "");
   EXPECT_EQ(o.later, "1");
   EXPECT_TRUE(ha.node().last_repair().checked);
+  ha.c.KillAll();  // nothing to keep: no graceful stop
 }
 
 TEST(AofRepairTest, NoAofIsNothingToDoAndAWholeFileIsLeftAlone) {
