@@ -198,6 +198,7 @@ def test_primary_sigkilled_mid_map_and_mid_reduce(tmp):
                  "the Sentinel and the replica restarted")
         wait_for(lambda: replicas_online(tmp) >= 2, p, 30, "both replicas online")
         port1, pid1 = primary(tmp)
+        jt.expect(not events(tmp, "reduce_phase"), "the map phase ended before the first kill")
         os.kill(pid1, 9)
         wait_for(lambda: events(tmp, "failover"), p, 30, "the first failover")
         if jt.MODE == "shuffle":
@@ -210,6 +211,7 @@ def test_primary_sigkilled_mid_map_and_mid_reduce(tmp):
         wait_for(lambda: replicas_online(tmp) >= 2, p, 30, "both replicas online")
         port2, pid2 = primary(tmp)
         jt.expect(port2 != port1, "the primary did not change")
+        jt.expect(not events(tmp, "publish"), "the reduce phase ended before the second kill")
         os.kill(pid2, 9)
         ports.extend([port1, port2])
 

@@ -232,6 +232,7 @@ def scenario_faults(bed, mode):
     bed.wait_for(lambda: job.alive() and job.done_tasks() >= 2, 60, "two tasks done", logs=logs())
 
     # 1. r1 (primary, Sentinel, worker) cut off past down-after and min-replicas-max-lag.
+    expect(not any(" reduce_phase " in l for l in lines_of(job.logfile)), "the map phase ended before the cut")
     bed.link_down("r1")
     t_cut = time.monotonic()
     bed.wait_for(lambda: ha.named_primary("r2") in ("r2", "r3"), 30, "a failover on the majority side", logs=logs())
@@ -265,6 +266,7 @@ def scenario_faults(bed, mode):
         bed.wait_for(lambda: job.alive() and job.done_tasks() >= seen + 2, 60, "two more tasks", logs=logs())
     bed.wait_for(lambda: job.alive() and ha.replicas_online() == 2, 30, "both replicas online", logs=logs())
     expect(ha.primary() == new, f"the primary moved on its own: {ha.primary()}")
+    expect(not any(" publish " in l for l in job.lines()), "the reduce phase ended before the kill")
     ha.kill(ha.data[new])
     t_kill = time.monotonic()
     bed.wait_for(lambda: job.alive() and ha.primary() not in ("", new), 30, "the failover with a Sentinel dead",
