@@ -139,18 +139,20 @@ size_t FailedTasks(const job::JobReport& r) {
   return r.failures.size() - std::min(r.failures.size(), r.rejected_files);
 }
 
-// `external`: run --redis (restarts are seen, not made: their cause is unknown).
+// `external`: run --redis or --sentinel (restarts are seen, not made: their cause is unknown).
+// `replicated`: REDIS_HA sentinel or --sentinel (failovers are counted too).
 void Summarize(const job::JobConfig& config, const job::JobReport& r, const std::string& since,
-               bool external, bool quiet) {
+               bool external, bool replicated, bool quiet) {
   bool shuffle = r.mode == job::Mode::kShuffle;
   int64_t all_tasks = static_cast<int64_t>(r.tasks) + (shuffle ? r.partitions : 0);
   int64_t again = TasksCountedAgainAtLeast(config.logfile, all_tasks, since);
   int restarts = r.forced_restarts + r.unplanned_restarts + r.seen_restarts;
   Log::Event("job_done",
              "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} seen={} "
-             "workers_killed={} counted_again_at_least={} job_creations={}",
+             "failovers={} workers_killed={} counted_again_at_least={} job_creations={}",
              r.tasks, r.failures.size(), r.seconds, restarts, r.forced_restarts,
-             r.unplanned_restarts, r.seen_restarts, r.workers_killed, again, r.job_creations);
+             r.unplanned_restarts, r.seen_restarts, r.failovers, r.workers_killed, again,
+             r.job_creations);
   if (quiet) return;
   // e.g. "counted 138 of 140 tasks (2 failed) over 49 files: 438.0 MB in 5.10 s (86 MB/s)", or
   // in shuffle mode "counted 10 of 10 map tasks and 4 reduce tasks over 10 files (1 rejected): ..."
@@ -166,6 +168,8 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, const std:
   std::string how =
       external ? fmt::format("{} seen on the external server", r.seen_restarts)
                : fmt::format("{} forced, {} unplanned", r.forced_restarts, r.unplanned_restarts);
+  // A replicated Redis: its failovers (a replica promoted) too.
+  if (replicated || r.failovers > 0) how += fmt::format("; {} failover(s)", r.failovers);
   WriteStderr(
       fmt::format("survived {} Redis restart(s) ({}) and {} killed worker(s); "
                   "{} task(s) counted again; {} checkpoint(s), {} failed\n",
@@ -222,7 +226,9 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   // A standard output that cannot be written is an output error (exit 6), as for serial.
   if (std::fflush(stdout) != 0 || !written)
     throw OutputError("standard output", "cannot write", errno);
-  Summarize(config, r, since, !options.redis_url.empty(), args.quiet);
+  bool sentinel = !options.sentinels.empty();
+  Summarize(config, r, since, !options.redis_url.empty() || sentinel,
+            sentinel || config.redis_ha == job::RedisHa::kSentinel, args.quiet);
   for (const auto& f : r.failures) WriteStderrLine("FAILED " + f);
   if (!r.failures.empty()) {
     size_t failed = FailedTasks(r);

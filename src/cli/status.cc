@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <iterator>
@@ -10,6 +11,7 @@
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
+#include "job/ha_redis.h"
 #include "job/job_store.h"
 #include "job/redis_session.h"
 #include "job/state_dir.h"
@@ -26,23 +28,37 @@ using redis::Connection;
 
 namespace {
 
-// The primary --sentinel names, or --redis (or $WC_REDIS) if given, else the one embedded Redis
-// running under STATE_DIR.
-redis::ConnectOptions Locate(const job::JobConfig& config, const RedisLocation& where) {
-  redis::SentinelOptions sentinel = job::SentinelOptionsFrom(where.sentinels, where.master_name);
-  if (sentinel.enabled()) {
-    redis::ConnectOptions o;
-    job::TakePasswordFromEnvironment(o);
-    redis::HostPort primary = redis::SentinelClient(sentinel).AskPrimary(o.password);
-    o.host = primary.host;
-    o.port = primary.port;
-    return o;
+// Where the job's Redis is: the primary --sentinel names, or --redis (or $WC_REDIS) if given,
+// else the one embedded Redis running under STATE_DIR (with its Sentinels, if replicated).
+struct Location {
+  redis::ConnectOptions redis;
+  redis::SentinelOptions sentinel;  // enabled: a replicated Redis
+};
+
+Location Locate(const job::JobConfig& config, const RedisLocation& where) {
+  Location at{.sentinel = job::SentinelOptionsFrom(where.sentinels, where.master_name)};
+  if (at.sentinel.enabled()) {
+    job::TakePasswordFromEnvironment(at.redis);
+    redis::HostPort primary = redis::SentinelClient(at.sentinel).AskPrimary(at.redis.password);
+    at.redis.host = primary.host;
+    at.redis.port = primary.port;
+    return at;
   }
   const std::string& url = where.url;
-  if (!url.empty()) return job::RedisOptionsFromUrl(url);
+  if (!url.empty()) {
+    at.redis = job::RedisOptionsFromUrl(url);
+    return at;
+  }
   std::string root = config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir;
   std::vector<redis::ConnectOptions> found = job::FindEmbeddedServers(root);
-  if (found.size() == 1) return found[0];
+  if (found.size() == 1) {
+    at.redis = found[0];
+    std::string sentinels = job::EmbeddedSentinels(root, at.redis.port);
+    if (!sentinels.empty())
+      at.sentinel = {.sentinels = redis::ParseHostPorts(sentinels),
+                     .master_name = job::HaRedis::kMasterName};
+    return at;
+  }
   if (found.empty())
     throw UsageError("no --redis given and no embedded Redis of a running job under " + root);
   std::string urls;
@@ -52,6 +68,53 @@ redis::ConnectOptions Locate(const job::JobConfig& config, const RedisLocation& 
   }
   throw UsageError(fmt::format("{} embedded Redis servers run under {}: name one with --redis:{}",
                                found.size(), root, urls));
+}
+
+// The replication roles: the replicas as the primary `c` reports them, and what each Sentinel
+// names as the primary (or why it did not answer).
+JobStatus::Ha ReadHa(Connection& c, const redis::SentinelOptions& sentinel) {
+  JobStatus::Ha ha;
+  ha.primary = fmt::format("{}:{}", c.options().host, c.options().port);
+  std::string info(c.Command({"INFO", "replication"}).str());
+  ha.role = redis::InfoField(info, "role");
+  size_t pos = 0;
+  for (size_t end; pos < info.size(); pos = end + 1) {
+    end = info.find('\n', pos);
+    if (end == std::string::npos) end = info.size();
+    std::string line = info.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    // slave0:ip=127.0.0.1,port=6380,state=online,offset=1234,lag=0
+    auto colon = line.find(':');
+    if (line.rfind("slave", 0) != 0 || colon == std::string::npos ||
+        line.find("ip=", colon) == std::string::npos)
+      continue;
+    std::map<std::string, std::string> f;
+    for (size_t at = colon + 1, comma; at < line.size(); at = comma + 1) {
+      comma = line.find(',', at);
+      if (comma == std::string::npos) comma = line.size();
+      std::string kv = line.substr(at, comma - at);
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) f[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    JobStatus::Ha::Replica r{.address = f["ip"] + ":" + f["port"], .state = f["state"]};
+    const std::string& lag = f["lag"];
+    std::from_chars(lag.data(), lag.data() + lag.size(), r.lag_s);
+    ha.replicas.push_back(r);
+  }
+  for (const redis::HostPort& s : sentinel.sentinels) {
+    JobStatus::Ha::Sentinel one{.address = s.str()};
+    try {
+      redis::SentinelClient ask({.sentinels = {s},
+                                 .master_name = sentinel.master_name,
+                                 .timeout = std::chrono::milliseconds(500)});
+      one.names = ask.AskPrimary(c.options().password).str();
+      one.reachable = true;
+    } catch (const redis::RedisError& e) {
+      one.names = e.what();
+    }
+    ha.sentinels.push_back(one);
+  }
+  return ha;
 }
 
 // Everything `status` shows, read on one connection.
@@ -120,8 +183,21 @@ std::string StatusText(const JobStatus& s) {
       fmt::format_to(to, "  consumer {:<16} {} pending, idle {} ms\n", EscapeForLog(w.name),
                      w.pending, w.idle_ms);
   }
-  for (const auto& [task, error] : s.failed)
-    fmt::format_to(to, "  failed {}: {}\n", EscapeForLog(task), EscapeForLog(error));
+  for (const auto& [task, error] : s.failed) fmt::format_to(to, "  failed {}: {}\n", EscapeForLog(task), EscapeForLog(error));
+
+  if (s.ha) {
+    const JobStatus::Ha& ha = *s.ha;
+    size_t reachable = 0;
+    for (const auto& x : ha.sentinels) reachable += x.reachable;
+    fmt::format_to(to, "ha:         primary {}{}, {} replica(s), {} of {} Sentinels reachable\n",
+                   ha.primary, ha.role == "master" ? "" : " (role " + ha.role + ")",
+                   ha.replicas.size(), reachable, ha.sentinels.size());
+    for (const auto& r : ha.replicas)
+      fmt::format_to(to, "  replica   {} {}, lag {} s\n", r.address, r.state, r.lag_s);
+    for (const auto& x : ha.sentinels)
+      fmt::format_to(to, "  sentinel  {} {} {}\n", x.address,
+                     x.reachable ? "names" : "unreachable:", EscapeForLog(x.names));
+  }
   const JobStatus::Checkpoint& cp = s.checkpoint;
   fmt::format_to(to, "checkpoint: last save {} s ago (status {}{}{})\n", cp.seconds_ago,
                  EscapeForLog(cp.last_status), cp.in_progress ? ", one running" : "",
@@ -153,6 +229,19 @@ std::string StatusJson(const JobStatus& s) {
                      {"in_progress", s.checkpoint.in_progress},
                      {"last_status", s.checkpoint.last_status},
                      {"aof", s.checkpoint.aof}};
+  if (s.ha) {
+    nlohmann::json& ha = j["ha"];
+    ha["primary"] = s.ha->primary;
+    ha["role"] = s.ha->role;
+    ha["replicas"] = nlohmann::json::array();
+    for (const auto& r : s.ha->replicas)
+      ha["replicas"].push_back({{"address", r.address}, {"state", r.state}, {"lag_s", r.lag_s}});
+    ha["sentinels"] = nlohmann::json::array();
+    for (const auto& x : s.ha->sentinels) {
+      ha["sentinels"].push_back({{"address", x.address}, {"reachable", x.reachable}});
+      ha["sentinels"].back()[x.reachable ? "names" : "error"] = x.names;
+    }
+  }
   // ASCII only (\u escapes): a C1 control in a name cannot reach a terminal raw either.
   return j.dump(2, ' ', /*ensure_ascii=*/true) + "\n";
 }
@@ -161,8 +250,10 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
   job::JobStore store(job::KeysOf(config));
   JobStatus status;
   try {
-    Connection c(Locate(config, where));
+    Location at = Locate(config, where);
+    Connection c(at.redis);
     status = ReadStatus(store, c);
+    if (at.sentinel.enabled()) status.ha = ReadHa(c, at.sentinel);
   } catch (const redis::RedisAuthError& e) {
     WriteStderrLine("wordcount status: " + job::PasswordTrouble(e));
     return kExitUsage;
@@ -180,7 +271,7 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
 int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   job::JobStore store(job::KeysOf(config));
   try {
-    job::RedisSession session(job::SessionOptions{.redis = Locate(config, where),
+    job::RedisSession session(job::SessionOptions{.redis = Locate(config, where).redis,
                                                   .retry_for = std::chrono::milliseconds(5000)});
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
     std::vector<WordCount> views;

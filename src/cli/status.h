@@ -50,6 +50,24 @@ struct JobStatus {
     std::string last_status;   // of the last BGSAVE
     bool aof = false;
   } checkpoint;
+  // A replicated Redis (--sentinel, or an embedded one with REDIS_HA sentinel): the roles as
+  // the primary (INFO replication) and each Sentinel see them.
+  struct Ha {
+    std::string primary;  // host:port of the server read: the one named the primary
+    std::string role;     // what it says it is (INFO replication): "master", or not (yet)
+    struct Replica {
+      std::string address, state;  // state: online, wait_bgsave, send_bulk...
+      int64_t lag_s = -1;          // since its last acknowledgement
+    };
+    std::vector<Replica> replicas;  // connected to the primary
+    struct Sentinel {
+      std::string address;
+      bool reachable = false;
+      std::string names;  // the primary it names (reachable), or why it did not answer
+    };
+    std::vector<Sentinel> sentinels;
+  };
+  std::optional<Ha> ha;
 };
 
 // The text `status` prints (lines ending in '\n'; control bytes of every value from Redis

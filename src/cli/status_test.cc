@@ -162,5 +162,68 @@ TEST(StatusTest, ValuesFromRedisCannotDriveTheTerminal) {
       << json;
 }
 
+// A replicated Redis: the roles as the primary and each Sentinel see them.
+JobStatus Replicated() {
+  JobStatus s = NoJob();
+  s.ha = JobStatus::Ha{
+      .primary = "127.0.0.1:7001",
+      .role = "master",
+      .replicas = {{.address = "127.0.0.1:7002", .state = "online", .lag_s = 0},
+                   {.address = "127.0.0.1:7003", .state = "send_bulk", .lag_s = 3}},
+      .sentinels = {{.address = "127.0.0.1:26379", .reachable = true, .names = "127.0.0.1:7001"},
+                    {.address = "127.0.0.1:26380", .reachable = false, .names = "refused"}}};
+  return s;
+}
+
+TEST(StatusTest, TextOfAReplicatedRedisShowsPrimaryReplicasAndSentinels) {
+  EXPECT_EQ(StatusText(Replicated()),
+            "job:        none on this server (stream 'files')\n"
+            "ha:         primary 127.0.0.1:7001, 2 replica(s), 1 of 2 Sentinels reachable\n"
+            "  replica   127.0.0.1:7002 online, lag 0 s\n"
+            "  replica   127.0.0.1:7003 send_bulk, lag 3 s\n"
+            "  sentinel  127.0.0.1:26379 names 127.0.0.1:7001\n"
+            "  sentinel  127.0.0.1:26380 unreachable: refused\n"
+            "checkpoint: last save 7 s ago (status ok)\n"
+            "counts:     0 distinct words in 'count'\n");
+  JobStatus demoted = Replicated();
+  demoted.ha->role = "slave";
+  EXPECT_NE(StatusText(demoted).find("primary 127.0.0.1:7001 (role slave), "), std::string::npos);
+}
+
+TEST(StatusTest, JsonOfAReplicatedRedisHasItsRoles) {
+  std::string json = StatusJson(Replicated());
+  EXPECT_NE(json.find(R"(  "ha": {
+    "primary": "127.0.0.1:7001",
+    "replicas": [
+      {
+        "address": "127.0.0.1:7002",
+        "lag_s": 0,
+        "state": "online"
+      },
+      {
+        "address": "127.0.0.1:7003",
+        "lag_s": 3,
+        "state": "send_bulk"
+      }
+    ],
+    "role": "master",
+    "sentinels": [
+      {
+        "address": "127.0.0.1:26379",
+        "names": "127.0.0.1:7001",
+        "reachable": true
+      },
+      {
+        "address": "127.0.0.1:26380",
+        "error": "refused",
+        "reachable": false
+      }
+    ]
+  },)"),
+            std::string::npos)
+      << json;
+  EXPECT_EQ(StatusJson(NoJob()).find("\"ha\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace wc::cli

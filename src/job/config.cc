@@ -197,6 +197,7 @@ JobConfig LoadConfig(const std::string& path) {
       {"CHUNK_BYTES", Int(&c.chunk_bytes, kChunkBytesRange)},
       {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, kCommitMaxWordsRange)},
       {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, kCommitMaxTasksRange)},
+      {"COMMIT_WAIT_REPLICAS", Int(&c.commit_wait_replicas, kCommitWaitReplicasRange)},
       {"MAX_DELIVERIES", Int(&c.max_deliveries, kMaxDeliveriesRange)},
       {"REDIS_RETRY_SECONDS", Seconds(&c.redis_retry_seconds, kRetrySecondsRange)},
       {"COLUMN", String(&c.column)},
@@ -250,6 +251,11 @@ void Validate(const JobConfig& c) {
         "COUNT \"{}\" collides with the task stream IN \"{}\" or one of its keys ({}:...)", c.count,
         c.in, c.in));
   }
+  // The embedded replicated Redis has REDIS_REPLICAS replicas: a wait for more would time out
+  // on every commit.
+  if (c.redis_ha == RedisHa::kSentinel && c.commit_wait_replicas > c.redis_replicas)
+    throw UsageError(fmt::format("COMMIT_WAIT_REPLICAS {} is more than REDIS_REPLICAS {}",
+                                 c.commit_wait_replicas, c.redis_replicas));
 }
 
 }  // namespace wc::job

@@ -36,6 +36,7 @@ inline constexpr IntRange kChunkBytesRange{1, int64_t{1} << 40};  // also serial
 inline constexpr IntRange kCommitMaxWordsRange{1, 3'000'000};     // also worker --commit-max-words
 inline constexpr IntRange kCommitMaxTasksRange{1, 100'000};       // also worker --commit-max-tasks
 inline constexpr IntRange kMaxDeliveriesRange{1, 1000};           // also worker --max-deliveries
+inline constexpr IntRange kCommitWaitReplicasRange{0, 4};         // also --commit-wait-replicas
 inline constexpr IntRange kRedisReplicasRange{1, 4};
 inline constexpr IntRange kSentinelDownAfterMsRange{100, 60'000};
 inline constexpr SecondsRange kCheckpointIntervalRange{0, 86400};
@@ -101,6 +102,9 @@ struct JobConfig {
   int64_t commit_max_words = kDefaultCommitMaxWords;
   // COMMIT_MAX_TASKS: tasks acknowledged by one commit.
   int commit_max_tasks = kDefaultCommitMaxTasks;
+  // COMMIT_WAIT_REPLICAS (a replicated Redis): after each acknowledging call a worker WAITs until
+  // this many replicas hold it (at most 1 s), so that a failover does not lose it. 0: no wait.
+  int commit_wait_replicas = 0;
   // MAX_DELIVERIES: an unreadable task is retried until it was delivered this often.
   int max_deliveries = kDefaultMaxDeliveries;
   // REDIS_RETRY_SECONDS: how long everyone waits for an unreachable Redis.

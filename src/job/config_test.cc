@@ -55,6 +55,12 @@ TEST_F(ConfigTest, RedisHaKeys) {
   EXPECT_NE(ErrorOf(R"({"REDIS_HA": "cluster"})").find("REDIS_HA must be \"none\" or \"sentinel\""),
             std::string::npos);
   EXPECT_NE(ErrorOf(R"({"REDIS_REPLICAS": 0})").find("REDIS_REPLICAS"), std::string::npos);
+  EXPECT_EQ(Load(R"({"REDIS_HA": "sentinel", "COMMIT_WAIT_REPLICAS": 2})").commit_wait_replicas, 2);
+  EXPECT_NE(ErrorOf(R"({"REDIS_HA": "sentinel", "REDIS_REPLICAS": 1, "COMMIT_WAIT_REPLICAS": 2})")
+                .find("COMMIT_WAIT_REPLICAS 2 is more than REDIS_REPLICAS 1"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"COMMIT_WAIT_REPLICAS": 5})").find("COMMIT_WAIT_REPLICAS"),
+            std::string::npos);
 }
 
 TEST_F(ConfigTest, IntegersNeverWrap) {

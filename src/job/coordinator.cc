@@ -150,6 +150,7 @@ class Coordinator {
     report_.forced_restarts = server().forced_restarts();
     report_.unplanned_restarts = server().unplanned_restarts();
     report_.seen_restarts = server().seen_restarts();
+    report_.failovers = server().failovers();
     report_.workers_killed = workers_ ? workers_->killed() : 0;
     report_.checkpoints = redis_->durability().checkpoints();
     report_.checkpoint_failures = redis_->durability().failures();

@@ -70,6 +70,7 @@ struct JobReport {
   std::unique_ptr<ResultCounts> counts;  // with want_counts (counts-file order)
   int forced_restarts = 0, unplanned_restarts = 0, workers_killed = 0, job_creations = 0;
   int seen_restarts = 0;  // an external Redis: restarts seen (the cause unknown)
+  int failovers = 0;      // replicated Redis: a replica promoted (made, or seen through Sentinel)
   int checkpoints = 0, checkpoint_failures = 0;
 };
 

@@ -1,11 +1,15 @@
 #include "job/ha_redis.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "util/log.h"
+#include "util/safe_files.h"
 
 namespace wc::job {
 
@@ -31,11 +35,40 @@ int NewestCheckpoint(const std::string& dir, int nodes) {
   return best;
 }
 
+// Whether these redis-server arguments turn the AOF on (the last --appendonly wins).
+bool AofOn(const std::vector<std::string>& args) {
+  bool on = false;
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--appendonly") on = args[i + 1] == "yes";
+  return on;
+}
+
+std::string ReadSmall(const std::string& path) {
+  UniqueFd fd = OpenNoFollow(path, O_RDONLY);
+  std::string out;
+  char buf[512];
+  for (ssize_t n; fd.get() >= 0 && (n = ::read(fd.get(), buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
 double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 }  // namespace
+
+std::string EmbeddedSentinels(const std::string& root, int port) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    if (e.path().filename().string().rfind("job-", 0) != 0) continue;
+    std::string list = ReadSmall((e.path() / "ha" / "sentinels").string());
+    std::istringstream endpoint(ReadSmall((e.path() / "endpoint").string()));
+    int at = 0;
+    if (!list.empty() && endpoint >> at && at == port) return list;
+  }
+  return "";
+}
 
 HaRedis::HaRedis(const HaOptions& options, StateDir& state) : o_(options), state_(state) {
   std::string dir = state_.path() + "/ha";
@@ -48,12 +81,21 @@ HaRedis::HaRedis(const HaOptions& options, StateDir& state) : o_(options), state
                                     .replicas = o_.replicas,
                                     .down_after = o_.down_after,
                                     .extra_args = o_.redis_args,
+                                    .repair_aof_tail = AofOn(o_.redis_args),
                                     .initial_primary = primary});
+  for (size_t i = 0; i < cluster_->nodes(); ++i) NoteAofRepair(i);
   primary_ = last_primary_ = primary;
   primary_since_ = Clock::now();
   dead_since_.assign(cluster_->nodes(), Clock::time_point{});
   state_.WriteEndpoint(port(), cluster_->node(static_cast<size_t>(primary)).pid());
   std::string sentinels = redis::JoinHostPorts(cluster_->sentinel_options().sentinels);
+  {
+    UniqueFd fd = OpenNoFollow(dir + "/sentinels", O_WRONLY | O_CREAT | O_TRUNC);
+    if (fd.get() < 0 || ::write(fd.get(), sentinels.data(), sentinels.size()) !=
+                            static_cast<ssize_t>(sentinels.size()))
+      Log::Warn("state_write_failed", "file=\"{}/sentinels\" (status will not show the Sentinels)",
+                dir);
+  }
   Log::Event("redis_started",
              "ha=sentinel primary=127.0.0.1:{} node={} replicas={} sentinels={} dir=\"{}\"", port(),
              primary, o_.replicas, sentinels, dir);
@@ -156,6 +198,7 @@ void HaRedis::RestartDead(Clock::time_point now) {
     }
     try {
       cluster_->Start(i, as_replica_of);
+      NoteAofRepair(i);
       dead_since_[i] = {};
       Log::Event("redis_restarted", "role={} port={} pid={}",
                  as_replica_of < 0 ? "primary" : "replica", cluster_->node(i).port(),
@@ -167,6 +210,15 @@ void HaRedis::RestartDead(Clock::time_point now) {
   }
 }
 
-void HaRedis::Stop() { cluster_.reset(); }
+void HaRedis::NoteAofRepair(size_t node) {
+  const redis::AofRepair& r = cluster_->node(node).last_repair();
+  if (r.truncated)
+    Log::Warn("aof_repaired", "port={} report=\"{}\"", cluster_->node(node).port(), r.report);
+}
+
+void HaRedis::Stop(bool discard) {
+  if (cluster_ && discard) cluster_->KillAll();
+  cluster_.reset();
+}
 
 }  // namespace wc::job

@@ -11,7 +11,13 @@
 // Sentinel names another primary that answers as one, `failover` is logged with the old and
 // the new primary and how long no primary was there (`no_primary_s`, from the crash or the
 // death seen). The endpoint file (job/state_dir.h) always names the current primary, for
-// `status` and `top`.
+// `status` and `top`; ha/sentinels lists the Sentinels ("host:port,..."), for `status`.
+//
+// AOF (PERSISTENCE aof, or --appendonly yes in REDIS_ARGS): every data server's AOF tail is
+// repaired before each of its starts, as for the single embedded Redis (redis/aof_repair.h;
+// `aof_repaired` is logged when a torn block was cut). A node started as the primary (the first
+// start, a rerun, a restart without a failover) loads its own AOF; a replica's is replaced by
+// its copy of the primary.
 //
 // Resuming: a coordinator SIGKILLed takes every server with it (PDEATHSIG); a rerun starts the
 // primary from the node directory whose checkpoint is the newest (RDB or AOF), the replicas
@@ -43,6 +49,10 @@ struct HaOptions {
   std::chrono::milliseconds downtime{1000};     // REDIS_DOWNTIME
 };
 
+// The Sentinels ("host:port,...") of the embedded replicated Redis whose primary listens on
+// `port`, from the state of its job under `root`; empty if there is none.
+std::string EmbeddedSentinels(const std::string& root, int port);
+
 class HaRedis {
  public:
   static constexpr std::chrono::seconds kNoFailoverLimit{20};
@@ -65,13 +75,15 @@ class HaRedis {
   int unplanned_restarts() const { return unplanned_; }
   int failovers() const { return failovers_; }
   int port() const;  // the current (or last) primary's
-  void Stop();
+  // Stops every process; `discard`: their files are removed next, so SIGKILL (nothing to save).
+  void Stop(bool discard = false);
 
  private:
   using Clock = std::chrono::steady_clock;
   void Lost(const char* why);
   void WatchPrimary(Clock::time_point now);
   void RestartDead(Clock::time_point now);
+  void NoteAofRepair(size_t node);
 
   HaOptions o_;
   StateDir& state_;

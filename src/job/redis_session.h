@@ -10,10 +10,13 @@
 // retry.
 //
 // With `sentinel` enabled (a replicated Redis, redis/sentinel.h), every (re)connect asks the
-// Sentinels for the primary and checks its ROLE; READONLY (the primary was demoted under us) and
-// NOREPLICAS (it is cut off from its replicas) are retried too, after dropping the connection so
-// that the next attempt asks Sentinel again. A reconnect that lands on another primary than the
-// last one logs `failover` with both addresses and how long this process saw writes refused.
+// Sentinels for the primary and checks its ROLE; READONLY (the primary was demoted under us),
+// NOREPLICAS (it is cut off from its replicas) and UNBLOCKED (a blocking call, XREADGROUP BLOCK,
+// ended unexecuted because the server turned into a replica meanwhile) are retried too, after
+// dropping the connection so that the next attempt asks Sentinel again. When a reconnect lands
+// on another primary than the last one, the first call that succeeds there logs `failover` with
+// both addresses and how long this process's calls were refused (`refused_s`: from the first
+// failed call to that success), and failovers() grows.
 //
 // A stop (util/signals.h: a signal to `run`, or RequestStop) ends Run's retries at once: it is
 // polled between attempts and during the backoff, and while a call waits for its reply the
@@ -103,7 +106,7 @@ class RedisSession {
   template <class F>
   auto Once(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
     try {
-      ClearOnSuccess ok{trouble_since_};
+      ClearOnSuccess ok{*this};
       StopCuts cut;
       return f(Connected());
     } catch (const redis::RedisIoError&) {
@@ -122,7 +125,7 @@ class RedisSession {
     for (;;) {
       std::string error;
       try {
-        ClearOnSuccess ok{trouble_since_};
+        ClearOnSuccess ok{*this};
         StopCuts cut;
         return f(Connected());
       } catch (const redis::RedisIoError& e) {
@@ -149,8 +152,10 @@ class RedisSession {
            (o_.retry_missing_job && (e.prefix() == "NOGROUP" || e.prefix() == "NOSTREAM"));
   }
   // With Sentinel: the server is no longer (or cannot act as) the primary; ask Sentinel again.
+  // Each of these replies comes before the command ran: repeating it is always safe.
   bool Demoted(const redis::RedisReplyError& e) const {
-    return o_.sentinel.enabled() && (e.prefix() == "READONLY" || e.prefix() == "NOREPLICAS");
+    return o_.sentinel.enabled() &&
+           (e.prefix() == "READONLY" || e.prefix() == "NOREPLICAS" || e.prefix() == "UNBLOCKED");
   }
 
   const redis::ConnectOptions& connect_options() const { return o_.redis; }
@@ -159,6 +164,8 @@ class RedisSession {
   // How many connections this session has made: equal before and after some calls means they
   // all ran on one connection, i.e. on one server.
   int connections() const { return connections_; }
+  // With Sentinel: how many times a call succeeded on another primary than the one before.
+  int failovers() const { return failovers_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -173,12 +180,26 @@ class RedisSession {
 
   // Forgets the trouble when the call it guards returns (not when it throws).
   struct ClearOnSuccess {
-    Clock::time_point& since;
+    RedisSession& s;
     int exceptions = std::uncaught_exceptions();
     ~ClearOnSuccess() {
-      if (std::uncaught_exceptions() == exceptions) since = {};
+      if (std::uncaught_exceptions() == exceptions) s.Succeeded();
     }
   };
+
+  // A call succeeded: the trouble is over; on a new primary, the failover is logged.
+  void Succeeded() {
+    if (!moved_from_.empty()) {
+      ++failovers_;
+      double refused = trouble_since_ == Clock::time_point{}
+                           ? 0
+                           : std::chrono::duration<double>(Clock::now() - trouble_since_).count();
+      Log::Event("failover", "old={} new={} refused_s={:.3f}", moved_from_, primary_.str(),
+                 refused);
+      moved_from_.clear();
+    }
+    trouble_since_ = {};
+  }
 
   // The connection is gone (or useless): the next attempt connects again, through Sentinel.
   void Dropped() {
@@ -193,14 +214,11 @@ class RedisSession {
       ++connections_;
       if (o_.sentinel.enabled()) {
         redis::HostPort now{conn_->options().host, conn_->options().port};
-        if (primary_.port != 0 && !(primary_ == now)) {
-          double refused =
-              trouble_since_ == Clock::time_point{}
-                  ? 0
-                  : std::chrono::duration<double>(Clock::now() - trouble_since_).count();
-          Log::Event("failover", "old={} new={} refused_s={:.3f}", primary_.str(), now.str(),
-                     refused);
-        }
+        // Logged by the first call that succeeds here (it may still be refused: NOREPLICAS
+        // until Sentinel has given the new primary a replica).
+        if (primary_.port != 0 && !(primary_ == now) && moved_from_.empty())
+          moved_from_ = primary_.str();
+        if (moved_from_ == now.str()) moved_from_.clear();  // back where it was
         primary_ = now;
       }
       if (o_.on_connect) o_.on_connect(*conn_);
@@ -218,7 +236,9 @@ class RedisSession {
   std::unique_ptr<redis::Connection> conn_;
   bool connected_before_ = false;
   int connections_ = 0;
-  redis::HostPort primary_;            // with Sentinel: the primary of the last connection
+  redis::HostPort primary_;  // with Sentinel: the primary of the last connection
+  std::string moved_from_;   // the primary before, until a call succeeds on primary_
+  int failovers_ = 0;
   Clock::time_point trouble_since_{};  // since when no call succeeded (for `failover`)
 };
 

@@ -109,9 +109,18 @@ bool RedisSupervisor::Connected(redis::Connection& c) {
   if (run_id.empty() || run_id == run_id_) return false;
   bool restarted = !run_id_.empty();
   run_id_ = run_id;
-  if (restarted && !server_) {
-    ++seen_;
-    Log::Warn("redis_restart_seen", "run_id={} seen={}", run_id, seen_);
+  // Another server process than before: a restart of an external Redis, or (with Sentinel) a
+  // failover to another server. An embedded replicated one counts its failovers itself.
+  redis::HostPort at{c.options().host, c.options().port};
+  bool moved = sentinel_.enabled() && at_.port != 0 && !(at == at_);
+  at_ = at;
+  if (restarted && !server_ && !ha_) {
+    if (moved) {
+      ++failovers_seen_;
+    } else {
+      ++seen_;
+      Log::Warn("redis_restart_seen", "run_id={} seen={}", run_id, seen_);
+    }
   }
   return restarted;
 }
@@ -136,6 +145,11 @@ void RedisSupervisor::NoteAofRepair() {
 
 void RedisSupervisor::Stop(bool remove_state) {
   if (ha_) {
+    // Its counts outlive it, for the run's summary.
+    forced_ = ha_->forced_restarts();
+    unplanned_ = ha_->unplanned_restarts();
+    failovers_seen_ = ha_->failovers();
+    ha_->Stop(/*discard=*/remove_state);
     ha_.reset();
     if (remove_state) state_->Remove();
     return;

@@ -70,11 +70,16 @@ class RedisSupervisor {
   bool Connected(redis::Connection& c);
   // Grows by one at every restart (planned, unplanned, or seen on an external server) and
   // failover: a caller that read something across a change of generation cannot trust it.
-  int generation() const { return ha_ ? ha_->generation() : forced_ + unplanned_ + seen_; }
+  int generation() const {
+    return ha_ ? ha_->generation() : forced_ + unplanned_ + seen_ + failovers_seen_;
+  }
   int forced_restarts() const { return ha_ ? ha_->forced_restarts() : forced_; }
   int unplanned_restarts() const { return ha_ ? ha_->unplanned_restarts() : unplanned_; }
   // External server: restarts seen (a lower bound: two in a row between connections are one).
   int seen_restarts() const { return seen_; }
+  // Failovers: made by the embedded replicated Redis, or seen (external, with Sentinel: a new
+  // connection reached another server process at another address).
+  int failovers() const { return ha_ ? ha_->failovers() : failovers_seen_; }  // (after Stop too)
   int port() const { return ha_ ? ha_->port() : connect_.port; }
   // Where clients reach the server (the primary's now), without the password: an embedded
   // server's unix socket (unix://STATE_DIR/job-<key>/redis.sock), redis://127.0.0.1:PORT of the
@@ -100,8 +105,9 @@ class RedisSupervisor {
   using Clock = std::chrono::steady_clock;
   Clock::time_point started_{}, down_until_{};
   bool down_ = false;
-  int forced_ = 0, unplanned_ = 0, seen_ = 0;
+  int forced_ = 0, unplanned_ = 0, seen_ = 0, failovers_seen_ = 0;
   std::string run_id_;  // of the server the last connection reached
+  redis::HostPort at_;  // and its address
 };
 
 }  // namespace wc::job

@@ -438,11 +438,15 @@ class Worker {
       } catch (const SpoiledTableError& e) {
         throw InputError(t.path, 0, e.what());  // the map's own table is discarded with it
       }
-      bool acked = Redis([&](Connection& c) { return store_->MapDone(c, job_.id, t); });
+      bool acked = Redis([&](Connection& c) {
+        bool a = store_->MapDone(c, job_.id, t);
+        AwaitReplicas(c);
+        return a;
+      });
       CountAck(acked);
-      Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={} result={}",
+      Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={}{} result={}",
                  t.entry, t.n, st.input.bytes, st.input.words, st.output.words, st.output.bytes,
-                 acked ? "accepted" : "duplicate");
+                 Waited(), acked ? "accepted" : "duplicate");
     });
     heartbeat_.Set({});
   }
@@ -489,15 +493,34 @@ class Worker {
     const std::string run = shuffle::EncodeRun(t.n, job_.parts, sorted);
     const auto t1 = Clock::now();
     bool acked = Redis([&](Connection& c) {
-      return store_->ReduceDone(c, job_.id, t, sorted.size(), total, run);
+      bool a = store_->ReduceDone(c, job_.id, t, sorted.size(), total, run);
+      AwaitReplicas(c);
+      return a;
     });
     CountAck(acked);
     Log::Event("reduce",
                "task={} part={} maps={} records={} words={} skipped_maps={} merge_ms={} "
-               "write_ms={} result={}",
+               "write_ms={}{} result={}",
                t.entry, t.n, job_.tasks, p.records, sorted.size(), p.lost.size(), Ms(t1 - t0),
-               Ms(Clock::now() - t1), acked ? "accepted" : "duplicate");
+               Ms(Clock::now() - t1), Waited(), acked ? "accepted" : "duplicate");
     heartbeat_.Set({});
+  }
+
+  // COMMIT_WAIT_REPLICAS: after an acknowledging call, WAIT (at most 1 s) until that many
+  // replicas hold everything this connection wrote, the acknowledgement included: a failover
+  // then promotes a replica that has it (Sentinel prefers the replica with the most data). Too
+  // few in time only leaves it as unsafe as without the wait (lost in a failover, counted again).
+  void AwaitReplicas(Connection& c) {
+    if (o_.commit_wait_replicas <= 0) return;
+    const auto t0 = Clock::now();
+    replicas_acked_ =
+        c.Command({"WAIT", std::to_string(o_.commit_wait_replicas), "1000"}).integer();
+    wait_us_ = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  }
+  // For the log line of the acknowledgement AwaitReplicas followed.
+  std::string Waited() const {
+    if (o_.commit_wait_replicas <= 0) return "";
+    return fmt::format(" replicas_acked={} wait_us={}", replicas_acked_, wait_us_);
   }
 
   static int64_t Ms(Clock::duration d) {
@@ -609,8 +632,11 @@ class Worker {
   // committed task changes nothing.
   void Commit() {
     if (batch_.empty()) return;
-    JobStore::CommitResult r = Redis(
-        [&](Connection& c) { return store_->Commit(c, job_.id, batch_.tasks, batch_.table); });
+    JobStore::CommitResult r = Redis([&](Connection& c) {
+      JobStore::CommitResult cr = store_->Commit(c, job_.id, batch_.tasks, batch_.table);
+      AwaitReplicas(c);
+      return cr;
+    });
     ++commits_;
     std::vector<Task> tasks = std::move(batch_.tasks);
     batch_ = Batch{};
@@ -618,7 +644,7 @@ class Worker {
     if (r.accepted) {
       finished_job_ = r.job_done;
       counted_ += tasks.size();
-      Log::Event("commit", "tasks={} words={} result=accepted", tasks.size(), r.words);
+      Log::Event("commit", "tasks={} words={}{} result=accepted", tasks.size(), r.words, Waited());
       return;
     }
     if (tasks.size() == 1) {
@@ -645,6 +671,7 @@ class Worker {
   bool read_history_ = true;
   bool finished_job_ = false;  // a call of ours ended the job (the last commit, the publish)
   uint64_t counted_ = 0, commits_ = 0, duplicates_ = 0, failed_ = 0, foreign_ = 0;
+  int64_t replicas_acked_ = 0, wait_us_ = 0;  // of the last AwaitReplicas
 };
 
 }  // namespace

@@ -128,6 +128,8 @@ const std::vector<WorkerFlag>& WorkerFlags() {
                     kCommitMaxTasksRange),
       Count<int>("--max-deliveries", "Tries of an unreadable task", &WorkerOptions::max_deliveries,
                  kMaxDeliveriesRange),
+      Count<int>("--commit-wait-replicas", "WAIT for replicas after each acknowledgement",
+                 &WorkerOptions::commit_wait_replicas, kCommitWaitReplicasRange),
       {"--redis-retry-seconds", "How long to wait for Redis", false, false,
        [](WorkerOptions& o, const std::string& v) {
          o.redis_retry = Millis("--redis-retry-seconds", v, kRetrySecondsRange);
@@ -147,6 +149,7 @@ WorkerOptions WorkerOptionsFor(const JobConfig& c) {
   w.claim_idle = std::chrono::milliseconds(c.claim_idle_ms);
   w.commit_max_words = static_cast<size_t>(c.commit_max_words);
   w.commit_max_tasks = static_cast<size_t>(c.commit_max_tasks);
+  w.commit_wait_replicas = c.commit_wait_replicas;
   w.max_deliveries = c.max_deliveries;
   w.redis_retry = std::chrono::milliseconds(static_cast<int64_t>(c.redis_retry_seconds * 1000));
   w.logfile = c.logfile;

@@ -47,6 +47,7 @@ struct WorkerOptions {
   std::chrono::milliseconds block{100};  // XREADGROUP BLOCK; < the socket timeout
   size_t commit_max_words = kDefaultCommitMaxWords;
   size_t commit_max_tasks = kDefaultCommitMaxTasks;
+  int commit_wait_replicas = 0;  // WAIT for this many replicas after each acknowledgement
   int max_deliveries = kDefaultMaxDeliveries;
   std::chrono::milliseconds redis_retry{static_cast<int64_t>(kDefaultRedisRetrySeconds * 1000)};
   std::string logfile;  // append events here

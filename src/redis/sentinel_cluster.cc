@@ -29,6 +29,17 @@ std::string PrivateSubdir(const std::string& parent, const std::string& name) {
 
 std::string Addr(int port) { return fmt::format("127.0.0.1:{}", port); }
 
+// A Sentinel's timers for a cluster on one host (see the header). A Sentinel that does not know
+// SENTINEL DEBUG (before Redis 7.0) keeps its defaults: slower, as correct.
+void TuneSentinel(RedisServer& s) {
+  try {
+    Connection c(s.connect_options());
+    c.Command({"SENTINEL", "DEBUG", "publish-period", "1000", "info-period", "1000", "ask-period",
+               "200", "tilt-period", "5000"});
+  } catch (const RedisReplyError&) {
+  }
+}
+
 }  // namespace
 
 SentinelCluster::SentinelCluster(SentinelClusterOptions options) : o_(std::move(options)) {
@@ -55,6 +66,7 @@ SentinelCluster::SentinelCluster(SentinelClusterOptions options) : o_(std::move(
     RedisServerOptions so{.dir = PrivateSubdir(o_.dir, fmt::format("node{}", i)),
                           .password = o_.password,
                           .extra_args = o_.extra_args,
+                          .repair_aof_tail = o_.repair_aof_tail,
                           .config_lines = data_lines,
                           .replica_of = k == 0 ? "" : Addr(nodes_[static_cast<size_t>(p)]->port())};
     nodes_[static_cast<size_t>(i)] = std::make_unique<RedisServer>(so);
@@ -77,6 +89,7 @@ SentinelCluster::SentinelCluster(SentinelClusterOptions options) : o_(std::move(
     std::filesystem::remove(dir + "/sentinel.conf");
     sentinels_.push_back(std::make_unique<RedisServer>(RedisServerOptions{
         .dir = dir, .password = o_.password, .config_lines = sentinel_lines, .sentinel = true}));
+    TuneSentinel(*sentinels_.back());
   }
   WaitFormed();
 }
@@ -140,9 +153,15 @@ int SentinelCluster::ReviveSentinels() {
   for (auto& s : sentinels_) {
     if (s->Running()) continue;
     s->Start();
+    TuneSentinel(*s);
     ++revived;
   }
   return revived;
+}
+
+void SentinelCluster::KillAll() {
+  for (auto& s : sentinels_) s->Kill();
+  for (auto& n : nodes_) n->Kill();
 }
 
 void SentinelCluster::WaitFormed() {

@@ -1,19 +1,25 @@
 #!/usr/bin/python3
 """Replicated Redis across hosts (netbed.py): a primary on r1, replicas on r2 and r3, a Sentinel
 on each of them, the coordinator on coord and workers on w1, w2 and on r1 itself (on the
-primary's side of a partition), all given only `--sentinel ... --master-name wc`. Scenarios:
+primary's side of a partition), all given only `--sentinel ... --master-name wc`. One run per
+mode, its faults in turn:
 
-  P partition  r1 (primary, its Sentinel, a worker) cut off from everyone for longer than the
-               Sentinels' down-after and min-replicas-max-lag while its worker keeps trying to
-               write; the others fail over; the link healed, r1 rejoins as a replica.
-  K kills      a Sentinel and a replica SIGKILLed (the replica restarted by hand), then the
-               primary SIGKILLed mid-map and the new primary mid-reduce (direct: later while
-               counting), each dead primary restarted as a replica of the new one.
+  1. partition  mid-map (direct: mid-count), r1 (primary, its Sentinel, a worker) cut off from
+                everyone for longer than the Sentinels' down-after and min-replicas-max-lag
+                while its worker keeps trying to write: the majority side fails over, r1 refuses
+                writes (NOREPLICAS); healed, r1 rejoins as a replica.
+  2. kills      a Sentinel and a replica SIGKILLed (the replica restarted by hand, the Sentinel
+                left dead); `status --sentinel` shows 1 replica and 2 of 3 Sentinels.
+  3. kill       the primary SIGKILLed mid-reduce (direct: later while counting) with that
+                Sentinel still dead: the other two fail over; the dead primary is restarted as
+                a replica of the new one, the Sentinel restarted.
 
-Every scenario compares the full `--out` counts with `wordcount serial --out` byte for byte, and
-nothing may hang (every run must end within RUN_TIMEOUT).
+The full `--out` counts must equal `wordcount serial --out` byte for byte, the summary must
+count the failovers, and nothing may hang (every run must end within RUN_TIMEOUT). The
+Sentinels run with the embedded cluster's timers (redis/sentinel_cluster.h: SENTINEL DEBUG) and
+failover-timeout 3 s.
 
-usage: ha_netbed_test.py --wordcount BUILD/wordcount [--mode direct|shuffle] [--only P,K] [--keep]
+usage: ha_netbed_test.py --wordcount BUILD/wordcount [--mode direct|shuffle] [--keep]
 Without network namespaces (not root) it prints a SKIP line and `0 passed, 0 failed`.
 """
 import json
@@ -57,7 +63,7 @@ class Replicated:
                 f"requirepass {self.password}", f"sentinel monitor {NAME} {primary} {DATA_PORT} 2",
                 f"sentinel auth-pass {NAME} {self.password}",
                 f"sentinel down-after-milliseconds {NAME} {down_after_ms}",
-                f"sentinel failover-timeout {NAME} 6000", f"sentinel parallel-syncs {NAME} 2"]) + "\n")
+                f"sentinel failover-timeout {NAME} 3000", f"sentinel parallel-syncs {NAME} 2"]) + "\n")
         for h in ("r1", "r2", "r3"):
             self.start_data(h)
         for h in ("r1", "r2", "r3"):
@@ -91,6 +97,9 @@ class Replicated:
             ["redis-server", os.path.join(self.dir(h), "sentinel.conf"), "--sentinel"], label=f"sentinel-{h}")
         self.bed.wait_for(lambda: self.cli(h, SENTINEL_PORT, "PING") == "PONG", 20, f"sentinel on {h}",
                           logs=self.logs())
+        # The timers of the embedded cluster's Sentinels (redis/sentinel_cluster.h).
+        self.cli(h, SENTINEL_PORT, "SENTINEL", "DEBUG", "publish-period", 1000, "info-period", 1000, "ask-period",
+                 200, "tilt-period", 5000)
 
     def kill(self, proc):
         self.bed.kill(proc)
@@ -131,6 +140,11 @@ class Replicated:
         return all(self.cli(h, DATA_PORT, "INFO", "replication").find("master_link_status:up") >= 0
                    for h in ("r2", "r3"))
 
+    def replicas_online(self):
+        """Replicas the primary counts as online (0 if there is none)."""
+        p = self.primary()
+        return self.cli(p, DATA_PORT, "INFO", "replication").count("state=online") if p else 0
+
     def sentinels(self):
         return ",".join(f"{self.bed.host(h).addr}:{SENTINEL_PORT}" for h in ("r1", "r2", "r3"))
 
@@ -141,7 +155,7 @@ class Replicated:
 class HaJob:
     """A job over the replicated Redis: data, expected counts, coordinator, remote workers."""
 
-    def __init__(self, bed, ha, mode, files=6, rows=2000):
+    def __init__(self, bed, ha, mode, files=6, rows=2000, partitions=4):
         self.bed, self.ha, self.mode = bed, ha, mode
         self.dir = os.path.join(bed.tmp, "job")
         os.makedirs(self.dir)
@@ -157,7 +171,7 @@ class HaJob:
         self.cfg = os.path.join(self.dir, "config.json")
         with open(self.cfg, "w") as fh:
             json.dump({"LOGFILE": self.logfile, "MODE": mode, "CLAIM_IDLE_MS": 3000, "REDIS_RETRY_SECONDS": 60,
-                       "SPILL_DIR": self.spill, "CHUNK_BYTES": 50000, "COMMIT_MAX_TASKS": 1, "PARTITIONS": 4,
+                       "SPILL_DIR": self.spill, "CHUNK_BYTES": 50000, "COMMIT_MAX_TASKS": 1, "PARTITIONS": partitions,
                        "CHECKPOINT_INTERVAL": 1}, fh)
         self.env = {"WC_REDIS_PASSWORD": ha.password}
         self.workers = {}
@@ -194,6 +208,10 @@ class HaJob:
             raise BedError(f"run exited early with {self.run.returncode}" + self.bed.tails(self.logs()))
         return True
 
+    def summary(self):
+        """The run's summary line ("survived ...")."""
+        return next((l for l in lines_of(self.run.log) if l.startswith("survived")), "")
+
     def finish(self):
         rc = self.bed.wait_exit(self.run, RUN_TIMEOUT, "the run", logs=self.logs())
         expect(rc == 0, f"run exited {rc}" + self.bed.tails(self.logs()))
@@ -203,66 +221,76 @@ class HaJob:
             expect(wrc == 0, f"the worker on {h} exited {wrc}" + self.bed.tails([p, self.worker_log(h)]))
 
 
-def scenario_partition(bed, mode):
+def scenario_faults(bed, mode):
     ha = Replicated(bed)
-    job = HaJob(bed, ha, mode)
+    # Enough tasks (1 s each on 3 workers) for the map phase (direct: the counting) to outlast
+    # the partition and the kills; 6 partitions make a reduce phase long enough to kill in.
+    job = HaJob(bed, ha, mode, files=6, rows=1300, partitions=6)
     for h in ("w1", "w2", "r1"):
         job.start_worker(h)
-    bed.wait_for(lambda: job.alive() and job.done_tasks() >= 2, 60, "two tasks done", logs=job.logs())
+    logs = job.logs
+    bed.wait_for(lambda: job.alive() and job.done_tasks() >= 2, 60, "two tasks done", logs=logs())
+
+    # 1. r1 (primary, Sentinel, worker) cut off past down-after and min-replicas-max-lag.
+    expect(not any(" reduce_phase " in l for l in lines_of(job.logfile)), "the map phase ended before the cut")
     bed.link_down("r1")
     t_cut = time.monotonic()
-    # The majority side elects a new primary; r1 keeps believing it is one, but with no replica
-    # heard of for min-replicas-max-lag it refuses writes.
-    bed.wait_for(lambda: ha.named_primary("r2") in ("r2", "r3"), 30, "a failover on the majority side",
-                 logs=job.logs())
+    bed.wait_for(lambda: ha.named_primary("r2") in ("r2", "r3"), 30, "a failover on the majority side", logs=logs())
     failover_s = time.monotonic() - t_cut
     new = ha.named_primary("r2")
     bed.wait_for(lambda: "NOREPLICAS" in ha.cli("r1", DATA_PORT, "SET", "probe", "1", via="r1"), 20,
-                 "the cut-off primary to refuse writes", logs=job.logs())
-    time.sleep(2)  # its worker keeps trying meanwhile
+                 "the cut-off primary to refuse writes", logs=logs())
+    time.sleep(1)  # its worker keeps trying meanwhile
     bed.link_up("r1")
-    bed.wait_for(lambda: ha.role("r1") == "slave", 30, "r1 to rejoin as a replica", logs=job.logs())
+    bed.wait_for(lambda: ha.role("r1") == "slave", 30, "r1 to rejoin as a replica", logs=logs())
+    bed.wait_for(lambda: job.alive() and ha.replicas_online() == 2, 30, "both replicas online", logs=logs())
+
+    # 2. A Sentinel and a replica SIGKILLed; the replica restarted, the Sentinel left dead.
+    replica = next(h for h in ("r1", "r2", "r3") if h != new)
+    dead_sentinel = next(h for h in ("r1", "r2", "r3") if h not in (new, replica))
+    ha.kill(ha.sentinel[dead_sentinel])
+    ha.kill(ha.data[replica])
+    st = job.bed.host("coord").run([nt.WC, "status", "--sentinel", ha.sentinels(), "--master-name", NAME],
+                                   env=job.env, timeout=30)
+    roles = next((l for l in st.stdout.splitlines() if l.startswith("ha:")), "")
+    expect(st.returncode == 0 and "1 replica(s), 2 of 3 Sentinels reachable" in roles,
+           f"status: {st.returncode} {st.stdout} {st.stderr}")
+    ha.start_data(replica, replica_of=new)
+
+    # 3. The primary SIGKILLed mid-reduce (direct: two tasks later) with one Sentinel dead.
+    if mode == "shuffle":
+        bed.wait_for(lambda: job.alive() and any(" reduce_phase " in l for l in lines_of(job.logfile)), 60,
+                     "the reduce phase", logs=logs())
+    else:
+        seen = job.done_tasks()
+        bed.wait_for(lambda: job.alive() and job.done_tasks() >= seen + 2, 60, "two more tasks", logs=logs())
+    bed.wait_for(lambda: job.alive() and ha.replicas_online() == 2, 30, "both replicas online", logs=logs())
+    expect(ha.primary() == new, f"the primary moved on its own: {ha.primary()}")
+    expect(not any(" publish " in l for l in job.lines()), "the reduce phase ended before the kill")
+    ha.kill(ha.data[new])
+    t_kill = time.monotonic()
+    bed.wait_for(lambda: job.alive() and ha.primary() not in ("", new), 30, "the failover with a Sentinel dead",
+                 logs=logs())
+    kill_s = time.monotonic() - t_kill
+    last = ha.primary()
+    ha.start_data(new, replica_of=last)
+    ha.start_sentinel(dead_sentinel)
     job.finish()
+
     r1_log = lines_of(job.worker_log("r1"))
     expect(any("NOREPLICAS" in l or "READONLY" in l or "timed out" in l for l in r1_log),
            "the worker on r1 never met the cut-off primary's refusal" + bed.tails([job.worker_log("r1")]))
-    return f"failover to {new} {failover_s:.1f} s after the cut; r1 refused writes, rejoined as a replica"
+    expect(any(" failover " in l for l in lines_of(job.worker_log("w1")) + lines_of(job.worker_log("w2"))),
+           "no worker logged a failover")
+    summary = job.summary()
+    expect(" failover(s))" in summary and int(summary.split(" failover(s))")[0].rsplit(" ", 1)[1]) >= 2,
+           f"the summary does not count both failovers: {summary!r}")
+    return (f"r1 cut off: failover to {new} {failover_s:.1f} s after the cut, r1 refused writes and rejoined; "
+            f"Sentinel on {dead_sentinel} and replica {replica} killed; primary {new} killed mid-"
+            f"{'reduce' if mode == 'shuffle' else 'count'}: failover to {last} in {kill_s:.1f} s")
 
 
-def scenario_kills(bed, mode):
-    ha = Replicated(bed)
-    job = HaJob(bed, ha, mode)
-    for h in ("w1", "w2"):
-        job.start_worker(h)
-    bed.wait_for(lambda: job.alive() and job.done_tasks() >= 1, 60, "the first task", logs=job.logs())
-    ha.kill(ha.sentinel["r3"])
-    ha.kill(ha.data["r3"])
-    time.sleep(2)
-    ha.start_data("r3", replica_of="r1")
-    kills = []
-    for phase in ("first", "second"):
-        old = ha.primary()
-        expect(old, "no primary")
-        ha.kill(ha.data[old])
-        kills.append(old)
-        bed.wait_for(lambda: job.alive() and ha.primary() not in ("", old), 30, f"the {phase} failover",
-                     logs=job.logs())
-        ha.start_data(old, replica_of=ha.primary())
-        if phase == "first":
-            if mode == "shuffle":
-                bed.wait_for(lambda: job.alive() and any(" reduce_phase " in l for l in lines_of(job.logfile)), 60,
-                             "the reduce phase", logs=job.logs())
-            else:
-                seen = job.done_tasks()
-                bed.wait_for(lambda: job.alive() and job.done_tasks() >= seen + 2, 60, "two more tasks",
-                             logs=job.logs())
-    job.finish()
-    fails = [l for l in job.lines() if " failover " in l]
-    expect(fails, "no process logged a failover")
-    return f"primaries killed: {', '.join(kills)} (Sentinel and replica on r3 killed first); {len(fails)} failover lines"
-
-
-SCENARIOS = [("P", "partition", scenario_partition, None), ("K", "kills", scenario_kills, None)]
+SCENARIOS = [("F", "faults", scenario_faults, None)]
 
 
 def main():
