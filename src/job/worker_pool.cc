@@ -56,8 +56,12 @@ void WorkerPool::Stop(std::chrono::milliseconds grace) {
     Reap(false);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  for (const auto& w : workers_) ::kill(w.pid, SIGTERM);
-  // A stopped (SIGSTOP) child never handles SIGTERM: bounded wait, then SIGKILL.
+  // SIGCONT after SIGTERM: a stopped (SIGSTOP) child handles the SIGTERM once it runs again.
+  // One that still does not exit (blocked, ignoring it): bounded wait, then SIGKILL.
+  for (const auto& w : workers_) {
+    ::kill(w.pid, SIGTERM);
+    ::kill(w.pid, SIGCONT);
+  }
   auto kill_at = Clock::now() + std::chrono::seconds(5);
   while (!workers_.empty()) {
     for (size_t i = 0; i < workers_.size();) {
@@ -72,6 +76,7 @@ void WorkerPool::Stop(std::chrono::milliseconds grace) {
       for (const auto& w : workers_) {
         Log::Warn("worker_killed", "name={} pid={} reason=did_not_stop_in_5s", w.name, w.pid);
         ::kill(w.pid, SIGKILL);
+        ++killed_;  // a worker death like any other in the run's summary
       }
       kill_at = Clock::time_point::max();
     }
