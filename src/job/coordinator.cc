@@ -272,8 +272,11 @@ class Coordinator {
   // Why a worker may have given up on Redis, as far as the coordinator can see.
   std::string RedisTrouble() {
     try {
-      std::string oom = session().Once([&](Connection& c) { return store_.OutOfMemory(c); });
-      return oom.empty() ? "its error is in LOGFILE (exit reason=redis_error)" : oom;
+      std::string why = session().Once([&](Connection& c) {
+        std::string oom = store_.OutOfMemory(c);
+        return oom.empty() ? store_.LostKeys(c) : oom;
+      });
+      return why.empty() ? "its error is in LOGFILE (its 'exit' event)" : why;
     } catch (const redis::RedisError& e) {
       return std::string("Redis: ") + e.what();
     }

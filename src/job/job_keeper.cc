@@ -17,7 +17,9 @@ void JobKeeper::Ensure(redis::Connection& c) {
 }
 
 JobState JobKeeper::Step(redis::Connection& c) {
-  if (recheck_) {
+  // After a restart, and whenever the record is gone (a server that answered all along but
+  // lost it: FLUSHALL, DEL): the job is made again, as after a restart without it.
+  if (recheck_ || store_.State(c).state() == "none") {
     Ensure(c);
     recheck_ = false;
   }

@@ -238,6 +238,30 @@ std::string JobStore::OutOfMemory(Connection& c) {
   return "";
 }
 
+std::string JobStore::LostKeys(Connection& c) {
+  std::vector<std::string> lost;
+  if (c.Command({"EXISTS", keys_.job()}).integer() == 0)
+    lost.push_back("record '" + keys_.job() + "'");
+  if (c.Command({"EXISTS", keys_.stream}).integer() == 0) {
+    lost.push_back("stream '" + keys_.stream + "'");
+  } else {
+    Reply groups = c.Command({"XINFO", "GROUPS", keys_.stream});
+    bool found = false;
+    for (size_t i = 0; i < groups.size(); ++i)
+      for (size_t k = 0; k + 1 < groups[i].size(); k += 2)
+        found = found || (groups[i][k].str() == "name" && groups[i][k + 1].str() == keys_.group);
+    if (!found) lost.push_back("consumer group '" + keys_.group + "'");
+  }
+  if (lost.empty()) return "";
+  std::string what;
+  for (size_t i = 0; i < lost.size(); ++i)
+    what += (i ? (i + 1 == lost.size() ? " and " : ", ") : "") + lost[i];
+  return fmt::format(
+      "the job's {} {} gone from Redis, deleted by another client (FLUSHALL, DEL) "
+      "or evicted",
+      what, lost.size() == 1 ? "is" : "are");
+}
+
 std::vector<ConsumerInfo> JobStore::Consumers(Connection& c) {
   std::vector<ConsumerInfo> out;
   Reply consumers = c.Command({"XINFO", "CONSUMERS", keys_.stream, keys_.group});

@@ -121,6 +121,9 @@ class JobStore {
   int64_t MaxArgumentBytes(redis::Connection& c);
   // "Redis is out of memory (...)" if it uses 95% of its maxmemory or more, else "".
   std::string OutOfMemory(redis::Connection& c);
+  // Which of the job's keys another client deleted (FLUSHALL, DEL, an eviction) - the stream,
+  // its consumer group, the job record - as a sentence; "" if they are all there.
+  std::string LostKeys(redis::Connection& c);
   std::vector<ConsumerInfo> Consumers(redis::Connection& c);
 
   // ---- worker ----

@@ -842,6 +842,36 @@ def test_external_redis_restarts_are_counted_in_the_summary(tmp):
         r.stop()
 
 
+def test_job_keys_deleted_on_a_live_redis(tmp):
+    # Held-out pass: FLUSHALL on a live external Redis ended run with exit 7 "lost the job's lease:
+    # job  took the keys" (no other job existed), and DEL of the stream with exit 4 pointing at
+    # LOGFILE. A lost record is a lost job: made again and counted exactly, as after a restart
+    # without it; a lost stream is named.
+    data = gen(tmp, 2, 1000)
+    r = Redis(tmp)
+    try:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
+                                       REDIS_RETRY_SECONDS=1), data, "--redis", r.url)
+        wait_taken(r)
+        time.sleep(0.5)  # mid-task (1 s each)
+        r.cli("FLUSHALL")
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"FLUSHALL: exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "FLUSHALL: counts differ from serial")
+        expect(any(" job_lost " in l for l in log_lines(tmp)), "FLUSHALL: no job_lost event")
+
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
+                                       REDIS_RETRY_SECONDS=1), data, "--redis", r.url, "--replace")
+        wait_state(r, ("count", "map"))
+        wait_taken(r)
+        r.cli("DEL", "files")
+        rc, _, stderr = finish(p)
+        expect(rc == 4, f"DEL: exit {rc}, wanted 4: {stderr}")
+        expect("the job's stream 'files' is gone from Redis" in stderr, stderr)
+    finally:
+        r.stop()
+
+
 def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
     r = Redis(tmp)
     try:
