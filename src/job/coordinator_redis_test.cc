@@ -53,6 +53,17 @@ TEST_F(CoordinatorRedisTest, AnUnfinishedJobsStateIsSavedAndKeptForARerun) {
   EXPECT_EQ(Get(*rerun), "v");  // started from the saved state
 }
 
+// A 4.4 GB run beside other jobs: a commit ran past Redis's 5 s busy-script threshold, every
+// other call was answered BUSY, and a worker gave up after REDIS_RETRY_SECONDS of it. The
+// embedded Redis never answers BUSY: other calls wait for the script.
+TEST_F(CoordinatorRedisTest, TheEmbeddedRedisNeverAnswersBusy) {
+  auto r = Start();
+  std::string threshold = r->session().Run([](redis::Connection& c) {
+    return std::string(c.Command({"CONFIG", "GET", "busy-reply-threshold"})[1].str());
+  });
+  EXPECT_EQ(threshold, "0");
+}
+
 TEST_F(CoordinatorRedisTest, AFinishedJobsStateIsRemovedAfterTheRelease) {
   auto r = Start();
   r->Close(/*job_over=*/true, /*held=*/true, release_);

@@ -50,6 +50,12 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
     sentinel_ = ha_->sentinel_options();
     return;
   }
+  // A commit that runs past Redis's busy-script threshold (5 s: a big COMMIT_MAX_WORDS on a
+  // loaded host) would make every other call answer BUSY, which workers retry and, after
+  // REDIS_RETRY_SECONDS of it, give up on (seen in a 4.4 GB run with 8 workers beside other
+  // jobs). Nothing here ever kills a script, so other calls simply wait their turn. (Not for
+  // a replicated Redis: Sentinel must see a busy primary answer.) REDIS_ARGS may override it.
+  extra.insert(extra.begin(), {"--busy-reply-threshold", "0"});
   // A unix socket in the private state directory, no TCP port: no other local user can reach
   // it, or stand in for it on a port it frees while it restarts.
   server_ = std::make_unique<redis::RedisServer>(
