@@ -8,7 +8,7 @@ answer. Every run uses the embedded Redis with checkpoints every 2 s and is chec
 the largest worker (from the job log) included, and, if gnuplot is installed
 (`make bench-deps`), workers.png and input.png with one line per mode.
 
-usage: bench/scaling.py [--out bench/results] [--modes direct,shuffle] [--workers 1,2,4,8,16,32]
+usage: bench/scaling.py [--out bench/results] [--modes direct,shuffle] [--workers 1,2,4,8,16,32 | ""]
                         [--sizes 0.1,0.5,1,2,4,10] [--repeat 1]
 """
 import argparse
@@ -105,7 +105,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="wc_scaling_") as tmp:
         data, mb = dataset(BASE_FILES)
         series = []
-        for mode in modes:
+        for mode in modes if a.workers else []:  # --workers "": the input question only
             rows = []
             for w in [int(x) for x in a.workers.split(",")]:
                 t, rss = measure(data, w, mode, tmp, a.repeat)
@@ -120,10 +120,11 @@ def main():
                     fh.write(f"{mode},{w},{t:.2f},{mb / t:.1f},{speedup:.2f},{speedup / (w / rows[0][0]):.3f},"
                              f"{rss:.0f}\n")
             series.append((mode, csv))
-        plot(os.path.join(a.out, "workers.png"), f"{mb:.0f} MB input, {machine}", "workers",
-             "efficiency (speed-up over 1 worker / workers)", series, 6, True)
-        plot(os.path.join(a.out, "workers-seconds.png"), f"{mb:.0f} MB input, {machine}", "workers",
-             "seconds", series, 3, True)
+        if series:
+            plot(os.path.join(a.out, "workers.png"), f"{mb:.0f} MB input, {machine}", "workers",
+                 "efficiency (speed-up over 1 worker / workers)", series, 6, True)
+            plot(os.path.join(a.out, "workers-seconds.png"), f"{mb:.0f} MB input, {machine}", "workers",
+                 "seconds", series, 3, True)
 
         series = []
         for mode in modes:
