@@ -49,12 +49,15 @@ State& S() {
 namespace {
 
 UniqueFd OpenLogFile(const std::string& path) {
+  CheckSafeParent(path, "LOGFILE");
   // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging `run`.
   UniqueFd fd = OpenNoFollow(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK, 0644);
   if (fd.get() < 0) {
     const int err = errno;
     struct stat st {};
-    if (err == ELOOP && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    // Whatever open said (ELOOP, or EACCES where the kernel's protected_symlinks answered
+    // first), a link there is refused as such.
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
       throw UsageError(fmt::format(
           "log file {}: is a symbolic link: refused (it is never followed)", EscapeForLog(path)));
     }
