@@ -41,6 +41,8 @@ class Log {
   static void Open(const std::string& path, std::string process, bool truncate,
                    LogLevel stderr_level);
   static void Write(LogLevel level, std::string_view event, std::string_view fields);
+  // True if a line could not be written to the file opened last: it misses events.
+  static bool Incomplete();
   // See Open(truncate). No effect otherwise, or a second time.
   static void StartAfresh();
 

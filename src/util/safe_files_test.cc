@@ -135,6 +135,23 @@ TEST_F(LogOpenTest, TruncatesOnlyOnceTheRunStartsAfresh) {
   EXPECT_NE(now.find(" plan files=0\n"), std::string::npos) << now;
 }
 
+// Held-out pass: a full disk under LOGFILE was silent (exit 0, an empty log, nothing on stderr).
+TEST_F(LogOpenTest, AFailedWriteIsSaidOnceAndMarksTheLogIncomplete) {
+  if (::geteuid() != 0) GTEST_SKIP() << "/dev/full is root's: a log file of another user";
+  Log::Open("/dev/full", "w1", /*truncate=*/false, LogLevel::kError);  // every write: ENOSPC
+  EXPECT_FALSE(Log::Incomplete());
+  ::testing::internal::CaptureStderr();
+  Log::Event("commit", "tasks=1 result=accepted");
+  Log::Event("commit", "tasks=2 result=accepted");
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(Log::Incomplete());
+  EXPECT_NE(err.find("cannot write log file /dev/full"), std::string::npos) << err;
+  EXPECT_EQ(err.find("cannot write log file"), err.rfind("cannot write log file")) << err;
+  EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
+  Log::Open(dir_.path() + "/wc.log", "w1", /*truncate=*/false, LogLevel::kError);
+  EXPECT_FALSE(Log::Incomplete());  // a new file
+}
+
 // ---- CheckSafeDirectory (issue 12, held-out pass: fs.protected_symlinks=0) ----
 
 // A shared 1777 `pub` (root's, like /tmp) with another user's directory pub/nb and link

@@ -660,6 +660,52 @@ def test_paths_others_could_swap(wc, tmp, data):
               oct(os.stat(shared).st_mode))
 
 
+def test_log_trouble_mid_run(wc, tmp, data):
+    """Held-out pass: a full disk under LOGFILE was silent (exit 0, an empty log, nothing on
+    stderr, ">= 0 task(s) counted again" from that empty log); and workers that found LOGFILE
+    replaced by a link mid-run were respawned for 20 rounds (exit 5)."""
+    if os.geteuid() != 0 or shutil.which("redis-server") is None:
+        print("SKIP log trouble mid-run: not root (/dev/full is root's), or no redis-server")
+        return
+    cfg = run_config(tmp, "log-full", LOGFILE="/dev/full")
+    try:  # (before: the summary read /dev/full for ever)
+        p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), text=True, timeout=20)
+    except subprocess.TimeoutExpired as e:
+        p = subprocess.CompletedProcess(e.cmd, None, "", (e.stderr or b"").decode(errors="replace"))
+    check("LOGFILE full: the run itself exits 0", p.returncode == 0, (p.returncode, p.stderr))
+    check("LOGFILE full: said on stderr, naming file and error",
+          "cannot write log file /dev/full (its events from now on may be missing): No space left on device"
+          in p.stderr, p.stderr)
+    check("LOGFILE full: the count again is unknown", "unknown task(s) counted again" in p.stderr, p.stderr)
+    # A worker that cannot open LOGFILE (now a link) ends the run at once (exit 2).
+    cfg = run_config(tmp, "log-link", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
+    log = os.path.join(os.path.dirname(cfg), "wc.log")
+    t0 = time.time()
+    proc = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", os.path.join(data, "*.csv")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        workers = []
+        while time.time() - t0 < 10 and not workers:
+            time.sleep(0.02)
+            workers = [pid for pid in processes_naming(log) if pid != proc.pid]
+            if workers and " start " not in open(log).read():
+                workers = []  # not yet running (the log holds lines until the job starts)
+        os.rename(log, log + ".old")
+        os.symlink(os.path.join(tmp, "precious-mid-run"), log)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    check("LOGFILE a link mid-run: a worker was running", workers != [], workers)
+    check("LOGFILE a link mid-run: exit 2 at once", proc.returncode == 2 and time.time() - t0 < 10,
+          (proc.returncode, round(time.time() - t0, 1), err))
+    check("LOGFILE a link mid-run: said", "is a symbolic link: refused" in err and "not respawned" in err, err)
+    check("LOGFILE a link mid-run: no rounds of workers", "round=" not in open(log + ".old").read())
+
+
 def test_words_with_control_bytes(wc, tmp):
     """Words in the top lines (and names in error messages) reached the terminal raw: ESC
     sequences, C1 controls (CSI raw or in UTF-8), CR. They are escaped like log lines; printable
@@ -777,6 +823,7 @@ def main():
         test_unusable_spill_dir_leaves_nothing(wc, tmp, data)
         test_words_with_control_bytes(wc, tmp)
         test_paths_others_could_swap(wc, tmp, data)
+        test_log_trouble_mid_run(wc, tmp, data)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
