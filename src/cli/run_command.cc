@@ -145,7 +145,9 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, const std:
                bool external, bool replicated, bool quiet) {
   bool shuffle = r.mode == job::Mode::kShuffle;
   int64_t all_tasks = static_cast<int64_t>(r.tasks) + (shuffle ? r.partitions : 0);
-  int64_t again = TasksCountedAgainAtLeast(config.logfile, all_tasks, since);
+  // A log that missed lines (a full disk) cannot give the count: unknown, not a lower bound.
+  int64_t again =
+      Log::Incomplete() ? -1 : TasksCountedAgainAtLeast(config.logfile, all_tasks, since);
   int restarts = r.forced_restarts + r.unplanned_restarts + r.seen_restarts;
   Log::Event("job_done",
              "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} seen={} "

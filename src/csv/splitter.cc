@@ -103,8 +103,7 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
   header.append(in.data() + schema.header_begin, schema.header_end - schema.header_begin);
   header += '\n';
 
-  std::error_code ec;
-  std::filesystem::create_directories(outdir, ec);
+  std::error_code ec = MakeSafeDirectories(outdir, "output directory");  // util/safe_files.h
   if (ec) throw OutputError(outdir, "cannot create directory: " + ec.message());
 
   // Creates the first part at once: an output directory that cannot take it fails before the

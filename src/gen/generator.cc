@@ -269,8 +269,7 @@ std::string Generator::File(uint64_t index, uint64_t rows) const {
 }
 
 std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(outdir, ec);
+  std::error_code ec = MakeSafeDirectories(outdir, "output directory");  // util/safe_files.h
   if (ec) throw OutputError(outdir, "cannot create directory: " + ec.message());
   Generator gen(options.seed);
   std::vector<std::string> paths(options.files);

@@ -246,6 +246,11 @@ class Coordinator {
         Fail(JobOutcome::kOutput, spill_.OutputTrouble(TaskInputBytes(spec_.plan)));
         return false;
       }
+      if (reaped.usage_failed) {  // e.g. LOGFILE replaced by a link: another round fails alike
+        Fail(JobOutcome::kUsage,
+             "a worker refused its environment (its error is above): not respawned");
+        return false;
+      }
       if (reaped.redis_gave_up) {
         Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + RedisTrouble());
         return false;

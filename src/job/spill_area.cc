@@ -11,6 +11,7 @@
 
 #include "util/error.h"
 #include "util/log.h"
+#include "util/safe_files.h"
 
 namespace wc::job {
 
@@ -21,8 +22,9 @@ void SpillArea::PrepareRoot(const fs::path& root, bool root_is_ours) {
   fs::path absolute = fs::absolute(root, ec);
   if (absolute == root_ && !root_.empty()) return;  // done before
   root_ = absolute;
+  CheckSafeDirectory(root_.string(), "SPILL_DIR");  // util/safe_files.h, before anything is made
   made_root_ = root_is_ours || !fs::exists(root_, ec);
-  fs::create_directories(root_, ec);
+  ec = MakeSafeDirectories(root_.string(), "SPILL_DIR");
   if (ec) {
     throw UsageError(
         fmt::format("cannot create the spill directory {}: {}", root_.string(), ec.message()));

@@ -30,11 +30,12 @@ std::string DescribeSpillTrouble(const std::filesystem::path& root, const SpillS
 
 class SpillArea {
  public:
-  // Creates root if missing and checks it: a directory of this user (or shared with the sticky
-  // bit, like /tmp), not writable by others without the sticky bit, writable by this process.
-  // `root_is_ours`: the root is the run's own default (under STATE_DIR), removed when empty even
-  // if an earlier run made it. The coordinator calls it before anything else is made, so that
-  // an unusable SPILL_DIR leaves nothing behind.
+  // Creates root if missing and checks it and the directories above it (CheckSafeDirectory,
+  // util/safe_files.h: a link or a directory another user could swap is refused): a directory of
+  // this user (or shared with the sticky bit, like /tmp), not writable by others without the sticky
+  // bit, writable by this process. `root_is_ours`: the root is the run's own default (under
+  // STATE_DIR), removed when empty even if an earlier run made it. The coordinator calls it before
+  // anything else is made, so that an unusable SPILL_DIR leaves nothing behind.
   void PrepareRoot(const std::filesystem::path& root, bool root_is_ours = false);
   // PrepareRoot, then creates root/name if missing (0700, never a link).
   void Prepare(const std::filesystem::path& root, const std::string& name,

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/safe_files.h"
 
 namespace wc::job {
 
@@ -25,9 +26,27 @@ namespace {
 
 constexpr const char* kSocketName = "redis.sock";
 
-// Creates `dir` 0700 if missing; refuses a link or someone else's directory; tightens to 0700.
-void PrivateDirectory(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+// Creates `dir` (the state root) 0700 if missing. An existing one keeps its mode, never
+// changed (it may be shared, like /tmp): CheckSafeDirectory (util/safe_files.h) has it owned by
+// root or this user and not writable by others unless sticky. The job directories in it are the
+// private ones (JobDirectory).
+void StateRoot(const std::string& dir) {
+  CheckSafeDirectory(dir, "STATE_DIR");
+  const fs::path parent = fs::path(dir).parent_path();
+  if (!parent.empty()) MakeSafeDirectories(parent.string(), "STATE_DIR");
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    ::chmod(dir.c_str(), 0700);  // ours, just made: exactly 0700 whatever the umask
+  } else if (errno != EEXIST) {
+    throw UsageError(ErrnoMessage("cannot create the state directory " + dir, errno));
+  }
+  CheckSafeDirectory(dir, "STATE_DIR");
+}
+
+// Creates the job's directory `dir` 0700; an existing one (an earlier run's) must be a real
+// directory (not a link) of this user that only this user can use. Its mode is never changed.
+void JobDirectory(const std::string& dir) {
+  const bool made = ::mkdir(dir.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST)
     throw UsageError(ErrnoMessage("cannot create the state directory " + dir, errno));
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0)
@@ -35,10 +54,17 @@ void PrivateDirectory(const std::string& dir) {
   if (!S_ISDIR(st.st_mode))
     throw UsageError(dir +
                      " is not a directory (a symbolic link?): refusing it as state directory");
-  if (st.st_uid != ::getuid())
+  if (st.st_uid != ::geteuid())
     throw UsageError(dir + " belongs to another user: refusing it as state directory");
-  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0)
-    throw UsageError(ErrnoMessage("cannot make " + dir + " private", errno));
+  if (made) {
+    if (::chmod(dir.c_str(), 0700) != 0)
+      throw UsageError(ErrnoMessage("cannot make " + dir + " private", errno));
+  } else if ((st.st_mode & 077) != 0) {
+    throw UsageError(fmt::format(
+        "{} is open to other users (mode {:04o}): refusing it as state directory (it holds the "
+        "Redis password; chmod 700 it if it is yours)",
+        dir, st.st_mode & 07777));
+  }
 }
 
 std::string ReadSmallFile(const std::string& path) {
@@ -82,11 +108,10 @@ std::string DefaultStateRoot() {
 StateDir::StateDir(const std::string& root, const std::string& key) {
   std::error_code ec;
   fs::path r = fs::absolute(root, ec);
-  if (r.has_parent_path()) fs::create_directories(r.parent_path(), ec);
-  PrivateDirectory(r.string());
+  StateRoot(r.string());
   path_ = (r / ("job-" + key)).string();
   fresh_ = !fs::exists(fs::symlink_status(path_, ec));
-  PrivateDirectory(path_);
+  JobDirectory(path_);
   std::string lock = path_ + "/lock";
   lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) throw UsageError(ErrnoMessage("cannot open " + lock, errno));

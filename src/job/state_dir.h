@@ -12,9 +12,13 @@
 // The embedded Redis (without HA) listens only on redis.sock: no other user (root aside) can
 // even connect to it, and it has no TCP port that another user could take while it restarts.
 //
-// Security: STATE_DIR and its job directories are created 0700; an existing one is used only if
-// it is a real directory (not a symbolic link) owned by this user, and is made 0700. Files are
-// opened without following symbolic links. The password never appears on a command line.
+// Security: STATE_DIR and its job directories are created 0700. STATE_DIR and the directories
+// above it must pass CheckSafeDirectory (util/safe_files.h: owned by root or this user, not
+// writable by others unless sticky, links followed only where no other user can plant them);
+// an existing STATE_DIR keeps its mode (it may be shared, like /tmp). An existing job directory
+// is used only if it is a real directory (not a symbolic link) owned by this user and closed
+// to others (mode 0700 or stricter); no mode is ever changed but of a directory the run made. Files
+// are opened without following symbolic links. The password never appears on a command line.
 // Errors: throws UsageError naming the path. Thread-safety: none needed (the coordinator's).
 #pragma once
 

@@ -44,6 +44,7 @@ WorkerPool::Reaped WorkerPool::Reap(bool replace) {
       Log::Event("worker_exited", "name={} pid={} code={}", w.name, w.pid, code);
       if (code == kWorkerExitRedis) out.redis_gave_up = true;
       if (code == kWorkerExitOutput) out.output_failed = true;
+      if (code == kWorkerExitUsage) out.usage_failed = true;
     }
   }
   return out;

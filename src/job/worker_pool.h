@@ -31,6 +31,7 @@ class WorkerPool {
     int killed = 0;              // by a signal (replaced unless replacing is off)
     bool redis_gave_up = false;  // a worker exited with kWorkerExitRedis
     bool output_failed = false;  // a worker exited with kWorkerExitOutput (e.g. spill dir full)
+    bool usage_failed = false;   // kWorkerExitUsage: its environment (LOGFILE a link...) refused
   };
   // Reaps exited workers; replaces those killed by a signal while `replace` (at most 1000).
   Reaped Reap(bool replace);

@@ -27,15 +27,29 @@ struct State {
   // Open(truncate) until StartAfresh(): the file is not truncated yet, its lines wait here.
   bool holding = false;
   std::string held;
+  std::string path;           // LOGFILE, for the message on a failed write
+  bool write_failed = false;  // a line could not be written: the file misses events
   // A process that never started afresh appends what it held: the old log stays.
   ~State() {
-    if (holding && fd >= 0) WriteAll(fd, held);
+    if (holding && fd >= 0) WriteAll(held);
   }
-  static void WriteAll(int fd, std::string_view text) {
+  // Writes `text` to the log; the first failure (a full disk) is said once on stderr.
+  void WriteAll(std::string_view text) {
     while (!text.empty()) {
       ssize_t n = ::write(fd, text.data(), text.size());
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;
+      if (n <= 0) {
+        const int err = n < 0 ? errno : EIO;
+        if (!write_failed) {
+          write_failed = true;
+          WriteStderrLine(ErrnoMessage(
+              fmt::format("wordcount: {}: cannot write log file {} (its events from now on may "
+                          "be missing)",
+                          process, path),
+              err));
+        }
+        return;
+      }
       text.remove_prefix(static_cast<size_t>(n));
     }
   }
@@ -49,12 +63,15 @@ State& S() {
 namespace {
 
 UniqueFd OpenLogFile(const std::string& path) {
+  CheckSafeParent(path, "LOGFILE");
   // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging `run`.
   UniqueFd fd = OpenNoFollow(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK, 0644);
   if (fd.get() < 0) {
     const int err = errno;
     struct stat st {};
-    if (err == ELOOP && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    // Whatever open said (ELOOP, or EACCES where the kernel's protected_symlinks answered
+    // first), a link there is refused as such.
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
       throw UsageError(fmt::format(
           "log file {}: is a symbolic link: refused (it is never followed)", EscapeForLog(path)));
     }
@@ -80,13 +97,21 @@ void Log::Open(const std::string& path, std::string process, bool truncate, LogL
   if (!path.empty()) fd = OpenLogFile(path);  // throws before anything changes
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (s.holding && s.fd >= 0) State::WriteAll(s.fd, s.held);  // never started afresh: appended
+  if (s.holding && s.fd >= 0) s.WriteAll(s.held);  // never started afresh: appended
   if (s.fd >= 0) ::close(s.fd);
   s.fd = fd.Release();
   s.process = fmt::format("{}[{}]", process, ::getpid());
   s.stderr_level = stderr_level;
   s.holding = truncate && s.fd >= 0;
   s.held.clear();
+  s.path = path;
+  s.write_failed = false;
+}
+
+bool Log::Incomplete() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.write_failed;
 }
 
 void Log::StartAfresh() {
@@ -99,7 +124,7 @@ void Log::StartAfresh() {
   if (::fstat(s.fd, &st) == 0 && S_ISREG(st.st_mode)) {
     [[maybe_unused]] int r = ::ftruncate(s.fd, 0);
   }
-  State::WriteAll(s.fd, s.held);
+  s.WriteAll(s.held);
   s.held.clear();
   s.held.shrink_to_fit();
 }
@@ -128,7 +153,7 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
   if (s.holding) {
     s.held += line;
   } else if (s.fd >= 0) {
-    [[maybe_unused]] ssize_t n = ::write(s.fd, line.data(), line.size());
+    s.WriteAll(line);
   }
   if (level >= s.stderr_level) WriteStderr(line);
 }

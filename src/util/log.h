@@ -31,7 +31,8 @@ class Log {
   // with no input or refused, appends its lines at exit and leaves the earlier log as it was).
   // The file is opened without following a symbolic link (LOGFILE is a predictable name, often
   // in /tmp: a link planted there must not make us truncate or write into its target) and
-  // without blocking on a FIFO. Throws UsageError naming `path` if it is a symbolic link,
+  // without blocking on a FIFO, after its directory passed CheckSafeParent (util/safe_files.h).
+  // Throws UsageError naming `path` if its directory is unsafe, if it is a symbolic link,
   // belongs to another user, or cannot be opened for writing (missing directory, no
   // permission, a FIFO without reader); the log then stays as it was.
   // Now(): the current time as every line starts with it ("2026-11-27T04:21:27.963Z", UTC, so
@@ -40,6 +41,8 @@ class Log {
   static void Open(const std::string& path, std::string process, bool truncate,
                    LogLevel stderr_level);
   static void Write(LogLevel level, std::string_view event, std::string_view fields);
+  // True if a line could not be written to the file opened last: it misses events.
+  static bool Incomplete();
   // See Open(truncate). No effect otherwise, or a second time.
   static void StartAfresh();
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "util/error.h"
 
@@ -36,6 +37,113 @@ std::string MakePrivateDir(const std::string& parent, const std::string& prefix)
     throw OutputError(path, "cannot make the private directory 0700", err);
   }
   return path;
+}
+
+namespace {
+
+// Why directory `st` is unsafe to write in, or "" if it is safe.
+std::string UnsafeDirectory(const struct stat& st) {
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return fmt::format("it belongs to another user (uid {})", st.st_uid);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+    return fmt::format("it is writable by other users without the sticky bit (mode {:04o})",
+                       st.st_mode & 07777);
+  return "";
+}
+
+// Appends the components of `path` to `todo` so that the first is popped first.
+void PushComponents(const std::string& path, std::vector<std::string>* todo) {
+  std::vector<std::string> parts;
+  for (size_t begin = 0; begin <= path.size();) {
+    size_t end = path.find('/', begin);
+    if (end == std::string::npos) end = path.size();
+    if (end > begin) parts.push_back(path.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  todo->insert(todo->end(), parts.rbegin(), parts.rend());
+}
+
+}  // namespace
+
+void CheckSafeDirectory(const std::string& dir, std::string_view what) {
+  auto refuse = [&](const std::string& at, const std::string& why) {
+    throw UsageError(
+        fmt::format("{} {}: {}: {}; refused (another user could replace what the "
+                    "command writes there)",
+                    what, dir, at, why));
+  };
+  std::vector<std::string> todo;
+  PushComponents(dir.empty() ? "." : dir, &todo);
+  if (dir.empty() || dir[0] != '/') {
+    std::error_code ec;
+    std::string cwd = std::filesystem::current_path(ec).string();
+    if (ec) throw UsageError(fmt::format("{} {}: {}", what, dir, ec.message()));
+    PushComponents(cwd, &todo);
+  }
+  std::string cur;  // the real path walked so far, "" for /
+  struct stat cur_st {};
+  if (::lstat("/", &cur_st) != 0) return;
+  if (std::string why = UnsafeDirectory(cur_st); !why.empty()) refuse("/", why);
+  int links = 0;
+  while (!todo.empty()) {
+    std::string name = std::move(todo.back());
+    todo.pop_back();
+    if (name == ".") continue;
+    if (name == "..") {  // `cur` has no links in it: its parent is lexical
+      cur.erase(cur.rfind('/') == std::string::npos ? 0 : cur.rfind('/'));
+      if (::lstat(cur.empty() ? "/" : cur.c_str(), &cur_st) != 0) return;
+      continue;
+    }
+    const std::string next = cur + "/" + name;
+    struct stat st {};
+    if (::lstat(next.c_str(), &st) != 0) return;  // to be created (or the caller's error)
+    if (S_ISLNK(st.st_mode)) {
+      if ((cur_st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && st.st_uid != 0 &&
+          st.st_uid != ::geteuid()) {
+        refuse(next, fmt::format("a symbolic link owned by another user (uid {}) in a directory "
+                                 "others can write to; not followed",
+                                 st.st_uid));
+      }
+      if (++links > 40) refuse(next, "too many levels of symbolic links");
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlink(next.c_str(), target.data(), target.size());
+      if (n < 0 || static_cast<size_t>(n) >= target.size()) return;  // changed: caller's error
+      target.resize(static_cast<size_t>(n));
+      if (!target.empty() && target[0] == '/') {
+        cur.clear();
+        ::lstat("/", &cur_st);
+      }
+      PushComponents(target, &todo);
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) return;  // the caller's open or mkdir says ENOTDIR
+    if (std::string why = UnsafeDirectory(st); !why.empty()) refuse(next, why);
+    cur = next;
+    cur_st = st;
+  }
+}
+
+void CheckSafeParent(const std::string& file, std::string_view what) {
+  const std::filesystem::path parent = std::filesystem::path(file).parent_path();
+  CheckSafeDirectory(parent.empty() ? "." : parent.string(), what);
+}
+
+std::error_code MakeSafeDirectories(const std::string& dir, std::string_view what) {
+  CheckSafeDirectory(dir, what);
+  // mkdir -p with 0755 (less what the umask takes): never writable by others, also with umask 0,
+  // or the check below would refuse what it made.
+  std::error_code ec;
+  std::filesystem::path made;
+  for (const auto& part : std::filesystem::path(dir)) {
+    made /= part;
+    if (::mkdir(made.c_str(), 0755) == 0 || errno == EEXIST) continue;
+    ec = std::error_code(errno, std::generic_category());
+    break;
+  }
+  if (!ec && !std::filesystem::is_directory(dir, ec) && !ec)
+    ec = std::make_error_code(std::errc::not_a_directory);
+  CheckSafeDirectory(dir, what);
+  return ec;
 }
 
 namespace {
@@ -79,6 +187,7 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   const bool exists = ::lstat(path_.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode)) throw OutputError(path_, "cannot write: it is a directory");
   const bool own = OwnDescriptorName(path_);
+  if (!own) CheckSafeParent(path_, "output file");
   if (own || (exists && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))) {
     // A device, FIFO or socket named as such (not through a link) cannot be replaced: written
     // in place. O_NONBLOCK: a FIFO without a reader fails at once instead of hanging.

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "util/signals.h"
 #include "util/unique_fd.h"
@@ -25,6 +26,26 @@ namespace wc {
 // above are followed as usual). Returns an invalid UniqueFd (get() < 0) with errno set on
 // failure.
 UniqueFd OpenNoFollow(const std::string& path, int flags, mode_t mode = 0600);
+
+// The safe-path check (like OpenSSH's secure_filename / StrictModes), for a directory the
+// command is to write in (STATE_DIR, SPILL_DIR, LOGFILE's, an output's): walks `dir` from / (a
+// relative path from the working directory) one component at a time with lstat(2). Every
+// directory on the way must be owned by root or by this user and not writable by group or
+// others unless it has the sticky bit: otherwise another user could rename the tool's directory
+// away mid-run and put their own in its place. A symbolic link on the way is followed only if
+// the directory holding it is not writable by others, or (sticky) the link is owned by this user
+// or root, the kernel's protected_symlinks rule (which may be off): a link another user planted
+// in /tmp is not followed into a third user's directory. Components that do not exist yet end the
+// walk (they are to be made by this process); so does one that is not a directory (the caller's
+// own open or mkdir then reports it). Throws UsageError naming `what`, `dir`, the unsafe
+// directory or link and why.
+void CheckSafeDirectory(const std::string& dir, std::string_view what);
+// CheckSafeDirectory of the directory that holds `file` ("." if it names none).
+void CheckSafeParent(const std::string& file, std::string_view what);
+// CheckSafeDirectory, then makes the missing directories of `dir` (mode 0755 & ~umask: never
+// writable by others), then CheckSafeDirectory again (a directory that appeared meanwhile is
+// checked too). Returns the error of making them; throws UsageError as CheckSafeDirectory.
+std::error_code MakeSafeDirectories(const std::string& dir, std::string_view what);
 
 // Creates a new directory named `prefix` plus six unpredictable characters in `parent`
 // (mkdtemp(3): it never reuses an existing name or follows a link there), with mode 0700
@@ -44,6 +65,8 @@ std::string MakePrivateDir(const std::string& parent, const std::string& prefix)
 // then the target is untouched: an earlier file there stays as it was. Every path that does not
 // commit removes the temporary file: an error (disk full), the destructor (an exception, a clean
 // stop), and a fatal signal (util/signals.h: kRemoveTempsAndDie).
+//
+// The target's directory passes CheckSafeParent first (UsageError: "output file <path>: ...").
 //
 // Not replaced but written in place (no temporary file, no atomicity): a device, FIFO or socket
 // named directly (not through a link: `--out /dev/null`, a named pipe), and the names of this

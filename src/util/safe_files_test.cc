@@ -135,6 +135,93 @@ TEST_F(LogOpenTest, TruncatesOnlyOnceTheRunStartsAfresh) {
   EXPECT_NE(now.find(" plan files=0\n"), std::string::npos) << now;
 }
 
+// Held-out pass: a full disk under LOGFILE was silent (exit 0, an empty log, nothing on stderr).
+TEST_F(LogOpenTest, AFailedWriteIsSaidOnceAndMarksTheLogIncomplete) {
+  if (::geteuid() != 0) GTEST_SKIP() << "/dev/full is root's: a log file of another user";
+  Log::Open("/dev/full", "w1", /*truncate=*/false, LogLevel::kError);  // every write: ENOSPC
+  EXPECT_FALSE(Log::Incomplete());
+  ::testing::internal::CaptureStderr();
+  Log::Event("commit", "tasks=1 result=accepted");
+  Log::Event("commit", "tasks=2 result=accepted");
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(Log::Incomplete());
+  EXPECT_NE(err.find("cannot write log file /dev/full"), std::string::npos) << err;
+  EXPECT_EQ(err.find("cannot write log file"), err.rfind("cannot write log file")) << err;
+  EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
+  Log::Open(dir_.path() + "/wc.log", "w1", /*truncate=*/false, LogLevel::kError);
+  EXPECT_FALSE(Log::Incomplete());  // a new file
+}
+
+// ---- CheckSafeDirectory (issue 12, held-out pass: fs.protected_symlinks=0) ----
+
+// A shared 1777 `pub` (root's, like /tmp) with another user's directory pub/nb and link
+// pub/d -> victim, as that user (nobody) could make them.
+class SafePathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to make files of another user (CI is root)";
+    pub_ = dir_.path() + "/pub";
+    victim_ = dir_.path() + "/victim";
+    ASSERT_EQ(::mkdir(pub_.c_str(), 0700), 0);
+    ASSERT_EQ(::chmod(pub_.c_str(), 01777), 0);
+    ASSERT_EQ(::mkdir(victim_.c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir((pub_ + "/nb").c_str(), 0755), 0);
+    ASSERT_EQ(::chown((pub_ + "/nb").c_str(), 65534, 65534), 0);
+    ASSERT_EQ(::symlink(victim_.c_str(), (pub_ + "/d").c_str()), 0);
+    ASSERT_EQ(::lchown((pub_ + "/d").c_str(), 65534, 65534), 0);
+  }
+  TempDir dir_;
+  std::string pub_, victim_;
+};
+
+TEST_F(SafePathTest, AnotherUsersDirectoryOnTheWayIsRefused) {
+  EXPECT_EQ(testing::UsageErrorOf([&] { CheckSafeDirectory(pub_ + "/nb/state", "STATE_DIR"); }),
+            "STATE_DIR " + pub_ + "/nb/state: " + pub_ +
+                "/nb: it belongs to another user (uid 65534); refused (another user could "
+                "replace what the command writes there)");
+}
+
+TEST_F(SafePathTest, ALinkOfAnotherUserInASharedDirectoryIsNotFollowed) {
+  std::string e = testing::UsageErrorOf([&] { CheckSafeParent(pub_ + "/d/wc.log", "LOGFILE"); });
+  EXPECT_NE(e.find(pub_ + "/d: a symbolic link owned by another user (uid 65534)"),
+            std::string::npos)
+      << e;
+  // Also when reached through "..", or through a safe relative link to it.
+  EXPECT_NE(testing::UsageErrorOf([&] { CheckSafeDirectory(pub_ + "/../pub/d/x", "out"); }),
+            "(no error)");
+  ASSERT_EQ(::symlink("pub/d", (dir_.path() + "/rel").c_str()), 0);  // in root's 0700 dir_
+  EXPECT_NE(testing::UsageErrorOf([&] { CheckSafeDirectory(dir_.path() + "/rel/x", "out"); }),
+            "(no error)");
+}
+
+TEST_F(SafePathTest, SafeDirectoriesAndLinksArePassed) {
+  ASSERT_EQ(::symlink(victim_.c_str(), (pub_ + "/rd").c_str()), 0);  // root's link in pub
+  EXPECT_EQ(testing::UsageErrorOf([&] {
+              CheckSafeDirectory(pub_ + "/rd", "out");          // followed
+              CheckSafeDirectory(pub_ + "/new/deeper", "out");  // to be made
+              CheckSafeDirectory(pub_ + "/../victim/./", "out");
+              CheckSafeParent("relative.tsv", "out");  // the working directory
+            }),
+            "(no error)");
+  ASSERT_EQ(::mkdir((dir_.path() + "/open").c_str(), 0700), 0);
+  ASSERT_EQ(::chmod((dir_.path() + "/open").c_str(), 0777), 0);
+  EXPECT_NE(testing::UsageErrorOf([&] {
+              CheckSafeDirectory(dir_.path() + "/open/x", "out");
+            }).find("/open: it is writable by other users without the sticky bit (mode 0777)"),
+            std::string::npos);
+}
+
+// OutputFile (--out, split and gen parts) refuses before it creates anything.
+TEST_F(SafePathTest, AnOutputFileThroughTheLinkIsRefused) {
+  EXPECT_THROW(OutputFile(pub_ + "/d/out.tsv"), UsageError);
+  EXPECT_TRUE(std::filesystem::is_empty(victim_));
+}
+
+TEST_F(SafePathTest, MakeSafeDirectoriesMakesNothingThroughTheLink) {
+  EXPECT_THROW(MakeSafeDirectories(pub_ + "/d/parts", "output directory"), UsageError);
+  EXPECT_TRUE(std::filesystem::is_empty(victim_));
+}
+
 // ---- OutputFile ----
 
 std::vector<std::string> Names(const std::string& dir) {

@@ -590,6 +590,122 @@ def test_unusable_spill_dir_leaves_nothing(wc, tmp, data):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def test_paths_others_could_swap(wc, tmp, data):
+    """Held-out pass (issue 12; fs.protected_symlinks=0, fs.protected_regular=0): in a shared 1777
+    `pub`, another user's link pub/d -> a victim's directory made LOGFILE, --out, split and gen
+    write into that directory (LOGFILE truncated the victim's file), and a directory of theirs,
+    pub/nb, let them swap STATE_DIR or SPILL_DIR under a running job. Every such path is refused
+    (exit 2, naming the link or directory) before anything is written; `run` with STATE_DIR a
+    shared 1777 directory no longer makes it 0700; a link root owns is followed."""
+    if os.geteuid() != 0:
+        print("SKIP paths others could swap: not root")
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    base = os.path.join(tmp, "swap")
+    pub, victim = os.path.join(base, "pub"), os.path.join(base, "victim")
+    os.makedirs(pub)
+    os.chmod(base, 0o755)
+    os.chmod(pub, 0o1777)
+    os.mkdir(victim, 0o700)
+    with open(os.path.join(victim, "wc.log"), "w") as fh:
+        fh.write("keep me\n")
+    d = os.path.join(pub, "d")
+    os.symlink(victim, d)
+    os.lchown(d, nobody.pw_uid, nobody.pw_gid)
+    nb = os.path.join(pub, "nb")
+    os.mkdir(nb, 0o755)
+    os.chown(nb, nobody.pw_uid, nobody.pw_gid)
+    csv = os.path.join(data, "tweets_0001.csv")
+    link_why = f"{d}: a symbolic link owned by another user (uid {nobody.pw_uid})"
+    nb_why = f"{nb}: it belongs to another user (uid {nobody.pw_uid})"
+    for name, args, why in (
+            ("serial --out through the link", ["serial", "-q", "--out", f"{d}/s.tsv", csv], link_why),
+            ("split into the link", ["split", "--rows", "100", csv, f"{d}/parts"], link_why),
+            ("gen into the link", ["gen", "--files", "1", "--rows", "10", f"{d}/gen"], link_why),
+            ("serial --out in nobody's directory", ["serial", "-q", "--out", f"{nb}/s.tsv", csv], nb_why),
+            ("run LOGFILE through the link",
+             ["run", "-q", "--config", write_config(base, "log", LOGFILE=f"{d}/wc.log"), "--data", csv],
+             link_why),
+            ("run --out through the link",
+             ["run", "-q", "--config", write_config(base, "out"), "--out", f"{d}/o.tsv", "--data", csv], link_why),
+            ("run STATE_DIR in nobody's directory",
+             ["run", "-q", "--config", write_config(base, "state", STATE_DIR=f"{nb}/state"), "--data", csv], nb_why),
+            ("run SPILL_DIR in nobody's directory",
+             ["run", "-q", "--config", write_config(base, "spill", MODE="shuffle", SPILL_DIR=f"{nb}/spill"),
+              "--data", csv], nb_why)):
+        expect_usage(wc, name, args, [why, "refused"])
+    check("swap: the victim's directory is untouched", sorted(os.listdir(victim)) == ["wc.log"], os.listdir(victim))
+    check("swap: the victim's file is untouched", open(os.path.join(victim, "wc.log")).read() == "keep me\n")
+    check("swap: nothing made in nobody's directory", os.listdir(nb) == [], os.listdir(nb))
+    # A link root owns in the sticky pub is followed (the kernel's protected_symlinks rule).
+    rd = os.path.join(pub, "rd")
+    os.symlink(victim, rd)
+    p = run(wc, "serial", "-q", "--out", f"{rd}/ok.tsv", csv, text=True)
+    check("swap: a link of root's is followed", p.returncode == 0 and os.path.exists(f"{victim}/ok.tsv"), p.stderr)
+    # STATE_DIR a shared 1777 directory: used (the job's directory in it is the private one), its
+    # mode kept, also by a refused run.
+    shared = os.path.join(base, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)
+    p = run(wc, "run", "-q", "--config", write_config(base, "shared", STATE_DIR=shared), "--data",
+            os.path.join(base, "nothing", "*.csv"), text=True, timeout=30)
+    check("STATE_DIR 1777: a run without input exits 3", p.returncode == 3, (p.returncode, p.stderr))
+    check("STATE_DIR 1777: its mode is kept", os.stat(shared).st_mode & 0o7777 == 0o1777, oct(os.stat(shared).st_mode))
+    if shutil.which("redis-server"):
+        p = run(wc, "run", "-q", "--config", write_config(base, "shared", STATE_DIR=shared), "--data", csv,
+                text=True, timeout=60)
+        check("STATE_DIR 1777: a run exits 0", p.returncode == 0, (p.returncode, p.stderr))
+        check("STATE_DIR 1777: its mode is kept by a run", os.stat(shared).st_mode & 0o7777 == 0o1777,
+              oct(os.stat(shared).st_mode))
+
+
+def test_log_trouble_mid_run(wc, tmp, data):
+    """Held-out pass: a full disk under LOGFILE was silent (exit 0, an empty log, nothing on
+    stderr, ">= 0 task(s) counted again" from that empty log); and workers that found LOGFILE
+    replaced by a link mid-run were respawned for 20 rounds (exit 5)."""
+    if os.geteuid() != 0 or shutil.which("redis-server") is None:
+        print("SKIP log trouble mid-run: not root (/dev/full is root's), or no redis-server")
+        return
+    cfg = run_config(tmp, "log-full", LOGFILE="/dev/full")
+    try:  # (before: the summary read /dev/full for ever)
+        p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), text=True, timeout=20)
+    except subprocess.TimeoutExpired as e:
+        p = subprocess.CompletedProcess(e.cmd, None, "", (e.stderr or b"").decode(errors="replace"))
+    check("LOGFILE full: the run itself exits 0", p.returncode == 0, (p.returncode, p.stderr))
+    check("LOGFILE full: said on stderr, naming file and error",
+          "cannot write log file /dev/full (its events from now on may be missing): No space left on device"
+          in p.stderr, p.stderr)
+    check("LOGFILE full: the count again is unknown", "unknown task(s) counted again" in p.stderr, p.stderr)
+    # A worker that cannot open LOGFILE (now a link) ends the run at once (exit 2).
+    cfg = run_config(tmp, "log-link", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
+    log = os.path.join(os.path.dirname(cfg), "wc.log")
+    t0 = time.time()
+    proc = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", os.path.join(data, "*.csv")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        workers = []
+        while time.time() - t0 < 10 and not workers:
+            time.sleep(0.02)
+            workers = [pid for pid in processes_naming(log) if pid != proc.pid]
+            if workers and " start " not in open(log).read():
+                workers = []  # not yet running (the log holds lines until the job starts)
+        os.rename(log, log + ".old")
+        os.symlink(os.path.join(tmp, "precious-mid-run"), log)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    check("LOGFILE a link mid-run: a worker was running", workers != [], workers)
+    check("LOGFILE a link mid-run: exit 2 at once", proc.returncode == 2 and time.time() - t0 < 10,
+          (proc.returncode, round(time.time() - t0, 1), err))
+    check("LOGFILE a link mid-run: said", "is a symbolic link: refused" in err and "not respawned" in err, err)
+    check("LOGFILE a link mid-run: no rounds of workers", "round=" not in open(log + ".old").read())
+
+
 def test_words_with_control_bytes(wc, tmp):
     """Words in the top lines (and names in error messages) reached the terminal raw: ESC
     sequences, C1 controls (CSI raw or in UTF-8), CR. They are escaped like log lines; printable
@@ -706,6 +822,8 @@ def main():
         test_redis_urls_and_passwords(wc, tmp, data)
         test_unusable_spill_dir_leaves_nothing(wc, tmp, data)
         test_words_with_control_bytes(wc, tmp)
+        test_paths_others_could_swap(wc, tmp, data)
+        test_log_trouble_mid_run(wc, tmp, data)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
