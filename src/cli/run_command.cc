@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string_view>
@@ -78,7 +79,9 @@ class ProgressLine : public job::JobObserver {
 // commit's reply and its log line leaves no event, so this is a lower bound; -1 if no log.
 int64_t TasksCountedAgainAtLeast(const std::string& logfile, int64_t tasks,
                                  const std::string& since) {
-  if (logfile.empty()) return -1;
+  // Only a regular file is read back: a device (/dev/null, /dev/zero) has no events, or no end.
+  std::error_code ec;
+  if (logfile.empty() || !std::filesystem::is_regular_file(logfile, ec)) return -1;
   std::ifstream in(logfile);
   if (!in) return -1;
   int64_t accepted = 0;
