@@ -81,4 +81,32 @@ std::string CommonDirectory(const std::vector<std::string>& paths) {
   return root.empty() ? "/" : root.string();
 }
 
+std::vector<std::string> CreateDirectories(const std::string& dir) {
+  std::vector<std::string> missing;  // deepest first
+  std::error_code ec;
+  fs::path p = fs::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "out/" is "out"
+  while (!p.empty()) {
+    fs::file_status st = fs::symlink_status(p, ec);  // ec is set for a missing path too
+    if (st.type() != fs::file_type::not_found) break;
+    missing.push_back(p.string());
+    fs::path parent = p.parent_path();
+    if (parent == p) break;
+    p = parent;
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    RemoveCreatedDirectories(missing);
+    throw OutputError(dir, "cannot create directory: " + ec.message());
+  }
+  return missing;
+}
+
+void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept {
+  for (const auto& d : dirs) {
+    std::error_code ec;
+    if (!fs::remove(d, ec)) return;  // not empty (or gone): its parents are not ours to empty
+  }
+}
+
 }  // namespace wc
