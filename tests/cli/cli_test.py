@@ -553,6 +553,13 @@ def test_redis_urls_and_passwords(wc, tmp, data):
         check(f"{cmd}: the password is not echoed", b"hunter2" not in p.stderr, p.stderr)
     expect_usage(wc, "$WC_REDIS with a password", ["status"], ["holds a password: refused"],
                  env=dict(os.environ, WC_REDIS="redis://:hunter2@127.0.0.1:1"))
+    # Held-out pass: --redis "" was taken for no --redis (the embedded Redis), and
+    # redis://user@h:p was refused as holding a password.
+    for cmd, args in (("status", []), ("top", []), ("run", ["--config", write_config(tmp, "empty-url"), "--data", data])):
+        expect_usage(wc, f"{cmd} --redis ''", [cmd, "--redis", ""] + args, ["--redis must be a non-empty string"])
+        p = expect_usage(wc, f"{cmd} with a user in the URL", [cmd, "--redis", "redis://alice@127.0.0.1:1"] + args,
+                         ["redis://***@127.0.0.1:1 names a user: refused", "default user"])
+        check(f"{cmd} with a user in the URL: not called a password", b"holds a password" not in p.stderr, p.stderr)
     for cmd in ("run", "worker", "status", "top"):
         p = run(wc, cmd, "--help", text=True)
         check(f"{cmd} --help: no password in a URL", "password@" not in p.stdout and "WC_REDIS_PASSWORD" in p.stdout,
@@ -587,6 +594,27 @@ def test_redis_urls_and_passwords(wc, tmp, data):
     finally:
         server.kill()
         server.wait()
+
+    # Held-out pass: redis://[::1]:P failed "Name or service not known".
+    port6 = free_port()
+    server6 = subprocess.Popen(["redis-server", "--port", str(port6), "--bind", "::1", "--save", "",
+                                "--dir", rdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        up = False
+        deadline = time.time() + 10
+        while time.time() < deadline and server6.poll() is None and not up:
+            with socket.socket(socket.AF_INET6) as s:
+                up = s.connect_ex(("::1", port6)) == 0
+            time.sleep(0.05)
+        if not up:
+            print("SKIP redis://[::1]: no IPv6 loopback")
+            return
+        p = run(wc, "status", "--redis", f"redis://[::1]:{port6}", text=True)
+        check("status --redis redis://[::1]:P reaches the server", p.returncode == 0 and "job:" in p.stdout,
+              (p.returncode, p.stderr))
+    finally:
+        server6.kill()
+        server6.wait()
 
 
 def test_unusable_spill_dir_leaves_nothing(wc, tmp, data):
