@@ -607,6 +607,28 @@ def test_stopped_embedded_redis_is_restarted_like_a_crashed_one(tmp):
     expect(any(" redis_restarted " in l and "reason=unresponsive" in l for l in lines), "no restart logged")
 
 
+def test_stopped_external_redis_is_exit_4_in_time(tmp):
+    # Held-out pass, external side: a SIGSTOPped server held every coordinator call for the 30 s
+    # reply timeout. No call waits longer than REDIS_RETRY_SECONDS: exit 4 naming the silence.
+    data = gen(tmp, 3, 1000)
+    r = Redis(tmp)
+    try:
+        p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=1),
+                         data, "--redis", r.url)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        r.proc.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        rc, _, stderr = finish(p, timeout=15)
+        expect(rc == 4, f"exit {rc}: {stderr}")
+        expect("Redis unavailable for 1 s" in stderr and "timed out" in stderr, stderr)
+        expect(time.time() - t0 < 10, f"exit 4 only after {time.time() - t0:.1f} s")
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+        r.stop()
+
+
 def test_redis_that_evicts_keys_is_refused(tmp):
     # Regression: with allkeys-lru, run exited 0 with a third of the words evicted.
     data = gen(tmp, 2, 300)
