@@ -139,10 +139,10 @@ int main(int argc, char** argv) {
       ->default_str("");
   r->add_flag("--replace", run.job.replace,
               "Discard an unfinished job with another plan that holds the keys");
-  r->add_option("--redis", run.job.redis_url,
-                "redis://host:port or unix:///path/to/socket of an existing server, database 0 "
-                "(default: start an embedded redis-server); its password from "
-                "$WC_REDIS_PASSWORD, never in the URL");
+  AddNonEmpty(r, "--redis", &run.job.redis_url,
+              "redis://host:port or unix:///path/to/socket of an existing server, database 0 "
+              "(default: start an embedded redis-server); its password from "
+              "$WC_REDIS_PASSWORD, never in the URL");
   r->add_option("--sentinel", run.job.sentinels,
                 "host:port[,host:port...] of the Sentinels of an existing replicated Redis "
                 "(with --master-name; password from $WC_REDIS_PASSWORD)");
@@ -177,9 +177,9 @@ int main(int argc, char** argv) {
   int top_n = 3;
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
   AddBounded(t, "n", &top_n, wc::job::kTopRange, "How many", "top N");
-  t->add_option("--redis", top_where.url,
-                "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
-                "running job; password from $WC_REDIS_PASSWORD)");
+  AddNonEmpty(t, "--redis", &top_where.url,
+              "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
+              "running job; password from $WC_REDIS_PASSWORD)");
   t->add_option("--sentinel", top_where.sentinels,
                 "host:port[,...] of Sentinels (and --master-name)");
   t->add_option("--master-name", top_where.master_name, "The name the Sentinels monitor");
@@ -189,11 +189,9 @@ int main(int argc, char** argv) {
   RedisLocation status_where{.url = env_redis ? env_redis : ""};
   bool status_json = false;
   auto* st = app.add_subcommand("status", "Show a job's state from Redis");
-  st->add_option("--redis", status_where.url,
-                 "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
-                 "running job; "
-                 "password from $WC_REDIS_PASSWORD)")
-      ->capture_default_str();
+  AddNonEmpty(st, "--redis", &status_where.url,
+              "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
+              "running job; password from $WC_REDIS_PASSWORD)");
   st->add_option("--sentinel", status_where.sentinels,
                  "host:port[,...] of Sentinels (and --master-name)");
   st->add_option("--master-name", status_where.master_name, "The name the Sentinels monitor");

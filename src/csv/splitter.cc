@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include "csv/csv_scanner.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
+#include "util/paths.h"
 #include "util/safe_files.h"
 
 namespace wc::csv {
@@ -84,6 +86,28 @@ class PartWriter {
   std::vector<std::unique_ptr<OutputFile>> parts_;
 };
 
+// A directory read as input takes all its *.csv files: parts of an earlier split (or any other
+// CSV) left beside the new parts would be counted with them. Such a directory is refused.
+void RefuseCsvFiles(const std::string& outdir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(outdir, ec), end;
+  if (ec) return;  // missing (created next) or unreadable (the first part fails, named)
+  std::vector<std::string> found;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    if (it->path().extension() == ".csv") found.push_back(it->path().filename().string());
+  }
+  if (found.empty()) return;
+  std::sort(found.begin(), found.end());
+  std::string names;
+  for (size_t i = 0; i < found.size() && i < 3; ++i) names += (i ? ", " : "") + found[i];
+  if (found.size() > 3) names += ", ...";
+  throw OutputError(outdir, fmt::format("already holds {} .csv file(s) ({}); split writes only "
+                                        "into a new directory or one without .csv files, so "
+                                        "that the directory counts exactly like the input",
+                                        found.size(), names));
+}
+
 }  // namespace
 
 std::vector<std::string> SplitCsv(const std::string& input, const std::string& outdir,
@@ -103,18 +127,24 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
   header.append(in.data() + schema.header_begin, schema.header_end - schema.header_begin);
   header += '\n';
 
-  std::error_code ec = MakeSafeDirectories(outdir, "output directory");  // util/safe_files.h
-  if (ec) throw OutputError(outdir, "cannot create directory: " + ec.message());
-
-  // Creates the first part at once: an output directory that cannot take it fails before the
-  // input is read. Every part stays a temporary file until all are written and the input is
-  // known unchanged; on any error they are removed with the writer.
-  PartWriter writer(in, std::move(header), outdir, options, schema.data_begin);
-  TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
-  scanner.Scan(schema.data_begin, in.size(), writer);
-  writer.Finish();
-  in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
-  return writer.Commit();
+  CheckSafeDirectory(outdir, "output directory");  // util/safe_files.h
+  RefuseCsvFiles(outdir);
+  std::vector<std::string> created = CreateDirectories(outdir);
+  CheckSafeDirectory(outdir, "output directory");  // also what appeared meanwhile
+  try {
+    // Creates the first part at once: an output directory that cannot take it fails before
+    // the input is read. Every part stays a temporary file until all are written and the
+    // input is known unchanged; on any error they are removed with the writer.
+    PartWriter writer(in, std::move(header), outdir, options, schema.data_begin);
+    TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
+    scanner.Scan(schema.data_begin, in.size(), writer);
+    writer.Finish();
+    in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
+    return writer.Commit();
+  } catch (...) {
+    RemoveCreatedDirectories(created);  // the writer is gone: so are its files
+    throw;
+  }
 }
 
 }  // namespace wc::csv

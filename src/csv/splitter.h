@@ -10,9 +10,11 @@
 // Errors: throws InputError/CsvError naming the input (and line) if it cannot be read or does
 // not parse, FileChangedError if it changed while it was split (util/mapped_file.h), OutputError
 // naming the part (or directory) that cannot be written, before the input is read if the first
-// part cannot be created. Parts are written as temporary files and renamed into place only once
-// all of them are written (util/safe_files.h: a link planted at a part's name is replaced, never
-// followed): a failed or interrupted split leaves no part and no temporary file behind.
+// part cannot be created, and before anything is written if OUTDIR already holds a .csv file
+// (the parts of an earlier split would be read with the new ones). Parts are written as temporary
+// files and renamed into place only once all of them are written (util/safe_files.h: a link planted
+// at a part's name is replaced, never followed): a failed or interrupted split leaves no part and
+// no temporary file behind, and a failed one no directory it created.
 #pragma once
 
 #include <cstdint>

@@ -61,8 +61,31 @@ TEST(Splitter, HeaderOnlyInputGivesNoParts) {
 TEST(Splitter, MalformedInputFailsAndLeavesNoParts) {
   testing::TempDir dir;
   std::string in = dir.Write("in.csv", "a,text\n1,x\n2,y\n3,z\n4,w,extra\n");
-  EXPECT_THROW(SplitCsv(in, dir.path() + "/p", {.rows = 1}), CsvError);
-  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/p"));
+  EXPECT_THROW(SplitCsv(in, dir.path() + "/p/q", {.rows = 1}), CsvError);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/p"));  // nor the directories it made
+  std::filesystem::create_directory(dir.path() + "/mine");
+  EXPECT_THROW(SplitCsv(in, dir.path() + "/mine", {.rows = 1}), CsvError);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/mine"));  // one that was there stays
+}
+
+// Held-out pass: a second split into the same directory left the first one's part_0003.csv
+// beside its two parts, and the directory then counted differently from the input.
+TEST(Splitter, RefusesADirectoryHoldingCsvFiles) {
+  testing::TempDir dir;
+  std::string in = dir.Write("in.csv", "a,text\n1,x\n2,y\n3,z\n");
+  EXPECT_EQ(SplitCsv(in, dir.path() + "/p", {.rows = 1}).size(), 3u);
+  try {
+    SplitCsv(in, dir.path() + "/p", {.rows = 2});
+    ADD_FAILURE() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds 3 .csv file(s) (part_0001.csv, "
+                                         "part_0002.csv, part_0003.csv)"),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::create_directory(dir.path() + "/q");
+  dir.Write("q/notes.txt", "x");
+  EXPECT_EQ(SplitCsv(in, dir.path() + "/q", {.rows = 2}).size(), 2u);
 }
 
 std::string g_truncated;  // the file TruncateAfterMapping cuts to 5000 bytes
@@ -80,7 +103,7 @@ TEST(Splitter, InputTruncatedWhileSplitFailsAndLeavesNoParts) {
   MappedFile::SetTestHook(&TruncateAfterMapping);
   EXPECT_THROW(SplitCsv(g_truncated, dir.path() + "/p", {.rows = 100}), FileChangedError);
   MappedFile::SetTestHook(nullptr);
-  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/p"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/p"));
 }
 
 TEST(Splitter, NeedsExactlyOneLimit) {

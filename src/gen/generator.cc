@@ -8,12 +8,14 @@
 #include <cmath>
 #include <exception>
 #include <filesystem>
+#include <memory>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
 
 #include "util/error.h"
+#include "util/paths.h"
 #include "util/safe_files.h"
 
 namespace wc::gen {
@@ -269,8 +271,9 @@ std::string Generator::File(uint64_t index, uint64_t rows) const {
 }
 
 std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOptions& options) {
-  std::error_code ec = MakeSafeDirectories(outdir, "output directory");  // util/safe_files.h
-  if (ec) throw OutputError(outdir, "cannot create directory: " + ec.message());
+  CheckSafeDirectory(outdir, "output directory");  // util/safe_files.h
+  std::vector<std::string> created = CreateDirectories(outdir);
+  CheckSafeDirectory(outdir, "output directory");  // also what appeared meanwhile
   Generator gen(options.seed);
   std::vector<std::string> paths(options.files);
   for (uint64_t f = 0; f < options.files; ++f) {
@@ -280,12 +283,16 @@ std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOpt
   threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(options.files)));
   std::atomic<uint64_t> next{0};
   std::vector<std::exception_ptr> errors(threads);
+  // Every file stays a temporary file (closed once written) until all are written: a failure
+  // (a full disk) leaves none of them, and the directory only if it was there before.
+  std::vector<std::unique_ptr<OutputFile>> outs(options.files);
   auto work = [&](unsigned t) {
     try {
       for (uint64_t f; (f = next.fetch_add(1)) < options.files;) {
-        OutputFile out(paths[f]);  // util/safe_files.h: whole or not at all, links replaced
-        out.Write(gen.File(f, options.rows));
-        out.Commit();
+        // util/safe_files.h: whole or not at all, links replaced
+        outs[f] = std::make_unique<OutputFile>(paths[f]);
+        outs[f]->Write(gen.File(f, options.rows));
+        outs[f]->Finish();
       }
     } catch (...) {
       errors[t] = std::current_exception();
@@ -302,8 +309,18 @@ std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOpt
   }
   work(0);
   for (auto& th : pool) th.join();
-  for (const auto& e : errors) {
-    if (e) std::rethrow_exception(e);
+  size_t committed = 0;
+  try {
+    for (const auto& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+    for (; committed < outs.size(); ++committed) outs[committed]->Commit();
+  } catch (...) {
+    std::error_code ec;
+    for (size_t i = 0; i < committed; ++i) std::filesystem::remove(paths[i], ec);
+    outs.clear();  // removes the temporary files
+    RemoveCreatedDirectories(created);
+    throw;
   }
   return paths;
 }

@@ -8,8 +8,11 @@
 #include <cerrno>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "job/keys.h"
 #include "util/error.h"
@@ -163,11 +166,37 @@ JobConfig LoadConfig(const std::string& path) {
     throw UsageError(ErrnoMessage("cannot read config file " + path, errno));
   if (!S_ISREG(st.st_mode))
     throw UsageError(fmt::format("config file {} is not a regular file", path));
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError(fmt::format("cannot read config file {}", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw UsageError(fmt::format("cannot read config file {}", path));
+  // The JSON reader stops at a NUL byte as at the end: what follows one would be ignored.
+  if (size_t nul = text.find('\0'); nul != std::string::npos) {
+    throw UsageError(fmt::format(
+        "config file {} is not valid JSON: a NUL byte at offset {} (nothing may follow it)", path,
+        nul));
+  }
+  // A key given twice in one object would silently take its last value: refused, named.
+  std::vector<std::vector<std::string>> seen;  // the keys of each open object
+  auto no_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      seen.emplace_back();
+    } else if (event == json::parse_event_t::object_end && !seen.empty()) {
+      seen.pop_back();
+    } else if (event == json::parse_event_t::key && !seen.empty()) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      auto& keys = seen.back();
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+        throw UsageError(fmt::format("{}: config key '{}' is given more than once{}", path,
+                                     EscapeForLog(key), depth > 1 ? " (in a nested object)" : ""));
+      }
+      keys.push_back(key);
+    }
+    return true;
+  };
   json doc;
   try {
-    doc = json::parse(in);
+    doc = json::parse(text, no_duplicates);
   } catch (const json::exception& e) {
     throw UsageError(fmt::format("config file {} is not valid JSON: {}", path, e.what()));
   }

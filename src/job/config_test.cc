@@ -9,6 +9,8 @@
 namespace wc::job {
 namespace {
 
+using testing::UsageErrorOf;
+
 class ConfigTest : public ::testing::Test {
  protected:
   JobConfig Load(const std::string& json) { return LoadConfig(dir_.Write("config.json", json)); }
@@ -160,6 +162,23 @@ TEST_F(ConfigTest, RedisArgsMayNotSetWhatTheSupervisorOwns) {
   JobConfig c = Load(R"({"REDIS_ARGS": ["--maxmemory-policy", "--dir", "--hz", "20", "30"]})");
   EXPECT_EQ(c.redis_args.size(), 5u);
   EXPECT_EQ(Load(R"({"REDIS_ARGS": ["--rdb-key-save-delay", "100000"]})").redis_args.size(), 2u);
+}
+
+// Held-out pass: a key given twice silently took its last value, and a NUL byte made the
+// reader ignore everything after it (the run went on with defaults). Both are usage errors
+// naming the file (and the key).
+TEST_F(ConfigTest, DuplicateKeysAndNulBytesAreRefused) {
+  std::string e = UsageErrorOf([&] { Load(R"({"TOP": 3, "TOP": 5})"); });
+  EXPECT_NE(e.find("config.json: config key 'TOP' is given more than once"), std::string::npos)
+      << e;
+  e = UsageErrorOf([&] { Load(R"({"REDIS_ARGS": ["--x", "1"], "TOP": 2, "REDIS_ARGS": []})"); });
+  EXPECT_NE(e.find("'REDIS_ARGS' is given more than once"), std::string::npos) << e;
+  e = UsageErrorOf([&] { Load(std::string("{\"TOP\":3}\0garbage", 17)); });
+  EXPECT_NE(e.find("config.json is not valid JSON: a NUL byte at offset 9"), std::string::npos)
+      << e;
+  e = UsageErrorOf([&] { Load(std::string("{\"TOP\":3,\0\"MODE\":\"x\"}", 21)); });
+  EXPECT_NE(e.find("a NUL byte at offset 9"), std::string::npos) << e;
+  EXPECT_EQ(Load(R"({"TOP": 3, "MODE": "shuffle"})").top, 3);
 }
 
 TEST_F(ConfigTest, AMissingConfigFileIsNamedWithTheReason) {

@@ -264,8 +264,10 @@ class Coordinator {
         }
         trouble.Ok();
       } catch (const redis::RedisIoError& e) {
-        // Redis is down or restarting; the loop keeps supervising (and restarting) it.
+        // Redis is down or restarting; the loop keeps supervising (and restarting) it. A server
+        // that does not answer (SIGSTOP, hung) is restarted like one that died.
         keeper_->Recheck();
+        if (e.timeout()) server().Unanswered();
         trouble.Trouble(e.what());
       } catch (const redis::RedisReplyError& e) {
         if (!session().Retryable(e)) throw;

@@ -1,5 +1,7 @@
 #include "job/coordinator_redis.h"
 
+#include <algorithm>
+
 #include "job/worker_options.h"
 #include "util/signals.h"
 
@@ -23,6 +25,14 @@ bool Answers(redis::ConnectOptions o, const redis::SentinelOptions& sentinel) {
   }
 }
 
+// A call that gets no reply is Redis failing: it may not wait longer than REDIS_RETRY_SECONDS
+// (at least a second), so that a silent server (SIGSTOP) ends in a restart or exit 4 in time.
+redis::ConnectOptions BoundedCalls(redis::ConnectOptions o, double retry_seconds) {
+  o.command_timeout =
+      std::min(o.command_timeout, std::max(std::chrono::milliseconds(1000), Ms(retry_seconds)));
+  return o;
+}
+
 }  // namespace
 
 CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
@@ -41,7 +51,7 @@ CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
                                 .crash_interval = Ms(c.redis_restart_interval),
                                 .downtime = Ms(c.redis_downtime)}),
       session_(
-          SessionOptions{.redis = server_.connect_options(),
+          SessionOptions{.redis = BoundedCalls(server_.connect_options(), c.redis_retry_seconds),
                          .sentinel = server_.sentinel(),
                          .retry_for = Ms(c.redis_retry_seconds),
                          .between_attempts = [this] { server_.Tick(/*crashes_allowed=*/false); },

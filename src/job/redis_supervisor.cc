@@ -105,6 +105,24 @@ void RedisSupervisor::Tick(bool crashes_allowed) {
   }
 }
 
+bool RedisSupervisor::Unanswered() {
+  if (!server_ || down_ || !server_->Running()) return false;  // Tick restarts a dead one
+  redis::ConnectOptions o = connect_;
+  o.connect_timeout = o.command_timeout = std::chrono::milliseconds(1000);
+  try {
+    redis::Connection c(o);
+    c.Command({"PING"});
+    return false;
+  } catch (const redis::RedisError& e) {
+    Log::Warn("redis_unresponsive", "pid={} error=\"{}\"; killing and restarting it",
+              server_->pid(), e.what());
+  }
+  server_->Kill();  // SIGKILL ends a stopped process too
+  ++unplanned_;
+  Restart("unresponsive");
+  return true;
+}
+
 bool RedisSupervisor::Connected(redis::Connection& c) {
   std::string run_id;
   try {

@@ -61,6 +61,11 @@ class RedisSupervisor {
   // Restarts a server that died or whose planned downtime is over; crashes it (SIGKILL) when
   // the crash interval has passed since it last started, if crashes_allowed.
   void Tick(bool crashes_allowed);
+  // Call when a call to the server timed out. An embedded (single) server that does not answer a
+  // PING within a second either (stopped by SIGSTOP, hung) is taken for crashed: SIGKILL and
+  // restart from its checkpoint (logged redis_unresponsive, counted as an unplanned restart).
+  // Returns true if it was restarted. Never throws.
+  bool Unanswered();
   // A planned crash is in progress (the server is down on purpose).
   bool down() const { return ha_ ? ha_->down() : down_; }
   // Call on every new connection: notes which server process answers (INFO server run_id).

@@ -207,7 +207,17 @@ std::string CheckedUrl(const std::string& url) {
   if (!url.starts_with(kScheme)) return url;  // ParseRedisUrl names the problem
   std::string_view rest = std::string_view(url).substr(kScheme.size());
   if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-    if (at > 0 && rest.substr(0, at) != ":") {
+    std::string_view auth = rest.substr(0, at);
+    if (!auth.empty() && auth[0] != ':') {
+      // redis://user@ or redis://user:password@: an ACL user (AUTH user password).
+      throw UsageError(fmt::format(
+          "the Redis URL redis://***@{} names a user{}: refused, since wordcount "
+          "authenticates only as Redis's default user (AUTH password, the password from ${}); "
+          "give the URL without it",
+          EscapeForLog(rest.substr(at + 1)),
+          auth.find(':') != std::string_view::npos ? " and a password" : "", kPasswordEnv));
+    }
+    if (auth.size() > 1) {
       throw UsageError(fmt::format(
           "the Redis URL redis://***@{} holds a password: refused, since a command line is "
           "visible to every local user (ps, /proc); give it in ${} instead",

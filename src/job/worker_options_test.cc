@@ -103,10 +103,14 @@ using testing::UsageErrorOf;
 // Secrets never go on a command line (issue 12): a URL with a password is refused, and the
 // message neither echoes the password nor suggests the URL; it names the supported channel.
 TEST(RedisOptionsFromUrlTest, RefusesAPasswordOrUserInTheUrl) {
-  for (const char* url : {"redis://:s3cret@10.0.0.1:6379", "redis://admin:s3cret@10.0.0.1:6379",
-                          "redis://s3cret@10.0.0.1:6379"}) {
+  // Held-out pass: redis://user@host was refused as "holds a password". It names a user (an
+  // ACL user, unsupported): said so, still without echoing it (it may be a mistyped password).
+  for (auto [url, why] :
+       {std::pair{"redis://:s3cret@10.0.0.1:6379", "holds a password: refused"},
+        {"redis://admin:s3cret@10.0.0.1:6379", "names a user and a password: refused"},
+        {"redis://s3cret@10.0.0.1:6379", "names a user: refused"}}) {
     std::string e = UsageErrorOf([&] { RedisOptionsFromUrl(url); });
-    EXPECT_NE(e.find("holds a password: refused"), std::string::npos) << e;
+    EXPECT_NE(e.find(why), std::string::npos) << e;
     EXPECT_NE(e.find("$WC_REDIS_PASSWORD"), std::string::npos) << e;
     EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
     EXPECT_NE(e.find("redis://***@10.0.0.1:6379"), std::string::npos) << e;

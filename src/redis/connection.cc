@@ -49,7 +49,9 @@ const char* TypeNameOf(int type) {
 }  // namespace
 
 std::string ConnectOptions::address() const {
-  return unix_socket.empty() ? fmt::format("{}:{}", host, port) : unix_socket;
+  if (!unix_socket.empty()) return unix_socket;
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                             : fmt::format("{}:{}", host, port);
 }
 
 namespace {
@@ -90,6 +92,16 @@ ConnectOptions ParseRedisUrl(const std::string& url) {
     if (!auth.empty() && auth[0] == ':') auth = auth.substr(1);
     o.password = auth;
   }
+  std::string host;
+  if (!rest.empty() && rest[0] == '[') {  // an IPv6 address: redis://[::1]:6379
+    size_t close = rest.find(']');
+    if (close == std::string::npos || close == 1)
+      throw std::invalid_argument("bad IPv6 address in Redis URL: " + url);
+    host = rest.substr(1, close - 1);
+    rest = rest.substr(close + 1);
+    if (!rest.empty() && rest[0] != ':')
+      throw std::invalid_argument("bad IPv6 address in Redis URL: " + url);
+  }
   if (auto colon = rest.rfind(':'); colon != std::string::npos) {
     std::string port = rest.substr(colon + 1);
     rest = rest.substr(0, colon);
@@ -104,6 +116,7 @@ ConnectOptions ParseRedisUrl(const std::string& url) {
       throw std::invalid_argument("bad port in Redis URL: " + url);
     o.port = p;
   }
+  if (!host.empty()) rest = host;
   if (rest.empty()) throw std::invalid_argument("no host in Redis URL: " + url);
   o.host = rest;
   return o;
@@ -114,8 +127,8 @@ std::string ToUrl(const ConnectOptions& o) {
     if (o.password.empty()) return "unix://" + o.unix_socket;
     return fmt::format("unix://:{}@{}", o.password, o.unix_socket);
   }
-  if (o.password.empty()) return fmt::format("redis://{}:{}", o.host, o.port);
-  return fmt::format("redis://:{}@{}:{}", o.password, o.host, o.port);
+  if (o.password.empty()) return "redis://" + o.address();
+  return fmt::format("redis://:{}@{}", o.password, o.address());
 }
 
 bool Reply::is_nil() const { return node_ && node_->type == REDIS_REPLY_NIL; }

@@ -4,10 +4,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
-
-#include <chrono>
 
 #include "redis_fixture.h"
 
@@ -24,6 +23,22 @@ TEST(RedisUrl, ParsesPasswordHostAndPort) {
   EXPECT_THROW(ParseRedisUrl("http://x:1"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://x:0"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://x:12ab"), std::invalid_argument);
+}
+
+// Held-out pass: redis://[::1]:P failed "Name or service not known" (the brackets were taken
+// for part of the host name).
+TEST(RedisUrl, ParsesBracketedIpv6Addresses) {
+  ConnectOptions o = ParseRedisUrl("redis://[::1]:7000");
+  EXPECT_EQ(o.host, "::1");
+  EXPECT_EQ(o.port, 7000);
+  EXPECT_EQ(o.address(), "[::1]:7000");
+  EXPECT_EQ(ToUrl(o), "redis://[::1]:7000");
+  EXPECT_EQ(ParseRedisUrl(ToUrl(o)).host, "::1");
+  EXPECT_EQ(ParseRedisUrl("redis://[fe80::1%eth0]").port, 6379);
+  EXPECT_EQ(ParseRedisUrl("redis://:pw@[::1]:7001").password, "pw");
+  EXPECT_THROW(ParseRedisUrl("redis://[::1"), std::invalid_argument);
+  EXPECT_THROW(ParseRedisUrl("redis://[]:1"), std::invalid_argument);
+  EXPECT_THROW(ParseRedisUrl("redis://[::1]x:1"), std::invalid_argument);
 }
 
 TEST(RedisUrl, ParsesUnixSocketPaths) {

@@ -184,7 +184,8 @@ def test_output_errors(wc, tmp, data, files):
             check("split into a full disk: exit 6", p.returncode == 6, (p.returncode, p.stderr))
             check("split into a full disk: names the part",
                   "part_00" in p.stderr and "No space left on device" in p.stderr, p.stderr)
-            check("split into a full disk: no part left behind", os.listdir(parts) == [], os.listdir(parts))
+            check("split into a full disk: no part and no directory left behind", not os.path.exists(parts),
+                  os.listdir(parts) if os.path.isdir(parts) else "")
     os.remove(big)
 
 
@@ -206,13 +207,12 @@ def test_outputs_are_whole_or_nothing(wc, tmp, data, exp):
     parts = os.path.join(tmp, "linked-parts")
     os.mkdir(parts)
     os.symlink(precious, os.path.join(parts, "part_0001.csv"))
-    p = run(wc, "split", "--rows", "1000", os.path.join(data, "tweets_0001.csv"), parts)
-    check("split over a planted link: exit 0", p.returncode == 0, p.stderr)
+    p = run(wc, "split", "--rows", "1000", os.path.join(data, "tweets_0001.csv"), parts, text=True)
+    check("split over a planted link: refused like any .csv there (exit 6)", p.returncode == 6, p.stderr)
     check("split over a planted link: the link's target untouched", open(precious).read() == "keep me\n")
-    check("split over a planted link: part_0001.csv is a part",
-          not os.path.islink(os.path.join(parts, "part_0001.csv")) and
-          open(os.path.join(parts, "part_0001.csv"), "rb").read().startswith(b"tweet_id,"))
-    check("split: no temporary file left", not [n for n in os.listdir(parts) if n.startswith(".")], os.listdir(parts))
+    check("split over a planted link: nothing written",
+          os.listdir(parts) == ["part_0001.csv"] and os.path.islink(os.path.join(parts, "part_0001.csv")),
+          os.listdir(parts))
 
     with small_tmpfs(os.path.join(tmp, "full-out"), size="128k") as mnt:
         if mnt:
@@ -235,6 +235,55 @@ def test_outputs_are_whole_or_nothing(wc, tmp, data, exp):
     check("run --out unwritable: exit 6", p.returncode == 6, (p.returncode, p.stderr))
     check("run --out unwritable: named", f"{bad}: cannot create: No such file or directory" in p.stderr, p.stderr)
     check("run --out unwritable: found before the job started", "embedded Redis" not in p.stderr, p.stderr)
+
+
+def test_split_and_gen_leave_nothing_stale(wc, tmp, data):
+    """Held-out pass: a second split into the same directory left part_0003.csv of the first
+    beside its two parts (the directory then counted differently from the input, exit 0); a gen
+    or split that failed on a full disk left a complete tweets_0002.csv or its new empty output
+    directory. split refuses a directory holding .csv files (exit 6, named); a failed gen or
+    split leaves no file it wrote and no directory it created."""
+    src = os.path.join(data, "tweets_0001.csv")
+    so = os.path.join(tmp, "so")
+    p = run(wc, "split", "--rows", "1000", src, so, text=True)
+    check("split into a new directory: exit 0", p.returncode == 0, p.stderr)
+    first = sorted(os.listdir(so))
+    check("split --rows 1000: more than two parts", len(first) > 2, first)
+    p = run(wc, "split", "--rows", "2000", src, so, text=True)
+    check("split into a directory with parts: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+    check("split into a directory with parts: says why",
+          f"{so}: already holds {len(first)} .csv file(s) (part_0001.csv" in p.stderr, p.stderr)
+    check("split into a directory with parts: the first parts untouched", sorted(os.listdir(so)) == first,
+          os.listdir(so))
+    other = os.path.join(tmp, "so-other")
+    os.mkdir(other)
+    with open(os.path.join(other, "notes.txt"), "w") as fh:
+        fh.write("x\n")
+    p = run(wc, "split", "--rows", "2000", src, other, text=True)
+    check("split into a directory without .csv files: exit 0", p.returncode == 0, p.stderr)
+
+    with small_tmpfs(os.path.join(tmp, "tiny"), size="200k") as mnt:
+        if mnt:
+            out = os.path.join(mnt, "gen", "deeper")
+            p = run(wc, "gen", "--files", "3", "--rows", "1000", "--threads", "1", out, text=True)
+            check("gen on a full disk: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+            check("gen on a full disk: names a file", "No space left on device" in p.stderr, p.stderr)
+            check("gen on a full disk: leaves nothing (no file, no directory it made)", os.listdir(mnt) == [],
+                  list(os.walk(mnt)))
+            os.mkdir(os.path.join(mnt, "kept"))
+            p = run(wc, "gen", "--files", "3", "--rows", "1000", os.path.join(mnt, "kept"), text=True)
+            check("gen on a full disk into an existing directory: exit 6", p.returncode == 6, p.stderr)
+            check("gen on a full disk: the existing directory stays, empty",
+                  os.listdir(os.path.join(mnt, "kept")) == [], os.listdir(os.path.join(mnt, "kept")))
+            os.rmdir(os.path.join(mnt, "kept"))
+            with open(os.path.join(mnt, "fill"), "wb") as fh:
+                try:
+                    fh.write(b"x" * 400000)
+                except OSError:
+                    pass
+            p = run(wc, "split", "--rows", "500", src, os.path.join(mnt, "parts"), text=True)
+            check("split on a full disk: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+            check("split on a full disk: no directory left", os.listdir(mnt) == ["fill"], os.listdir(mnt))
 
 
 def config_file(path, d, keys):
@@ -504,6 +553,13 @@ def test_redis_urls_and_passwords(wc, tmp, data):
         check(f"{cmd}: the password is not echoed", b"hunter2" not in p.stderr, p.stderr)
     expect_usage(wc, "$WC_REDIS with a password", ["status"], ["holds a password: refused"],
                  env=dict(os.environ, WC_REDIS="redis://:hunter2@127.0.0.1:1"))
+    # Held-out pass: --redis "" was taken for no --redis (the embedded Redis), and
+    # redis://user@h:p was refused as holding a password.
+    for cmd, args in (("status", []), ("top", []), ("run", ["--config", write_config(tmp, "empty-url"), "--data", data])):
+        expect_usage(wc, f"{cmd} --redis ''", [cmd, "--redis", ""] + args, ["--redis must be a non-empty string"])
+        p = expect_usage(wc, f"{cmd} with a user in the URL", [cmd, "--redis", "redis://alice@127.0.0.1:1"] + args,
+                         ["redis://***@127.0.0.1:1 names a user: refused", "default user"])
+        check(f"{cmd} with a user in the URL: not called a password", b"holds a password" not in p.stderr, p.stderr)
     for cmd in ("run", "worker", "status", "top"):
         p = run(wc, cmd, "--help", text=True)
         check(f"{cmd} --help: no password in a URL", "password@" not in p.stdout and "WC_REDIS_PASSWORD" in p.stdout,
@@ -538,6 +594,27 @@ def test_redis_urls_and_passwords(wc, tmp, data):
     finally:
         server.kill()
         server.wait()
+
+    # Held-out pass: redis://[::1]:P failed "Name or service not known".
+    port6 = free_port()
+    server6 = subprocess.Popen(["redis-server", "--port", str(port6), "--bind", "::1", "--save", "",
+                                "--dir", rdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        up = False
+        deadline = time.time() + 10
+        while time.time() < deadline and server6.poll() is None and not up:
+            with socket.socket(socket.AF_INET6) as s:
+                up = s.connect_ex(("::1", port6)) == 0
+            time.sleep(0.05)
+        if not up:
+            print("SKIP redis://[::1]: no IPv6 loopback")
+            return
+        p = run(wc, "status", "--redis", f"redis://[::1]:{port6}", text=True)
+        check("status --redis redis://[::1]:P reaches the server", p.returncode == 0 and "job:" in p.stdout,
+              (p.returncode, p.stderr))
+    finally:
+        server6.kill()
+        server6.wait()
 
 
 def test_unusable_spill_dir_leaves_nothing(wc, tmp, data):
@@ -813,6 +890,7 @@ def main():
         test_untrusted_names(wc, tmp, files)
         test_logfile_is_opened_safely(wc, tmp, data)
         test_outputs_are_whole_or_nothing(wc, tmp, data, exp)
+        test_split_and_gen_leave_nothing_stale(wc, tmp, data)
         test_run_stops_cleanly(wc, tmp, data)
         test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp)
         test_numeric_options_are_bounded(wc, tmp, data)

@@ -75,12 +75,7 @@ def replicas_online(tmp):
 
 def children(p):
     """[(pid, cmdline)] of the run's child processes (data servers, Sentinels, workers)."""
-    out = []
-    try:
-        with open(f"/proc/{p.pid}/task/{p.pid}/children") as fh:
-            pids = [int(x) for x in fh.read().split()]
-    except OSError:
-        return out
+    return jt.children(p.pid)
     for pid in pids:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:

@@ -195,7 +195,8 @@ def expect(cond, msg):
         raise AssertionError(msg)
 
 
-def worker_pids(parent):
+def children(parent):
+    """[(pid, cmdline)] of `parent`'s child processes."""
     try:
         with open(f"/proc/{parent}/task/{parent}/children") as fh:
             pids = [int(x) for x in fh.read().split()]
@@ -205,11 +206,14 @@ def worker_pids(parent):
     for pid in pids:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if b"\0worker\0" in fh.read():
-                    out.append(pid)
+                out.append((pid, fh.read()))
         except OSError:
             pass
     return out
+
+
+def worker_pids(parent):
+    return [pid for pid, cmdline in children(parent) if b"\0worker\0" in cmdline]
 
 
 def log_lines(tmp):
@@ -584,6 +588,67 @@ def test_coordinator_sigkilled_then_rerun_resumes_from_its_state_dir(tmp):
     expect(not any(" job_created " in l for l in lines), "the rerun created the job again")
     # (shuffle: also the default spill directory STATE_DIR/spill, which the first run made)
     expect(os.listdir(state) == [], f"state left: {os.listdir(state)}")
+
+
+def redis_child(parent):
+    """The pid of `parent`'s redis-server child, or None."""
+    return next((pid for pid, cmdline in children(parent) if b"redis-server" in cmdline), None)
+
+
+def test_stopped_embedded_redis_is_restarted_like_a_crashed_one(tmp):
+    # Held-out pass: a SIGSTOPped embedded redis-server made run wait silently (each call for the
+    # 30 s reply timeout), still alive 25 s later. A call waits at most REDIS_RETRY_SECONDS;
+    # then the supervisor PINGs its server, and one that does not answer is SIGKILLed and
+    # restarted from its checkpoint, logged and counted; the job completes exactly.
+    data = gen(tmp, 3, 1000)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=2,
+                 CHECKPOINT_INTERVAL=0.2)
+    p, out = start_run(tmp, cfg, data)
+    stopped = None
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and stopped is None:
+            lines = log_lines(tmp)
+            if any(" claim " in l for l in lines):  # the sleeper commits only at its end
+                stopped = redis_child(p.pid)
+            time.sleep(0.02)
+        expect(stopped is not None, f"no task claimed with an embedded Redis: {log_lines(tmp)[-5:]}")
+        os.kill(stopped, signal.SIGSTOP)
+        rc, _, stderr = finish(p, timeout=30)
+    finally:
+        if stopped is not None:
+            try:
+                os.kill(stopped, signal.SIGCONT)  # (if it was not killed: never leave it stopped)
+            except ProcessLookupError:
+                pass
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    lines = log_lines(tmp)
+    expect(any(" redis_unresponsive " in l and f"pid={stopped}" in l for l in lines),
+           f"no redis_unresponsive: {lines[-10:]}")
+    expect(any(" redis_restarted " in l and "reason=unresponsive" in l for l in lines), "no restart logged")
+
+
+def test_stopped_external_redis_is_exit_4_in_time(tmp):
+    # Held-out pass, external side: a SIGSTOPped server held every coordinator call for the 30 s
+    # reply timeout. No call waits longer than REDIS_RETRY_SECONDS: exit 4 naming the silence.
+    data = gen(tmp, 3, 1000)
+    r = Redis(tmp)
+    try:
+        p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=1),
+                         data, "--redis", r.url)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        r.proc.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        rc, _, stderr = finish(p, timeout=15)
+        expect(rc == 4, f"exit {rc}: {stderr}")
+        expect("Redis unavailable for 1 s" in stderr and "timed out" in stderr, stderr)
+        expect(time.time() - t0 < 10, f"exit 4 only after {time.time() - t0:.1f} s")
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+        r.stop()
 
 
 def test_redis_that_evicts_keys_is_refused(tmp):
