@@ -183,7 +183,8 @@ std::string StatusText(const JobStatus& s) {
       fmt::format_to(to, "  consumer {:<16} {} pending, idle {} ms\n", EscapeForLog(w.name),
                      w.pending, w.idle_ms);
   }
-  for (const auto& [task, error] : s.failed) fmt::format_to(to, "  failed {}: {}\n", EscapeForLog(task), EscapeForLog(error));
+  for (const auto& [task, error] : s.failed)
+    fmt::format_to(to, "  failed {}: {}\n", EscapeForLog(task), EscapeForLog(error));
 
   if (s.ha) {
     const JobStatus::Ha& ha = *s.ha;
