@@ -148,8 +148,10 @@ void JobClaim::Renew(Connection& c) {
   try {
     store_.Renew(c, id_, epoch_, kLeaseMs, spec_.owner);
   } catch (const redis::RedisReplyError& e) {
-    if (e.prefix() == "STALEJOB")
+    if (e.prefix() == "STALEJOB") {
+      if (store_.State(c).state() == "none") return;  // the job is gone: made again (JobKeeper)
       throw LeaseLost(std::string("another job took the keys: ") + e.what());
+    }
     if (e.prefix() != "STALELEASE") throw;
     Reclaim(c);
   }

@@ -26,6 +26,10 @@ JobState JobKeeper::Step(redis::Connection& c) {
   claim_.Renew(c);
   durability_.MaybeCheckpoint(c);
   JobState s = store_.State(c);
+  if (s.state() == "none") {  // lost since the check above
+    Ensure(c);
+    s = store_.State(c);
+  }
   if (s.id() != claim_.id()) throw LeaseLost(fmt::format("job {} took the keys", s.id()));
   return s;
 }

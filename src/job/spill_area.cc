@@ -9,6 +9,7 @@
 #include <charconv>
 #include <regex>
 
+#include "job/state_dir.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/safe_files.h"
@@ -24,6 +25,9 @@ void SpillArea::PrepareRoot(const fs::path& root, bool root_is_ours) {
   root_ = absolute;
   CheckSafeDirectory(root_.string(), "SPILL_DIR");  // util/safe_files.h, before anything is made
   made_root_ = root_is_ours || !fs::exists(root_, ec);
+  // STATE_DIR/spill (checked before the state directory is made): the state root as StateDir
+  // makes it, 0700.
+  if (root_is_ours) MakeStateRoot(root_.parent_path().string());
   ec = MakeSafeDirectories(root_.string(), "SPILL_DIR");
   if (ec) {
     throw UsageError(

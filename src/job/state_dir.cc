@@ -26,11 +26,9 @@ namespace {
 
 constexpr const char* kSocketName = "redis.sock";
 
-// Creates `dir` (the state root) 0700 if missing. An existing one keeps its mode, never
-// changed (it may be shared, like /tmp): CheckSafeDirectory (util/safe_files.h) has it owned by
-// root or this user and not writable by others unless sticky. The job directories in it are the
-// private ones (JobDirectory).
-void StateRoot(const std::string& dir) {
+}  // namespace
+
+void MakeStateRoot(const std::string& dir) {
   CheckSafeDirectory(dir, "STATE_DIR");
   const fs::path parent = fs::path(dir).parent_path();
   if (!parent.empty()) MakeSafeDirectories(parent.string(), "STATE_DIR");
@@ -41,6 +39,8 @@ void StateRoot(const std::string& dir) {
   }
   CheckSafeDirectory(dir, "STATE_DIR");
 }
+
+namespace {
 
 // Creates the job's directory `dir` 0700; an existing one (an earlier run's) must be a real
 // directory (not a link) of this user that only this user can use. Its mode is never changed.
@@ -108,7 +108,7 @@ std::string DefaultStateRoot() {
 StateDir::StateDir(const std::string& root, const std::string& key) {
   std::error_code ec;
   fs::path r = fs::absolute(root, ec);
-  StateRoot(r.string());
+  MakeStateRoot(r.string());
   path_ = (r / ("job-" + key)).string();
   fresh_ = !fs::exists(fs::symlink_status(path_, ec));
   JobDirectory(path_);

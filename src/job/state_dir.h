@@ -33,6 +33,12 @@
 
 namespace wc::job {
 
+// Creates `dir` (the state root) 0700 if missing. An existing one keeps its mode, never
+// changed (it may be shared, like /tmp): CheckSafeDirectory (util/safe_files.h) has it owned by
+// root or this user and not writable by others unless sticky (UsageError otherwise). The job
+// directories in it are the private ones.
+void MakeStateRoot(const std::string& dir);
+
 // $XDG_STATE_HOME/wordcount, else $HOME/.local/state/wordcount.
 std::string DefaultStateRoot();
 
