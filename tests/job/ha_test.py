@@ -76,13 +76,6 @@ def replicas_online(tmp):
 def children(p):
     """[(pid, cmdline)] of the run's child processes (data servers, Sentinels, workers)."""
     return jt.children(p.pid)
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                out.append((pid, fh.read()))
-        except OSError:
-            pass
-    return out
 
 
 def servers(p):
