@@ -16,13 +16,14 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 
 import redis
+
+from job_bench import free_port  # noqa: E402  (same folder)
 
 LIB = r"""#!lua name=commitbench
 local ZCHUNK = 2000
@@ -77,14 +78,6 @@ redis.register_function('zmscore_zadd', zmscore_zadd)
 redis.register_function('zincrby', zincrby)
 redis.register_function('noop', noop)
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def cpu(r):
