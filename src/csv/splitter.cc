@@ -127,10 +127,9 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
   header.append(in.data() + schema.header_begin, schema.header_end - schema.header_begin);
   header += '\n';
 
-  CheckSafeDirectory(outdir, "output directory");  // util/safe_files.h
+  CheckSafeDirectory(outdir, "output directory");  // util/safe_files.h, before reading it
   RefuseCsvFiles(outdir);
-  std::vector<std::string> created = CreateDirectories(outdir);
-  CheckSafeDirectory(outdir, "output directory");  // also what appeared meanwhile
+  std::vector<std::string> created = MakeOutputDirectories(outdir, "output directory");
   try {
     // Creates the first part at once: an output directory that cannot take it fails before
     // the input is read. Every part stays a temporary file until all are written and the

@@ -271,9 +271,7 @@ std::string Generator::File(uint64_t index, uint64_t rows) const {
 }
 
 std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOptions& options) {
-  CheckSafeDirectory(outdir, "output directory");  // util/safe_files.h
-  std::vector<std::string> created = CreateDirectories(outdir);
-  CheckSafeDirectory(outdir, "output directory");  // also what appeared meanwhile
+  std::vector<std::string> created = MakeOutputDirectories(outdir, "output directory");
   Generator gen(options.seed);
   std::vector<std::string> paths(options.files);
   for (uint64_t f = 0; f < options.files; ++f) {

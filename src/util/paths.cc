@@ -1,10 +1,8 @@
 #include "util/paths.h"
 
 #include <glob.h>
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 #include <set>
 
@@ -81,44 +79,6 @@ std::string CommonDirectory(const std::vector<std::string>& paths) {
       root = root.parent_path();
   }
   return root.empty() ? "/" : root.string();
-}
-
-std::vector<std::string> CreateDirectories(const std::string& dir) {
-  std::vector<std::string> missing;  // deepest first
-  std::error_code ec;
-  fs::path p = fs::path(dir).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();  // "out/" is "out"
-  while (!p.empty()) {
-    fs::file_status st = fs::symlink_status(p, ec);  // ec is set for a missing path too
-    if (st.type() != fs::file_type::not_found) break;
-    missing.push_back(p.string());
-    fs::path parent = p.parent_path();
-    if (parent == p) break;
-    p = parent;
-  }
-  // mkdir -p with 0755 (less what the umask takes): never writable by others, also with umask
-  // 0 (util/safe_files.h's check would refuse what it made).
-  fs::path made;
-  for (const auto& part : fs::path(dir)) {
-    made /= part;
-    if (::mkdir(made.c_str(), 0755) == 0 || errno == EEXIST) continue;
-    ec = std::error_code(errno, std::generic_category());
-    break;
-  }
-  if (!ec && !fs::is_directory(dir, ec) && !ec)
-    ec = std::make_error_code(std::errc::not_a_directory);
-  if (ec) {
-    RemoveCreatedDirectories(missing);
-    throw OutputError(dir, "cannot create directory: " + ec.message());
-  }
-  return missing;
-}
-
-void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept {
-  for (const auto& d : dirs) {
-    std::error_code ec;
-    if (!fs::remove(d, ec)) return;  // not empty (or gone): its parents are not ours to empty
-  }
 }
 
 }  // namespace wc

@@ -23,12 +23,4 @@ bool IsUnder(const std::string& path, const std::string& dir);
 // The deepest directory holding every one of `paths` (by components, as IsUnder); "/" if none.
 std::string CommonDirectory(const std::vector<std::string>& paths);
 
-// Creates `dir` and its missing parents (OutputError naming `dir` on failure, after removing
-// what it created). Returns the directories it created, deepest first, for
-// RemoveCreatedDirectories when the command that needed them fails.
-std::vector<std::string> CreateDirectories(const std::string& dir);
-// Removes those of `dirs` (as CreateDirectories returns them) that are empty; one that
-// something else filled meanwhile stays, and so do its parents.
-void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept;
-
 }  // namespace wc

@@ -146,6 +146,39 @@ std::error_code MakeSafeDirectories(const std::string& dir, std::string_view wha
   return ec;
 }
 
+std::vector<std::string> MakeOutputDirectories(const std::string& dir, std::string_view what) {
+  std::vector<std::string> missing;  // deepest first
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "out/" is "out"
+  while (!p.empty()) {
+    std::filesystem::file_status st = std::filesystem::symlink_status(p, ec);  // missing: ec set
+    if (st.type() != std::filesystem::file_type::not_found) break;
+    missing.push_back(p.string());
+    std::filesystem::path parent = p.parent_path();
+    if (parent == p) break;
+    p = parent;
+  }
+  try {
+    ec = MakeSafeDirectories(dir, what);
+  } catch (...) {
+    RemoveCreatedDirectories(missing);
+    throw;
+  }
+  if (ec) {
+    RemoveCreatedDirectories(missing);
+    throw OutputError(dir, "cannot create directory: " + ec.message());
+  }
+  return missing;
+}
+
+void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept {
+  for (const auto& d : dirs) {
+    std::error_code ec;
+    if (!std::filesystem::remove(d, ec)) return;  // not empty (or gone): its parents are not ours
+  }
+}
+
 namespace {
 
 // 12 hex digits from the kernel's random source (getrandom never fails for 6 bytes once the pool

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "util/signals.h"
 #include "util/unique_fd.h"
@@ -46,6 +47,13 @@ void CheckSafeParent(const std::string& file, std::string_view what);
 // writable by others), then CheckSafeDirectory again (a directory that appeared meanwhile is
 // checked too). Returns the error of making them; throws UsageError as CheckSafeDirectory.
 std::error_code MakeSafeDirectories(const std::string& dir, std::string_view what);
+// MakeSafeDirectories for a command's output directory (`split`, `gen`): throws OutputError
+// naming `dir` if it cannot be made, after removing what it made. Returns the directories it
+// created, deepest first, for RemoveCreatedDirectories when the command fails later.
+std::vector<std::string> MakeOutputDirectories(const std::string& dir, std::string_view what);
+// Removes those of `dirs` (as MakeOutputDirectories returns them) that are empty; one that
+// something else filled meanwhile stays, and so do its parents.
+void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept;
 
 // Creates a new directory named `prefix` plus six unpredictable characters in `parent`
 // (mkdtemp(3): it never reuses an existing name or follows a link there), with mode 0700

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -220,6 +221,46 @@ TEST_F(SafePathTest, AnOutputFileThroughTheLinkIsRefused) {
 TEST_F(SafePathTest, MakeSafeDirectoriesMakesNothingThroughTheLink) {
   EXPECT_THROW(MakeSafeDirectories(pub_ + "/d/parts", "output directory"), UsageError);
   EXPECT_TRUE(std::filesystem::is_empty(victim_));
+}
+
+TEST_F(SafePathTest, MakeOutputDirectoriesRefusesTheLinkAndMakesNothing) {
+  EXPECT_THROW(MakeOutputDirectories(pub_ + "/d/a/b", "output directory"), UsageError);
+  EXPECT_TRUE(std::filesystem::is_empty(victim_));
+}
+
+// It reports what it made, deepest first, and RemoveCreatedDirectories takes back exactly that:
+// an existing parent stays, and a made directory that something filled stays with its parents.
+TEST(MakeOutputDirectories, ReportsWhatItMadeForRemoveCreatedDirectories) {
+  TempDir dir;
+  const std::string base = dir.path() + "/out";
+  ASSERT_EQ(::mkdir(base.c_str(), 0700), 0);
+  std::vector<std::string> made = MakeOutputDirectories(base + "/a/b/", "output directory");
+  EXPECT_EQ(made, (std::vector<std::string>{base + "/a/b", base + "/a"}));
+  EXPECT_TRUE(std::filesystem::is_directory(base + "/a/b"));
+  EXPECT_TRUE(MakeOutputDirectories(base + "/a/b", "output directory").empty());  // all there
+  { std::ofstream(base + "/a/kept.csv") << "x"; }
+  RemoveCreatedDirectories(made);
+  EXPECT_FALSE(std::filesystem::exists(base + "/a/b"));
+  EXPECT_TRUE(std::filesystem::exists(base + "/a/kept.csv"));
+  std::filesystem::remove(base + "/a/kept.csv");
+  made = MakeOutputDirectories(base + "/a/c", "output directory");
+  RemoveCreatedDirectories(made);
+  EXPECT_FALSE(std::filesystem::exists(base + "/a/c"));
+  EXPECT_TRUE(std::filesystem::is_directory(base + "/a"));  // made before this call: not its own
+  EXPECT_TRUE(std::filesystem::is_directory(base));
+}
+
+// A path through a regular file cannot be made: OutputError naming it, nothing left behind.
+TEST(MakeOutputDirectories, AFailureNamesTheDirectoryAndLeavesNothing) {
+  TempDir dir;
+  { std::ofstream(dir.path() + "/file") << "x"; }
+  try {
+    MakeOutputDirectories(dir.path() + "/file/sub", "output directory");
+    ADD_FAILURE() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/file/sub"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir.path() + "/file"));
 }
 
 // ---- OutputFile ----
