@@ -17,16 +17,16 @@ void JobKeeper::Ensure(redis::Connection& c) {
 }
 
 JobState JobKeeper::Step(redis::Connection& c) {
-  // After a restart, and whenever the record is gone (a server that answered all along but
-  // lost it: FLUSHALL, DEL): the job is made again, as after a restart without it.
-  if (recheck_ || store_.State(c).state() == "none") {
+  if (recheck_) {  // after a restart or a broken connection
     Ensure(c);
     recheck_ = false;
   }
-  claim_.Renew(c);
+  claim_.Renew(c);  // a record that is gone is not an error here: it is made again below
   durability_.MaybeCheckpoint(c);
   JobState s = store_.State(c);
-  if (s.state() == "none") {  // lost since the check above
+  if (s.state() == "none") {
+    // A server that answered all along but lost the record (FLUSHALL, DEL): the job is made
+    // again, as after a restart without it.
     Ensure(c);
     s = store_.State(c);
   }
