@@ -198,7 +198,9 @@ def test_primary_sigkilled_mid_map_and_mid_reduce(tmp):
         # whole cluster (Sentinel promotes only replicas that are in sync).
         wait_for(lambda: replicas_online(tmp) >= 2, p, 30, "both replicas online")
         port2, pid2 = primary(tmp)
-        jt.expect(port2 != port1, "the primary did not change")
+        jt.expect(port2 != port1, f"the primary did not change ({port1}): "
+                  + "\n".join(l for l in jt.log_lines(tmp) if any(f" {e} " in l for e in (
+                      "failover", "redis_restarted", "redis_crashed", "sentinel_restarted")))[-3000:])
         jt.expect(not events(tmp, "publish"), "the reduce phase ended before the second kill")
         os.kill(pid2, 9)
         ports.extend([port1, port2])
