@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -35,7 +36,10 @@ int RunSerial(const SerialArgs& args) {
   }
   // Created before counting: a destination that cannot be written fails at once (exit 6).
   std::optional<OutputFile> out;
-  if (!args.out.empty() && args.out != "-") out.emplace(args.out);
+  if (!args.out.empty() && args.out != "-") {
+    RefuseInputAsOutput(args.out, files);
+    out.emplace(args.out);
+  }
   auto t0 = std::chrono::steady_clock::now();
   SerialOptions options;
   options.threads = args.threads;
@@ -44,13 +48,16 @@ int RunSerial(const SerialArgs& args) {
   SerialResult result = CountFiles(files, options);
   double count_s = SecondsSince(t0);
 
-  errno = 0;
-  if (!WriteTop(stdout, TopCounts(result.counts, args.top)) || std::fflush(stdout) != 0)
-    throw OutputError("standard output", "cannot write", errno);
+  // The counts file first: one that cannot be written is exit 6 before anything is printed.
+  // `--out -` makes standard output the counts file alone (no top lines).
   if (!args.out.empty()) {
     WriteCountsFile(out ? &*out : nullptr, SortedCounts(result.counts));
     if (out) out->Commit();
   }
+  errno = 0;
+  if (args.out != "-" &&
+      (std::fflush(stdout) != 0 || !WriteTop(STDOUT_FILENO, TopCounts(result.counts, args.top))))
+    throw OutputError("standard output", "cannot write", errno);
 
   if (!args.quiet) {
     double mb = static_cast<double>(result.bytes_counted) / 1e6;

@@ -16,6 +16,7 @@
 #include "count/counts_format.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/paths.h"
 #include "util/safe_files.h"
 #include "util/signals.h"
 
@@ -189,17 +190,23 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   // Created first: a destination that cannot be written fails at once (exit 6), before any
   // counting; it appears at its path only when every count is in it (util/safe_files.h).
   std::optional<OutputFile> out;
-  if (!args.out.empty() && args.out != "-") out.emplace(args.out);
+  if (!args.out.empty() && args.out != "-") {
+    try {
+      RefuseInputAsOutput(args.out, ExpandInputs({args.job.data.value_or(config.data_path)}));
+    } catch (const InputError&) {
+      // No input matched: the job says so.
+    }
+    out.emplace(args.out);
+  }
   ProgressLine progress(args.quiet);
   job::RunOptions options = args.job;
   options.want_counts = !args.out.empty();
   const std::string since = Log::Now();  // the summary reads this run's log lines only
   job::JobReport r = job::RunJob(config, options, &progress);
   progress.Clear();
-  if (r.outcome == job::JobOutcome::kDone || r.outcome == job::JobOutcome::kInputFailed) {
-    // A stop that came after the job ended: the result is kept in Redis (a rerun prints it).
-    if (int sig = StopSignal()) r.outcome = job::JobOutcome::kInterrupted, r.signal = sig;
-  }
+  // A stop that comes after the job ended does not throw its result away (the job's state is
+  // gone by now): the result is written, and exit 128 + signal only if an output could not take
+  // it (a reader that does not read, below).
   switch (r.outcome) {
     case job::JobOutcome::kDone:
     case job::JobOutcome::kInputFailed:
@@ -213,24 +220,37 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
       WriteStderrLine("wordcount run: " + r.error);  // control bytes escaped
       return ExitCode(r.outcome);
   }
-  errno = 0;
-  bool written = true;
-  if (r.counts) {
-    const std::vector<WordCount>& sorted = r.counts->sorted;
-    written = WriteTop(
-        stdout,
-        {sorted.begin(), sorted.begin() + static_cast<ptrdiff_t>(std::min(
-                                              sorted.size(), static_cast<size_t>(config.top)))});
-    WriteCountsFile(out ? &*out : nullptr, sorted);
-    if (out) out->Commit();
-  } else {
-    std::vector<WordCount> views;
-    for (const auto& [w, c] : r.top) views.push_back({w, c});
-    written = WriteTop(stdout, views);
+  try {
+    errno = 0;
+    bool written = true;
+    if (r.counts) {
+      // The counts file first: one that cannot be written is exit 6 before anything is
+      // printed. `--out -` makes standard output the counts file alone (no top lines).
+      const std::vector<WordCount>& sorted = r.counts->sorted;
+      WriteCountsFile(out ? &*out : nullptr, sorted);
+      if (out) out->Commit();
+      if (args.out != "-") {
+        written = WriteTop(STDOUT_FILENO,
+                           {sorted.begin(),
+                            sorted.begin() + static_cast<ptrdiff_t>(std::min(
+                                                 sorted.size(), static_cast<size_t>(config.top)))});
+      }
+    } else {
+      std::vector<WordCount> views;
+      for (const auto& [w, c] : r.top) views.push_back({w, c});
+      written = WriteTop(STDOUT_FILENO, views);
+    }
+    // A standard output that cannot be written is an output error (exit 6), as for serial.
+    if (!written) throw OutputError("standard output", "cannot write", errno);
+  } catch (const OutputError&) {
+    // A signal while a reader that does not read held the output (util/signals.h): the clean
+    // stop. The result stays in Redis: a rerun prints it.
+    if (int sig = StopSignal(); sig != 0 && sig != SIGPIPE) {
+      WriteStderr("wordcount run: interrupted\n");
+      return 128 + sig;
+    }
+    throw;
   }
-  // A standard output that cannot be written is an output error (exit 6), as for serial.
-  if (std::fflush(stdout) != 0 || !written)
-    throw OutputError("standard output", "cannot write", errno);
   bool sentinel = !options.sentinels.empty();
   Summarize(config, r, since, !options.redis_url.empty() || sentinel,
             sentinel || config.redis_ha == job::RedisHa::kSentinel, args.quiet);

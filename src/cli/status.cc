@@ -1,6 +1,7 @@
 #include "cli/status.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -278,7 +279,7 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     std::vector<WordCount> views;
     for (const auto& [w, count] : top) views.push_back({w, count});
     errno = 0;
-    if (!WriteTop(stdout, views) || std::fflush(stdout) != 0)
+    if (std::fflush(stdout) != 0 || !WriteTop(STDOUT_FILENO, views))
       throw OutputError("standard output", "cannot write", errno);
   } catch (const UsageError&) {
     throw;  // exit 2, as before

@@ -1,6 +1,7 @@
 #include "count/counts_format.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,6 +11,7 @@
 
 #include "util/error.h"
 #include "util/escape.h"
+#include "util/signals.h"
 
 namespace wc {
 
@@ -98,7 +100,8 @@ void WriteCountsFile(OutputFile* out, const std::vector<WordCount>& counts) {
   auto flush = [&] {
     if (out != nullptr) {
       out->Write(buf);
-    } else if (std::fwrite(buf.data(), 1, buf.size(), stdout) != buf.size()) {
+    } else if (!WriteUnlessStopped(STDOUT_FILENO, buf)) {
+      if (errno == EINTR) throw OutputError("standard output", "not written: stopped by a signal");
       throw OutputError("standard output", "cannot write", errno);
     }
     buf.clear();
@@ -112,18 +115,15 @@ void WriteCountsFile(OutputFile* out, const std::vector<WordCount>& counts) {
     if (buf.size() >= (1 << 20)) flush();
   }
   flush();
-  if (out == nullptr && std::fflush(stdout) != 0)
-    throw OutputError("standard output", "cannot write", errno);
 }
 
-bool WriteTop(std::FILE* out, const std::vector<WordCount>& top) {
-  // Formatted here and written with fwrite: fmt::print would throw on a write error.
+bool WriteTop(int fd, const std::vector<WordCount>& top) {
   std::string buf;
   for (const WordCount& wc : top) {
     AppendEscaped(&buf, wc.word, Backslash::kKeep);
     fmt::format_to(std::back_inserter(buf), ": {}\n", wc.count);
   }
-  return std::fwrite(buf.data(), 1, buf.size(), out) == buf.size();
+  return WriteUnlessStopped(fd, buf);
 }
 
 }  // namespace wc

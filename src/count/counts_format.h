@@ -14,6 +14,8 @@
 //
 // Errors: WriteCountsFile throws OutputError naming the output ("standard output" for none) if it
 // cannot be written. WriteTop never throws: it returns false (errno set) on a write error.
+// Standard output is written with WriteUnlessStopped (util/signals.h): a reader that does not
+// read holds `run` only until a signal (errno EINTR then).
 #pragma once
 
 #include <cstdint>
@@ -45,9 +47,9 @@ std::string EscapeWord(std::string_view word);
 std::string UnescapeWord(std::string_view escaped);
 
 // Writes the counts to `out` (util/safe_files.h; the caller commits it), or to standard output
-// (flushed) if `out` is null.
+// (descriptor 1, unbuffered: flush stdio's stdout before) if `out` is null.
 void WriteCountsFile(OutputFile* out, const std::vector<WordCount>& counts);
-// Writes "word: count" lines to `out` (buffered: fflush to see every error).
-bool WriteTop(std::FILE* out, const std::vector<WordCount>& top);
+// Writes "word: count" lines to descriptor `fd` (unbuffered: flush stdio's stdout before).
+bool WriteTop(int fd, const std::vector<WordCount>& top);
 
 }  // namespace wc

@@ -1,12 +1,15 @@
 #include "count/counts_format.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <random>
 
 #include "test_util.h"
 #include "util/error.h"
+#include "util/unique_fd.h"
 
 namespace wc {
 namespace {
@@ -74,8 +77,8 @@ TEST(CountsFormat, AFullDiskIsAnOutputErrorNamingTheFile) {
 TEST(CountsFormat, TopLinesEscapeControlBytesOnlyAndKeepPrintableWords) {
   testing::TempDir dir;
   std::string path = dir.path() + "/top.txt";
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
+  UniqueFd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ASSERT_GE(f.get(), 0);
   const std::vector<WordCount> top = {{"\x1b[2Jred", 9},
                                       {"a\xc2\x9b"
                                        "31m",
@@ -89,8 +92,8 @@ TEST(CountsFormat, TopLinesEscapeControlBytesOnlyAndKeepPrintableWords) {
                                       {"C:\\dir \"q\": x", 3},
                                       {"", 2},
                                       {"l\xe9gacy\xa0", 1}};
-  ASSERT_TRUE(WriteTop(f, top));
-  std::fclose(f);
+  ASSERT_TRUE(WriteTop(f.get(), top));
+  f = UniqueFd();
   EXPECT_EQ(testing::ReadFile(path),
             "\\x1b[2Jred: 9\n"
             "a\\xc2\\x9b31m: 8\n"

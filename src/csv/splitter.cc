@@ -129,21 +129,19 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
 
   CheckSafeDirectory(outdir, "output directory");  // util/safe_files.h, before reading it
   RefuseCsvFiles(outdir);
-  std::vector<std::string> created = MakeOutputDirectories(outdir, "output directory");
-  try {
-    // Creates the first part at once: an output directory that cannot take it fails before
-    // the input is read. Every part stays a temporary file until all are written and the
-    // input is known unchanged; on any error they are removed with the writer.
-    PartWriter writer(in, std::move(header), outdir, options, schema.data_begin);
-    TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
-    scanner.Scan(schema.data_begin, in.size(), writer);
-    writer.Finish();
-    in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
-    return writer.Commit();
-  } catch (...) {
-    RemoveCreatedDirectories(created);  // the writer is gone: so are its files
-    throw;
-  }
+  // On any error the directories made here are removed (after the writer and its files).
+  OutputDirectories created = MakeOutputDirectories(outdir, "output directory");
+  // Creates the first part at once: an output directory that cannot take it fails before the
+  // input is read. Every part stays a temporary file until all are written and the input is
+  // known unchanged; on any error they are removed with the writer.
+  PartWriter writer(in, std::move(header), outdir, options, schema.data_begin);
+  TextScanner scanner(in.view(), input, schema);  // schema.text_index is kNoColumn
+  scanner.Scan(schema.data_begin, in.size(), writer);
+  writer.Finish();
+  in.CheckUnchanged();  // parts cut from a file that changed meanwhile are not its parts
+  std::vector<std::string> parts = writer.Commit();
+  created.Keep();
+  return parts;
 }
 
 }  // namespace wc::csv

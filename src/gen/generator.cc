@@ -271,7 +271,7 @@ std::string Generator::File(uint64_t index, uint64_t rows) const {
 }
 
 std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOptions& options) {
-  std::vector<std::string> created = MakeOutputDirectories(outdir, "output directory");
+  OutputDirectories created = MakeOutputDirectories(outdir, "output directory");
   Generator gen(options.seed);
   std::vector<std::string> paths(options.files);
   for (uint64_t f = 0; f < options.files; ++f) {
@@ -316,10 +316,10 @@ std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOpt
   } catch (...) {
     std::error_code ec;
     for (size_t i = 0; i < committed; ++i) std::filesystem::remove(paths[i], ec);
-    outs.clear();  // removes the temporary files
-    RemoveCreatedDirectories(created);
+    outs.clear();  // removes the temporary files (then `created` the directories it made)
     throw;
   }
+  created.Keep();
   return paths;
 }
 

@@ -159,16 +159,9 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
 }
 
 bool WriteStderr(std::string_view text) {
-  while (!text.empty()) {
-    ssize_t n = ::write(2, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n < 0 && errno == EPIPE) RequestStop(SIGPIPE);
-      return false;
-    }
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+  if (WriteUnlessStopped(STDERR_FILENO, text)) return true;
+  if (errno == EPIPE) RequestStop(SIGPIPE);
+  return false;
 }
 
 void WriteStderrLine(std::string_view line) {

@@ -1,6 +1,7 @@
 #include "util/process.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -19,14 +20,32 @@ pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& optio
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t parent = ::getpid();
+  // Every signal blocked across fork: until its exec the child has the parent's handlers, and
+  // `run`'s stop handler only records a signal, so a SIGTERM sent to the new child (a stop
+  // right as workers start) would be lost and the child would run on.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);
   pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
+  if (pid < 0) {
+    int err = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw std::runtime_error(std::string("fork failed: ") + std::strerror(err));
+  }
   if (pid == 0) {
-    // Ignored signals stay ignored across exec: give the child the default SIGPIPE back (the
-    // parent, wordcount's main, ignores it).
+    // The default action for every signal the parent handles (a pending one then acts as it
+    // would on the child), and for SIGPIPE, which the parent ignores (ignored signals stay
+    // ignored across exec); other ignored signals (nohup's SIGHUP) stay ignored. Then the
+    // parent's own mask.
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
-    ::sigaction(SIGPIPE, &dfl, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) {
+      struct sigaction cur {};
+      if (sig == SIGKILL || sig == SIGSTOP || ::sigaction(sig, nullptr, &cur) != 0) continue;
+      if (sig == SIGPIPE || (cur.sa_handler != SIG_IGN && cur.sa_handler != SIG_DFL))
+        ::sigaction(sig, &dfl, nullptr);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::prctl(PR_SET_PDEATHSIG, options.death_signal);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
     if (options.new_process_group) ::setpgid(0, 0);
@@ -50,6 +69,7 @@ pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& optio
     }
     ::_exit(127);
   }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return pid;
 }
 

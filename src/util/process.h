@@ -20,8 +20,9 @@ struct SpawnOptions {
 
 // fork + exec of args[0] with args. Returns the child's pid; throws std::runtime_error if fork
 // fails (naming errno's reason, e.g. "Resource temporarily unavailable"). An exec failure makes the
-// child exit with code 127. The child starts with the default SIGPIPE action even though wordcount
-// ignores SIGPIPE.
+// child exit with code 127. The child starts with the default action for every signal this
+// process handles, and for SIGPIPE even though wordcount ignores it; a signal sent to the child
+// before its exec acts on it as on the program it runs (signals are blocked across the fork).
 pid_t SpawnChild(const std::vector<std::string>& args, const SpawnOptions& options);
 
 }  // namespace wc

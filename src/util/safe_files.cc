@@ -2,18 +2,25 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace wc {
 
@@ -128,55 +135,71 @@ void CheckSafeParent(const std::string& file, std::string_view what) {
   CheckSafeDirectory(parent.empty() ? "." : parent.string(), what);
 }
 
-std::error_code MakeSafeDirectories(const std::string& dir, std::string_view what) {
-  CheckSafeDirectory(dir, what);
-  // mkdir -p with 0755 (less what the umask takes): never writable by others, also with umask 0,
-  // or the check below would refuse what it made.
+namespace {
+
+// mkdir -p with 0755 (less what the umask takes): never writable by others, also with umask 0
+// (CheckSafeDirectory would refuse what it made). With `made_dirs`, each directory it makes is
+// registered for the signal handler (util/signals.h) in `guards` and put first in `made_dirs`.
+std::error_code MakeDirectories(const std::string& dir, std::vector<std::string>* made_dirs,
+                                std::vector<TempFileGuard>* guards) {
   std::error_code ec;
   std::filesystem::path made;
   for (const auto& part : std::filesystem::path(dir)) {
     made /= part;
-    if (::mkdir(made.c_str(), 0755) == 0 || errno == EEXIST) continue;
+    if (made_dirs != nullptr) {
+      CreationWindow window;
+      if (::mkdir(made.c_str(), 0755) == 0) {
+        guards->emplace_back(made.string(), TempFileGuard::Kind::kDirectory);
+        made_dirs->insert(made_dirs->begin(), made.string());
+        continue;
+      }
+    } else if (::mkdir(made.c_str(), 0755) == 0) {
+      continue;
+    }
+    if (errno == EEXIST) continue;
     ec = std::error_code(errno, std::generic_category());
     break;
   }
   if (!ec && !std::filesystem::is_directory(dir, ec) && !ec)
     ec = std::make_error_code(std::errc::not_a_directory);
+  return ec;
+}
+
+}  // namespace
+
+std::error_code MakeSafeDirectories(const std::string& dir, std::string_view what) {
+  CheckSafeDirectory(dir, what);
+  std::error_code ec = MakeDirectories(dir, nullptr, nullptr);
   CheckSafeDirectory(dir, what);
   return ec;
 }
 
-std::vector<std::string> MakeOutputDirectories(const std::string& dir, std::string_view what) {
-  std::vector<std::string> missing;  // deepest first
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::path(dir).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();  // "out/" is "out"
-  while (!p.empty()) {
-    std::filesystem::file_status st = std::filesystem::symlink_status(p, ec);  // missing: ec set
-    if (st.type() != std::filesystem::file_type::not_found) break;
-    missing.push_back(p.string());
-    std::filesystem::path parent = p.parent_path();
-    if (parent == p) break;
-    p = parent;
-  }
-  try {
-    ec = MakeSafeDirectories(dir, what);
-  } catch (...) {
-    RemoveCreatedDirectories(missing);
-    throw;
-  }
-  if (ec) {
-    RemoveCreatedDirectories(missing);
-    throw OutputError(dir, "cannot create directory: " + ec.message());
-  }
-  return missing;
+OutputDirectories::OutputDirectories(OutputDirectories&& o) noexcept
+    : made_(std::move(o.made_)), guards_(std::move(o.guards_)), kept_(o.kept_) {
+  o.made_.clear();
+  o.guards_.clear();
 }
 
-void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept {
-  for (const auto& d : dirs) {
+OutputDirectories::~OutputDirectories() {
+  if (kept_) return;
+  for (const auto& d : made_) {
     std::error_code ec;
-    if (!std::filesystem::remove(d, ec)) return;  // not empty (or gone): its parents are not ours
+    if (!std::filesystem::remove(d, ec)) break;  // not empty (or gone): its parents are not ours
   }
+}
+
+void OutputDirectories::Keep() {
+  kept_ = true;
+  guards_.clear();
+}
+
+OutputDirectories MakeOutputDirectories(const std::string& dir, std::string_view what) {
+  OutputDirectories out;
+  CheckSafeDirectory(dir, what);
+  std::error_code ec = MakeDirectories(dir, &out.made_, &out.guards_);
+  CheckSafeDirectory(dir, what);  // also what appeared meanwhile (out removes what it made)
+  if (ec) throw OutputError(dir, "cannot create directory: " + ec.message());
+  return out;
 }
 
 namespace {
@@ -206,6 +229,68 @@ mode_t NewFileMode() {
   return 0666 & ~mask;
 }
 
+// Inode flags (chattr) of `path`, 0 if they cannot be read (not supported, no permission).
+long InodeFlags(const std::string& path, int extra_flags) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | extra_flags));
+  long flags = 0;
+  if (fd.get() < 0 || ::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0) return 0;
+  return flags;
+}
+
+// Refuses at once (OutputError, EPERM) a target that the final rename could not replace, so the
+// command fails before its work instead of after it: the file of another user in a directory
+// with the sticky bit (/tmp), an immutable or append-only file, or an immutable or append-only
+// directory. `st`: the target's lstat, null if it does not exist.
+void CheckReplaceable(const std::string& path, const struct stat* st,
+                      const std::filesystem::path& dir, const struct stat& dir_st) {
+  const uid_t me = ::geteuid();
+  if (st != nullptr && (dir_st.st_mode & S_ISVTX) != 0 && me != 0 && st->st_uid != me &&
+      dir_st.st_uid != me) {
+    throw OutputError(path,
+                      fmt::format("cannot replace it: it belongs to another user (uid {}) in a "
+                                  "directory with the sticky bit",
+                                  st->st_uid),
+                      EPERM);
+  }
+  constexpr long kFixed = FS_IMMUTABLE_FL | FS_APPEND_FL;
+  if (st != nullptr && S_ISREG(st->st_mode) && (InodeFlags(path, 0) & kFixed) != 0)
+    throw OutputError(path, "cannot replace it: it is immutable or append-only (chattr)", EPERM);
+  if ((InodeFlags(dir.string(), O_DIRECTORY) & kFixed) != 0) {
+    throw OutputError(path, "cannot create it: its directory is immutable or append-only (chattr)",
+                      EPERM);
+  }
+}
+
+// Removes the temporary files of `stem` in `dir` that a process of this user left when it died
+// of SIGKILL or a fault signal (".<stem>.<pid>-<12 hex>.tmp" whose pid is gone). Once per
+// directory and stem per process; a file of another user, or of a live process, stays.
+void RemoveStaleTemporaries(const std::filesystem::path& dir, const std::string& stem) {
+  static std::mutex mu;
+  static std::set<std::string> done;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!done.insert(dir.string() + '\0' + stem).second) return;
+  }
+  const std::string prefix = "." + stem + ".";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with(prefix) || !name.ends_with(".tmp")) continue;
+    std::string_view rest(name);
+    rest.remove_prefix(prefix.size());
+    rest.remove_suffix(4);
+    const size_t dash = rest.find('-');
+    if (dash == std::string_view::npos || dash == 0 || rest.size() - dash - 1 != 12) continue;
+    pid_t pid = 0;
+    auto [end, err] = std::from_chars(rest.data(), rest.data() + dash, pid);
+    if (err != std::errc() || end != rest.data() + dash || pid <= 0) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to ask)
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid())
+      ::unlink(e.path().c_str());
+  }
+}
+
 // A name of one of this process's own descriptors: written through, never replaced.
 bool OwnDescriptorName(const std::string& path) {
   return path == "/dev/stdout" || path == "/dev/stderr" || path.starts_with("/dev/fd/") ||
@@ -214,6 +299,20 @@ bool OwnDescriptorName(const std::string& path) {
 
 }  // namespace
 
+void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs) {
+  struct stat o {};
+  if (::lstat(out.c_str(), &o) != 0 || !S_ISREG(o.st_mode)) return;
+  for (const std::string& in : inputs) {
+    struct stat i {};
+    if (::stat(in.c_str(), &i) == 0 && i.st_dev == o.st_dev && i.st_ino == o.st_ino) {
+      throw UsageError(
+          fmt::format("--out {} is the input file {}: refused (it would be replaced by "
+                      "its counts)",
+                      EscapeForLog(out), EscapeForLog(in)));
+    }
+  }
+}
+
 OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   namespace fs = std::filesystem;
   struct stat st {};
@@ -221,9 +320,23 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   if (exists && S_ISDIR(st.st_mode)) throw OutputError(path_, "cannot write: it is a directory");
   const bool own = OwnDescriptorName(path_);
   if (!own) CheckSafeParent(path_, "output file");
+  const fs::path target(path_);
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  struct stat dir_st {};
+  const bool dir_known = !own && ::stat(dir.c_str(), &dir_st) == 0;
   if (own || (exists && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))) {
     // A device, FIFO or socket named as such (not through a link) cannot be replaced: written
-    // in place. O_NONBLOCK: a FIFO without a reader fails at once instead of hanging.
+    // in place. One that another user made in a directory others can write to (a FIFO planted
+    // in /tmp) is refused, as the kernel's protected_fifos does: its owner would read the
+    // counts, or hold them.
+    if (exists && !own && st.st_uid != ::geteuid() && dir_known &&
+        (dir_st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      throw OutputError(
+          path_, fmt::format("cannot write: a {} that belongs to another user (uid "
+                             "{}) in a directory others can write to; refused",
+                             S_ISFIFO(st.st_mode) ? "named pipe" : "special file", st.st_uid));
+    }
+    // O_NONBLOCK: a FIFO without a reader fails at once instead of hanging.
     fd_ =
         UniqueFd(::open(path_.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK | (own ? 0 : O_NOFOLLOW)));
     if (fd_.get() < 0) throw OutputError(path_, "cannot open", errno);
@@ -232,21 +345,21 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
     in_place_ = true;
     return;
   }
-  const fs::path target(path_);
   if (!target.has_filename()) throw OutputError(path_, "cannot write: not a file name");
-  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  if (dir_known) CheckReplaceable(path_, exists ? &st : nullptr, dir, dir_st);
+  const std::string stem = target.filename().string().substr(0, 200);
+  RemoveStaleTemporaries(dir, stem);
   for (int attempt = 0;; ++attempt) {
-    std::string tmp =
-        (dir / fmt::format(".{}.{}.tmp", target.filename().string().substr(0, 200), RandomHex()))
-            .string();
+    std::string tmp = (dir / fmt::format(".{}.{}-{}.tmp", stem, ::getpid(), RandomHex())).string();
+    CreationWindow window;  // util/signals.h: registered before a signal can remove the files
     fd_ = UniqueFd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (fd_.get() >= 0) {
       tmp_ = std::move(tmp);
+      guard_.emplace(tmp_);
       break;
     }
     if (errno != EEXIST || attempt == 100) throw OutputError(path_, "cannot create", errno);
   }
-  guard_.emplace(tmp_);
 }
 
 OutputFile::~OutputFile() {
@@ -263,15 +376,12 @@ void OutputFile::Abandon() noexcept {
 
 void OutputFile::Write(std::string_view bytes) {
   if (fd_.get() < 0) throw OutputError(path_, "cannot write: the file was finished or abandoned");
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      Abandon();
-      throw OutputError(path_, "cannot write", err);
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
+  // util/signals.h: a pipe or FIFO whose reader does not read holds `run` only until a signal.
+  if (!WriteUnlessStopped(fd_.get(), bytes)) {
+    int err = errno;
+    Abandon();
+    throw OutputError(path_, err == EINTR ? "not written: stopped by a signal" : "cannot write",
+                      err == EINTR ? 0 : err);
   }
 }
 

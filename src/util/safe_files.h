@@ -47,13 +47,30 @@ void CheckSafeParent(const std::string& file, std::string_view what);
 // writable by others), then CheckSafeDirectory again (a directory that appeared meanwhile is
 // checked too). Returns the error of making them; throws UsageError as CheckSafeDirectory.
 std::error_code MakeSafeDirectories(const std::string& dir, std::string_view what);
-// MakeSafeDirectories for a command's output directory (`split`, `gen`): throws OutputError
-// naming `dir` if it cannot be made, after removing what it made. Returns the directories it
-// created, deepest first, for RemoveCreatedDirectories when the command fails later.
-std::vector<std::string> MakeOutputDirectories(const std::string& dir, std::string_view what);
-// Removes those of `dirs` (as MakeOutputDirectories returns them) that are empty; one that
-// something else filled meanwhile stays, and so do its parents.
-void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept;
+// The directories MakeOutputDirectories made for a command's output (`split`, `gen`). Until
+// Keep() they are the command's to take back: the destructor removes those still empty, deepest
+// first (one that something else filled stays, and so do its parents), and a signal that ends
+// the command removes them too (util/signals.h, kRemoveTempsAndDie). Movable, not copyable.
+class OutputDirectories {
+ public:
+  OutputDirectories() = default;
+  OutputDirectories(OutputDirectories&& o) noexcept;
+  OutputDirectories& operator=(OutputDirectories&&) = delete;
+  ~OutputDirectories();
+  // Deepest first.
+  const std::vector<std::string>& made() const { return made_; }
+  // The command succeeded: they stay.
+  void Keep();
+
+ private:
+  friend OutputDirectories MakeOutputDirectories(const std::string&, std::string_view);
+  std::vector<std::string> made_;
+  std::vector<TempFileGuard> guards_;
+  bool kept_ = false;
+};
+// MakeSafeDirectories for a command's output directory: throws OutputError naming `dir` if it
+// cannot be made (UsageError as CheckSafeDirectory), after removing what it made.
+OutputDirectories MakeOutputDirectories(const std::string& dir, std::string_view what);
 
 // Creates a new directory named `prefix` plus six unpredictable characters in `parent`
 // (mkdtemp(3): it never reuses an existing name or follows a link there), with mode 0700
@@ -61,20 +78,33 @@ void RemoveCreatedDirectories(const std::vector<std::string>& dirs) noexcept;
 // directory and removes it.
 std::string MakePrivateDir(const std::string& parent, const std::string& prefix);
 
+// Refuses (UsageError naming both) an output path that is one of `inputs`: the same file by
+// device and inode (`--out data/tweets_0001.csv` would replace an input with its counts). A
+// link at `out` is replaced by the output, not followed, so only `out` itself is compared.
+// Inputs that cannot be stat'ed are skipped (they fail as inputs).
+void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs);
+
 // An output file (`--out`, a `split` part, a `gen` file) that appears at its path whole or not
 // at all, the one way every command writes a result file.
 //
 // The constructor creates a private temporary file in the target's directory at once
-// (".<name>.<12 random hex digits>.tmp", O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: it can be neither
-// pre-created nor a link), so a destination that cannot be written (missing directory, no
+// (".<name>.<pid>-<12 random hex digits>.tmp", O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: it can be
+// neither pre-created nor a link), so a destination that cannot be written (missing directory, no
 // permission, a directory in the way) fails before the command does any work. Commit() fsyncs
 // it, gives it the mode a new file gets (0666 & ~umask), renames it over the target (rename(2)
 // replaces a symbolic link planted there, it never follows it) and fsyncs the directory. Until
 // then the target is untouched: an earlier file there stays as it was. Every path that does not
 // commit removes the temporary file: an error (disk full), the destructor (an exception, a clean
-// stop), and a fatal signal (util/signals.h: kRemoveTempsAndDie).
+// stop), and a fatal signal (util/signals.h: kRemoveTempsAndDie). One left by a process that
+// died of SIGKILL or a fault is removed by the next OutputFile of the same target once that
+// process is gone (the pid in the name; this user's files only).
 //
 // The target's directory passes CheckSafeParent first (UsageError: "output file <path>: ...").
+// A target the final rename could not replace is refused at once (OutputError, EPERM): another
+// user's file in a sticky directory, an immutable or append-only file or directory. A device or
+// FIFO of another user in a directory others can write to is refused too (OutputError).
+// Writes to a pipe, FIFO or terminal give up when a stop is requested while the reader does not
+// read (util/signals.h WriteUnlessStopped; OutputError "not written: stopped by a signal").
 //
 // Not replaced but written in place (no temporary file, no atomicity): a device, FIFO or socket
 // named directly (not through a link: `--out /dev/null`, a named pipe), and the names of this

@@ -228,26 +228,31 @@ TEST_F(SafePathTest, MakeOutputDirectoriesRefusesTheLinkAndMakesNothing) {
   EXPECT_TRUE(std::filesystem::is_empty(victim_));
 }
 
-// It reports what it made, deepest first, and RemoveCreatedDirectories takes back exactly that:
-// an existing parent stays, and a made directory that something filled stays with its parents.
-TEST(MakeOutputDirectories, ReportsWhatItMadeForRemoveCreatedDirectories) {
+// It reports what it made, deepest first, and takes back exactly that unless kept: an existing
+// parent stays, and a made directory that something filled stays with its parents.
+TEST(MakeOutputDirectories, TakesBackWhatItMadeUnlessKept) {
   TempDir dir;
   const std::string base = dir.path() + "/out";
   ASSERT_EQ(::mkdir(base.c_str(), 0700), 0);
-  std::vector<std::string> made = MakeOutputDirectories(base + "/a/b/", "output directory");
-  EXPECT_EQ(made, (std::vector<std::string>{base + "/a/b", base + "/a"}));
-  EXPECT_TRUE(std::filesystem::is_directory(base + "/a/b"));
-  EXPECT_TRUE(MakeOutputDirectories(base + "/a/b", "output directory").empty());  // all there
-  { std::ofstream(base + "/a/kept.csv") << "x"; }
-  RemoveCreatedDirectories(made);
+  {
+    OutputDirectories made = MakeOutputDirectories(base + "/a/b/", "output directory");
+    EXPECT_EQ(made.made(), (std::vector<std::string>{base + "/a/b", base + "/a"}));
+    EXPECT_TRUE(std::filesystem::is_directory(base + "/a/b"));
+    EXPECT_TRUE(MakeOutputDirectories(base + "/a/b", "output directory").made().empty());
+    { std::ofstream(base + "/a/kept.csv") << "x"; }
+  }
   EXPECT_FALSE(std::filesystem::exists(base + "/a/b"));
   EXPECT_TRUE(std::filesystem::exists(base + "/a/kept.csv"));
   std::filesystem::remove(base + "/a/kept.csv");
-  made = MakeOutputDirectories(base + "/a/c", "output directory");
-  RemoveCreatedDirectories(made);
+  { OutputDirectories made = MakeOutputDirectories(base + "/a/c", "output directory"); }
   EXPECT_FALSE(std::filesystem::exists(base + "/a/c"));
-  EXPECT_TRUE(std::filesystem::is_directory(base + "/a"));  // made before this call: not its own
-  EXPECT_TRUE(std::filesystem::is_directory(base));
+  EXPECT_TRUE(std::filesystem::is_directory(base + "/a"));  // made before: not this call's
+  {
+    OutputDirectories made = MakeOutputDirectories(base + "/k/l", "output directory");
+    OutputDirectories moved(std::move(made));
+    moved.Keep();
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(base + "/k/l"));
 }
 
 // A path through a regular file cannot be made: OutputError naming it, nothing left behind.

@@ -1,11 +1,17 @@
 #include "util/signals.h"
 
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <thread>
 #include <vector>
 
@@ -17,6 +23,7 @@ struct TempNode {
   std::atomic<bool> live{true};
   TempNode* next = nullptr;  // written before the node is published
   std::string path;          // immutable once published
+  bool directory = false;    // immutable once published
 };
 
 namespace {
@@ -28,6 +35,10 @@ std::atomic<int> g_stop{0};
 std::atomic<int> g_socket{-1};
 
 std::atomic<TempNode*> g_temps{nullptr};
+// CreationWindow: how many threads are inside one (the stop signals are blocked there, so the
+// handler never runs on such a thread). g_dying: the handler has started.
+std::atomic<int> g_creating{0};
+std::atomic<bool> g_dying{false};
 
 std::vector<int> StopSignals() {
   std::vector<int> s = {SIGHUP,  SIGINT,    SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
@@ -52,8 +63,19 @@ void OnStopCleanly(int sig) {
 // SA_RESETHAND has put the default action back: the signal, blocked while this runs, is
 // delivered again when it returns, and ends the process the way it would have without us.
 void OnRemoveTempsAndDie(int sig) {
+  g_dying.store(true);
+  // Another thread inside a CreationWindow finishes its registration first (bounded: a creation
+  // stuck in the kernel must not keep the process alive).
+  for (int i = 0; i < 2000 && g_creating.load() > 0; ++i) {
+    struct timespec ms = {0, 1000000};
+    ::nanosleep(&ms, nullptr);
+  }
   for (TempNode* t = g_temps.load(); t != nullptr; t = t->next) {
-    if (t->live.load()) ::unlink(t->path.c_str());
+    if (t->live.load() && !t->directory) ::unlink(t->path.c_str());
+  }
+  // Newest first: a directory's subdirectories were made (and pushed) after it.
+  for (TempNode* t = g_temps.load(); t != nullptr; t = t->next) {
+    if (t->live.load() && t->directory) ::rmdir(t->path.c_str());
   }
   ::raise(sig);
 }
@@ -95,7 +117,8 @@ bool SleepUnlessStopped(std::chrono::milliseconds d) {
 
 void SetStopSocket(int fd) { g_socket.store(fd); }
 
-TempFileGuard::TempFileGuard(const std::string& path) : node_(new TempNode{.path = path}) {
+TempFileGuard::TempFileGuard(const std::string& path, Kind kind)
+    : node_(new TempNode{.path = path, .directory = kind == Kind::kDirectory}) {
   // Pushed with a CAS: threads (gen) register files concurrently.
   TempNode* head = g_temps.load();
   do {
@@ -107,6 +130,70 @@ void TempFileGuard::Release() {
   if (node_ == nullptr) return;
   node_->live.store(false);
   node_ = nullptr;  // the node stays in the list, dead: a handler may be walking it
+}
+
+}  // namespace wc
+
+namespace wc {
+
+namespace {
+const sigset_t& StopSignalSet() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    for (int sig : StopSignals()) sigaddset(&s, sig);
+    return s;
+  }();
+  return set;
+}
+}  // namespace
+
+CreationWindow::CreationWindow() {
+  // Blocked here: a signal for this thread waits until the file is registered (one for the
+  // process goes to another thread, whose handler waits for this window).
+  pthread_sigmask(SIG_BLOCK, &StopSignalSet(), &old_mask_);
+  g_creating.fetch_add(1);
+  if (g_dying.load()) {
+    // The handler is removing the files: creating one now could leave it behind. The process
+    // ends in a moment (the handler raises the signal again).
+    g_creating.fetch_sub(1);
+    for (;;) ::pause();
+  }
+}
+
+CreationWindow::~CreationWindow() {
+  g_creating.fetch_sub(1);
+  pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);  // a pending signal is delivered now
+}
+
+bool WriteUnlessStopped(int fd, std::string_view bytes) {
+  struct stat st {};
+  const bool can_block = ::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+  while (!bytes.empty()) {
+    size_t len = bytes.size();
+    if (can_block) {
+      struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
+      int ready = ::poll(&p, 1, 50);
+      if (ready < 0 && errno != EINTR) return false;
+      if (ready <= 0) {
+        if (StopSignal() != 0) {  // a stop while the reader does not read: give up
+          errno = EINTR;
+          return false;
+        }
+        continue;
+      }
+      // Room for PIPE_BUF bytes at least: a write of that many does not block.
+      len = std::min<size_t>(len, PIPE_BUF);
+    }
+    ssize_t n = ::write(fd, bytes.data(), len);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
 }
 
 }  // namespace wc

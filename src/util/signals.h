@@ -14,15 +14,21 @@
 //     the stop for the reply timeout. RequestStop(SIGPIPE) asks for the same stop when standard
 //     output or error lost its reader (exit 6 then, like any closed pipe).
 //   * StopAnswer::kRemoveTempsAndDie (every other command): the handler unlinks the temporary
-//     files registered with TempFileGuard and dies of the same signal (its default action), so
-//     an interrupted `serial --out` or `split` leaves no temporary file behind.
+//     files registered with TempFileGuard, removes the registered directories that are empty,
+//     and dies of the same signal (its default action), so an interrupted `serial --out`,
+//     `split` or `gen` leaves no temporary file and no directory it made behind. Files are
+//     created (and registered) inside a CreationWindow, which the handler waits for: a file
+//     another thread is creating when the signal comes is never missed.
 //
 // Thread-safety: everything here may be called from any thread; the handlers are
-// async-signal-safe (lock-free atomics, unlink, shutdown).
+// async-signal-safe (lock-free atomics, unlink, rmdir, shutdown, poll).
 #pragma once
+
+#include <signal.h>
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 namespace wc {
 
@@ -43,22 +49,49 @@ bool SleepUnlessStopped(std::chrono::milliseconds d);
 // blocking read on it returns at once; -1: none. One at a time (the coordinator's session).
 void SetStopSocket(int fd);
 
+// Writes all of `bytes` to `fd`. A descriptor that can block (pipe, FIFO, terminal, socket) is
+// written at most PIPE_BUF bytes at a time, each when poll(2) says there is room, so that a
+// stop requested (StopSignal() != 0) ends the wait for a reader that does not read: returns
+// false with errno EINTR then (a reader that reads gets everything, stop or not). Other failures:
+// false, errno set (EPIPE: the reader went away). Never throws.
+bool WriteUnlessStopped(int fd, std::string_view bytes);
+
 struct TempNode;
 
-// Registers a temporary file for removal by the kRemoveTempsAndDie handler; the destructor
-// (or Release) unregisters it. The file itself is the caller's to remove on every other path.
-// Each registration keeps a few bytes for the life of the process (the handler may read a
-// registration at any moment, so none is ever freed).
+// Registers a temporary file (or a directory made for the command's output) for removal by the
+// kRemoveTempsAndDie handler; the destructor (or Release) unregisters it. The file itself is the
+// caller's to remove on every other path. Each registration keeps a few bytes for the life of
+// the process (the handler may read a registration at any moment, so none is ever freed).
+// Register inside the CreationWindow that created the file.
 class TempFileGuard {
  public:
-  explicit TempFileGuard(const std::string& path);
+  enum class Kind { kFile, kDirectory };
+  explicit TempFileGuard(const std::string& path, Kind kind = Kind::kFile);
   ~TempFileGuard() { Release(); }
+  TempFileGuard(TempFileGuard&& o) noexcept : node_(o.node_) { o.node_ = nullptr; }
+  TempFileGuard& operator=(TempFileGuard&&) = delete;
   TempFileGuard(const TempFileGuard&) = delete;
   TempFileGuard& operator=(const TempFileGuard&) = delete;
   void Release();
 
  private:
   TempNode* node_;
+};
+
+// Scope in which a thread creates a temporary file and registers it (TempFileGuard). The stop
+// signals are blocked inside it, and the kRemoveTempsAndDie handler waits (up to 2 s) until no
+// thread is inside one before it removes the registered files: a file created just before the
+// signal is removed too; a thread that enters one after the handler started waits there for the
+// process to end. Keep it short: only the creation and the registration.
+class CreationWindow {
+ public:
+  CreationWindow();
+  ~CreationWindow();
+  CreationWindow(const CreationWindow&) = delete;
+  CreationWindow& operator=(const CreationWindow&) = delete;
+
+ private:
+  sigset_t old_mask_;
 };
 
 }  // namespace wc

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -284,6 +285,161 @@ def test_split_and_gen_leave_nothing_stale(wc, tmp, data):
             p = run(wc, "split", "--rows", "500", src, os.path.join(mnt, "parts"), text=True)
             check("split on a full disk: exit 6", p.returncode == 6, (p.returncode, p.stderr))
             check("split on a full disk: no directory left", os.listdir(mnt) == ["fill"], os.listdir(mnt))
+
+
+def as_nobody(argv):
+    """argv run as the user nobody (CI runs as root), None if this process cannot switch."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return None
+    nobody = pwd.getpwnam("nobody")
+    return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"] + argv
+
+
+def test_outputs_third_pass(wc, tmp, data, exp):
+    """Third held-out pass: gen/split failed for a new one-component relative OUTDIR; gen and split
+    killed by a signal left temporary files (another thread was creating one) and the directories
+    they made; an --out the final rename could not replace (another user's file in /tmp, chattr
+    +i) failed only after the whole count; root wrote the counts into a FIFO another user planted
+    in /tmp; --out naming an input replaced it with its counts (exit 0); `--out -` mixed the top
+    lines into the counts; a temporary left by a SIGKILLed process stayed forever; `run` blocked
+    on a reader that does not read ignored SIGTERM."""
+    # One-component relative output directories.
+    p = run(wc, "gen", "--files", "2", "--rows", "100", "relgen", cwd=tmp, text=True)
+    check("gen into a new relative one-component directory: exit 0", p.returncode == 0, p.stderr)
+    check("gen into relgen: its files", sorted(os.listdir(os.path.join(tmp, "relgen"))) ==
+          ["tweets_0001.csv", "tweets_0002.csv"], p.stderr)
+    p = run(wc, "split", "--rows", "1000", os.path.join(data, "tweets_0001.csv"), "relsplit", cwd=tmp, text=True)
+    check("split into a new relative one-component directory: exit 0", p.returncode == 0, p.stderr)
+
+    # Signals: nothing left, also what another thread was creating and the directories made.
+    big = os.path.join(tmp, "bigsrc")
+    run(wc, "gen", "--files", "1", "--rows", "150000", "--seed", "3", big)
+    for i, (sig, delay) in enumerate([(signal.SIGTERM, 0.15), (signal.SIGINT, 0.3), (signal.SIGHUP, 0.5),
+                                      (signal.SIGUSR1, 0.2), (signal.SIGTERM, 0.4)]):
+        for what, argv in (("gen", ["gen", "--files", "400", "--rows", "1000", os.path.join(tmp, f"g{i}", "deep")]),
+                           ("split", ["split", "--rows", "50", os.path.join(big, "tweets_0001.csv"),
+                                      os.path.join(tmp, f"s{i}", "deep")])):
+            p = subprocess.Popen([wc] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay / (3 if what == "split" else 1))
+            p.send_signal(sig)
+            rc = p.wait(timeout=30)
+            top = os.path.join(tmp, f"{what[0]}{i}")
+            left = [os.path.join(r, f) for r, ds, fs in os.walk(top) for f in fs + ds] if os.path.exists(top) else []
+            check(f"{what} stopped by {sig.name}: died of it", rc == -sig, rc)
+            check(f"{what} stopped by {sig.name}: nothing left (files, temporaries, directories it made)",
+                  not os.path.exists(top), left[:5])
+
+    # Targets the final rename could not replace: refused at once.
+    shared = tempfile.mkdtemp(prefix="wc_cli_sticky_")
+    try:
+        os.chmod(shared, 0o1777)
+        roots = os.path.join(shared, "roots.txt")
+        with open(roots, "w") as fh:
+            fh.write("root's file\n")
+        cmd = as_nobody([wc, "serial", "-q", "--out", roots, data])
+        if cmd is None:
+            print("SKIP --out over another user's file: not root")
+        else:
+            os.chmod(tmp, 0o755)
+            t0 = time.time()
+            p = run(*cmd, text=True)
+            check("--out over another user's file in a sticky directory: exit 6 at once",
+                  p.returncode == 6 and time.time() - t0 < 5, (p.returncode, p.stderr))
+            check("--out over another user's file in a sticky directory: says why",
+                  "cannot replace it: it belongs to another user (uid 0) in a directory with the sticky bit"
+                  in p.stderr, p.stderr)
+            check("--out over another user's file: untouched, no temporary",
+                  open(roots).read() == "root's file\n" and os.listdir(shared) == ["roots.txt"], os.listdir(shared))
+            fifo = os.path.join(shared, "planted.tsv")
+            subprocess.run(as_nobody(["mkfifo", "-m", "666", fifo]), check=True)
+            reader = subprocess.Popen(as_nobody(["sh", "-c", f"exec cat < {fifo}"]), stdout=subprocess.PIPE)
+            try:
+                time.sleep(0.3)
+                p = run(wc, "serial", "-q", "--out", fifo, data, text=True, timeout=30)
+                check("--out on another user's FIFO in /tmp: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+                check("--out on another user's FIFO in /tmp: says why",
+                      "a named pipe that belongs to another user (uid" in p.stderr, p.stderr)
+            finally:
+                reader.kill()
+                got = reader.communicate()[0]
+            check("--out on another user's FIFO: its owner read nothing", got == b"", len(got))
+        imm = os.path.join(tmp, "immutable.tsv")
+        with open(imm, "w") as fh:
+            fh.write("old\n")
+        if run("chattr", "+i", imm).returncode != 0:
+            print("SKIP chattr +i: not supported here")
+        else:
+            try:
+                t0 = time.time()
+                p = run(wc, "serial", "-q", "--out", imm, data, text=True)
+                check("--out over an immutable file: exit 6 at once", p.returncode == 6 and time.time() - t0 < 5,
+                      (p.returncode, p.stderr))
+                check("--out over an immutable file: says why", "immutable or append-only (chattr)" in p.stderr,
+                      p.stderr)
+            finally:
+                run("chattr", "-i", imm)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+    # --out naming an input, --out -.
+    copy = os.path.join(tmp, "inputs-copy")
+    shutil.copytree(data, copy)
+    victim = os.path.join(copy, "tweets_0002.csv")
+    before = open(victim, "rb").read()
+    expect_usage(wc, "serial --out an input file", ["serial", "-q", "--out", victim, copy],
+                 [f"--out {victim} is the input file"])
+    check("serial --out an input file: the input untouched", open(victim, "rb").read() == before)
+    p = run(wc, "serial", "--out", "-", data)
+    check("serial --out -: standard output is the counts file alone", p.returncode == 0 and p.stdout == exp,
+          p.stdout[:200])
+
+    # A temporary left by a process that died of SIGKILL goes with the next write of that output.
+    out = os.path.join(tmp, "after-kill.tsv")
+    dead = subprocess.Popen(["sleep", "0"])
+    dead.wait()
+    stale = os.path.join(tmp, f".after-kill.tsv.{dead.pid}-0123456789ab.tmp")
+    alive = os.path.join(tmp, f".after-kill.tsv.{os.getpid()}-0123456789ab.tmp")
+    for f in (stale, alive):
+        with open(f, "w") as fh:
+            fh.write("partial")
+    p = run(wc, "serial", "-q", "--out", out, data)
+    check("a dead process's temporary: removed by the next write", not os.path.exists(stale), os.listdir(tmp))
+    check("a live process's temporary: kept", os.path.exists(alive))
+    os.remove(alive)
+
+    if shutil.which("redis-server") is None:
+        print("SKIP run output stops: no redis-server")
+        return
+    cfg = run_config(tmp, "stalled-reader")
+    d = os.path.dirname(cfg)
+    expect_usage(wc, "run --out an input file", ["run", "-q", "--config", cfg, "--data", copy, "--out", victim],
+                 [f"--out {victim} is the input file"])
+    check("run --out an input file: the input untouched", open(victim, "rb").read() == before)
+    # A reader that does not read: --out on a FIFO, and standard output.
+    fifo = os.path.join(d, "out.fifo")
+    os.mkfifo(fifo)
+    holder = subprocess.Popen(["sh", "-c", f"exec sleep 60 < {fifo}"])
+    try:
+        for label, argv, stdout in (("--out on a FIFO", ["--out", fifo], subprocess.DEVNULL),
+                                    ("--out - to a pipe", ["--out", "-"], subprocess.PIPE)):
+            p = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", data] + argv,
+                                 stdout=stdout, stderr=subprocess.PIPE)
+            deadline = time.time() + 60
+            while time.time() < deadline and " job_done " not in open(os.path.join(d, "wc.log")).read():
+                time.sleep(0.1)
+            time.sleep(0.5)  # the counts go out now, and block
+            t0 = time.time()
+            p.send_signal(signal.SIGTERM)
+            try:
+                rc = p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rc = p.wait()
+            check(f"run {label}, reader not reading: SIGTERM ends it (143) at once",
+                  rc == 143 and time.time() - t0 < 3, (rc, round(time.time() - t0, 1), p.stderr.read()[-500:]))
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def config_file(path, d, keys):
@@ -891,6 +1047,7 @@ def main():
         test_logfile_is_opened_safely(wc, tmp, data)
         test_outputs_are_whole_or_nothing(wc, tmp, data, exp)
         test_split_and_gen_leave_nothing_stale(wc, tmp, data)
+        test_outputs_third_pass(wc, tmp, data, exp)
         test_run_stops_cleanly(wc, tmp, data)
         test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp)
         test_numeric_options_are_bounded(wc, tmp, data)
