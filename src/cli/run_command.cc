@@ -153,12 +153,14 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, const std:
   int64_t again =
       Log::Incomplete() ? -1 : TasksCountedAgainAtLeast(config.logfile, all_tasks, since);
   int restarts = r.forced_restarts + r.unplanned_restarts + r.seen_restarts;
+  // Failed tasks and rejected files apart, as the summary says them.
   Log::Event("job_done",
-             "tasks={} failed={} seconds={:.3f} redis_restarts={} forced={} unplanned={} seen={} "
-             "failovers={} workers_killed={} counted_again_at_least={} job_creations={}",
-             r.tasks, r.failures.size(), r.seconds, restarts, r.forced_restarts,
-             r.unplanned_restarts, r.seen_restarts, r.failovers, r.workers_killed, again,
-             r.job_creations);
+             "tasks={} failed_tasks={} files={} rejected_files={} seconds={:.3f} redis_restarts={} "
+             "forced={} unplanned={} seen={} failovers={} workers_killed={} "
+             "counted_again_at_least={} job_creations={}",
+             r.tasks, FailedTasks(r), r.files, r.rejected_files, r.seconds, restarts,
+             r.forced_restarts, r.unplanned_restarts, r.seen_restarts, r.failovers,
+             r.workers_killed, again, r.job_creations);
   if (quiet) return;
   // e.g. "counted 138 of 140 tasks (2 failed) over 49 files: 438.0 MB in 5.10 s (86 MB/s)", or
   // in shuffle mode "counted 10 of 10 map tasks and 4 reduce tasks over 10 files (1 rejected): ..."

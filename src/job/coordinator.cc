@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -300,6 +301,17 @@ class Coordinator {
     return s.state();
   }
 
+  // The planned task a P:failed field ("task:<n>" or "map:<n>") names; nullptr if none.
+  const PlannedTask* PlannedTaskOf(const std::string& key) const {
+    size_t colon = key.find(':');
+    if (colon == std::string::npos) return nullptr;
+    size_t n = 0;
+    const char* end = key.data() + key.size();
+    auto [p, ec] = std::from_chars(key.data() + colon + 1, end, n);
+    if (ec != std::errc() || p != end || n >= spec_.plan.tasks.size()) return nullptr;
+    return &spec_.plan.tasks[n];
+  }
+
   // Reads the result (job/results.h). It counts only if, afterwards, the job is still complete
   // and Redis did not restart while it was read; otherwise returns false (supervise again).
   bool Collect() {
@@ -323,7 +335,11 @@ class Coordinator {
       return true;
     }
     report_.failures = spec_.plan.failures;
-    report_.failures.insert(report_.failures.end(), r.failures.begin(), r.failures.end());
+    for (size_t i = 0; i < r.failures.size(); ++i) {
+      // A worker names the file it opened (symlinks resolved): name the input as given.
+      const PlannedTask* task = PlannedTaskOf(r.failure_keys[i]);
+      report_.failures.push_back(task ? NamedAsGiven(*task, r.failures[i]) : r.failures[i]);
+    }
     report_.top = std::move(r.top);
     report_.counts = std::move(r.counts);
     report_.outcome = report_.failures.empty() ? JobOutcome::kDone : JobOutcome::kInputFailed;

@@ -63,7 +63,8 @@ TEST_F(JobSpecTest, NoInputWhenNothingMatchesOrEveryNamedFileIsMissing) {
     PlanJob(c, dir_.path() + "/missing.csv", 1);
     ADD_FAILURE() << "no NoInput";
   } catch (const NoInput& e) {
-    EXPECT_NE(std::string(e.what()).find("missing.csv: no such file"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("missing.csv: cannot open: No such file or directory"),
+              std::string::npos)
         << e.what();
   }
   // One file missing of several (a dangling link) is a failure of the plan, not of the run.

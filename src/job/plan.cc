@@ -5,9 +5,12 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 
 #include "util/error.h"
+#include "util/escape.h"
+#include "util/mapped_file.h"
 #include "util/paths.h"
 
 namespace wc::job {
@@ -18,19 +21,27 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
   plan.files = files.size();
   std::vector<std::string> paths;
   for (const auto& f : files) {
-    std::error_code ec;
-    if (!std::filesystem::exists(std::filesystem::symlink_status(f, ec)) ||
-        !std::filesystem::exists(f, ec)) {
-      ++plan.missing;
-      plan.failures.push_back(InputError(f, 0, "no such file").what());
+    // Every input that is not a regular file we may read is refused here, named as given and
+    // with serial's words (util/mapped_file.h), and gets no task: a FIFO is never opened, and
+    // no worker waits CLAIM_IDLE_MS x MAX_DELIVERIES for a file it can never read.
+    try {
+      struct stat st {};
+      OpenInputFile(f, &st);  // closed at once: workers open the file again
+    } catch (const InputError& e) {
+      struct stat st {};
+      if (::stat(f.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) ++plan.missing;
+      plan.failures.push_back(e.what());
       continue;
     }
+    std::error_code ec;
     std::string path = std::filesystem::weakly_canonical(f, ec).string();
     if (ec) path = std::filesystem::absolute(f).lexically_normal().string();
     try {
       FileStamp stamp;
-      for (const auto& r : PlanFileTasks(path, chunk_bytes, column, &stamp))
-        plan.tasks.push_back({path, r, stamp});
+      // Split by the name given, so a failure names the input as serial does; the tasks keep
+      // the resolved path.
+      for (const auto& r : PlanFileTasks(f, chunk_bytes, column, &stamp))
+        plan.tasks.push_back({path, r, stamp, f});
       plan.bytes += stamp.size;
       paths.push_back(path);
     } catch (const InputError& e) {
@@ -39,6 +50,14 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
   }
   plan.data_root = CommonDirectory(paths);
   return plan;
+}
+
+std::string NamedAsGiven(const PlannedTask& task, const std::string& message) {
+  if (task.input.empty() || task.input == task.path) return message;
+  const std::string resolved = EscapeForLog(task.path);
+  if (!message.starts_with(resolved) || message.compare(resolved.size(), 1, ":") != 0)
+    return message;
+  return EscapeForLog(task.input) + message.substr(resolved.size());
 }
 
 std::vector<uint64_t> TaskInputBytes(const Plan& plan) {

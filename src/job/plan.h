@@ -1,8 +1,12 @@
-// Planning a job: input files -> tasks. Pure (reads the files' sizes and, for files above
-// CHUNK_BYTES, splits them into record-aligned ranges, which also validates them); no Redis.
+// Planning a job: input files -> tasks. Pure (checks every file as a reader would open it, reads
+// the files' sizes and, for files above CHUNK_BYTES, splits them into record-aligned ranges,
+// which also validates them); no Redis.
 //
-// Errors: a file that cannot be split is recorded in Plan::failures (its message complete,
-// naming the file and line) and contributes no task; nothing is thrown for bad input.
+// Errors: a file that is not a regular file we can open (missing, a dangling link or a link
+// loop, no permission, a FIFO, socket, device or directory: util/mapped_file.h's OpenInputFile,
+// never opening a FIFO) or that cannot be split is rejected: recorded in Plan::failures (its
+// message complete, naming the file as given, not its link's target, and the line, in the
+// words `wordcount serial` uses) and contributes no task; nothing is thrown for bad input.
 #pragma once
 
 #include <cstdint>
@@ -16,11 +20,12 @@
 namespace wc::job {
 
 struct PlannedTask {
-  std::string path;  // absolute, symlinks resolved
+  std::string path;  // absolute, symlinks resolved: what workers open
   csv::ByteRange range;
   // The file's size and modification time when it was planned (and its ranges cut): a worker
   // counts the task only from a file that still has them (count/count_task.h).
   FileStamp stamp;
+  std::string input;  // the input as given (DATA_PATH expanded): the name in messages
 };
 
 struct Plan {
@@ -28,13 +33,18 @@ struct Plan {
   std::vector<std::string> failures;  // files rejected while planning (complete messages)
   uint64_t bytes = 0;                 // input bytes of the tasks
   size_t files = 0;                   // input files, rejected ones included
-  size_t missing = 0;                 // of those, files that do not exist
+  size_t missing = 0;                 // of those, files that do not exist (ENOENT, ENOTDIR)
   std::string data_root;              // the deepest directory holding every task's file
 };
 
 // One task per file, or per range of a file above chunk_bytes; `column` is the counted column.
 Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
               const std::string& column);
+
+// `message`, a failure of `task` that names the task's resolved path (a worker's InputError:
+// "<path>:<line>: ..."), naming the input as given instead, as `wordcount serial` does; any
+// other message unchanged.
+std::string NamedAsGiven(const PlannedTask& task, const std::string& message);
 
 // Input bytes of each task (a whole file's: its size now).
 std::vector<uint64_t> TaskInputBytes(const Plan& plan);

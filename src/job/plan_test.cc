@@ -1,6 +1,7 @@
 #include "job/plan.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -58,6 +59,45 @@ TEST(PlanTest, DataRootBySiblingDirectoriesAndSymlinks) {
   Plan p = MakePlan({x, dir.path() + "/data/a/link.csv"}, 1 << 20, "text");
   EXPECT_EQ(p.tasks[1].path, fs::canonical(z).string());
   EXPECT_EQ(p.data_root, root);
+}
+
+// Held-out pass: a FIFO, directory, device or dangling link became a task (retried
+// MAX_DELIVERIES times), a link was named by its target and a link loop was "no such file".
+// Each is rejected here, with no task, named as given, in serial's words.
+TEST(PlanTest, InputsThatAreNotRegularFilesAreRejectedNamedAsGiven) {
+  testing::TempDir dir;
+  const std::string& d = dir.path();
+  std::string good = dir.Write("good.csv", "text\nhi\n");
+  ASSERT_EQ(::mkfifo((d + "/fifo.csv").c_str(), 0600), 0);
+  fs::create_directory(d + "/b");
+  fs::create_symlink("b", d + "/blink.csv");
+  fs::create_symlink("/dev/null", d + "/dev.csv");
+  fs::create_symlink("loop.csv", d + "/loop.csv");
+  fs::create_symlink("nowhere", d + "/dangling.csv");
+  Plan p = MakePlan({good, d + "/fifo.csv", d + "/blink.csv", d + "/dev.csv", d + "/loop.csv",
+                     d + "/dangling.csv", d + "/missing.csv"},
+                    1 << 20, "text");
+  ASSERT_EQ(p.tasks.size(), 1u);
+  EXPECT_EQ(p.tasks[0].input, good);
+  EXPECT_EQ(p.files, 7u);
+  EXPECT_EQ(p.missing, 2u);  // the dangling link and missing.csv
+  EXPECT_EQ(p.failures, (std::vector<std::string>{
+                            d + "/fifo.csv: not a regular file (FIFO)",
+                            d + "/blink.csv: not a regular file (directory)",
+                            d + "/dev.csv: not a regular file (character device)",
+                            d + "/loop.csv: cannot open: Too many levels of symbolic links",
+                            d + "/dangling.csv: cannot open: No such file or directory",
+                            d + "/missing.csv: cannot open: No such file or directory"}));
+}
+
+TEST(PlanTest, WorkerFailuresNameTheInputAsGiven) {
+  PlannedTask t{.path = "/d/real.csv", .input = "data/link\n.csv"};
+  EXPECT_EQ(NamedAsGiven(t, "/d/real.csv:3: expected 2 fields, saw 3"),
+            "data/link\\n.csv:3: expected 2 fields, saw 3");
+  EXPECT_EQ(NamedAsGiven(t, "/d/real.csv: changed while it was read"),
+            "data/link\\n.csv: changed while it was read");
+  EXPECT_EQ(NamedAsGiven(t, "/d/real.csvx: other"), "/d/real.csvx: other");
+  EXPECT_EQ(NamedAsGiven(t, "spill file lost"), "spill file lost");
 }
 
 }  // namespace

@@ -29,7 +29,10 @@ std::unique_ptr<ResultCounts> CountsFromRuns(JobStore& store, redis::Connection&
 JobResult ReadResult(JobStore& store, redis::Connection& c, const JobState& recorded,
                      bool want_counts, int n) {
   JobResult r;
-  for (auto& [key, message] : store.Failures(c)) r.failures.push_back(std::move(message));
+  for (auto& [key, message] : store.Failures(c)) {
+    r.failure_keys.push_back(std::move(key));
+    r.failures.push_back(std::move(message));
+  }
   int64_t present = store.DistinctWords(c), distinct = recorded.Int("distinct");
   uint64_t words = 0;
   std::string bad_run;

@@ -20,10 +20,11 @@
 namespace wc::job {
 
 struct JobResult {
-  std::vector<std::string> failures;     // failed tasks' messages
-  WordCountPairs top;                    // without want_counts
-  std::unique_ptr<ResultCounts> counts;  // with want_counts
-  std::string mismatch;                  // non-empty: the result is not the recorded one (why)
+  std::vector<std::string> failures;      // failed tasks' messages
+  std::vector<std::string> failure_keys;  // failures[i]'s field in P:failed: task:<n>, map:<n>
+  WordCountPairs top;                     // without want_counts
+  std::unique_ptr<ResultCounts> counts;   // with want_counts
+  std::string mismatch;                   // non-empty: the result is not the recorded one (why)
 };
 
 // `recorded`: the job's state read before (its totals). With want_counts every count is read

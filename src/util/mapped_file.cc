@@ -178,23 +178,35 @@ const char* FileTypeName(mode_t mode) {
 
 }  // namespace
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
-  // O_NONBLOCK: opening a FIFO (or a device) named like a CSV file must not wait for a writer.
-  // It has no effect on a regular file, and the file is only ever read through the mapping.
-  fd_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-  struct stat st {};
-  if (fd_.get() < 0) {
-    int err = errno;
-    // A socket cannot be opened at all (ENXIO): say what it is.
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-      throw InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(st.st_mode)));
-    }
+UniqueFd OpenInputFile(const std::string& path, struct stat* st) {
+  auto refuse_type = [&](mode_t mode) {
+    return InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(mode)));
+  };
+  if (::stat(path.c_str(), st) != 0) {
+    int err = errno;  // ENOENT (also a dangling link), ELOOP, EACCES (a directory above)...
     throw InputError(path, 0, ErrnoMessage("cannot open", err));
   }
-  if (::fstat(fd_.get(), &st) != 0) throw InputError(path, 0, ErrnoMessage("cannot stat", errno));
-  if (!S_ISREG(st.st_mode)) {
-    throw InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(st.st_mode)));
+  if (!S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
+  // O_NONBLOCK: a FIFO put there since the stat must not wait for a writer. It has no effect
+  // on a regular file, and the file is only ever read through a mapping.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (fd.get() < 0) {
+    int err = errno;
+    // Swapped for a socket since the stat (which cannot be opened, ENXIO): say what it is.
+    if (::stat(path.c_str(), st) == 0 && !S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
+    throw InputError(path, 0, ErrnoMessage("cannot open", err));
   }
+  if (::fstat(fd.get(), st) != 0) {
+    int err = errno;
+    throw InputError(path, 0, ErrnoMessage("cannot stat", err));
+  }
+  if (!S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
+  return fd;
+}
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  struct stat st {};
+  fd_ = OpenInputFile(path, &st);
   size_ = static_cast<size_t>(st.st_size);
   version_ = VersionOf(st);
 

@@ -6,10 +6,8 @@
 // may load 16 or 32 bytes at any position inside the file without a bounds check. Those bytes
 // are never part of the file's contents.
 // Thread-safety: const methods may be used from any number of threads at once.
-// Errors: the constructor throws InputError naming the path (cannot open, not a regular file,
-// mmap failure). A FIFO, socket, device or directory is refused at once, "not a regular file
-// (FIFO)": it is opened without blocking and never read. A 0-byte file maps fine (size() == 0,
-// data() points at kPadding zeros).
+// Errors: the constructor throws InputError naming the path (as OpenInputFile below, or an mmap
+// failure). A 0-byte file maps fine (size() == 0, data() points at kPadding zeros).
 //
 // A file that changes while it is mapped. Truncating a mapped file makes its pages past the new
 // end vanish, and touching one raises SIGBUS, which would kill the process. A MappedFile never
@@ -24,6 +22,8 @@
 // detected). The counting code (count/count_task.h) turns this into its error outcome: a file
 // that changes while it is counted is reported, never counted inconsistently.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +45,16 @@ class FileChangedError : public InputError {
 namespace internal {
 struct FaultSlot;  // mapped_file.cc: a live mapping, as the SIGBUS handler knows it
 }
+
+// Opens `path` (symbolic links followed) to read it as an input file, the one way every reader
+// and the job's planning check an input: a stat first, so a FIFO, socket, device or directory is
+// refused by its type without being opened ("not a regular file (FIFO)": a FIFO never blocks, a
+// device is never touched); then open(O_RDONLY | O_NONBLOCK | O_NOCTTY) and fstat (a file swapped
+// for a non-regular one in between is refused too). A path that cannot be stat'ed or opened
+// (missing, a dangling link, a link loop, no permission) throws "cannot open: <strerror>".
+// Throws InputError naming `path` as given; `*st` gets the opened file's fstat. The caller owns
+// the descriptor returned. Reentrant.
+UniqueFd OpenInputFile(const std::string& path, struct stat* st);
 
 class MappedFile {
  public:

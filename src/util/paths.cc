@@ -43,7 +43,10 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
     if (fs::is_directory(arg, ec)) {
       std::vector<std::string> files;
       for (const auto& entry : fs::directory_iterator(arg, ec)) {
-        if (entry.path().extension() == ".csv") {
+        // Like the glob dir/*.csv (and the reference's Python glob): a name beginning with '.'
+        // is hidden, never an input.
+        const std::string name = entry.path().filename().string();
+        if (!name.starts_with('.') && entry.path().extension() == ".csv") {
           files.push_back(entry.path().string());
         }
       }

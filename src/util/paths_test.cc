@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "test_util.h"
+#include "util/error.h"
 
 namespace wc {
 namespace {
@@ -41,6 +42,20 @@ TEST(ExpandInputs, DirectoryListsEveryCsvEntryWhateverItsType) {
   std::filesystem::create_directory(d + "/c.csv");
   EXPECT_EQ(ExpandInputs({d}),
             (std::vector<std::string>{d + "/a.csv", d + "/b.csv", d + "/c.csv"}));
+}
+
+// Held-out pass: a directory listed dot files (.hidden.csv) that the glob dir/*.csv (and the
+// reference's Python glob) skips. A directory yields exactly the glob's files.
+TEST(ExpandInputs, DirectorySkipsHiddenFilesLikeTheGlob) {
+  testing::TempDir dir;
+  const std::string& d = dir.path();
+  dir.Write("a.csv", "text\n");
+  dir.Write(".hidden.csv", "text\n");
+  dir.Write(".csv", "text\n");
+  EXPECT_EQ(ExpandInputs({d}), (std::vector<std::string>{d + "/a.csv"}));
+  EXPECT_EQ(ExpandInputs({d}), ExpandInputs({d + "/*.csv"}));
+  std::filesystem::remove(d + "/a.csv");
+  EXPECT_THROW(ExpandInputs({d}), InputError);  // only hidden files: nothing matches
 }
 
 }  // namespace

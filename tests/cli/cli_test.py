@@ -82,6 +82,88 @@ def test_non_regular_inputs(wc, tmp, data, exp):
         os.rmdir(os.path.join(data, "x_dir.csv"))
 
 
+def failed_lines(stderr):
+    return sorted(l for l in stderr.splitlines() if l.startswith("FAILED "))
+
+
+def test_inputs_named_as_given(wc, tmp, files):
+    """Held-out pass: run's FAILED lines named a symbolic link's target (`FAILED /dev/tty`, `.../gl/b`)
+    or the wrong cause (a link loop was "no such file"), while serial named the input as given.
+    Both name the expanded input path with the real cause, in the same words; the good files count
+    the same."""
+    base = os.path.join(tmp, "named")
+    for d in ("nr", "gl/a", "gl/b"):
+        os.makedirs(os.path.join(base, d))
+    shutil.copy(files[0], os.path.join(base, "nr", "good.csv"))
+    shutil.copy(files[1], os.path.join(base, "gl", "a", "good.csv"))
+    os.symlink("/dev/null", os.path.join(base, "nr", "tty.csv"))
+    os.symlink("../b", os.path.join(base, "gl", "a", "blink.csv"))
+    os.symlink("loop.csv", os.path.join(base, "gl", "a", "loop.csv"))
+    os.symlink("nowhere", os.path.join(base, "gl", "a", "dangling.csv"))
+    with open(os.path.join(base, "gl", "b", "bad.csv"), "w") as fh:  # fails in a worker, not the plan
+        fh.write("a,text\n1,ok\n2,too,many\n")
+    os.symlink("../b/bad.csv", os.path.join(base, "gl", "a", "badlink.csv"))
+    want = ["FAILED gl/a/badlink.csv:3: expected 2 fields, saw 3",
+            "FAILED gl/a/blink.csv: not a regular file (directory)",
+            "FAILED gl/a/dangling.csv: cannot open: No such file or directory",
+            "FAILED gl/a/loop.csv: cannot open: Too many levels of symbolic links",
+            "FAILED nr/tty.csv: not a regular file (character device)"]
+    args = ["nr", "gl/a/*.csv"]
+    p = run(wc, "serial", "-q", "--out", os.path.join(tmp, "named-serial.txt"), *args, text=True, cwd=base,
+            timeout=30)
+    check("inputs as given: serial exit 1", p.returncode == 1, (p.returncode, p.stderr))
+    check("inputs as given: serial's FAILED lines", failed_lines(p.stderr) == want, p.stderr)
+    if shutil.which("redis-server") is None:
+        print("SKIP run naming inputs as given: no redis-server")
+        return
+    cfg = run_config(tmp, "named")
+    out = os.path.join(tmp, "named-run.txt")
+    # run takes one DATA_PATH: the directory, then the glob.
+    for arg, want_here in (("nr", [l for l in want if " nr/" in l]), ("gl/a/*.csv", [l for l in want if " gl/" in l])):
+        s = run(wc, "serial", "-q", "--out", os.path.join(tmp, "named-serial.txt"), arg, text=True, cwd=base,
+                timeout=30)
+        p = run(wc, "run", "--config", cfg, "--data", arg, "--out", out, text=True, cwd=base, timeout=60)
+        check(f"inputs as given: run {arg} exit 1", p.returncode == 1, (p.returncode, p.stderr))
+        check(f"inputs as given: run {arg} names them like serial",
+              failed_lines(p.stderr) == failed_lines(s.stderr) == want_here, (p.stderr, s.stderr))
+        check(f"inputs as given: run {arg} counts like serial",
+              open(out, "rb").read() == open(os.path.join(tmp, "named-serial.txt"), "rb").read())
+
+
+def test_directory_skips_hidden_files(wc, tmp, files):
+    """Held-out pass: a directory PATH counted dot files (gl/a/.hidden.csv) that the glob gl/a/*.csv
+    (and the reference's Python glob) skips. A directory yields exactly the glob's files, in serial
+    and run alike."""
+    d = os.path.join(tmp, "hidden")
+    os.makedirs(d)
+    shutil.copy(files[0], os.path.join(d, "a.csv"))
+    with open(os.path.join(d, ".hidden.csv"), "w") as fh:
+        fh.write("a,text\n1,hiddenword hiddenword\n")
+    with open(os.path.join(d, ".bad.csv"), "w") as fh:  # would fail if it were read
+        fh.write("a,text\n1,ok\n2,too,many\n")
+    by_dir, by_glob = os.path.join(tmp, "hidden-dir.txt"), os.path.join(tmp, "hidden-glob.txt")
+    p = run(wc, "serial", "-q", "--out", by_dir, d, text=True)
+    check("hidden files: serial of the directory exit 0", p.returncode == 0, (p.returncode, p.stderr))
+    p = run(wc, "serial", "-q", "--out", by_glob, os.path.join(d, "*.csv"), text=True)
+    check("hidden files: serial of the directory counts like its glob",
+          open(by_dir, "rb").read() == open(by_glob, "rb").read() and b"hiddenword" not in open(by_dir, "rb").read())
+    with open(os.path.join(d, ".only.csv"), "w") as fh:
+        fh.write("a,text\n1,x\n")
+    only = os.path.join(tmp, "hidden-only")
+    os.makedirs(only)
+    os.rename(os.path.join(d, ".only.csv"), os.path.join(only, ".only.csv"))
+    p = run(wc, "serial", only, text=True)
+    check("hidden files: a directory holding only dot files matches nothing (exit 3)", p.returncode == 3,
+          (p.returncode, p.stderr))
+    if shutil.which("redis-server") is None:
+        print("SKIP run over hidden files: no redis-server")
+        return
+    out = os.path.join(tmp, "hidden-run.txt")
+    p = run(wc, "run", "--config", run_config(tmp, "hidden"), "--data", d, "--out", out, text=True, timeout=60)
+    check("hidden files: run of the directory exit 0", p.returncode == 0, (p.returncode, p.stderr))
+    check("hidden files: run of the directory counts like the glob", open(out, "rb").read() == open(by_glob, "rb").read())
+
+
 LOG_LINE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+\[\d+\] ")
 
 
@@ -1041,6 +1123,8 @@ def main():
         check("--help documents exit code 6", "6 output could not be written" in p.stdout, p.stdout)
 
         test_non_regular_inputs(wc, tmp, data, exp)
+        test_inputs_named_as_given(wc, tmp, files)
+        test_directory_skips_hidden_files(wc, tmp, files)
         test_output_errors(wc, tmp, data, files)
         test_reader_goes_away(wc, data)
         test_untrusted_names(wc, tmp, files)

@@ -359,12 +359,55 @@ def test_bad_file_among_good_ones(tmp):
     expect(rc == 1, f"exit {rc}, wanted 1: {stderr}")
     expect("zz bad.csv:3: expected 2 fields, saw 3" in stderr, f"bad file not named with its line: {stderr}")
     expect("zz empty.csv" in stderr, f"empty file not named: {stderr}")
-    expect("zz dangling.csv: no such file" in stderr, f"dangling link not named: {stderr}")
+    expect("zz dangling.csv: cannot open: No such file or directory" in stderr, f"dangling link not named: {stderr}")
     expect(read(out) == good, "good files not counted exactly")
     # The summary says what happened: 5 tasks (2 failed) of 6 files, one rejected before counting.
     expect(re.search(r"^counted 3 of 5 (map )?tasks \(2 failed\)( and \d+ reduce tasks?)? over 6 files \(1 rejected\): "
                      r"[0-9.]+ MB in ", stderr, re.M), f"summary: {stderr}")
     expect("\nnot counted: 1 rejected file and 2 failed tasks\n" in stderr, f"summary: {stderr}")
+    # The log's job_done says the same (it said failed=3: the rejected file counted as a task).
+    done = [l for l in log_lines(tmp) if " job_done " in l]
+    expect(done and " tasks=5 failed_tasks=2 files=6 rejected_files=1 " in done[0], f"job_done: {done}")
+
+
+def test_non_regular_inputs_are_rejected_at_once(tmp):
+    # Held-out pass: a FIFO, a directory, a device link among the inputs became tasks, each
+    # delivered MAX_DELIVERIES times CLAIM_IDLE_MS apart (seconds of waiting), named by their
+    # targets, and job_done's failed= counted them with the tasks. They are refused while
+    # planning (no task, a FIFO never opened), named as given with the real cause, like serial.
+    data = gen(tmp, 3, 1000)
+    good = serial(tmp, data)
+    os.mkfifo(os.path.join(data, "x fifo.csv"))
+    os.mkdir(os.path.join(data, "x dir.csv"))
+    os.symlink("/dev/null", os.path.join(data, "x dev.csv"))
+    os.symlink(os.path.join(tmp, "nowhere.csv"), os.path.join(data, "x dangling.csv"))
+    os.symlink("x loop.csv", os.path.join(data, "x loop.csv"))
+    want = sorted(f"FAILED {os.path.join(data, n)}: {why}" for n, why in (
+        ("x fifo.csv", "not a regular file (FIFO)"), ("x dir.csv", "not a regular file (directory)"),
+        ("x dev.csv", "not a regular file (character device)"),
+        ("x dangling.csv", "cannot open: No such file or directory"),
+        ("x loop.csv", "cannot open: Too many levels of symbolic links")))
+    s = subprocess.run([WC, "serial", "-q", "--out", os.path.join(tmp, "serial-all.txt"), os.path.join(data, "*.csv")],
+                       capture_output=True, text=True, timeout=30)
+    expect(sorted(l for l in s.stderr.splitlines() if l.startswith("FAILED ")) == want, f"serial: {s.stderr}")
+    expect(read(os.path.join(tmp, "serial-all.txt")) == good, "serial's counts changed")
+    t0 = time.time()
+    p, out = start_run(tmp, config(tmp, CLAIM_IDLE_MS=5000, MAX_DELIVERIES=3), data)
+    rc, _, stderr = finish(p, timeout=60)
+    took = time.time() - t0
+    expect(rc == 1, f"exit {rc}, wanted 1: {stderr}")
+    expect(took < 3, f"took {took:.1f} s: the special files were retried ({stderr})")
+    expect(sorted(l for l in stderr.splitlines() if l.startswith("FAILED ")) == want, f"FAILED lines: {stderr}")
+    expect(read(out) == good, "good files not counted exactly")
+    expect(re.search(r"^counted 3 of 3 (map )?tasks( and \d+ reduce tasks?)? over 8 files \(5 rejected\): ",
+                     stderr, re.M), f"summary: {stderr}")
+    expect("\nnot counted: 5 rejected files\n" in stderr, f"summary: {stderr}")
+    lines = log_lines(tmp)
+    plan = [l for l in lines if " plan " in l]
+    expect(plan and " tasks=3 " in plan[0] and " rejected=5 " in plan[0], f"plan: {plan}")
+    done = [l for l in lines if " job_done " in l]
+    expect(done and " failed_tasks=0 " in done[0] and " rejected_files=5 " in done[0], f"job_done: {done}")
+    expect(not any(" task_failed " in l or " retry_later " in l for l in lines), "a special file became a task")
 
 
 def test_summary_counts_only_this_runs_own_events(tmp):
@@ -827,7 +870,7 @@ def test_no_input_files(tmp):
     t0 = time.time()
     p = subprocess.run([WC, "run", "--config", config(tmp), "--data", os.path.join(tmp, "missing.csv")],
                        capture_output=True, text=True, timeout=30)
-    expect(p.returncode == 3 and "missing.csv: no such file" in p.stderr and time.time() - t0 < 5,
+    expect(p.returncode == 3 and "missing.csv: cannot open: No such file or directory" in p.stderr and time.time() - t0 < 5,
            f"exit {p.returncode} after {time.time() - t0:.1f} s: {p.stderr}")
 
 
