@@ -74,6 +74,19 @@ CLI::Option* AddNonEmpty(CLI::App* app, const std::string& name, std::string* ou
       ->default_str(*out);
 }
 
+// --sentinel and --master-name (each non-empty), which exclude `redis` (--redis): given both, the
+// Sentinels would silently win.
+void AddSentinelOptions(CLI::App* app, CLI::Option* redis, std::string* sentinels,
+                        std::string* master_name, const std::string& help) {
+  for (CLI::Option* o :
+       {AddNonEmpty(app, "--sentinel", sentinels, help)->default_str(""),
+        AddNonEmpty(app, "--master-name", master_name, "The name the Sentinels monitor")
+            ->default_str("")}) {
+    o->excludes(redis);
+    redis->excludes(o);
+  }
+}
+
 // The config of `status` and `top` (key names, STATE_DIR) and of `run`: a file named with
 // --config or $WC_CONFIG must exist (a UsageError naming it otherwise); the default,
 // config.json, is optional for status and top (they need only key names) and required by run.
@@ -97,7 +110,7 @@ int main(int argc, char** argv) {
   s->add_option("paths", serial.inputs, "CSV files, directories or globs")->required();
   AddBounded(s, "--threads", &serial.threads, kThreadsRange, "Worker threads (0 = one per core)");
   AddBounded(s, "--top", &serial.top, wc::job::kTopRange, "How many top words to print");
-  s->add_option("--out", serial.out, "Write every count to this file ('-' = stdout)");
+  AddNonEmpty(s, "--out", &serial.out, "Write every count to this file ('-' = stdout)");
   AddBounded(s, "--chunk-bytes", &serial.chunk_bytes, wc::job::kChunkBytesRange,
              "Split files larger than this many bytes into record-aligned ranges");
   AddNonEmpty(s, "--column", &serial.column, "Column to count");
@@ -132,25 +145,24 @@ int main(int argc, char** argv) {
   auto* r = app.add_subcommand("run", "Run the distributed job: coordinator, workers, Redis");
   r->add_option("--config", config_path, "config.json with the lab's keys ($WC_CONFIG)")
       ->capture_default_str();
-  r->add_option("--out", run.out, "Write every count to this file");
+  AddNonEmpty(r, "--out", &run.out, "Write every count to this file");
   r->add_option("--data", run_data, "Input glob, overrides DATA_PATH");
   AddBounded(r, "--workers", &run_workers, wc::job::kWorkersRange,
              "Normal workers only, this many (overrides the N_* keys; 0: remote workers only)")
       ->default_str("");
   r->add_flag("--replace", run.job.replace,
               "Discard an unfinished job with another plan that holds the keys");
-  AddNonEmpty(r, "--redis", &run.job.redis_url,
-              "redis://host:port or unix:///path/to/socket of an existing server, database 0 "
-              "(default: start an embedded redis-server); its password from "
-              "$WC_REDIS_PASSWORD, never in the URL");
-  r->add_option("--sentinel", run.job.sentinels,
-                "host:port[,host:port...] of the Sentinels of an existing replicated Redis "
-                "(with --master-name; password from $WC_REDIS_PASSWORD)");
-  r->add_option("--master-name", run.job.master_name, "The name the Sentinels monitor");
+  auto* run_redis = AddNonEmpty(r, "--redis", &run.job.redis_url,
+                                "redis://host:port or unix:///path/to/socket of an existing "
+                                "server, database 0 (default: start an embedded redis-server); "
+                                "its password from $WC_REDIS_PASSWORD, never in the URL");
+  AddSentinelOptions(r, run_redis, &run.job.sentinels, &run.job.master_name,
+                     "HOST:PORT[,HOST:PORT...] of the Sentinels of an existing replicated Redis "
+                     "(with --master-name; password from $WC_REDIS_PASSWORD)");
   std::optional<std::string> run_mode;
   r->add_option("--mode", run_mode, "direct or shuffle, overrides MODE")
       ->check(CLI::IsMember({"direct", "shuffle"}));
-  r->add_flag("--quiet,-q", run.quiet, "Only results and errors on the terminal");
+  auto* run_quiet = r->add_flag("--quiet,-q", run.quiet, "Only results and errors on the terminal");
 
   // Every worker flag comes from one table, shared with the coordinator that spawns workers.
   std::vector<std::string> worker_argv;
@@ -177,27 +189,27 @@ int main(int argc, char** argv) {
   int top_n = 3;
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
   AddBounded(t, "n", &top_n, wc::job::kTopRange, "How many", "top N");
-  AddNonEmpty(t, "--redis", &top_where.url,
-              "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
-              "running job; password from $WC_REDIS_PASSWORD)");
-  t->add_option("--sentinel", top_where.sentinels,
-                "host:port[,...] of Sentinels (and --master-name)");
-  t->add_option("--master-name", top_where.master_name, "The name the Sentinels monitor");
+  auto* top_redis =
+      AddNonEmpty(t, "--redis", &top_where.url,
+                  "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of "
+                  "a running job; password from $WC_REDIS_PASSWORD)");
+  AddSentinelOptions(t, top_redis, &top_where.sentinels, &top_where.master_name,
+                     "HOST:PORT[,...] of Sentinels (and --master-name)");
   t->add_option("--config", config_path, "config.json (for the COUNT key name)")
       ->capture_default_str();
 
   RedisLocation status_where{.url = env_redis ? env_redis : ""};
   bool status_json = false;
   auto* st = app.add_subcommand("status", "Show a job's state from Redis");
-  AddNonEmpty(st, "--redis", &status_where.url,
-              "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of a "
-              "running job; password from $WC_REDIS_PASSWORD)");
-  st->add_option("--sentinel", status_where.sentinels,
-                 "host:port[,...] of Sentinels (and --master-name)");
-  st->add_option("--master-name", status_where.master_name, "The name the Sentinels monitor");
+  auto* status_redis =
+      AddNonEmpty(st, "--redis", &status_where.url,
+                  "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of "
+                  "a running job; password from $WC_REDIS_PASSWORD)");
+  AddSentinelOptions(st, status_redis, &status_where.sentinels, &status_where.master_name,
+                     "HOST:PORT[,...] of Sentinels (and --master-name)");
   st->add_option("--config", config_path, "config.json (for the key names)")->capture_default_str();
   st->add_flag("--json", status_json, "Machine-readable output");
-  r->add_flag("--verbose,-v", run_verbose, "Every event on stderr too");
+  r->add_flag("--verbose,-v", run_verbose, "Every event on stderr too")->excludes(run_quiet);
 
   try {
     app.parse(argc, argv);
@@ -209,6 +221,9 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   for (CLI::App* sub : {r, t, st}) config_named |= sub->get_option("--config")->count() > 0;
+  // A URL from $WC_REDIS (not --redis) is named so in messages; --sentinel overrides it.
+  if (top_redis->count() == 0 && env_redis) top_where.url_source = "$WC_REDIS";
+  if (status_redis->count() == 0 && env_redis) status_where.url_source = "$WC_REDIS";
 
   wc::InstallStopAnswer(*r ? wc::StopAnswer::kStopCleanly : wc::StopAnswer::kRemoveTempsAndDie);
   try {

@@ -47,7 +47,7 @@ Location Locate(const job::JobConfig& config, const RedisLocation& where) {
   }
   const std::string& url = where.url;
   if (!url.empty()) {
-    at.redis = job::RedisOptionsFromUrl(url);
+    at.redis = job::RedisOptionsFromUrl(url, where.url_source);
     return at;
   }
   std::string root = config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir;
@@ -75,7 +75,7 @@ Location Locate(const job::JobConfig& config, const RedisLocation& where) {
 // names as the primary (or why it did not answer).
 JobStatus::Ha ReadHa(Connection& c, const redis::SentinelOptions& sentinel) {
   JobStatus::Ha ha;
-  ha.primary = fmt::format("{}:{}", c.options().host, c.options().port);
+  ha.primary = c.options().address();  // "[::1]:port" for IPv6
   std::string info(c.Command({"INFO", "replication"}).str());
   ha.role = redis::InfoField(info, "role");
   size_t pos = 0;

@@ -23,6 +23,7 @@ namespace wc::cli {
 // primary they name), or neither: the embedded Redis of the job running on this host.
 struct RedisLocation {
   std::string url;
+  std::string url_source = "--redis";  // where url came from, for messages: or "$WC_REDIS"
   std::string sentinels, master_name;
 };
 

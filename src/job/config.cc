@@ -205,7 +205,7 @@ JobConfig LoadConfig(const std::string& path) {
 
   JobConfig c;
   const std::map<std::string, std::function<void(const json&)>> keys = {
-      {"LOGFILE", String(&c.logfile, true)},
+      {"LOGFILE", String(&c.logfile)},
       {"N_NORMAL_WORKERS", Int(&c.n_normal_workers, kWorkersRange)},
       {"N_CRASHING_WORKERS", Int(&c.n_crashing_workers, kWorkersRange)},
       {"N_SLEEPING_WORKERS", Int(&c.n_sleeping_workers, kWorkersRange)},
@@ -222,7 +222,7 @@ JobConfig LoadConfig(const std::string& path) {
       {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, kClaimIdleMsRange)},
       {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval, kRestartIntervalRange)},
       {"REDIS_PASSWORD", String(&c.redis_password, true)},
-      {"STATE_DIR", String(&c.state_dir, true)},
+      {"STATE_DIR", String(&c.state_dir)},
       {"CHUNK_BYTES", Int(&c.chunk_bytes, kChunkBytesRange)},
       {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, kCommitMaxWordsRange)},
       {"COMMIT_MAX_TASKS", Int(&c.commit_max_tasks, kCommitMaxTasksRange)},

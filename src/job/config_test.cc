@@ -90,6 +90,18 @@ TEST_F(ConfigTest, BadValuesNameTheKey) {
   EXPECT_NE(ErrorOf("[1]").find("JSON object"), std::string::npos);
 }
 
+// Held-out pass: "LOGFILE": "" silently turned logging off and "STATE_DIR": "" silently meant
+// the default; like DATA_PATH and COLUMN, they must name something.
+TEST_F(ConfigTest, PathKeysMustNotBeEmpty) {
+  for (const char* key : {"LOGFILE", "STATE_DIR", "DATA_PATH", "COLUMN"}) {
+    EXPECT_NE(ErrorOf(fmt::format(R"({{"{}": ""}})", key))
+                  .find(fmt::format("config key '{}' must be a non-empty string", key)),
+              std::string::npos)
+        << key;
+  }
+  EXPECT_EQ(Load(R"({"LOGFILE": "/tmp/x.log", "STATE_DIR": "/tmp/s"})").state_dir, "/tmp/s");
+}
+
 TEST_F(ConfigTest, CountMustNotBeAKeyOfTheTaskStream) {
   // Regression: IN equal to COUNT ended the job with WRONGTYPE (exit 4).
   EXPECT_NE(ErrorOf(R"({"IN": "x", "COUNT": "x"})").find("COUNT \"x\" collides"),

@@ -36,6 +36,16 @@ WorkerFlag Text(std::string name, std::string help, std::string WorkerOptions::*
           [field](const WorkerOptions& o) { return std::optional<std::string>(o.*field); }};
 }
 
+// A text flag that must not be empty: a UsageError naming it (like the config key it mirrors).
+WorkerFlag NonEmptyText(std::string name, std::string help, std::string WorkerOptions::*field) {
+  return {name,
+          help,
+          false,
+          false,
+          [field, name](WorkerOptions& o, const std::string& v) { o.*field = NonEmpty(name, v); },
+          [field](const WorkerOptions& o) { return std::optional<std::string>(o.*field); }};
+}
+
 WorkerFlag Switch(std::string name, std::string help, bool WorkerOptions::*field) {
   return {name,
           help,
@@ -67,11 +77,11 @@ const std::vector<WorkerFlag>& WorkerFlags() {
        "redis://host:port or unix:///path/to/socket (database 0; the password from "
        "$WC_REDIS_PASSWORD, never in the URL); or --sentinel",
        false, false,
-       [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v); },
+       [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v, "--redis"); },
        [](const WorkerOptions& o) {
-         redis::ConnectOptions without = o.redis;
-         without.password.clear();
-         return std::optional<std::string>(redis::ToUrl(without));
+         // With Sentinels, `redis` gives only the password (from the environment) and timeouts.
+         if (o.sentinel.enabled()) return std::optional<std::string>();
+         return std::optional<std::string>(redis::ToUrl(o.redis));  // never the password
        }},
       {"--sentinel",
        "host:port[,host:port...] of Sentinels naming the primary (with --master-name; password "
@@ -86,19 +96,22 @@ const std::vector<WorkerFlag>& WorkerFlags() {
                     : std::nullopt;
        }},
       {"--master-name", "The name the Sentinels monitor the primary under", false, false,
-       [](WorkerOptions& o, const std::string& v) { o.sentinel.master_name = v; },
+       [](WorkerOptions& o, const std::string& v) {
+         o.sentinel.master_name = NonEmpty("--master-name", v);
+       },
        [](const WorkerOptions& o) {
          return o.sentinel.master_name.empty() ? std::nullopt
                                                : std::optional<std::string>(o.sentinel.master_name);
        }},
-      Text("--name", "Consumer name (stable across restarts)", &WorkerOptions::name),
+      NonEmptyText("--name", "Consumer name (stable across restarts)", &WorkerOptions::name),
       Switch("--crash", "Exit right after reading a task (the lab's crash point)",
              &WorkerOptions::crash),
       Switch("--slow", "Sleep 1 s per task", &WorkerOptions::slow),
-      Text("--stream", "Task stream (IN); the job's other keys and settings come from Redis",
-           &WorkerOptions::stream),
+      NonEmptyText("--stream",
+                   "Task stream (IN); the job's other keys and settings come from Redis",
+                   &WorkerOptions::stream),
       {"--job", "Serve only the job with this id (default: whichever job is running)", false, false,
-       [](WorkerOptions& o, const std::string& v) { o.job = v; },
+       [](WorkerOptions& o, const std::string& v) { o.job = NonEmpty("--job", v); },
        [](const WorkerOptions& o) {
          return o.job.empty() ? std::nullopt : std::optional<std::string>(o.job);
        }},
@@ -184,7 +197,12 @@ WorkerOptions FromArgv(const std::vector<std::string>& args) {
       it->set(o, args[++i]);
     }
   }
-  if (o.sentinel.enabled() || !o.sentinel.master_name.empty()) {
+  bool sentinel_given = o.sentinel.enabled() || !o.sentinel.master_name.empty();
+  if (url && sentinel_given) {
+    throw UsageError(
+        "give either --redis URL or --sentinel HOST:PORT[,...] with --master-name, not both");
+  }
+  if (sentinel_given) {
     SentinelOptionsFrom(redis::JoinHostPorts(o.sentinel.sentinels), o.sentinel.master_name);
     TakePasswordFromEnvironment(o.redis);
   } else if (!url) {
@@ -200,55 +218,81 @@ void TakePasswordFromEnvironment(redis::ConnectOptions& o) {
 
 namespace {
 
-// The URL to parse: redis://host[:port], a trailing "/" or "/0" (database 0) dropped. Refuses
-// a user or password in it, and any other path (a database number) or query.
-std::string CheckedUrl(const std::string& url) {
+// Why a secret in `source` (a URL, or Sentinel addresses) is refused: a command line is
+// visible to every local user; the environment variable is read by this process only, but a
+// URL gets into messages and logs (and, from `run`, into its workers' command lines).
+std::string WhySecretRefused(std::string_view source) {
+  if (source.starts_with('$'))
+    return fmt::format("the password goes only in ${} (a URL is shown in messages and logs)",
+                       kPasswordEnv);
+  return fmt::format(
+      "since a command line is visible to every local user (ps, /proc); give it in ${} instead",
+      kPasswordEnv);
+}
+
+// The URL to parse: a trailing "/" or "/0" (database 0) of a redis:// URL dropped. Refuses,
+// naming `source` and never echoing what may be secret: a user or password in any scheme or
+// shape, any query or fragment; and any other path (a database number).
+std::string CheckedUrl(const std::string& url, std::string_view source) {
+  if (size_t at = redis::RedisUrlUserInfoEnd(url); at != std::string::npos) {
+    size_t scheme = url.find("://");
+    size_t auth_start = scheme == std::string::npos || scheme > at ? 0 : scheme + 3;
+    std::string_view auth = std::string_view(url).substr(auth_start, at - auth_start);
+    std::string_view after = std::string_view(url).substr(at + 1);
+    after = after.substr(0, after.find_first_of("?#"));  // a query may hold a secret too
+    std::string shown =
+        fmt::format("{}***@{}", EscapeForLog(url.substr(0, auth_start)), EscapeForLog(after));
+    if (!auth.empty() && auth[0] != ':') {
+      // user@ or user:password@: an ACL user (AUTH user password).
+      throw UsageError(fmt::format(
+          "{}: the Redis URL {} names a user{}: refused, since wordcount authenticates only as "
+          "Redis's default user (AUTH password, the password from ${}); give the URL without it",
+          source, shown, auth.find(':') != std::string_view::npos ? " and a password" : "",
+          kPasswordEnv));
+    }
+    if (auth.size() > 1) {
+      throw UsageError(fmt::format("{}: the Redis URL {} holds a password: refused, {}", source,
+                                   shown, WhySecretRefused(source)));
+    }
+    throw UsageError(fmt::format(
+        "{}: the Redis URL {} has an empty user or password part: give the URL without '@' (the "
+        "password from ${})",
+        source, shown, kPasswordEnv));
+  }
+  if (size_t q = url.find_first_of("?#"); q != std::string::npos) {
+    throw UsageError(fmt::format(
+        "{}: the Redis URL {}{}... has a {}: refused (not shown: it may hold a secret); the form "
+        "is redis://host:port or unix:///path/to/socket, the password from ${}",
+        source, EscapeForLog(url.substr(0, q)), url[q], url[q] == '?' ? "query string" : "fragment",
+        kPasswordEnv));
+  }
   static constexpr std::string_view kScheme = "redis://";
   if (!url.starts_with(kScheme)) return url;  // ParseRedisUrl names the problem
   std::string_view rest = std::string_view(url).substr(kScheme.size());
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-    std::string_view auth = rest.substr(0, at);
-    if (!auth.empty() && auth[0] != ':') {
-      // redis://user@ or redis://user:password@: an ACL user (AUTH user password).
-      throw UsageError(fmt::format(
-          "the Redis URL redis://***@{} names a user{}: refused, since wordcount "
-          "authenticates only as Redis's default user (AUTH password, the password from ${}); "
-          "give the URL without it",
-          EscapeForLog(rest.substr(at + 1)),
-          auth.find(':') != std::string_view::npos ? " and a password" : "", kPasswordEnv));
-    }
-    if (auth.size() > 1) {
-      throw UsageError(fmt::format(
-          "the Redis URL redis://***@{} holds a password: refused, since a command line is "
-          "visible to every local user (ps, /proc); give it in ${} instead",
-          EscapeForLog(rest.substr(at + 1)), kPasswordEnv));
-    }
-    rest = rest.substr(at + 1);
-  }
-  size_t end = rest.find_first_of("/?#");
+  size_t end = rest.find('/');
   if (end == std::string_view::npos) return url;
   std::string_view host_port = rest.substr(0, end), tail = rest.substr(end);
   if (tail == "/" || tail == "/0") return std::string(kScheme) + std::string(host_port);
-  if (tail.size() > 1 && tail[0] == '/' &&
-      tail.find_first_not_of("0123456789", 1) == std::string_view::npos) {
+  if (tail.size() > 1 && tail.find_first_not_of("0123456789", 1) == std::string_view::npos) {
     throw UsageError(fmt::format(
-        "Redis URL {}: database {} is not supported: wordcount keeps every key in database 0 "
+        "{}: Redis URL {}: database {} is not supported: wordcount keeps every key in database 0 "
         "(keep jobs apart with other IN and COUNT names, or another Redis)",
-        EscapeForLog(url), tail.substr(1)));
+        source, EscapeForLog(url), tail.substr(1)));
   }
-  throw UsageError(
-      fmt::format("Redis URL {}: unexpected \"{}\" after host:port (the form is redis://host:port)",
-                  EscapeForLog(url), EscapeForLog(tail)));
+  throw UsageError(fmt::format(
+      "{}: Redis URL {}: unexpected \"{}\" after host:port (the form is redis://host:port)", source,
+      EscapeForLog(url), EscapeForLog(tail)));
 }
 
 }  // namespace
 
-redis::ConnectOptions RedisOptionsFromUrl(const std::string& url) {
+redis::ConnectOptions RedisOptionsFromUrl(const std::string& url, std::string_view source) {
   redis::ConnectOptions o;
+  std::string checked = CheckedUrl(url, source);
   try {
-    o = redis::ParseRedisUrl(CheckedUrl(url));
+    o = redis::ParseRedisUrl(checked);
   } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+    throw UsageError(fmt::format("{}: {}", source, e.what()));
   }
   TakePasswordFromEnvironment(o);
   return o;
@@ -267,6 +311,17 @@ redis::SentinelOptions SentinelOptionsFrom(const std::string& sentinels,
   if (sentinels.empty() && master_name.empty()) return o;
   if (sentinels.empty()) throw UsageError("--master-name needs --sentinel host:port[,...]");
   if (master_name.empty()) throw UsageError("--sentinel needs --master-name NAME");
+  if (sentinels.find('@') != std::string::npos) {
+    throw UsageError(fmt::format(
+        "--sentinel takes HOST:PORT[,HOST:PORT...]: an address holding a user or password "
+        "(before '@', not shown) is refused, {}",
+        WhySecretRefused("--sentinel")));
+  }
+  if (sentinels.find("://") != std::string::npos) {
+    throw UsageError(
+        "--sentinel takes HOST:PORT[,HOST:PORT...] (an IPv6 address in brackets, [::1]:26379), "
+        "not a URL; for a Redis URL use --redis instead");
+  }
   try {
     o.sentinels = redis::ParseHostPorts(sentinels);
   } catch (const std::invalid_argument& e) {

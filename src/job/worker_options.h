@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "job/config.h"
@@ -72,8 +73,9 @@ WorkerOptions WorkerOptionsFor(const JobConfig& c);
 
 // The flags for `o` (without the program name and subcommand).
 std::vector<std::string> ToArgv(const WorkerOptions& o);
-// Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value, or if neither
-// --redis nor --sentinel (with --master-name) is given.
+// Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value (an empty
+// --name, --stream, --job or --master-name too), or unless exactly one of --redis and --sentinel
+// (with --master-name) is given.
 WorkerOptions FromArgv(const std::vector<std::string>& args);
 // Fills in the password from the environment ($WC_REDIS_PASSWORD) if the URL had none: every
 // command (run --redis, worker, status, top) takes it from there, so it never has to be on a
@@ -83,12 +85,17 @@ void TakePasswordFromEnvironment(redis::ConnectOptions& o);
 // URL that holds a user or password (secrets never go on a command line: give the password in
 // $WC_REDIS_PASSWORD), or one that names a database other than 0 (every key, function call and
 // command of every process uses database 0; "redis://h:p/0" and "redis://h:p/" are accepted).
-redis::ConnectOptions RedisOptionsFromUrl(const std::string& url);
+// `source` names where the URL came from in every message ("--redis", "$WC_REDIS"). Nothing
+// that may be secret is echoed: a user or password in any scheme or shape (unix://:pw@/path,
+// :pw@host:port too), a query or fragment (refused as well).
+redis::ConnectOptions RedisOptionsFromUrl(const std::string& url,
+                                          std::string_view source = "--redis");
 // The message for a Redis that wants a password none was given for, or refused the one given:
 // what the server said, and where the password comes from.
 std::string PasswordTrouble(const redis::RedisAuthError& e);
 // --sentinel host:port[,...] and --master-name: a UsageError naming the flag if either is
-// missing or malformed. Both empty: Sentinel disabled.
+// missing or malformed (a user or password, "pw@host:port", refused without being echoed; a URL
+// refused: it takes HOST:PORT; IPv6 in brackets, "[::1]:26379"). Both empty: Sentinel disabled.
 redis::SentinelOptions SentinelOptionsFrom(const std::string& sentinels,
                                            const std::string& master_name);
 

@@ -4,12 +4,15 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "test_util.h"
 #include "util/error.h"
 
 namespace wc::job {
 namespace {
+
+using testing::UsageErrorOf;
 
 TEST(WorkerOptionsTest, ArgvRoundTripKeepsEverySetting) {
   WorkerOptions o;
@@ -50,7 +53,8 @@ TEST(WorkerOptionsTest, ArgvRoundTripKeepsEverySetting) {
 
 TEST(WorkerOptionsTest, PasswordNeverOnTheCommandLine) {
   WorkerOptions o;
-  o.redis = redis::ParseRedisUrl("redis://:s3cret@127.0.0.1:6000");
+  o.redis = redis::ParseRedisUrl("redis://127.0.0.1:6000");
+  o.redis.password = "s3cret";
   for (const auto& a : ToArgv(o)) EXPECT_EQ(a.find("s3cret"), std::string::npos) << a;
   ::setenv(kPasswordEnv, "s3cret", 1);
   WorkerOptions back = FromArgv(ToArgv(o));
@@ -66,8 +70,7 @@ TEST(WorkerOptionsTest, SentinelsRoundTripWithoutThePassword) {
   std::vector<std::string> argv = ToArgv(o);
   for (const auto& a : argv) EXPECT_EQ(a.find("s3cret"), std::string::npos) << a;
   ::setenv(kPasswordEnv, "s3cret", 1);
-  // Sentinels alone are enough: no --redis.
-  argv.erase(argv.begin(), argv.begin() + 2);
+  // Sentinels alone are enough: no --redis (given with --sentinel, it is a usage error).
   ASSERT_EQ(std::count(argv.begin(), argv.end(), "--redis"), 0);
   WorkerOptions back = FromArgv(argv);
   ::unsetenv(kPasswordEnv);
@@ -78,6 +81,44 @@ TEST(WorkerOptionsTest, SentinelsRoundTripWithoutThePassword) {
   EXPECT_THROW(FromArgv({"--sentinel", "127.0.0.1:1"}), UsageError);  // no --master-name
   EXPECT_THROW(FromArgv({"--sentinel", "127.0.0.1", "--master-name", "x"}), UsageError);
   EXPECT_THROW(FromArgv({"--name", "w"}), UsageError);  // neither --redis nor --sentinel
+}
+
+// Held-out pass: --redis with --sentinel/--master-name was accepted (the Sentinels silently
+// won); --stream "" got as far as Redis (exit 4, raw "ERR wc: empty stream key"); --name ""
+// and --job "" were accepted; a Sentinel in IPv6 brackets became "[[::1]]".
+TEST(WorkerOptionsTest, ConflictingOrEmptyFlagsAreUsageErrors) {
+  EXPECT_NE(UsageErrorOf([] {
+              FromArgv({"--redis", "redis://h:1", "--sentinel", "h:2", "--master-name", "m"});
+            }).find("not both"),
+            std::string::npos);
+  EXPECT_NE(UsageErrorOf([] {
+              FromArgv({"--redis", "redis://h:1", "--master-name", "m"});
+            }).find("not both"),
+            std::string::npos);
+  for (const char* flag : {"--stream", "--name", "--job", "--master-name"}) {
+    EXPECT_NE(UsageErrorOf([&] {
+                FromArgv({"--redis", "redis://h:1", flag, ""});
+              }).find(std::string(flag) + " must be a non-empty string"),
+              std::string::npos)
+        << flag;
+  }
+  WorkerOptions o = FromArgv({"--sentinel", "[::1]:26379", "--master-name", "m"});
+  ASSERT_EQ(o.sentinel.sentinels.size(), 1u);
+  EXPECT_EQ(o.sentinel.sentinels[0], (redis::HostPort{"::1", 26379}));
+  EXPECT_EQ(FromArgv(ToArgv(o)).sentinel.sentinels, o.sentinel.sentinels);
+}
+
+// Held-out pass: ":pw@127.0.0.1:1" was taken as a host name (exit 4, echoed); a URL was too.
+TEST(WorkerOptionsTest, SentinelAddressesRefuseSecretsAndUrls) {
+  for (const char* list : {":s3cret@127.0.0.1:1", "127.0.0.1:1,u:s3cret@h:2"}) {
+    std::string e = UsageErrorOf([&] { SentinelOptionsFrom(list, "m"); });
+    EXPECT_NE(e.find("user or password"), std::string::npos) << e;
+    EXPECT_NE(e.find("$WC_REDIS_PASSWORD"), std::string::npos) << e;
+    EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
+  }
+  std::string e = UsageErrorOf([] { SentinelOptionsFrom("redis://127.0.0.1:26379", "m"); });
+  EXPECT_NE(e.find("--sentinel takes HOST:PORT[,HOST:PORT...]"), std::string::npos) << e;
+  EXPECT_NE(e.find("not a URL"), std::string::npos) << e;
 }
 
 TEST(WorkerOptionsTest, BadValuesAreUsageErrorsNamingTheFlag) {
@@ -98,22 +139,46 @@ TEST(WorkerOptionsTest, BadValuesAreUsageErrorsNamingTheFlag) {
   }
 }
 
-using testing::UsageErrorOf;
-
 // Secrets never go on a command line (issue 12): a URL with a password is refused, and the
 // message neither echoes the password nor suggests the URL; it names the supported channel.
 TEST(RedisOptionsFromUrlTest, RefusesAPasswordOrUserInTheUrl) {
   // Held-out pass: redis://user@host was refused as "holds a password". It names a user (an
   // ACL user, unsupported): said so, still without echoing it (it may be a mistyped password).
-  for (auto [url, why] :
-       {std::pair{"redis://:s3cret@10.0.0.1:6379", "holds a password: refused"},
-        {"redis://admin:s3cret@10.0.0.1:6379", "names a user and a password: refused"},
-        {"redis://s3cret@10.0.0.1:6379", "names a user: refused"}}) {
+  // Held-out pass 2: unix://:pw@/path was accepted (and used over $WC_REDIS_PASSWORD), so were
+  // other schemes' and shapes' user information: refused alike.
+  for (auto [url, why, shown] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"redis://:s3cret@10.0.0.1:6379", "holds a password: refused",
+            "redis://***@10.0.0.1:6379"},
+           {"redis://admin:s3cret@10.0.0.1:6379", "names a user and a password: refused",
+            "redis://***@10.0.0.1:6379"},
+           {"redis://s3cret@10.0.0.1:6379", "names a user: refused", "redis://***@10.0.0.1:6379"},
+           {"unix://:s3cret@/tmp/r.sock", "holds a password: refused", "unix://***@/tmp/r.sock"},
+           {"unix://:s3@cret@/tmp/r.sock", "holds a password: refused", "unix://***@/tmp/r.sock"},
+           {"unix://user:s3cret@/tmp/r.sock", "names a user and a password: refused",
+            "unix://***@/tmp/r.sock"},
+           {"rediss://:s3cret@h:1", "holds a password: refused", "rediss://***@h:1"},
+           {":s3cret@127.0.0.1:1", "holds a password: refused", "***@127.0.0.1:1"},
+           {"redis://:s3cret@h:1?x=s3cret", "holds a password: refused", "redis://***@h:1"},
+       }) {
     std::string e = UsageErrorOf([&] { RedisOptionsFromUrl(url); });
     EXPECT_NE(e.find(why), std::string::npos) << e;
     EXPECT_NE(e.find("$WC_REDIS_PASSWORD"), std::string::npos) << e;
     EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
-    EXPECT_NE(e.find("redis://***@10.0.0.1:6379"), std::string::npos) << e;
+    EXPECT_EQ(e.find("cret"), std::string::npos) << e;
+    EXPECT_NE(e.find(shown), std::string::npos) << e;
+    EXPECT_TRUE(e.starts_with("--redis: ")) << e;
+  }
+  // Said where the URL came from: the environment variable is not a command line.
+  std::string e = UsageErrorOf([] { RedisOptionsFromUrl("redis://:s3cret@h:1", "$WC_REDIS"); });
+  EXPECT_TRUE(e.starts_with("$WC_REDIS: ")) << e;
+  EXPECT_EQ(e.find("command line"), std::string::npos) << e;
+  EXPECT_NE(RedisOptionsFromUrl("unix:///tmp/a@b.sock").unix_socket.find('@'), std::string::npos);
+  // A query string is refused, its value never echoed.
+  for (const char* url : {"redis://127.0.0.1:1?password=s3cret", "redis://h:1/?s3cret",
+                          "unix:///tmp/r.sock?password=s3cret", "redis://h:1#s3cret"}) {
+    std::string q = UsageErrorOf([&] { RedisOptionsFromUrl(url); });
+    EXPECT_EQ(q.find("s3cret"), std::string::npos) << q;
+    EXPECT_NE(q.find("refused (not shown"), std::string::npos) << q;
   }
   ::setenv(kPasswordEnv, "pw", 1);
   redis::ConnectOptions o = RedisOptionsFromUrl("redis://10.0.0.1:6390");
@@ -128,9 +193,10 @@ TEST(RedisOptionsFromUrlTest, DatabaseZeroOnlyAndSaysSo) {
   EXPECT_EQ(RedisOptionsFromUrl("redis://h:7000/").host, "h");
   EXPECT_EQ(RedisOptionsFromUrl("redis://h/0").port, 6379);
   EXPECT_EQ(UsageErrorOf([] { RedisOptionsFromUrl("redis://h:7000/5"); }),
-            "Redis URL redis://h:7000/5: database 5 is not supported: wordcount keeps every key in "
-            "database 0 (keep jobs apart with other IN and COUNT names, or another Redis)");
-  EXPECT_NE(UsageErrorOf([] { RedisOptionsFromUrl("redis://h:7000?db=2"); }).find("unexpected"),
+            "--redis: Redis URL redis://h:7000/5: database 5 is not supported: wordcount keeps "
+            "every key in database 0 (keep jobs apart with other IN and COUNT names, or another "
+            "Redis)");
+  EXPECT_NE(UsageErrorOf([] { RedisOptionsFromUrl("redis://h:7000?db=2"); }).find("query string"),
             std::string::npos);
   EXPECT_NE(UsageErrorOf([] { RedisOptionsFromUrl("redis://h:7000/x/y"); }).find("unexpected"),
             std::string::npos);

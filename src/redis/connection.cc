@@ -4,7 +4,9 @@
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -56,18 +58,28 @@ std::string ConnectOptions::address() const {
 
 namespace {
 
-// unix://[:password@]/path: the path is everything from the first '/' after the scheme.
-ConnectOptions ParseUnixUrl(const std::string& url, std::string rest) {
-  ConnectOptions o;
-  if (rest.empty() || rest[0] != '/') {
-    auto at = rest.find("@/");
-    if (at == std::string::npos)
-      throw std::invalid_argument("unix socket URL needs an absolute path: " + url);
-    std::string auth = rest.substr(0, at);
-    if (!auth.empty() && auth[0] == ':') auth = auth.substr(1);
-    o.password = auth;
-    rest = rest.substr(at + 1);
+// Where a user or password part of `url` (after the scheme: "user:password@") ends, or npos if
+// it has none. A unix:// URL's path may hold '@' (unix:///run/a@b.sock); anything before the
+// path is user information.
+size_t UserInfoEnd(std::string_view url) {
+  size_t start = url.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  std::string_view rest = url.substr(start);
+  if (url.starts_with("unix://")) {
+    if (rest.starts_with('/')) return std::string_view::npos;
+    size_t at = rest.rfind("@/");
+    if (at == std::string_view::npos) at = rest.rfind('@');
+    return at == std::string_view::npos ? at : start + at;
   }
+  size_t at = rest.rfind('@');
+  return at == std::string_view::npos ? at : start + at;
+}
+
+// unix:///path: the path is everything after the scheme.
+ConnectOptions ParseUnixUrl(std::string rest) {
+  ConnectOptions o;
+  if (rest.empty() || rest[0] != '/')
+    throw std::invalid_argument("unix socket URL needs an absolute path: unix://" + rest);
   if (rest.size() > kMaxUnixSocketPath)
     throw std::invalid_argument(
         fmt::format("unix socket path longer than {} bytes: {}", kMaxUnixSocketPath, rest));
@@ -77,21 +89,23 @@ ConnectOptions ParseUnixUrl(const std::string& url, std::string rest) {
 
 }  // namespace
 
+size_t RedisUrlUserInfoEnd(std::string_view url) { return UserInfoEnd(url); }
+
 ConnectOptions ParseRedisUrl(const std::string& url) {
+  // Neither a user or password nor a query is echoed: either may hold a secret.
+  if (size_t at = UserInfoEnd(url); at != std::string::npos)
+    throw std::invalid_argument("a Redis URL may not hold a user or password (before '@')");
+  if (size_t q = url.find_first_of("?#"); q != std::string::npos)
+    throw std::invalid_argument(
+        fmt::format("a Redis URL may not have a query or fragment: {}...", url.substr(0, q)));
   static constexpr std::string_view kUnixScheme = "unix://";
-  if (url.rfind(kUnixScheme, 0) == 0) return ParseUnixUrl(url, url.substr(kUnixScheme.size()));
+  if (url.starts_with(kUnixScheme)) return ParseUnixUrl(url.substr(kUnixScheme.size()));
   static constexpr std::string_view kScheme = "redis://";
-  if (url.rfind(kScheme, 0) != 0)
+  if (!url.starts_with(kScheme))
     throw std::invalid_argument("Redis URL must start with redis:// or unix://: " + url);
   std::string rest = url.substr(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   ConnectOptions o;
-  if (auto at = rest.rfind('@'); at != std::string::npos) {
-    std::string auth = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    if (!auth.empty() && auth[0] == ':') auth = auth.substr(1);
-    o.password = auth;
-  }
   std::string host;
   if (!rest.empty() && rest[0] == '[') {  // an IPv6 address: redis://[::1]:6379
     size_t close = rest.find(']');
@@ -101,18 +115,18 @@ ConnectOptions ParseRedisUrl(const std::string& url) {
     rest = rest.substr(close + 1);
     if (!rest.empty() && rest[0] != ':')
       throw std::invalid_argument("bad IPv6 address in Redis URL: " + url);
+  } else if (std::count(rest.begin(), rest.end(), ':') > 1) {
+    // redis://127.0.0.1:6379:1 would be host "127.0.0.1:6379", port 1.
+    throw std::invalid_argument("more than one ':' in the host:port of Redis URL " + url +
+                                " (an IPv6 address goes in brackets: redis://[::1]:6379)");
   }
   if (auto colon = rest.rfind(':'); colon != std::string::npos) {
-    std::string port = rest.substr(colon + 1);
+    std::string_view port = std::string_view(rest).substr(colon + 1);
     rest = rest.substr(0, colon);
-    size_t used = 0;
     int p = 0;
-    try {
-      p = std::stoi(port, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != port.size() || p <= 0 || p > 65535)
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p <= 0 ||
+        p > 65535)
       throw std::invalid_argument("bad port in Redis URL: " + url);
     o.port = p;
   }
@@ -123,12 +137,8 @@ ConnectOptions ParseRedisUrl(const std::string& url) {
 }
 
 std::string ToUrl(const ConnectOptions& o) {
-  if (!o.unix_socket.empty()) {
-    if (o.password.empty()) return "unix://" + o.unix_socket;
-    return fmt::format("unix://:{}@{}", o.password, o.unix_socket);
-  }
-  if (o.password.empty()) return "redis://" + o.address();
-  return fmt::format("redis://:{}@{}", o.password, o.address());
+  if (!o.unix_socket.empty()) return "unix://" + o.unix_socket;
+  return "redis://" + o.address();
 }
 
 bool Reply::is_nil() const { return node_ && node_->type == REDIS_REPLY_NIL; }

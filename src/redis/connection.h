@@ -50,10 +50,17 @@ struct ConnectOptions {
 // redis-server would silently cut a longer one.
 inline constexpr size_t kMaxUnixSocketPath = 107;
 
-// Parses redis://[:password@]host:port (also redis://host, default port 6379) and
-// unix://[:password@]/absolute/path/to/socket. Throws std::invalid_argument naming the problem.
+// Parses redis://host:port (also redis://host, default port 6379; an IPv6 address in brackets,
+// redis://[::1]:6379) and unix:///absolute/path/to/socket. Throws std::invalid_argument naming
+// the problem. A user or password ("user:password@", in any scheme or shape) and a query or
+// fragment ("?...", "#...") are refused without being echoed: the password never travels in a
+// URL (options.password is left empty).
 ConnectOptions ParseRedisUrl(const std::string& url);
-// The URL form of options (password included if set).
+// Where the user or password part of `url` ends (its '@'), or npos if it has none: the '@'
+// after the scheme's "://" (or from the start, with no scheme), except inside the path of a
+// unix:///path URL. Nothing up to that position may be shown.
+size_t RedisUrlUserInfoEnd(std::string_view url);
+// The URL form of options, never with the password.
 std::string ToUrl(const ConnectOptions& options);
 
 // A reply, or an element of one. Accessors check the type and throw RedisProtocolError naming

@@ -13,16 +13,61 @@
 namespace wc::redis {
 namespace {
 
-TEST(RedisUrl, ParsesPasswordHostAndPort) {
-  ConnectOptions o = ParseRedisUrl("redis://:s3cret@127.0.0.1:7000");
+TEST(RedisUrl, ParsesHostAndPort) {
+  ConnectOptions o = ParseRedisUrl("redis://127.0.0.1:7000");
   EXPECT_EQ(o.host, "127.0.0.1");
   EXPECT_EQ(o.port, 7000);
-  EXPECT_EQ(o.password, "s3cret");
+  EXPECT_EQ(o.password, "");
   EXPECT_EQ(ParseRedisUrl("redis://localhost").port, 6379);
-  EXPECT_EQ(ToUrl(o), "redis://:s3cret@127.0.0.1:7000");
+  EXPECT_EQ(ToUrl(o), "redis://127.0.0.1:7000");
+  o.password = "s3cret";
+  EXPECT_EQ(ToUrl(o), "redis://127.0.0.1:7000");  // never the password
   EXPECT_THROW(ParseRedisUrl("http://x:1"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://x:0"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://x:12ab"), std::invalid_argument);
+  EXPECT_THROW(ParseRedisUrl("redis://x:+1"), std::invalid_argument);
+  EXPECT_THROW(ParseRedisUrl("redis://x: 1"), std::invalid_argument);
+  EXPECT_THROW(ParseRedisUrl("redis://x:"), std::invalid_argument);
+}
+
+// Held-out pass: redis://127.0.0.1:6379:1 was host "127.0.0.1:6379", port 1 (exit 4 "cannot
+// connect to [127.0.0.1:6379]:1").
+TEST(RedisUrl, RefusesMoreThanOneColonOutsideBrackets) {
+  for (const char* bad : {"redis://127.0.0.1:6379:1", "redis://::1", "redis://::1:6379"}) {
+    try {
+      ParseRedisUrl(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("more than one ':'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Held-out pass: unix://:pw@/path logged in with "pw" (over $WC_REDIS_PASSWORD) and
+// unix://user:pw@/path dropped the user; a password goes in no URL of any form, and is never
+// echoed, nor is a query or fragment.
+TEST(RedisUrl, RefusesUserInfoAndQueriesInEveryFormWithoutEchoingThem) {
+  for (const char* bad :
+       {"redis://:s3cret@127.0.0.1:7000", "redis://user:s3cret@h:1", "redis://s3cret@h",
+        "redis://:pa/s3cret@h:1", "redis://:s3cret@[::1]:1", "unix://:s3cret@/tmp/r.sock",
+        "unix://user:s3cret@/tmp/r.sock", "unix://:s3@cret@/tmp/r.sock", "unix://s3cret@x",
+        "rediss://:s3cret@h:1", "http://u:s3cret@h", ":s3cret@127.0.0.1:1", "u:s3cret@h:1",
+        "redis://h:1?password=s3cret", "redis://h:1#s3cret", "unix:///tmp/r.sock?password=s3cret",
+        "rediss://h:1?s3cret"}) {
+    try {
+      ParseRedisUrl(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("cret"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(RedisUrlUserInfoEnd("unix://:pw@/tmp/r.sock"), 10u);
+  EXPECT_EQ(RedisUrlUserInfoEnd("unix:///tmp/a@b.sock"), std::string::npos);
+  EXPECT_EQ(RedisUrlUserInfoEnd(":pw@h:1"), 3u);
+  EXPECT_EQ(RedisUrlUserInfoEnd("redis://h:1"), std::string::npos);
+  // A socket path may hold '@'.
+  EXPECT_EQ(ParseRedisUrl("unix:///tmp/a@b.sock").unix_socket, "/tmp/a@b.sock");
 }
 
 // Held-out pass: redis://[::1]:P failed "Name or service not known" (the brackets were taken
@@ -35,7 +80,6 @@ TEST(RedisUrl, ParsesBracketedIpv6Addresses) {
   EXPECT_EQ(ToUrl(o), "redis://[::1]:7000");
   EXPECT_EQ(ParseRedisUrl(ToUrl(o)).host, "::1");
   EXPECT_EQ(ParseRedisUrl("redis://[fe80::1%eth0]").port, 6379);
-  EXPECT_EQ(ParseRedisUrl("redis://:pw@[::1]:7001").password, "pw");
   EXPECT_THROW(ParseRedisUrl("redis://[::1"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://[]:1"), std::invalid_argument);
   EXPECT_THROW(ParseRedisUrl("redis://[::1]x:1"), std::invalid_argument);
@@ -47,10 +91,8 @@ TEST(RedisUrl, ParsesUnixSocketPaths) {
   EXPECT_EQ(o.password, "");
   EXPECT_EQ(o.address(), "/run/a b/redis.sock");
   EXPECT_EQ(ToUrl(o), "unix:///run/a b/redis.sock");
-  ConnectOptions pw = ParseRedisUrl("unix://:s3@cret@/tmp/r.sock");
-  EXPECT_EQ(pw.password, "s3@cret");
-  EXPECT_EQ(pw.unix_socket, "/tmp/r.sock");
-  EXPECT_EQ(ParseRedisUrl(ToUrl(pw)).unix_socket, "/tmp/r.sock");
+  o.password = "s3cret";
+  EXPECT_EQ(ToUrl(o), "unix:///run/a b/redis.sock");  // never the password
   EXPECT_THROW(ParseRedisUrl("unix://relative.sock"), std::invalid_argument);
   // hiredis and redis-server would cut a longer path silently and use another socket
   EXPECT_THROW(ParseRedisUrl("unix:///" + std::string(kMaxUnixSocketPath, 'x')),

@@ -7,27 +7,56 @@
 #include <stdexcept>
 #include <utility>
 
+#include "util/escape.h"
+
 namespace wc::redis {
 
-std::string HostPort::str() const { return fmt::format("{}:{}", host, port); }
+std::string HostPort::str() const {
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                             : fmt::format("{}:{}", host, port);
+}
 
 std::vector<HostPort> ParseHostPorts(const std::string& list) {
+  // Never echoed: a user or password ("user:pw@host:port") or a URL, which may hold one.
+  if (list.find('@') != std::string::npos)
+    throw std::invalid_argument(
+        "expected host:port[,host:port...], got an address with a user or password (before '@')");
+  if (list.find("://") != std::string::npos)
+    throw std::invalid_argument("expected host:port[,host:port...], not a URL");
   std::vector<HostPort> out;
   size_t pos = 0;
   while (pos <= list.size()) {
     size_t comma = list.find(',', pos);
     std::string item =
         list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    auto colon = item.rfind(':');
+    auto bad = [&item](std::string_view why) {
+      return std::invalid_argument(
+          fmt::format("expected host:port{}, got \"{}\"", why, EscapeForLog(item)));
+    };
+    std::string host;
+    size_t colon = std::string::npos;
+    if (item.starts_with('[')) {  // an IPv6 address: [::1]:26379
+      size_t close = item.find(']');
+      if (close == std::string::npos || close == 1 || close + 1 >= item.size() ||
+          item[close + 1] != ':')
+        throw bad(" ([IPv6 address]:port)");
+      host = item.substr(1, close - 1);
+      colon = close + 1;
+    } else {
+      colon = item.rfind(':');
+      if (colon != std::string::npos && item.find(':') != colon)
+        throw bad(" (an IPv6 address goes in brackets: [::1]:26379)");
+      if (colon != std::string::npos) host = item.substr(0, colon);
+    }
     int port = 0;
     const char* end = item.data() + item.size();
-    bool ok = colon != std::string::npos && colon > 0;
+    bool ok = colon != std::string::npos && !host.empty();
     if (ok) {
       auto [p, ec] = std::from_chars(item.data() + colon + 1, end, port);
       ok = ec == std::errc() && p == end && port > 0 && port <= 65535;
     }
-    if (!ok) throw std::invalid_argument("expected host:port, got \"" + item + "\"");
-    out.push_back({item.substr(0, colon), port});
+    if (!ok) throw bad("");
+    out.push_back({host, port});
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }

@@ -27,12 +27,13 @@ namespace wc::redis {
 struct HostPort {
   std::string host;
   int port = 0;
-  std::string str() const;  // "host:port"
+  std::string str() const;  // "host:port", "[::1]:port"
   bool operator==(const HostPort&) const = default;
 };
 
-// Parses "host:port[,host:port...]" (no spaces). Throws std::invalid_argument naming the bad
-// entry.
+// Parses "host:port[,host:port...]" (no spaces; an IPv6 address in brackets, "[::1]:26379").
+// Throws std::invalid_argument naming the bad entry, except that a list holding a user or
+// password ('@') or a URL ("://") is refused without being echoed.
 std::vector<HostPort> ParseHostPorts(const std::string& list);
 // The inverse of ParseHostPorts.
 std::string JoinHostPorts(const std::vector<HostPort>& list);

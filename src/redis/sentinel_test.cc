@@ -54,6 +54,29 @@ TEST(HostPortsTest, ParsesAndJoinsLists) {
     EXPECT_THROW(ParseHostPorts(bad), std::invalid_argument) << bad;
 }
 
+// Held-out pass: "[::1]:1" became host "[::1]" (connected to as "[[::1]]:1": an IPv6 Sentinel
+// could not be used); "::1:26379" was host "::1"; ":pw@127.0.0.1:1" was a host name (echoed).
+TEST(HostPortsTest, BracketedIpv6AndNoUserInfo) {
+  auto list = ParseHostPorts("[::1]:26379,127.0.0.1:26380,[fe80::1%eth0]:1");
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0], (HostPort{"::1", 26379}));
+  EXPECT_EQ(list[2], (HostPort{"fe80::1%eth0", 1}));
+  EXPECT_EQ(list[0].str(), "[::1]:26379");
+  EXPECT_EQ(JoinHostPorts(list), "[::1]:26379,127.0.0.1:26380,[fe80::1%eth0]:1");
+  EXPECT_EQ(ParseHostPorts(JoinHostPorts(list)), list);
+  for (const char* bad : {"::1:26379", "[::1]", "[::1]:", "[]:1", "[::1]x:1", "[::1:1"})
+    EXPECT_THROW(ParseHostPorts(bad), std::invalid_argument) << bad;
+  for (const char* bad : {":s3cret@127.0.0.1:1", "u:s3cret@h:1", "h:1,:s3cret@h:2", "redis://h:1",
+                          "redis://:s3cret@h:1"}) {
+    try {
+      ParseHostPorts(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(SentinelTest, FindsThePrimaryAndItsReplicas) {
   Connection c = Client().ConnectPrimary(cluster_->base_options());
   EXPECT_EQ(RoleOf(c), Role::kPrimary);

@@ -855,6 +855,97 @@ def test_redis_urls_and_passwords(wc, tmp, data):
         server6.wait()
 
 
+def wait_port(port, family=socket.AF_INET, host="127.0.0.1", proc=None):
+    """Whether something listens on host:port within 10 s (False at once if `proc` died)."""
+    deadline = time.time() + 10
+    while time.time() < deadline and (proc is None or proc.poll() is None):
+        with socket.socket(family) as s:
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_redis_locations_are_checked(wc, tmp, data):
+    """Held-out pass: a password in a unix:// URL was used (over $WC_REDIS_PASSWORD), a user there
+    dropped; a query string's value was echoed; --sentinel ":pw@h:p" was a host name (exit 4,
+    echoed), "[::1]:p" became "[[::1]]:p", a URL was taken; --redis with --sentinel let the
+    Sentinels win; empty --out/--stream/--name/--job, LOGFILE/STATE_DIR "" and run -q -v were
+    accepted; redis://h:p:q was host "h:p". Each is exit 2 at once, naming the option or key."""
+    cfg = write_config(tmp, "locations")
+    secret = "hunter2"
+    cmds = (("status", []), ("top", []), ("worker", ["--wait-seconds", "1"]), ("run", ["--config", cfg, "--data", data]))
+    env = dict(os.environ, WC_REDIS_PASSWORD="other")
+    for url, want in ((f"unix://:{secret}@/tmp/r.sock", "unix://***@/tmp/r.sock holds a password: refused"),
+                      (f"unix://alice:{secret}@/tmp/r.sock", "unix://***@/tmp/r.sock names a user and a password"),
+                      (f"rediss://:{secret}@127.0.0.1:1", "rediss://***@127.0.0.1:1 holds a password: refused"),
+                      (f":{secret}@127.0.0.1:1", "***@127.0.0.1:1 holds a password: refused"),
+                      (f"redis://127.0.0.1:1?password={secret}", "has a query string: refused"),
+                      (f"unix:///tmp/r.sock?password={secret}", "has a query string: refused")):
+        for cmd, args in cmds:
+            p = expect_usage(wc, f"{cmd} --redis {url.replace(secret, '***')}", [cmd, "--redis", url] + args,
+                             ["--redis: ", want], env=env)
+            check(f"{cmd} --redis {url.replace(secret, '***')}: not echoed", secret.encode() not in p.stderr, p.stderr)
+    p = expect_usage(wc, "$WC_REDIS with a password in a unix:// URL", ["status"],
+                     ["$WC_REDIS: ", "holds a password: refused", "$WC_REDIS_PASSWORD"],
+                     env=dict(env, WC_REDIS=f"unix://:{secret}@/tmp/r.sock"))
+    check("$WC_REDIS: not called a command line", b"command line" not in p.stderr and secret.encode() not in p.stderr,
+          p.stderr)
+    p = expect_usage(wc, "--redis with a password", ["status", "--redis", f"redis://:{secret}@127.0.0.1:1"],
+                     ["--redis: ", "command line is visible"], env=env)
+    expect_usage(wc, "redis://h:p:q", ["status", "--redis", "redis://127.0.0.1:6379:1"],
+                 ["--redis: more than one ':'", "brackets"])
+    for cmd, args in cmds:
+        for sentinels, want in ((f":{secret}@127.0.0.1:1", "user or password"),
+                                (f"127.0.0.1:1,u:{secret}@127.0.0.1:2", "user or password"),
+                                ("redis://127.0.0.1:26379", "--sentinel takes HOST:PORT[,HOST:PORT...]"),
+                                ("::1:26379", "brackets")):
+            p = expect_usage(wc, f"{cmd} --sentinel {sentinels.replace(secret, '***')}",
+                             [cmd, "--sentinel", sentinels, "--master-name", "m"] + args, [want])
+            check(f"{cmd} --sentinel: not echoed", secret.encode() not in p.stderr, p.stderr)
+        for extra in (["--sentinel", "127.0.0.1:1", "--master-name", "m"], ["--master-name", "m"]):
+            expect_usage(wc, f"{cmd} --redis with {extra[-2]}", [cmd, "--redis", "redis://127.0.0.1:1"] + extra + args,
+                         ["--redis", extra[0]] if cmd != "worker" else ["not both"])
+    for flag in ("--stream", "--name", "--job"):
+        expect_usage(wc, f"worker {flag} ''", ["worker", "--redis", "redis://127.0.0.1:1", flag, ""],
+                     [f"{flag} must be a non-empty string"])
+    expect_usage(wc, "run --out ''", ["run", "--config", cfg, "--data", data, "--out", ""],
+                 ["--out must be a non-empty string"])
+    expect_usage(wc, "run -q -v", ["run", "--config", cfg, "--data", data, "-q", "-v"], ["--quiet", "--verbose"])
+    for key in ("LOGFILE", "STATE_DIR"):
+        expect_usage(wc, f"{key} ''", ["run", "--config", write_config(tmp, f"empty-{key}", **{key: ""}), "--data", data],
+                     [f"config key '{key}' must be a non-empty string"])
+
+    # An IPv6 Sentinel in brackets is usable: status finds the primary it names.
+    if shutil.which("redis-server") is None:
+        print("SKIP IPv6 Sentinel: no redis-server")
+        return
+    rdir = os.path.join(tmp, "sentinel6")
+    os.mkdir(rdir)
+    port, sport = free_port(), free_port()
+    procs = [subprocess.Popen(["redis-server", "--port", str(port), "--bind", "::1", "--save", "", "--dir", rdir],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        if not wait_port(port, socket.AF_INET6, "::1", procs[0]):
+            print("SKIP IPv6 Sentinel: no IPv6 loopback")
+            return
+        conf = os.path.join(rdir, "sentinel.conf")
+        with open(conf, "w") as fh:
+            fh.write(f"port {sport}\nbind ::1\ndir {rdir}\nsentinel monitor m ::1 {port} 1\n")
+        procs.append(subprocess.Popen(["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        check("IPv6 Sentinel starts", wait_port(sport, socket.AF_INET6, "::1", procs[1]))
+        env = dict(os.environ)
+        env.pop("WC_REDIS_PASSWORD", None)
+        p = run(wc, "status", "--sentinel", f"[::1]:{sport}", "--master-name", "m", text=True, env=env, timeout=60)
+        check("status --sentinel [::1]:P finds the primary", p.returncode == 0 and "job:" in p.stdout
+              and "[[" not in p.stdout + p.stderr and f"primary [::1]:{port}" in p.stdout, (p.returncode, p.stdout, p.stderr))
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def test_unusable_spill_dir_leaves_nothing(wc, tmp, data):
     """An unwritable SPILL_DIR exited 2 but left STATE_DIR/job-* (its Redis, checkpoint, password)
     behind. It is checked before anything is made."""
@@ -1139,6 +1230,7 @@ def main():
         test_timing_keys(wc, tmp, data)
         test_redis_args(wc, tmp, data)
         test_redis_urls_and_passwords(wc, tmp, data)
+        test_redis_locations_are_checked(wc, tmp, data)
         test_unusable_spill_dir_leaves_nothing(wc, tmp, data)
         test_words_with_control_bytes(wc, tmp)
         test_paths_others_could_swap(wc, tmp, data)
