@@ -51,6 +51,10 @@ class Coordinator {
     report_.rejected_files = spec_.plan.failures.size();
     try {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
+      // An embedded Redis's socket too long for a unix socket (STATE_DIR too deep) is refused
+      // before anything is made (the default SPILL_DIR is in STATE_DIR too).
+      if (o_.redis_url.empty() && o_.sentinels.empty() && c_.redis_ha != RedisHa::kSentinel)
+        StateDir::SocketPathFor(StateDir::PathFor(state_root_, spec_.digest.substr(0, 16)));
       // An unusable SPILL_DIR is a usage error before anything is made (state directory,
       // Redis, the job).
       if (spec_.shuffle()) spill_.PrepareRoot(SpillRoot(), /*root_is_ours=*/c_.spill_dir.empty());
