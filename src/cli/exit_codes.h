@@ -10,7 +10,7 @@ inline constexpr int kExitNoInput = 3;  // no input file matched
 inline constexpr int kExitRedis = 4;    // Redis unreachable or failing past the retry limit
 inline constexpr int kExitIncomplete = 5;  // the job could not be completed
 inline constexpr int kExitOutput = 6;      // a result could not be written (--out, parts, ...)
-inline constexpr int kExitRefused = 7;     // another job holds the keys, or Redis may evict
+inline constexpr int kExitRefused = 7;     // another job or type holds the keys, NOPERM, eviction
 inline constexpr int kExitVerify = 8;      // the result in Redis is not the job's (evicted?)
 inline constexpr int kExitInternal = 70;   // unexpected internal error (a bug)
 
@@ -20,9 +20,10 @@ inline constexpr const char* kExitCodesHelp =
     "from $WC_REDIS_PASSWORD, never from the URL); 3 no input file matched; 4 Redis unreachable;\n"
     "5 job could not be completed (worker: no job to serve); 6 output could not be written\n"
     "(disk full, closed pipe: the file is named, except for a reader that went away, for which\n"
-    "run stops cleanly); 7 refused: another job holds the keys (or took them), or Redis may\n"
-    "evict them; 8 the result in Redis differs from what the job recorded; 17 (worker)\n"
-    "deliberate crash point; 128+N run stopped cleanly by signal N (130 SIGINT, 143 SIGTERM;\n"
+    "run stops cleanly); 7 refused: another job holds the keys (or took them), a key holds\n"
+    "another type (named), Redis's ACL denies a command (NOPERM), or Redis may evict them;\n"
+    "8 the result in Redis differs from what the job recorded; 17 (worker) deliberate crash\n"
+    "point; 128+N run stopped cleanly by signal N (130 SIGINT, 143 SIGTERM;\n"
     "the job is kept for a rerun); 70 internal error.";
 
 }  // namespace wc::cli

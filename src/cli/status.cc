@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
@@ -248,20 +249,47 @@ std::string StatusJson(const JobStatus& s) {
   return j.dump(2, ' ', /*ensure_ascii=*/true) + "\n";
 }
 
+// The exit code for a Redis error of `status` or `top`, its message written: 7 for keys held by
+// something else (WRONGTYPE, each named: `at` is asked again) and for an ACL's NOPERM (the server
+// and the command named); 2 for a password; else 4.
+static int RedisTrouble(const char* command, const redis::RedisError& e, job::JobStore& store,
+                        const redis::ConnectOptions* at) {
+  if (const auto* auth = dynamic_cast<const redis::RedisAuthError*>(&e)) {
+    WriteStderrLine(fmt::format("wordcount {}: {}", command, job::PasswordTrouble(*auth)));
+    return kExitUsage;
+  }
+  if (dynamic_cast<const redis::RedisPermissionError*>(&e)) {
+    WriteStderrLine(fmt::format("wordcount {}: {}", command, e.what()));
+    return kExitRefused;
+  }
+  const auto* reply = dynamic_cast<const redis::RedisReplyError*>(&e);
+  if (reply && at) {  // WRONGTYPE, or mylib's "ERR wc: key ... is a string, not a hash"
+    std::string held;
+    try {
+      Connection c(*at);
+      held = store.WrongTypes(c);
+    } catch (const redis::RedisError&) {
+    }
+    if (!held.empty()) {
+      WriteStderrLine(fmt::format("wordcount {}: {}", command, held));
+      return kExitRefused;
+    }
+  }
+  WriteStderrLine(fmt::format("wordcount {}: {}", command, e.what()));
+  return kExitRedis;
+}
+
 int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool as_json) {
   job::JobStore store(job::KeysOf(config));
   JobStatus status;
+  std::optional<Location> at;
   try {
-    Location at = Locate(config, where);
-    Connection c(at.redis);
+    at = Locate(config, where);
+    Connection c(at->redis);
     status = ReadStatus(store, c);
-    if (at.sentinel.enabled()) status.ha = ReadHa(c, at.sentinel);
-  } catch (const redis::RedisAuthError& e) {
-    WriteStderrLine("wordcount status: " + job::PasswordTrouble(e));
-    return kExitUsage;
+    if (at->sentinel.enabled()) status.ha = ReadHa(c, at->sentinel);
   } catch (const redis::RedisError& e) {
-    WriteStderrLine(fmt::format("wordcount status: {}", e.what()));
-    return kExitRedis;
+    return RedisTrouble("status", e, store, at ? &at->redis : nullptr);
   }
   errno = 0;
   if (std::fputs((as_json ? StatusJson(status) : StatusText(status)).c_str(), stdout) < 0 ||
@@ -272,9 +300,11 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
 
 int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   job::JobStore store(job::KeysOf(config));
+  std::optional<Location> at;
   try {
-    job::RedisSession session(job::SessionOptions{.redis = Locate(config, where).redis,
-                                                  .retry_for = std::chrono::milliseconds(5000)});
+    at = Locate(config, where);
+    job::RedisSession session(
+        job::SessionOptions{.redis = at->redis, .retry_for = std::chrono::milliseconds(5000)});
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
     std::vector<WordCount> views;
     for (const auto& [w, count] : top) views.push_back({w, count});
@@ -285,9 +315,8 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     throw;  // exit 2, as before
   } catch (const OutputError&) {
     throw;  // exit 6
-  } catch (const redis::RedisAuthError& e) {
-    WriteStderrLine("wordcount top: " + job::PasswordTrouble(e));
-    return kExitUsage;
+  } catch (const redis::RedisError& e) {
+    return RedisTrouble("top", e, store, at ? &at->redis : nullptr);
   } catch (const std::exception& e) {
     WriteStderrLine(fmt::format("wordcount top: {}", e.what()));
     return kExitRedis;

@@ -52,6 +52,10 @@ class Coordinator {
     report_.rejected_files = spec_.plan.failures.size();
     try {
       state_root_ = c_.state_dir.empty() ? DefaultStateRoot() : c_.state_dir;
+      // An embedded Redis's socket too long for a unix socket (STATE_DIR too deep) is refused
+      // before anything is made (the default SPILL_DIR is in STATE_DIR too).
+      if (o_.redis_url.empty() && o_.sentinels.empty() && c_.redis_ha != RedisHa::kSentinel)
+        StateDir::SocketPathFor(StateDir::PathFor(state_root_, spec_.digest.substr(0, 16)));
       // An unusable SPILL_DIR is a usage error before anything is made (state directory,
       // Redis, the job).
       if (spec_.shuffle()) spill_.PrepareRoot(SpillRoot(), /*root_is_ours=*/c_.spill_dir.empty());
@@ -63,6 +67,10 @@ class Coordinator {
       return std::move(report_);
     } catch (const UsageError& e) {
       Fail(JobOutcome::kUsage, e.what());
+      spill_.Remove();
+      return std::move(report_);
+    } catch (const OutputError& e) {  // e.g. a full STATE_DIR
+      Fail(JobOutcome::kOutput, e.what());
       spill_.Remove();
       return std::move(report_);
     } catch (const redis::RedisConfigError& e) {  // a configuration error, not Redis trouble
@@ -100,6 +108,12 @@ class Coordinator {
       Fail(JobOutcome::kRedis, e.what());
     } catch (const redis::RedisAuthError& e) {  // a password missing or wrong: usage
       Fail(JobOutcome::kUsage, PasswordTrouble(e));
+    } catch (const redis::RedisPermissionError& e) {  // an ACL: retrying cannot help
+      Fail(JobOutcome::kRefused, e.what());
+    } catch (const redis::RedisReplyError& e) {
+      std::string held = WrongTypes();  // WRONGTYPE, or "ERR wc: key ... is a string" from mylib
+      Fail(held.empty() ? JobOutcome::kRedis : JobOutcome::kRefused,
+           held.empty() ? fmt::format("Redis: {}", e.what()) : held);
     } catch (const redis::RedisError& e) {
       Fail(JobOutcome::kRedis, fmt::format("Redis: {}", e.what()));
     }
@@ -256,9 +270,11 @@ class Coordinator {
         Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + RedisTrouble());
         return false;
       }
+      const auto began = Clock::now();
       try {
         if (!server().down()) {
-          std::string state = session().Once([&](Connection& c) { return Step(c); });
+          std::string state =
+              session().Once([&](Connection& c) { return Step(c); }, trouble.Left());
           if (state == "done") return true;
           if (state == "failed") throw JobIncomplete("the job was failed in Redis");
           workers_->KeepUp();  // a round of workers if every local one has exited
@@ -267,13 +283,28 @@ class Coordinator {
       } catch (const redis::RedisIoError& e) {
         // Redis is down or restarting; the loop keeps supervising (and restarting) it. A server
         // that does not answer (SIGSTOP, hung) is restarted like one that died.
+        // The trouble counts from the call that first failed (no call waits longer than
+        // REDIS_RETRY_SECONDS in all); from now if the server was just restarted.
         keeper_->Recheck();
-        if (e.timeout()) server().Unanswered();
-        trouble.Trouble(e.what());
+        if (e.timeout() && server().Unanswered()) {
+          trouble.Trouble(e.what());
+        } else {
+          trouble.Trouble(e.what(), began);
+        }
       } catch (const redis::RedisReplyError& e) {
         if (!session().Retryable(e)) throw;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  // Which of the job's keys hold a value of another type (after a WRONGTYPE), "" if none or
+  // Redis cannot tell.
+  std::string WrongTypes() {
+    try {
+      return session().Once([&](Connection& c) { return store_.WrongTypes(c); });
+    } catch (const redis::RedisError&) {
+      return "";
     }
   }
 

@@ -54,6 +54,7 @@ CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
           SessionOptions{.redis = BoundedCalls(server_.connect_options(), c.redis_retry_seconds),
                          .sentinel = server_.sentinel(),
                          .retry_for = Ms(c.redis_retry_seconds),
+                         .deadline_from_first_call = true,
                          .between_attempts = [this] { server_.Tick(/*crashes_allowed=*/false); },
                          // Another server process than before (an external Redis restarted)
                          // may lack the job: its generation grows, and the job is checked.

@@ -13,6 +13,7 @@
 #include "redis/pipeline.h"
 #include "redis/zset_dump.h"
 #include "shuffle/run.h"
+#include "util/escape.h"
 
 namespace wc::job {
 
@@ -260,6 +261,38 @@ std::string JobStore::LostKeys(Connection& c) {
       "the job's {} {} gone from Redis, deleted by another client (FLUSHALL, DEL) "
       "or evicted",
       what, lost.size() == 1 ? "is" : "are");
+}
+
+std::string JobStore::WrongTypes(Connection& c) {
+  struct Want {
+    std::string key;
+    const char* type;  // as TYPE names it
+    const char* what;
+  };
+  const Want wants[] = {
+      {keys_.stream, "stream", "the task stream (IN)"},
+      {keys_.job(), "hash", "the job record"},
+      {keys_.plan(), "hash", "the job's plan"},
+      {keys_.done(), "string", "the done bitmap"},
+      {keys_.failed(), "hash", "the failed tasks"},
+      {keys_.counts, "zset", "the counts (COUNT)"},
+      {keys_.rdone(), "string", "the done partitions"},
+      {keys_.redo(), "set", "the maps to redo"},
+      {keys_.blocked(), "set", "the waiting reduces"},
+      {keys_.foreign(), "hash", "the foreign entries"},
+      {keys_.parts(), "hash", "the partitions' runs"},
+  };
+  std::string out;
+  for (const Want& w : wants) {
+    std::string type(c.Command({"TYPE", w.key}).str());
+    if (type == "none" || type == w.type) continue;
+    out += fmt::format("{}'{}' holds a {}, not {} (a {})", out.empty() ? "" : "; ",
+                       EscapeForLog(w.key), type, w.what, w.type);
+  }
+  if (out.empty()) return out;
+  return "the job's keys are held by something else: " + out +
+         " (another program's key of the same name? choose other IN/COUNT names, or delete "
+         "those keys)";
 }
 
 std::vector<ConsumerInfo> JobStore::Consumers(Connection& c) {

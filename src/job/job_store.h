@@ -125,6 +125,10 @@ class JobStore {
   // its consumer group, the job record - as a sentence; "" if they are all there.
   std::string LostKeys(redis::Connection& c);
   std::vector<ConsumerInfo> Consumers(redis::Connection& c);
+  // Which of the job's keys hold a value of another type than the job keeps there (a WRONGTYPE
+  // reply: the key belongs to something else), as a sentence naming each with its type and the
+  // one wanted; "" if none does. Keys that do not exist are fine.
+  std::string WrongTypes(redis::Connection& c);
 
   // ---- worker ----
   std::vector<PlannedTask> ReadPlan(redis::Connection& c, uint32_t tasks);

@@ -26,11 +26,16 @@ void Durability::ServerStarted() {
   next_ = Clock::now() + first;
 }
 
+bool Durability::AofOn(const std::string& info) const {
+  std::string aof = InfoField(info, "aof_enabled");
+  return aof.empty() ? kind_ == job::Persistence::kAof : aof == "1";
+}
+
 void Durability::MaybeCheckpoint(Connection& c) {
   if (Clock::now() < next_) return;
   next_ = Clock::now() + interval_;
-  if (kind_ != job::Persistence::kRdb) return;
   std::string info(c.Command({"INFO", "persistence"}).str());
+  if (AofOn(info)) return;  // Redis fsyncs its AOF itself
   std::string status = NoteBgsaveStatus(info);
   if (InfoField(info, "rdb_bgsave_in_progress") == "1") return;  // still running: skip
   try {
@@ -43,7 +48,7 @@ void Durability::MaybeCheckpoint(Connection& c) {
 }
 
 void Durability::NoteLastCheckpoint(Connection& c) {
-  if (kind_ != job::Persistence::kRdb) return;
+  if (AofOn(std::string(c.Command({"INFO", "persistence"}).str()))) return;
   WaitThen(
       c, "a background save",
       [](const std::string& info) { return InfoField(info, "rdb_bgsave_in_progress") != "1"; },
@@ -66,7 +71,10 @@ void Durability::WaitThen(Connection& c, const char* what, Idle idle, Start star
 }
 
 void Durability::SaveNow(Connection& c) {
-  if (kind_ == job::Persistence::kAof) {
+  // What the server persists decides, not PERSISTENCE: an external Redis with its AOF off
+  // restarts from its RDB only (a rewritten AOF would be ignored), and one with it on from its
+  // AOF only (a SAVE would be ignored).
+  if (AofOn(std::string(c.Command({"INFO", "persistence"}).str()))) {
     // A rewrite snapshots the data set when it starts. One already running started before
     // our last writes: wait for it, start ours, wait for ours.
     bool ours = false;

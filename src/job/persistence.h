@@ -1,6 +1,10 @@
 // The job's durability in Redis: periodic checkpoints (BGSAVE, the lab's Part 3; nothing with
 // AOF, which Redis fsyncs every second itself) and durable saves that the coordinator waits for
 // (RDB: SAVE; AOF: a rewrite), after which a crash can no longer lose what was written.
+// Which of the two applies is what the server does (INFO persistence, aof_enabled), not the
+// configured PERSISTENCE: that one sets up an embedded Redis, but an external one (--redis)
+// restarts from whatever its own configuration says (PERSISTENCE only decides for a server
+// whose INFO does not tell).
 //
 // Every method makes one attempt on the given connection and throws like it (redis/errors.h);
 // a save that does not finish within a minute is a RedisIoError (timeout). A failed BGSAVE is
@@ -26,8 +30,8 @@ class Durability {
     ServerStarted();
   }
 
-  // Starts a BGSAVE if it is due (RDB only; skipped while one runs); the next one is due an
-  // interval later.
+  // Starts a BGSAVE if it is due (a server without AOF only; skipped while one runs); the next one
+  // is due an interval later.
   void MaybeCheckpoint(redis::Connection& c);
   // The server (re)started and answers: it holds the last checkpoint, so saving it again now is
   // no progress. The next checkpoint is due an interval from now, and with forced crashes at
@@ -52,6 +56,9 @@ class Durability {
   // start returns false. Throws a timeout RedisIoError after a minute.
   template <class Idle, class Start>
   void WaitThen(redis::Connection& c, const char* what, Idle idle, Start start);
+  // Whether the server runs with its AOF on, from its INFO persistence (`kind_` if it does not
+  // say).
+  bool AofOn(const std::string& info) const;
   // Counts and logs a failed BGSAVE (once per failure); returns the status.
   std::string NoteBgsaveStatus(const std::string& info);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "redis_fixture.h"
@@ -45,6 +46,38 @@ TEST_F(DurabilityTest, WithoutCrashesCheckpointsComeEveryInterval) {
   std::this_thread::sleep_for(milliseconds(200));
   d.MaybeCheckpoint(conn());
   EXPECT_EQ(d.checkpoints(), 1);
+}
+
+// What the server persists decides the saves, not PERSISTENCE: an external Redis with its AOF off
+// under PERSISTENCE aof got an AOF rewrite (which it never reads back) and no checkpoint, so a
+// crash after the run lost the result it had reported.
+TEST_F(DurabilityTest, ASaveFollowsTheServersOwnPersistence) {
+  conn().Command({"SET", "k", "v"});
+  ASSERT_EQ(redis::InfoField(conn().Command({"INFO", "persistence"}).str(), "aof_enabled"), "0");
+  Durability d(Persistence::kAof, milliseconds(0));
+  d.MaybeCheckpoint(conn());
+  EXPECT_EQ(d.checkpoints(), 1);  // a BGSAVE: the server restarts from its RDB
+  d.SaveNow(conn());
+  std::string info(conn().Command({"INFO", "persistence"}).str());
+  EXPECT_EQ(redis::InfoField(info, "rdb_changes_since_last_save"), "0");
+  EXPECT_EQ(redis::InfoField(info, "aof_rewrites"), "0");
+
+  // AOF on (as an embedded Redis under PERSISTENCE aof runs): no BGSAVE; the save is a rewrite.
+  conn().Command({"CONFIG", "SET", "appendonly", "yes"});
+  Durability rdb(Persistence::kRdb, milliseconds(0));
+  for (int i = 0; i < 500 && redis::InfoField(conn().Command({"INFO", "persistence"}).str(),
+                                              "aof_rewrite_in_progress") != "0";
+       ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  conn().Command({"SET", "k", "w"});
+  rdb.MaybeCheckpoint(conn());
+  EXPECT_EQ(rdb.checkpoints(), 0);
+  const int rewrites =
+      std::stoi(redis::InfoField(conn().Command({"INFO", "persistence"}).str(), "aof_rewrites"));
+  rdb.SaveNow(conn());
+  info = conn().Command({"INFO", "persistence"}).str();
+  EXPECT_NE(redis::InfoField(info, "rdb_changes_since_last_save"), "0");  // no SAVE
+  EXPECT_EQ(std::stoi(redis::InfoField(info, "aof_rewrites")), rewrites + 1);
 }
 
 }  // namespace

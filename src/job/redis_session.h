@@ -30,6 +30,7 @@
 // Thread-safety: none (one session per thread).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -69,16 +70,27 @@ class RetryClock {
 
   void Ok() { since_ = {}; }
   // Notes trouble; throws RedisUnavailable once it has lasted `limit`. Returns true the first
-  // time (since the last Ok), for logging.
-  bool Trouble(const std::string& error) {
+  // time (since the last Ok), for logging. The trouble began at `began`: the moment the failed
+  // call was made, for a deadline that counts the failed call's own wait (a call that timed out
+  // after 3 s of a silent server used to start the clock only then, and the next one waited 3 s
+  // more: 6 s for REDIS_RETRY_SECONDS 3).
+  bool Trouble(const std::string& error, Clock::time_point began = Clock::now()) {
     auto now = Clock::now();
     bool first = since_ == Clock::time_point{};
-    if (first) since_ = now;
+    if (first) since_ = std::min(began, now);
     if (now - since_ >= limit_) {
       throw RedisUnavailable(fmt::format("Redis unavailable for {:.0f} s: {}",
                                          std::chrono::duration<double>(limit_).count(), error));
     }
     return first;
+  }
+  // How long the next call may wait: the rest of `limit` once in trouble (at least 1 ms), else
+  // `limit`.
+  std::chrono::milliseconds Left() const {
+    if (since_ == Clock::time_point{}) return limit_;
+    auto left =
+        limit_ - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since_);
+    return std::max(left, std::chrono::milliseconds(1));
   }
 
  private:
@@ -91,7 +103,13 @@ struct SessionOptions {
   // Enabled: `redis` gives only password and timeouts; the primary is the one Sentinel names.
   redis::SentinelOptions sentinel;
   std::chrono::milliseconds retry_for{60000};
-  bool retry_missing_job = false;          // NOGROUP/NOSTREAM are retried (workers)
+  bool retry_missing_job = false;  // NOGROUP/NOSTREAM are retried (workers)
+  // The coordinator's deadline: Run's trouble counts from the start of the first failed call,
+  // and each call in trouble (connecting, AUTH, its commands) waits at most the rest of
+  // `retry_for`, so that Run gives up `retry_for` after the call that first failed began. (Not
+  // for workers: their XREADGROUP BLOCK must be allowed its time, and a worker waits for the
+  // coordinator to restart a silent embedded Redis.)
+  bool deadline_from_first_call = false;
   std::function<void()> between_attempts;  // e.g. the coordinator supervising its Redis
   std::function<void()> on_reconnect;      // after every successful reconnect
   // After every successful connect (the first too), before anything else runs on the
@@ -103,12 +121,15 @@ class RedisSession {
  public:
   explicit RedisSession(SessionOptions options) : o_(std::move(options)) {}
 
+  // `budget`: the longest any wait of this call may be (connecting, AUTH, each reply), within
+  // the connection's own timeouts.
   template <class F>
-  auto Once(F&& f) -> decltype(f(std::declval<redis::Connection&>())) {
+  auto Once(F&& f, std::chrono::milliseconds budget = kNoBudget)
+      -> decltype(f(std::declval<redis::Connection&>())) {
     try {
       ClearOnSuccess ok{*this};
       StopCuts cut;
-      return f(Connected());
+      return f(Connected(budget));
     } catch (const redis::RedisIoError&) {
       Dropped();
       throw;
@@ -124,10 +145,11 @@ class RedisSession {
     std::chrono::milliseconds backoff{50};
     for (;;) {
       std::string error;
+      const auto began = Clock::now();
       try {
         ClearOnSuccess ok{*this};
         StopCuts cut;
-        return f(Connected());
+        return f(Connected(o_.deadline_from_first_call ? clock.Left() : kNoBudget));
       } catch (const redis::RedisIoError& e) {
         error = e.what();
         Dropped();
@@ -137,7 +159,8 @@ class RedisSession {
         if (Demoted(e)) Dropped();
       }
       if (int sig = StopSignal()) throw Interrupted(sig);
-      if (clock.Trouble(error)) Log::Warn("redis_retry", "error=\"{}\"", error);
+      if (clock.Trouble(error, o_.deadline_from_first_call ? began : Clock::now()))
+        Log::Warn("redis_retry", "error=\"{}\"", error);
       if (o_.between_attempts) o_.between_attempts();
       if (SleepUnlessStopped(backoff)) throw Interrupted(StopSignal());
       // With Sentinel a new primary is usually there within seconds: ask more often (a question
@@ -207,9 +230,16 @@ class RedisSession {
     if (trouble_since_ == Clock::time_point{}) trouble_since_ = Clock::now();
   }
 
-  redis::Connection& Connected() {
+  static constexpr std::chrono::milliseconds kNoBudget = std::chrono::milliseconds::max();
+
+  // The session's connection, made if needed; its waits bounded by `budget` too.
+  redis::Connection& Connected(std::chrono::milliseconds budget) {
+    auto bounded = [&](std::chrono::milliseconds t) { return std::min(t, budget); };
     if (!conn_ || conn_->broken()) {
-      conn_ = std::make_unique<redis::Connection>(redis::ConnectTo(o_.redis, o_.sentinel));
+      redis::ConnectOptions o = o_.redis;
+      o.connect_timeout = bounded(o.connect_timeout);
+      o.command_timeout = bounded(o.command_timeout);
+      conn_ = std::make_unique<redis::Connection>(redis::ConnectTo(o, o_.sentinel));
       SetStopSocket(conn_->fd());  // on_connect may wait for replies too
       ++connections_;
       if (o_.sentinel.enabled()) {
@@ -228,6 +258,8 @@ class RedisSession {
         if (o_.on_reconnect) o_.on_reconnect();
       }
     }
+    if (conn_->options().command_timeout != bounded(o_.redis.command_timeout))
+      conn_->SetCommandTimeout(bounded(o_.redis.command_timeout));
     SetStopSocket(conn_->fd());
     return *conn_;
   }

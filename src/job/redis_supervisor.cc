@@ -21,6 +21,9 @@ RedisSupervisor::RedisSupervisor(const SupervisorOptions& options) : o_(options)
     connect_ = RedisOptionsFromUrl(o_.external_url);
     return;
   }
+  // Too deep for its socket: refused before anything is made.
+  if (o_.ha != RedisHa::kSentinel)
+    StateDir::SocketPathFor(StateDir::PathFor(o_.state_root, o_.state_key));
   state_ = std::make_unique<StateDir>(o_.state_root, o_.state_key);
   // A server that cannot start (e.g. REDIS_ARGS it refuses, a STATE_DIR too deep for its
   // socket) leaves nothing this run made.

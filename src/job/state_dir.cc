@@ -78,15 +78,23 @@ std::string ReadSmallFile(const std::string& path) {
 }
 
 // Writes `content` to `path` (0600, never through a symbolic link), replacing it.
+// A file that cannot be written (a full disk, a read-only file system) is an output error
+// (exit 6), named.
 void WriteSmallFile(const std::string& path, const std::string& content) {
+  constexpr const char* kWhat = "cannot write the embedded Redis's state (STATE_DIR)";
   std::string tmp = path + ".tmp";
   ::unlink(tmp.c_str());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) throw UsageError(ErrnoMessage("cannot write " + tmp, errno));
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    throw UsageError(ErrnoMessage("cannot write " + path, errno));
+  if (fd < 0) throw OutputError(tmp, kWhat, errno);
+  int error = 0;
+  if (::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+    error = errno ? errno : ENOSPC;  // a short write: the disk is full
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) error = errno;
+  if (error != 0) {
+    ::unlink(tmp.c_str());
+    throw OutputError(path, kWhat, error);
+  }
 }
 
 std::string RandomHex(size_t bytes) {
@@ -109,7 +117,7 @@ StateDir::StateDir(const std::string& root, const std::string& key) {
   std::error_code ec;
   fs::path r = fs::absolute(root, ec);
   MakeStateRoot(r.string());
-  path_ = (r / ("job-" + key)).string();
+  path_ = PathFor(root, key);
   fresh_ = !fs::exists(fs::symlink_status(path_, ec));
   JobDirectory(path_);
   std::string lock = path_ + "/lock";
@@ -145,8 +153,15 @@ void StateDir::WriteSocketEndpoint(pid_t pid) {
   WriteSmallFile(path_ + "/endpoint", fmt::format("unix {}\n", pid));
 }
 
-std::string StateDir::SocketPath() const {
-  std::string socket = path_ + "/" + kSocketName;
+std::string StateDir::SocketPath() const { return SocketPathFor(path_); }
+
+std::string StateDir::PathFor(const std::string& root, const std::string& key) {
+  std::error_code ec;
+  return (fs::absolute(root, ec) / ("job-" + key)).string();
+}
+
+std::string StateDir::SocketPathFor(const std::string& path) {
+  std::string socket = path + "/" + kSocketName;
   if (socket.size() > redis::kMaxUnixSocketPath) {
     throw UsageError(fmt::format(
         "the embedded Redis's socket {} would be longer than a unix socket path can be ({} "

@@ -19,7 +19,8 @@
 // is used only if it is a real directory (not a symbolic link) owned by this user and closed
 // to others (mode 0700 or stricter); no mode is ever changed but of a directory the run made. Files
 // are opened without following symbolic links. The password never appears on a command line.
-// Errors: throws UsageError naming the path. Thread-safety: none needed (the coordinator's).
+// Errors: throws UsageError naming the path; OutputError (exit 6) for a file that cannot be
+// written there (a full disk). Thread-safety: none needed (the coordinator's).
 #pragma once
 
 #include <sys/types.h>
@@ -65,6 +66,10 @@ class StateDir {
   // path()/redis.sock. Throws UsageError if that is too long for a unix socket (STATE_DIR too
   // deep).
   std::string SocketPath() const;
+  // The path() a StateDir(root, key) has, and its socket (SocketPath()'s check), without
+  // creating anything: a STATE_DIR too deep is refused before any directory is made.
+  static std::string PathFor(const std::string& root, const std::string& key);
+  static std::string SocketPathFor(const std::string& path);
   // Removes the directory and everything in it.
   void Remove();
 

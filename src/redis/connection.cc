@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -217,9 +218,26 @@ Connection::Connection(const ConnectOptions& options) : options_(options) {
           fmt::format("Redis at {} requires a password ({})", options.address(), e.what()),
           e.prefix());
     }
-    if (options.password.empty() || e.transient()) throw;  // e.g. LOADING: retried
-    throw RedisAuthError(
-        fmt::format("Redis at {} refused the password ({})", options.address(), e.what()),
+    if (e.transient()) throw;  // e.g. LOADING: retried
+    const std::string_view said = e.what();
+    // A server at its maxclients answers every new connection so, then closes it: the server
+    // is there but full, like one that is not reachable yet (retried; clients may leave).
+    if (said.find("max number of clients") != std::string_view::npos) {
+      throw RedisIoError(
+          fmt::format("Redis at {} refused the connection ({})", options.address(), said), false);
+    }
+    // Only an answer about the password is one: WRONGPASS, "ERR invalid password", "ERR AUTH
+    // <password> called without any password configured ..." (older: "ERR Client sent AUTH,
+    // but no password is set").
+    if (!options.password.empty() &&
+        (e.prefix() == "WRONGPASS" || said.find("password") != std::string_view::npos)) {
+      throw RedisAuthError(
+          fmt::format("Redis at {} refused the password ({})", options.address(), said),
+          e.prefix());
+    }
+    throw RedisReplyError(
+        fmt::format("Redis at {} answered {} with an error: {}", options.address(),
+                    options.password.empty() ? "PING" : "AUTH", said),
         e.prefix());
   }
 }
@@ -252,6 +270,11 @@ void Connection::CheckServerOwner() {
   }
 }
 
+void Connection::SetCommandTimeout(std::chrono::milliseconds timeout) {
+  options_.command_timeout = timeout;
+  if (ctx_) redisSetTimeout(ctx_.get(), ToTimeval(timeout));
+}
+
 bool Connection::broken() const { return ctx_ == nullptr || ctx_->err != 0; }
 
 int Connection::fd() const { return ctx_ ? ctx_->fd : -1; }
@@ -273,7 +296,22 @@ Reply Connection::Command(const Args& args) {
   Append(args);
   Reply r = GetReply();
   std::string message;
-  if (IsError(r, &message)) throw RedisReplyError(message);
+  if (IsError(r, &message)) {
+    if (message.rfind("NOPERM", 0) == 0) {
+      // Which command it was: the reply may name only a key, or nothing.
+      std::string command = args.empty() ? "?" : args[0];
+      for (char& ch : command) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (args.size() > 1 && (command == "FCALL" || command == "FCALL_RO" ||
+                              command == "FUNCTION" || command == "CONFIG" || command == "XGROUP" ||
+                              command == "XINFO" || command == "CLIENT" || command == "OBJECT"))
+        command += " " + args[1];
+      throw RedisPermissionError(
+          fmt::format("Redis at {} refused {} ({}): its ACL denies the user wordcount "
+                      "authenticates as (the default user) a command or key the job needs",
+                      options_.address(), command, message));
+    }
+    throw RedisReplyError(message);
+  }
   return r;
 }
 

@@ -111,6 +111,9 @@ class Connection {
   Reply GetReply();
   static bool IsError(const Reply& r, std::string* message = nullptr);
 
+  // How long each later command may wait for its reply (options().command_timeout follows).
+  void SetCommandTimeout(std::chrono::milliseconds timeout);
+
   bool broken() const;
   // The socket, -1 if none (to shut it down from a signal handler: util/signals.h).
   int fd() const;

@@ -214,6 +214,45 @@ TEST(RedisAuth, PasswordIsRequiredAndUsed) {
   }
 }
 
+// An error answer to AUTH that is not about the password is not "refused the password" (which
+// is exit 2, a usage error): a full server (maxclients) refuses the connection, retried like an
+// unreachable one; it is named with what Redis said.
+TEST(RedisAuth, AFullServerIsNotARefusedPassword) {
+  testing::TempDir dir;
+  RedisServer server({.dir = dir.path(), .password = "pw", .extra_args = {"--maxclients", "1"}});
+  Connection first(server.connect_options());
+  try {
+    Connection second(server.connect_options());
+    FAIL();
+  } catch (const RedisAuthError& e) {
+    ADD_FAILURE() << e.what();
+  } catch (const RedisIoError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              fmt::format("Redis at 127.0.0.1:{} refused the connection (ERR max number of "
+                          "clients reached)",
+                          server.port()));
+    EXPECT_FALSE(e.timeout());
+  }
+}
+
+// NOPERM (an ACL denying the default user a command) names the server and the command refused.
+TEST_F(ConnectionTest, AnAclRefusalNamesTheServerAndTheCommand) {
+  conn().Command({"ACL", "SETUSER", "default", "-hgetall"});
+  try {
+    conn().Command({"HGETALL", "k"});
+    FAIL();
+  } catch (const RedisPermissionError& e) {
+    EXPECT_EQ(e.prefix(), "NOPERM");
+    std::string what = e.what();
+    EXPECT_EQ(what.rfind(
+                  fmt::format("Redis at 127.0.0.1:{} refused HGETALL (NOPERM", server().port()), 0),
+              0u)
+        << what;
+    EXPECT_NE(what.find("the default user"), std::string::npos) << what;
+  }
+  EXPECT_EQ(conn().Command({"PING"}).str(), "PONG");  // the connection stays usable
+}
+
 // redis-server refusing its options is a configuration error quoting its complaint, found at
 // once (not retried on other ports), not "exited at start: (no log)".
 TEST(RedisServerStart, ARefusedOptionIsAConfigErrorQuotingRedis) {

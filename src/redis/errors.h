@@ -5,7 +5,7 @@
 //   * RedisReplyError    - the server answered with an error reply. prefix() is its first word
 //                          (ERR, BUSYGROUP, NOGROUP, BUSY, LOADING, MISCONF, NOAUTH, ...). The
 //                          connection stays usable. RedisAuthError: a password is missing or
-//                          wrong.
+//                          wrong; RedisPermissionError: NOPERM (an ACL denies a command).
 //   * RedisProtocolError - a reply had another type or shape than the caller expected (names
 //                          both). The connection stays usable.
 #pragma once
@@ -55,6 +55,15 @@ class RedisAuthError : public RedisReplyError {
  public:
   RedisAuthError(const std::string& what, std::string prefix)
       : RedisReplyError(what, std::move(prefix)) {}
+};
+
+// NOPERM: the server's ACL denies the user this connection authenticated as (the default
+// user) a command or a key. Thrown by Connection::Command; what() names the server and the
+// command refused, e.g. "Redis at 10.0.0.1:6379 refused FCALL wc_commit_v3 (NOPERM ...)".
+// Not transient: retrying cannot help.
+class RedisPermissionError : public RedisReplyError {
+ public:
+  explicit RedisPermissionError(const std::string& what) : RedisReplyError(what, "NOPERM") {}
 };
 
 class RedisProtocolError : public RedisError {
