@@ -189,8 +189,15 @@ auto WaitingForRestart(const job::JobConfig& config, const RedisLocation& where,
     } catch (const redis::RedisAuthError&) {
       throw;
     } catch (const redis::RedisIoError&) {
-      // It died between being found and being read: found again once it is back.
-      if (!embedded || Clock::now() >= until) throw;
+      // It died between being found and being read: found again once it is back. Still down
+      // at the end: why (its coordinator runs), not the socket's error.
+      if (!embedded) throw;
+      if (Clock::now() >= until) {
+        NoEmbeddedRedis why =
+            Absence(config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir);
+        if (why.restarting()) throw why;
+        throw;
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

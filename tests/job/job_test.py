@@ -1085,6 +1085,10 @@ def test_status_waits_while_the_embedded_redis_restarts(tmp):
                 break
             expect(q.returncode == 0 and "job:" in q.stdout, f"status exit {q.returncode}: {q.stderr}")
             waited += time.time() - t0 > 0.5  # it waited for a restart
+            q = subprocess.run([WC, "top", "--config", cfg], capture_output=True, text=True)
+            if p.poll() is not None:
+                break
+            expect(q.returncode == 0, f"top exit {q.returncode}: {q.stderr}")
         expect(said_down is not None, "no status call fell into a downtime")
         expect("its embedded Redis is down" in said_down and "restarting" in said_down
                and "coordinator of the job" in said_down, said_down)
