@@ -41,7 +41,8 @@ def main():
             try:
                 stderr, kills = chaos_test.chaos_run(tmp, seed, persistence)
                 m = re.search(r"survived (\d+) Redis restart\(s\) \((?:(\d+) forced, (\d+) unplanned|\d+ seen on "
-                              r"the external server)\) and (\d+) killed worker\(s\); (?:>= )?(\S+) task", stderr)
+                              r"the external server)\) and (\d+) killed worker\(s\)"
+                              r"(?:, \d+ crashed \(crash point\))?; (?:>= )?(\S+) task", stderr)
                 restarts, forced, _, wkills, again = m.groups()
                 forced = forced or "-"  # an external server's restarts are seen, not forced
                 result = "exact"

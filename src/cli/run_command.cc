@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +27,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A rate in MB/s with a precision that shows it: "194 MB/s", "8.6 MB/s", "0.43 MB/s",
+// "0.0012 MB/s" (never "0 MB/s" for a run that counted something).
+std::string Rate(double mb_per_s) {
+  if (mb_per_s >= 100 || mb_per_s <= 0) return fmt::format("{:.0f} MB/s", mb_per_s);
+  if (mb_per_s < 0.01) return fmt::format("{:.2g} KB/s", mb_per_s * 1000);
+  return fmt::format("{:.2g} MB/s", mb_per_s);
+}
+
 // The progress line: live on a terminal (stderr), a periodic line (and log event) otherwise.
 // Never on stdout, so `word: count` lines and --out stay clean.
 class ProgressLine : public job::JobObserver {
@@ -43,16 +52,38 @@ class ProgressLine : public job::JobObserver {
     if (Clock::now() - last_ < period) return;
     last_ = Clock::now();
     int64_t done = s.done_tasks;
-    double frac = s.total_tasks > 0 ? static_cast<double>(done) / s.total_tasks : 0;
-    double mb = s.bytes / 1e6 * frac;
-    double rate = s.seconds > 0 ? mb / s.seconds : 0;
-    std::string eta =
-        frac > 0 && frac < 1 ? fmt::format("{:.0f} s", s.seconds / frac - s.seconds) : "-";
-    std::string line = fmt::format(
-        "{}tasks {}/{} ({} in progress), {:.1f}/{:.1f} MB, {:.1f} MB/s, ETA {}, "
-        "{} workers, {} Redis restarts",
-        s.mode == job::Mode::kShuffle ? s.phase + " phase, " : "", done, s.total_tasks, s.pending,
-        mb, s.bytes / 1e6, rate, eta, s.workers, s.redis_restarts);
+    std::string line;
+    if (s.already_done) {
+      line = fmt::format("job already done ({} tasks): reading its result back", s.total_tasks);
+    } else {
+      double frac = s.total_tasks > 0 ? static_cast<double>(done) / s.total_tasks : 0;
+      // The rate and ETA of this run's own work: tasks a resumed job had done before are not.
+      double frac_here =
+          s.total_tasks > 0
+              ? static_cast<double>(std::max<int64_t>(0, done - s.done_before)) / s.total_tasks
+              : 0;
+      double mb = s.bytes / 1e6 * frac;
+      double rate = s.seconds > 0 ? s.bytes / 1e6 * frac_here / s.seconds : 0;
+      std::string eta = frac_here > 0 && frac < 1
+                            ? fmt::format("{:.0f} s", s.seconds / frac_here * (1 - frac))
+                            : "-";
+      // Workers: the local ones alive, and whether any worker (remote ones too) showed a sign
+      // of life in Redis lately; tasks held by silent workers are not "in progress".
+      bool none_alive = s.workers == 0 && s.live_consumers == 0;
+      std::string held = none_alive ? fmt::format("{} held by workers silent for {} s", s.pending,
+                                                  s.silent_after_ms / 1000)
+                                    : fmt::format("{} in progress", s.pending);
+      std::string workers = none_alive ? "no worker alive (none read or heartbeat in Redis for " +
+                                             std::to_string(s.silent_after_ms / 1000) +
+                                             " s): waiting for workers to join (`wordcount worker`)"
+                            : s.workers == 0 && s.live_consumers > 0
+                                ? fmt::format("{} remote worker(s) alive", s.live_consumers)
+                                : fmt::format("{} workers", s.workers);
+      line = fmt::format("{}tasks {}/{} ({}), {:.1f}/{:.1f} MB, {}, ETA {}, {}, {} Redis restarts",
+                         s.mode == job::Mode::kShuffle ? s.phase + " phase, " : "", done,
+                         s.total_tasks, held, mb, s.bytes / 1e6, Rate(rate), eta, workers,
+                         s.redis_restarts);
+    }
     if (tty_) {
       WriteStderr("\r\033[K" + line);
       shown_ = true;
@@ -156,32 +187,55 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, const std:
   // Failed tasks and rejected files apart, as the summary says them.
   Log::Event("job_done",
              "tasks={} failed_tasks={} files={} rejected_files={} seconds={:.3f} redis_restarts={} "
-             "forced={} unplanned={} seen={} failovers={} workers_killed={} "
-             "counted_again_at_least={} job_creations={}",
+             "forced={} unplanned={} seen={} failovers={} workers_killed={} workers_crashed={} "
+             "counted_again_at_least={} job_creations={} already_done={} done_before={}",
              r.tasks, FailedTasks(r), r.files, r.rejected_files, r.seconds, restarts,
              r.forced_restarts, r.unplanned_restarts, r.seen_restarts, r.failovers,
-             r.workers_killed, again, r.job_creations);
+             r.workers_killed, r.workers_crashed, again, r.job_creations, r.already_done,
+             r.done_before);
   if (quiet) return;
+  size_t failed = FailedTasks(r);
+  if (r.already_done) {
+    // Nothing was counted by this run: no rate (its seconds were the read-back's).
+    WriteStderr(fmt::format(
+        "job {} was already done: result read back, nothing counted by this run ({} of {}{}{} "
+        "over {}{}, {:.1f} MB, counted by an earlier run)\n",
+        r.job_id, r.tasks - std::min(r.tasks, failed),
+        Counted(r.tasks, shuffle ? "map task" : "task"),
+        failed ? fmt::format(" ({} failed)", failed) : std::string(),
+        shuffle ? " and " + Counted(r.partitions, "reduce task") : std::string(),
+        Counted(r.files, "file"),
+        r.rejected_files ? fmt::format(" ({} rejected)", r.rejected_files) : std::string(),
+        r.bytes / 1e6));
+    return;
+  }
   // e.g. "counted 138 of 140 tasks (2 failed) over 49 files: 438.0 MB in 5.10 s (86 MB/s)", or
   // in shuffle mode "counted 10 of 10 map tasks and 4 reduce tasks over 10 files (1 rejected): ..."
-  size_t failed = FailedTasks(r);
+  // A resumed job: the rate is of the part this run did ("3 done before this run").
+  double here = all_tasks > 0
+                    ? static_cast<double>(std::max<int64_t>(0, all_tasks - r.done_before)) /
+                          static_cast<double>(all_tasks)
+                    : 1;
   WriteStderr(fmt::format(
-      "counted {} of {}{}{} over {}{}: {:.1f} MB in {:.2f} s ({:.0f} MB/s)\n",
+      "counted {} of {}{}{} over {}{}: {:.1f} MB in {:.2f} s ({}{})\n",
       r.tasks - std::min(r.tasks, failed), Counted(r.tasks, shuffle ? "map task" : "task"),
       failed ? fmt::format(" ({} failed)", failed) : std::string(),
       shuffle ? " and " + Counted(r.partitions, "reduce task") : std::string(),
       Counted(r.files, "file"),
       r.rejected_files ? fmt::format(" ({} rejected)", r.rejected_files) : std::string(),
-      r.bytes / 1e6, r.seconds, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0));
+      r.bytes / 1e6, r.seconds, Rate(r.seconds > 0 ? r.bytes / 1e6 * here / r.seconds : 0.0),
+      r.done_before > 0
+          ? fmt::format("; {} of {} tasks done before this run", r.done_before, all_tasks)
+          : std::string()));
   std::string how =
       external ? fmt::format("{} seen on the external server", r.seen_restarts)
                : fmt::format("{} forced, {} unplanned", r.forced_restarts, r.unplanned_restarts);
   // A replicated Redis: its failovers (a replica promoted) too.
   if (replicated || r.failovers > 0) how += fmt::format("; {} failover(s)", r.failovers);
   WriteStderr(
-      fmt::format("survived {} Redis restart(s) ({}) and {} killed worker(s); "
-                  "{} task(s) counted again; {} checkpoint(s), {} failed\n",
-                  restarts, how, r.workers_killed,
+      fmt::format("survived {} Redis restart(s) ({}) and {} killed worker(s), {} crashed (crash "
+                  "point); {} task(s) counted again; {} checkpoint(s), {} failed\n",
+                  restarts, how, r.workers_killed, r.workers_crashed,
                   again < 0 ? std::string("unknown") : fmt::format(">= {}", again), r.checkpoints,
                   r.checkpoint_failures));
 }

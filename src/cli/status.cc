@@ -1,15 +1,21 @@
 #include "cli/status.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
+#include <thread>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
@@ -27,6 +33,7 @@
 namespace wc::cli {
 
 using redis::Connection;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -36,6 +43,101 @@ struct Location {
   redis::ConnectOptions redis;
   redis::SentinelOptions sentinel;  // enabled: a replicated Redis
 };
+
+// No embedded Redis of a running job answers under STATE_DIR: why, as far as the state
+// directory tells. `restarting`: a coordinator runs a job there whose Redis is down (a forced
+// or unplanned crash): it comes back within REDIS_DOWNTIME, worth waiting for.
+class NoEmbeddedRedis : public UsageError {
+ public:
+  NoEmbeddedRedis(const std::string& why, bool restarting)
+      : UsageError(why), restarting_(restarting) {}
+  bool restarting() const { return restarting_; }
+
+ private:
+  bool restarting_;
+};
+
+// The pid of the process holding a flock on `file`, from /proc/locks (read, never taken: a
+// probe lock could make a `run` starting at that moment refuse the job as busy); 0 if none.
+pid_t FlockHolder(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return 0;
+  // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (device as hex major:minor); waiters
+  // ("1: -> FLOCK ...") hold nothing.
+  const std::string id = fmt::format(":{:02x}:{:02x}:{} ", major(st.st_dev), minor(st.st_dev),
+                                     static_cast<unsigned long>(st.st_ino));
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    std::istringstream f(line);
+    std::string n, kind, advisory, mode, dev;
+    long pid = 0;
+    if (!(f >> n >> kind) || kind != "FLOCK" || !(f >> advisory >> mode >> pid >> dev)) continue;
+    if ((":" + dev + " ").find(id) == 0 && pid > 0) return static_cast<pid_t>(pid);
+  }
+  return 0;
+}
+
+// Why no embedded Redis of a running job was found under `root`.
+NoEmbeddedRedis Absence(const std::string& root) {
+  const std::string none = "no --redis given and no embedded Redis of a running job under " + root;
+  std::error_code ec;
+  const fs::path r = fs::absolute(root, ec);
+  struct stat st {};
+  const bool seen = ::stat(r.c_str(), &st) == 0;
+  if (!seen && errno == ENOENT)
+    return {fmt::format("{} (it does not exist: no job has run with this STATE_DIR)", none), false};
+  if (!seen || ::access(r.c_str(), R_OK | X_OK) != 0) {
+    return {fmt::format("no --redis given, and the state directory {} is not readable by this "
+                        "user (uid {}{}): only the user that runs a job can reach its embedded "
+                        "Redis; run this as that user, or name a server with --redis",
+                        root, ::geteuid(),
+                        seen ? fmt::format("; it belongs to uid {}", st.st_uid)
+                             : std::string("; a directory above it is closed to it")),
+            false};
+  }
+  std::string running, foreign, kept;
+  pid_t coordinator = 0;
+  uid_t owner = 0;
+  for (fs::directory_iterator it(r, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("job-", 0) != 0) continue;
+    const std::string dir = it->path().string();
+    struct stat js {};
+    if (::lstat(dir.c_str(), &js) != 0 || !S_ISDIR(js.st_mode)) continue;
+    if (::access(dir.c_str(), R_OK | X_OK) != 0) {
+      foreign = dir;
+      owner = js.st_uid;
+    } else if (pid_t pid = FlockHolder(dir + "/lock"); pid > 0) {
+      running = dir;
+      coordinator = pid;
+    } else {
+      kept = dir;
+    }
+  }
+  if (!running.empty()) {
+    return {fmt::format(
+                "the coordinator of the job in {} runs (pid {}), but its embedded Redis "
+                "is down (restarting after a crash, forced or not, or still starting); try again",
+                running, coordinator),
+            true};
+  }
+  if (!foreign.empty()) {
+    return {fmt::format("{}: the state directory {} belongs to another user (uid {}) and is not "
+                        "readable by this user (uid {}): only that user can reach its embedded "
+                        "Redis (or name a server with --redis)",
+                        none, foreign, owner, ::geteuid()),
+            false};
+  }
+  if (!kept.empty()) {
+    return {fmt::format("no job runs under {}, but a job is kept there, stopped, in {} (its "
+                        "`run` was stopped or killed before the job was done): `wordcount run` "
+                        "with the same config and data resumes it",
+                        root, kept),
+            false};
+  }
+  return {none, false};
+}
 
 Location Locate(const job::JobConfig& config, const RedisLocation& where) {
   Location at{.sentinel = job::SentinelOptionsFrom(where.sentinels, where.master_name)};
@@ -61,8 +163,7 @@ Location Locate(const job::JobConfig& config, const RedisLocation& where) {
                      .master_name = job::HaRedis::kMasterName};
     return at;
   }
-  if (found.empty())
-    throw UsageError("no --redis given and no embedded Redis of a running job under " + root);
+  if (found.empty()) throw Absence(root);
   std::string urls;
   for (redis::ConnectOptions o : found) {
     o.password.clear();
@@ -70,6 +171,43 @@ Location Locate(const job::JobConfig& config, const RedisLocation& where) {
   }
   throw UsageError(fmt::format("{} embedded Redis servers run under {}: name one with --redis:{}",
                                found.size(), root, urls));
+}
+
+// f(Locate(...)), again while the embedded Redis of a running job is down (restarting): for up
+// to REDIS_DOWNTIME + 2 s, the most a planned crash keeps it down, plus its start. Throws what
+// Locate and f throw; NoEmbeddedRedis (restarting) if it is still down then.
+template <class F>
+auto WaitingForRestart(const job::JobConfig& config, const RedisLocation& where, F&& f) {
+  using Clock = std::chrono::steady_clock;
+  const bool embedded = where.url.empty() && where.sentinels.empty();
+  const auto until = Clock::now() + std::chrono::milliseconds(
+                                        static_cast<int64_t>(config.redis_downtime * 1000) + 2000);
+  for (;;) {
+    try {
+      return f(Locate(config, where));
+    } catch (const NoEmbeddedRedis& e) {
+      if (!e.restarting() || Clock::now() >= until) throw;
+    } catch (const redis::RedisAuthError&) {
+      throw;
+    } catch (const redis::RedisIoError&) {
+      // It died between being found and being read: found again once it is back. Still down
+      // at the end: why (its coordinator runs), not the socket's error.
+      if (!embedded) throw;
+      if (Clock::now() >= until) {
+        NoEmbeddedRedis why =
+            Absence(config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir);
+        if (why.restarting()) throw why;
+        throw;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// The message (exit 4) for an embedded Redis still down after the wait.
+std::string StillDown(const job::JobConfig& config, const NoEmbeddedRedis& e) {
+  return fmt::format("{} (still down after waiting {:.1f} s: REDIS_DOWNTIME + 2 s)", e.what(),
+                     config.redis_downtime + 2);
 }
 
 // The replication roles: the replicas as the primary `c` reports them, and what each Sentinel
@@ -284,10 +422,17 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
   JobStatus status;
   std::optional<Location> at;
   try {
-    at = Locate(config, where);
-    Connection c(at->redis);
-    status = ReadStatus(store, c);
-    if (at->sentinel.enabled()) status.ha = ReadHa(c, at->sentinel);
+    status = WaitingForRestart(config, where, [&](const Location& l) {
+      at = l;
+      Connection c(l.redis);
+      JobStatus read = ReadStatus(store, c);
+      if (l.sentinel.enabled()) read.ha = ReadHa(c, l.sentinel);
+      return read;
+    });
+  } catch (const NoEmbeddedRedis& e) {
+    if (!e.restarting()) throw;  // exit 2, saying why
+    WriteStderrLine("wordcount status: " + StillDown(config, e));
+    return kExitRedis;
   } catch (const redis::RedisError& e) {
     return RedisTrouble("status", e, store, at ? &at->redis : nullptr);
   }
@@ -302,7 +447,7 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   job::JobStore store(job::KeysOf(config));
   std::optional<Location> at;
   try {
-    at = Locate(config, where);
+    at = WaitingForRestart(config, where, [](const Location& l) { return l; });
     job::RedisSession session(
         job::SessionOptions{.redis = at->redis, .retry_for = std::chrono::milliseconds(5000)});
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
@@ -311,6 +456,10 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     errno = 0;
     if (std::fflush(stdout) != 0 || !WriteTop(STDOUT_FILENO, views))
       throw OutputError("standard output", "cannot write", errno);
+  } catch (const NoEmbeddedRedis& e) {
+    if (!e.restarting()) throw;  // exit 2, saying why
+    WriteStderrLine("wordcount top: " + StillDown(config, e));
+    return kExitRedis;
   } catch (const UsageError&) {
     throw;  // exit 2, as before
   } catch (const OutputError&) {

@@ -1,6 +1,8 @@
 #include "job/coordinator.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -84,6 +86,7 @@ class Coordinator {
       spill_.Remove();
       return std::move(report_);
     }
+    NoteSpillRootMaker();
     if (server().embedded() && observer_) observer_->RedisStarted(server().url());
     try {
       if (int sig = StopSignal()) throw Interrupted(sig);
@@ -167,6 +170,9 @@ class Coordinator {
     report_.seen_restarts = server().seen_restarts();
     report_.failovers = server().failovers();
     report_.workers_killed = workers_ ? workers_->killed() : 0;
+    report_.workers_crashed = workers_ ? workers_->crashed() : 0;
+    report_.already_done = already_done_;
+    report_.done_before = done_before_;
     report_.checkpoints = redis_->durability().checkpoints();
     report_.checkpoint_failures = redis_->durability().failures();
     report_.job_creations = keeper_ ? keeper_->creations() : 0;
@@ -198,16 +204,54 @@ class Coordinator {
         return true;
       case BeginResult::Kind::kResumed:
         Adopt(RecordSpill());
+        done_before_ = DoneTasks();
         Log::Event("job_resumed", "job={} state={} epoch={}", b.id, b.state, b.epoch);
         return true;
       case BeginResult::Kind::kDone:
         Adopt(RecordSpill());
+        already_done_ = true;
+        done_before_ = spec_.total_tasks();
         Log::Event("job_found_done", "job={}", b.id);
         return true;
       default:
         Fail(JobOutcome::kRefused, JobClaim::Refusal(b, c_.in));
         return false;
     }
+  }
+
+  // Tasks (maps and reduces) the job has done so far.
+  int64_t DoneTasks() {
+    return session().Run([&](Connection& c) {
+      JobState s = store_.State(c);
+      return s.Int("done_tasks") + s.Int("done_parts");
+    });
+  }
+
+  // A SPILL_DIR root made by a run of this job is removed by the run that finishes the job, if
+  // it is empty, also when an interrupted run made it and a rerun finishes: the run that makes
+  // it records that in the job's state directory (an embedded Redis's; an external Redis has
+  // none: only the run that made it removes it then). A root it did not make is never removed.
+  void NoteSpillRootMaker() {
+    if (!spec_.shuffle() || c_.spill_dir.empty()) return;  // the default root is always ours
+    const std::string state = server().state_path();
+    if (state.empty()) return;
+    const std::string record = state + "/spill_root_made";
+    const std::string root = spill_.root().string();
+    if (spill_.made_root()) {
+      int fd = ::open(record.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0) return;  // not recorded: a rerun leaves the (empty) root, as before
+      bool ok = ::write(fd, root.data(), root.size()) == static_cast<ssize_t>(root.size());
+      ::close(fd);
+      if (!ok) ::unlink(record.c_str());
+      return;
+    }
+    int fd = ::open(record.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+    std::string made(root.size() + 1, '\0');
+    ssize_t n = ::read(fd, made.data(), made.size());
+    ::close(fd);
+    if (n == static_cast<ssize_t>(root.size()) && made.compare(0, root.size(), root) == 0)
+      spill_.RootMadeByEarlierRun();
   }
 
   std::string RecordSpill() {
@@ -325,8 +369,26 @@ class Coordinator {
   std::string Step(Connection& c) {
     JobState s = keeper_->Step(c);  // held, lease renewed, checkpointed
     if (observer_) {
-      observer_->Tick(
-          ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), server().generation()));
+      ProgressSnapshot p =
+          ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), server().generation());
+      p.done_before = done_before_;
+      p.already_done = already_done_;
+      p.silent_after_ms = SilentAfterMs();
+      // Remote workers (and local ones) are seen through their consumers' idle times: a worker
+      // reads (BLOCK 100 ms) or heartbeats its held tasks (every CLAIM_IDLE_MS / 3). Once a
+      // second: XINFO CONSUMERS is not free.
+      if (Clock::now() - consumers_read_ >= std::chrono::seconds(1)) {
+        consumers_read_ = Clock::now();
+        live_consumers_ = -1;
+        try {
+          int64_t live = 0;
+          for (const ConsumerInfo& w : store_.Consumers(c)) live += w.idle_ms < p.silent_after_ms;
+          live_consumers_ = live;
+        } catch (const redis::RedisReplyError&) {  // no group yet (NOGROUP): not known
+        }
+      }
+      p.live_consumers = live_consumers_;
+      observer_->Tick(p);
     }
     keeper_->NotePhase(c, s, Elapsed());  // the reduce phase's start saved
     return s.state();
@@ -342,6 +404,10 @@ class Coordinator {
     if (ec != std::errc() || p != end || n >= spec_.plan.tasks.size()) return nullptr;
     return &spec_.plan.tasks[n];
   }
+
+  // A worker silent this long (no read, claim or heartbeat) is presumed gone: it would have
+  // heartbeaten a task it holds within CLAIM_IDLE_MS / 3, and an idle one reads every 100 ms.
+  int64_t SilentAfterMs() const { return std::max<int64_t>(c_.claim_idle_ms, 2000) + 1000; }
 
   // Reads the result (job/results.h). It counts only if, afterwards, the job is still complete
   // and Redis did not restart while it was read; otherwise returns false (supervise again).
@@ -390,7 +456,11 @@ class Coordinator {
   std::unique_ptr<JobClaim> claim_;
   std::unique_ptr<JobKeeper> keeper_;
   std::string state_root_;
-  SpillArea spill_;  // shuffle: SPILL_DIR/job-<id>
+  SpillArea spill_;            // shuffle: SPILL_DIR/job-<id>
+  int64_t done_before_ = 0;    // tasks done when this run began
+  bool already_done_ = false;  // the job was done before this run
+  int64_t live_consumers_ = -1;
+  Clock::time_point consumers_read_{};
 };
 
 }  // namespace

@@ -69,8 +69,11 @@ struct JobReport {
   WordCountPairs top;                    // without want_counts
   std::unique_ptr<ResultCounts> counts;  // with want_counts (counts-file order)
   int forced_restarts = 0, unplanned_restarts = 0, workers_killed = 0, job_creations = 0;
-  int seen_restarts = 0;  // an external Redis: restarts seen (the cause unknown)
-  int failovers = 0;      // replicated Redis: a replica promoted (made, or seen through Sentinel)
+  int workers_crashed = 0;    // local workers that exited at the crash point (--crash, exit 17)
+  bool already_done = false;  // the job was done before this run: nothing counted, result read
+  int64_t done_before = 0;    // tasks (maps + reduces) done before this run (a resumed job)
+  int seen_restarts = 0;      // an external Redis: restarts seen (the cause unknown)
+  int failovers = 0;  // replicated Redis: a replica promoted (made, or seen through Sentinel)
   int checkpoints = 0, checkpoint_failures = 0;
 };
 

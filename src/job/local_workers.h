@@ -83,6 +83,7 @@ class LocalWorkers {
 
   size_t alive() const { return pool_.alive(); }
   int killed() const { return pool_.killed(); }
+  int crashed() const { return pool_.crashed(); }
 
  private:
   void Spawn(const std::vector<WorkerSpec>& workers);

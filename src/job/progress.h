@@ -25,6 +25,13 @@ struct ProgressSnapshot {
   double seconds = 0;   // since the run started
   size_t workers = 0;   // local workers alive
   int redis_restarts = 0;
+  // Set by the coordinator after Of:
+  int64_t done_before = 0;    // tasks already done when this run began (a resumed job)
+  bool already_done = false;  // the job was done before this run: its result is read back
+  // Workers seen in Redis (consumers of the job's group) that showed a sign of life (read,
+  // claimed or heartbeat) within the last `silent_after_ms`; -1: not known (not read yet).
+  int64_t live_consumers = -1;
+  int64_t silent_after_ms = 0;
 
   // The snapshot of the job of `spec` whose state in Redis is `s`.
   static ProgressSnapshot Of(const JobSpec& spec, const JobState& s, double seconds, size_t workers,

@@ -95,6 +95,8 @@ class RedisSupervisor {
   void Stop(bool remove_state = false);
   // The state directory was made by this run (nothing to resume was there).
   bool fresh_state() const { return state_ && state_->fresh(); }
+  // The embedded server's state directory (STATE_DIR/job-<key>); empty for an external one.
+  std::string state_path() const { return state_ ? state_->path() : std::string(); }
 
  private:
   // Logs `aof_repaired` if the server's last start cut a torn block off its AOF.

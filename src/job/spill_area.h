@@ -1,8 +1,9 @@
 // Shuffle mode's map outputs: the job's own directory SPILL_DIR/<name> (name "job-<job id>",
 // kept in the job record so that a resumed job finds its outputs again).
 //
-// Ownership: Remove() deletes the job's directory, and SPILL_DIR itself only if this run made
-// it (or it is the run's own default) and it is empty (other jobs and users may share it);
+// Ownership: Remove() deletes the job's directory, and SPILL_DIR itself only if this run (or an
+// earlier run of the job: RootMadeByEarlierRun) made it (or it is the run's own default) and it
+// is empty (other jobs and users may share it);
 // after PrepareRoot alone, only such an empty root. Errors:
 // Prepare throws UsageError naming the directory. Thread-safety: none.
 #pragma once
@@ -48,6 +49,11 @@ class SpillArea {
   // The message for a worker that could not write its output: DescribeSpillTrouble of this
   // area (or, before Prepare, a generic one), and that the job is kept for a rerun.
   std::string OutputTrouble(const std::vector<uint64_t>& input_bytes) const;
+  // PrepareRoot made the root (it did not exist), or it is the run's own default.
+  bool made_root() const { return made_root_; }
+  // An earlier run of this job made the root (recorded in the job's state directory): Remove
+  // removes it too if it is empty.
+  void RootMadeByEarlierRun() { made_root_ = true; }
   bool prepared() const { return !name_.empty(); }
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path dir() const { return root_ / name_; }

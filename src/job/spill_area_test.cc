@@ -56,6 +56,33 @@ TEST(SpillArea, RemovesAReplacedJobsDirectoryAndItsOwnDefaultRoot) {
   EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/spill"));
 }
 
+// Held-out pass: a SPILL_DIR made by a run stopped by SIGTERM stayed, empty, after the rerun that
+// finished the job: the rerun found it existing, so not its own. The coordinator records the
+// maker in the job's state directory and tells the rerun's area (RootMadeByEarlierRun).
+TEST(SpillArea, ARootAnEarlierRunMadeIsRemovedWhenEmptyOneItDidNotMakeIsKept) {
+  testing::TempDir tmp;
+  const std::string root = tmp.path() + "/made";
+  {
+    SpillArea first;
+    first.Prepare(root, "job-x");
+    EXPECT_TRUE(first.made_root());  // stopped here: the job's directory is kept
+  }
+  SpillArea rerun;
+  rerun.Prepare(root, "job-x");
+  EXPECT_FALSE(rerun.made_root());
+  rerun.RootMadeByEarlierRun();
+  rerun.Remove();
+  EXPECT_FALSE(std::filesystem::exists(root));
+
+  std::filesystem::create_directories(tmp.path() + "/theirs");  // not made by the job
+  SpillArea kept;
+  kept.Prepare(tmp.path() + "/theirs", "job-x");
+  EXPECT_FALSE(kept.made_root());
+  kept.Remove();
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/theirs"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/theirs/job-x"));
+}
+
 std::string PrepareError(const std::string& root, const std::string& name) {
   try {
     SpillArea().Prepare(root, name);

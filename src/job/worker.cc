@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -179,6 +182,19 @@ class Worker {
                      "--spill-dir (the SPILL_DIR every host shares)\"",
                      job_.id);
           return kWorkerExitUsage;
+        }
+        if (job_.mode == Mode::kShuffle) {
+          // The coordinator makes the job's directory in SPILL_DIR before the job starts: a
+          // --spill-dir without it is not the SPILL_DIR the hosts share (a short grace for a job
+          // being created right now).
+          std::string trouble = SpillDirTrouble();
+          for (auto until = Clock::now() + std::chrono::seconds(2);
+               !trouble.empty() && Clock::now() < until; trouble = SpillDirTrouble())
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          if (!trouble.empty()) {
+            Log::Error("exit", "reason=output_error error=\"{}\"", trouble);
+            return kWorkerExitOutput;
+          }
         }
         store_.emplace(JobKeys{.stream = o_.stream,
                                .counts = s.Get("count_key").empty() ? "count" : s.Get("count_key"),
@@ -420,6 +436,26 @@ class Worker {
 
   std::string SpillDir() const { return o_.spill_root + "/" + job_.spill; }
 
+  // Why this worker cannot write map outputs in the job's spill directory, "" if it can: a
+  // missing or unwritable directory means --spill-dir is not the job's SPILL_DIR here.
+  std::string SpillDirTrouble() const {
+    const std::string dir = SpillDir();
+    struct stat st {};
+    int err = 0;
+    if (::stat(dir.c_str(), &st) != 0)
+      err = errno;
+    else if (!S_ISDIR(st.st_mode))
+      err = ENOTDIR;
+    else if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      err = errno;
+    if (err == 0) return {};
+    return fmt::format(
+        "--spill-dir {}: the job's map output directory {} is {} on this host ({}): --spill-dir "
+        "must be the job's SPILL_DIR, the directory every host shares (the coordinator makes "
+        "the job's directory there)",
+        o_.spill_root, dir, err == ENOENT ? "missing" : "not usable", std::strerror(err));
+  }
+
   // Statistics of one acknowledgement of a map or reduce task (for the exit line).
   void CountAck(bool accepted) {
     ++commits_;
@@ -437,6 +473,11 @@ class Worker {
                              job_.parts);
       } catch (const SpoiledTableError& e) {
         throw InputError(t.path, 0, e.what());  // the map's own table is discarded with it
+      } catch (const OutputError& e) {
+        // The job's directory gone or closed to us: say so, not only the file's error.
+        if (std::string trouble = SpillDirTrouble(); !trouble.empty())
+          throw OutputError(SpillDir(), trouble);
+        throw;
       }
       bool acked = Redis([&](Connection& c) {
         bool a = store_->MapDone(c, job_.id, t);

@@ -42,6 +42,7 @@ WorkerPool::Reaped WorkerPool::Reap(bool replace) {
     } else {
       int code = WEXITSTATUS(status);
       Log::Event("worker_exited", "name={} pid={} code={}", w.name, w.pid, code);
+      if (code == kWorkerExitCrashed) ++crashed_;
       if (code == kWorkerExitRedis) out.redis_gave_up = true;
       if (code == kWorkerExitOutput) out.output_failed = true;
       if (code == kWorkerExitUsage) out.usage_failed = true;

@@ -41,6 +41,8 @@ class WorkerPool {
 
   size_t alive() const { return workers_.size(); }
   int killed() const { return killed_; }
+  // Workers that exited at the deliberate crash point (kWorkerExitCrashed).
+  int crashed() const { return crashed_; }
 
  private:
   struct Proc {
@@ -52,6 +54,7 @@ class WorkerPool {
   WorkerOptions base_;
   std::vector<Proc> workers_;
   int killed_ = 0;
+  int crashed_ = 0;
 };
 
 }  // namespace wc::job

@@ -265,6 +265,8 @@ def test_lab_mix_of_normal_crashing_and_sleeping_workers(tmp):
     expect(read(out) == serial(tmp, data), "counts differ from serial")
     lines = log_lines(tmp)
     expect(sum("reason=crash_point" in l for l in lines) == 2, "the two crashing workers did not crash")
+    # Held-out pass: the summary said "0 killed worker(s)" and nothing of the two crashes.
+    expect("2 crashed (crash point)" in stderr, stderr)
     expect(any(" steal " in l for l in lines), "no task was stolen from the crashed workers")
 
 
@@ -1226,6 +1228,164 @@ def test_shuffle_workers_wait_between_the_phases(tmp):
     done = [l for l in lines if "reason=done" in l]
     expect(len(done) == 6, f"{len(done)} workers ended with reason=done, wanted 6")
     expect(len(reducers) >= 2, f"reduce tasks done by {reducers} only")
+
+
+def test_status_waits_while_the_embedded_redis_restarts(tmp):
+    # Held-out pass: `status --config` during a forced restart's downtime exited 2 "no --redis
+    # given and no embedded Redis of a running job", although a job ran. It now waits up to
+    # REDIS_DOWNTIME + 2 s for the server to come back (0), and past that says what is true (4).
+    data = gen(tmp, 4, 300)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, COMMIT_MAX_TASKS=1, REDIS_RESTART_INTERVAL=1,
+                 REDIS_DOWNTIME=3, CHECKPOINT_INTERVAL=0.5)
+    impatient = os.path.join(tmp, "impatient.json")  # same STATE_DIR, REDIS_DOWNTIME 0: waits 2 s
+    with open(cfg) as fh:
+        c = json.load(fh)
+    c["REDIS_DOWNTIME"] = 0
+    c["REDIS_RESTART_INTERVAL"] = 0
+    with open(impatient, "w") as fh:
+        json.dump(c, fh)
+    p, out = start_run(tmp, cfg, data)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.05)
+        said_down, waited = None, 0
+        deadline = time.time() + 40
+        while p.poll() is None and time.time() < deadline and (said_down is None or waited < 2):
+            q = subprocess.run([WC, "status", "--config", impatient], capture_output=True, text=True)
+            if p.poll() is not None:
+                break
+            expect(q.returncode in (0, 4), f"status exit {q.returncode}: {q.stderr}")
+            expect("no embedded Redis of a running job" not in q.stderr, q.stderr)
+            if q.returncode == 4:
+                said_down = q.stderr
+            t0 = time.time()
+            q = subprocess.run([WC, "status", "--config", cfg], capture_output=True, text=True)
+            if p.poll() is not None:
+                break
+            expect(q.returncode == 0 and "job:" in q.stdout, f"status exit {q.returncode}: {q.stderr}")
+            waited += time.time() - t0 > 0.5  # it waited for a restart
+            q = subprocess.run([WC, "top", "--config", cfg], capture_output=True, text=True)
+            if p.poll() is not None:
+                break
+            expect(q.returncode == 0, f"top exit {q.returncode}: {q.stderr}")
+        expect(said_down is not None, "no status call fell into a downtime")
+        expect("its embedded Redis is down" in said_down and "restarting" in said_down
+               and "coordinator of the job" in said_down, said_down)
+        expect(waited >= 2, f"no status call waited for a restart ({waited})")
+        # (A sleeping worker's 1 s tasks against a crash every second hardly progress: stop it.)
+        p.send_signal(signal.SIGTERM)
+        rc, _, stderr = finish(p)
+        expect(rc in (0, 143), f"exit {rc}: {stderr}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_status_of_a_stopped_job_or_another_user_says_so_and_a_rerun_removes_the_spill_dir_it_made(tmp):
+    # Held-out pass: `status --config` of a job kept after a stop, or as another user, said only
+    # "no --redis given and no embedded Redis of a running job"; and (shuffle) a SPILL_DIR made
+    # by a run stopped by SIGTERM stayed behind, empty, after the rerun finished the job.
+    data = gen(tmp, 4, 300)
+    spill = os.path.join(tmp, "new-spill")
+    cfg = config(tmp, MODE="shuffle", SPILL_DIR=spill, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1,
+                 COMMIT_MAX_TASKS=1)
+    p, out = start_run(tmp, cfg, data)
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+        time.sleep(0.05)
+    if os.geteuid() == 0:  # another user: the state directory is not readable by it
+        shared = tempfile.mkdtemp(prefix="wc-other-")
+        try:
+            os.chmod(shared, 0o755)
+            other = os.path.join(shared, "config.json")
+            with open(cfg) as fh:
+                c = json.load(fh)
+            c["LOGFILE"] = os.path.join(shared, "wc.log")
+            with open(other, "w") as fh:
+                json.dump(c, fh)
+            os.chmod(other, 0o644)
+            q = subprocess.run(["runuser", "-u", "nobody", "--", WC, "status", "--config", other],
+                               capture_output=True, text=True, cwd="/")
+            expect(q.returncode == 2 and "not readable by this user" in q.stderr, f"exit {q.returncode}: {q.stderr}")
+        finally:
+            subprocess.run(["rm", "-rf", shared])
+    p.send_signal(signal.SIGTERM)
+    rc, _, stderr = finish(p)
+    expect(rc == 143, f"exit {rc}: {stderr}")
+    expect(os.path.isdir(spill), "the stopped run did not keep its SPILL_DIR")
+    q = subprocess.run([WC, "status", "--config", cfg], capture_output=True, text=True)
+    expect(q.returncode == 2 and "a job is kept there, stopped" in q.stderr and "resumes it" in q.stderr,
+           f"exit {q.returncode}: {q.stderr}")
+    p, out = start_run(tmp, cfg, data)  # the same job (--workers would change its partitions)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    expect(not os.path.exists(spill), f"SPILL_DIR left behind: {os.listdir(spill) if os.path.isdir(spill) else ''}")
+    # A SPILL_DIR the job did not make stays, also when a stopped run and a rerun used it.
+    os.makedirs(spill)
+    p, out = start_run(tmp, cfg, data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0 and os.path.isdir(spill) and not os.listdir(spill), f"exit {rc}: {stderr}")
+
+
+def test_rerun_of_a_done_job_says_it_was_read_back_and_slow_rates_show(tmp):
+    # Held-out pass: a rerun that found the job done printed "counted 6 of 6 tasks ... (194 MB/s)"
+    # although it counted nothing; and a run below 1 MB/s printed "(0 MB/s)".
+    data = gen(tmp, 1, 40)
+    r = Redis(tmp)
+    try:
+        cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        rate = re.search(r"\(([0-9.e+-]+) (MB|KB)/s\)", stderr)
+        expect(rate and float(rate.group(1)) > 0, f"rate: {stderr}")
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect("was already done: result read back, nothing counted by this run" in stderr, stderr)
+        expect("MB/s" not in stderr and "counted 1 of" not in stderr, stderr)
+    finally:
+        r.stop()
+
+
+def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
+    # Held-out pass: a remote worker whose --spill-dir is not the job's SPILL_DIR exited 6 with
+    # "cannot create map output: No such file or directory", and the coordinator (--workers 0)
+    # showed "(2 in progress)" forever. The worker now names the spill directory and SPILL_DIR;
+    # the progress line says no worker is alive and that it waits for workers.
+    data = gen(tmp, 4, 300)
+    r = Redis(tmp)
+    try:
+        cfg = config(tmp, MODE="shuffle", SPILL_DIR=os.path.join(tmp, "spill"))
+        p, out = start_run(tmp, cfg, data, "--redis", r.url, "--workers", "0")
+        other = os.path.join(tmp, "elsewhere")
+        os.makedirs(other)
+        ws = [subprocess.Popen([WC, "worker", "--redis", r.url, "--name", f"remote{i}", "--spill-dir", other,
+                                "--wait-seconds", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for i in range(2)]
+        for w in ws:
+            _, werr = w.communicate(timeout=30)
+            expect(w.returncode == 6, f"worker exit {w.returncode}: {werr}")
+            expect("--spill-dir " + other in werr and "SPILL_DIR" in werr and "missing" in werr, werr)
+        time.sleep(6)  # a progress line every 5 s (stderr is not a terminal)
+        p.send_signal(signal.SIGTERM)
+        rc, _, stderr = finish(p)
+        expect(rc == 143, f"exit {rc}: {stderr}")
+        expect("no worker alive" in stderr and "waiting for workers" in stderr, stderr)
+        # Workers with the right --spill-dir finish the job.
+        p, out = start_run(tmp, cfg, data, "--redis", r.url, "--workers", "0")
+        w = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "remote9", "--spill-dir",
+                              os.path.join(tmp, "spill")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        rc, _, stderr = finish(p)
+        w.communicate(timeout=30)
+        expect(rc == 0 and w.returncode == 0, f"exit {rc}, worker {w.returncode}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+    finally:
+        r.stop()
 
 
 def main():
