@@ -500,16 +500,19 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     # A reader that does not read: --out on a FIFO, and standard output.
     fifo = os.path.join(d, "out.fifo")
     os.mkfifo(fifo)
-    holder = subprocess.Popen(["sh", "-c", f"exec sleep 60 < {fifo}"])
+    holder = subprocess.Popen(["sh", "-c", f"exec sleep 600 < {fifo}"])
     try:
         for label, argv, stdout in (("--out on a FIFO", ["--out", fifo], subprocess.DEVNULL),
                                     ("--out - to a pipe", ["--out", "-"], subprocess.PIPE)):
             p = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", data] + argv,
                                  stdout=stdout, stderr=subprocess.PIPE)
+            # The job ends (its worker exits), then the counts go out and block: job_done comes
+            # only after the output.
             deadline = time.time() + 60
-            while time.time() < deadline and " job_done " not in open(os.path.join(d, "wc.log")).read():
+            while time.time() < deadline and " worker_exited " not in open(os.path.join(d, "wc.log")).read():
                 time.sleep(0.1)
-            time.sleep(0.5)  # the counts go out now, and block
+            time.sleep(2)
+            alive = p.poll()
             t0 = time.time()
             p.send_signal(signal.SIGTERM)
             try:
@@ -517,6 +520,7 @@ def test_outputs_third_pass(wc, tmp, data, exp):
             except subprocess.TimeoutExpired:
                 p.kill()
                 rc = p.wait()
+            check(f"run {label}: still writing when stopped", alive is None, alive)
             check(f"run {label}, reader not reading: SIGTERM ends it (143) at once",
                   rc == 143 and time.time() - t0 < 3, (rc, round(time.time() - t0, 1), p.stderr.read()[-500:]))
     finally:
