@@ -1395,11 +1395,14 @@ def main():
     ap.add_argument("--mode", choices=["direct", "shuffle"])
     ap.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     ap.add_argument("-k", default="")
+    ap.add_argument("--shard", default="1/1", help="I/N: every N-th test from the I-th (CTest runs shards at once)")
     args = ap.parse_args()
     WC, ROOT, MODE = os.path.abspath(args.wordcount), args.root, args.mode
     # test_shuffle_* are about shuffle mode itself: they run with the shuffle suite.
     tests = [(n, f) for n, f in sorted(globals().items())
              if n.startswith("test_") and (MODE == "shuffle" or not n.startswith("test_shuffle_"))]
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    tests = tests[shard - 1::shards]
     return run_tests(tests, args.k, f"wc_job_{MODE or 'direct'}_")
 
 
