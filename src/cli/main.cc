@@ -189,24 +189,24 @@ int main(int argc, char** argv) {
   int top_n = 3;
   auto* t = app.add_subcommand("top", "Print the top words of a finished or running job");
   AddBounded(t, "n", &top_n, wc::job::kTopRange, "How many", "top N");
-  auto* top_redis =
-      AddNonEmpty(t, "--redis", &top_where.url,
-                  "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of "
-                  "a running job; password from $WC_REDIS_PASSWORD)");
-  AddSentinelOptions(t, top_redis, &top_where.sentinels, &top_where.master_name,
-                     "HOST:PORT[,...] of Sentinels (and --master-name)");
+  // --redis, or --sentinel and --master-name, of `top` and `status`.
+  auto add_location = [](CLI::App* sub, RedisLocation* where) -> CLI::Option* {
+    auto* redis =
+        AddNonEmpty(sub, "--redis", &where->url,
+                    "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis "
+                    "of a running job; password from $WC_REDIS_PASSWORD)");
+    AddSentinelOptions(sub, redis, &where->sentinels, &where->master_name,
+                       "HOST:PORT[,...] of Sentinels (and --master-name)");
+    return redis;
+  };
+  auto* top_redis = add_location(t, &top_where);
   t->add_option("--config", config_path, "config.json (for the COUNT key name)")
       ->capture_default_str();
 
   RedisLocation status_where{.url = env_redis ? env_redis : ""};
   bool status_json = false;
   auto* st = app.add_subcommand("status", "Show a job's state from Redis");
-  auto* status_redis =
-      AddNonEmpty(st, "--redis", &status_where.url,
-                  "redis://host:port or unix:///socket ($WC_REDIS; default: the embedded Redis of "
-                  "a running job; password from $WC_REDIS_PASSWORD)");
-  AddSentinelOptions(st, status_redis, &status_where.sentinels, &status_where.master_name,
-                     "HOST:PORT[,...] of Sentinels (and --master-name)");
+  auto* status_redis = add_location(st, &status_where);
   st->add_option("--config", config_path, "config.json (for the key names)")->capture_default_str();
   st->add_flag("--json", status_json, "Machine-readable output");
   r->add_flag("--verbose,-v", run_verbose, "Every event on stderr too")->excludes(run_quiet);
