@@ -61,15 +61,15 @@ int RunSerial(const SerialArgs& args) {
 
   if (!args.quiet) {
     double mb = static_cast<double>(result.bytes_counted) / 1e6;
-    fmt::print(stderr,
-               "counted {} of {} files, {:.1f} MB, {} records, {} words, {} distinct in {:.2f} s "
-               "({:.0f} MB/s)\n",
-               result.files_counted, files.size(), mb, result.records, result.words,
-               result.distinct, count_s, count_s > 0 ? mb / count_s : 0.0);
+    WriteStderr(fmt::format(
+        "counted {} of {} files, {:.1f} MB, {} records, {} words, {} distinct in {:.2f} s "
+        "({:.0f} MB/s)\n",
+        result.files_counted, files.size(), mb, result.records, result.words, result.distinct,
+        count_s, count_s > 0 ? mb / count_s : 0.0));
   }
   for (const auto& f : result.failures) WriteStderrLine("FAILED " + f.message);
   if (!result.failures.empty()) {
-    fmt::print(stderr, "{} file(s) failed and were not counted\n", result.failures.size());
+    WriteStderr(fmt::format("{} file(s) failed and were not counted\n", result.failures.size()));
     return kExitInputFailed;
   }
   return kExitOk;

@@ -98,7 +98,8 @@ wc::job::JobConfig ConfigFor(const std::string& path, bool named, bool required)
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int Dispatch(int argc, char** argv) {
   using namespace wc::cli;
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"wordcount: exact, fault-tolerant word count of the text column of CSV files"};
@@ -285,4 +286,15 @@ int main(int argc, char** argv) {
     return kExitInternal;
   }
   return kExitUsage;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rc = Dispatch(argc, argv);
+  // A command whose messages could not all be written (standard error a closed pipe or a full
+  // device) did not say what it did: exit 6, as for standard output. Not a worker: its exit
+  // code tells the coordinator about the job's own outputs.
+  const bool worker = argc > 1 && std::string_view(argv[1]) == "worker";
+  if (rc == wc::cli::kExitOk && !worker && wc::StderrFailed()) return wc::cli::kExitOutput;
+  return rc;
 }

@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "job/coordinator_redis.h"
@@ -432,10 +434,31 @@ class Coordinator {
       return true;
     }
     report_.failures = spec_.plan.failures;
+    // Per file: its planned ranges and the failed ones. A file's failure is said once (its
+    // ranges fail alike: "changed since the job was planned"); a range counted before another
+    // one failed stays in the result (direct mode commits as it goes), and the line says so.
+    std::map<std::string, std::pair<size_t, size_t>> ranges;  // path -> (planned, failed)
+    for (const PlannedTask& t : spec_.plan.tasks) ++ranges[t.path].first;
+    std::vector<std::pair<const PlannedTask*, std::string>> failed;
     for (size_t i = 0; i < r.failures.size(); ++i) {
-      // A worker names the file it opened (symlinks resolved): name the input as given.
       const PlannedTask* task = PlannedTaskOf(r.failure_keys[i]);
-      report_.failures.push_back(task ? NamedAsGiven(*task, r.failures[i]) : r.failures[i]);
+      if (task) ++ranges[task->path].second;
+      // A worker names the file it opened (symlinks resolved): name the input as given.
+      std::string message = task ? NamedAsGiven(*task, r.failures[i]) : r.failures[i];
+      if (std::none_of(failed.begin(), failed.end(),
+                       [&](const auto& f) { return f.second == message; }))
+        failed.emplace_back(task, std::move(message));
+    }
+    for (auto& [task, message] : failed) {
+      if (task) {
+        auto [planned, bad] = ranges[task->path];
+        if (bad < planned) {
+          message +=
+              fmt::format(" ({} of its {} ranges failed; the {} counted before are in the result)",
+                          bad, planned, planned - bad);
+        }
+      }
+      report_.failures.push_back(std::move(message));
     }
     report_.top = std::move(r.top);
     report_.counts = std::move(r.counts);

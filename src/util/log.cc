@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <ctime>
@@ -34,23 +35,18 @@ struct State {
     if (holding && fd >= 0) WriteAll(held);
   }
   // Writes `text` to the log; the first failure (a full disk) is said once on stderr.
+  // A FIFO whose reader does not read holds the process only until a stop is requested
+  // (util/signals.h WriteUnlessStopped): then the line is lost, like one a full disk refused.
   void WriteAll(std::string_view text) {
-    while (!text.empty()) {
-      ssize_t n = ::write(fd, text.data(), text.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int err = n < 0 ? errno : EIO;
-        if (!write_failed) {
-          write_failed = true;
-          WriteStderrLine(ErrnoMessage(
-              fmt::format("wordcount: {}: cannot write log file {} (its events from now on may "
-                          "be missing)",
-                          process, path),
-              err));
-        }
-        return;
-      }
-      text.remove_prefix(static_cast<size_t>(n));
+    if (WriteUnlessStopped(fd, text)) return;
+    const int err = errno;
+    if (!write_failed) {
+      write_failed = true;
+      const std::string what = fmt::format(
+          "wordcount: {}: cannot write log file {} (its events from now on may be missing)",
+          process, path);
+      WriteStderrLine(err == EINTR ? what + ": its reader does not read, and a stop came"
+                                   : ErrnoMessage(what, err));
     }
   }
 };
@@ -158,11 +154,18 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
   if (level >= s.stderr_level) WriteStderr(line);
 }
 
+namespace {
+std::atomic<bool> g_stderr_failed{false};
+}  // namespace
+
 bool WriteStderr(std::string_view text) {
   if (WriteUnlessStopped(STDERR_FILENO, text)) return true;
+  g_stderr_failed.store(true);
   if (errno == EPIPE) RequestStop(SIGPIPE);
   return false;
 }
+
+bool StderrFailed() { return g_stderr_failed.load(); }
 
 void WriteStderrLine(std::string_view line) {
   std::string out = EscapeForLog(line);

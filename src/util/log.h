@@ -67,5 +67,8 @@ bool WriteStderr(std::string_view text);
 // Writes `line`, escaped with EscapeForLog, and a newline to standard error in one write(2), for
 // messages outside the log (errors, summaries naming files). As WriteStderr.
 void WriteStderrLine(std::string_view line);
+// True once a write to standard error (WriteStderr) failed: main turns a command's exit 0 into
+// 6, as for standard output (`gen ... 2>&1 | true`, `run 2>/dev/full`).
+bool StderrFailed();
 
 }  // namespace wc

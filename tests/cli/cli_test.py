@@ -475,6 +475,15 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     check("serial --out -: standard output is the counts file alone", p.returncode == 0 and p.stdout == exp,
           p.stdout[:200])
 
+    # A standard error that cannot take the summary: exit 6, as for standard output.
+    for what, argv in (("gen", ["gen", "--files", "2", "--rows", "100", os.path.join(tmp, "gen-full-stderr")]),
+                       ("split", ["split", "--rows", "1000", os.path.join(data, "tweets_0001.csv"),
+                                  os.path.join(tmp, "split-full-stderr")]),
+                       ("serial", ["serial", data])):
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([wc] + argv, stdout=subprocess.DEVNULL, stderr=full)
+        check(f"{what} 2>/dev/full: exit 6", p.returncode == 6, p.returncode)
+
     # A temporary left by a process that died of SIGKILL goes with the next write of that output.
     out = os.path.join(tmp, "after-kill.tsv")
     dead = subprocess.Popen(["sleep", "0"])
@@ -523,6 +532,34 @@ def test_outputs_third_pass(wc, tmp, data, exp):
             check(f"run {label}: still writing when stopped", alive is None, alive)
             check(f"run {label}, reader not reading: SIGTERM ends it (143) at once",
                   rc == 143 and time.time() - t0 < 3, (rc, round(time.time() - t0, 1), p.stderr.read()[-500:]))
+    finally:
+        holder.kill()
+        holder.wait()
+    # A LOGFILE that is a FIFO of this user whose reader does not read: a signal still stops run.
+    many = os.path.join(tmp, "many-small")
+    run(wc, "gen", "--files", "400", "--rows", "5", many)
+    log_fifo = os.path.join(d, "log.fifo")
+    os.mkfifo(log_fifo)
+    cfg = config_file(os.path.join(d, "fifo-log.json"), d, {"LOGFILE": log_fifo, "COMMIT_MAX_TASKS": 1})
+    holder = subprocess.Popen(["sh", "-c", f"exec sleep 600 < {log_fifo}"])
+    try:
+        time.sleep(0.3)
+        p = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", many], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        time.sleep(4)  # 400 tasks' events: far more than a pipe holds
+        alive = p.poll()
+        t0 = time.time()
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        err = p.stderr.read().decode(errors="replace")
+        check("LOGFILE a FIFO not read: run still going after 4 s", alive is None, (alive, err[-300:]))
+        check("LOGFILE a FIFO not read: SIGTERM ends it (143) at once", rc == 143 and time.time() - t0 < 5,
+              (rc, round(time.time() - t0, 1), err[-300:]))
+        check("LOGFILE a FIFO not read: says the log misses events", "its reader does not read" in err, err[-300:])
     finally:
         holder.kill()
         holder.wait()

@@ -1370,6 +1370,26 @@ def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
         r.stop()
 
 
+def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
+    # Held-out pass: a big file (3 ranges) appended to while counted printed the same FAILED line
+    # once per failed range and nothing about its first range, which was counted before the change
+    # and is in the result (exit 1). One FAILED line per file, saying which ranges are in.
+    data = gen(tmp, 1, 4000)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, COMMIT_MAX_TASKS=1, CHUNK_BYTES=200000)
+    p, _ = start_run(tmp, cfg, data)
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(" counted " in l or " map task=" in l for l in log_lines(tmp)):
+        time.sleep(0.02)
+    with open(os.path.join(data, "tweets_0001.csv"), "a") as fh:
+        fh.write('"late line"\n')
+    rc, _, stderr = finish(p)
+    failed = [l for l in stderr.splitlines() if l.startswith("FAILED ")]
+    expect(rc == 1, f"exit {rc}: {stderr}")
+    expect(len(failed) == 1 and "changed since the job was planned" in failed[0], failed)
+    expect(re.search(r"\((\d) of its 3 ranges failed; the (\d) counted before are in the result\)", failed[0]),
+           failed)
+
+
 def main():
     global WC, ROOT, MODE
     ap = argparse.ArgumentParser()
