@@ -121,6 +121,8 @@ class Coordinator {
            held.empty() ? fmt::format("Redis: {}", e.what()) : held);
     } catch (const redis::RedisError& e) {
       Fail(JobOutcome::kRedis, fmt::format("Redis: {}", e.what()));
+    } catch (const OutputError& e) {  // e.g. the embedded Redis could not save: STATE_DIR full
+      Fail(JobOutcome::kOutput, e.what());
     }
     Finish();
     return std::move(report_);

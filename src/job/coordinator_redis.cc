@@ -60,7 +60,9 @@ CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
                          // may lack the job: its generation grows, and the job is checked.
                          .on_connect = [this](redis::Connection& c) { server_.Connected(c); }}),
       durability_(c.persistence, Ms(c.checkpoint_interval),
-                  server_.embedded() ? Ms(c.redis_restart_interval) : Ms(0)) {}
+                  server_.embedded() ? Ms(c.redis_restart_interval) : Ms(0)) {
+  if (server_.embedded()) durability_.SetDirectory(server_.state_path());
+}
 
 void CoordinatorRedis::Close(bool job_over, bool held,
                              const std::function<void(redis::Connection&)>& release) {

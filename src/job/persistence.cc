@@ -1,8 +1,14 @@
 #include "job/persistence.h"
 
+#include <fmt/format.h>
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <thread>
 
+#include "util/error.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 namespace wc::job {
@@ -10,12 +16,27 @@ namespace wc::job {
 using redis::Connection;
 using redis::InfoField;
 
+std::string Durability::Where() const {
+  if (dir_.empty()) return "see the server's log";
+  struct statvfs fs {};
+  std::string free;
+  if (::statvfs(dir_.c_str(), &fs) == 0)
+    free =
+        fmt::format(", {} KB free there", static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize / 1024);
+  return fmt::format("its directory {}{}; see redis.log there", EscapeForLog(dir_), free);
+}
+
 std::string Durability::NoteBgsaveStatus(const std::string& info) {
   std::string status = InfoField(info, "rdb_last_bgsave_status");
-  if (status != "ok" && status != last_status_) {
+  const bool done = InfoField(info, "rdb_bgsave_in_progress") != "1";
+  // Each BGSAVE of ours that failed counts once; a status seen without one (the first look, a
+  // save someone else started) only when it changes.
+  if (status != "ok" &&
+      ((bgsave_pending_ && done) || (!bgsave_pending_ && status != last_status_))) {
     ++failures_;
-    Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={}", status);
+    Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={} where=\"{}\"", status, Where());
   }
+  if (done) bgsave_pending_ = false;
   last_status_ = status;
   return status;
 }
@@ -40,6 +61,7 @@ void Durability::MaybeCheckpoint(Connection& c) {
   if (InfoField(info, "rdb_bgsave_in_progress") == "1") return;  // still running: skip
   try {
     c.Command({"BGSAVE"});
+    bgsave_pending_ = true;
     ++checkpoints_;
     Log::Event("checkpoint", "n={} previous_status={}", checkpoints_, status);
   } catch (const redis::RedisReplyError& e) {
@@ -111,8 +133,13 @@ void Durability::SaveNow(Connection& c) {
           c.Command({"SAVE"});
           return true;
         } catch (const redis::RedisReplyError& e) {
-          if (std::string_view(e.what()).find("in progress") == std::string_view::npos) throw;
-          return false;
+          if (std::string_view(e.what()).find("in progress") != std::string_view::npos)
+            return false;
+          // Redis answers a failed SAVE with a bare "ERR" (its log says why: a full disk).
+          const std::string why = fmt::format(
+              "Redis could not save its data (SAVE answered \"{}\"): {}", e.what(), Where());
+          if (!dir_.empty()) throw OutputError(dir_, why);
+          throw redis::RedisReplyError(why);
         }
       });
 }

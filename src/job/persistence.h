@@ -49,6 +49,10 @@ class Durability {
 
   int checkpoints() const { return checkpoints_; }
   int failures() const { return failures_; }
+  // The embedded Redis's directory (STATE_DIR/job-*), named with its free space when a save
+  // fails; empty for an external Redis. With it, a SaveNow that Redis refuses (a full disk)
+  // throws OutputError naming it (exit 6) instead of RedisReplyError.
+  void SetDirectory(std::string dir) { dir_ = std::move(dir); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -65,7 +69,12 @@ class Durability {
   job::Persistence kind_;
   std::chrono::milliseconds interval_, crash_interval_;
   Clock::time_point next_;
+  // Why a save failed, for messages: Redis says only "err"; its log says why.
+  std::string Where() const;
+
   std::string last_status_ = "ok";
+  bool bgsave_pending_ = false;  // a BGSAVE of ours whose outcome was not noted yet
+  std::string dir_;
   int checkpoints_ = 0, failures_ = 0;
 };
 

@@ -797,10 +797,19 @@ def test_full_state_dir_is_an_output_error(tmp):
         except OSError:
             pass
         os.close(fd)
-        p, _ = start_run(tmp, config(tmp, STATE_DIR=state), gen(tmp, 1, 10))
+        data = gen(tmp, 1, 10)
+        p, _ = start_run(tmp, config(tmp, STATE_DIR=state), data)
         rc, stdout, stderr = finish(p, timeout=30)
         expect(rc == 6 and "No space left on device" in stderr and "STATE_DIR" in stderr, f"exit {rc}: {stderr}")
         expect(os.listdir(state) == ["filler"], f"left in STATE_DIR: {os.listdir(state)}")
+        # Room for the small state files but not for Redis's save when the job is created: that
+        # SAVE answered a bare "ERR" (exit 4, "Redis: ERR"). Exit 6 naming the directory.
+        with open(os.path.join(state, "filler"), "r+b") as fh:
+            fh.truncate(os.path.getsize(os.path.join(state, "filler")) - 24 * 1024)
+        p, _ = start_run(tmp, config(tmp, STATE_DIR=state), data)
+        rc, stdout, stderr = finish(p, timeout=60)
+        expect(rc == 6 and "Redis could not save its data" in stderr and "KB free there" in stderr,
+               f"exit {rc}: {stderr}")
     finally:
         u = subprocess.run(["umount", state], capture_output=True, text=True)
         if u.returncode != 0:
