@@ -244,9 +244,15 @@ JobConfig LoadConfig(const std::string& path) {
     } catch (const std::invalid_argument& e) {
       throw UsageError(
           fmt::format("{}: config key '{}' must be {}, got {}", path, key, e.what(), value.dump()));
+    } catch (const UsageError& e) {  // an enumeration (MODE, PERSISTENCE, REDIS_HA)
+      throw UsageError(fmt::format("{}: config key {}", path, e.what()));
     }
   }
-  Validate(c);
+  try {
+    Validate(c);
+  } catch (const UsageError& e) {  // keys that contradict each other: the file is named too
+    throw UsageError(fmt::format("{}: {}", path, e.what()));
+  }
   return c;
 }
 

@@ -484,6 +484,14 @@ def test_outputs_third_pass(wc, tmp, data, exp):
             p = subprocess.run([wc] + argv, stdout=subprocess.DEVNULL, stderr=full)
         check(f"{what} 2>/dev/full: exit 6", p.returncode == 6, p.returncode)
 
+    # Config errors name the file, also for an enumeration and for keys that contradict each other.
+    for name, keys, want in (("MODE", {"MODE": "Shuffle"}, 'config key MODE must be "direct" or "shuffle"'),
+                             ("IN = COUNT", {"IN": "x", "COUNT": "x"}, 'COUNT "x" collides')):
+        bad = os.path.join(tmp, "bad-enum.json")
+        with open(bad, "w") as fh:
+            json.dump(keys, fh)
+        expect_usage(wc, f"config {name}", ["run", "--config", bad, "--data", data], [f"{bad}: ", want])
+
     # A temporary left by a process that died of SIGKILL goes with the next write of that output.
     out = os.path.join(tmp, "after-kill.tsv")
     dead = subprocess.Popen(["sleep", "0"])
