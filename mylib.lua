@@ -1027,6 +1027,24 @@ local function progress(keys, args)
   return out
 end
 
+-- wc_result_sum_v3 (no-writes): the result's distinct words and their total, summed inside
+-- Redis (nothing sent but two numbers), a page of ZRANGE at a time.
+--   KEYS: the nine. ARGV: none. Reply: {ZCARD C, the sum of C's scores as a decimal string}.
+-- Without --out the coordinator checks both against the job's record: a count another writer
+-- changed (ZINCRBY) is found, where ZCARD alone saw only words added or removed. Scores are
+-- integers below 2^53 (the job's total is bounded so), which a Lua number sums exactly.
+local function result_sum(keys, args)
+  local k = open_keys(keys)
+  nargs_exact(args, 0, 'no arguments')
+  local n = redis.call('ZCARD', k.counts)
+  local sum = 0
+  for first = 0, n - 1, 10000 do
+    local page = redis.call('ZRANGE', k.counts, first, first + 9999, 'WITHSCORES')
+    for j = 2, #page, 2 do sum = sum + tonumber(page[j]) end
+  end
+  return {n, string.format('%.0f', sum)}
+end
+
 -- ---- registration ----
 
 -- Turns fail() into an error reply; any other error (e.g. from redis.call) passes unchanged.
@@ -1060,3 +1078,4 @@ register('wc_publish_write_v3', publish_write)
 register('wc_redo_maps_v3', redo_maps)
 register('wc_foreign_v3', foreign)
 register('wc_progress_v4', progress, {'no-writes'})
+register('wc_result_sum_v3', result_sum, {'no-writes'})

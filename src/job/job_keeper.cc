@@ -8,7 +8,7 @@ namespace wc::job {
 
 void JobKeeper::Ensure(redis::Connection& c) {
   if (!claim_.Ensure(c, spec_.plan.tasks)) return;
-  reduce_seen_ = false;  // a re-created shuffle job runs its reduce phase again
+  reduce_seen_ = publish_seen_ = false;  // a re-created shuffle job runs both phases again
   durability_.SaveNow(c);
   ++creations_;
   Log::Event("job_created", "job={} stream={} tasks={} mode={} partitions={} creation={}",
@@ -35,11 +35,19 @@ JobState JobKeeper::Step(redis::Connection& c) {
 }
 
 void JobKeeper::NotePhase(redis::Connection& c, const JobState& s, double elapsed_s) {
-  if (s.state() != "reduce" || reduce_seen_) return;
-  // The function that acknowledged the last map started the reduce phase; save it.
-  reduce_seen_ = true;
-  Log::Event("reduce_phase", "partitions={} after_s={:.3f}", spec_.partitions, elapsed_s);
-  durability_.SaveNow(c);
+  // The function that acknowledged the last map (reduce) started the reduce (publish) phase;
+  // save it. Without the save at the publish phase, forced crashes every REDIS_RESTART_INTERVAL
+  // livelocked a job whose last reduce was committed after the window's checkpoint: each crash
+  // took it back to the reduce phase, each redone reduce to a publish cut by the next crash.
+  if (s.state() == "reduce" && !reduce_seen_) {
+    reduce_seen_ = true;
+    Log::Event("reduce_phase", "partitions={} after_s={:.3f}", spec_.partitions, elapsed_s);
+    durability_.SaveNow(c);
+  } else if (s.state() == "publish" && !publish_seen_) {
+    reduce_seen_ = publish_seen_ = true;
+    Log::Event("publish_phase", "partitions={} after_s={:.3f}", spec_.partitions, elapsed_s);
+    durability_.SaveNow(c);
+  }
 }
 
 }  // namespace wc::job

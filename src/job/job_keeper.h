@@ -34,8 +34,8 @@ class JobKeeper {
   // One step on a live Redis: Ensure if a recheck is due, renew the lease, checkpoint if due.
   // Returns the job's state.
   JobState Step(redis::Connection& c);
-  // Saves synchronously the first time `s` shows the reduce phase since the job was (re)created
-  // (logging `reduce_phase`, `elapsed_s` into the run).
+  // Saves synchronously the first time `s` shows the reduce phase, and the publish phase, since
+  // the job was (re)created (logging `reduce_phase` / `publish_phase`, `elapsed_s` into the run).
   void NotePhase(redis::Connection& c, const JobState& s, double elapsed_s);
   // How often the job's plan was written (1, and one more each time Redis lost the job).
   int creations() const { return creations_; }
@@ -47,6 +47,7 @@ class JobKeeper {
   const JobSpec& spec_;
   bool recheck_ = false;
   bool reduce_seen_ = false;
+  bool publish_seen_ = false;
   int creations_ = 0;
 };
 

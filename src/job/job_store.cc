@@ -230,6 +230,16 @@ int64_t JobStore::DistinctWords(Connection& c) {
   return c.Command({"ZCARD", keys_.counts}).integer();
 }
 
+std::pair<int64_t, uint64_t> JobStore::ResultSum(Connection& c) {
+  Reply r = Call(c, "wc_result_sum_v3", {});
+  const std::string_view sum = r[1].str();
+  uint64_t total = 0;
+  auto [end, ec] = std::from_chars(sum.data(), sum.data() + sum.size(), total);
+  if (ec != std::errc() || end != sum.data() + sum.size())
+    throw redis::RedisProtocolError("wc_result_sum_v3: not a total: " + std::string(sum));
+  return {r[0].integer(), total};
+}
+
 std::string JobStore::OutOfMemory(Connection& c) {
   std::string info(c.Command({"INFO", "memory"}).str());
   double used = std::atof(redis::InfoField(info, "used_memory").c_str());

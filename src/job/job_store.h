@@ -117,6 +117,9 @@ class JobStore {
   // Every (word, count) of the result, in counts-file order (pipelined pages, no sort).
   ResultCounts ReadCounts(redis::Connection& c);
   int64_t DistinctWords(redis::Connection& c);
+  // The result's distinct words and the total of its counts, summed inside Redis
+  // (wc_result_sum_v3): what the coordinator checks against the record without reading C.
+  std::pair<int64_t, uint64_t> ResultSum(redis::Connection& c);
   // The largest argument the server takes (proto-max-bulk-len); 0 if CONFIG is denied.
   int64_t MaxArgumentBytes(redis::Connection& c);
   // "Redis is out of memory (...)" if it uses 95% of its maxmemory or more, else "".

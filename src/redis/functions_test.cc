@@ -90,7 +90,7 @@ TEST_F(FunctionsTest, LibraryRegistersExactlyTheV3Functions) {
                        "wc_job_fail_v3", "wc_job_release_v3", "wc_job_takeover_v3", "wc_commit_v3",
                        "wc_fail_v3", "wc_map_done_v3", "wc_ack_finished_v3", "wc_reduce_done_v3",
                        "wc_publish_v3", "wc_publish_write_v3", "wc_redo_maps_v3", "wc_foreign_v3",
-                       "wc_progress_v4"}));
+                       "wc_progress_v4", "wc_result_sum_v3"}));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v1", {}), "ERR Function not found"));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {}), "ERR Function not found"));
 }
