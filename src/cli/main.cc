@@ -90,7 +90,12 @@ void AddSentinelOptions(CLI::App* app, CLI::Option* redis, std::string* sentinel
 // The config of `status` and `top` (key names, STATE_DIR) and of `run`: a file named with
 // --config or $WC_CONFIG must exist (a UsageError naming it otherwise); the default,
 // config.json, is optional for status and top (they need only key names) and required by run.
-wc::job::JobConfig ConfigFor(const std::string& path, bool named, bool required) {
+// An empty name is a UsageError saying where it came from (`source`: --config or $WC_CONFIG).
+wc::job::JobConfig ConfigFor(const std::string& path, bool named, bool required,
+                             const std::string& source) {
+  if (path.empty())
+    throw wc::UsageError(source + " is empty: name a config file (or leave " + source +
+                         " out for config.json)");
   std::error_code ec;
   if (!named && !required && !std::filesystem::exists(path, ec)) return {};
   return wc::job::LoadConfig(path);
@@ -147,7 +152,10 @@ int Dispatch(int argc, char** argv) {
   r->add_option("--config", config_path, "config.json with the lab's keys ($WC_CONFIG)")
       ->capture_default_str();
   AddNonEmpty(r, "--out", &run.out, "Write every count to this file");
-  r->add_option("--data", run_data, "Input glob, overrides DATA_PATH");
+  r->add_option_function<std::string>(
+       "--data", [&run_data](const std::string& v) { run_data = wc::NonEmpty("--data", v); },
+       "Input glob, overrides DATA_PATH")
+      ->type_name("TEXT");
   AddBounded(r, "--workers", &run_workers, wc::job::kWorkersRange,
              "Normal workers only, this many (overrides the N_* keys; 0: remote workers only)")
       ->default_str("");
@@ -221,7 +229,13 @@ int Dispatch(int argc, char** argv) {
     PrintError("", e.what());
     return kExitUsage;
   }
-  for (CLI::App* sub : {r, t, st}) config_named |= sub->get_option("--config")->count() > 0;
+  std::string config_source = "$WC_CONFIG";
+  for (CLI::App* sub : {r, t, st}) {
+    if (sub->get_option("--config")->count() > 0) {
+      config_named = true;
+      config_source = "--config";
+    }
+  }
   // A URL from $WC_REDIS (not --redis) is named so in messages; --sentinel overrides it.
   if (top_redis->count() == 0 && env_redis) top_where.url_source = "$WC_REDIS";
   if (status_redis->count() == 0 && env_redis) status_where.url_source = "$WC_REDIS";
@@ -238,7 +252,8 @@ int Dispatch(int argc, char** argv) {
     }
     if (*g) return RunGen(gen);
     if (*r) {
-      wc::job::JobConfig config = ConfigFor(config_path, config_named, /*required=*/true);
+      wc::job::JobConfig config =
+          ConfigFor(config_path, config_named, /*required=*/true, config_source);
       run.job.data = run_data;
       if (run_mode) config.mode = wc::job::ParseMode(*run_mode, "--mode");
       if (run_workers >= 0) run.job.workers = run_workers;
@@ -255,11 +270,13 @@ int Dispatch(int argc, char** argv) {
       return wc::job::RunWorker(worker);
     }
     if (*st) {
-      wc::job::JobConfig config = ConfigFor(config_path, config_named, /*required=*/false);
+      wc::job::JobConfig config =
+          ConfigFor(config_path, config_named, /*required=*/false, config_source);
       return PrintStatus(config, status_where, status_json);
     }
     if (*t) {
-      wc::job::JobConfig config = ConfigFor(config_path, config_named, /*required=*/false);
+      wc::job::JobConfig config =
+          ConfigFor(config_path, config_named, /*required=*/false, config_source);
       return PrintTop(config, top_where, top_n);
     }
   } catch (const wc::UsageError& e) {

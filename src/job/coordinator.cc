@@ -118,9 +118,9 @@ class Coordinator {
     } catch (const redis::RedisReplyError& e) {
       std::string held = WrongTypes();  // WRONGTYPE, or "ERR wc: key ... is a string" from mylib
       Fail(held.empty() ? JobOutcome::kRedis : JobOutcome::kRefused,
-           held.empty() ? fmt::format("Redis: {}", e.what()) : held);
+           held.empty() ? redis::Describe(e) : held);
     } catch (const redis::RedisError& e) {
-      Fail(JobOutcome::kRedis, fmt::format("Redis: {}", e.what()));
+      Fail(JobOutcome::kRedis, redis::Describe(e));
     } catch (const OutputError& e) {  // e.g. the embedded Redis could not save: STATE_DIR full
       Fail(JobOutcome::kOutput, e.what());
     }
@@ -314,6 +314,14 @@ class Coordinator {
              "a worker refused its environment (its error is above): not respawned");
         return false;
       }
+      if (reaped.refused) {  // an ACL denies workers a command: another round fails alike
+        Fail(JobOutcome::kRefused,
+             reaped.refused_error.empty()
+                 ? "a worker was refused by Redis's ACL (NOPERM): its error is in LOGFILE (its "
+                   "'exit' event); not respawned"
+                 : "a worker was refused: " + reaped.refused_error);
+        return false;
+      }
       if (reaped.redis_gave_up) {
         Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + RedisTrouble());
         return false;
@@ -365,7 +373,7 @@ class Coordinator {
       });
       return why.empty() ? "its error is in LOGFILE (its 'exit' event)" : why;
     } catch (const redis::RedisError& e) {
-      return std::string("Redis: ") + e.what();
+      return redis::Describe(e);
     }
   }
 

@@ -731,6 +731,9 @@ int RunWorker(const WorkerOptions& options) {
   } catch (const redis::RedisAuthError& e) {
     Log::Error("exit", "reason=redis_auth error=\"{}\"", PasswordTrouble(e));
     return kWorkerExitUsage;
+  } catch (const redis::RedisPermissionError& e) {  // an ACL: retrying (or respawning) cannot help
+    Log::Error("exit", "reason=refused error=\"{}\"", e.what());
+    return kWorkerExitRefused;
   } catch (const redis::RedisError& e) {
     Log::Error("exit", "reason=redis_error error=\"{}\"", e.what());
     return kWorkerExitRedis;

@@ -14,7 +14,8 @@
 //
 // Errors: input problems are recorded per task after max_deliveries tries (at once for a file
 // that does not parse, or a path outside the data root); RedisUnavailable or a Redis error
-// ends the worker with kWorkerExitRedis. Nothing is thrown out of RunWorker.
+// ends the worker with kWorkerExitRedis, a NOPERM (Redis's ACL denies it a command) with
+// kWorkerExitRefused (its 'exit' line: reason=refused). Nothing is thrown out of RunWorker.
 #pragma once
 
 #include "job/worker_options.h"

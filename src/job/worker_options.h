@@ -29,6 +29,7 @@ inline constexpr int kWorkerExitUsage = 2;     // e.g. no --spill-dir, a passwor
 inline constexpr int kWorkerExitRedis = 4;     // Redis unreachable past the retry limit
 inline constexpr int kWorkerExitNoJob = 5;     // no job within --wait-seconds, or it failed
 inline constexpr int kWorkerExitOutput = 6;    // its output could not be written (spill dir)
+inline constexpr int kWorkerExitRefused = 7;   // Redis's ACL denies it a command (NOPERM)
 inline constexpr int kWorkerExitCrashed = 17;  // the deliberate crash point
 
 struct WorkerOptions {

@@ -1,15 +1,50 @@
 #include "job/worker_pool.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "util/log.h"
 #include "util/process.h"
+#include "util/unique_fd.h"
 
 namespace wc::job {
+
+namespace {
+
+// The error of worker `pid`'s 'exit' line among LOGFILE's last 1 MiB
+// (`... name[pid] ERROR exit reason=... error="..."`), "" if not found or not readable (a
+// FIFO, gone). Opened without following a link or blocking; read only.
+std::string ExitError(const std::string& logfile, pid_t pid) {
+  if (logfile.empty()) return "";
+  UniqueFd fd(::open(logfile.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
+  constexpr off_t kTail = 1 << 20;
+  off_t from = std::max<off_t>(0, st.st_size - kTail);
+  std::string text(static_cast<size_t>(st.st_size - from), '\0');
+  ssize_t n = ::pread(fd.get(), text.data(), text.size(), from);
+  if (n <= 0) return "";
+  text.resize(static_cast<size_t>(n));
+  const std::string key = fmt::format("[{}] ERROR exit reason=", pid);
+  size_t at = text.rfind(key);
+  if (at == std::string::npos) return "";
+  size_t err = text.find(" error=\"", at);
+  size_t end = text.find('\n', at);
+  if (end == std::string::npos) end = text.size();
+  if (err == std::string::npos || err > end) return "";
+  err += 8;
+  if (end > err && text[end - 1] == '"') --end;
+  return text.substr(err, end - err);
+}
+
+}  // namespace
 
 void WorkerPool::Spawn(const std::string& name, bool crash, bool slow) {
   WorkerOptions o = base_;
@@ -46,6 +81,10 @@ WorkerPool::Reaped WorkerPool::Reap(bool replace) {
       if (code == kWorkerExitRedis) out.redis_gave_up = true;
       if (code == kWorkerExitOutput) out.output_failed = true;
       if (code == kWorkerExitUsage) out.usage_failed = true;
+      if (code == kWorkerExitRefused && !out.refused) {
+        out.refused = true;
+        out.refused_error = ExitError(base_.logfile, w.pid);
+      }
     }
   }
   return out;

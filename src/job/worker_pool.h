@@ -32,6 +32,10 @@ class WorkerPool {
     bool redis_gave_up = false;  // a worker exited with kWorkerExitRedis
     bool output_failed = false;  // a worker exited with kWorkerExitOutput (e.g. spill dir full)
     bool usage_failed = false;   // kWorkerExitUsage: its environment (LOGFILE a link...) refused
+    // kWorkerExitRefused (Redis's ACL denies it a command): true, and its error as its 'exit'
+    // line in LOGFILE says it ("" if that cannot be read: not a regular file, not found).
+    bool refused = false;
+    std::string refused_error;
   };
   // Reaps exited workers; replaces those killed by a signal while `replace` (at most 1000).
   Reaped Reap(bool replace);

@@ -177,6 +177,27 @@ TEST_F(ConnectionTest, ServerCrashIsAnIoErrorAndTheConnectionIsDead) {
   EXPECT_EQ(again.Command({"PING"}).str(), "PONG");
 }
 
+// Held-out pass: "a worker gave up on Redis: Redis: Redis /.../redis.sock: no reply: Broken
+// pipe". An I/O error names the server already; a reply error gets "Redis: " once.
+TEST_F(ConnectionTest, ADescribedErrorSaysRedisOnce) {
+  try {
+    conn().Command({"NOSUCHCOMMAND"});
+    FAIL();
+  } catch (const RedisReplyError& e) {
+    EXPECT_EQ(Describe(e).rfind("Redis: ERR ", 0), 0u) << Describe(e);
+  }
+  server().Kill();
+  try {
+    conn().Command({"PING"});
+    FAIL();
+  } catch (const RedisIoError& e) {
+    EXPECT_EQ(Describe(e).rfind("Redis ", 0), 0u) << Describe(e);
+    EXPECT_EQ(Describe(e).find("Redis: Redis"), std::string::npos) << Describe(e);
+    EXPECT_EQ(Describe(e), e.what());
+  }
+  server().Start();
+}
+
 TEST(RedisAuth, PasswordIsRequiredAndUsed) {
   testing::TempDir dir;
   RedisServer server({.dir = dir.path(), .password = "pw"});

@@ -71,4 +71,12 @@ class RedisProtocolError : public RedisError {
   using RedisError::RedisError;
 };
 
+// `e` for a message: "Redis: <what>", unless what() names Redis already (a RedisIoError:
+// "Redis /path/redis.sock: no reply: Broken pipe"; a RedisAuthError or RedisPermissionError:
+// "Redis at ..."), which is not said twice ("Redis: Redis ...").
+inline std::string Describe(const RedisError& e) {
+  std::string what = e.what();
+  return what.rfind("Redis", 0) == 0 ? what : "Redis: " + what;
+}
+
 }  // namespace wc::redis

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 #include "util/escape.h"
@@ -113,6 +114,14 @@ auto SentinelClient::AskEach(const std::string& password, F&& f) const
       errors += fmt::format("; {}: {}", s.str(), e.what());
     } catch (const RedisProtocolError& e) {
       errors += fmt::format("; {}: {}", s.str(), e.what());
+    } catch (const RedisReplyError& e) {
+      // A server without the SENTINEL command (a plain Redis given as a Sentinel): said so,
+      // not its raw "ERR unknown command 'SENTINEL', with args beginning with: ...".
+      if (std::string_view(e.what()).rfind("ERR unknown command", 0) != 0) throw;
+      errors += fmt::format(
+          "; the server at {} is not a Sentinel (it does not know the SENTINEL "
+          "command: a plain Redis?)",
+          s.str());
     }
   }
   throw RedisIoError(

@@ -12,8 +12,9 @@
 // connections (redis::Connection, which owns and frees its hiredis context) and returns a
 // Connection the caller owns. Thread-safety: every method is const and shares nothing, so one
 // client may be used from several threads. Errors: RedisIoError (retryable, `timeout()` false)
-// when no Sentinel answers, none knows the name, or the server named is not (yet) a primary;
-// RedisReplyError for a refused AUTH or an unknown command (a Sentinel that is not one).
+// when no Sentinel answers, none knows the name, the server named is not (yet) a primary, or
+// none is a Sentinel (a plain Redis without the SENTINEL command: "the server at H:P is not a
+// Sentinel"); RedisReplyError for a refused AUTH or another error reply.
 #pragma once
 
 #include <chrono>

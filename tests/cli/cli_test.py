@@ -781,6 +781,13 @@ def test_named_config_must_exist(wc, tmp):
     check("status without config.json: no config error", "config" not in p.stderr and p.returncode == 2, p.stderr)
     p = run(wc, "run", env=env, cwd=tmp, text=True)
     check("run without config.json: names it", "cannot read config file config.json" in p.stderr, p.stderr)
+    # Held-out pass: an empty $WC_CONFIG said "cannot read config file : No such file or
+    # directory", an empty --data "run: : cannot open" (exit 3). Both are usage errors, named.
+    for cmd in ("status", "top", "run"):
+        expect_usage(wc, f"{cmd} with WC_CONFIG=''", [cmd], ["$WC_CONFIG is empty"], env=dict(os.environ, WC_CONFIG=""))
+        expect_usage(wc, f"{cmd} --config ''", [cmd, "--config", ""], ["--config is empty"])
+    cfg = run_config(tmp, "empty-data")
+    expect_usage(wc, "run --data ''", ["run", "--config", cfg, "--data", ""], ["--data must be a non-empty string"])
 
 
 def test_timing_keys(wc, tmp, data):
@@ -993,6 +1000,32 @@ def test_redis_locations_are_checked(wc, tmp, data):
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def test_sentinel_that_is_a_plain_redis(wc, tmp):
+    """Held-out pass: status --sentinel pointed at a plain Redis exited 4 with its raw "ERR
+    unknown command 'SENTINEL', with args beginning with: ...". It says the server at that
+    address is not a Sentinel (exit 4 still: no Sentinel names a primary)."""
+    if shutil.which("redis-server") is None:
+        print("SKIP plain Redis as a Sentinel: no redis-server")
+        return
+    rdir = os.path.join(tmp, "not-a-sentinel")
+    os.mkdir(rdir)
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", rdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        check("plain Redis starts", wait_port(port, proc=proc))
+        env = dict(os.environ)
+        env.pop("WC_REDIS_PASSWORD", None)
+        for cmd in ("status", "top"):
+            p = run(wc, cmd, "--sentinel", f"127.0.0.1:{port}", "--master-name", "x", text=True, env=env, timeout=60)
+            check(f"{cmd} --sentinel <a plain Redis>: exit 4, says it is not a Sentinel",
+                  p.returncode == 4 and f"the server at 127.0.0.1:{port} is not a Sentinel" in p.stderr
+                  and "unknown command" not in p.stderr, (p.returncode, p.stderr))
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_unusable_spill_dir_leaves_nothing(wc, tmp, data):
@@ -1280,6 +1313,7 @@ def main():
         test_redis_args(wc, tmp, data)
         test_redis_urls_and_passwords(wc, tmp, data)
         test_redis_locations_are_checked(wc, tmp, data)
+        test_sentinel_that_is_a_plain_redis(wc, tmp)
         test_unusable_spill_dir_leaves_nothing(wc, tmp, data)
         test_words_with_control_bytes(wc, tmp)
         test_paths_others_could_swap(wc, tmp, data)

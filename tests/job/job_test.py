@@ -768,6 +768,34 @@ def test_acl_refusal_names_the_server_and_the_command(tmp):
         r.stop()
 
 
+def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
+    # Held-out pass: an ACL denying a command only workers use (XAUTOCLAIM, XREADGROUP) ended
+    # run with exit 4 "a worker gave up on Redis: its error is in LOGFILE", the worker's log
+    # saying reason=redis_error. The worker exits 7 (reason=refused), and run exit 7 naming the
+    # server and the command, without rounds of respawned workers.
+    data = gen(tmp, 2, 300)
+    r = Redis(tmp, password="acl-pw")
+    try:
+        # A sleeping worker holds a task for 1 s: the normal one, out of new tasks, steals
+        # (XAUTOCLAIM) before the job can be done.
+        cfg = config(tmp, N_NORMAL_WORKERS=1, N_SLEEPING_WORKERS=1)
+        for command in ("xreadgroup", "xautoclaim"):
+            r.cli("ACL", "SETUSER", "default", "+@all", "-" + command)
+            p, _ = start_run(tmp, cfg, data, "--redis", r.url, env=r.env())
+            rc, stdout, stderr = finish(p, timeout=60)
+            expect(rc == 7 and f"Redis at 127.0.0.1:{r.port} refused {command.upper()}" in stderr
+                   and "NOPERM" in stderr and "gave up on Redis" not in stderr,
+                   f"{command}: exit {rc}: {stderr}")
+            lines = log_lines(tmp)
+            expect(any(" exit reason=refused " in l for l in lines)
+                   and not any("reason=redis_error" in l for l in lines),
+                   f"{command}: worker exit lines: {[l for l in lines if ' exit ' in l]}")
+            expect(not any("round" in l and "worker_spawned" in l for l in lines),
+                   f"{command}: workers respawned: {[l for l in lines if 'worker_spawned' in l]}")
+    finally:
+        r.stop()
+
+
 def test_a_full_redis_is_not_a_refused_password(tmp):
     # Held-out pass: REDIS_ARGS --maxclients 1 made the workers' AUTH answer "ERR max number of
     # clients reached", reported as "refused the password" and exit 2 (a usage error). The
