@@ -52,7 +52,7 @@ int RunSerial(const SerialArgs& args) {
   // `--out -` makes standard output the counts file alone (no top lines).
   if (!args.out.empty()) {
     WriteCountsFile(out ? &*out : nullptr, SortedCounts(result.counts));
-    if (out) out->Commit();
+    if (out) out->Commit(OutputFile::Keep::kOnFailure);
   }
   errno = 0;
   if (args.out != "-" &&

@@ -223,8 +223,15 @@ int Dispatch(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
+    // --help prints as CLI11 does; an error is escaped like every message (a value given on
+    // the command line may hold control bytes) and ends with CLI11's hint.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      app.exit(e);
+      return kExitOk;
+    }
+    PrintError("", e.what());
+    wc::WriteStderr("Run with --help for more information.\n");
+    return kExitUsage;
   } catch (const wc::UsageError& e) {  // a bounded option (AddBounded, AddNonEmpty)
     PrintError("", e.what());
     return kExitUsage;

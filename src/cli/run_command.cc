@@ -284,7 +284,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
       // printed. `--out -` makes standard output the counts file alone (no top lines).
       const std::vector<WordCount>& sorted = r.counts->sorted;
       WriteCountsFile(out ? &*out : nullptr, sorted);
-      if (out) out->Commit();
+      if (out) out->Commit(OutputFile::Keep::kOnFailure);
       if (args.out != "-") {
         written = WriteTop(STDOUT_FILENO,
                            {sorted.begin(),

@@ -452,7 +452,13 @@ class Coordinator {
     std::vector<std::pair<const PlannedTask*, std::string>> failed;
     for (size_t i = 0; i < r.failures.size(); ++i) {
       const PlannedTask* task = PlannedTaskOf(r.failure_keys[i]);
-      if (task) ++ranges[task->path].second;
+      if (task) {
+        ++ranges[task->path].second;
+        // The summary's MB and rate are of what was counted: not of failed tasks.
+        const uint64_t end =
+            task->range.end == csv::ByteRange::kToEnd ? task->stamp.size : task->range.end;
+        report_.bytes -= std::min<uint64_t>(report_.bytes, end - std::min(end, task->range.begin));
+      }
       // A worker names the file it opened (symlinks resolved): name the input as given.
       std::string message = task ? NamedAsGiven(*task, r.failures[i]) : r.failures[i];
       if (std::none_of(failed.begin(), failed.end(),

@@ -17,19 +17,24 @@
 #include <stdexcept>
 #include <thread>
 
+#include "util/error.h"
 #include "util/process.h"
 
 namespace wc::redis {
 
 namespace {
 
-// Writes `content` to `path`, mode 0600, never through a symbolic link.
+// Writes `content` to `path`, mode 0600, never through a symbolic link. OutputError naming the
+// file and errno (a full STATE_DIR: exit 6 in `run`).
 void WritePrivateFile(const std::string& path, const std::string& content) {
   ::unlink(path.c_str());
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  if (::close(fd) != 0 || !ok) throw std::runtime_error("cannot write " + path);
+  if (fd < 0) throw OutputError(path, "cannot write", errno);
+  const ssize_t n = ::write(fd, content.data(), content.size());
+  const int err = n < 0 ? errno : ENOSPC;  // a short write: the disk is full
+  const bool ok = n == static_cast<ssize_t>(content.size());
+  if (::close(fd) != 0 && ok) throw OutputError(path, "cannot write", errno);
+  if (!ok) throw OutputError(path, "cannot write", err);
 }
 
 }  // namespace

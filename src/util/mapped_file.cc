@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -182,6 +183,21 @@ UniqueFd OpenInputFile(const std::string& path, struct stat* st) {
   auto refuse_type = [&](mode_t mode) {
     return InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(mode)));
   };
+  // The kernel's protected_symlinks rule, kept whatever the sysctl says: a link another user
+  // planted in a shared sticky directory (/tmp) is not followed, or a root `run` would publish
+  // a private file's words in its counts.
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != ::geteuid()) {
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    struct stat dir {};
+    if (::stat(parent.empty() ? "." : parent.c_str(), &dir) == 0 && (dir.st_mode & S_ISVTX) &&
+        (dir.st_mode & S_IWOTH) && link.st_uid != dir.st_uid) {
+      throw InputError(path, 0,
+                       fmt::format("a symbolic link of another user (uid {}) in a shared directory "
+                                   "with the sticky bit: not followed",
+                                   link.st_uid));
+    }
+  }
   if (::stat(path.c_str(), st) != 0) {
     int err = errno;  // ENOENT (also a dangling link), ELOOP, EACCES (a directory above)...
     throw InputError(path, 0, ErrnoMessage("cannot open", err));

@@ -54,7 +54,10 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
       if (files.empty()) throw InputError(arg, 0, "directory holds no .csv file");
       std::sort(files.begin(), files.end());
       for (auto& f : files) add(std::move(f));
-    } else if (!fs::exists(arg, ec) && HasGlobChars(arg)) {
+    } else if (HasGlobChars(arg)) {
+      // Always a pattern, as the reference's Python glob takes DATA_PATH: a file literally
+      // named "*.csv" did not stand for the glob (it is one of its matches); a literal '*',
+      // '?' or '[' is written [*], [?], [[].
       for (auto& f : Glob(arg)) add(std::move(f));
     } else {
       add(arg);

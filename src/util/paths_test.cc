@@ -58,5 +58,21 @@ TEST(ExpandInputs, DirectorySkipsHiddenFilesLikeTheGlob) {
   EXPECT_THROW(ExpandInputs({d}), InputError);  // only hidden files: nothing matches
 }
 
+// Fifth held-out pass: a file literally named "*.csv" stood for the glob "dir/*.csv" (1 file
+// counted of 4, exit 0), and "x[1].csv" for itself: Python's glob, the reference's DATA_PATH,
+// matches patterns always. A literal '[' is written "[[]".
+TEST(ExpandInputs, APathWithGlobCharactersIsAlwaysAPattern) {
+  testing::TempDir dir;
+  const std::string& d = dir.path();
+  dir.Write("a.csv", "text\n");
+  dir.Write("b.csv", "text\n");
+  dir.Write("*.csv", "text\n");
+  EXPECT_EQ(ExpandInputs({d + "/*.csv"}),
+            (std::vector<std::string>{d + "/*.csv", d + "/a.csv", d + "/b.csv"}));
+  dir.Write("x[1].csv", "text\n");
+  EXPECT_THROW(ExpandInputs({d + "/x[1].csv"}), InputError);  // matches x1.csv: none
+  EXPECT_EQ(ExpandInputs({d + "/x[[]1].csv"}), (std::vector<std::string>{d + "/x[1].csv"}));
+}
+
 }  // namespace
 }  // namespace wc

@@ -404,7 +404,7 @@ void OutputFile::Finish() {
   }
 }
 
-void OutputFile::Commit() {
+void OutputFile::Commit(Keep keep) {
   Finish();
   if (in_place_) {
     committed_ = true;
@@ -412,6 +412,19 @@ void OutputFile::Commit() {
   }
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     int err = errno;
+    if (keep == Keep::kOnFailure) {
+      // Something appeared in the way since the start (another user's directory): the whole
+      // result stays, under its temporary name, and the message says where.
+      const std::string kept = std::move(tmp_);
+      tmp_.clear();
+      guard_.reset();
+      committed_ = true;
+      throw OutputError(path_,
+                        fmt::format("cannot rename the finished file into place (the counts are "
+                                    "kept in {})",
+                                    EscapeForLog(kept)),
+                        err);
+    }
     Abandon();
     throw OutputError(path_, "cannot rename the finished file into place", err);
   }

@@ -122,8 +122,11 @@ class OutputFile {
   // Makes the data durable and closes the temporary file (idempotent), so that many files can
   // wait for their Commit without holding a descriptor each.
   void Finish();
-  // Finish, then rename over path(). After an error nothing is at path() that was not before.
-  void Commit();
+  // Finish, then rename over path(). After an error nothing is at path() that was not before;
+  // with Keep::kOnFailure the finished temporary file stays (its name in the OutputError), for
+  // a result that took a whole job to make (`--out`).
+  enum class Keep { kNothing, kOnFailure };
+  void Commit(Keep keep = Keep::kNothing);
 
  private:
   void Abandon() noexcept;

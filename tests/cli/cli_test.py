@@ -445,6 +445,27 @@ def test_outputs_third_pass(wc, tmp, data, exp):
                 reader.kill()
                 got = reader.communicate()[0]
             check("--out on another user's FIFO: its owner read nothing", got == b"", len(got))
+            # Fifth pass: an input link another user planted in a shared sticky directory, to a
+            # private file of root's, was followed (its words published in a 0644 --out).
+            private = tempfile.mkdtemp(prefix="wc_cli_private_")
+            try:
+                secret = os.path.join(private, "secret.csv")
+                with open(secret, "w") as fh:
+                    fh.write("id,text\n1,TOPSECRET hunter2\n")
+                os.chmod(secret, 0o600)
+                inputs = os.path.join(shared, "in")
+                os.mkdir(inputs)
+                os.chmod(inputs, 0o1777)
+                shutil.copy(os.path.join(data, "tweets_0001.csv"), os.path.join(inputs, "a.csv"))
+                subprocess.run(as_nobody(["ln", "-s", secret, os.path.join(inputs, "b.csv")]), check=True)
+                p = run(wc, "serial", "--out", "-", inputs, text=True)
+                check("another user's input link in a sticky directory: exit 1", p.returncode == 1,
+                      (p.returncode, p.stderr))
+                check("another user's input link: named, not followed",
+                      "b.csv: a symbolic link of another user" in p.stderr, p.stderr)
+                check("another user's input link: the private words are not counted", "TOPSECRET" not in p.stdout)
+            finally:
+                shutil.rmtree(private, ignore_errors=True)
         imm = os.path.join(tmp, "immutable.tsv")
         with open(imm, "w") as fh:
             fh.write("old\n")
@@ -483,6 +504,14 @@ def test_outputs_third_pass(wc, tmp, data, exp):
         with open("/dev/full", "w") as full:
             p = subprocess.run([wc] + argv, stdout=subprocess.DEVNULL, stderr=full)
         check(f"{what} 2>/dev/full: exit 6", p.returncode == 6, p.returncode)
+
+    # Fifth pass: an argument error echoed a value's control bytes raw (CLI11's own message).
+    esc = "\x1b[2J"
+    for name, argv in (("--mode value", ["run", "--mode", esc]), ("unknown option", ["run", "--" + esc]),
+                       ("extra argument", ["status", "extra" + esc])):
+        p = run(wc, *argv)
+        check(f"usage error, {name}: exit 2, control bytes escaped",
+              p.returncode == 2 and b"\x1b" not in p.stderr and b"\\x1b" in p.stderr, (p.returncode, p.stderr))
 
     # Config errors name the file, also for an enumeration and for keys that contradict each other.
     for name, keys, want in (("MODE", {"MODE": "Shuffle"}, 'config key MODE must be "direct" or "shuffle"'),
@@ -543,6 +572,23 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     finally:
         holder.kill()
         holder.wait()
+    # Fifth pass: a directory put at --out's name while the job ran made the finished job fail at
+    # the end with its result lost. The result is kept under its temporary name, said.
+    cfg_slow = run_config(tmp, "out-taken", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
+    taken = os.path.join(os.path.dirname(cfg_slow), "o40")
+    p = subprocess.Popen([wc, "run", "-q", "--config", cfg_slow, "--data", data, "--out", taken],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    os.mkdir(taken)
+    with open(os.path.join(taken, "x"), "w"):
+        pass
+    _, err = p.communicate(timeout=120)
+    kept = re.search(r"the counts are kept in (\S+)\)", err)
+    check("--out taken by a directory mid-run: exit 6, the result kept", p.returncode == 6 and kept, (p.returncode, err))
+    if kept:
+        check("--out taken by a directory mid-run: the kept file is the whole result",
+              open(kept.group(1), "rb").read() == exp, kept.group(1))
+
     # A LOGFILE that is a FIFO of this user whose reader does not read: a signal still stops run.
     many = os.path.join(tmp, "many-small")
     run(wc, "gen", "--files", "400", "--rows", "5", many)

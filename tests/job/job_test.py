@@ -830,10 +830,18 @@ def test_full_state_dir_is_an_output_error(tmp):
         rc, stdout, stderr = finish(p, timeout=30)
         expect(rc == 6 and "No space left on device" in stderr and "STATE_DIR" in stderr, f"exit {rc}: {stderr}")
         expect(os.listdir(state) == ["filler"], f"left in STATE_DIR: {os.listdir(state)}")
+        # Room for one small file (the password): the next, redis.conf, was exit 4 "cannot start
+        # Redis: cannot write .../redis.conf" with no cause.
+        with open(os.path.join(state, "filler"), "r+b") as fh:
+            fh.truncate(os.path.getsize(os.path.join(state, "filler")) - 4 * 1024)
+        p, _ = start_run(tmp, config(tmp, STATE_DIR=state), data)
+        rc, stdout, stderr = finish(p, timeout=30)
+        expect(rc == 6 and "No space left on device" in stderr, f"exit {rc}: {stderr}")
+        expect(os.listdir(state) == ["filler"], f"left in STATE_DIR: {os.listdir(state)}")
         # Room for the small state files but not for Redis's save when the job is created: that
         # SAVE answered a bare "ERR" (exit 4, "Redis: ERR"). Exit 6 naming the directory.
         with open(os.path.join(state, "filler"), "r+b") as fh:
-            fh.truncate(os.path.getsize(os.path.join(state, "filler")) - 24 * 1024)
+            fh.truncate(os.path.getsize(os.path.join(state, "filler")) - 20 * 1024)
         p, _ = start_run(tmp, config(tmp, STATE_DIR=state), data)
         rc, stdout, stderr = finish(p, timeout=60)
         expect(rc == 6 and "Redis could not save its data" in stderr and "KB free there" in stderr,
@@ -1445,8 +1453,12 @@ def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
     failed = [l for l in stderr.splitlines() if l.startswith("FAILED ")]
     expect(rc == 1, f"exit {rc}: {stderr}")
     expect(len(failed) == 1 and "changed since the job was planned" in failed[0], failed)
-    expect(re.search(r"\((\d) of its 3 ranges failed; the (\d) counted before are in the result\)", failed[0]),
-           failed)
+    m = re.search(r"\((\d) of its 3 ranges failed; the (\d) counted before are in the result\)", failed[0])
+    expect(m, failed)
+    # Fifth pass: the summary's MB (and rate) counted the failed tasks' bytes too.
+    mb = re.search(r"over 1 file: ([0-9.]+) MB", stderr)
+    size = os.path.getsize(os.path.join(data, "tweets_0001.csv")) / 1e6
+    expect(mb and float(mb.group(1)) < size * (3 - int(m.group(1)) + 0.5) / 3, f"MB counted: {stderr}")
 
 
 def main():
