@@ -13,9 +13,9 @@ namespace wc {
 // x.csv is refused by name when opened (OpenInputFile, util/mapped_file.h) instead of silently
 // skipped; a path with '*', '?' or '[' is a glob pattern, always (as Python's glob.glob takes
 // the reference's DATA_PATH; a literal one is escaped as [*], [?], [[]) and yields its matches
-// (sorted); anything else is taken as a file path and checked when opened. The paths are as given (joined, never resolved), the names used in
-// messages.
-// The result keeps the order of `args`, each argument's matches sorted, duplicates removed.
+// (sorted); anything else is taken as a file path and checked when opened. The paths are as given
+// (joined, never resolved), the names used in messages. The result keeps the order of `args`, each
+// argument's matches sorted, duplicates removed.
 std::vector<std::string> ExpandInputs(const std::vector<std::string>& args);
 
 // True if `path` is `dir` or lies below it, compared by whole path components of the two
