@@ -11,6 +11,7 @@
 // Terminating signals (util/signals.h): `run` stops cleanly (workers stopped, the job saved and
 // kept for a rerun, --out's temporary file removed, exit 128 + signal); every other command
 // removes its temporary output files and dies of the signal.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -314,6 +315,18 @@ int Dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed standard descriptor (`run >&-`) would be taken by the next file or socket opened:
+  // the top lines went to Redis (`top`) or into LOGFILE (`run`), exit 0. Each is held by
+  // /dev/null opened read-only, so that every write there fails (EBADF): exit 6, as for any
+  // standard output that cannot be written.
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int held = ::open("/dev/null", O_RDONLY);
+    if (held >= 0 && held != fd) {
+      ::dup2(held, fd);
+      ::close(held);
+    }
+  }
   int rc = Dispatch(argc, argv);
   // A command whose messages could not all be written (standard error a closed pipe or a full
   // device) did not say what it did: exit 6, as for standard output. Not a worker: its exit

@@ -343,8 +343,18 @@ std::string StatusText(const JobStatus& s) {
   fmt::format_to(to, "checkpoint: last save {} s ago (status {}{}{})\n", cp.seconds_ago,
                  EscapeForLog(cp.last_status), cp.in_progress ? ", one running" : "",
                  cp.aof ? ", AOF on" : "");
-  fmt::format_to(to, "counts:     {} distinct words in '{}'\n", s.distinct_words,
-                 EscapeForLog(s.counts_key));
+  // A done job whose result lost words (evicted, deleted, another writer): `run` would refuse
+  // to print it (exit 8); say so here too.
+  const auto state = s.record.find("state");
+  const auto distinct = s.record.find("distinct");
+  const bool differs = state != s.record.end() && state->second == "done" &&
+                       distinct != s.record.end() &&
+                       distinct->second != std::to_string(s.distinct_words);
+  fmt::format_to(to, "counts:     {} distinct words in '{}'{}\n", s.distinct_words,
+                 EscapeForLog(s.counts_key),
+                 differs ? " - NOT the job's result (its record says " + distinct->second +
+                               "): evicted, or written by someone else?"
+                         : std::string());
   return out;
 }
 
@@ -451,6 +461,21 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     job::RedisSession session(
         job::SessionOptions{.redis = at->redis, .retry_for = std::chrono::milliseconds(5000)});
     job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
+    // The top of a done job whose result is not the one it recorded (evicted, deleted, changed
+    // by another writer: its distinct words or its total differ) is not printed: exit 8, as
+    // `run` does.
+    const job::JobState job = session.Run([&](Connection& c) { return store.State(c); });
+    if (job.done()) {
+      auto [distinct, total] = session.Run([&](Connection& c) { return store.ResultSum(c); });
+      if (distinct != job.Int("distinct") || static_cast<int64_t>(total) != job.Int("words")) {
+        WriteStderrLine(fmt::format(
+            "wordcount top: the result in '{}' is not the one job {} recorded: {} distinct words "
+            "recorded, {} present, {} words recorded, {} present; was it evicted, or written by "
+            "someone else?",
+            store.keys().counts, job.id(), job.Int("distinct"), distinct, job.Int("words"), total));
+        return kExitVerify;
+      }
+    }
     std::vector<WordCount> views;
     for (const auto& [w, count] : top) views.push_back({w, count});
     errno = 0;

@@ -292,26 +292,37 @@ Reply Connection::Wrap(void* raw) {
   return Reply(root, root.get());
 }
 
+std::string Connection::CommandName(const Args& args) {
+  // Which command it was: an ACL's reply may name only a key, or nothing.
+  std::string command = args.empty() ? "?" : args[0];
+  for (char& ch : command) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (args.size() > 1 && (command == "FCALL" || command == "FCALL_RO" || command == "FUNCTION" ||
+                          command == "CONFIG" || command == "XGROUP" || command == "XINFO" ||
+                          command == "CLIENT" || command == "OBJECT"))
+    command += " " + args[1];
+  return command;
+}
+
+void Connection::ThrowReplyError(const std::string& command, const std::string& message) const {
+  // NOPERM from the command itself; "... can't run this command ..." from a redis.call inside
+  // one of the job's functions (a script refused by the ACL), which Redis prefixes with ERR.
+  if (message.rfind("NOPERM", 0) == 0 ||
+      message.find("user executing the script can't run this command") != std::string::npos) {
+    std::string said = message;
+    if (said.rfind("ERR ERR ", 0) == 0) said.erase(0, 4);
+    throw RedisPermissionError(
+        fmt::format("Redis at {} refused {} ({}): its ACL denies the user wordcount "
+                    "authenticates as (the default user) a command or key the job needs",
+                    options_.address(), command, said));
+  }
+  throw RedisReplyError(message);
+}
+
 Reply Connection::Command(const Args& args) {
   Append(args);
   Reply r = GetReply();
   std::string message;
-  if (IsError(r, &message)) {
-    if (message.rfind("NOPERM", 0) == 0) {
-      // Which command it was: the reply may name only a key, or nothing.
-      std::string command = args.empty() ? "?" : args[0];
-      for (char& ch : command) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      if (args.size() > 1 && (command == "FCALL" || command == "FCALL_RO" ||
-                              command == "FUNCTION" || command == "CONFIG" || command == "XGROUP" ||
-                              command == "XINFO" || command == "CLIENT" || command == "OBJECT"))
-        command += " " + args[1];
-      throw RedisPermissionError(
-          fmt::format("Redis at {} refused {} ({}): its ACL denies the user wordcount "
-                      "authenticates as (the default user) a command or key the job needs",
-                      options_.address(), command, message));
-    }
-    throw RedisReplyError(message);
-  }
+  if (IsError(r, &message)) ThrowReplyError(CommandName(args), message);
   return r;
 }
 

@@ -110,6 +110,13 @@ class Connection {
   void Append(const Args& args);
   Reply GetReply();
   static bool IsError(const Reply& r, std::string* message = nullptr);
+  // The name of the command in `args`, upper case, with its subcommand or function name
+  // ("FCALL wc_commit_v3"), for messages.
+  static std::string CommandName(const Args& args);
+  // Throws the error reply `message` of `command`: RedisPermissionError naming this server and
+  // the command for an ACL refusal (NOPERM, or a function's refused redis.call), else
+  // RedisReplyError.
+  [[noreturn]] void ThrowReplyError(const std::string& command, const std::string& message) const;
 
   // How long each later command may wait for its reply (options().command_timeout follows).
   void SetCommandTimeout(std::chrono::milliseconds timeout);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ class Pipeline {
   void Add(const Args& args) {
     if (error_) Finish();
     c_.Append(args);
+    names_.push_back(Connection::CommandName(args));
     ++sent_;
     if (sent_ - answered_ > window_) ReadOne();
   }
@@ -38,7 +40,7 @@ class Pipeline {
     if (error_) {
       std::string e = std::move(*error_);
       error_.reset();
-      throw RedisReplyError(e);
+      c_.ThrowReplyError(error_command_, e);  // an ACL refusal named (connection.h)
     }
   }
 
@@ -49,7 +51,12 @@ class Pipeline {
     std::string err;
     Reply r = c_.GetReply();
     ++answered_;
-    if (Connection::IsError(r, &err) && !error_) error_ = err;
+    std::string name = std::move(names_.front());
+    names_.pop_front();
+    if (Connection::IsError(r, &err) && !error_) {
+      error_ = err;
+      error_command_ = std::move(name);
+    }
     if (replies_) replies_->push_back(std::move(r));
   }
 
@@ -58,6 +65,8 @@ class Pipeline {
   std::vector<Reply>* replies_;
   size_t sent_ = 0, answered_ = 0;
   std::optional<std::string> error_;
+  std::string error_command_;
+  std::deque<std::string> names_;  // of the commands sent and not answered yet
 };
 
 }  // namespace wc::redis

@@ -110,10 +110,15 @@ def test_direct_busy_scripts_are_retried(tmp):
     try:
         r.cli("CONFIG", "SET", "busy-reply-threshold", "1")  # every commit longer than 1 ms: BUSY for others
         cfg = jt.config(tmp, N_NORMAL_WORKERS=3, CHUNK_BYTES=200000)
-        p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
-        rc, _, stderr = jt.finish(p)
-        jt.expect(rc == 0, f"exit {rc}: {stderr}")
-        jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
+        # Whether another call comes while a commit runs is timing: up to three runs (each exact).
+        for attempt in range(3):
+            r.cli("FLUSHALL")
+            p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
+            rc, _, stderr = jt.finish(p)
+            jt.expect(rc == 0, f"exit {rc}: {stderr}")
+            jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
+            if any("BUSY" in l for l in jt.log_lines(tmp)):
+                break
         jt.expect(any("BUSY" in l for l in jt.log_lines(tmp)), "no client ever met BUSY: the test proves nothing")
     finally:
         r.stop()

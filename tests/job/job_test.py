@@ -1461,6 +1461,50 @@ def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
     expect(mb and float(mb.group(1)) < size * (3 - int(m.group(1)) + 0.5) / 3, f"MB counted: {stderr}")
 
 
+def test_acl_refusals_anywhere_closed_stdout_and_a_lost_result_for_top(tmp):
+    # Fifth held-out pass: an ACL denying ZRANGE (the pipelined read of --out) or a command the
+    # job's functions call (HGETALL in wc_progress_v4: "ERR ERR The user executing the script
+    # can't run this command") was exit 4 with Redis's raw words: exit 7 naming the server and
+    # the command. `top` and `run` with standard output closed (>&-) wrote the top lines into the
+    # next descriptor opened (Redis's socket, LOGFILE), exit 0: exit 6. `top` of a done job
+    # whose result was deleted printed nothing, exit 0: exit 8, and `status` flags it.
+    data = gen(tmp, 2, 300)
+    r = Redis(tmp)
+    try:
+        cfg = config(tmp)
+        rules = [("-hgetall", "refused FCALL wc_")]
+        if MODE != "shuffle":  # (shuffle writes --out from its runs: no ZRANGE)
+            rules.append(("-zrange", "refused ZRANGE"))
+        for rule, named in rules:
+            r.cli("ACL", "SETUSER", "default", "+@all")
+            r.cli("FLUSHALL")
+            r.cli("ACL", "SETUSER", "default", rule)
+            p, _ = start_run(tmp, cfg, data, "--redis", r.url)
+            rc, _, stderr = finish(p)
+            expect(rc == 7 and named in stderr and f"127.0.0.1:{r.port}" in stderr and "ERR ERR" not in stderr,
+                   f"ACL {rule}: exit {rc}: {stderr}")
+        r.cli("ACL", "SETUSER", "default", "+@all")
+        r.cli("FLUSHALL")
+        r.cli("CONFIG", "RESETSTAT")
+        closed = dict(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1))
+        q = subprocess.run([WC, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--redis", r.url],
+                           **closed)
+        expect(q.returncode == 6, f"run >&-: exit {q.returncode}: {q.stderr}")
+        expect(not any(": " in l and l.split(": ")[0] in ("to", "the", "I") for l in log_lines(tmp)),
+               "run >&-: the top lines went into LOGFILE")
+        q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], **closed)
+        expect(q.returncode == 6, f"top >&-: exit {q.returncode}: {q.stderr}")
+        expect("errorstat_ERR" not in r.cli("INFO", "errorstats"), "top >&-: its lines reached Redis as commands")
+        r.cli("DEL", "count")
+        q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 8 and q.stdout == "" and "is not the one job" in q.stderr,
+               f"top of a lost result: exit {q.returncode}: {q.stdout} {q.stderr}")
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        expect("NOT the job's result" in q.stdout, f"status of a lost result: {q.stdout}")
+    finally:
+        r.stop()
+
+
 def main():
     global WC, ROOT, MODE
     ap = argparse.ArgumentParser()
