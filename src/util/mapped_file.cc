@@ -15,6 +15,8 @@
 #include <mutex>
 #include <utility>
 
+#include "util/escape.h"
+
 namespace wc {
 
 namespace internal {
@@ -179,30 +181,41 @@ const char* FileTypeName(mode_t mode) {
 
 }  // namespace
 
+namespace {
+
+// A symbolic link on `path` (any component as written) made by another user - not this one,
+// not root - leads here only to a file that user could read anyway: one that is theirs or
+// readable by everybody. Otherwise it is a confused deputy's trap (a link planted in /tmp, or
+// in the other user's own directory, to a private file of root's): `run` would publish the
+// file's words, `split` copy it into world-readable parts. The rule of the kernel's
+// protected_symlinks, kept whatever the sysctl says, and wherever the link is.
+void RefuseForeignLink(const std::string& path, const struct stat& target) {
+  if ((target.st_mode & S_IROTH) != 0) return;
+  std::filesystem::path prefix;
+  for (const auto& part : std::filesystem::path(path)) {
+    prefix /= part;
+    struct stat l {};
+    if (::lstat(prefix.c_str(), &l) != 0 || !S_ISLNK(l.st_mode)) continue;
+    if (l.st_uid == ::geteuid() || l.st_uid == 0 || l.st_uid == target.st_uid) continue;
+    throw InputError(path, 0,
+                     fmt::format("reached through a symbolic link of another user (uid {}) at "
+                                 "{}, to a file that user may not read: not followed",
+                                 l.st_uid, EscapeForLog(prefix.string())));
+  }
+}
+
+}  // namespace
+
 UniqueFd OpenInputFile(const std::string& path, struct stat* st) {
   auto refuse_type = [&](mode_t mode) {
     return InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(mode)));
   };
-  // The kernel's protected_symlinks rule, kept whatever the sysctl says: a link another user
-  // planted in a shared sticky directory (/tmp) is not followed, or a root `run` would publish
-  // a private file's words in its counts.
-  struct stat link {};
-  if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != ::geteuid()) {
-    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-    struct stat dir {};
-    if (::stat(parent.empty() ? "." : parent.c_str(), &dir) == 0 && (dir.st_mode & S_ISVTX) &&
-        (dir.st_mode & S_IWOTH) && link.st_uid != dir.st_uid) {
-      throw InputError(path, 0,
-                       fmt::format("a symbolic link of another user (uid {}) in a shared directory "
-                                   "with the sticky bit: not followed",
-                                   link.st_uid));
-    }
-  }
   if (::stat(path.c_str(), st) != 0) {
     int err = errno;  // ENOENT (also a dangling link), ELOOP, EACCES (a directory above)...
     throw InputError(path, 0, ErrnoMessage("cannot open", err));
   }
   if (!S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
+  RefuseForeignLink(path, *st);
   // O_NONBLOCK: a FIFO put there since the stat must not wait for a writer. It has no effect
   // on a regular file, and the file is only ever read through a mapping.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));

@@ -462,8 +462,23 @@ def test_outputs_third_pass(wc, tmp, data, exp):
                 check("another user's input link in a sticky directory: exit 1", p.returncode == 1,
                       (p.returncode, p.stderr))
                 check("another user's input link: named, not followed",
-                      "b.csv: a symbolic link of another user" in p.stderr, p.stderr)
+                      "b.csv: reached through a symbolic link of another user" in p.stderr, p.stderr)
                 check("another user's input link: the private words are not counted", "TOPSECRET" not in p.stdout)
+                # Sixth pass: the same link in that user's own (not sticky) directory, or a link to
+                # the private directory, was followed; split copied the file into a 0644 part.
+                nd = os.path.join(shared, "nd")
+                subprocess.run(as_nobody(["mkdir", "-m", "755", nd]), check=True)
+                subprocess.run(as_nobody(["ln", "-s", secret, os.path.join(nd, "x.csv")]), check=True)
+                subprocess.run(as_nobody(["ln", "-s", private, os.path.join(nd, "sub")]), check=True)
+                for label, argv in (("a file link in its own directory", ["serial", "--out", "-", nd]),
+                                    ("a directory link", ["serial", "--out", "-", os.path.join(nd, "*", "*.csv")]),
+                                    ("split through the link", ["split", "--rows", "1", os.path.join(nd, "x.csv"),
+                                                                os.path.join(tmp, "split-secret")])):
+                    p = run(wc, *argv, text=True)
+                    check(f"another user's input link, {label}: refused",
+                          p.returncode != 0 and "reached through a symbolic link of another user" in p.stderr
+                          and "TOPSECRET" not in p.stdout, (p.returncode, p.stderr))
+                check("split through another user's link: no part written", not os.path.exists(os.path.join(tmp, "split-secret")))
             finally:
                 shutil.rmtree(private, ignore_errors=True)
         imm = os.path.join(tmp, "immutable.tsv")
