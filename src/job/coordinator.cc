@@ -323,7 +323,12 @@ class Coordinator {
         return false;
       }
       if (reaped.redis_gave_up) {
-        Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + RedisTrouble());
+        // What Redis says now (out of memory, keys lost), else the worker's own error (OOM
+        // refused its write though the memory is below the mark now).
+        std::string why = RedisTrouble();
+        if (why.rfind("its error is in LOGFILE", 0) == 0 && !reaped.redis_error.empty())
+          why = reaped.redis_error;
+        Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + why);
         return false;
       }
       const auto began = Clock::now();

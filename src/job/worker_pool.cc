@@ -78,7 +78,10 @@ WorkerPool::Reaped WorkerPool::Reap(bool replace) {
       int code = WEXITSTATUS(status);
       Log::Event("worker_exited", "name={} pid={} code={}", w.name, w.pid, code);
       if (code == kWorkerExitCrashed) ++crashed_;
-      if (code == kWorkerExitRedis) out.redis_gave_up = true;
+      if (code == kWorkerExitRedis && !out.redis_gave_up) {
+        out.redis_gave_up = true;
+        out.redis_error = ExitError(base_.logfile, w.pid);
+      }
       if (code == kWorkerExitOutput) out.output_failed = true;
       if (code == kWorkerExitUsage) out.usage_failed = true;
       if (code == kWorkerExitRefused && !out.refused) {

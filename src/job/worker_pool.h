@@ -30,6 +30,8 @@ class WorkerPool {
   struct Reaped {
     int killed = 0;              // by a signal (replaced unless replacing is off)
     bool redis_gave_up = false;  // a worker exited with kWorkerExitRedis
+    // Its error, from its `exit` line in LOGFILE ("" if not found), as refused_error.
+    std::string redis_error;
     bool output_failed = false;  // a worker exited with kWorkerExitOutput (e.g. spill dir full)
     bool usage_failed = false;   // kWorkerExitUsage: its environment (LOGFILE a link...) refused
     // kWorkerExitRefused (Redis's ACL denies it a command): true, and its error as its 'exit'
