@@ -51,7 +51,9 @@ struct FaultSlot;  // mapped_file.cc: a live mapping, as the SIGBUS handler know
 // refused by its type without being opened ("not a regular file (FIFO)": a FIFO never blocks, a
 // device is never touched); then open(O_RDONLY | O_NONBLOCK | O_NOCTTY) and fstat (a file swapped
 // for a non-regular one in between is refused too). A path that cannot be stat'ed or opened
-// (missing, a dangling link, a link loop, no permission) throws "cannot open: <strerror>".
+// (missing, a dangling link, a link loop, no permission) throws "cannot open: <strerror>". A
+// file reached through another user's symbolic link (any component of `path` as written; not
+// this user's, not root's) that that user could not read is refused ("... not followed").
 // Throws InputError naming `path` as given; `*st` gets the opened file's fstat. The caller owns
 // the descriptor returned. Reentrant.
 UniqueFd OpenInputFile(const std::string& path, struct stat* st);
