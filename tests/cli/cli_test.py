@@ -377,6 +377,21 @@ def as_nobody(argv):
     return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"] + argv
 
 
+def hold_fifo(fifo):
+    """A process holding `fifo` open for reading and never reading (read-write open: no wait for a
+    writer), returned once it has it open."""
+    holder = subprocess.Popen(["sh", "-c", f"exec sleep 600 <> {fifo}"])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            if os.readlink(f"/proc/{holder.pid}/fd/0") == fifo:
+                break
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return holder
+
+
 def test_outputs_third_pass(wc, tmp, data, exp):
     """Third held-out pass: gen/split failed for a new one-component relative OUTDIR; gen and split
     killed by a signal left temporary files (another thread was creating one) and the directories
@@ -561,7 +576,7 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     # A reader that does not read: --out on a FIFO, and standard output.
     fifo = os.path.join(d, "out.fifo")
     os.mkfifo(fifo)
-    holder = subprocess.Popen(["sh", "-c", f"exec sleep 600 < {fifo}"])
+    holder = hold_fifo(fifo)
     try:
         for label, argv, stdout in (("--out on a FIFO", ["--out", fifo], subprocess.DEVNULL),
                                     ("--out - to a pipe", ["--out", "-"], subprocess.PIPE)):
@@ -610,9 +625,8 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     log_fifo = os.path.join(d, "log.fifo")
     os.mkfifo(log_fifo)
     cfg = config_file(os.path.join(d, "fifo-log.json"), d, {"LOGFILE": log_fifo, "COMMIT_MAX_TASKS": 1})
-    holder = subprocess.Popen(["sh", "-c", f"exec sleep 600 < {log_fifo}"])
+    holder = hold_fifo(log_fifo)
     try:
-        time.sleep(0.3)
         p = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", many], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
         time.sleep(4)  # 400 tasks' events: far more than a pipe holds
