@@ -392,6 +392,20 @@ def hold_fifo(fifo):
     return holder
 
 
+def sigterm_and_wait(p, timeout):
+    """SIGTERM to `p` (killed after `timeout` s): (whether it was still running, its exit code,
+    seconds from the signal to the exit)."""
+    alive = p.poll() is None
+    t0 = time.time()
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    return alive, rc, time.time() - t0
+
+
 def test_outputs_third_pass(wc, tmp, data, exp):
     """Third held-out pass: gen/split failed for a new one-component relative OUTDIR; gen and split
     killed by a signal left temporary files (another thread was creating one) and the directories
@@ -588,17 +602,10 @@ def test_outputs_third_pass(wc, tmp, data, exp):
             while time.time() < deadline and " worker_exited " not in open(os.path.join(d, "wc.log")).read():
                 time.sleep(0.1)
             time.sleep(2)
-            alive = p.poll()
-            t0 = time.time()
-            p.send_signal(signal.SIGTERM)
-            try:
-                rc = p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-            check(f"run {label}: still writing when stopped", alive is None, alive)
+            alive, rc, took = sigterm_and_wait(p, 10)
+            check(f"run {label}: still writing when stopped", alive, rc)
             check(f"run {label}, reader not reading: SIGTERM ends it (143) at once",
-                  rc == 143 and time.time() - t0 < 3, (rc, round(time.time() - t0, 1), p.stderr.read()[-500:]))
+                  rc == 143 and took < 3, (rc, round(took, 1), p.stderr.read()[-500:]))
     finally:
         holder.kill()
         holder.wait()
@@ -630,18 +637,11 @@ def test_outputs_third_pass(wc, tmp, data, exp):
         p = subprocess.Popen([wc, "run", "-q", "--config", cfg, "--data", many], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
         time.sleep(4)  # 400 tasks' events: far more than a pipe holds
-        alive = p.poll()
-        t0 = time.time()
-        p.send_signal(signal.SIGTERM)
-        try:
-            rc = p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
+        alive, rc, took = sigterm_and_wait(p, 15)
         err = p.stderr.read().decode(errors="replace")
-        check("LOGFILE a FIFO not read: run still going after 4 s", alive is None, (alive, err[-300:]))
-        check("LOGFILE a FIFO not read: SIGTERM ends it (143) at once", rc == 143 and time.time() - t0 < 5,
-              (rc, round(time.time() - t0, 1), err[-300:]))
+        check("LOGFILE a FIFO not read: run still going after 4 s", alive, (rc, err[-300:]))
+        check("LOGFILE a FIFO not read: SIGTERM ends it (143) at once", rc == 143 and took < 5,
+              (rc, round(took, 1), err[-300:]))
         check("LOGFILE a FIFO not read: says the log misses events", "its reader does not read" in err, err[-300:])
     finally:
         holder.kill()
