@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -47,6 +48,11 @@ int RunSerial(const SerialArgs& args) {
   options.column = args.column;
   SerialResult result = CountFiles(files, options);
   double count_s = SecondsSince(t0);
+  // Every input missing (a literal path naming no file): no input, as for a pattern or `run`.
+  if (result.files_counted == 0 && std::all_of(files.begin(), files.end(), IsMissing)) {
+    for (const auto& f : result.failures) WriteStderrLine("wordcount serial: " + f.message);
+    return kExitNoInput;
+  }
 
   // The counts file first: one that cannot be written is exit 6 before anything is printed.
   // `--out -` makes standard output the counts file alone (no top lines).

@@ -169,11 +169,6 @@ std::string Counted(size_t n, std::string_view noun) {
   return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
 }
 
-// Tasks that failed (the report's failures are the files rejected while planning, then these).
-size_t FailedTasks(const job::JobReport& r) {
-  return r.failures.size() - std::min(r.failures.size(), r.rejected_files);
-}
-
 // `external`: run --redis or --sentinel (restarts are seen, not made: their cause is unknown).
 // `replicated`: REDIS_HA sentinel or --sentinel (failovers are counted too).
 void Summarize(const job::JobConfig& config, const job::JobReport& r, const std::string& since,
@@ -189,12 +184,12 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, const std:
              "tasks={} failed_tasks={} files={} rejected_files={} seconds={:.3f} redis_restarts={} "
              "forced={} unplanned={} seen={} failovers={} workers_killed={} workers_crashed={} "
              "counted_again_at_least={} job_creations={} already_done={} done_before={}",
-             r.tasks, FailedTasks(r), r.files, r.rejected_files, r.seconds, restarts,
+             r.tasks, r.failed_tasks, r.files, r.rejected_files, r.seconds, restarts,
              r.forced_restarts, r.unplanned_restarts, r.seen_restarts, r.failovers,
              r.workers_killed, r.workers_crashed, again, r.job_creations, r.already_done,
              r.done_before);
   if (quiet) return;
-  size_t failed = FailedTasks(r);
+  const size_t failed = r.failed_tasks;
   if (r.already_done) {
     // Nothing was counted by this run: no rate (its seconds were the read-back's).
     WriteStderr(fmt::format(
@@ -311,12 +306,15 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   Summarize(config, r, since, !options.redis_url.empty() || sentinel,
             sentinel || config.redis_ha == job::RedisHa::kSentinel, args.quiet);
   for (const auto& f : r.failures) WriteStderrLine("FAILED " + f);
-  if (!r.failures.empty()) {
-    size_t failed = FailedTasks(r);
+  if (r.rejected_files + r.failed_tasks > 0) {
     std::string rejected = r.rejected_files ? Counted(r.rejected_files, "rejected file") : "";
     WriteStderr(fmt::format("not counted: {}{}{}\n", rejected,
-                            rejected.empty() || !failed ? "" : " and ",
-                            failed ? Counted(failed, "failed task") : ""));
+                            rejected.empty() || !r.failed_tasks ? "" : " and ",
+                            r.failed_tasks ? Counted(r.failed_tasks, "failed task") : ""));
+  }
+  if (r.changed_after_count > 0) {
+    WriteStderr(fmt::format("counted as planned, changed on disk since: {}\n",
+                            Counted(r.changed_after_count, "file")));
   }
   if (StopSignal() == SIGPIPE) return kExitOutput;  // the summary's reader went away
   return ExitCode(r.outcome);

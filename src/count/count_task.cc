@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "count/tokenizer.h"
 
@@ -41,9 +42,28 @@ FileStamp StampOf(const MappedFile& file) {
 
 FileChangedSincePlanError::FileChangedSincePlanError(const std::string& path, const FileStamp& now,
                                                      const FileStamp& planned)
+    : FileChangedSincePlanError(path, Describe(now), planned) {}
+
+FileChangedSincePlanError::FileChangedSincePlanError(const std::string& path,
+                                                     const std::string& now,
+                                                     const FileStamp& planned)
     : InputError(path, 0,
-                 fmt::format("changed since the job was planned ({}; planned: {})", Describe(now),
+                 fmt::format("changed since the job was planned ({}; planned: {})", now,
                              Describe(planned))) {}
+
+std::string ChangeSincePlan(const std::string& path, const FileStamp& planned, int* stat_errno) {
+  struct stat st {};
+  *stat_errno = 0;
+  if (::stat(path.c_str(), &st) != 0) {
+    *stat_errno = errno;
+    return {};
+  }
+  if (!S_ISREG(st.st_mode)) return fmt::format("a {} now", FileTypeName(st.st_mode));
+  const FileStamp now{
+      .size = static_cast<uint64_t>(st.st_size),
+      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  return now == planned ? std::string() : Describe(now);
+}
 
 TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::ByteRange range,
                      WordTable& table, uint64_t delta) {

@@ -49,7 +49,17 @@ class FileChangedSincePlanError : public InputError {
  public:
   FileChangedSincePlanError(const std::string& path, const FileStamp& now,
                             const FileStamp& planned);
+  // `now` says what the file is now ("a FIFO now", "size S, modified at T").
+  FileChangedSincePlanError(const std::string& path, const std::string& now,
+                            const FileStamp& planned);
 };
+
+// How the file at `path` (symbolic links followed) differs now from the one planned with
+// `planned`: "" if it is a regular file with the planned size and mtime; "a FIFO now" if it is
+// no regular file; "size S, modified at T" if it has another size or mtime. A path that cannot
+// be stat'ed (missing, no permission) gives "" and its errno in `*stat_errno` (0 otherwise): the
+// caller decides whether that is a change. Reentrant; one stat, nothing opened.
+std::string ChangeSincePlan(const std::string& path, const FileStamp& planned, int* stat_errno);
 
 // Counts the records of `file` that start in `range` into `table`, adding `delta` per word.
 TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::ByteRange range,

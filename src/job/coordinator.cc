@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -116,9 +117,25 @@ class Coordinator {
     } catch (const redis::RedisPermissionError& e) {  // an ACL: retrying cannot help
       Fail(JobOutcome::kRefused, e.what());
     } catch (const redis::RedisReplyError& e) {
-      std::string held = WrongTypes();  // WRONGTYPE, or "ERR wc: key ... is a string" from mylib
-      Fail(held.empty() ? JobOutcome::kRedis : JobOutcome::kRefused,
-           held.empty() ? redis::Describe(e) : held);
+      if (e.prefix() == "OOM") {
+        // The job's keys do not fit in the server's maxmemory. An embedded Redis has it from
+        // REDIS_ARGS: the configuration's error.
+        if (server().embedded()) {
+          Fail(JobOutcome::kUsage,
+               fmt::format("the embedded Redis ran out of memory: REDIS_ARGS sets a maxmemory "
+                           "below what the job needs (raise it, or leave it out): {}",
+                           e.what()));
+        } else {
+          Fail(JobOutcome::kRedis,
+               fmt::format("Redis {} ran out of memory: its maxmemory is below what the job "
+                           "needs: {}",
+                           server().url(), e.what()));
+        }
+      } else {
+        std::string held = WrongTypes();  // WRONGTYPE, or "ERR wc: key ... is a string" (mylib)
+        Fail(held.empty() ? JobOutcome::kRedis : JobOutcome::kRefused,
+             held.empty() ? redis::Describe(e) : held);
+      }
     } catch (const redis::RedisError& e) {
       Fail(JobOutcome::kRedis, redis::Describe(e));
     } catch (const OutputError& e) {  // e.g. the embedded Redis could not save: STATE_DIR full
@@ -455,6 +472,8 @@ class Coordinator {
     std::map<std::string, std::pair<size_t, size_t>> ranges;  // path -> (planned, failed)
     for (const PlannedTask& t : spec_.plan.tasks) ++ranges[t.path].first;
     std::vector<std::pair<const PlannedTask*, std::string>> failed;
+    report_.failed_tasks = r.failures.size();
+    report_.changed_after_count = 0;
     for (size_t i = 0; i < r.failures.size(); ++i) {
       const PlannedTask* task = PlannedTaskOf(r.failure_keys[i]);
       if (task) {
@@ -480,6 +499,26 @@ class Coordinator {
         }
       }
       report_.failures.push_back(std::move(message));
+    }
+    // A file every range of which was counted, changed since (appended to, replaced, removed)
+    // before the job ended: the result counts it as planned, which no serial count of the files
+    // now gives. It fails like a file changed while it was counted, and the line says what the
+    // result holds of it.
+    for (const PlannedTask& t : spec_.plan.tasks) {
+      auto& [planned, bad] = ranges[t.path];
+      if (bad != 0) continue;  // failed (said above), or already checked
+      bad = planned;
+      int stat_errno = 0;
+      std::string now = ChangeSincePlan(t.path, t.stamp, &stat_errno);
+      if (stat_errno != 0) now = fmt::format("cannot be stat'ed now: {}", std::strerror(stat_errno));
+      if (now.empty()) continue;
+      ++report_.changed_after_count;
+      report_.failures.push_back(
+          NamedAsGiven(t, FileChangedSincePlanError(t.path, now, t.stamp).what()) +
+          (planned == 1 ? " after it was counted: the result counts it as planned"
+                        : fmt::format(" after its {} ranges were counted: the result counts it "
+                                      "as planned",
+                                      planned)));
     }
     report_.top = std::move(r.top);
     report_.counts = std::move(r.counts);

@@ -28,8 +28,7 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
       struct stat st {};
       OpenInputFile(f, &st);  // closed at once: workers open the file again
     } catch (const InputError& e) {
-      struct stat st {};
-      if (::stat(f.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) ++plan.missing;
+      if (IsMissing(f)) ++plan.missing;
       plan.failures.push_back(e.what());
       continue;
     }

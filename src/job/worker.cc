@@ -379,9 +379,10 @@ class Worker {
 
   // Runs work(path) on a task's input file (the path the plan names: only the coordinator
   // writes the plan), or records why it cannot be read: a file that does not parse, or that is
-  // not the file the job was planned from (another size or mtime), fails at once (the same bytes
-  // give the same answer every time); other read errors leave the task pending until it was
-  // delivered max_deliveries times.
+  // not the file the job was planned from (another size or mtime, or no regular file now: a
+  // FIFO or directory put in its place), fails at once (the same bytes give the same answer
+  // every time); other read errors (missing here: a host that does not see it?, no permission)
+  // leave the task pending until it was delivered max_deliveries times.
   template <class F>
   void WithInput(const Task& t, F&& work) {
     try {
@@ -391,6 +392,11 @@ class Worker {
     } catch (const FileChangedSincePlanError& e) {
       Fail(t, e.what());
     } catch (const InputError& e) {
+      int stat_errno = 0;
+      if (std::string now = ChangeSincePlan(t.path, t.stamp, &stat_errno); !now.empty()) {
+        Fail(t, FileChangedSincePlanError(t.path, now, t.stamp).what());
+        return;
+      }
       int deliveries = Redis([&](Connection& c) { return store_->Deliveries(c, t.entry); });
       if (deliveries >= o_.max_deliveries) {
         Fail(t, e.what());
@@ -485,8 +491,10 @@ class Worker {
         return a;
       });
       CountAck(acked);
-      Log::Event("map", "task={} map={} bytes={} words={} distinct={} spill_bytes={}{} result={}",
-                 t.entry, t.n, st.input.bytes, st.input.words, st.output.words, st.output.bytes,
+      Log::Event("map",
+                 "task={} map={} path=\"{}\" bytes={} words={} distinct={} spill_bytes={}{} "
+                 "result={}",
+                 t.entry, t.n, t.path, st.input.bytes, st.input.words, st.output.words, st.output.bytes,
                  Waited(), acked ? "accepted" : "duplicate");
     });
     heartbeat_.Set({});

@@ -71,7 +71,8 @@ UniqueFd OpenLogFile(const std::string& path) {
       throw UsageError(fmt::format(
           "log file {}: is a symbolic link: refused (it is never followed)", EscapeForLog(path)));
     }
-    throw UsageError(ErrnoMessage("cannot open log file " + EscapeForLog(path), err));
+    throw UsageError(ErrnoMessage("cannot open log file " + EscapeForLog(path), err) +
+                     NoReaderHint(path, err));
   }
   // A file another user made (planted in a shared directory such as /tmp) is not ours to write:
   // its owner could feed it forged lines or hold it as a FIFO nobody reads.

@@ -170,16 +170,18 @@ MappedFile::Version VersionOf(const struct stat& st) {
           .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
+}  // namespace
+
 const char* FileTypeName(mode_t mode) {
+  if (S_ISREG(mode)) return "regular file";
   if (S_ISDIR(mode)) return "directory";
   if (S_ISFIFO(mode)) return "FIFO";
   if (S_ISSOCK(mode)) return "socket";
   if (S_ISCHR(mode)) return "character device";
   if (S_ISBLK(mode)) return "block device";
+  if (S_ISLNK(mode)) return "symbolic link";
   return "unknown file type";
 }
-
-}  // namespace
 
 namespace {
 

@@ -58,6 +58,10 @@ struct FaultSlot;  // mapped_file.cc: a live mapping, as the SIGBUS handler know
 // the descriptor returned. Reentrant.
 UniqueFd OpenInputFile(const std::string& path, struct stat* st);
 
+// What a stat's st_mode says the file is: "regular file", "directory", "FIFO", "socket",
+// "character device", "block device", "symbolic link" (lstat) or "unknown file type".
+const char* FileTypeName(mode_t mode);
+
 class MappedFile {
  public:
   static constexpr size_t kPadding = 64;

@@ -1,8 +1,10 @@
 #include "util/paths.h"
 
 #include <glob.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <set>
 
@@ -64,6 +66,11 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
     }
   }
   return out;
+}
+
+bool IsMissing(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
 }
 
 bool IsUnder(const std::string& path, const std::string& dir) {

@@ -18,6 +18,11 @@ namespace wc {
 // argument's matches sorted, duplicates removed.
 std::vector<std::string> ExpandInputs(const std::vector<std::string>& args);
 
+// True if `path` does not exist: stat fails with ENOENT or ENOTDIR (a dangling link too). Every
+// input missing is "no input" (exit 3) for `serial` and `run` alike; some missing among others
+// are failed files.
+bool IsMissing(const std::string& path);
+
 // True if `path` is `dir` or lies below it, compared by whole path components of the two
 // lexically normal paths ("/data/ab/x" is not under "/data/a"). No file-system access: resolve
 // symlinks first (weakly_canonical) where that matters.

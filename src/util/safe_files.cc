@@ -70,21 +70,22 @@ void PushComponents(const std::string& path, std::vector<std::string>* todo) {
   todo->insert(todo->end(), parts.rbegin(), parts.rend());
 }
 
-}  // namespace
-
-void CheckSafeDirectory(const std::string& dir, std::string_view what) {
+// CheckSafeDirectory, its messages naming `shown` (the directory, or the file to be written in
+// it) after `what`.
+void CheckSafeDirectoryShown(const std::string& dir, std::string_view what,
+                             const std::string& shown) {
   auto refuse = [&](const std::string& at, const std::string& why) {
     throw UsageError(
         fmt::format("{} {}: {}: {}; refused (another user could replace what the "
                     "command writes there)",
-                    what, dir, at, why));
+                    what, shown, at, why));
   };
   std::vector<std::string> todo;
   PushComponents(dir.empty() ? "." : dir, &todo);
   if (dir.empty() || dir[0] != '/') {
     std::error_code ec;
     std::string cwd = std::filesystem::current_path(ec).string();
-    if (ec) throw UsageError(fmt::format("{} {}: {}", what, dir, ec.message()));
+    if (ec) throw UsageError(fmt::format("{} {}: {}", what, shown, ec.message()));
     PushComponents(cwd, &todo);
   }
   std::string cur;  // the real path walked so far, "" for /
@@ -130,9 +131,21 @@ void CheckSafeDirectory(const std::string& dir, std::string_view what) {
   }
 }
 
+}  // namespace
+
+void CheckSafeDirectory(const std::string& dir, std::string_view what) {
+  CheckSafeDirectoryShown(dir, what, dir);
+}
+
+std::string NoReaderHint(const std::string& path, int err) {
+  struct stat st {};
+  if (err != ENXIO || ::stat(path.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) return {};
+  return " (a FIFO that no process reads: start its reader first)";
+}
+
 void CheckSafeParent(const std::string& file, std::string_view what) {
   const std::filesystem::path parent = std::filesystem::path(file).parent_path();
-  CheckSafeDirectory(parent.empty() ? "." : parent.string(), what);
+  CheckSafeDirectoryShown(parent.empty() ? "." : parent.string(), what, file);
 }
 
 namespace {
@@ -339,7 +352,10 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
     // O_NONBLOCK: a FIFO without a reader fails at once instead of hanging.
     fd_ =
         UniqueFd(::open(path_.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK | (own ? 0 : O_NOFOLLOW)));
-    if (fd_.get() < 0) throw OutputError(path_, "cannot open", errno);
+    if (fd_.get() < 0) {
+      const int err = errno;
+      throw OutputError(path_, ErrnoMessage("cannot open", err) + NoReaderHint(path_, err));
+    }
     int flags = ::fcntl(fd_.get(), F_GETFL);
     if (flags >= 0) ::fcntl(fd_.get(), F_SETFL, flags & ~O_NONBLOCK);
     in_place_ = true;

@@ -41,7 +41,11 @@ UniqueFd OpenNoFollow(const std::string& path, int flags, mode_t mode = 0600);
 // own open or mkdir then reports it). Throws UsageError naming `what`, `dir`, the unsafe
 // directory or link and why.
 void CheckSafeDirectory(const std::string& dir, std::string_view what);
-// CheckSafeDirectory of the directory that holds `file` ("." if it names none).
+// What to add to an open(O_WRONLY | O_NONBLOCK) failure of `path`: " (a FIFO that no process
+// reads: start its reader first)" for ENXIO on a FIFO, else "".
+std::string NoReaderHint(const std::string& path, int err);
+// CheckSafeDirectory of the directory that holds `file` ("." if it names none); the message
+// names `file` ("output file pub/x.txt: /tmp/pub: ...").
 void CheckSafeParent(const std::string& file, std::string_view what);
 // CheckSafeDirectory, then makes the missing directories of `dir` (mode 0755 & ~umask: never
 // writable by others), then CheckSafeDirectory again (a directory that appeared meanwhile is

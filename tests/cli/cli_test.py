@@ -578,6 +578,13 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     check("a dead process's temporary: removed by the next write", not os.path.exists(stale), os.listdir(tmp))
     check("a live process's temporary: kept", os.path.exists(alive))
     os.remove(alive)
+    # Sixth pass: --out naming a FIFO nobody reads said only ENXIO ("No such device or address").
+    lonely = os.path.join(tmp, "lonely.fifo")
+    os.mkfifo(lonely)
+    p = run(wc, "serial", "-q", "--out", lonely, data)
+    check("--out a FIFO nobody reads: exit 6, said so",
+          p.returncode == 6 and b"a FIFO that no process reads: start its reader first" in p.stderr,
+          (p.returncode, p.stderr))
 
     if shutil.which("redis-server") is None:
         print("SKIP run output stops: no redis-server")
@@ -1198,6 +1205,9 @@ def test_paths_others_could_swap(wc, tmp, data):
              ["run", "-q", "--config", write_config(base, "spill", MODE="shuffle", SPILL_DIR=f"{nb}/spill"),
               "--data", csv], nb_why)):
         expect_usage(wc, name, args, [why, "refused"])
+    # Sixth pass: the message named the output's directory as "output file": it names the file.
+    expect_usage(wc, "serial --out in nobody's directory: the file named", ["serial", "-q", "--out", f"{nb}/s.tsv", csv],
+                 [f"output file {nb}/s.tsv: {nb_why}"])
     check("swap: the victim's directory is untouched", sorted(os.listdir(victim)) == ["wc.log"], os.listdir(victim))
     check("swap: the victim's file is untouched", open(os.path.join(victim, "wc.log")).read() == "keep me\n")
     check("swap: nothing made in nobody's directory", os.listdir(nb) == [], os.listdir(nb))
@@ -1362,6 +1372,17 @@ def main():
         p = run(wc, "serial", os.path.join(tmp, "nothing", "*.csv"), text=True)
         check("no input matched: exit 3", p.returncode == 3, p.returncode)
         check("no input matched: says so", "no file matches" in p.stderr, p.stderr)
+        # Sixth held-out pass: a literal path naming no file was a FAILED file (exit 1) in serial
+        # and "no input" (exit 3) in run. Every input missing is no input in both; a missing
+        # file among others is a failed file.
+        missing = os.path.join(tmp, "missing.csv")
+        p = run(wc, "serial", missing, text=True)
+        check("a missing literal path: exit 3, named", p.returncode == 3 and
+              f"wordcount serial: {missing}: cannot open: No such file or directory" in p.stderr,
+              (p.returncode, p.stderr))
+        p = run(wc, "serial", missing, files[0], text=True)
+        check("a missing file among others: exit 1, FAILED", p.returncode == 1 and
+              f"FAILED {missing}: cannot open" in p.stderr, (p.returncode, p.stderr))
         p = run(wc, "serial", "--threads", "x", data)
         check("bad option value: exit 2", p.returncode == 2, p.returncode)
         p = run(wc, "split", files[0], os.path.join(tmp, "p"))

@@ -13,6 +13,7 @@ import random
 import re
 import signal
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -534,27 +535,40 @@ def test_file_rewritten_after_planning_fails_by_name(tmp):
     # Held-out pass: a data file rewritten after the job was planned (another size) was counted
     # as it was then, byte ranges planned from the old file included. The plan records each
     # file's size and mtime; the worker fails a file that has others, by name, counting nothing.
-    data = gen(tmp, 3, 600)
+    # Sixth pass: a planned file swapped for a FIFO or a directory was retried MAX_DELIVERIES
+    # times (CLAIM_IDLE_MS each) before it failed: it is no longer the planned file, at once.
+    data = gen(tmp, 5, 600)
     spill = os.path.join(tmp, "spill")
     r = Redis(tmp)
     try:
-        cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill, CHUNK_BYTES=40000)
+        cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill, CHUNK_BYTES=40000, CLAIM_IDLE_MS=3000)
         p, out = start_run(tmp, cfg, data, "--redis", r.url)
         wait_state(r, ("count", "map"))
         victim = os.path.join(data, "tweets_0002.csv")
+        fifo, directory = os.path.join(data, "tweets_0003.csv"), os.path.join(data, "tweets_0004.csv")
         others = os.path.join(tmp, "others")
         os.mkdir(others)
-        for f in ("tweets_0001.csv", "tweets_0003.csv"):
+        for f in ("tweets_0001.csv", "tweets_0005.csv"):
             os.link(os.path.join(data, f), os.path.join(others, f))
         with open(victim, "rb") as fh:
             text = fh.read()
         with open(victim, "wb") as fh:  # a valid CSV, 100 bytes shorter: the ranges no longer fit
             fh.write(text[:text.rindex(b"\n", 0, len(text) - 100) + 1])
+        os.remove(fifo)
+        os.mkfifo(fifo)
+        os.remove(directory)
+        os.mkdir(directory)
+        t0 = time.time()
         w = run_worker(tmp, r, "remote", spill)
         expect(w.returncode == 0, f"worker exit {w.returncode}: {w.stderr}")
         rc, _, stderr = finish(p)
         expect(rc == 1, f"exit {rc}, wanted 1: {stderr}")
         expect(f"FAILED {victim}: changed since the job was planned" in stderr, stderr)
+        expect(f"FAILED {fifo}: changed since the job was planned (a FIFO now; planned: size " in stderr, stderr)
+        expect(f"FAILED {directory}: changed since the job was planned (a directory now; planned: size " in stderr,
+               stderr)
+        expect(not any("retry_later" in l for l in log_lines(tmp)), "a swapped file was retried")
+        expect(time.time() - t0 < 3, f"took {time.time() - t0:.1f} s: the swapped files waited for a steal")
         expect(read(out) == serial(tmp, others), "the other files' counts differ from serial")
     finally:
         r.stop()
@@ -934,6 +948,19 @@ def test_out_of_memory_is_named(tmp):
         expect(last and ("out of memory" in last[-1] or "OOM" in last[-1]), stderr)
     finally:
         r.stop()
+
+
+def test_embedded_redis_out_of_memory_names_redis_args(tmp):
+    # Sixth pass: REDIS_ARGS --maxmemory 1 ended the run with Redis's raw words, exit 4 ("Redis:
+    # OOM command not allowed..."): the configuration's error (exit 2), named, nothing kept.
+    data = gen(tmp, 2, 200)
+    p, _ = start_run(tmp, config(tmp, REDIS_ARGS=["--maxmemory", "1"]), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 2, f"exit {rc}, wanted 2: {stderr}")
+    expect("the embedded Redis ran out of memory: REDIS_ARGS sets a maxmemory below what the job needs" in stderr,
+           stderr)
+    state = os.path.join(tmp, "state")
+    expect(not os.path.exists(state) or os.listdir(state) == [], f"left in STATE_DIR: {os.listdir(state)}")
 
 
 def test_password_protected_redis(tmp):
@@ -1462,6 +1489,39 @@ def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
     mb = re.search(r"over 1 file: ([0-9.]+) MB", stderr)
     size = os.path.getsize(os.path.join(data, "tweets_0001.csv")) / 1e6
     expect(mb and float(mb.group(1)) < size * (3 - int(m.group(1)) + 0.5) / 3, f"MB counted: {stderr}")
+
+
+def test_a_file_changed_after_it_was_counted_fails_by_name(tmp):
+    # Sixth held-out pass: a file appended to after its task was counted, before the job ended,
+    # gave exit 0 with its old counts, which no serial count of the files at the end gives. The
+    # coordinator checks every counted file against its plan stamp before it prints: exit 1,
+    # the file named, and what the result holds of it said. The other files stay exact.
+    data = gen(tmp, 3, 400)
+    planned = os.path.join(tmp, "planned")
+    shutil.copytree(data, planned)
+    # One worker taking 1 s per task: the first file is counted long before the job ends.
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, COMMIT_MAX_TASKS=1)
+    p, out = start_run(tmp, cfg, data)
+    deadline = time.time() + 30
+    victim = None
+    while time.time() < deadline and victim is None:
+        for l in log_lines(tmp):
+            m = re.search(r' (?:counted|map) task=\S+ (?:n|map)=\d+ path="([^"]+)"', l)
+            if m:
+                victim = m.group(1)
+                break
+        time.sleep(0.02)
+    expect(victim is not None, "no task was counted")
+    with open(victim, "a") as fh:
+        fh.write('"late line"\n')
+    rc, _, stderr = finish(p)
+    failed = [l for l in stderr.splitlines() if l.startswith("FAILED ")]
+    expect(rc == 1, f"exit {rc}: {stderr}")
+    want = (f"FAILED {victim}: changed since the job was planned (size ")
+    expect(len(failed) == 1 and failed[0].startswith(want) and
+           failed[0].endswith(") after it was counted: the result counts it as planned"), failed)
+    expect("counted as planned, changed on disk since: 1 file" in stderr, stderr)
+    expect(read(out) == serial(tmp, planned), "counts differ from serial of the files as planned")
 
 
 def test_acl_refusals_anywhere_closed_stdout_and_a_lost_result_for_top(tmp):
