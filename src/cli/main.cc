@@ -230,6 +230,22 @@ int Dispatch(int argc, char** argv) {
       app.exit(e);
       return kExitOk;
     }
+    // A first argument that names no command: said by name ("A subcommand is required" did
+    // not say which word was wrong).
+    if (argc > 1 && argv[1][0] != '-') {
+      std::string names;
+      bool known = false;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        known = known || sub->get_name() == argv[1];
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      if (!known) {
+        PrintError("", fmt::format("unknown command \"{}\" (the commands: {})",
+                                   argv[1], names));
+        wc::WriteStderr("Run with --help for more information.\n");
+        return kExitUsage;
+      }
+    }
     PrintError("", e.what());
     wc::WriteStderr("Run with --help for more information.\n");
     return kExitUsage;

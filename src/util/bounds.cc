@@ -32,8 +32,10 @@ int64_t ParseInteger(std::string_view name, std::string_view text, IntRange r) {
 }
 
 double ParseSeconds(std::string_view name, std::string_view text, SecondsRange r) {
-  // Decimal only: strtod alone would also take " 1", "0x10", "inf" and "nan".
-  bool decimal = !text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos;
+  // Decimal only: strtod alone would also take " 1", "0x10", "inf" and "nan"; no leading '+'
+  // (the integer options refuse it too).
+  bool decimal = !text.empty() && text[0] != '+' &&
+                 text.find_first_not_of("0123456789.eE+-") == std::string::npos;
   std::string s(text);
   char* end = nullptr;
   double x = decimal ? std::strtod(s.c_str(), &end) : NAN;

@@ -38,7 +38,8 @@ TEST(ParseSeconds, AcceptsDecimalSecondsInRangeAndZeroWhenItMeansOff) {
   EXPECT_EQ(ParseSeconds("S", "1.5", r), 1.5);
   EXPECT_EQ(UsageErrorOf([&] { ParseSeconds("S", "0.001", r); }),
             "S must be 0 (off) or a number of seconds from 1 to 86400, got 0.001");
-  for (const char* bad : {"", "inf", "nan", "-1", "0x10", " 2", "2s", "86401"})
+  EXPECT_EQ(ParseSeconds("S", "1e+1", r), 10);  // a '+' in the exponent, not in front
+  for (const char* bad : {"", "inf", "nan", "-1", "0x10", " 2", "2s", "86401", "+5"})
     EXPECT_NE(UsageErrorOf([&] { ParseSeconds("S", bad, r); }), "(no error)") << bad;
   EXPECT_EQ(SecondsRange({0, 3600}).Describe(), "a number of seconds from 0 to 3600");
 }

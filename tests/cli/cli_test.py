@@ -1385,6 +1385,11 @@ def main():
               f"FAILED {missing}: cannot open" in p.stderr, (p.returncode, p.stderr))
         p = run(wc, "serial", "--threads", "x", data)
         check("bad option value: exit 2", p.returncode == 2, p.returncode)
+        # Sixth pass: "wordcount bogus" said only "A subcommand is required"; "--wait-seconds +5"
+        # was taken while the integer options refuse a leading '+'.
+        expect_usage(wc, "an unknown command", ["bogus"], ['unknown command "bogus" (the commands: serial,'])
+        expect_usage(wc, "--wait-seconds +5", ["worker", "--wait-seconds", "+5"],
+                     ["--wait-seconds must be a number of seconds from 0 to 86400, got +5"])
         p = run(wc, "split", files[0], os.path.join(tmp, "p"))
         check("split without a limit: exit 2", p.returncode == 2, p.returncode)
         p = run(wc, "--help", text=True)

@@ -106,8 +106,7 @@ def test_direct_busy_scripts_are_retried(tmp):
     # Direct mode only: its commits are the long scripts. Shuffle mode's functions touch a few
     # keys each and never come near a busy threshold; its big writes are plain pipelined ZADDs.
     data = jt.gen(tmp, 6, 4000)
-    r = jt.Redis(tmp)
-    try:
+    with jt.Redis(tmp) as r:
         r.cli("CONFIG", "SET", "busy-reply-threshold", "1")  # every commit longer than 1 ms: BUSY for others
         cfg = jt.config(tmp, N_NORMAL_WORKERS=3, CHUNK_BYTES=200000)
         # Whether another call comes while a commit runs is timing: up to three runs (each exact).
@@ -120,8 +119,6 @@ def test_direct_busy_scripts_are_retried(tmp):
             if any("BUSY" in l for l in jt.log_lines(tmp)):
                 break
         jt.expect(any("BUSY" in l for l in jt.log_lines(tmp)), "no client ever met BUSY: the test proves nothing")
-    finally:
-        r.stop()
 
 
 def test_connections_cut_mid_commit(tmp):
@@ -166,8 +163,7 @@ def test_connections_cut_mid_commit(tmp):
 
 def test_redis_restarted_empty_recreates_the_job(tmp):
     data = jt.gen(tmp, 10, 3000)
-    r = jt.Redis(tmp)
-    try:
+    with jt.Redis(tmp) as r:
         cfg = jt.config(tmp, N_NORMAL_WORKERS=1, N_SLEEPING_WORKERS=1, CHUNK_BYTES=100000, COMMIT_MAX_TASKS=2,
                         REDIS_RETRY_SECONDS=30)
         p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
@@ -176,16 +172,13 @@ def test_redis_restarted_empty_recreates_the_job(tmp):
         jt.expect(rc == 0, f"exit {rc}: {stderr}")
         jt.expect(any("job_lost" in l for l in jt.log_lines(tmp)), "job re-creation not logged")
         jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
-    finally:
-        r.stop()
 
 
 def test_shuffle_redis_restarted_empty_in_the_reduce_phase(tmp):
     # One sleeping worker: every task takes a second, so the test can wipe Redis while the
     # reduce tasks run. The coordinator must create the job again and run both phases again.
     data = jt.gen(tmp, 2, 1000)
-    r = jt.Redis(tmp)
-    try:
+    with jt.Redis(tmp) as r:
         cfg = jt.config(tmp, PARTITIONS=3, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=30)
         p, out = jt.start_run(tmp, cfg, data, "--redis", r.url)
         deadline = time.time() + 20
@@ -199,8 +192,6 @@ def test_shuffle_redis_restarted_empty_in_the_reduce_phase(tmp):
         jt.expect(any("job_lost" in l for l in lines), "job re-creation not logged")
         jt.expect(sum("reduce_phase" in l for l in lines) == 2, "the reduce phase did not run again")
         jt.expect(jt.read(out) == jt.serial(tmp, data), "counts differ from serial")
-    finally:
-        r.stop()
 
 
 def wipe_redis_and_finish(tmp, p, r):
@@ -297,8 +288,7 @@ def test_direct_no_local_user_can_take_the_embedded_redis_port(tmp):
 
 def test_redis_down_longer_than_the_retry_limit(tmp):
     data = jt.gen(tmp, 6, 3000)
-    r = jt.Redis(tmp)
-    try:
+    with jt.Redis(tmp) as r:
         cfg = jt.config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, REDIS_RETRY_SECONDS=2)
         p, _ = jt.start_run(tmp, cfg, data, "--redis", r.url)
         time.sleep(1.0)
@@ -308,8 +298,6 @@ def test_redis_down_longer_than_the_retry_limit(tmp):
         jt.expect(rc == 4, f"exit {rc}, wanted 4: {stderr}")
         jt.expect("Redis unavailable" in stderr, stderr)
         jt.expect(time.time() - t0 < 20, f"took {time.time() - t0:.1f} s to give up")
-    finally:
-        r.stop()
 
 
 def main():

@@ -85,6 +85,12 @@ class Redis:
             self.proc.kill()
             self.proc.wait()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
 
 # A listener run as another local user (uid 65534 when the test runs as root, else this user):
 # it binds 127.0.0.1:PORT, says "bound", accepts until its stdin closes (at most `seconds`),
@@ -241,8 +247,7 @@ def test_embedded_redis_one_worker(tmp):
 
 def test_eight_workers_external_redis(tmp):
     data = gen(tmp, 6, 3000)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         r.cli("SET", "unrelated", "keep me")
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=8, CHUNK_BYTES=100000), data, "--redis", r.url)
         rc, _, stderr = finish(p)
@@ -252,8 +257,6 @@ def test_eight_workers_external_redis(tmp):
         p2 = subprocess.run([WC, "top", "2", "--redis", r.url], capture_output=True)
         top = [l.split(b"\t") for l in serial(tmp, data).splitlines()[:2]]
         expect(p2.stdout == b"".join(w + b": " + c + b"\n" for c, w in top), f"top: {p2.stdout!r}")
-    finally:
-        r.stop()
 
 
 def test_lab_mix_of_normal_crashing_and_sleeping_workers(tmp):
@@ -275,8 +278,7 @@ def test_workers_sigkilled_at_random_are_replaced(tmp):
     # (shuffle finished 4000-row files in 0.7 s, before the third kill)
     data = gen(tmp, 16, 4000 if MODE != "shuffle" else 12000)
     rng = random.Random(5)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=4, CHUNK_BYTES=60000, CLAIM_IDLE_MS=400,
                                        COMMIT_MAX_TASKS=2), data, "--redis", r.url)
         kills = 0
@@ -291,8 +293,6 @@ def test_workers_sigkilled_at_random_are_replaced(tmp):
         expect(rc == 0, f"exit {rc}: {stderr}")
         expect(kills >= 3, f"only {kills} kills happened")
         expect(read(out) == serial(tmp, data), f"counts differ from serial after {kills} kills")
-    finally:
-        r.stop()
 
 
 def sleeping_worker(p):
@@ -500,8 +500,7 @@ def test_stray_entries_are_foreign_and_never_counted(tmp):
     # Anyone who can write to the stream could add work; only the plan's tasks are counted.
     data = gen(tmp, 4, 500)
     spill = os.path.join(tmp, "spill")
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill)
         p, out = start_run(tmp, cfg, data, "--redis", r.url)
         wait_state(r, ("count", "map"))
@@ -527,8 +526,6 @@ def test_stray_entries_are_foreign_and_never_counted(tmp):
         expect(read(out) == serial(tmp, data), "counts differ from serial")
         foreign = int(r.cli("HGET", "files:job", "foreign"))
         expect(foreign == len(strays) - 1, f"{foreign} foreign entries, wanted {len(strays) - 1}")
-    finally:
-        r.stop()
 
 
 def test_file_rewritten_after_planning_fails_by_name(tmp):
@@ -539,8 +536,7 @@ def test_file_rewritten_after_planning_fails_by_name(tmp):
     # times (CLAIM_IDLE_MS each) before it failed: it is no longer the planned file, at once.
     data = gen(tmp, 5, 600)
     spill = os.path.join(tmp, "spill")
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill, CHUNK_BYTES=40000, CLAIM_IDLE_MS=3000)
         p, out = start_run(tmp, cfg, data, "--redis", r.url)
         wait_state(r, ("count", "map"))
@@ -570,8 +566,6 @@ def test_file_rewritten_after_planning_fails_by_name(tmp):
         expect(not any("retry_later" in l for l in log_lines(tmp)), "a swapped file was retried")
         expect(time.time() - t0 < 3, f"took {time.time() - t0:.1f} s: the swapped files waited for a steal")
         expect(read(out) == serial(tmp, others), "the other files' counts differ from serial")
-    finally:
-        r.stop()
 
 
 def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
@@ -580,8 +574,7 @@ def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
     # by then and are acknowledged as duplicates, not counted again from their files.
     data = gen(tmp, 4, 500)
     spill = os.path.join(tmp, "spill")
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill), data, "--redis", r.url)
         wait_state(r, ("count", "map"))
         job = r.cli("HGET", "files:job", "id").strip()
@@ -602,8 +595,6 @@ def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
         skipped = {l.split(" task=")[1].split()[0] for l in lines if " skip " in l and "why=finished" in l}
         expect(skipped == seconds, f"skipped {skipped}, wanted the second entries {seconds}:\n" + "\n".join(lines))
         expect(int(r.cli("HGET", "files:job", "done_tasks")) == 4, r.cli("HGETALL", "files:job"))
-    finally:
-        r.stop()
 
 
 def test_coordinator_sigkilled_then_rerun_resumes_from_its_state_dir(tmp):
@@ -743,8 +734,7 @@ def test_job_keys_of_another_type_are_refused_by_name(tmp):
     # exit 4, "Redis unreachable", with a raw WRONGTYPE and no key named. It is exit 7 (the keys
     # are held by something else), naming the key.
     data = gen(tmp, 2, 300)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         cfg = config(tmp)
         r.cli("SET", "files:job", "x")
         p, _ = start_run(tmp, cfg, data, "--redis", r.url)
@@ -758,16 +748,13 @@ def test_job_keys_of_another_type_are_refused_by_name(tmp):
         top = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
         expect(top.returncode == 7 and "'count' holds a string, not the counts (COUNT)" in top.stderr,
                f"top: exit {top.returncode}: {top.stderr}")
-    finally:
-        r.stop()
 
 
 def test_acl_refusal_names_the_server_and_the_command(tmp):
     # Held-out pass: NOPERM (an ACL denying the default user a command) was exit 4 "Redis:
     # NOPERM ...", naming neither the server nor what was refused. Exit 7, both named.
     data = gen(tmp, 2, 300)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         cfg = config(tmp)
         r.cli("ACL", "SETUSER", "default", "-fcall")
         p, _ = start_run(tmp, cfg, data, "--redis", r.url)
@@ -778,8 +765,6 @@ def test_acl_refusal_names_the_server_and_the_command(tmp):
         st = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
         expect(st.returncode == 7 and f"Redis at 127.0.0.1:{r.port} refused HGETALL" in st.stderr,
                f"status: exit {st.returncode}: {st.stderr}")
-    finally:
-        r.stop()
 
 
 def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
@@ -788,8 +773,7 @@ def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
     # saying reason=redis_error. The worker exits 7 (reason=refused), and run exit 7 naming the
     # server and the command, without rounds of respawned workers.
     data = gen(tmp, 2, 300)
-    r = Redis(tmp, password="acl-pw")
-    try:
+    with Redis(tmp, password="acl-pw") as r:
         # A sleeping worker holds a task for 1 s: the normal one, out of new tasks, steals
         # (XAUTOCLAIM) before the job can be done.
         cfg = config(tmp, N_NORMAL_WORKERS=1, N_SLEEPING_WORKERS=1)
@@ -806,8 +790,6 @@ def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
                    f"{command}: worker exit lines: {[l for l in lines if ' exit ' in l]}")
             expect(not any("round" in l and "worker_spawned" in l for l in lines),
                    f"{command}: workers respawned: {[l for l in lines if 'worker_spawned' in l]}")
-    finally:
-        r.stop()
 
 
 def test_a_full_redis_is_not_a_refused_password(tmp):
@@ -878,14 +860,11 @@ def test_state_dir_too_deep_is_refused_before_anything_is_made(tmp):
 def test_redis_that_evicts_keys_is_refused(tmp):
     # Regression: with allkeys-lru, run exited 0 with a third of the words evicted.
     data = gen(tmp, 2, 300)
-    r = Redis(tmp, extra=("--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru"))
-    try:
+    with Redis(tmp, extra=("--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru")) as r:
         p, _ = start_run(tmp, config(tmp), data, "--redis", r.url)
         rc, stdout, stderr = finish(p)
         expect(rc == 7, f"exit {rc}, wanted 7: {stderr}")
         expect("maxmemory-policy allkeys-lru" in stderr and stdout == "", stderr)
-    finally:
-        r.stop()
 
 
 def test_result_changed_by_another_writer_is_never_printed(tmp):
@@ -894,8 +873,7 @@ def test_result_changed_by_another_writer_is_never_printed(tmp):
     # Deterministic: the coordinator is stopped (SIGSTOP) while its workers finish the job
     # without it, COUNT is deleted, then the coordinator goes on and reads.
     data = gen(tmp, 4, 1000)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2), data, "--redis", r.url)
         wait_state(r, ("count", "map"))  # sleeping workers: a second per task
         wait_taken(r)  # the workers exist (they are started after the state is set)
@@ -908,12 +886,9 @@ def test_result_changed_by_another_writer_is_never_printed(tmp):
         rc, stdout, stderr = finish(p)
         expect(rc == 8, f"exit {rc}, wanted 8: {stderr}")
         expect("is not the one the job recorded" in stderr and stdout == "", stderr)
-    finally:
-        r.stop()
     # Fourth held-out pass: without --out (top lines only) a count another writer raised
     # (ZINCRBY) was printed with exit 0: only ZCARD was compared. The total is summed in Redis.
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         r.cli("FLUSHALL")  # the first job, reloaded from the dump
         p = subprocess.Popen([WC, "run", "--config", config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2),
                               "--data", os.path.join(data, "*.csv"), "--redis", r.url],
@@ -930,15 +905,12 @@ def test_result_changed_by_another_writer_is_never_printed(tmp):
         rc, stdout, stderr = finish(p)
         expect(rc == 8, f"ZINCRBY, no --out: exit {rc}, wanted 8: {stdout} {stderr}")
         expect("words recorded" in stderr and stdout == "", stderr)
-    finally:
-        r.stop()
 
 
 def test_out_of_memory_is_named(tmp):
     # (shuffle keeps the counts compact until the publish: it needs more words to run out)
     data = gen(tmp, 4, 2000 if MODE != "shuffle" else 20000)
-    r = Redis(tmp, extra=("--maxmemory", "3mb", "--maxmemory-policy", "noeviction"))
-    try:
+    with Redis(tmp, extra=("--maxmemory", "3mb", "--maxmemory-policy", "noeviction")) as r:
         p, _ = start_run(tmp, config(tmp, REDIS_RETRY_SECONDS=2), data, "--redis", r.url)
         rc, stdout, stderr = finish(p)
         expect(rc == 4, f"exit {rc}, wanted 4: {stderr}")
@@ -946,8 +918,6 @@ def test_out_of_memory_is_named(tmp):
         # the memory was below its mark by then, and only the workers' lines said OOM).
         last = [l for l in stderr.splitlines() if l.startswith("wordcount run:")]
         expect(last and ("out of memory" in last[-1] or "OOM" in last[-1]), stderr)
-    finally:
-        r.stop()
 
 
 def test_embedded_redis_out_of_memory_names_redis_args(tmp):
@@ -965,8 +935,7 @@ def test_embedded_redis_out_of_memory_names_redis_args(tmp):
 
 def test_password_protected_redis(tmp):
     data = gen(tmp, 2, 500)
-    r = Redis(tmp, password="s3cret pass")
-    try:
+    with Redis(tmp, password="s3cret pass") as r:
         p, out = start_run(tmp, config(tmp), data, "--redis", r.url, env=r.env())
         rc, _, stderr = finish(p)
         expect(rc == 0, f"exit {rc}: {stderr}")
@@ -981,8 +950,6 @@ def test_password_protected_redis(tmp):
             p = subprocess.run([WC] + args, capture_output=True, text=True, env=env, timeout=60)
             expect(p.returncode == 2 and "requires a password" in p.stderr and "$WC_REDIS_PASSWORD" in p.stderr
                    and time.time() - t0 < 10, f"{args[0]} without the password: exit {p.returncode}: {p.stderr}")
-    finally:
-        r.stop()
 
 
 def test_embedded_redis_with_password(tmp):
@@ -1094,8 +1061,7 @@ def test_no_input_files(tmp):
 
 def test_status_reports_a_running_and_a_finished_job(tmp):
     data = gen(tmp, 4, 1000)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         def status():
             out = subprocess.run([WC, "status", "--redis", r.url, "--json"], capture_output=True, text=True)
             expect(out.returncode == 0, out.stderr)
@@ -1124,30 +1090,24 @@ def test_status_reports_a_running_and_a_finished_job(tmp):
         expect(done["checkpoint"]["last_status"] == "ok", f"checkpoint: {done}")
         text = subprocess.run([WC, "status", "--redis", r.url], capture_output=True, text=True).stdout
         expect(f" done, {MODE or 'direct'} mode" in text and "tasks:      4 of 4 done" in text, text)
-    finally:
-        r.stop()
 
 
 def test_result_survives_a_redis_crash_after_the_job(tmp):
     data = gen(tmp, 3, 1000)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         p, _ = start_run(tmp, config(tmp), data, "--redis", r.url)
         rc, stdout, stderr = finish(p)
         expect(rc == 0, f"exit {rc}: {stderr}")
         r.crash_and_restart()  # SIGKILL: only the coordinator's final save can bring the result back
         top = subprocess.run([WC, "top", "3", "--redis", r.url], capture_output=True, text=True)
         expect(top.returncode == 0 and top.stdout == stdout, f"top after restart {top.stdout!r} != {stdout!r}")
-    finally:
-        r.stop()
 
 
 def test_external_redis_restarts_are_counted_in_the_summary(tmp):
     # Regression: with an external Redis crashed and restarted during the job, the summary said
     # "survived 0 Redis restart(s)". The coordinator sees a restart as a new server run_id.
     data = gen(tmp, 8, 1000)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
                                        CHECKPOINT_INTERVAL=0.2), data, "--redis", r.url)
         restarts = 0
@@ -1165,8 +1125,6 @@ def test_external_redis_restarts_are_counted_in_the_summary(tmp):
         expect(f"survived {restarts} Redis restart(s) ({restarts} seen on the external server)" in stderr, stderr)
         done = [l for l in log_lines(tmp) if " job_done " in l]
         expect(done and f" seen={restarts} " in done[0], f"job_done: {done}")
-    finally:
-        r.stop()
 
 
 def test_job_keys_deleted_on_a_live_redis(tmp):
@@ -1175,8 +1133,7 @@ def test_job_keys_deleted_on_a_live_redis(tmp):
     # LOGFILE. A lost record is a lost job: made again and counted exactly, as after a restart
     # without it; a lost stream is named.
     data = gen(tmp, 2, 1000)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
                                        REDIS_RETRY_SECONDS=1), data, "--redis", r.url)
         wait_taken(r)
@@ -1195,19 +1152,14 @@ def test_job_keys_deleted_on_a_live_redis(tmp):
         rc, _, stderr = finish(p)
         expect(rc == 4, f"DEL: exit {rc}, wanted 4: {stderr}")
         expect("the job's stream 'files' is gone from Redis" in stderr, stderr)
-    finally:
-        r.stop()
 
 
 def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         with open(os.path.join(ROOT, "mylib.lua")) as fh:
             out = r.cli("-x", "FUNCTION", "LOAD", "REPLACE", stdin=fh.read())
         expect(out.strip() == "wordcount", f"FUNCTION LOAD said {out!r}")
         expect("wc_commit_v3" in r.cli("FUNCTION", "LIST"), "wc_commit_v3 missing")
-    finally:
-        r.stop()
 
 
 def spill_files(spill_root):
@@ -1413,8 +1365,7 @@ def test_rerun_of_a_done_job_says_it_was_read_back_and_slow_rates_show(tmp):
     # Held-out pass: a rerun that found the job done printed "counted 6 of 6 tasks ... (194 MB/s)"
     # although it counted nothing; and a run below 1 MB/s printed "(0 MB/s)".
     data = gen(tmp, 1, 40)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
         p, out = start_run(tmp, cfg, data, "--redis", r.url)
         rc, _, stderr = finish(p)
@@ -1427,8 +1378,6 @@ def test_rerun_of_a_done_job_says_it_was_read_back_and_slow_rates_show(tmp):
         expect(read(out) == serial(tmp, data), "counts differ from serial")
         expect("was already done: result read back, nothing counted by this run" in stderr, stderr)
         expect("MB/s" not in stderr and "counted 1 of" not in stderr, stderr)
-    finally:
-        r.stop()
 
 
 def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
@@ -1437,8 +1386,7 @@ def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
     # showed "(2 in progress)" forever. The worker now names the spill directory and SPILL_DIR;
     # the progress line says no worker is alive and that it waits for workers.
     data = gen(tmp, 4, 300)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         cfg = config(tmp, MODE="shuffle", SPILL_DIR=os.path.join(tmp, "spill"))
         p, out = start_run(tmp, cfg, data, "--redis", r.url, "--workers", "0")
         other = os.path.join(tmp, "elsewhere")
@@ -1463,8 +1411,6 @@ def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
         w.communicate(timeout=30)
         expect(rc == 0 and w.returncode == 0, f"exit {rc}, worker {w.returncode}: {stderr}")
         expect(read(out) == serial(tmp, data), "counts differ from serial")
-    finally:
-        r.stop()
 
 
 def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
@@ -1532,8 +1478,7 @@ def test_acl_refusals_anywhere_closed_stdout_and_a_lost_result_for_top(tmp):
     # next descriptor opened (Redis's socket, LOGFILE), exit 0: exit 6. `top` of a done job
     # whose result was deleted printed nothing, exit 0: exit 8, and `status` flags it.
     data = gen(tmp, 2, 300)
-    r = Redis(tmp)
-    try:
+    with Redis(tmp) as r:
         cfg = config(tmp)
         rules = [("-hgetall", "refused FCALL wc_")]
         if MODE != "shuffle":  # (shuffle writes --out from its runs: no ZRANGE)
@@ -1564,8 +1509,6 @@ def test_acl_refusals_anywhere_closed_stdout_and_a_lost_result_for_top(tmp):
                f"top of a lost result: exit {q.returncode}: {q.stdout} {q.stderr}")
         q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
         expect("NOT the job's result" in q.stdout, f"status of a lost result: {q.stdout}")
-    finally:
-        r.stop()
 
 
 def main():
