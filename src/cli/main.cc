@@ -240,8 +240,7 @@ int Dispatch(int argc, char** argv) {
         names += (names.empty() ? "" : ", ") + sub->get_name();
       }
       if (!known) {
-        PrintError("", fmt::format("unknown command \"{}\" (the commands: {})",
-                                   argv[1], names));
+        PrintError("", fmt::format("unknown command \"{}\" (the commands: {})", argv[1], names));
         wc::WriteStderr("Run with --help for more information.\n");
         return kExitUsage;
       }

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -510,7 +510,8 @@ class Coordinator {
       bad = planned;
       int stat_errno = 0;
       std::string now = ChangeSincePlan(t.path, t.stamp, &stat_errno);
-      if (stat_errno != 0) now = fmt::format("cannot be stat'ed now: {}", std::strerror(stat_errno));
+      if (stat_errno != 0)
+        now = fmt::format("cannot be stat'ed now: {}", std::strerror(stat_errno));
       if (now.empty()) continue;
       ++report_.changed_after_count;
       report_.failures.push_back(

@@ -68,8 +68,8 @@ struct JobReport {
   // Why files failed, one message per file: the files rejected while planning, then the files
   // of failed tasks, then the files changed after they were counted.
   std::vector<std::string> failures;
-  size_t failed_tasks = 0;         // tasks (ranges) failed: not counted
-  size_t changed_after_count = 0;  // files changed after all their tasks were counted
+  size_t failed_tasks = 0;               // tasks (ranges) failed: not counted
+  size_t changed_after_count = 0;        // files changed after all their tasks were counted
   WordCountPairs top;                    // without want_counts
   std::unique_ptr<ResultCounts> counts;  // with want_counts (counts-file order)
   int forced_restarts = 0, unplanned_restarts = 0, workers_killed = 0, job_creations = 0;

@@ -494,8 +494,8 @@ class Worker {
       Log::Event("map",
                  "task={} map={} path=\"{}\" bytes={} words={} distinct={} spill_bytes={}{} "
                  "result={}",
-                 t.entry, t.n, t.path, st.input.bytes, st.input.words, st.output.words, st.output.bytes,
-                 Waited(), acked ? "accepted" : "duplicate");
+                 t.entry, t.n, t.path, st.input.bytes, st.input.words, st.output.words,
+                 st.output.bytes, Waited(), acked ? "accepted" : "duplicate");
     });
     heartbeat_.Set({});
   }
