@@ -105,7 +105,7 @@ NoEmbeddedRedis Absence(const std::string& root) {
     const std::string dir = it->path().string();
     struct stat js {};
     if (::lstat(dir.c_str(), &js) != 0 || !S_ISDIR(js.st_mode)) continue;
-    if (::access(dir.c_str(), R_OK | X_OK) != 0) {
+    if (js.st_uid != ::geteuid() || ::access(dir.c_str(), R_OK | X_OK) != 0) {
       foreign = dir;
       owner = js.st_uid;
     } else if (pid_t pid = FlockHolder(dir + "/lock"); pid > 0) {
@@ -123,9 +123,10 @@ NoEmbeddedRedis Absence(const std::string& root) {
             true};
   }
   if (!foreign.empty()) {
-    return {fmt::format("{}: the state directory {} belongs to another user (uid {}) and is not "
-                        "readable by this user (uid {}): only that user can reach its embedded "
-                        "Redis (or name a server with --redis)",
+    return {fmt::format("{}: the state directory {} belongs to another user (uid {}), not to "
+                        "this user (uid {}): only that user can reach its embedded Redis (its "
+                        "server is never sent a password by another user; or name a server "
+                        "with --redis)",
                         none, foreign, owner, ::geteuid()),
             false};
   }

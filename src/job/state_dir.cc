@@ -181,6 +181,10 @@ std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root) 
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(fs::absolute(root, ec), ec)) {
     if (e.path().filename().string().rfind("job-", 0) != 0) continue;
+    // Another user's job (in a shared STATE_DIR): its server is never sent a password.
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
     std::istringstream endpoint(ReadSmallFile((e.path() / "endpoint").string()));
     std::string address;
     pid_t pid = 0;

@@ -86,7 +86,8 @@ class StateBusy : public std::runtime_error {
 };
 
 // The embedded Redis servers under `root` that run now (their endpoint's pid is alive), with
-// their passwords.
+// their passwords: this user's jobs only (another user's job directory in a shared STATE_DIR is
+// skipped, even for root: its server is never sent a password).
 std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root);
 
 }  // namespace wc::job

