@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -14,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "util/escape.h"
 
@@ -186,19 +190,60 @@ const char* FileTypeName(mode_t mode) {
 namespace {
 
 // A symbolic link on `path` (any component as written) made by another user - not this one,
-// not root - leads here only to a file that user could read anyway: one that is theirs or
-// readable by everybody. Otherwise it is a confused deputy's trap (a link planted in /tmp, or
+// not root - leads here only to a file that user could read anyway: by the mode bits of the
+// file and of every directory above its real path, for that user and its groups. Otherwise it is a confused deputy's trap (a link planted in /tmp, or
 // in the other user's own directory, to a private file of root's): `run` would publish the
 // file's words, `split` copy it into world-readable parts. The rule of the kernel's
 // protected_symlinks, kept whatever the sysctl says, and wherever the link is.
-void RefuseForeignLink(const std::string& path, const struct stat& target) {
-  if ((target.st_mode & S_IROTH) != 0) return;
+// The groups of user `uid` (its primary group first); none if it has no passwd entry.
+std::vector<gid_t> GroupsOf(uid_t uid) {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return {};
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<size_t>(n));
+    if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) return {pw.pw_gid};
+  }
+  groups.resize(static_cast<size_t>(n));
+  return groups;
+}
+
+// Whether user `uid` could read the file at `path` by itself: search permission on every
+// directory of its real path and read permission on the file, as the mode bits grant them to
+// that user and its groups (the kernel's order: owner, else group, else others; ACLs are not
+// read, so a file they open to that user is refused, the safe side).
+bool UserCouldRead(uid_t uid, const std::string& path) {
+  if (uid == 0) return true;
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(path, ec);
+  if (ec) return false;
+  const std::vector<gid_t> groups = GroupsOf(uid);
+  auto grants = [&](const std::filesystem::path& p, mode_t owner, mode_t group, mode_t other) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return false;
+    if (st.st_uid == uid) return (st.st_mode & owner) != 0;
+    if (std::find(groups.begin(), groups.end(), st.st_gid) != groups.end())
+      return (st.st_mode & group) != 0;
+    return (st.st_mode & other) != 0;
+  };
+  std::filesystem::path dir;
+  for (const auto& part : real.parent_path()) {
+    dir /= part;
+    if (!grants(dir, S_IXUSR, S_IXGRP, S_IXOTH)) return false;
+  }
+  return grants(real, S_IRUSR, S_IRGRP, S_IROTH);
+}
+
+void RefuseForeignLink(const std::string& path, const struct stat&) {
   std::filesystem::path prefix;
   for (const auto& part : std::filesystem::path(path)) {
     prefix /= part;
     struct stat l {};
     if (::lstat(prefix.c_str(), &l) != 0 || !S_ISLNK(l.st_mode)) continue;
-    if (l.st_uid == ::geteuid() || l.st_uid == 0 || l.st_uid == target.st_uid) continue;
+    if (l.st_uid == ::geteuid() || l.st_uid == 0 || UserCouldRead(l.st_uid, path)) continue;
     throw InputError(path, 0,
                      fmt::format("reached through a symbolic link of another user (uid {}) at "
                                  "{}, to a file that user may not read: not followed",

@@ -508,6 +508,30 @@ def test_outputs_third_pass(wc, tmp, data, exp):
                           p.returncode != 0 and "reached through a symbolic link of another user" in p.stderr
                           and "TOPSECRET" not in p.stdout, (p.returncode, p.stderr))
                 check("split through another user's link: no part written", not os.path.exists(os.path.join(tmp, "split-secret")))
+                # Seventh pass: a file readable by all (0644) in root's private (0700) directory
+                # was taken as one the link's owner could read: the directories above count too.
+                # A file that user can reach is still followed.
+                behind = os.path.join(private, "open.csv")
+                with open(behind, "w") as fh:
+                    fh.write("id,text\n1,TOPSECRET behind a closed directory\n")
+                os.chmod(behind, 0o644)
+                reachable = tempfile.mkdtemp(prefix="wc_cli_reachable_")
+                try:
+                    os.chmod(reachable, 0o755)
+                    shutil.copy(os.path.join(data, "tweets_0001.csv"), os.path.join(reachable, "r.csv"))
+                    os.chmod(os.path.join(reachable, "r.csv"), 0o644)
+                    nd2 = os.path.join(shared, "nd2")
+                    subprocess.run(as_nobody(["mkdir", "-m", "755", nd2]), check=True)
+                    subprocess.run(as_nobody(["ln", "-s", behind, os.path.join(nd2, "b.csv")]), check=True)
+                    subprocess.run(as_nobody(["ln", "-s", os.path.join(reachable, "r.csv"), os.path.join(nd2, "r.csv")]),
+                                   check=True)
+                    p = run(wc, "serial", "--out", "-", nd2, text=True)
+                    check("another user's link to a 0644 file in a 0700 directory: refused, the other link followed",
+                          p.returncode == 1 and "b.csv: reached through a symbolic link of another user" in p.stderr
+                          and "r.csv" not in p.stderr and "TOPSECRET" not in p.stdout and p.stdout.strip() != "",
+                          (p.returncode, p.stderr))
+                finally:
+                    shutil.rmtree(reachable, ignore_errors=True)
             finally:
                 shutil.rmtree(private, ignore_errors=True)
         imm = os.path.join(tmp, "immutable.tsv")
