@@ -45,9 +45,10 @@ std::function<void(const json&)> Seconds(double* out, SecondsRange r) {
   };
 }
 
-std::function<void(const json&)> String(std::string* out, bool allow_empty = false) {
-  return [out, allow_empty](const json& v) {
-    if (!v.is_string() || (!allow_empty && v.get<std::string>().empty()))
+// Every string key is non-empty: "" never stands for a default (leave the key out for that).
+std::function<void(const json&)> String(std::string* out) {
+  return [out](const json& v) {
+    if (!v.is_string() || v.get<std::string>().empty())
       throw std::invalid_argument("a non-empty string");
     *out = v.get<std::string>();
   };
@@ -217,11 +218,11 @@ JobConfig LoadConfig(const std::string& path) {
       {"REDIS_DOWNTIME", Seconds(&c.redis_downtime, kRedisDowntimeRange)},
       {"TOP", Int(&c.top, kTopRange)},
       {"MODE", Enum(&c.mode, ParseMode, "MODE")},
-      {"SPILL_DIR", String(&c.spill_dir, true)},
+      {"SPILL_DIR", String(&c.spill_dir)},
       {"PARTITIONS", Int(&c.partitions, kPartitionsRange)},
       {"CLAIM_IDLE_MS", Int(&c.claim_idle_ms, kClaimIdleMsRange)},
       {"REDIS_RESTART_INTERVAL", Seconds(&c.redis_restart_interval, kRestartIntervalRange)},
-      {"REDIS_PASSWORD", String(&c.redis_password, true)},
+      {"REDIS_PASSWORD", String(&c.redis_password)},
       {"STATE_DIR", String(&c.state_dir)},
       {"CHUNK_BYTES", Int(&c.chunk_bytes, kChunkBytesRange)},
       {"COMMIT_MAX_WORDS", Int(&c.commit_max_words, kCommitMaxWordsRange)},

@@ -91,9 +91,11 @@ TEST_F(ConfigTest, BadValuesNameTheKey) {
 }
 
 // Held-out pass: "LOGFILE": "" silently turned logging off and "STATE_DIR": "" silently meant
-// the default; like DATA_PATH and COLUMN, they must name something.
+// the default; like DATA_PATH and COLUMN, they must name something. Seventh pass: SPILL_DIR and
+// REDIS_PASSWORD "" still meant the default: every string key now refuses "".
 TEST_F(ConfigTest, PathKeysMustNotBeEmpty) {
-  for (const char* key : {"LOGFILE", "STATE_DIR", "DATA_PATH", "COLUMN"}) {
+  for (const char* key : {"LOGFILE", "STATE_DIR", "DATA_PATH", "COLUMN", "SPILL_DIR",
+                          "REDIS_PASSWORD", "IN", "COUNT", "FNAME"}) {
     EXPECT_NE(ErrorOf(fmt::format(R"({{"{}": ""}})", key))
                   .find(fmt::format("config key '{}' must be a non-empty string", key)),
               std::string::npos)
