@@ -34,6 +34,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The job record's info field naming the coordinator's SPILL_DIR (shuffle), absolute.
+constexpr const char* kSpillRootField = "spill_root";
+
 class Coordinator {
  public:
   Coordinator(const JobConfig& c, const RunOptions& o, JobObserver* observer)
@@ -205,17 +208,26 @@ class Coordinator {
   bool Begin() {
     const std::string new_id = JobClaim::NewId();
     const std::string spill = spec_.shuffle() ? "job-" + new_id : "";
+    // The record keeps where this coordinator's map outputs are: a job that replaces this one
+    // removes them even if it has another SPILL_DIR, or is a direct job.
+    auto info = spec_.Info();
+    if (spec_.shuffle()) info.emplace_back(kSpillRootField, fs::absolute(SpillRoot()).string());
     claim_ = std::make_unique<JobClaim>(
-        store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), spec_.Info(), o_.replace});
+        store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), info, o_.replace});
     keeper_ = std::make_unique<JobKeeper>(*claim_, store_, redis_->durability(), spec_);
+    JobState replaced;  // with --replace: the record that may be replaced
     BeginResult b = session().Run([&](Connection& c) {
       RefuseEvictingRedis(c);
+      if (o_.replace) replaced = store_.State(c);
       return claim_->Begin(c, new_id);
     });
     switch (b.kind) {
       case BeginResult::Kind::kCreated:
         Adopt(spill);
-        spill_.RemoveReplaced(b.replaced_spill);  // a replaced job's map outputs
+        // A replaced job's map outputs, where its record says they are.
+        spill_.RemoveReplaced(b.replaced_spill, replaced.Get("spill") == b.replaced_spill
+                                                    ? replaced.Get(kSpillRootField)
+                                                    : std::string());
         // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
         // created), Ensure begins again as needed.
         session().Run([&](Connection& c) {

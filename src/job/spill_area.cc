@@ -80,12 +80,22 @@ std::string SpillArea::OutputTrouble(const std::vector<uint64_t>& input_bytes) c
          "; the job is kept for a rerun";
 }
 
-void SpillArea::RemoveReplaced(const std::string& name) const {
+void SpillArea::RemoveReplaced(const std::string& name, const std::string& recorded_root) const {
   static const std::regex kJobDir("job-[0-9a-f]{32}");
-  if (root_.empty() || name == name_ || !std::regex_match(name, kJobDir)) return;
+  const fs::path root = recorded_root.empty() ? root_ : fs::path(recorded_root);
+  if (root.empty() || name == name_ || !std::regex_match(name, kJobDir)) return;
+  const fs::path dir = root / name;
+  try {
+    CheckSafeDirectory(root.string(), "the replaced job's SPILL_DIR");
+  } catch (const UsageError& e) {
+    Log::Warn("spill_kept", "dir=\"{}\" replaced=true why=\"{}\"", dir.string(), e.what());
+    return;
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) return;
   std::error_code ec;
-  fs::remove_all(root_ / name, ec);
-  Log::Event("spill_removed", "dir=\"{}\" replaced=true error=\"{}\"", (root_ / name).string(),
+  fs::remove_all(dir, ec);
+  Log::Event("spill_removed", "dir=\"{}\" replaced=true error=\"{}\"", dir.string(),
              ec ? ec.message() : "");
 }
 

@@ -42,8 +42,11 @@ class SpillArea {
   void Prepare(const std::filesystem::path& root, const std::string& name,
                bool root_is_ours = false);
   void Remove();
-  // Removes root/<name> of another (replaced) job, if `name` is a job's ("job-" + 32 hex).
-  void RemoveReplaced(const std::string& name) const;
+  // Removes <root>/<name> of another (replaced) job, if `name` is a job's ("job-" + 32 hex):
+  // `recorded_root` is that job's SPILL_DIR as its record says (its coordinator's: it may be
+  // another directory than this job's, or this job may be a direct one), else this area's root.
+  // Only a directory of this user's, in a root that passes CheckSafeDirectory, is removed.
+  void RemoveReplaced(const std::string& name, const std::string& recorded_root) const;
   // Measures dir()'s map outputs and its file system. `input_bytes[m]`: map task m's input.
   SpillSpace Measure(const std::vector<uint64_t>& input_bytes) const;
   // The message for a worker that could not write its output: DescribeSpillTrouble of this

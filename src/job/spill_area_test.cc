@@ -44,13 +44,20 @@ TEST(SpillArea, RemovesAReplacedJobsDirectoryAndItsOwnDefaultRoot) {
   tmp.Write("spill/keep/file", "x");
   SpillArea spill;
   spill.Prepare(tmp.path() + "/spill", a, /*root_is_ours=*/true);
-  spill.RemoveReplaced("keep");      // not a job's directory name
-  spill.RemoveReplaced("../spill");  // nor this
-  spill.RemoveReplaced(a);           // its own: kept until Remove
+  spill.RemoveReplaced("keep", "");      // not a job's directory name
+  spill.RemoveReplaced("../spill", "");  // nor this
+  spill.RemoveReplaced(a, "");           // its own: kept until Remove
   EXPECT_TRUE(std::filesystem::exists(spill.dir()));
   EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/spill/keep/file"));
-  spill.RemoveReplaced(b);
+  spill.RemoveReplaced(b, "");
   EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/spill/" + b));
+  // Seventh pass: a replaced job whose SPILL_DIR was another directory (its record says which)
+  // left its map outputs there for good.
+  std::filesystem::create_directories(tmp.path() + "/other/" + b);
+  tmp.Write("other/" + b + "/map-0.wcs", "x");
+  spill.RemoveReplaced(b, tmp.path() + "/other");
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/other/" + b));
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/other"));
   std::filesystem::remove_all(tmp.path() + "/spill/keep");
   spill.Remove();  // the root existed before, but is the run's own default: removed when empty
   EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/spill"));

@@ -680,6 +680,33 @@ def test_stopped_embedded_redis_is_restarted_like_a_crashed_one(tmp):
     expect(any(" redis_restarted " in l and "reason=unresponsive" in l for l in lines), "no restart logged")
 
 
+def test_replace_removes_the_replaced_shuffle_jobs_map_outputs_where_they_are(tmp):
+    # Seventh held-out pass: a shuffle job (SPILL_DIR A) stopped, then another job (another data
+    # set, another SPILL_DIR, or a direct job) with --replace: A/job-<id> with its map outputs
+    # stayed for good (the replacing run looked in its own SPILL_DIR). The record says where.
+    data, other = gen(tmp, 4, 400), gen(tmp, 2, 300, seed=2, name="other")
+    first_spill = os.path.join(tmp, "first-spill")
+    with Redis(tmp) as r:
+        cfg = config(tmp, MODE="shuffle", SPILL_DIR=first_spill, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
+        p, _ = start_run(tmp, cfg, data, "--redis", r.url)
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(" map task=" in l for l in log_lines(tmp)):
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        rc, _, stderr = finish(p)
+        expect(rc == 130, f"exit {rc}: {stderr}")
+        left = [d for d in os.listdir(first_spill) if d.startswith("job-")] if os.path.isdir(first_spill) else []
+        expect(len(left) == 1, f"the stopped job's map outputs: {left}")
+        # The replacing job runs in the suite's mode, with its own SPILL_DIR if shuffle.
+        p, out = start_run(tmp, config(tmp, SPILL_DIR=os.path.join(tmp, "second-spill")), other,
+                           "--redis", r.url, "--replace")
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, other), "counts differ from serial")
+        expect(not os.path.exists(os.path.join(first_spill, left[0])) if left else True,
+               f"the replaced job's map outputs stay: {os.listdir(first_spill)}")
+
+
 def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
     # Held-out passes, external side: a SIGSTOPped server held every coordinator call for the 30 s
     # reply timeout; then, with REDIS_RETRY_SECONDS 3, exit 4 came after 6.2 s (the call that
