@@ -323,7 +323,16 @@ class Coordinator {
         Stopped(sig);
         return false;
       }
-      server().Tick(/*crashes_allowed=*/true);
+      // A forced crash right after a failed checkpoint would lose everything since the one
+      // before; with checkpoints failing for good (a full STATE_DIR), every window's work, a
+      // livelock. It waits for a checkpoint that succeeds (the job may end first).
+      const bool checkpoint_failed = redis_->durability().last_failed();
+      if (checkpoint_failed && server().CrashDue() && !crash_postponed_) {
+        Log::Warn("redis_crash_postponed", "why=\"the last checkpoint failed: {}\"",
+                  redis_->durability().Where());
+      }
+      crash_postponed_ = checkpoint_failed && server().CrashDue();
+      server().Tick(/*crashes_allowed=*/!checkpoint_failed);
       if (server().generation() != generation) {
         keeper_->Recheck();
         restarting = true;
@@ -556,6 +565,7 @@ class Coordinator {
   int64_t done_before_ = 0;    // tasks done when this run began
   bool already_done_ = false;  // the job was done before this run
   int64_t live_consumers_ = -1;
+  bool crash_postponed_ = false;  // a forced crash is due and waits for a good checkpoint
   Clock::time_point consumers_read_{};
 };
 

@@ -47,6 +47,11 @@ class Durability {
   // logged), without saving: the end of a job whose Redis is removed next.
   void NoteLastCheckpoint(redis::Connection& c);
 
+  // The last checkpoint seen failed (and none succeeded since): a crash now would lose what the
+  // one before it did not hold.
+  bool last_failed() const { return last_status_ != "ok"; }
+  // Why a save failed, for messages: its directory and the free space there.
+  std::string Where() const;
   int checkpoints() const { return checkpoints_; }
   int failures() const { return failures_; }
   // The embedded Redis's directory (STATE_DIR/job-*), named with its free space when a save
@@ -69,8 +74,6 @@ class Durability {
   job::Persistence kind_;
   std::chrono::milliseconds interval_, crash_interval_;
   Clock::time_point next_;
-  // Why a save failed, for messages: Redis says only "err"; its log says why.
-  std::string Where() const;
 
   std::string last_status_ = "ok";
   bool bgsave_pending_ = false;  // a BGSAVE of ours whose outcome was not noted yet

@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "job/redis_session.h"
 #include "job/worker_options.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -108,6 +109,11 @@ void RedisSupervisor::Tick(bool crashes_allowed) {
   }
 }
 
+bool RedisSupervisor::CrashDue() const {
+  return server_ && !down_ && o_.crash_interval.count() > 0 &&
+         Clock::now() - started_ >= o_.crash_interval;
+}
+
 bool RedisSupervisor::Unanswered() {
   if (!server_ || down_ || !server_->Running()) return false;  // Tick restarts a dead one
   redis::ConnectOptions o = connect_;
@@ -158,10 +164,24 @@ void RedisSupervisor::Restart(const char* why) {
     NoteAofRepair();
     down_ = false;
     started_ = Clock::now();
+    start_failing_since_ = {};
     state_->WriteSocketEndpoint(server_->pid());
     Log::Event("redis_restarted", "reason={} pid={}", why, server_->pid());
+  } catch (const OutputError& e) {
+    // Its state cannot be written (STATE_DIR full, read-only): no retry helps (exit 6).
+    Log::Error("redis_start_failed", "error=\"{}\"", e.what());
+    throw;
   } catch (const std::exception& e) {
     Log::Warn("redis_start_failed", "error=\"{}\"", e.what());
+    const auto now = Clock::now();
+    down_ = true;  // tried again at the next Tick (a dead server is not counted again)
+    down_until_ = now;
+    if (start_failing_since_ == Clock::time_point{}) start_failing_since_ = now;
+    if (now - start_failing_since_ >= o_.give_up_after) {
+      throw RedisUnavailable(fmt::format(
+          "the embedded Redis could not be started again for {:.1f} s (REDIS_RETRY_SECONDS): {}",
+          std::chrono::duration<double>(now - start_failing_since_).count(), e.what()));
+    }
   }
 }
 

@@ -44,6 +44,9 @@ struct SupervisorOptions {
   std::vector<std::string> redis_args;          // embedded: REDIS_ARGS
   std::chrono::milliseconds crash_interval{0};  // REDIS_RESTART_INTERVAL; 0 = no crashes
   std::chrono::milliseconds downtime{1000};     // REDIS_DOWNTIME
+  // REDIS_RETRY_SECONDS: an embedded server that cannot be started again for this long is given
+  // up on (RedisUnavailable).
+  std::chrono::milliseconds give_up_after{60000};
 };
 
 class RedisSupervisor {
@@ -61,6 +64,8 @@ class RedisSupervisor {
   // Restarts a server that died or whose planned downtime is over; crashes it (SIGKILL) when
   // the crash interval has passed since it last started, if crashes_allowed.
   void Tick(bool crashes_allowed);
+  // A forced crash (REDIS_RESTART_INTERVAL) of the one embedded server is due now.
+  bool CrashDue() const;
   // Call when a call to the server timed out. An embedded (single) server that does not answer a
   // PING within a second either (stopped by SIGSTOP, hung) is taken for crashed: SIGKILL and
   // restart from its checkpoint (logged redis_unresponsive, counted as an unplanned restart).
@@ -111,6 +116,7 @@ class RedisSupervisor {
   redis::SentinelOptions sentinel_;
   using Clock = std::chrono::steady_clock;
   Clock::time_point started_{}, down_until_{};
+  Clock::time_point start_failing_since_{};  // the first failed restart in a row (epoch: none)
   bool down_ = false;
   int forced_ = 0, unplanned_ = 0, seen_ = 0, failovers_seen_ = 0;
   std::string run_id_;  // of the server the last connection reached
