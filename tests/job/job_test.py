@@ -1460,6 +1460,55 @@ def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
         expect(read(out) == serial(tmp, data), "counts differ from serial")
 
 
+def test_remote_worker_stopped_mid_map_and_resumed_after_the_job_ended_sees_it_ended(tmp):
+    # Held-out pass (shuffle): a remote worker SIGSTOPped while it held a map task and SIGCONTed
+    # after another worker finished the job (run exited 0 and removed the job's spill directory)
+    # exited 6, "output_error ... the job's map output directory ... is missing on this host":
+    # with --keep-going it quit instead of waiting for the next job. A map output that cannot be
+    # written is an output error only while the job still runs: here the job is over (exit 0;
+    # --keep-going waits for the next job: exit 5 after --wait-seconds), as in direct mode.
+    data = gen(tmp, 3, 400)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        for extra, want in (((), 0), (("--keep-going", "--wait-seconds", "1"), 5)):
+            cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill, CLAIM_IDLE_MS=300)
+            p, out = start_run(tmp, cfg, data, "--redis", r.url, "--replace")
+            wait_state(r, ("count", "map"))
+            alog = os.path.join(tmp, "rwA.log")
+            if os.path.exists(alog):
+                os.remove(alog)
+            # --slow: rwA sleeps 1 s between its claim and the map: it is stopped holding the task.
+            a = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "rwA", "--spill-dir", spill, "--slow",
+                                  "--logfile", alog, "--quiet", *extra],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.time() + 20
+                while time.time() < deadline and not any(" claim " in l for l in
+                                                         (open(alog).read().splitlines() if os.path.exists(alog) else [])):
+                    time.sleep(0.01)
+                os.kill(a.pid, signal.SIGSTOP)
+                claims = [l for l in open(alog).read().splitlines() if " claim " in l]
+                expect(len(claims) == 1, f"rwA's claims: {claims}")
+                b = run_worker(tmp, r, "rwB", spill, "--claim-idle-ms", "300")
+                expect(b.returncode == 0, f"rwB exit {b.returncode}: {b.stderr}")
+                rc, _, stderr = finish(p)
+                expect(rc == 0, f"exit {rc}: {stderr}")
+                expect(read(out) == serial(tmp, data), "counts differ from serial")
+                if MODE == "shuffle":
+                    left = os.listdir(spill) if os.path.exists(spill) else []
+                    expect(not [d for d in left if d.startswith("job-")], f"spill dir left: {left}")
+            finally:
+                os.kill(a.pid, signal.SIGCONT)
+            try:
+                _, aerr = a.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                a.kill()
+                _, aerr = a.communicate()
+            lines = open(alog).read()
+            expect(a.returncode == want and "output_error" not in lines + aerr,
+                   f"rwA {extra}: exit {a.returncode}, wanted {want}: {aerr}\n{lines[-1500:]}")
+
+
 def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
     # Held-out pass: a big file (3 ranges) appended to while counted printed the same FAILED line
     # once per failed range and nothing about its first range, which was counted before the change
