@@ -34,6 +34,33 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The `reason=` of the coordinator's `exit` line for an outcome.
+const char* ReasonOf(JobOutcome o) {
+  switch (o) {
+    case JobOutcome::kDone:
+      return "done";
+    case JobOutcome::kInputFailed:
+      return "input_failed";
+    case JobOutcome::kNoInput:
+      return "no_input";
+    case JobOutcome::kUsage:
+      return "usage";
+    case JobOutcome::kRedis:
+      return "redis";
+    case JobOutcome::kIncomplete:
+      return "incomplete";
+    case JobOutcome::kInterrupted:
+      return "interrupted";
+    case JobOutcome::kRefused:
+      return "refused";
+    case JobOutcome::kVerifyFailed:
+      return "verify_failed";
+    case JobOutcome::kOutput:
+      return "output_error";
+  }
+  return "unknown";
+}
+
 class Coordinator {
  public:
   Coordinator(const JobConfig& c, const RunOptions& o, JobObserver* observer)
@@ -550,7 +577,21 @@ class Coordinator {
 }  // namespace
 
 JobReport RunJob(const JobConfig& config, const RunOptions& options, JobObserver* observer) {
-  return Coordinator(config, options, observer).Run();
+  JobReport r = Coordinator(config, options, observer).Run();
+  // However the job ended short of success, LOGFILE's last coordinator line says how and why,
+  // as a worker's `exit` line does (stderr alone is gone once the terminal is). A stop asked
+  // for by a signal has its own line (`interrupted signal=N`).
+  if (r.outcome != JobOutcome::kDone && r.outcome != JobOutcome::kInterrupted) {
+    std::string error = r.error;
+    if (r.outcome == JobOutcome::kInputFailed && !r.failures.empty()) {
+      error = fmt::format("{} not counted, first: {}",
+                          r.failures.size() == 1 ? std::string("1 file")
+                                                 : fmt::format("{} files", r.failures.size()),
+                          r.failures.front());
+    }
+    Log::Error("exit", "reason={} error=\"{}\"", ReasonOf(r.outcome), error);
+  }
+  return r;
 }
 
 }  // namespace wc::job

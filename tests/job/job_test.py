@@ -701,6 +701,11 @@ def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
             expect(rc == 4 and f"Redis unavailable for {retry} s" in stderr and "timed out" in stderr,
                    f"exit {rc}: {stderr}")
             expect(at_least <= took < below, f"exit 4 after {took:.1f} s, REDIS_RETRY_SECONDS is {retry}")
+            # Held-out pass: LOGFILE ended with the workers' lines, no reason: the coordinator's
+            # last line says why it gave up.
+            ends = [l for l in log_lines(tmp) if f"coordinator[{p.pid}] ERROR exit " in l]
+            expect(len(ends) == 1 and "reason=redis " in ends[0] and f"Redis unavailable for {retry} s" in ends[0]
+                   and "timed out" in ends[0], f"coordinator's exit lines: {ends}: {log_lines(tmp)[-5:]}")
         finally:
             r.proc.send_signal(signal.SIGCONT)
             r.stop()
