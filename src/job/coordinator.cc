@@ -145,19 +145,7 @@ class Coordinator {
       Fail(JobOutcome::kRefused, e.what());
     } catch (const redis::RedisReplyError& e) {
       if (e.prefix() == "OOM") {
-        // The job's keys do not fit in the server's maxmemory. An embedded Redis has it from
-        // REDIS_ARGS: the configuration's error.
-        if (server().embedded()) {
-          Fail(JobOutcome::kUsage,
-               fmt::format("the embedded Redis ran out of memory: REDIS_ARGS sets a maxmemory "
-                           "below what the job needs (raise it, or leave it out): {}",
-                           e.what()));
-        } else {
-          Fail(JobOutcome::kRedis,
-               fmt::format("Redis {} ran out of memory: its maxmemory is below what the job "
-                           "needs: {}",
-                           server().url(), e.what()));
-        }
+        FailOutOfMemory(e.what());
       } else {
         std::string held = WrongTypes();  // WRONGTYPE, or "ERR wc: key ... is a string" (mylib)
         Fail(held.empty() ? JobOutcome::kRedis : JobOutcome::kRefused,
@@ -183,6 +171,24 @@ class Coordinator {
   void Fail(JobOutcome outcome, std::string error) {
     report_.outcome = outcome;
     report_.error = std::move(error);
+  }
+
+  // Redis refused a write of the job with OOM (`error`: its reply). The job's keys do not fit in
+  // the server's maxmemory; an embedded Redis has it from REDIS_ARGS: the configuration's error.
+  // A server that evicts them is the eviction refusal.
+  void FailOutOfMemory(const std::string& error) {
+    if (server().embedded()) {
+      Fail(JobOutcome::kUsage,
+           fmt::format("the embedded Redis ran out of memory: REDIS_ARGS sets a maxmemory "
+                       "below what the job needs (raise it, or leave it out): {}",
+                       error));
+    } else if (std::string evicted = EvictedKeys(); !evicted.empty()) {
+      Fail(JobOutcome::kRefused, evicted);  // it evicts, and even so ran out
+    } else {
+      Fail(JobOutcome::kRedis,
+           fmt::format("Redis {} ran out of memory: its maxmemory is below what the job needs: {}",
+                       server().url(), error));
+    }
   }
 
   void Stopped(int sig) {
@@ -232,11 +238,12 @@ class Coordinator {
   bool Begin() {
     const std::string new_id = JobClaim::NewId();
     const std::string spill = spec_.shuffle() ? "job-" + new_id : "";
-    claim_ = std::make_unique<JobClaim>(
-        store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), spec_.Info(), o_.replace});
+    claim_ =
+        std::make_unique<JobClaim>(store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(),
+                                                     spec_.Info(), o_.replace, server().url()});
     keeper_ = std::make_unique<JobKeeper>(*claim_, store_, redis_->durability(), spec_);
     BeginResult b = session().Run([&](Connection& c) {
-      RefuseEvictingRedis(c);
+      RefuseEvictingRedis(c, server().url());
       return claim_->Begin(c, new_id);
     });
     switch (b.kind) {
@@ -367,11 +374,23 @@ class Coordinator {
         return false;
       }
       if (reaped.redis_gave_up) {
+        // A server that evicts the job's keys now: the README's eviction refusal (exit 7), as
+        // when the coordinator finds the job gone first (JobClaim::Ensure).
+        if (std::string evicted = EvictedKeys(); !evicted.empty()) {
+          Fail(JobOutcome::kRefused, evicted);
+          return false;
+        }
         // What Redis says now (out of memory, keys lost), else the worker's own error (OOM
         // refused its write though the memory is below the mark now).
         std::string why = RedisTrouble();
-        if (why.rfind("its error is in LOGFILE", 0) == 0 && !reaped.redis_error.empty())
+        if (why.rfind("its error is in LOGFILE", 0) == 0 && !reaped.redis_error.empty()) {
+          // Redis's own words name no server: an OOM is said as the coordinator's own.
+          if (reaped.redis_error.rfind("OOM ", 0) == 0) {
+            FailOutOfMemory(reaped.redis_error);
+            return false;
+          }
           why = reaped.redis_error;
+        }
         Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + why);
         return false;
       }
@@ -413,11 +432,21 @@ class Coordinator {
     }
   }
 
+  // Why the job's keys are evicted (JobClaim::Evicted), "" if they are not or Redis cannot tell.
+  std::string EvictedKeys() {
+    try {
+      if (!claim_) return "";
+      return session().Once([&](Connection& c) { return claim_->Evicted(c); });
+    } catch (const redis::RedisError&) {
+      return "";
+    }
+  }
+
   // Why a worker may have given up on Redis, as far as the coordinator can see.
   std::string RedisTrouble() {
     try {
       std::string why = session().Once([&](Connection& c) {
-        std::string oom = store_.OutOfMemory(c);
+        std::string oom = store_.OutOfMemory(c, server().url());
         return oom.empty() ? store_.LostKeys(c) : oom;
       });
       return why.empty() ? "its error is in LOGFILE (its 'exit' event)" : why;

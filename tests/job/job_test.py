@@ -870,6 +870,33 @@ def test_redis_that_evicts_keys_is_refused(tmp):
         rc, stdout, stderr = finish(p)
         expect(rc == 7, f"exit {rc}, wanted 7: {stderr}")
         expect("maxmemory-policy allkeys-lru" in stderr and stdout == "", stderr)
+        # Held-out pass: the refusal did not say which server.
+        expect(f"Redis {r.url} evicts keys" in stderr, stderr)
+
+
+def test_redis_that_starts_evicting_mid_job_is_the_eviction_refusal(tmp):
+    # Held-out pass: a server switched to allkeys-lru with a 1 MB maxmemory while a job ran
+    # evicted the job's keys; the coordinator said "job_lost Redis holds no job (restored without
+    # it): creating it again" (no restart happened) and ended with exit 4 and Redis's raw "OOM
+    # command not allowed", naming no server. Keys gone from a server that evicts them are the
+    # eviction refusal (exit 7), naming the server and its policy; the job is not made again.
+    data = gen(tmp, 6, 3000)
+    with Redis(tmp) as r:
+        p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=3),
+                         data, "--redis", r.url)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        r.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+        r.cli("CONFIG", "SET", "maxmemory", "1mb")
+        rc, stdout, stderr = finish(p, timeout=60)
+        expect(rc == 7, f"exit {rc}, wanted 7: {stderr}")
+        expect(f"Redis {r.url} evicted the job's keys (maxmemory-policy allkeys-lru" in stderr and stdout == "",
+               stderr)
+        lines = log_lines(tmp)
+        expect(not any(" job_lost " in l for l in lines), "\n".join(l for l in lines if " job_lost " in l))
+        ends = [l for l in lines if f"coordinator[{p.pid}] ERROR exit " in l]
+        expect(len(ends) == 1 and "reason=refused " in ends[0] and "evicted" in ends[0], f"exit lines: {ends}")
 
 
 def test_result_changed_by_another_writer_is_never_printed(tmp):
@@ -923,6 +950,7 @@ def test_out_of_memory_is_named(tmp):
         # the memory was below its mark by then, and only the workers' lines said OOM).
         last = [l for l in stderr.splitlines() if l.startswith("wordcount run:")]
         expect(last and ("out of memory" in last[-1] or "OOM" in last[-1]), stderr)
+        expect(f"Redis {r.url} " in last[-1], f"the server is not named: {stderr}")  # (held-out pass)
 
 
 def test_embedded_redis_out_of_memory_names_redis_args(tmp):
