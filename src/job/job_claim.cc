@@ -51,7 +51,11 @@ Eviction ReadEviction(Connection& c) {
 void RefuseEvictingRedis(Connection& c, const std::string& server) {
   std::string policy;
   try {
-    policy = ReadEviction(c).policy;
+    policy = redis::InfoField(c.Command({"INFO", "memory"}).str(), "maxmemory_policy");
+  } catch (const redis::RedisReplyError&) {
+    // INFO refused (an ACL): CONFIG may be allowed
+  }
+  try {
     if (policy.empty()) {
       redis::Reply r = c.Command({"CONFIG", "GET", "maxmemory-policy"});
       if (r.size() == 2) policy = std::string(r[1].str());
