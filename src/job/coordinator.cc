@@ -37,6 +37,33 @@ using Clock = std::chrono::steady_clock;
 // The job record's info field naming the coordinator's SPILL_DIR (shuffle), absolute.
 constexpr const char* kSpillRootField = "spill_root";
 
+// The `reason=` of the coordinator's `exit` line for an outcome.
+const char* ReasonOf(JobOutcome o) {
+  switch (o) {
+    case JobOutcome::kDone:
+      return "done";
+    case JobOutcome::kInputFailed:
+      return "input_failed";
+    case JobOutcome::kNoInput:
+      return "no_input";
+    case JobOutcome::kUsage:
+      return "usage";
+    case JobOutcome::kRedis:
+      return "redis";
+    case JobOutcome::kIncomplete:
+      return "incomplete";
+    case JobOutcome::kInterrupted:
+      return "interrupted";
+    case JobOutcome::kRefused:
+      return "refused";
+    case JobOutcome::kVerifyFailed:
+      return "verify_failed";
+    case JobOutcome::kOutput:
+      return "output_error";
+  }
+  return "unknown";
+}
+
 class Coordinator {
  public:
   Coordinator(const JobConfig& c, const RunOptions& o, JobObserver* observer)
@@ -121,19 +148,7 @@ class Coordinator {
       Fail(JobOutcome::kRefused, e.what());
     } catch (const redis::RedisReplyError& e) {
       if (e.prefix() == "OOM") {
-        // The job's keys do not fit in the server's maxmemory. An embedded Redis has it from
-        // REDIS_ARGS: the configuration's error.
-        if (server().embedded()) {
-          Fail(JobOutcome::kUsage,
-               fmt::format("the embedded Redis ran out of memory: REDIS_ARGS sets a maxmemory "
-                           "below what the job needs (raise it, or leave it out): {}",
-                           e.what()));
-        } else {
-          Fail(JobOutcome::kRedis,
-               fmt::format("Redis {} ran out of memory: its maxmemory is below what the job "
-                           "needs: {}",
-                           server().url(), e.what()));
-        }
+        FailOutOfMemory(e.what());
       } else {
         std::string held = WrongTypes();  // WRONGTYPE, or "ERR wc: key ... is a string" (mylib)
         Fail(held.empty() ? JobOutcome::kRedis : JobOutcome::kRefused,
@@ -159,6 +174,24 @@ class Coordinator {
   void Fail(JobOutcome outcome, std::string error) {
     report_.outcome = outcome;
     report_.error = std::move(error);
+  }
+
+  // Redis refused a write of the job with OOM (`error`: its reply). The job's keys do not fit in
+  // the server's maxmemory; an embedded Redis has it from REDIS_ARGS: the configuration's error.
+  // A server that evicts them is the eviction refusal.
+  void FailOutOfMemory(const std::string& error) {
+    if (server().embedded()) {
+      Fail(JobOutcome::kUsage,
+           fmt::format("the embedded Redis ran out of memory: REDIS_ARGS sets a maxmemory "
+                       "below what the job needs (raise it, or leave it out): {}",
+                       error));
+    } else if (std::string evicted = EvictedKeys(); !evicted.empty()) {
+      Fail(JobOutcome::kRefused, evicted);  // it evicts, and even so ran out
+    } else {
+      Fail(JobOutcome::kRedis,
+           fmt::format("Redis {} ran out of memory: its maxmemory is below what the job needs: {}",
+                       server().url(), error));
+    }
   }
 
   void Stopped(int sig) {
@@ -212,12 +245,12 @@ class Coordinator {
     // removes them even if it has another SPILL_DIR, or is a direct job.
     auto info = spec_.Info();
     if (spec_.shuffle()) info.emplace_back(kSpillRootField, fs::absolute(SpillRoot()).string());
-    claim_ = std::make_unique<JobClaim>(
-        store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(), info, o_.replace});
+    claim_ = std::make_unique<JobClaim>(store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(),
+                                                          info, o_.replace, server().url()});
     keeper_ = std::make_unique<JobKeeper>(*claim_, store_, redis_->durability(), spec_);
     JobState replaced;  // with --replace: the record that may be replaced
     BeginResult b = session().Run([&](Connection& c) {
-      RefuseEvictingRedis(c);
+      RefuseEvictingRedis(c, server().url());
       if (o_.replace) replaced = store_.State(c);
       return claim_->Begin(c, new_id);
     });
@@ -361,11 +394,23 @@ class Coordinator {
         return false;
       }
       if (reaped.redis_gave_up) {
+        // A server that evicts the job's keys now: the README's eviction refusal (exit 7), as
+        // when the coordinator finds the job gone first (JobClaim::Ensure).
+        if (std::string evicted = EvictedKeys(); !evicted.empty()) {
+          Fail(JobOutcome::kRefused, evicted);
+          return false;
+        }
         // What Redis says now (out of memory, keys lost), else the worker's own error (OOM
         // refused its write though the memory is below the mark now).
         std::string why = RedisTrouble();
-        if (why.rfind("its error is in LOGFILE", 0) == 0 && !reaped.redis_error.empty())
+        if (why.rfind("its error is in LOGFILE", 0) == 0 && !reaped.redis_error.empty()) {
+          // Redis's own words name no server: an OOM is said as the coordinator's own.
+          if (reaped.redis_error.rfind("OOM ", 0) == 0) {
+            FailOutOfMemory(reaped.redis_error);
+            return false;
+          }
           why = reaped.redis_error;
+        }
         Fail(JobOutcome::kRedis, "a worker gave up on Redis: " + why);
         return false;
       }
@@ -407,11 +452,21 @@ class Coordinator {
     }
   }
 
+  // Why the job's keys are evicted (JobClaim::Evicted), "" if they are not or Redis cannot tell.
+  std::string EvictedKeys() {
+    try {
+      if (!claim_) return "";
+      return session().Once([&](Connection& c) { return claim_->Evicted(c); });
+    } catch (const redis::RedisError&) {
+      return "";
+    }
+  }
+
   // Why a worker may have given up on Redis, as far as the coordinator can see.
   std::string RedisTrouble() {
     try {
       std::string why = session().Once([&](Connection& c) {
-        std::string oom = store_.OutOfMemory(c);
+        std::string oom = store_.OutOfMemory(c, server().url());
         return oom.empty() ? store_.LostKeys(c) : oom;
       });
       return why.empty() ? "its error is in LOGFILE (its 'exit' event)" : why;
@@ -572,7 +627,21 @@ class Coordinator {
 }  // namespace
 
 JobReport RunJob(const JobConfig& config, const RunOptions& options, JobObserver* observer) {
-  return Coordinator(config, options, observer).Run();
+  JobReport r = Coordinator(config, options, observer).Run();
+  // However the job ended short of success, LOGFILE's last coordinator line says how and why,
+  // as a worker's `exit` line does (stderr alone is gone once the terminal is). A stop asked
+  // for by a signal has its own line (`interrupted signal=N`).
+  if (r.outcome != JobOutcome::kDone && r.outcome != JobOutcome::kInterrupted) {
+    std::string error = r.error;
+    if (r.outcome == JobOutcome::kInputFailed && !r.failures.empty()) {
+      error = fmt::format("{} not counted, first: {}",
+                          r.failures.size() == 1 ? std::string("1 file")
+                                                 : fmt::format("{} files", r.failures.size()),
+                          r.failures.front());
+    }
+    Log::Error("exit", "reason={} error=\"{}\"", ReasonOf(r.outcome), error);
+  }
+  return r;
 }
 
 }  // namespace wc::job

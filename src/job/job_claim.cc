@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <random>
 
 #include "util/log.h"
@@ -37,20 +38,37 @@ bool OwnerIsDeadHere(const std::string& owner) {
 
 }  // namespace
 
-void RefuseEvictingRedis(Connection& c) {
+Eviction ReadEviction(Connection& c) {
+  Eviction e;
+  std::string memory(c.Command({"INFO", "memory"}).str());
+  e.policy = redis::InfoField(memory, "maxmemory_policy");
+  std::string stats(c.Command({"INFO", "stats"}).str());
+  if (std::string n = redis::InfoField(stats, "evicted_keys"); !n.empty())
+    e.evicted_keys = std::atoll(n.c_str());
+  return e;
+}
+
+void RefuseEvictingRedis(Connection& c, const std::string& server) {
   std::string policy;
   try {
-    redis::Reply r = c.Command({"CONFIG", "GET", "maxmemory-policy"});
-    if (r.size() == 2) policy = std::string(r[1].str());
+    policy = redis::InfoField(c.Command({"INFO", "memory"}).str(), "maxmemory_policy");
+  } catch (const redis::RedisReplyError&) {
+    // INFO refused (an ACL): CONFIG may be allowed
+  }
+  try {
+    if (policy.empty()) {
+      redis::Reply r = c.Command({"CONFIG", "GET", "maxmemory-policy"});
+      if (r.size() == 2) policy = std::string(r[1].str());
+    }
   } catch (const redis::RedisReplyError& e) {
     Log::Warn("eviction_policy_unknown", "error=\"{}\"", e.what());
     return;
   }
   if (policy.rfind("allkeys-", 0) == 0) {
     throw EvictionRisk(fmt::format(
-        "Redis evicts keys (maxmemory-policy {}): the job's state and result could vanish "
+        "Redis {} evicts keys (maxmemory-policy {}): the job's state and result could vanish "
         "mid-job; use noeviction or a volatile-* policy",
-        policy));
+        server, policy));
   }
 }
 
@@ -81,6 +99,11 @@ BeginResult JobClaim::Begin(Connection& c, const std::string& new_id) {
       continue;
     }
     if (b.kind == K::kCreated || b.kind == K::kResumed || b.kind == K::kDone) {
+      try {
+        evicted_at_begin_ = ReadEviction(c).evicted_keys;
+      } catch (const redis::RedisReplyError&) {
+        evicted_at_begin_ = -1;  // INFO refused: Evicted() goes by the policy alone
+      }
       id_ = b.id;
       epoch_ = b.epoch;
       last_renew_ = std::chrono::steady_clock::now();
@@ -114,6 +137,9 @@ std::string JobClaim::Refusal(const BeginResult& b, const std::string& stream) {
 bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
   JobState s = store_.State(c);
   if (s.state() == "none") {
+    // Evicted, the job would only be evicted again: refused as at the start (exit 7), not made
+    // again as if a restart had lost it.
+    if (std::string why = Evicted(c); !why.empty()) throw EvictionRisk(why);
     Log::Warn("job_lost", "Redis holds no job (restored without it): creating it again");
     BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
     if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
@@ -159,5 +185,23 @@ void JobClaim::Renew(Connection& c) {
 }
 
 void JobClaim::Release(Connection& c) { store_.Release(c, id_, epoch_); }
+
+std::string JobClaim::Evicted(Connection& c) const {
+  Eviction e;
+  try {
+    e = ReadEviction(c);
+  } catch (const redis::RedisReplyError&) {
+    return "";  // INFO refused: nothing to go by
+  }
+  // A restart resets the counter: then every eviction counted is since.
+  const int64_t before = e.evicted_keys < evicted_at_begin_ ? 0 : evicted_at_begin_;
+  const bool rose = before >= 0 && e.evicted_keys > before;
+  if (!e.takes_any_key() && !(rose && e.policy.rfind("volatile-", 0) != 0)) return "";
+  return fmt::format(
+      "Redis {} evicted the job's keys (maxmemory-policy {}, evicted_keys {}{}): the job's state "
+      "and result vanish under eviction; use noeviction or a volatile-* policy",
+      spec_.server, e.policy.empty() ? "unknown" : e.policy, e.evicted_keys,
+      rose ? fmt::format(", {} since the job began here", e.evicted_keys - before) : "");
+}
 
 }  // namespace wc::job

@@ -35,15 +35,27 @@ class EvictionRisk : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Throws EvictionRisk if Redis may evict keys without a TTL (the job's keys have none). A server
-// that refuses CONFIG (an ACL) is let through with a warning: the result check still holds.
-void RefuseEvictingRedis(redis::Connection& c);
+// How the server evicts, from INFO (allowed where CONFIG may not be): its maxmemory-policy
+// ("" if INFO does not say) and its evicted_keys counter (-1 if INFO does not say).
+struct Eviction {
+  std::string policy;
+  int64_t evicted_keys = -1;
+  // allkeys-*: keys without a TTL, as all the job's keys are, may go.
+  bool takes_any_key() const { return policy.rfind("allkeys-", 0) == 0; }
+};
+Eviction ReadEviction(redis::Connection& c);
+
+// Throws EvictionRisk, naming `server` (its URL, without password), if Redis may evict keys
+// without a TTL (the job's keys have none). The policy comes from INFO, else CONFIG GET; a
+// server that answers neither is let through with a warning: the result check still holds.
+void RefuseEvictingRedis(redis::Connection& c, const std::string& server);
 
 struct ClaimSpec {
   JobIdentity identity;  // spill: set by JobClaim for a created job ("job-<id>" in shuffle mode)
   std::string owner;     // "host=H pid=P started=T"
   std::vector<std::pair<std::string, std::string>> info;  // stored in the record
   bool replace = false;                                   // --replace
+  std::string server;  // the server's URL without password, for messages
 };
 
 class JobClaim {
@@ -62,13 +74,17 @@ class JobClaim {
   static std::string Refusal(const BeginResult& b, const std::string& stream);
 
   // Makes Redis hold our job: after a restart restored a state without it (no checkpoint yet)
-  // it is begun again; half created, or created just now, its plan is written and it is
-  // started; from before our lease (an older epoch), it is reclaimed. Returns true if the plan
-  // was written (the caller saves then).
+  // it is begun again (unless the server evicted it: EvictionRisk, see Evicted()); half created, or
+  // created just now, its plan is written and it is started; from before our lease (an older
+  // epoch), it is reclaimed. Returns true if the plan was written (the caller saves then).
   bool Ensure(redis::Connection& c, const std::vector<PlannedTask>& tasks);
   // Renews the lease if a third of it has passed; reclaims it after a STALELEASE.
   void Renew(redis::Connection& c);
   void Release(redis::Connection& c);
+  // Why the job's keys, found gone, were evicted rather than lost in a restart or deleted: the
+  // server evicts keys without a TTL now (allkeys-*), or its evicted_keys rose since Begin under
+  // a policy that cannot have chosen keys with a TTL only. "" if not (or INFO does not say).
+  std::string Evicted(redis::Connection& c) const;
 
   const std::string& id() const { return id_; }
   int64_t epoch() const { return epoch_; }
@@ -78,6 +94,7 @@ class JobClaim {
   void Reclaim(redis::Connection& c);
 
   JobStore& store_;
+  int64_t evicted_at_begin_ = -1;  // the server's evicted_keys when the job began here
   ClaimSpec spec_;
   std::string id_;
   int64_t epoch_ = 0;

@@ -240,12 +240,13 @@ std::pair<int64_t, uint64_t> JobStore::ResultSum(Connection& c) {
   return {r[0].integer(), total};
 }
 
-std::string JobStore::OutOfMemory(Connection& c) {
+std::string JobStore::OutOfMemory(Connection& c, const std::string& server) {
   std::string info(c.Command({"INFO", "memory"}).str());
   double used = std::atof(redis::InfoField(info, "used_memory").c_str());
   double max = std::atof(redis::InfoField(info, "maxmemory").c_str());
   if (max > 0 && used >= 0.95 * max)
-    return fmt::format("Redis is out of memory ({:.0f} of maxmemory {:.0f} bytes used)", used, max);
+    return fmt::format("Redis {} is out of memory ({:.0f} of maxmemory {:.0f} bytes used)", server,
+                       used, max);
   return "";
 }
 

@@ -122,8 +122,8 @@ class JobStore {
   std::pair<int64_t, uint64_t> ResultSum(redis::Connection& c);
   // The largest argument the server takes (proto-max-bulk-len); 0 if CONFIG is denied.
   int64_t MaxArgumentBytes(redis::Connection& c);
-  // "Redis is out of memory (...)" if it uses 95% of its maxmemory or more, else "".
-  std::string OutOfMemory(redis::Connection& c);
+  // "Redis <server> is out of memory (...)" if it uses 95% of its maxmemory or more, else "".
+  std::string OutOfMemory(redis::Connection& c, const std::string& server);
   // Which of the job's keys another client deleted (FLUSHALL, DEL, an eviction) - the stream,
   // its consumer group, the job record - as a sentence; "" if they are all there.
   std::string LostKeys(redis::Connection& c);

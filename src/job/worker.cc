@@ -192,6 +192,9 @@ class Worker {
                !trouble.empty() && Clock::now() < until; trouble = SpillDirTrouble())
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
           if (!trouble.empty()) {
+            // The job may have ended meanwhile (its directory removed with it): look again.
+            JobState now = session_.Run([&](Connection& c) { return probe.State(c); });
+            if (now.id() != s.id() || !now.active()) continue;
             Log::Error("exit", "reason=output_error error=\"{}\"", trouble);
             return kWorkerExitOutput;
           }
@@ -480,6 +483,10 @@ class Worker {
       } catch (const SpoiledTableError& e) {
         throw InputError(t.path, 0, e.what());  // the map's own table is discarded with it
       } catch (const OutputError& e) {
+        // A job that ended while we mapped (another worker finished it and the coordinator
+        // removed its directory; e.g. we were stopped) is no output error: our result would be
+        // a duplicate. It ends our service of the job as a refused late write does.
+        if (!JobEnd().empty()) throw JobChanged{};
         // The job's directory gone or closed to us: say so, not only the file's error.
         if (std::string trouble = SpillDirTrouble(); !trouble.empty())
           throw OutputError(SpillDir(), trouble);

@@ -728,6 +728,11 @@ def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
             expect(rc == 4 and f"Redis unavailable for {retry} s" in stderr and "timed out" in stderr,
                    f"exit {rc}: {stderr}")
             expect(at_least <= took < below, f"exit 4 after {took:.1f} s, REDIS_RETRY_SECONDS is {retry}")
+            # Held-out pass: LOGFILE ended with the workers' lines, no reason: the coordinator's
+            # last line says why it gave up.
+            ends = [l for l in log_lines(tmp) if f"coordinator[{p.pid}] ERROR exit " in l]
+            expect(len(ends) == 1 and "reason=redis " in ends[0] and f"Redis unavailable for {retry} s" in ends[0]
+                   and "timed out" in ends[0], f"coordinator's exit lines: {ends}: {log_lines(tmp)[-5:]}")
         finally:
             r.proc.send_signal(signal.SIGCONT)
             r.stop()
@@ -924,6 +929,33 @@ def test_redis_that_evicts_keys_is_refused(tmp):
         rc, stdout, stderr = finish(p)
         expect(rc == 7, f"exit {rc}, wanted 7: {stderr}")
         expect("maxmemory-policy allkeys-lru" in stderr and stdout == "", stderr)
+        # Held-out pass: the refusal did not say which server.
+        expect(f"Redis {r.url} evicts keys" in stderr, stderr)
+
+
+def test_redis_that_starts_evicting_mid_job_is_the_eviction_refusal(tmp):
+    # Held-out pass: a server switched to allkeys-lru with a 1 MB maxmemory while a job ran
+    # evicted the job's keys; the coordinator said "job_lost Redis holds no job (restored without
+    # it): creating it again" (no restart happened) and ended with exit 4 and Redis's raw "OOM
+    # command not allowed", naming no server. Keys gone from a server that evicts them are the
+    # eviction refusal (exit 7), naming the server and its policy; the job is not made again.
+    data = gen(tmp, 6, 3000)
+    with Redis(tmp) as r:
+        p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=3),
+                         data, "--redis", r.url)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        r.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+        r.cli("CONFIG", "SET", "maxmemory", "1mb")
+        rc, stdout, stderr = finish(p, timeout=60)
+        expect(rc == 7, f"exit {rc}, wanted 7: {stderr}")
+        expect(f"Redis {r.url} evicted the job's keys (maxmemory-policy allkeys-lru" in stderr and stdout == "",
+               stderr)
+        lines = log_lines(tmp)
+        expect(not any(" job_lost " in l for l in lines), "\n".join(l for l in lines if " job_lost " in l))
+        ends = [l for l in lines if f"coordinator[{p.pid}] ERROR exit " in l]
+        expect(len(ends) == 1 and "reason=refused " in ends[0] and "evicted" in ends[0], f"exit lines: {ends}")
 
 
 def test_result_changed_by_another_writer_is_never_printed(tmp):
@@ -977,6 +1009,7 @@ def test_out_of_memory_is_named(tmp):
         # the memory was below its mark by then, and only the workers' lines said OOM).
         last = [l for l in stderr.splitlines() if l.startswith("wordcount run:")]
         expect(last and ("out of memory" in last[-1] or "OOM" in last[-1]), stderr)
+        expect(f"Redis {r.url} " in last[-1], f"the server is not named: {stderr}")  # (held-out pass)
 
 
 def test_embedded_redis_out_of_memory_names_redis_args(tmp):
@@ -1517,6 +1550,55 @@ def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
         w.communicate(timeout=30)
         expect(rc == 0 and w.returncode == 0, f"exit {rc}, worker {w.returncode}: {stderr}")
         expect(read(out) == serial(tmp, data), "counts differ from serial")
+
+
+def test_remote_worker_stopped_mid_map_and_resumed_after_the_job_ended_sees_it_ended(tmp):
+    # Held-out pass (shuffle): a remote worker SIGSTOPped while it held a map task and SIGCONTed
+    # after another worker finished the job (run exited 0 and removed the job's spill directory)
+    # exited 6, "output_error ... the job's map output directory ... is missing on this host":
+    # with --keep-going it quit instead of waiting for the next job. A map output that cannot be
+    # written is an output error only while the job still runs: here the job is over (exit 0;
+    # --keep-going waits for the next job: exit 5 after --wait-seconds), as in direct mode.
+    data = gen(tmp, 3, 400)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        for extra, want in (((), 0), (("--keep-going", "--wait-seconds", "1"), 5)):
+            cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill, CLAIM_IDLE_MS=300)
+            p, out = start_run(tmp, cfg, data, "--redis", r.url, "--replace")
+            wait_state(r, ("count", "map"))
+            alog = os.path.join(tmp, "rwA.log")
+            if os.path.exists(alog):
+                os.remove(alog)
+            # --slow: rwA sleeps 1 s between its claim and the map: it is stopped holding the task.
+            a = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "rwA", "--spill-dir", spill, "--slow",
+                                  "--logfile", alog, "--quiet", *extra],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.time() + 20
+                while time.time() < deadline and not any(" claim " in l for l in
+                                                         (open(alog).read().splitlines() if os.path.exists(alog) else [])):
+                    time.sleep(0.01)
+                os.kill(a.pid, signal.SIGSTOP)
+                claims = [l for l in open(alog).read().splitlines() if " claim " in l]
+                expect(len(claims) == 1, f"rwA's claims: {claims}")
+                b = run_worker(tmp, r, "rwB", spill, "--claim-idle-ms", "300")
+                expect(b.returncode == 0, f"rwB exit {b.returncode}: {b.stderr}")
+                rc, _, stderr = finish(p)
+                expect(rc == 0, f"exit {rc}: {stderr}")
+                expect(read(out) == serial(tmp, data), "counts differ from serial")
+                if MODE == "shuffle":
+                    left = os.listdir(spill) if os.path.exists(spill) else []
+                    expect(not [d for d in left if d.startswith("job-")], f"spill dir left: {left}")
+            finally:
+                os.kill(a.pid, signal.SIGCONT)
+            try:
+                _, aerr = a.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                a.kill()
+                _, aerr = a.communicate()
+            lines = open(alog).read()
+            expect(a.returncode == want and "output_error" not in lines + aerr,
+                   f"rwA {extra}: exit {a.returncode}, wanted {want}: {aerr}\n{lines[-1500:]}")
 
 
 def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
