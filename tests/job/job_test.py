@@ -1314,6 +1314,47 @@ def test_status_waits_while_the_embedded_redis_restarts(tmp):
             p.wait()
 
 
+def test_status_and_top_of_a_stopped_embedded_redis_say_so_within_the_window(tmp):
+    # Held-out pass: with the job's embedded redis-server SIGSTOPped (it takes connections and
+    # never answers), `status --config` waited REDIS_RETRY_SECONDS (the reply timeout), then said
+    # its Redis was "restarting". Both commands wait no longer than REDIS_DOWNTIME + 2 s in all
+    # (3 s here), then exit 4 saying the server does not answer.
+    data = gen(tmp, 3, 1000)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_DOWNTIME=1, REDIS_RETRY_SECONDS=20)
+    p, out = start_run(tmp, cfg, data)
+    stopped = None
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and stopped is None:
+            if any(" claim " in l for l in log_lines(tmp)):
+                stopped = redis_child(p.pid)
+            time.sleep(0.02)
+        expect(stopped is not None, f"no task claimed with an embedded Redis: {log_lines(tmp)[-5:]}")
+        os.kill(stopped, signal.SIGSTOP)
+        for what in (["status"], ["status", "--json"], ["top"]):
+            t0 = time.time()
+            q = subprocess.run([WC] + what + ["--config", cfg], capture_output=True, text=True, timeout=60)
+            took = time.time() - t0
+            expect(q.returncode == 4, f"{what} of a stopped Redis: exit {q.returncode} after {took:.1f} s: {q.stderr}")
+            expect(took < 3 + 1.5, f"{what} took {took:.1f} s, REDIS_DOWNTIME + 2 s is 3 s: {q.stderr}")
+            expect("does not answer (stopped or hung?)" in q.stderr and "restarting" not in q.stderr
+                   and "coordinator of the job" in q.stderr and "still no answer after waiting 3.0 s" in q.stderr,
+                   f"{what}: {q.stderr}")
+        os.kill(stopped, signal.SIGCONT)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+    finally:
+        if stopped is not None:
+            try:
+                os.kill(stopped, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def test_status_of_another_users_running_job_in_a_shared_state_dir(tmp):
     # Seventh held-out pass: root's `status`/`top` on nobody's running job in a shared (1777)
     # STATE_DIR waited 3-5 s and said its Redis was down (exit 4): it was up, run by another user,
