@@ -21,6 +21,7 @@
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
 #include "job/ha_redis.h"
+#include "job/job_claim.h"
 #include "job/job_store.h"
 #include "job/redis_session.h"
 #include "job/state_dir.h"
@@ -307,6 +308,8 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c, const Left& left) {
   s.counts_key = store.keys().counts;
   job::JobState state = store.State(c);
   s.record = state.fields;
+  if (auto owner = s.record.find("owner"); owner != s.record.end())
+    s.owner_gone_pid = job::DeadOwnerHere(owner->second);
   if (state.state() != "none") {
     bool shuffle = state.Get("mode") == "shuffle";
     s.tasks = JobStatus::Tasks{.total = state.Int("tasks") + (shuffle ? state.Int("parts") : 0),
@@ -356,10 +359,22 @@ std::string StatusText(const JobStatus& s) {
                    field("id"), field("state"), field("mode"),
                    shuffle ? ", " + field("parts") + " partitions" : std::string(), field("files"),
                    field("bytes"), field("data_root"));
-    fmt::format_to(to, "owner:      {} ({}, epoch {})\n", field("owner"),
-                   field("lease_until_ms") == "0" ? std::string("lease released")
-                                                  : "lease " + field("lease_ms_left") + " ms left",
-                   field("epoch"));
+    // A lease past its end (a coordinator stopped, killed, or cut off from Redis) is said to
+    // have expired, not shown as negative time left.
+    std::string lease = "lease " + field("lease_ms_left") + " ms left";
+    const std::string left = field("lease_ms_left");
+    int64_t ms = 0;
+    if (field("lease_until_ms") == "0") {
+      lease = "lease released";
+    } else if (auto [end, ec] = std::from_chars(left.data(), left.data() + left.size(), ms);
+               ec == std::errc() && end == left.data() + left.size() && ms < 0) {
+      lease = fmt::format("lease expired {:.1f} s ago", -static_cast<double>(ms) / 1000);
+    }
+    fmt::format_to(
+        to, "owner:      {} ({}, epoch {}){}\n", field("owner"), lease, field("epoch"),
+        s.owner_gone_pid > 0
+            ? fmt::format(" (owner gone: pid {} is not running on this host)", s.owner_gone_pid)
+            : std::string());
     fmt::format_to(
         to, "tasks:      {} of {} done ({} failed), {} pending, {} foreign entries{}\n",
         field("done_tasks"), field("tasks"), field("failed_tasks"), field("pending"),
@@ -408,7 +423,18 @@ std::string StatusText(const JobStatus& s) {
 
 std::string StatusJson(const JobStatus& s) {
   nlohmann::json j;
-  for (const auto& [k, v] : s.record) j["job"][k] = v;
+  for (const auto& [k, v] : s.record) {
+    // A numeric field is a JSON integer (a script compares it as a number); a value that is
+    // not one (never written so by mylib) stays the string Redis holds.
+    int64_t n = 0;
+    const bool numeric = kNumericRecordFields.count(k) > 0 || k.rfind("redos:", 0) == 0;
+    if (auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        numeric && !v.empty() && ec == std::errc() && end == v.data() + v.size()) {
+      j["job"][k] = n;
+    } else {
+      j["job"][k] = v;
+    }
+  }
   if (!s.tasks) {
     j["tasks"] = {{"error", "no job on stream '" + s.stream + "'"}};
   } else {

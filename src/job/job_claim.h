@@ -10,6 +10,8 @@
 // Thread-safety: none (the coordinator's loop).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -38,6 +40,10 @@ class EvictionRisk : public std::runtime_error {
 // Throws EvictionRisk if Redis may evict keys without a TTL (the job's keys have none). A server
 // that refuses CONFIG (an ACL) is let through with a warning: the result check still holds.
 void RefuseEvictingRedis(redis::Connection& c);
+
+// The pid of `owner` ("host=H pid=P ...", JobClaim::Owner()'s format) if H is this host and P is
+// not running here (its coordinator is gone), else 0 (another host, alive, or not that format).
+pid_t DeadOwnerHere(const std::string& owner);
 
 struct ClaimSpec {
   JobIdentity identity;  // spill: set by JobClaim for a created job ("job-<id>" in shuffle mode)

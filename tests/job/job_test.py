@@ -1092,6 +1092,40 @@ def test_status_reports_a_running_and_a_finished_job(tmp):
         expect(f" done, {MODE or 'direct'} mode" in text and "tasks:      4 of 4 done" in text, text)
 
 
+def test_status_of_a_dead_coordinators_job_says_its_owner_is_gone_and_its_lease_expired(tmp):
+    # Held-out pass: `status` showed an expired lease as "lease -3453 ms left", said nothing of an
+    # owner whose process was gone from this very host, and --json gave every number as a string
+    # ("lease_ms_left": "-3465").
+    data = gen(tmp, 4, 1000)
+    with Redis(tmp) as r:
+        p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1), data, "--redis", r.url)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        time.sleep(0.3)  # its workers go with it (PDEATHSIG)
+        text = subprocess.run([WC, "status", "--redis", r.url], capture_output=True, text=True)
+        owner = [l for l in text.stdout.splitlines() if l.startswith("owner:")]
+        expect(text.returncode == 0 and owner and owner[0].endswith(
+            f" (owner gone: pid {p.pid} is not running on this host)") and " ms left" in owner[0],
+            f"status: {text.returncode} {text.stdout} {text.stderr}")
+        # Its lease (10 s) ended 3.5 s ago, as if 13.5 s had passed.
+        sec, usec = (int(x) for x in r.cli("TIME").split())
+        now_ms = sec * 1000 + usec // 1000
+        r.cli("HSET", "files:job", "lease_until_ms", str(now_ms - 3500))
+        text = subprocess.run([WC, "status", "--redis", r.url], capture_output=True, text=True).stdout
+        owner = [l for l in text.splitlines() if l.startswith("owner:")]
+        expect(owner and re.search(r"\(lease expired 3\.[5-9] s ago, epoch 1\) \(owner gone: pid ", owner[0])
+               and "-" not in owner[0].split("(lease")[1], f"status: {text}")
+        j = json.loads(subprocess.run([WC, "status", "--redis", r.url, "--json"], capture_output=True,
+                                      text=True).stdout)["job"]
+        expect(type(j["lease_ms_left"]) is int and -5000 < j["lease_ms_left"] <= -3500, f"--json: {j}")
+        expect(all(type(j[k]) is int for k in ("epoch", "tasks", "done_tasks", "files", "bytes", "now_ms",
+                                               "lease_until_ms", "pending", "words", "distinct")), f"--json: {j}")
+        expect(all(type(j[k]) is str for k in ("id", "owner", "state", "mode", "data_root")), f"--json: {j}")
+
+
 def test_result_survives_a_redis_crash_after_the_job(tmp):
     data = gen(tmp, 3, 1000)
     with Redis(tmp) as r:
