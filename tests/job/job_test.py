@@ -528,6 +528,45 @@ def test_stray_entries_are_foreign_and_never_counted(tmp):
         expect(foreign == len(strays) - 1, f"{foreign} foreign entries, wanted {len(strays) - 1}")
 
 
+def test_wc_redis_names_the_server_of_run_and_worker(tmp):
+    # Held-out pass: $WC_REDIS was read by status and top, ignored by run (which started an
+    # embedded Redis) and by worker (exit 2, "give --redis URL"), although the README said it
+    # stands for --redis on all four. It does, unless --redis or --sentinel is given.
+    data = gen(tmp, 4, 500)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        env = dict(os.environ, WC_REDIS=r.url)
+        cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill)
+        p, out = start_run(tmp, cfg, data, env=env)
+        try:
+            wait_state(r, ("count", "map"))  # the job's keys are on $WC_REDIS's server
+            w = subprocess.run([WC, "worker", "--name", "remote", "--spill-dir", spill, "--quiet",
+                                "--logfile", os.path.join(tmp, "wc.log")],
+                               capture_output=True, text=True, timeout=120, env=env)
+            expect(w.returncode == 0, f"worker exit {w.returncode}: {w.stderr}")
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect(f"Redis at {r.url} (from $WC_REDIS)" in stderr and "embedded Redis" not in stderr, stderr)
+        expect(r.cli("HGET", "files:job", "state").strip() == "done", "the job is not on $WC_REDIS's server")
+        # (no local workers: the hand-started one counted everything)
+        # --redis wins over $WC_REDIS (a bad one is not even read then).
+        bad = dict(os.environ, WC_REDIS="redis://127.0.0.1:1/5")
+        p, out = start_run(tmp, cfg, data, "--redis", r.url, env=bad)
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and "$WC_REDIS" not in stderr, f"exit {rc}: {stderr}")
+        # A bad $WC_REDIS is exit 2 naming it, for run and worker alike.
+        p, out = start_run(tmp, cfg, data, env=bad)
+        rc, _, stderr = finish(p)
+        expect(rc == 2 and "$WC_REDIS: " in stderr and "database" in stderr, f"run: exit {rc}: {stderr}")
+        w = subprocess.run([WC, "worker", "--quiet"], capture_output=True, text=True, env=bad)
+        expect(w.returncode == 2 and "$WC_REDIS: " in w.stderr, f"worker: exit {w.returncode}: {w.stderr}")
+
+
 def test_file_rewritten_after_planning_fails_by_name(tmp):
     # Held-out pass: a data file rewritten after the job was planned (another size) was counted
     # as it was then, byte ranges planned from the old file included. The plan records each
