@@ -164,8 +164,9 @@ int Dispatch(int argc, char** argv) {
               "Discard an unfinished job with another plan that holds the keys");
   auto* run_redis = AddNonEmpty(r, "--redis", &run.job.redis_url,
                                 "redis://host:port or unix:///path/to/socket of an existing "
-                                "server, database 0 (default: start an embedded redis-server); "
-                                "its password from $WC_REDIS_PASSWORD, never in the URL");
+                                "server, database 0 ($WC_REDIS; default: start an embedded "
+                                "redis-server); its password from $WC_REDIS_PASSWORD, never in "
+                                "the URL");
   AddSentinelOptions(r, run_redis, &run.job.sentinels, &run.job.master_name,
                      "HOST:PORT[,HOST:PORT...] of the Sentinels of an existing replicated Redis "
                      "(with --master-name; password from $WC_REDIS_PASSWORD)");
@@ -280,6 +281,19 @@ int Dispatch(int argc, char** argv) {
       run.job.data = run_data;
       if (run_mode) config.mode = wc::job::ParseMode(*run_mode, "--mode");
       if (run_workers >= 0) run.job.workers = run_workers;
+      // $WC_REDIS stands for --redis when neither it nor --sentinel (--master-name) is given: a
+      // bad URL is refused naming $WC_REDIS, and the server used is said (it is on no command
+      // line).
+      const bool env_url = env_redis != nullptr && *env_redis != '\0' && run_redis->count() == 0 &&
+                           r->get_option("--sentinel")->count() == 0 &&
+                           r->get_option("--master-name")->count() == 0;
+      if (env_url) {
+        const wc::redis::ConnectOptions server =
+            wc::job::RedisOptionsFromUrl(env_redis, "$WC_REDIS");
+        run.job.redis_url = env_redis;
+        if (!run.quiet)
+          wc::WriteStderr(fmt::format("Redis at {} (from $WC_REDIS)\n", wc::redis::ToUrl(server)));
+      }
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError
                     : run_verbose ? wc::LogLevel::kInfo
@@ -287,7 +301,7 @@ int Dispatch(int argc, char** argv) {
       return RunJobCommand(config, run);
     }
     if (*w) {
-      wc::job::WorkerOptions worker = wc::job::FromArgv(worker_argv);
+      wc::job::WorkerOptions worker = wc::job::FromArgv(worker_argv, env_redis);
       wc::Log::Open(worker.logfile, worker.name, /*truncate=*/false,
                     worker.quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
       return wc::job::RunWorker(worker);

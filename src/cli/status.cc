@@ -16,10 +16,12 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
 #include "job/ha_redis.h"
+#include "job/job_claim.h"
 #include "job/job_store.h"
 #include "job/redis_session.h"
 #include "job/state_dir.h"
@@ -46,15 +48,18 @@ struct Location {
 
 // No embedded Redis of a running job answers under STATE_DIR: why, as far as the state
 // directory tells. `restarting`: a coordinator runs a job there whose Redis is down (a forced
-// or unplanned crash): it comes back within REDIS_DOWNTIME, worth waiting for.
+// or unplanned crash): it comes back within REDIS_DOWNTIME, worth waiting for. `hung`: its
+// server took the connection but did not answer (stopped or hung), not a restart.
 class NoEmbeddedRedis : public UsageError {
  public:
-  NoEmbeddedRedis(const std::string& why, bool restarting)
-      : UsageError(why), restarting_(restarting) {}
+  NoEmbeddedRedis(const std::string& why, bool restarting, bool hung = false)
+      : UsageError(why), restarting_(restarting), hung_(hung) {}
   bool restarting() const { return restarting_; }
+  bool hung() const { return hung_; }
 
  private:
   bool restarting_;
+  bool hung_;
 };
 
 // The pid of the process holding a flock on `file`, from /proc/locks (read, never taken: a
@@ -78,8 +83,9 @@ pid_t FlockHolder(const std::string& file) {
   return 0;
 }
 
-// Why no embedded Redis of a running job was found under `root`.
-NoEmbeddedRedis Absence(const std::string& root) {
+// Why no embedded Redis of a running job was found under `root`. `unanswered`: the address of
+// the job's server that took the connection but did not answer in time ("" if none did).
+NoEmbeddedRedis Absence(const std::string& root, const std::string& unanswered = "") {
   const std::string none = "no --redis given and no embedded Redis of a running job under " + root;
   std::error_code ec;
   const fs::path r = fs::absolute(root, ec);
@@ -114,6 +120,13 @@ NoEmbeddedRedis Absence(const std::string& root) {
     } else {
       kept = dir;
     }
+  }
+  if (!running.empty() && !unanswered.empty()) {
+    return {fmt::format("the coordinator of the job in {} runs (pid {}), but its embedded Redis "
+                        "at {} does not answer (stopped or hung?): it took the connection but "
+                        "sent no reply; try again",
+                        running, coordinator, unanswered),
+            true, true};
   }
   if (!running.empty()) {
     return {fmt::format(
@@ -174,41 +187,63 @@ Location Locate(const job::JobConfig& config, const RedisLocation& where) {
                                found.size(), root, urls));
 }
 
-// f(Locate(...)), again while the embedded Redis of a running job is down (restarting): for up
-// to REDIS_DOWNTIME + 2 s, the most a planned crash keeps it down, plus its start. Throws what
-// Locate and f throw; NoEmbeddedRedis (restarting) if it is still down then.
+// f(Locate(...), left), again while the embedded Redis of a running job is down (restarting):
+// for up to REDIS_DOWNTIME + 2 s, the most a planned crash keeps it down, plus its start. That
+// window bounds the whole wait: each attempt's connect and reply timeouts are cut to what is
+// left of it (a stopped server takes the connection and never answers; the default 30 s reply
+// timeout held `status` far past the window). `left()` tells f what remains, for the timeouts
+// of its later commands. Throws what Locate and f throw; NoEmbeddedRedis (restarting; hung if
+// the server took the connection and did not answer) if it is still down then.
 template <class F>
 auto WaitingForRestart(const job::JobConfig& config, const RedisLocation& where, F&& f) {
   using Clock = std::chrono::steady_clock;
+  using std::chrono::milliseconds;
   const bool embedded = where.url.empty() && where.sentinels.empty();
-  const auto until = Clock::now() + std::chrono::milliseconds(
-                                        static_cast<int64_t>(config.redis_downtime * 1000) + 2000);
+  const auto until =
+      Clock::now() + milliseconds(static_cast<int64_t>(config.redis_downtime * 1000) + 2000);
+  // At least 10 ms: a timeout of 0 would mean none at all to hiredis. --redis and --sentinel
+  // are not waited for: their timeouts stay.
+  auto left = [&] {
+    if (!embedded) return milliseconds::max();
+    return std::max(milliseconds(10),
+                    std::chrono::duration_cast<milliseconds>(until - Clock::now()));
+  };
+  std::string unanswered;  // the server that last took the connection and did not answer
   for (;;) {
+    std::string tried;  // the address of this attempt's server
     try {
-      return f(Locate(config, where));
+      Location l = Locate(config, where);
+      tried = l.redis.address();
+      l.redis.connect_timeout = std::min(l.redis.connect_timeout, left());
+      l.redis.command_timeout = std::min(l.redis.command_timeout, left());
+      return f(l, left);
     } catch (const NoEmbeddedRedis& e) {
       if (!e.restarting() || Clock::now() >= until) throw;
+      unanswered.clear();
     } catch (const redis::RedisAuthError&) {
       throw;
-    } catch (const redis::RedisIoError&) {
+    } catch (const redis::RedisIoError& e) {
       // It died between being found and being read: found again once it is back. Still down
       // at the end: why (its coordinator runs), not the socket's error.
       if (!embedded) throw;
+      unanswered = e.timeout() ? tried : "";
       if (Clock::now() >= until) {
-        NoEmbeddedRedis why =
-            Absence(config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir);
+        NoEmbeddedRedis why = Absence(
+            config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir, unanswered);
         if (why.restarting()) throw why;
         throw;
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(
+        std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(
+                                        std::max(until - Clock::now(), Clock::duration::zero()))));
   }
 }
 
 // The message (exit 4) for an embedded Redis still down after the wait.
 std::string StillDown(const job::JobConfig& config, const NoEmbeddedRedis& e) {
-  return fmt::format("{} (still down after waiting {:.1f} s: REDIS_DOWNTIME + 2 s)", e.what(),
-                     config.redis_downtime + 2);
+  return fmt::format("{} ({} after waiting {:.1f} s: REDIS_DOWNTIME + 2 s)", e.what(),
+                     e.hung() ? "still no answer" : "still down", config.redis_downtime + 2);
 }
 
 // The replication roles: the replicas as the primary `c` reports them, and what each Sentinel
@@ -258,13 +293,23 @@ JobStatus::Ha ReadHa(Connection& c, const redis::SentinelOptions& sentinel) {
   return ha;
 }
 
-// Everything `status` shows, read on one connection.
-JobStatus ReadStatus(job::JobStore& store, Connection& c) {
+// Each command on `c` waits for its reply at most what `left()` says remains of the wait.
+template <class Left>
+void Bound(Connection& c, const Left& left) {
+  if (left() < c.options().command_timeout) c.SetCommandTimeout(left());
+}
+
+// Everything `status` shows, read on one connection; each command's wait bounded by `left`.
+template <class Left>
+JobStatus ReadStatus(job::JobStore& store, Connection& c, const Left& left) {
   JobStatus s;
+  Bound(c, left);
   s.stream = store.keys().stream;
   s.counts_key = store.keys().counts;
   job::JobState state = store.State(c);
   s.record = state.fields;
+  if (auto owner = s.record.find("owner"); owner != s.record.end())
+    s.owner_gone_pid = job::DeadOwnerHere(owner->second);
   if (state.state() != "none") {
     bool shuffle = state.Get("mode") == "shuffle";
     s.tasks = JobStatus::Tasks{.total = state.Int("tasks") + (shuffle ? state.Int("parts") : 0),
@@ -274,11 +319,16 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c) {
                                .foreign = state.Int("foreign"),
                                .state = state.state(),
                                .complete = state.done()};
+    Bound(c, left);
     s.consumers = store.Consumers(c);
   }
+  Bound(c, left);
   s.failed = store.Failures(c);
+  Bound(c, left);
   s.distinct_words = store.DistinctWords(c);
+  Bound(c, left);
   std::string info(c.Command({"INFO", "persistence"}).str());
+  Bound(c, left);
   s.checkpoint.last_save_unix = c.Command({"LASTSAVE"}).integer();
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
@@ -309,10 +359,22 @@ std::string StatusText(const JobStatus& s) {
                    field("id"), field("state"), field("mode"),
                    shuffle ? ", " + field("parts") + " partitions" : std::string(), field("files"),
                    field("bytes"), field("data_root"));
-    fmt::format_to(to, "owner:      {} ({}, epoch {})\n", field("owner"),
-                   field("lease_until_ms") == "0" ? std::string("lease released")
-                                                  : "lease " + field("lease_ms_left") + " ms left",
-                   field("epoch"));
+    // A lease past its end (a coordinator stopped, killed, or cut off from Redis) is said to
+    // have expired, not shown as negative time left.
+    std::string lease = "lease " + field("lease_ms_left") + " ms left";
+    const std::string left = field("lease_ms_left");
+    int64_t ms = 0;
+    if (field("lease_until_ms") == "0") {
+      lease = "lease released";
+    } else if (auto [end, ec] = std::from_chars(left.data(), left.data() + left.size(), ms);
+               ec == std::errc() && end == left.data() + left.size() && ms < 0) {
+      lease = fmt::format("lease expired {:.1f} s ago", -static_cast<double>(ms) / 1000);
+    }
+    fmt::format_to(
+        to, "owner:      {} ({}, epoch {}){}\n", field("owner"), lease, field("epoch"),
+        s.owner_gone_pid > 0
+            ? fmt::format(" (owner gone: pid {} is not running on this host)", s.owner_gone_pid)
+            : std::string());
     fmt::format_to(
         to, "tasks:      {} of {} done ({} failed), {} pending, {} foreign entries{}\n",
         field("done_tasks"), field("tasks"), field("failed_tasks"), field("pending"),
@@ -361,7 +423,18 @@ std::string StatusText(const JobStatus& s) {
 
 std::string StatusJson(const JobStatus& s) {
   nlohmann::json j;
-  for (const auto& [k, v] : s.record) j["job"][k] = v;
+  for (const auto& [k, v] : s.record) {
+    // A numeric field is a JSON integer (a script compares it as a number); a value that is
+    // not one (never written so by mylib) stays the string Redis holds.
+    int64_t n = 0;
+    const bool numeric = kNumericRecordFields.count(k) > 0 || k.rfind("redos:", 0) == 0;
+    if (auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        numeric && !v.empty() && ec == std::errc() && end == v.data() + v.size()) {
+      j["job"][k] = n;
+    } else {
+      j["job"][k] = v;
+    }
+  }
   if (!s.tasks) {
     j["tasks"] = {{"error", "no job on stream '" + s.stream + "'"}};
   } else {
@@ -433,11 +506,14 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
   JobStatus status;
   std::optional<Location> at;
   try {
-    status = WaitingForRestart(config, where, [&](const Location& l) {
+    status = WaitingForRestart(config, where, [&](const Location& l, const auto& left) {
       at = l;
       Connection c(l.redis);
-      JobStatus read = ReadStatus(store, c);
-      if (l.sentinel.enabled()) read.ha = ReadHa(c, l.sentinel);
+      JobStatus read = ReadStatus(store, c, left);
+      if (l.sentinel.enabled()) {
+        Bound(c, left);
+        read.ha = ReadHa(c, l.sentinel);
+      }
       return read;
     });
   } catch (const NoEmbeddedRedis& e) {
@@ -458,16 +534,36 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   job::JobStore store(job::KeysOf(config));
   std::optional<Location> at;
   try {
-    at = WaitingForRestart(config, where, [](const Location& l) { return l; });
-    job::RedisSession session(
-        job::SessionOptions{.redis = at->redis, .retry_for = std::chrono::milliseconds(5000)});
-    job::WordCountPairs top = session.Run([&](Connection& c) { return store.Top(c, n); });
+    // The embedded Redis is read on one connection, each command's wait bounded by what is
+    // left of WaitingForRestart's window (which retries it); --redis and --sentinel through a
+    // session that retries for 5 s.
+    const bool embedded = where.url.empty() && where.sentinels.empty();
+    auto [top, job, sum] =
+        WaitingForRestart(config, where, [&](const Location& l, const auto& left) {
+          at = l;
+          auto reads = [&](auto&& run) {
+            job::WordCountPairs top = run([&](Connection& c) { return store.Top(c, n); });
+            job::JobState job = run([&](Connection& c) { return store.State(c); });
+            std::pair<int64_t, uint64_t> sum;
+            if (job.done()) sum = run([&](Connection& c) { return store.ResultSum(c); });
+            return std::make_tuple(std::move(top), std::move(job), sum);
+          };
+          if (embedded) {
+            Connection c(l.redis);
+            return reads([&](auto&& call) {
+              Bound(c, left);
+              return call(c);
+            });
+          }
+          job::RedisSession session(
+              job::SessionOptions{.redis = l.redis, .retry_for = std::chrono::milliseconds(5000)});
+          return reads([&](auto&& call) { return session.Run(call); });
+        });
     // The top of a done job whose result is not the one it recorded (evicted, deleted, changed
     // by another writer: its distinct words or its total differ) is not printed: exit 8, as
     // `run` does.
-    const job::JobState job = session.Run([&](Connection& c) { return store.State(c); });
     if (job.done()) {
-      auto [distinct, total] = session.Run([&](Connection& c) { return store.ResultSum(c); });
+      auto [distinct, total] = sum;
       if (distinct != job.Int("distinct") || static_cast<int64_t>(total) != job.Int("words")) {
         WriteStderrLine(fmt::format(
             "wordcount top: the result in '{}' is not the one job {} recorded: {} distinct words "

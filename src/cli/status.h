@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,13 @@ struct RedisLocation {
   std::string sentinels, master_name;
 };
 
+// The fields of the job record (mylib.lua's, the job's info, wc_progress's additions) that hold
+// integers, and the "redos:<m>" counters: --json gives them as JSON integers.
+inline const std::set<std::string> kNumericRecordFields = {
+    "bytes",  "created_ms",   "distinct", "done_parts", "done_tasks",    "entries",
+    "epoch",  "failed_tasks", "files",    "foreign",    "lease_ms_left", "lease_until_ms",
+    "now_ms", "parts",        "pending",  "state_ms",   "tasks",         "words"};
+
 // What `status` shows of the job on one stream.
 struct JobStatus {
   std::string stream;      // IN
@@ -34,6 +42,9 @@ struct JobStatus {
   // The job record and its stream's state as Redis holds them (wc_progress, by name); the
   // state is "none" when the stream has no job. --json shows every field.
   std::map<std::string, std::string> record;
+  // The record's owner (a coordinator) was on this host and its process is gone: its pid
+  // (job/job_claim.h DeadOwnerHere), else 0.
+  int64_t owner_gone_pid = 0;
   struct Tasks {
     int64_t total = 0;  // count tasks, or maps + partitions
     int64_t done = 0;   // tasks (and partitions) finished
@@ -72,7 +83,9 @@ struct JobStatus {
 };
 
 // The text `status` prints (lines ending in '\n'; control bytes of every value from Redis
-// escaped, util/escape.h), and its --json output (indented by 2, ASCII only, ending in '\n').
+// escaped, util/escape.h; a lease past its end is said to have expired, not shown as negative
+// time left), and its --json output (indented by 2, ASCII only, ending in '\n'; the record's
+// numeric fields, kNumericRecordFields, as JSON integers, every other field a string).
 // StatusJson throws nlohmann::json::type_error if a string is not UTF-8.
 std::string StatusText(const JobStatus& s);
 std::string StatusJson(const JobStatus& s);

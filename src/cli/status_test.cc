@@ -124,7 +124,12 @@ TEST(StatusTest, JsonOfAJobHasEveryRecordFieldTheTaskTotalsAndConsumers) {
   ],)"),
             std::string::npos)
       << json;
-  EXPECT_NE(json.find(R"(    "lease_ms_left": "5000",)"), std::string::npos) << json;
+  // Numeric fields are JSON integers; the others stay strings.
+  EXPECT_NE(json.find(R"(    "lease_ms_left": 5000,)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(    "epoch": 2,)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(    "bytes": 1200,)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(    "id": "ab",)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(    "owner": "host=h pid=1",)"), std::string::npos) << json;
   EXPECT_NE(json.find(R"(  "tasks": {
     "complete": false,
     "done": 4,
@@ -223,6 +228,34 @@ TEST(StatusTest, JsonOfAReplicatedRedisHasItsRoles) {
             std::string::npos)
       << json;
   EXPECT_EQ(StatusJson(NoJob()).find("\"ha\""), std::string::npos);
+}
+
+TEST(StatusTest, JsonKeepsANumericFieldThatIsNoNumberAStringAndDigitIdsStrings) {
+  JobStatus s = ShuffleJob();
+  s.record["id"] = "0123456789";  // a job id of digits only is still an id
+  s.record["words"] = "many";
+  s.record["lease_ms_left"] = "-3465";
+  s.record["redos:3"] = "2";
+  std::string json = StatusJson(s);
+  EXPECT_NE(json.find(R"(    "id": "0123456789",)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(    "words": "many")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(    "lease_ms_left": -3465,)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(    "redos:3": 2,)"), std::string::npos) << json;
+}
+
+TEST(StatusTest, TextSaysAnExpiredLeaseExpiredAndAGoneOwnerIsGone) {
+  JobStatus s = ShuffleJob();
+  s.record["lease_ms_left"] = "-3453";
+  std::string text = StatusText(s);
+  EXPECT_NE(text.find("owner:      host=h pid=1 (lease expired 3.5 s ago, epoch 2)\n"),
+            std::string::npos)
+      << text;
+  s.owner_gone_pid = 26218;
+  text = StatusText(s);
+  EXPECT_NE(text.find("owner:      host=h pid=1 (lease expired 3.5 s ago, epoch 2) (owner gone: "
+                      "pid 26218 is not running on this host)\n"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

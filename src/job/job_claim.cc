@@ -22,8 +22,9 @@ std::string Hostname() {
   return h;
 }
 
-// Parses "host=H pid=P ..." (Owner()'s format); true if H is this host and P is not running.
-bool OwnerIsDeadHere(const std::string& owner) {
+}  // namespace
+
+pid_t DeadOwnerHere(const std::string& owner) {
   auto field = [&](const std::string& name) {
     auto at = owner.find(name + "=");
     if (at == std::string::npos) return std::string();
@@ -31,10 +32,16 @@ bool OwnerIsDeadHere(const std::string& owner) {
     return owner.substr(at, owner.find(' ', at) - at);
   };
   std::string host = field("host"), pid = field("pid");
-  if (host != Hostname() || pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
+  if (host != Hostname() || pid.empty() || pid.size() > 9 ||
+      pid.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  const auto p = static_cast<pid_t>(std::stol(pid));
+  return p > 0 && ::kill(p, 0) != 0 && errno == ESRCH ? p : 0;
 }
+
+namespace {
+
+bool OwnerIsDeadHere(const std::string& owner) { return DeadOwnerHere(owner) != 0; }
 
 }  // namespace
 

@@ -10,6 +10,8 @@
 // Thread-safety: none (the coordinator's loop).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -49,6 +51,10 @@ Eviction ReadEviction(redis::Connection& c);
 // without a TTL (the job's keys have none). The policy comes from INFO, else CONFIG GET; a
 // server that answers neither is let through with a warning: the result check still holds.
 void RefuseEvictingRedis(redis::Connection& c, const std::string& server);
+
+// The pid of `owner` ("host=H pid=P ...", JobClaim::Owner()'s format) if H is this host and P is
+// not running here (its coordinator is gone), else 0 (another host, alive, or not that format).
+pid_t DeadOwnerHere(const std::string& owner);
 
 struct ClaimSpec {
   JobIdentity identity;  // spill: set by JobClaim for a created job ("job-<id>" in shuffle mode)

@@ -75,7 +75,7 @@ const std::vector<WorkerFlag>& WorkerFlags() {
   static const std::vector<WorkerFlag> flags = {
       {"--redis",
        "redis://host:port or unix:///path/to/socket (database 0; the password from "
-       "$WC_REDIS_PASSWORD, never in the URL); or --sentinel",
+       "$WC_REDIS_PASSWORD, never in the URL); or --sentinel; default: $WC_REDIS",
        false, false,
        [](WorkerOptions& o, const std::string& v) { o.redis = RedisOptionsFromUrl(v, "--redis"); },
        [](const WorkerOptions& o) {
@@ -181,7 +181,7 @@ std::vector<std::string> ToArgv(const WorkerOptions& o) {
   return args;
 }
 
-WorkerOptions FromArgv(const std::vector<std::string>& args) {
+WorkerOptions FromArgv(const std::vector<std::string>& args, const char* env_redis) {
   WorkerOptions o;
   bool url = false;
   const auto& flags = WorkerFlags();
@@ -205,8 +205,12 @@ WorkerOptions FromArgv(const std::vector<std::string>& args) {
   if (sentinel_given) {
     SentinelOptionsFrom(redis::JoinHostPorts(o.sentinel.sentinels), o.sentinel.master_name);
     TakePasswordFromEnvironment(o.redis);
+  } else if (!url && env_redis != nullptr && *env_redis != '\0') {
+    // $WC_REDIS stands for --redis when neither it nor --sentinel is given; its messages name it.
+    o.redis = RedisOptionsFromUrl(env_redis, "$WC_REDIS");
   } else if (!url) {
-    throw UsageError("give --redis URL, or --sentinel host:port,... and --master-name");
+    throw UsageError(
+        "give --redis URL (or set $WC_REDIS), or --sentinel host:port,... and --master-name");
   }
   return o;
 }

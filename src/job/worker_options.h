@@ -76,8 +76,9 @@ WorkerOptions WorkerOptionsFor(const JobConfig& c);
 std::vector<std::string> ToArgv(const WorkerOptions& o);
 // Parses what ToArgv writes. Throws UsageError for an unknown flag or a bad value (an empty
 // --name, --stream, --job or --master-name too), or unless exactly one of --redis and --sentinel
-// (with --master-name) is given.
-WorkerOptions FromArgv(const std::vector<std::string>& args);
+// (with --master-name) is given. `env_redis` ($WC_REDIS; null or empty: unset) is the URL when
+// neither is given (a bad one is a UsageError naming $WC_REDIS).
+WorkerOptions FromArgv(const std::vector<std::string>& args, const char* env_redis = nullptr);
 // Fills in the password from the environment ($WC_REDIS_PASSWORD) if the URL had none: every
 // command (run --redis, worker, status, top) takes it from there, so it never has to be on a
 // command line.

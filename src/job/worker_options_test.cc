@@ -83,6 +83,26 @@ TEST(WorkerOptionsTest, SentinelsRoundTripWithoutThePassword) {
   EXPECT_THROW(FromArgv({"--name", "w"}), UsageError);  // neither --redis nor --sentinel
 }
 
+// Held-out pass: $WC_REDIS was ignored by `worker` (exit 2, "give --redis URL") although the
+// README said it stands for --redis there too. It does, unless --redis or --sentinel is given;
+// a bad one is refused naming $WC_REDIS.
+TEST(WorkerOptionsTest, WcRedisStandsForAMissingRedisFlag) {
+  WorkerOptions o = FromArgv({"--name", "w"}, "redis://h:7");
+  EXPECT_EQ(o.redis.host, "h");
+  EXPECT_EQ(o.redis.port, 7);
+  EXPECT_EQ(FromArgv({"--redis", "redis://g:8"}, "redis://h:7").redis.port, 8);
+  o = FromArgv({"--sentinel", "h:2", "--master-name", "m"}, "redis://h:7");
+  EXPECT_TRUE(o.sentinel.enabled());
+  EXPECT_NE(UsageErrorOf([] {
+              FromArgv({"--name", "w"}, "redis://h:7/5");
+            }).find("$WC_REDIS: "),
+            std::string::npos);
+  EXPECT_NE(UsageErrorOf([] {
+              FromArgv({"--name", "w"}, "");
+            }).find("$WC_REDIS"),
+            std::string::npos);  // empty: unset, and the message says it may be set
+}
+
 // Held-out pass: --redis with --sentinel/--master-name was accepted (the Sentinels silently
 // won); --stream "" got as far as Redis (exit 4, raw "ERR wc: empty stream key"); --name ""
 // and --job "" were accepted; a Sentinel in IPv6 brackets became "[[::1]]".

@@ -951,8 +951,13 @@ def test_redis_urls_and_passwords(wc, tmp, data):
         p = expect_usage(wc, f"{cmd} with a password in the URL", [cmd] + url_args,
                          ["holds a password: refused", "$WC_REDIS_PASSWORD"])
         check(f"{cmd}: the password is not echoed", b"hunter2" not in p.stderr, p.stderr)
-    expect_usage(wc, "$WC_REDIS with a password", ["status"], ["holds a password: refused"],
-                 env=dict(os.environ, WC_REDIS="redis://:hunter2@127.0.0.1:1"))
+    # $WC_REDIS stands for --redis on all four commands (held-out pass: run and worker ignored it).
+    for cmd, args in (("status", []), ("top", []), ("worker", []),
+                      ("run", ["--config", write_config(tmp, "env-url"), "--data", data])):
+        p = expect_usage(wc, f"{cmd}: $WC_REDIS with a password", [cmd] + args,
+                         ["$WC_REDIS: ", "holds a password: refused"],
+                         env=dict(os.environ, WC_REDIS="redis://:hunter2@127.0.0.1:1"))
+        check(f"{cmd}: the password in $WC_REDIS is not echoed", b"hunter2" not in p.stderr, p.stderr)
     # Held-out pass: --redis "" was taken for no --redis (the embedded Redis), and
     # redis://user@h:p was refused as holding a password.
     for cmd, args in (("status", []), ("top", []), ("run", ["--config", write_config(tmp, "empty-url"), "--data", data])):

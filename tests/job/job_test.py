@@ -528,6 +528,45 @@ def test_stray_entries_are_foreign_and_never_counted(tmp):
         expect(foreign == len(strays) - 1, f"{foreign} foreign entries, wanted {len(strays) - 1}")
 
 
+def test_wc_redis_names_the_server_of_run_and_worker(tmp):
+    # Held-out pass: $WC_REDIS was read by status and top, ignored by run (which started an
+    # embedded Redis) and by worker (exit 2, "give --redis URL"), although the README said it
+    # stands for --redis on all four. It does, unless --redis or --sentinel is given.
+    data = gen(tmp, 4, 500)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        env = dict(os.environ, WC_REDIS=r.url)
+        cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill)
+        p, out = start_run(tmp, cfg, data, env=env)
+        try:
+            wait_state(r, ("count", "map"))  # the job's keys are on $WC_REDIS's server
+            w = subprocess.run([WC, "worker", "--name", "remote", "--spill-dir", spill, "--quiet",
+                                "--logfile", os.path.join(tmp, "wc.log")],
+                               capture_output=True, text=True, timeout=120, env=env)
+            expect(w.returncode == 0, f"worker exit {w.returncode}: {w.stderr}")
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect(f"Redis at {r.url} (from $WC_REDIS)" in stderr and "embedded Redis" not in stderr, stderr)
+        expect(r.cli("HGET", "files:job", "state").strip() == "done", "the job is not on $WC_REDIS's server")
+        # (no local workers: the hand-started one counted everything)
+        # --redis wins over $WC_REDIS (a bad one is not even read then).
+        bad = dict(os.environ, WC_REDIS="redis://127.0.0.1:1/5")
+        p, out = start_run(tmp, cfg, data, "--redis", r.url, env=bad)
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and "$WC_REDIS" not in stderr, f"exit {rc}: {stderr}")
+        # A bad $WC_REDIS is exit 2 naming it, for run and worker alike.
+        p, out = start_run(tmp, cfg, data, env=bad)
+        rc, _, stderr = finish(p)
+        expect(rc == 2 and "$WC_REDIS: " in stderr and "database" in stderr, f"run: exit {rc}: {stderr}")
+        w = subprocess.run([WC, "worker", "--quiet"], capture_output=True, text=True, env=bad)
+        expect(w.returncode == 2 and "$WC_REDIS: " in w.stderr, f"worker: exit {w.returncode}: {w.stderr}")
+
+
 def test_file_rewritten_after_planning_fails_by_name(tmp):
     # Held-out pass: a data file rewritten after the job was planned (another size) was counted
     # as it was then, byte ranges planned from the old file included. The plan records each
@@ -1184,6 +1223,40 @@ def test_status_reports_a_running_and_a_finished_job(tmp):
         expect(f" done, {MODE or 'direct'} mode" in text and "tasks:      4 of 4 done" in text, text)
 
 
+def test_status_of_a_dead_coordinators_job_says_its_owner_is_gone_and_its_lease_expired(tmp):
+    # Held-out pass: `status` showed an expired lease as "lease -3453 ms left", said nothing of an
+    # owner whose process was gone from this very host, and --json gave every number as a string
+    # ("lease_ms_left": "-3465").
+    data = gen(tmp, 4, 1000)
+    with Redis(tmp) as r:
+        p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1), data, "--redis", r.url)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        time.sleep(0.3)  # its workers go with it (PDEATHSIG)
+        text = subprocess.run([WC, "status", "--redis", r.url], capture_output=True, text=True)
+        owner = [l for l in text.stdout.splitlines() if l.startswith("owner:")]
+        expect(text.returncode == 0 and owner and owner[0].endswith(
+            f" (owner gone: pid {p.pid} is not running on this host)") and " ms left" in owner[0],
+            f"status: {text.returncode} {text.stdout} {text.stderr}")
+        # Its lease (10 s) ended 3.5 s ago, as if 13.5 s had passed.
+        sec, usec = (int(x) for x in r.cli("TIME").split())
+        now_ms = sec * 1000 + usec // 1000
+        r.cli("HSET", "files:job", "lease_until_ms", str(now_ms - 3500))
+        text = subprocess.run([WC, "status", "--redis", r.url], capture_output=True, text=True).stdout
+        owner = [l for l in text.splitlines() if l.startswith("owner:")]
+        expect(owner and re.search(r"\(lease expired 3\.[5-9] s ago, epoch 1\) \(owner gone: pid ", owner[0])
+               and "-" not in owner[0].split("(lease")[1], f"status: {text}")
+        j = json.loads(subprocess.run([WC, "status", "--redis", r.url, "--json"], capture_output=True,
+                                      text=True).stdout)["job"]
+        expect(type(j["lease_ms_left"]) is int and -5000 < j["lease_ms_left"] <= -3500, f"--json: {j}")
+        expect(all(type(j[k]) is int for k in ("epoch", "tasks", "done_tasks", "files", "bytes", "now_ms",
+                                               "lease_until_ms", "pending", "words", "distinct")), f"--json: {j}")
+        expect(all(type(j[k]) is str for k in ("id", "owner", "state", "mode", "data_root")), f"--json: {j}")
+
+
 def test_result_survives_a_redis_crash_after_the_job(tmp):
     data = gen(tmp, 3, 1000)
     with Redis(tmp) as r:
@@ -1401,6 +1474,47 @@ def test_status_waits_while_the_embedded_redis_restarts(tmp):
         rc, _, stderr = finish(p)
         expect(rc in (0, 143), f"exit {rc}: {stderr}")
     finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_status_and_top_of_a_stopped_embedded_redis_say_so_within_the_window(tmp):
+    # Held-out pass: with the job's embedded redis-server SIGSTOPped (it takes connections and
+    # never answers), `status --config` waited REDIS_RETRY_SECONDS (the reply timeout), then said
+    # its Redis was "restarting". Both commands wait no longer than REDIS_DOWNTIME + 2 s in all
+    # (3 s here), then exit 4 saying the server does not answer.
+    data = gen(tmp, 3, 1000)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_DOWNTIME=1, REDIS_RETRY_SECONDS=20)
+    p, out = start_run(tmp, cfg, data)
+    stopped = None
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and stopped is None:
+            if any(" claim " in l for l in log_lines(tmp)):
+                stopped = redis_child(p.pid)
+            time.sleep(0.02)
+        expect(stopped is not None, f"no task claimed with an embedded Redis: {log_lines(tmp)[-5:]}")
+        os.kill(stopped, signal.SIGSTOP)
+        for what in (["status"], ["status", "--json"], ["top"]):
+            t0 = time.time()
+            q = subprocess.run([WC] + what + ["--config", cfg], capture_output=True, text=True, timeout=60)
+            took = time.time() - t0
+            expect(q.returncode == 4, f"{what} of a stopped Redis: exit {q.returncode} after {took:.1f} s: {q.stderr}")
+            expect(took < 3 + 1.5, f"{what} took {took:.1f} s, REDIS_DOWNTIME + 2 s is 3 s: {q.stderr}")
+            expect("does not answer (stopped or hung?)" in q.stderr and "restarting" not in q.stderr
+                   and "coordinator of the job" in q.stderr and "still no answer after waiting 3.0 s" in q.stderr,
+                   f"{what}: {q.stderr}")
+        os.kill(stopped, signal.SIGCONT)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+    finally:
+        if stopped is not None:
+            try:
+                os.kill(stopped, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         if p.poll() is None:
             p.kill()
             p.wait()
