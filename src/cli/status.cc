@@ -187,13 +187,13 @@ Location Locate(const job::JobConfig& config, const RedisLocation& where) {
                                found.size(), root, urls));
 }
 
-// f(Locate(...), left), again while the embedded Redis of a running job is down (restarting):
-// for up to REDIS_DOWNTIME + 2 s, the most a planned crash keeps it down, plus its start. That
-// window bounds the whole wait: each attempt's connect and reply timeouts are cut to what is
-// left of it (a stopped server takes the connection and never answers; the default 30 s reply
-// timeout held `status` far past the window). `left()` tells f what remains, for the timeouts
-// of its later commands. Throws what Locate and f throw; NoEmbeddedRedis (restarting; hung if
-// the server took the connection and did not answer) if it is still down then.
+// f(Locate(...)), again while the embedded Redis of a running job is down (restarting): for up
+// to REDIS_DOWNTIME + 2 s, the most a planned crash keeps it down, plus its start. That window
+// bounds the wait for the server's first answer: each attempt's connect and reply timeouts are
+// cut to what is left of it (a stopped server takes the connection and never answers; the
+// default 30 s reply timeout held `status` far past the window); f lifts the reply timeout once
+// the server answered (Answered). Throws what Locate and f throw; NoEmbeddedRedis (restarting;
+// hung if the server took the connection and did not answer) if it is still down then.
 template <class F>
 auto WaitingForRestart(const job::JobConfig& config, const RedisLocation& where, F&& f) {
   using Clock = std::chrono::steady_clock;
@@ -216,7 +216,7 @@ auto WaitingForRestart(const job::JobConfig& config, const RedisLocation& where,
       tried = l.redis.address();
       l.redis.connect_timeout = std::min(l.redis.connect_timeout, left());
       l.redis.command_timeout = std::min(l.redis.command_timeout, left());
-      return f(l, left);
+      return f(l);
     } catch (const NoEmbeddedRedis& e) {
       if (!e.restarting() || Clock::now() >= until) throw;
       unanswered.clear();
@@ -293,17 +293,16 @@ JobStatus::Ha ReadHa(Connection& c, const redis::SentinelOptions& sentinel) {
   return ha;
 }
 
-// Each command on `c` waits for its reply at most what `left()` says remains of the wait.
-template <class Left>
-void Bound(Connection& c, const Left& left) {
-  if (left() < c.options().command_timeout) c.SetCommandTimeout(left());
-}
+// The server answered the connection's AUTH (an embedded Redis always has a password): the
+// window has done its work (a stopped server is caught there). From then on a command on `c`
+// waits as long as any command may (the default reply timeout): summing or reading a big result
+// can take seconds.
+void Answered(Connection& c) { c.SetCommandTimeout(redis::ConnectOptions{}.command_timeout); }
 
-// Everything `status` shows, read on one connection; each command's wait bounded by `left`.
-template <class Left>
-JobStatus ReadStatus(job::JobStore& store, Connection& c, const Left& left) {
+// Everything `status` shows, read on one connection.
+JobStatus ReadStatus(job::JobStore& store, Connection& c) {
   JobStatus s;
-  Bound(c, left);
+  Answered(c);
   s.stream = store.keys().stream;
   s.counts_key = store.keys().counts;
   job::JobState state = store.State(c);
@@ -319,16 +318,11 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c, const Left& left) {
                                .foreign = state.Int("foreign"),
                                .state = state.state(),
                                .complete = state.done()};
-    Bound(c, left);
     s.consumers = store.Consumers(c);
   }
-  Bound(c, left);
   s.failed = store.Failures(c);
-  Bound(c, left);
   s.distinct_words = store.DistinctWords(c);
-  Bound(c, left);
   std::string info(c.Command({"INFO", "persistence"}).str());
-  Bound(c, left);
   s.checkpoint.last_save_unix = c.Command({"LASTSAVE"}).integer();
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
@@ -506,14 +500,11 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
   JobStatus status;
   std::optional<Location> at;
   try {
-    status = WaitingForRestart(config, where, [&](const Location& l, const auto& left) {
+    status = WaitingForRestart(config, where, [&](const Location& l) {
       at = l;
       Connection c(l.redis);
-      JobStatus read = ReadStatus(store, c, left);
-      if (l.sentinel.enabled()) {
-        Bound(c, left);
-        read.ha = ReadHa(c, l.sentinel);
-      }
+      JobStatus read = ReadStatus(store, c);
+      if (l.sentinel.enabled()) read.ha = ReadHa(c, l.sentinel);
       return read;
     });
   } catch (const NoEmbeddedRedis& e) {
@@ -534,31 +525,28 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   job::JobStore store(job::KeysOf(config));
   std::optional<Location> at;
   try {
-    // The embedded Redis is read on one connection, each command's wait bounded by what is
-    // left of WaitingForRestart's window (which retries it); --redis and --sentinel through a
+    // The embedded Redis is read on one connection, its first answer awaited within
+    // WaitingForRestart's window (which retries it); --redis and --sentinel through a
     // session that retries for 5 s.
     const bool embedded = where.url.empty() && where.sentinels.empty();
-    auto [top, job, sum] =
-        WaitingForRestart(config, where, [&](const Location& l, const auto& left) {
-          at = l;
-          auto reads = [&](auto&& run) {
-            job::WordCountPairs top = run([&](Connection& c) { return store.Top(c, n); });
-            job::JobState job = run([&](Connection& c) { return store.State(c); });
-            std::pair<int64_t, uint64_t> sum;
-            if (job.done()) sum = run([&](Connection& c) { return store.ResultSum(c); });
-            return std::make_tuple(std::move(top), std::move(job), sum);
-          };
-          if (embedded) {
-            Connection c(l.redis);
-            return reads([&](auto&& call) {
-              Bound(c, left);
-              return call(c);
-            });
-          }
-          job::RedisSession session(
-              job::SessionOptions{.redis = l.redis, .retry_for = std::chrono::milliseconds(5000)});
-          return reads([&](auto&& call) { return session.Run(call); });
-        });
+    auto [top, job, sum] = WaitingForRestart(config, where, [&](const Location& l) {
+      at = l;
+      auto reads = [&](auto&& run) {
+        job::WordCountPairs top = run([&](Connection& c) { return store.Top(c, n); });
+        job::JobState job = run([&](Connection& c) { return store.State(c); });
+        std::pair<int64_t, uint64_t> sum;
+        if (job.done()) sum = run([&](Connection& c) { return store.ResultSum(c); });
+        return std::make_tuple(std::move(top), std::move(job), sum);
+      };
+      if (embedded) {
+        Connection c(l.redis);
+        Answered(c);
+        return reads([&](auto&& call) { return call(c); });
+      }
+      job::RedisSession session(
+          job::SessionOptions{.redis = l.redis, .retry_for = std::chrono::milliseconds(5000)});
+      return reads([&](auto&& call) { return session.Run(call); });
+    });
     // The top of a done job whose result is not the one it recorded (evicted, deleted, changed
     // by another writer: its distinct words or its total differ) is not printed: exit 8, as
     // `run` does.
