@@ -189,12 +189,6 @@ const char* FileTypeName(mode_t mode) {
 
 namespace {
 
-// A symbolic link on `path` (any component as written) made by another user - not this one,
-// not root - leads here only to a file that user could read anyway: by the mode bits of the
-// file and of every directory above its real path, for that user and its groups. Otherwise it is a confused deputy's trap (a link planted in /tmp, or
-// in the other user's own directory, to a private file of root's): `run` would publish the
-// file's words, `split` copy it into world-readable parts. The rule of the kernel's
-// protected_symlinks, kept whatever the sysctl says, and wherever the link is.
 // The groups of user `uid` (its primary group first); none if it has no passwd entry.
 std::vector<gid_t> GroupsOf(uid_t uid) {
   struct passwd pw {};
@@ -211,44 +205,128 @@ std::vector<gid_t> GroupsOf(uid_t uid) {
   return groups;
 }
 
-// Whether user `uid` could read the file at `path` by itself: search permission on every
-// directory of its real path and read permission on the file, as the mode bits grant them to
-// that user and its groups (the kernel's order: owner, else group, else others; ACLs are not
-// read, so a file they open to that user is refused, the safe side).
-bool UserCouldRead(uid_t uid, const std::string& path) {
-  if (uid == 0) return true;
-  std::error_code ec;
-  const std::filesystem::path real = std::filesystem::canonical(path, ec);
-  if (ec) return false;
-  const std::vector<gid_t> groups = GroupsOf(uid);
-  auto grants = [&](const std::filesystem::path& p, mode_t owner, mode_t group, mode_t other) {
+// An input path resolved one component at a time, never by the kernel's own resolution (which a
+// link swapped between a check and the open would redirect): each component opened with
+// openat(O_PATH | O_NOFOLLOW) in the directory reached so far, each symbolic link read
+// (readlinkat) and its owner noted, links inside link targets too.
+struct Resolution {
+  UniqueFd parent;                // the final component's directory (O_PATH)
+  std::string name;               // the final component's name in it
+  struct stat st {};              // the final component (not a link), as resolved
+  std::vector<struct stat> dirs;  // its real directories, from / down to `parent`
+  struct Link {
+    uid_t owner;
+    std::string at;  // where the link is (its real directory and name)
+  };
+  std::vector<Link> foreign;  // links of another user (not this one, not root) on the way
+};
+
+// Resolves `path`; throws InputError naming it, "cannot open: <strerror>" as open(2) would
+// fail (ENOENT also for a dangling link, ELOOP after 40 links, EACCES, ENOTDIR).
+Resolution Resolve(const std::string& path) {
+  auto fail = [&](int err) { return InputError(path, 0, ErrnoMessage("cannot open", err)); };
+  std::vector<std::string> todo;  // components still to walk, the next one last
+  auto push = [&](const std::string& p) {
+    std::vector<std::string> parts;
+    for (size_t begin = 0; begin <= p.size();) {
+      size_t end = p.find('/', begin);
+      if (end == std::string::npos) end = p.size();
+      if (end > begin) parts.push_back(p.substr(begin, end - begin));
+      begin = end + 1;
+    }
+    todo.insert(todo.end(), parts.rbegin(), parts.rend());
+  };
+  push(path);
+  if (path.empty() || path[0] != '/') {
+    std::error_code ec;
+    const std::string cwd = std::filesystem::current_path(ec).string();  // no links in it
+    if (ec) throw fail(ec.value());
+    push(cwd);
+  }
+  std::vector<UniqueFd> fds;       // the real directories walked: / first
+  std::vector<std::string> names;  // their names ("" for /)
+  Resolution r;
+  auto to_root = [&] {
+    fds.clear();
+    names.clear();
+    r.dirs.clear();
+    UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
     struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) return false;
+    if (root.get() < 0 || ::fstat(root.get(), &st) != 0) throw fail(errno);
+    fds.push_back(std::move(root));
+    names.emplace_back();
+    r.dirs.push_back(st);
+  };
+  to_root();
+  auto where = [&](const std::string& name) {
+    std::string at;
+    for (size_t i = 1; i < names.size(); ++i) at += "/" + names[i];
+    return at + "/" + name;
+  };
+  int links = 0;
+  bool final_is_dir = true;  // the path names / (or a directory): nothing after the last one
+  while (!todo.empty()) {
+    std::string name = std::move(todo.back());
+    todo.pop_back();
+    if (name == ".") continue;
+    if (name == "..") {  // the real parent: the stack holds real directories
+      if (fds.size() > 1) {
+        fds.pop_back();
+        names.pop_back();
+        r.dirs.pop_back();
+      }
+      continue;
+    }
+    UniqueFd fd(::openat(fds.back().get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) throw fail(errno);
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > 40) throw fail(ELOOP);
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(fd.get(), "", target.data(), target.size());
+      if (n < 0) throw fail(errno);
+      if (static_cast<size_t>(n) >= target.size()) throw fail(ELOOP);  // changed as it was read
+      target.resize(static_cast<size_t>(n));
+      if (st.st_uid != ::geteuid() && st.st_uid != 0) r.foreign.push_back({st.st_uid, where(name)});
+      if (!target.empty() && target[0] == '/') to_root();
+      push(target);
+      continue;
+    }
+    if (todo.empty()) {  // the last component: the file
+      r.name = name;
+      r.st = st;
+      final_is_dir = false;
+      break;
+    }
+    if (!S_ISDIR(st.st_mode)) throw fail(ENOTDIR);
+    fds.push_back(std::move(fd));
+    names.push_back(name);
+    r.dirs.push_back(st);
+  }
+  if (final_is_dir) {  // "/", "d/..": the directory reached is what the path names
+    r.st = r.dirs.back();
+    r.name = ".";
+  }
+  r.parent = std::move(fds.back());  // r.dirs: / down to it
+  return r;
+}
+
+// Whether user `uid` could read the resolved file by itself: search permission on every one of
+// its real directories and read permission on the file, as the mode bits grant them to that user
+// and its groups (the kernel's order: owner, else group, else others; ACLs are not read, so a
+// file only they open to that user is refused, the safe side).
+bool UserCouldRead(uid_t uid, const Resolution& r) {
+  if (uid == 0) return true;
+  const std::vector<gid_t> groups = GroupsOf(uid);
+  auto grants = [&](const struct stat& st, mode_t owner, mode_t group, mode_t other) {
     if (st.st_uid == uid) return (st.st_mode & owner) != 0;
     if (std::find(groups.begin(), groups.end(), st.st_gid) != groups.end())
       return (st.st_mode & group) != 0;
     return (st.st_mode & other) != 0;
   };
-  std::filesystem::path dir;
-  for (const auto& part : real.parent_path()) {
-    dir /= part;
-    if (!grants(dir, S_IXUSR, S_IXGRP, S_IXOTH)) return false;
-  }
-  return grants(real, S_IRUSR, S_IRGRP, S_IROTH);
-}
-
-void RefuseForeignLink(const std::string& path, const struct stat&) {
-  std::filesystem::path prefix;
-  for (const auto& part : std::filesystem::path(path)) {
-    prefix /= part;
-    struct stat l {};
-    if (::lstat(prefix.c_str(), &l) != 0 || !S_ISLNK(l.st_mode)) continue;
-    if (l.st_uid == ::geteuid() || l.st_uid == 0 || UserCouldRead(l.st_uid, path)) continue;
-    throw InputError(path, 0,
-                     fmt::format("reached through a symbolic link of another user (uid {}) at "
-                                 "{}, to a file that user may not read: not followed",
-                                 l.st_uid, EscapeForLog(prefix.string())));
-  }
+  for (const struct stat& d : r.dirs)
+    if (!grants(d, S_IXUSR, S_IXGRP, S_IXOTH)) return false;
+  return grants(r.st, S_IRUSR, S_IRGRP, S_IROTH);
 }
 
 }  // namespace
@@ -257,19 +335,34 @@ UniqueFd OpenInputFile(const std::string& path, struct stat* st) {
   auto refuse_type = [&](mode_t mode) {
     return InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(mode)));
   };
-  if (::stat(path.c_str(), st) != 0) {
-    int err = errno;  // ENOENT (also a dangling link), ELOOP, EACCES (a directory above)...
-    throw InputError(path, 0, ErrnoMessage("cannot open", err));
+  Resolution r = Resolve(path);
+  if (!S_ISREG(r.st.st_mode)) throw refuse_type(r.st.st_mode);
+  // A symbolic link of another user - not this one, not root - anywhere on the way (in the path
+  // as written or in a link's target) leads here only to a file that user could read anyway.
+  // Otherwise it is a confused deputy's trap (a link planted in /tmp, or in the other user's own
+  // directory, to a private file of root's): `run` would publish the file's words, `split` copy
+  // it into world-readable parts. The rule of the kernel's protected_symlinks, kept whatever the
+  // sysctl says, wherever the link is; checked on the resolution the file is opened from.
+  for (const Resolution::Link& l : r.foreign) {
+    if (UserCouldRead(l.owner, r)) continue;
+    throw InputError(path, 0,
+                     fmt::format("reached through a symbolic link of another user (uid {}) at "
+                                 "{}, to a file that user may not read: not followed",
+                                 l.owner, EscapeForLog(l.at)));
   }
-  if (!S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
-  RefuseForeignLink(path, *st);
-  // O_NONBLOCK: a FIFO put there since the stat must not wait for a writer. It has no effect
-  // on a regular file, and the file is only ever read through a mapping.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  // Opened by its name in the directory resolved (never following a link there), then checked
+  // to be the file resolved: a swap between the two is refused, not followed. O_NONBLOCK: a
+  // FIFO put there since must not wait for a writer; no effect on a regular file, which is
+  // only ever read through a mapping.
+  UniqueFd fd(::openat(r.parent.get(), r.name.c_str(),
+                       O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW));
   if (fd.get() < 0) {
     int err = errno;
-    // Swapped for a socket since the stat (which cannot be opened, ENXIO): say what it is.
-    if (::stat(path.c_str(), st) == 0 && !S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
+    // Swapped for a socket (which cannot be opened, ENXIO) or a link (ELOOP): say what it is.
+    struct stat now {};
+    if (::fstatat(r.parent.get(), r.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISREG(now.st_mode))
+      throw refuse_type(now.st_mode);
     throw InputError(path, 0, ErrnoMessage("cannot open", err));
   }
   if (::fstat(fd.get(), st) != 0) {
@@ -277,6 +370,8 @@ UniqueFd OpenInputFile(const std::string& path, struct stat* st) {
     throw InputError(path, 0, ErrnoMessage("cannot stat", err));
   }
   if (!S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
+  if (st->st_dev != r.st.st_dev || st->st_ino != r.st.st_ino)
+    throw InputError(path, 0, "replaced while it was opened: not followed");
   return fd;
 }
 

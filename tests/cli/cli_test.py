@@ -377,6 +377,49 @@ def as_nobody(argv):
     return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"] + argv
 
 
+def check_link_races_and_chains(wc, secret):
+    """Eighth held-out pass: the foreign-link check looked at the path as written and the open
+    resolved it again: root's own link to nobody's link to a private file was followed (exit 0),
+    and nobody swapping a link between the check and the open leaked the file 15 times in 150.
+    Inputs are now resolved one component at a time and opened from that resolution."""
+    bed = tempfile.mkdtemp(prefix="wc_cli_race_")
+    loop = None
+    try:
+        os.chmod(bed, 0o755)
+        pub = os.path.join(bed, "pub")
+        os.mkdir(pub)
+        os.chmod(pub, 0o1777)
+        race = os.path.join(pub, "race")
+        subprocess.run(as_nobody(["mkdir", race]), check=True)
+        with open(os.path.join(bed, "own.csv"), "w") as fh:
+            fh.write("id,text\n1,harmless words\n")
+        os.chmod(os.path.join(bed, "own.csv"), 0o644)
+        subprocess.run(as_nobody(["ln", "-s", os.path.join(bed, "own.csv"), os.path.join(race, "l1")]), check=True)
+        subprocess.run(as_nobody(["ln", "-s", secret, os.path.join(race, "l2")]), check=True)
+        target = os.path.join(race, "in.csv")
+        # Root's own link to nobody's link: the chain is walked, nobody's link checked.
+        mine = os.path.join(bed, "mine.csv")
+        os.symlink(os.path.join(race, "l2"), mine)
+        p = run(wc, "serial", "--out", "-", mine, text=True)
+        check("root's link to another user's link to a private file: refused",
+              p.returncode == 1 and "reached through a symbolic link of another user" in p.stderr
+              and "TOPSECRET" not in p.stdout, (p.returncode, p.stderr))
+        t = os.path.join(race, "t")
+        loop = subprocess.Popen(as_nobody(["sh", "-c", f"while :; do cp -P {race}/l1 {t}; mv -T {t} {target}; "
+                                                       f"cp -P {race}/l2 {t}; mv -T {t} {target}; done"]))
+        leaked = 0
+        for _ in range(100):
+            p = run(wc, "serial", "--out", "-", target, text=True)
+            leaked += "TOPSECRET" in p.stdout
+        check("a link swapped between the check and the open: the private file never counted", leaked == 0,
+              f"{leaked} of 100 runs counted it")
+    finally:
+        if loop is not None:
+            loop.kill()
+            loop.wait()
+        shutil.rmtree(bed, ignore_errors=True)
+
+
 def hold_fifo(fifo):
     """A process holding `fifo` open for reading and never reading (read-write open: no wait for a
     writer), returned once it has it open."""
@@ -532,6 +575,7 @@ def test_outputs_third_pass(wc, tmp, data, exp):
                           (p.returncode, p.stderr))
                 finally:
                     shutil.rmtree(reachable, ignore_errors=True)
+                check_link_races_and_chains(wc, secret)
             finally:
                 shutil.rmtree(private, ignore_errors=True)
         imm = os.path.join(tmp, "immutable.tsv")
