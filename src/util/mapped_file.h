@@ -47,15 +47,20 @@ struct FaultSlot;  // mapped_file.cc: a live mapping, as the SIGBUS handler know
 }
 
 // Opens `path` (symbolic links followed) to read it as an input file, the one way every reader
-// and the job's planning check an input: a stat first, so a FIFO, socket, device or directory is
-// refused by its type without being opened ("not a regular file (FIFO)": a FIFO never blocks, a
-// device is never touched); then open(O_RDONLY | O_NONBLOCK | O_NOCTTY) and fstat (a file swapped
-// for a non-regular one in between is refused too). A path that cannot be stat'ed or opened
-// (missing, a dangling link, a link loop, no permission) throws "cannot open: <strerror>". A
-// file reached through another user's symbolic link (any component of `path` as written; not
-// this user's, not root's) that that user could not read is refused ("... not followed").
-// Throws InputError naming `path` as given; `*st` gets the opened file's fstat. The caller owns
-// the descriptor returned. Reentrant.
+// and the job's planning check an input. The path is resolved one component at a time
+// (openat(O_PATH | O_NOFOLLOW) from /, each symbolic link read and its owner noted, links inside
+// link targets too), never by the kernel's own resolution, and the file is opened from that
+// resolution (its name in its resolved directory, O_NOFOLLOW, then checked to be the same inode):
+// what was checked is what is read. A FIFO, socket, device or directory is refused by its type
+// without being opened ("not a regular file (FIFO)": a FIFO never blocks, a device is never
+// touched); the open is O_RDONLY | O_NONBLOCK | O_NOCTTY. A path that cannot be resolved or
+// opened (missing, a dangling link, a link loop, no permission) throws "cannot open:
+// <strerror>"; a file swapped during the open, "replaced while it was opened". A file reached
+// through a symbolic link of another user (not this user's, not root's; anywhere on the way) is
+// refused ("... not followed") unless that user could read it anyway: search permission on every
+// directory resolved and read permission on the file, by the mode bits for that user and its
+// groups. Throws InputError naming `path` as given; `*st` gets the opened file's fstat. The
+// caller owns the descriptor returned. Reentrant.
 UniqueFd OpenInputFile(const std::string& path, struct stat* st);
 
 // What a stat's st_mode says the file is: "regular file", "directory", "FIFO", "socket",
