@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "util/escape.h"
+#include "util/paths.h"
 
 namespace wc {
 
@@ -226,16 +227,7 @@ struct Resolution {
 Resolution Resolve(const std::string& path) {
   auto fail = [&](int err) { return InputError(path, 0, ErrnoMessage("cannot open", err)); };
   std::vector<std::string> todo;  // components still to walk, the next one last
-  auto push = [&](const std::string& p) {
-    std::vector<std::string> parts;
-    for (size_t begin = 0; begin <= p.size();) {
-      size_t end = p.find('/', begin);
-      if (end == std::string::npos) end = p.size();
-      if (end > begin) parts.push_back(p.substr(begin, end - begin));
-      begin = end + 1;
-    }
-    todo.insert(todo.end(), parts.rbegin(), parts.rend());
-  };
+  auto push = [&](const std::string& p) { PushPathComponents(p, &todo); };
   push(path);
   if (path.empty() || path[0] != '/') {
     std::error_code ec;

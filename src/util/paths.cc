@@ -68,6 +68,17 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
   return out;
 }
 
+void PushPathComponents(const std::string& path, std::vector<std::string>* todo) {
+  std::vector<std::string> parts;
+  for (size_t begin = 0; begin <= path.size();) {
+    size_t end = path.find('/', begin);
+    if (end == std::string::npos) end = path.size();
+    if (end > begin) parts.push_back(path.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  todo->insert(todo->end(), parts.rbegin(), parts.rend());
+}
+
 bool IsMissing(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);

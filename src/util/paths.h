@@ -18,6 +18,11 @@ namespace wc {
 // argument's matches sorted, duplicates removed.
 std::vector<std::string> ExpandInputs(const std::vector<std::string>& args);
 
+// Appends the components of `path` (split at '/', empty ones dropped) to `todo` so that the
+// first is popped first (todo->back()): the work list of a walk that resolves a path one
+// component at a time, pushing a link's target the same way.
+void PushPathComponents(const std::string& path, std::vector<std::string>* todo);
+
 // True if `path` does not exist: stat fails with ENOENT or ENOTDIR (a dangling link too). Every
 // input missing is "no input" (exit 3) for `serial` and `run` alike; some missing among others
 // are failed files.

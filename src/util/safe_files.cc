@@ -21,6 +21,7 @@
 
 #include "util/error.h"
 #include "util/escape.h"
+#include "util/paths.h"
 
 namespace wc {
 
@@ -58,18 +59,6 @@ std::string UnsafeDirectory(const struct stat& st) {
   return "";
 }
 
-// Appends the components of `path` to `todo` so that the first is popped first.
-void PushComponents(const std::string& path, std::vector<std::string>* todo) {
-  std::vector<std::string> parts;
-  for (size_t begin = 0; begin <= path.size();) {
-    size_t end = path.find('/', begin);
-    if (end == std::string::npos) end = path.size();
-    if (end > begin) parts.push_back(path.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  todo->insert(todo->end(), parts.rbegin(), parts.rend());
-}
-
 // CheckSafeDirectory, its messages naming `shown` (the directory, or the file to be written in
 // it) after `what`.
 void CheckSafeDirectoryShown(const std::string& dir, std::string_view what,
@@ -81,12 +70,12 @@ void CheckSafeDirectoryShown(const std::string& dir, std::string_view what,
                     what, shown, at, why));
   };
   std::vector<std::string> todo;
-  PushComponents(dir.empty() ? "." : dir, &todo);
+  PushPathComponents(dir.empty() ? "." : dir, &todo);
   if (dir.empty() || dir[0] != '/') {
     std::error_code ec;
     std::string cwd = std::filesystem::current_path(ec).string();
     if (ec) throw UsageError(fmt::format("{} {}: {}", what, shown, ec.message()));
-    PushComponents(cwd, &todo);
+    PushPathComponents(cwd, &todo);
   }
   std::string cur;  // the real path walked so far, "" for /
   struct stat cur_st {};
@@ -121,7 +110,7 @@ void CheckSafeDirectoryShown(const std::string& dir, std::string_view what,
         cur.clear();
         ::lstat("/", &cur_st);
       }
-      PushComponents(target, &todo);
+      PushPathComponents(target, &todo);
       continue;
     }
     if (!S_ISDIR(st.st_mode)) return;  // the caller's open or mkdir says ENOTDIR

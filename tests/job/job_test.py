@@ -7,6 +7,7 @@ dir and stops it by PID, also on failure. Every count checked is compared byte f
 usage: job_test.py --wordcount BUILD/wordcount [--root REPO] [-k NAME]
 """
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -190,6 +191,22 @@ def finish(p, timeout=120):
         stdout, stderr = p.communicate()
         raise AssertionError(f"run did not finish in {timeout} s: {stderr[-2000:]}")
     return p.returncode, stdout, stderr
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+    """A tmpfs of `size` (mount's "1m") mounted on the existing directory `path` for the block,
+    always unmounted; yields False (and says why) if it cannot be mounted (needs root)."""
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], capture_output=True, text=True)
+    if m.returncode != 0:
+        print(f"     skip: cannot mount a {size} tmpfs (needs root): {m.stderr.strip()}")
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        if subprocess.run(["umount", path], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", path], capture_output=True)
 
 
 def read(path):
@@ -880,11 +897,9 @@ def test_full_state_dir_is_an_output_error(tmp):
     # output that cannot be written: exit 6, named, and nothing the run made is left there.
     state = os.path.join(tmp, "state")
     os.makedirs(state)
-    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", state], capture_output=True, text=True)
-    if m.returncode != 0:
-        print(f"     skip: cannot mount a 1 MB tmpfs (needs root): {m.stderr.strip()}")
-        return
-    try:
+    with tmpfs(state, "1m") as mounted:
+        if not mounted:
+            return
         fd = os.open(os.path.join(state, "filler"), os.O_WRONLY | os.O_CREAT)
         try:
             while os.write(fd, b"x" * 4096) > 0:
@@ -913,10 +928,6 @@ def test_full_state_dir_is_an_output_error(tmp):
         rc, stdout, stderr = finish(p, timeout=60)
         expect(rc == 6 and "Redis could not save its data" in stderr and "KB free there" in stderr,
                f"exit {rc}: {stderr}")
-    finally:
-        u = subprocess.run(["umount", state], capture_output=True, text=True)
-        if u.returncode != 0:
-            subprocess.run(["umount", "-l", state], capture_output=True)
 
 
 def test_full_state_dir_with_forced_crashes_ends(tmp):
@@ -926,11 +937,9 @@ def test_full_state_dir_with_forced_crashes_ends(tmp):
     # naming the directory when a save it needs fails.
     state = os.path.join(tmp, "state")
     os.makedirs(state)
-    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", state], capture_output=True, text=True)
-    if m.returncode != 0:
-        print(f"     skip: cannot mount a 2 MB tmpfs (needs root): {m.stderr.strip()}")
-        return
-    try:
+    with tmpfs(state, "2m") as mounted:
+        if not mounted:
+            return
         with open(os.path.join(state, "filler"), "wb") as fh:
             fh.write(b"x" * (1900 * 1024))
         data = gen(tmp, 8, 5000, seed=11)
@@ -945,10 +954,6 @@ def test_full_state_dir_with_forced_crashes_ends(tmp):
         else:
             expect("Redis could not save its data" in stderr and "KB free there" in stderr, stderr)
         expect(any(" redis_crash_postponed " in l for l in log_lines(tmp)), "no forced crash was postponed")
-    finally:
-        u = subprocess.run(["umount", state], capture_output=True, text=True)
-        if u.returncode != 0:
-            subprocess.run(["umount", "-l", state], capture_output=True)
 
 
 def test_state_dir_too_deep_is_refused_before_anything_is_made(tmp):
@@ -1384,11 +1389,9 @@ def test_shuffle_full_spill_dir_is_an_output_error(tmp):
     # output error: exit 6 at once, naming the directory and about how much space the job needs.
     spill = os.path.join(tmp, "spill")
     os.makedirs(spill)
-    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", spill], capture_output=True, text=True)
-    if m.returncode != 0:
-        print(f"     skip: cannot mount a 5 MB tmpfs (needs root): {m.stderr.strip()}")
-        return
-    try:
+    with tmpfs(spill, "5m") as mounted:
+        if not mounted:
+            return
         data = gen(tmp, 24, 20000)  # 74 MB of input: ~9 MB of map outputs
         cfg = config(tmp, MODE="shuffle", SPILL_DIR=spill, CLAIM_IDLE_MS=30000)
         t0 = time.time()
@@ -1403,10 +1406,6 @@ def test_shuffle_full_spill_dir_is_an_output_error(tmp):
         expect(need and 5.3 < float(need.group(1)) < 40, f"space needed: {msg[0]}")
         expect(not re.search(r"^FAILED", stderr, re.M), f"files named FAILED: {stderr}")
         expect(stdout == "" and not os.path.exists(out), "a partial result was written")
-    finally:
-        u = subprocess.run(["umount", spill], capture_output=True, text=True)
-        if u.returncode != 0:
-            subprocess.run(["umount", "-l", spill], capture_output=True)
 
 
 def test_shuffle_workers_wait_between_the_phases(tmp):
