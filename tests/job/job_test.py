@@ -680,6 +680,44 @@ def test_coordinator_sigkilled_then_rerun_resumes_from_its_state_dir(tmp):
     expect(os.listdir(state) == [], f"state left: {os.listdir(state)}")
 
 
+def test_hand_started_worker_whose_recorded_failure_ends_the_job_exits_0(tmp):
+    # Held-out pass: `run --workers 0` (embedded Redis) with MAX_DELIVERIES 1, one of 2 files
+    # moved away after planning, and a hand-started worker: it recorded the failure that ended
+    # the job, then waited 60 s for the embedded Redis the finished job had stopped and exited 4
+    # (redis_unavailable); and it retried the unreadable task by its own default of 3 deliveries.
+    # Now a recorded failure that finishes the job ends the worker at once (exit 0, as after a
+    # last commit), and the worker takes MAX_DELIVERIES from the job record.
+    data = gen(tmp, 2, 500)
+    cfg = config(tmp, MAX_DELIVERIES=1, CLAIM_IDLE_MS=300)
+    p, out = start_run(tmp, cfg, data, "--workers", "0")
+    state = os.path.join(tmp, "state")
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(" job_created " in l for l in log_lines(tmp)):
+        time.sleep(0.05)
+    expect(any(" job_created " in l for l in log_lines(tmp)), "no job_created:\n" + "\n".join(log_lines(tmp)))
+    job_dir = os.path.join(state, next(d for d in os.listdir(state) if d.startswith("job-")))
+    moved = sorted(f for f in os.listdir(data) if f.endswith(".csv"))[0]
+    os.rename(os.path.join(data, moved), os.path.join(tmp, moved))
+    env = dict(os.environ, WC_REDIS_PASSWORD=read(os.path.join(job_dir, "password")).decode())
+    cmd = [WC, "worker", "--redis", "unix://" + os.path.join(job_dir, "redis.sock"), "--name", "manual2",
+           "--redis-retry-seconds", "30"]
+    if MODE == "shuffle":
+        cmd += ["--spill-dir", os.path.join(state, "spill")]
+    t0 = time.time()
+    w = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _, werr = w.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        _, werr = w.communicate()
+    took = time.time() - t0
+    rc, _, stderr = finish(p)
+    expect(rc == 1 and "FAILED" in stderr, f"run exit {rc}: {stderr}")
+    expect(w.returncode == 0 and took < 15, f"worker exit {w.returncode} after {took:.1f} s: {werr}")
+    expect(" retry_later " not in werr, f"the worker retried past the job's MAX_DELIVERIES 1: {werr}")
+    expect(any(" task_failed " in l and "recorded=true" in l for l in werr.splitlines()), werr)
+
+
 def redis_child(parent):
     """The pid of `parent`'s redis-server child, or None."""
     return next((pid for pid, cmdline in children(parent) if b"redis-server" in cmdline), None)
