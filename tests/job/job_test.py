@@ -901,6 +901,32 @@ def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
                    f"{command}: workers respawned: {[l for l in lines if 'worker_spawned' in l]}")
 
 
+def test_every_worker_exit_reason_is_in_the_readme(tmp):
+    # Held-out pass: a worker's refused password logged `exit reason=redis_auth`, which the
+    # README's list of worker exit reasons did not have. The list must hold every reason the
+    # worker can log, and a refused password logs one of them.
+    import re
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        m = re.search(r"`exit reason=([a-z_|]+)`", fh.read())
+    expect(m, "no `exit reason=...` list in README.md")
+    listed = set(m.group(1).split("|"))
+    with open(os.path.join(ROOT, "src", "job", "worker.cc")) as fh:
+        src = fh.read()
+    logged = set(re.findall(r'"reason=([a-z_]+)', src))  # Log::...("exit", "reason=...
+    for line in src.splitlines():  # Exit("done", ...), Exit(s.done() ? "done" : "job_ended", ...)
+        if "return Exit(" in line:
+            logged |= set(re.findall(r'"([a-z_]+)"', line.split("return Exit(", 1)[1]))
+    expect(len(logged) >= 10, f"found only {sorted(logged)} in worker.cc")
+    expect(logged <= listed, f"worker exit reasons missing from README.md: {sorted(logged - listed)}")
+    with Redis(tmp, password="right-pw") as r:
+        w = subprocess.run([WC, "worker", "--redis", r.url, "--name", "badpw", "--wait-seconds", "1"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, WC_REDIS_PASSWORD="wrong-pw"))
+    expect(w.returncode == 2, f"worker exit {w.returncode}: {w.stderr}")
+    reasons = re.findall(r" exit reason=([a-z_]+)", w.stderr)
+    expect(reasons == ["redis_auth"] and "redis_auth" in listed, f"{reasons}: {w.stderr}")
+
+
 def test_a_full_redis_is_not_a_refused_password(tmp):
     # Held-out pass: REDIS_ARGS --maxclients 1 made the workers' AUTH answer "ERR max number of
     # clients reached", reported as "refused the password" and exit 2 (a usage error). The
