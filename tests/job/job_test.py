@@ -718,6 +718,45 @@ def test_hand_started_worker_whose_recorded_failure_ends_the_job_exits_0(tmp):
     expect(any(" task_failed " in l and "recorded=true" in l for l in werr.splitlines()), werr)
 
 
+def test_a_job_kept_for_other_data_is_named_by_the_rerun_and_by_status(tmp):
+    # Held-out pass: a run stopped by SIGINT kept its job in STATE_DIR/job-<A>; a rerun after a
+    # line was appended to an input planned another job (job-<B>), finished and removed job-<B>,
+    # while job-<A> stayed forever unmentioned, and `status` said a rerun with the same config
+    # and data "resumes it" (not with these data). The finished run names the other kept jobs
+    # (stderr note and a kept_jobs event) and how to discard one, without removing them;
+    # `status` says a rerun resumes the kept job only if its data did not change.
+    data = gen(tmp, 3, 2000)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, CHECKPOINT_INTERVAL=0.2)
+    p, out = start_run(tmp, cfg, data)
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    rc, _, stderr = finish(p)
+    expect(rc == 130, f"exit {rc}: {stderr}")
+    state = os.path.join(tmp, "state")
+    kept = [d for d in os.listdir(state) if d.startswith("job-")]
+    expect(len(kept) == 1, f"state dir: {os.listdir(state)}")
+    q = subprocess.run([WC, "status", "--config", cfg], capture_output=True, text=True)
+    expect(q.returncode == 2 and "a job is kept there, stopped" in q.stderr
+           and "resumes it if its data did not change since; otherwise remove the directory" in q.stderr,
+           f"status exit {q.returncode}: {q.stderr}")
+    with open(os.path.join(data, sorted(os.listdir(data))[0]), "a") as fh:
+        fh.write("9,x,True,Mon Oct 30 10:00:00 +0000 2017,appended words here,,\n")
+    cfg = config(tmp, N_NORMAL_WORKERS=2, CHECKPOINT_INTERVAL=0.2)
+    p, out = start_run(tmp, cfg, data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"rerun exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    expect(sorted(d for d in os.listdir(state) if d.startswith("job-")) == kept,
+           f"the kept job was removed, or the rerun left its own: {os.listdir(state)}")
+    note = [l for l in stderr.splitlines() if l.startswith("note: STATE_DIR")]
+    expect(len(note) == 1 and kept[0] in note[0] and " ago)" in note[0] and "exact data" in note[0]
+           and "remove its directory" in note[0], f"no note naming {kept[0]}: {stderr}")
+    events = [l for l in log_lines(tmp) if " kept_jobs " in l]
+    expect(len(events) == 1 and "count=1" in events[0] and f"jobs={kept[0]}:" in events[0], events)
+
+
 def redis_child(parent):
     """The pid of `parent`'s redis-server child, or None."""
     return next((pid for pid, cmdline in children(parent) if b"redis-server" in cmdline), None)
