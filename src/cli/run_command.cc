@@ -15,6 +15,7 @@
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
+#include "job/state_dir.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/paths.h"
@@ -235,6 +236,35 @@ void Summarize(const job::JobConfig& config, const job::JobReport& r, const std:
                   r.checkpoint_failures));
 }
 
+// After a job of the embedded Redis finished (its own state directory removed): the stopped
+// jobs of other runs kept under STATE_DIR (e.g. a run stopped, then rerun with changed data,
+// which planned another job), named with their age, said on stderr (unless quiet) and in
+// LOGFILE. They are not removed here: a run with their exact data may still resume them.
+void NoteKeptJobs(const job::JobConfig& config, bool quiet) {
+  std::string root;
+  try {
+    root = config.state_dir.empty() ? job::DefaultStateRoot() : config.state_dir;
+  } catch (const UsageError&) {
+    return;  // no STATE_DIR: nothing kept
+  }
+  std::vector<job::KeptJob> kept = job::FindKeptJobs(root);
+  if (kept.empty()) return;
+  std::string names, fields;
+  for (const job::KeptJob& k : kept) {
+    const std::string name = std::filesystem::path(k.path).filename().string();
+    names += fmt::format("{}{} (last written {} ago)", names.empty() ? "" : ", ", name,
+                         job::AgeText(k.age_s));
+    fields += fmt::format("{}{}:{:.0f}", fields.empty() ? "" : ",", name, k.age_s);
+  }
+  Log::Event("kept_jobs", "state_dir=\"{}\" count={} jobs={}", root, kept.size(), fields);
+  if (quiet) return;
+  WriteStderrLine(fmt::format(
+      "note: STATE_DIR {} keeps the state of {} stopped job(s) of other runs: {}; each resumes "
+      "only by a `wordcount run` with its exact data (same config, files unchanged since); to "
+      "discard one, remove its directory (rm -r {}/job-<...>)",
+      root, kept.size(), names, root));
+}
+
 }  // namespace
 
 int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
@@ -316,6 +346,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
     WriteStderr(fmt::format("counted as planned, changed on disk since: {}\n",
                             Counted(r.changed_after_count, "file")));
   }
+  if (options.redis_url.empty() && !sentinel) NoteKeptJobs(config, args.quiet);
   if (StopSignal() == SIGPIPE) return kExitOutput;  // the summary's reader went away
   return ExitCode(r.outcome);
 }

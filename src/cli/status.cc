@@ -62,25 +62,11 @@ class NoEmbeddedRedis : public UsageError {
   bool hung_;
 };
 
-// The pid of the process holding a flock on `file`, from /proc/locks (read, never taken: a
-// probe lock could make a `run` starting at that moment refuse the job as busy); 0 if none.
-pid_t FlockHolder(const std::string& file) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return 0;
-  // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (device as hex major:minor); waiters
-  // ("1: -> FLOCK ...") hold nothing.
-  const std::string id = fmt::format(":{:02x}:{:02x}:{} ", major(st.st_dev), minor(st.st_dev),
-                                     static_cast<unsigned long>(st.st_ino));
-  std::ifstream locks("/proc/locks");
-  std::string line;
-  while (std::getline(locks, line)) {
-    std::istringstream f(line);
-    std::string n, kind, advisory, mode, dev;
-    long pid = 0;
-    if (!(f >> n >> kind) || kind != "FLOCK" || !(f >> advisory >> mode >> pid >> dev)) continue;
-    if ((":" + dev + " ").find(id) == 0 && pid > 0) return static_cast<pid_t>(pid);
-  }
-  return 0;
+// ", last written 2.5 h ago" for a kept job's directory, "" if unknown.
+std::string KeptAge(const std::string& dir) {
+  for (const job::KeptJob& k : job::FindKeptJobs(fs::path(dir).parent_path().string()))
+    if (k.path == dir) return ", last written " + job::AgeText(k.age_s) + " ago";
+  return "";
 }
 
 // Why no embedded Redis of a running job was found under `root`. `unanswered`: the address of
@@ -114,7 +100,7 @@ NoEmbeddedRedis Absence(const std::string& root, const std::string& unanswered =
     if (js.st_uid != ::geteuid() || ::access(dir.c_str(), R_OK | X_OK) != 0) {
       foreign = dir;
       owner = js.st_uid;
-    } else if (pid_t pid = FlockHolder(dir + "/lock"); pid > 0) {
+    } else if (pid_t pid = job::FlockHolder(dir + "/lock"); pid > 0) {
       running = dir;
       coordinator = pid;
     } else {
@@ -145,9 +131,10 @@ NoEmbeddedRedis Absence(const std::string& root, const std::string& unanswered =
   }
   if (!kept.empty()) {
     return {fmt::format("no job runs under {}, but a job is kept there, stopped, in {} (its "
-                        "`run` was stopped or killed before the job was done): `wordcount run` "
-                        "with the same config and data resumes it",
-                        root, kept),
+                        "`run` was stopped or killed before the job was done{}): `wordcount run` "
+                        "with the same config and data resumes it if its data did not change "
+                        "since; otherwise remove the directory",
+                        root, kept, KeptAge(kept)),
             false};
   }
   return {none, false};

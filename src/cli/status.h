@@ -31,9 +31,10 @@ struct RedisLocation {
 // The fields of the job record (mylib.lua's, the job's info, wc_progress's additions) that hold
 // integers, and the "redos:<m>" counters: --json gives them as JSON integers.
 inline const std::set<std::string> kNumericRecordFields = {
-    "bytes",  "created_ms",   "distinct", "done_parts", "done_tasks",    "entries",
-    "epoch",  "failed_tasks", "files",    "foreign",    "lease_ms_left", "lease_until_ms",
-    "now_ms", "parts",        "pending",  "state_ms",   "tasks",         "words"};
+    "bytes",         "created_ms",     "distinct",       "done_parts", "done_tasks",
+    "entries",       "epoch",          "failed_tasks",   "files",      "foreign",
+    "lease_ms_left", "lease_until_ms", "max_deliveries", "now_ms",     "parts",
+    "pending",       "state_ms",       "tasks",          "words"};
 
 // What `status` shows of the job on one stream.
 struct JobStatus {

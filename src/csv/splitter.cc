@@ -86,28 +86,6 @@ class PartWriter {
   std::vector<std::unique_ptr<OutputFile>> parts_;
 };
 
-// A directory read as input takes all its *.csv files: parts of an earlier split (or any other
-// CSV) left beside the new parts would be counted with them. Such a directory is refused.
-void RefuseCsvFiles(const std::string& outdir) {
-  std::error_code ec;
-  std::filesystem::directory_iterator it(outdir, ec), end;
-  if (ec) return;  // missing (created next) or unreadable (the first part fails, named)
-  std::vector<std::string> found;
-  for (; it != end; it.increment(ec)) {
-    if (ec) break;
-    if (it->path().extension() == ".csv") found.push_back(it->path().filename().string());
-  }
-  if (found.empty()) return;
-  std::sort(found.begin(), found.end());
-  std::string names;
-  for (size_t i = 0; i < found.size() && i < 3; ++i) names += (i ? ", " : "") + found[i];
-  if (found.size() > 3) names += ", ...";
-  throw OutputError(outdir, fmt::format("already holds {} .csv file(s) ({}); split writes only "
-                                        "into a new directory or one without .csv files, so "
-                                        "that the directory counts exactly like the input",
-                                        found.size(), names));
-}
-
 }  // namespace
 
 std::vector<std::string> SplitCsv(const std::string& input, const std::string& outdir,
@@ -128,7 +106,7 @@ std::vector<std::string> SplitCsv(const std::string& input, const std::string& o
   header += '\n';
 
   CheckSafeDirectory(outdir, "output directory");  // util/safe_files.h, before reading it
-  RefuseCsvFiles(outdir);
+  RefuseCsvFiles(outdir, "split");
   // On any error the directories made here are removed (after the writer and its files).
   OutputDirectories created = MakeOutputDirectories(outdir, "output directory");
   // Creates the first part at once: an output directory that cannot take it fails before the

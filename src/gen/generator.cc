@@ -271,6 +271,10 @@ std::string Generator::File(uint64_t index, uint64_t rows) const {
 }
 
 std::vector<std::string> GenerateDataset(const std::string& outdir, const GenOptions& options) {
+  // Files of an earlier data set left beside (or under the names of) the new ones would make a
+  // mixed data set: refused, as split refuses them (before any directory is made).
+  CheckSafeDirectory(outdir, "output directory");
+  RefuseCsvFiles(outdir, "gen");
   OutputDirectories created = MakeOutputDirectories(outdir, "output directory");
   Generator gen(options.seed);
   std::vector<std::string> paths(options.files);

@@ -9,7 +9,9 @@
 //
 // Determinism: the same (seed, file index, rows) always gives the same bytes, whatever the
 // thread count. Thread-safety: a Generator is immutable after construction and may be shared.
-// Errors: GenerateDataset throws OutputError if the directory or a file cannot be written; the
+// Errors: GenerateDataset throws OutputError if the directory or a file cannot be written, and
+// before writing anything if the directory already holds a .csv file (util/safe_files.h:
+// RefuseCsvFiles: an earlier data set's files would be mixed with the new ones); the
 // files are renamed into place only once all are written, so a failure leaves none of them and
 // no directory it created.
 #pragma once

@@ -4,6 +4,7 @@
 
 #include "count/serial_counter.h"
 #include "test_util.h"
+#include "util/error.h"
 
 namespace wc::gen {
 namespace {
@@ -21,6 +22,28 @@ TEST(Generator, DatasetIsIndependentOfThreadCount) {
   ASSERT_EQ(pa.size(), 3u);
   for (size_t i = 0; i < pa.size(); ++i)
     EXPECT_EQ(testing::ReadFile(pa[i]), testing::ReadFile(pb[i]));
+}
+
+// A directory holding .csv files (an earlier data set) is refused, as split refuses it: gen --files
+// 2 over tweets_0001..0004 once replaced two and kept two, a mixed data set.
+TEST(Generator, RefusesADirectoryHoldingCsvFiles) {
+  testing::TempDir dir;
+  auto first = GenerateDataset(dir.path(), {.files = 4, .rows = 20, .seed = 1, .threads = 1});
+  const std::string old = testing::ReadFile(first[0]);
+  try {
+    GenerateDataset(dir.path(), {.files = 2, .rows = 10, .seed = 2, .threads = 1});
+    FAIL() << "gen into a directory holding .csv files";
+  } catch (const OutputError& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds 4 .csv file(s) (tweets_0001.csv, "
+                                         "tweets_0002.csv, tweets_0003.csv, ...); gen writes only"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(testing::ReadFile(first[0]), old);
+  testing::TempDir other;  // other files there are no reason to refuse
+  other.Write("notes.txt", "x\n");
+  EXPECT_EQ(GenerateDataset(other.path(), {.files = 1, .rows = 10, .seed = 1, .threads = 1}).size(),
+            1u);
 }
 
 TEST(Generator, LooksLikeTheTwitterSupportSet) {

@@ -245,6 +245,8 @@ class Coordinator {
     // removes them even if it has another SPILL_DIR, or is a direct job.
     auto info = spec_.Info();
     if (spec_.shuffle()) info.emplace_back(kSpillRootField, fs::absolute(SpillRoot()).string());
+    // Every worker, hand-started ones too, gives an unreadable task the job's number of tries.
+    info.emplace_back("max_deliveries", std::to_string(c_.max_deliveries));
     claim_ = std::make_unique<JobClaim>(store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(),
                                                           info, o_.replace, server().url()});
     keeper_ = std::make_unique<JobKeeper>(*claim_, store_, redis_->durability(), spec_);

@@ -68,6 +68,7 @@ JobView JobState::View() const {
   v.parts = static_cast<uint32_t>(Int("parts"));
   v.spill = Get("spill");
   v.column = Get("column");
+  v.max_deliveries = static_cast<int>(Int("max_deliveries"));
   return v;
 }
 
@@ -466,10 +467,11 @@ JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, c
 }
 
 bool JobStore::ReduceDone(Connection& c, const std::string& job, const Task& t, uint64_t distinct,
-                          uint64_t total, const std::string& run) {
+                          uint64_t total, const std::string& run, std::string* state) {
   Reply r = Call(
       c, "wc_reduce_done_v3",
       {job, t.entry, std::to_string(t.n), std::to_string(distinct), std::to_string(total), run});
+  if (state) *state = Str(r[1]);
   return Int(r[0]) == 1;
 }
 

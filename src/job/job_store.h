@@ -184,9 +184,11 @@ class JobStore {
   RedoResult RedoMaps(redis::Connection& c, const std::string& job, const Task& t,
                       const std::vector<std::pair<uint32_t, std::string>>& lost, int max_redos);
   // Shuffle: partition t is reduced: acknowledges it and hands Redis its run (shuffle/run.h)
-  // with its totals, in one atomic call. True if this call finished the partition.
+  // with its totals, in one atomic call. True if this call finished the partition. `state`, if
+  // given, receives the job's state after the call ("done" once the last partition of a job
+  // without words is finished).
   bool ReduceDone(redis::Connection& c, const std::string& job, const Task& t, uint64_t distinct,
-                  uint64_t total, const std::string& run);
+                  uint64_t total, const std::string& run, std::string* state = nullptr);
   // Shuffle: the R reduced runs, in partition order. Throws shuffle::RunError naming a missing one.
   std::vector<std::string> Runs(redis::Connection& c, uint32_t parts);
   // The RESTORE payload of the result (redis/zset_dump.h), from words in DUMP order

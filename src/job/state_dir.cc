@@ -5,9 +5,12 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -203,6 +206,54 @@ std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root) 
     out.push_back(o);
   }
   return out;
+}
+
+pid_t FlockHolder(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return 0;
+  // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (device as hex major:minor); waiters
+  // ("1: -> FLOCK ...") hold nothing.
+  const std::string id = fmt::format(":{:02x}:{:02x}:{} ", major(st.st_dev), minor(st.st_dev),
+                                     static_cast<unsigned long>(st.st_ino));
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    std::istringstream f(line);
+    std::string n, kind, advisory, mode, dev;
+    long pid = 0;
+    if (!(f >> n >> kind) || kind != "FLOCK" || !(f >> advisory >> mode >> pid >> dev)) continue;
+    if ((":" + dev + " ").find(id) == 0 && pid > 0) return static_cast<pid_t>(pid);
+  }
+  return 0;
+}
+
+std::vector<KeptJob> FindKeptJobs(const std::string& root, const std::string& except) {
+  std::vector<KeptJob> out;
+  std::error_code ec;
+  const fs::path skip = except.empty() ? fs::path() : fs::absolute(except, ec);
+  const auto now = std::chrono::system_clock::now();
+  for (fs::directory_iterator it(fs::absolute(root, ec), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->path().filename().string().rfind("job-", 0) != 0) continue;
+    if (!skip.empty() && it->path() == skip) continue;
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;  // another user's job is theirs to keep or remove
+    if (FlockHolder((it->path() / "lock").string()) > 0) continue;  // its run runs
+    const auto mtime = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+    out.push_back(
+        {it->path().string(), std::max(0.0, std::chrono::duration<double>(now - mtime).count())});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const KeptJob& a, const KeptJob& b) { return a.age_s > b.age_s; });
+  return out;
+}
+
+std::string AgeText(double s) {
+  if (s < 90) return fmt::format("{:.0f} s", s);
+  if (s < 90 * 60) return fmt::format("{:.0f} min", s / 60);
+  if (s < 48 * 3600) return fmt::format("{:.1f} h", s / 3600);
+  return fmt::format("{:.1f} days", s / 86400);
 }
 
 }  // namespace wc::job

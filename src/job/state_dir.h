@@ -90,4 +90,23 @@ class StateBusy : public std::runtime_error {
 // skipped, even for root: its server is never sent a password).
 std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root);
 
+// The pid of the process holding a flock on `file` (a job directory's lock: its `run`), from
+// /proc/locks (read, never taken: a probe lock could make a `run` starting at that moment refuse
+// the job as busy); 0 if none.
+pid_t FlockHolder(const std::string& file);
+
+// A stopped job's state directory under STATE_DIR: its `run` was stopped or killed before the
+// job was done. It is kept for a rerun with the same config and data, which resumes it; a rerun
+// with changed data plans another job (another digest, another directory), so it stays until
+// removed by hand. Never removed automatically: another run may still resume it.
+struct KeptJob {
+  std::string path;  // absolute: STATE_DIR/job-<key>
+  double age_s = 0;  // since its directory was last written (a checkpoint, a restart)
+};
+// This user's job directories under `root` whose `run` does not run (no holder of their lock),
+// `except` (a path) left out, oldest first. Nothing (no error) if `root` cannot be read.
+std::vector<KeptJob> FindKeptJobs(const std::string& root, const std::string& except = "");
+// "45 s", "12 min", "3.5 h", "2.0 days".
+std::string AgeText(double seconds);
+
 }  // namespace wc::job

@@ -37,6 +37,9 @@ struct JobView {
   uint32_t parts = 0;  // R: reduce partitions (shuffle)
   std::string spill;   // shuffle: the job's directory name under SPILL_DIR
   std::string column = "text";
+  // MAX_DELIVERIES of the coordinator that created the job (the job record's max_deliveries);
+  // 0 for a record without it (an older coordinator): the worker's own --max-deliveries then.
+  int max_deliveries = 0;
 };
 
 struct Task {

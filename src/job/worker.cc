@@ -401,7 +401,7 @@ class Worker {
         return;
       }
       int deliveries = Redis([&](Connection& c) { return store_->Deliveries(c, t.entry); });
-      if (deliveries >= o_.max_deliveries) {
+      if (deliveries >= MaxDeliveries()) {
         Fail(t, e.what());
       } else {
         Log::Warn("retry_later", "task={} deliveries={} error=\"{}\"", t.entry, deliveries,
@@ -441,6 +441,11 @@ class Worker {
       Fail(t, e.what());
     }
     heartbeat_.Set(batch_.Entries());
+  }
+
+  // The job's MAX_DELIVERIES (its record), or ours for a record without it.
+  int MaxDeliveries() const {
+    return job_.max_deliveries > 0 ? job_.max_deliveries : o_.max_deliveries;
   }
 
   std::string SpillDir() const { return o_.spill_root + "/" + job_.spill; }
@@ -548,12 +553,14 @@ class Worker {
     for (const auto& [count, word] : sorted) total += count;
     const std::string run = shuffle::EncodeRun(t.n, job_.parts, sorted);
     const auto t1 = Clock::now();
+    std::string state;
     bool acked = Redis([&](Connection& c) {
-      bool a = store_->ReduceDone(c, job_.id, t, sorted.size(), total, run);
+      bool a = store_->ReduceDone(c, job_.id, t, sorted.size(), total, run, &state);
       AwaitReplicas(c);
       return a;
     });
     CountAck(acked);
+    finished_job_ = acked && state == "done";  // the last partition of a job without words
     Log::Event("reduce",
                "task={} part={} maps={} records={} words={} skipped_maps={} merge_ms={} "
                "write_ms={}{} result={}",
@@ -665,7 +672,7 @@ class Worker {
   // failed for good and have no output), false if it was sent back to wait for them.
   bool SendBackLost(const Task& t, const std::vector<std::pair<uint32_t, std::string>>& lost) {
     JobStore::RedoResult r = Redis(
-        [&](Connection& c) { return store_->RedoMaps(c, job_.id, t, lost, o_.max_deliveries); });
+        [&](Connection& c) { return store_->RedoMaps(c, job_.id, t, lost, MaxDeliveries()); });
     using R = JobStore::RedoResult;
     Log::Warn("map_output_lost", "task={} part={} lost={} first=\"{}\" result={}", t.entry, t.n,
               lost.size(), lost.front().second,
@@ -681,6 +688,10 @@ class Worker {
     if (recorded) ++failed_;
     Log::Warn("task_failed", "task={} n={} recorded={} error=\"{}\"", t.entry, t.n, recorded,
               message);
+    // A recorded failure may have finished the job (its last task), as a last commit does: see
+    // it now, before the coordinator ends the job (an embedded Redis stops with it), instead of
+    // waiting for a Redis that is gone.
+    if (recorded && JobEnd() == "done") finished_job_ = true;
   }
 
   // Commits the batch. If another worker committed one of its tasks first, the batch is stale:

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -440,6 +441,26 @@ void OutputFile::Commit(Keep keep) {
   const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
   UniqueFd dir(::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() >= 0) ::fsync(dir.get());
+}
+
+void RefuseCsvFiles(const std::string& outdir, std::string_view command) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(outdir, ec), end;
+  if (ec) return;  // missing (created next) or unreadable (the first file fails, named)
+  std::vector<std::string> found;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    if (it->path().extension() == ".csv") found.push_back(it->path().filename().string());
+  }
+  if (found.empty()) return;
+  std::sort(found.begin(), found.end());
+  std::string names;
+  for (size_t i = 0; i < found.size() && i < 3; ++i) names += (i ? ", " : "") + found[i];
+  if (found.size() > 3) names += ", ...";
+  throw OutputError(outdir, fmt::format("already holds {} .csv file(s) ({}); {} writes only "
+                                        "into a new directory or one without .csv files, so "
+                                        "that the directory counts exactly like the input",
+                                        found.size(), names, command));
 }
 
 }  // namespace wc

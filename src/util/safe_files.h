@@ -41,6 +41,13 @@ UniqueFd OpenNoFollow(const std::string& path, int flags, mode_t mode = 0600);
 // own open or mkdir then reports it). Throws UsageError naming `what`, `dir`, the unsafe
 // directory or link and why.
 void CheckSafeDirectory(const std::string& dir, std::string_view what);
+// For a command that writes a data set of .csv files into `outdir` (split, gen): a directory
+// read as input takes all its *.csv files, so .csv files already there (an earlier split's parts,
+// another data set) would be counted with the new ones. Throws OutputError naming `outdir`, how
+// many .csv files it holds (the first three by name) and that `command` writes only into a new
+// directory or one without .csv files. A missing or unreadable `outdir` passes (it is created
+// next, or the first file written there fails, named).
+void RefuseCsvFiles(const std::string& outdir, std::string_view command);
 // What to add to an open(O_WRONLY | O_NONBLOCK) failure of `path`: " (a FIFO that no process
 // reads: start its reader first)" for ENXIO on a FIFO, else "".
 std::string NoReaderHint(const std::string& path, int err);

@@ -345,6 +345,26 @@ def test_split_and_gen_leave_nothing_stale(wc, tmp, data):
     p = run(wc, "split", "--rows", "2000", src, other, text=True)
     check("split into a directory without .csv files: exit 0", p.returncode == 0, p.stderr)
 
+    # Held-out pass: gen --files 2 into a directory holding tweets_0001..0004.csv replaced files 1
+    # and 2 and left 3 and 4 (a mixed data set, exit 0). gen refuses it as split does.
+    go = os.path.join(tmp, "go")
+    p = run(wc, "gen", "--files", "4", "--rows", "20", go, text=True)
+    check("gen into a new directory: exit 0", p.returncode == 0, p.stderr)
+    before = {f: open(os.path.join(go, f), "rb").read() for f in os.listdir(go)}
+    p = run(wc, "gen", "--files", "2", "--rows", "10", go, text=True)
+    check("gen into a directory with .csv files: exit 6", p.returncode == 6, (p.returncode, p.stderr))
+    check("gen into a directory with .csv files: says why",
+          f"{go}: already holds 4 .csv file(s) (tweets_0001.csv, tweets_0002.csv, tweets_0003.csv, ...); "
+          "gen writes only into a new directory" in p.stderr, p.stderr)
+    check("gen into a directory with .csv files: its files untouched",
+          {f: open(os.path.join(go, f), "rb").read() for f in os.listdir(go)} == before, os.listdir(go))
+    gother = os.path.join(tmp, "go-other")
+    os.mkdir(gother)
+    with open(os.path.join(gother, "notes.txt"), "w") as fh:
+        fh.write("x\n")
+    p = run(wc, "gen", "--files", "2", "--rows", "10", gother, text=True)
+    check("gen into a directory without .csv files: exit 0", p.returncode == 0, p.stderr)
+
     with small_tmpfs(os.path.join(tmp, "tiny"), size="200k") as mnt:
         if mnt:
             out = os.path.join(mnt, "gen", "deeper")

@@ -697,6 +697,83 @@ def test_coordinator_sigkilled_then_rerun_resumes_from_its_state_dir(tmp):
     expect(os.listdir(state) == [], f"state left: {os.listdir(state)}")
 
 
+def test_hand_started_worker_whose_recorded_failure_ends_the_job_exits_0(tmp):
+    # Held-out pass: `run --workers 0` (embedded Redis) with MAX_DELIVERIES 1, one of 2 files
+    # moved away after planning, and a hand-started worker: it recorded the failure that ended
+    # the job, then waited 60 s for the embedded Redis the finished job had stopped and exited 4
+    # (redis_unavailable); and it retried the unreadable task by its own default of 3 deliveries.
+    # Now a recorded failure that finishes the job ends the worker at once (exit 0, as after a
+    # last commit), and the worker takes MAX_DELIVERIES from the job record.
+    data = gen(tmp, 2, 500)
+    cfg = config(tmp, MAX_DELIVERIES=1, CLAIM_IDLE_MS=300)
+    p, out = start_run(tmp, cfg, data, "--workers", "0")
+    state = os.path.join(tmp, "state")
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(" job_created " in l for l in log_lines(tmp)):
+        time.sleep(0.05)
+    expect(any(" job_created " in l for l in log_lines(tmp)), "no job_created:\n" + "\n".join(log_lines(tmp)))
+    job_dir = os.path.join(state, next(d for d in os.listdir(state) if d.startswith("job-")))
+    moved = sorted(f for f in os.listdir(data) if f.endswith(".csv"))[0]
+    os.rename(os.path.join(data, moved), os.path.join(tmp, moved))
+    env = dict(os.environ, WC_REDIS_PASSWORD=read(os.path.join(job_dir, "password")).decode())
+    cmd = [WC, "worker", "--redis", "unix://" + os.path.join(job_dir, "redis.sock"), "--name", "manual2",
+           "--redis-retry-seconds", "30"]
+    if MODE == "shuffle":
+        cmd += ["--spill-dir", os.path.join(state, "spill")]
+    t0 = time.time()
+    w = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _, werr = w.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        _, werr = w.communicate()
+    took = time.time() - t0
+    rc, _, stderr = finish(p)
+    expect(rc == 1 and "FAILED" in stderr, f"run exit {rc}: {stderr}")
+    expect(w.returncode == 0 and took < 15, f"worker exit {w.returncode} after {took:.1f} s: {werr}")
+    expect(" retry_later " not in werr, f"the worker retried past the job's MAX_DELIVERIES 1: {werr}")
+    expect(any(" task_failed " in l and "recorded=true" in l for l in werr.splitlines()), werr)
+
+
+def test_a_job_kept_for_other_data_is_named_by_the_rerun_and_by_status(tmp):
+    # Held-out pass: a run stopped by SIGINT kept its job in STATE_DIR/job-<A>; a rerun after a
+    # line was appended to an input planned another job (job-<B>), finished and removed job-<B>,
+    # while job-<A> stayed forever unmentioned, and `status` said a rerun with the same config
+    # and data "resumes it" (not with these data). The finished run names the other kept jobs
+    # (stderr note and a kept_jobs event) and how to discard one, without removing them;
+    # `status` says a rerun resumes the kept job only if its data did not change.
+    data = gen(tmp, 3, 2000)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, CHECKPOINT_INTERVAL=0.2)
+    p, out = start_run(tmp, cfg, data)
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    rc, _, stderr = finish(p)
+    expect(rc == 130, f"exit {rc}: {stderr}")
+    state = os.path.join(tmp, "state")
+    kept = [d for d in os.listdir(state) if d.startswith("job-")]
+    expect(len(kept) == 1, f"state dir: {os.listdir(state)}")
+    q = subprocess.run([WC, "status", "--config", cfg], capture_output=True, text=True)
+    expect(q.returncode == 2 and "a job is kept there, stopped" in q.stderr
+           and "resumes it if its data did not change since; otherwise remove the directory" in q.stderr,
+           f"status exit {q.returncode}: {q.stderr}")
+    with open(os.path.join(data, sorted(os.listdir(data))[0]), "a") as fh:
+        fh.write("9,x,True,Mon Oct 30 10:00:00 +0000 2017,appended words here,,\n")
+    cfg = config(tmp, N_NORMAL_WORKERS=2, CHECKPOINT_INTERVAL=0.2)
+    p, out = start_run(tmp, cfg, data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0, f"rerun exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    expect(sorted(d for d in os.listdir(state) if d.startswith("job-")) == kept,
+           f"the kept job was removed, or the rerun left its own: {os.listdir(state)}")
+    note = [l for l in stderr.splitlines() if l.startswith("note: STATE_DIR")]
+    expect(len(note) == 1 and kept[0] in note[0] and " ago)" in note[0] and "exact data" in note[0]
+           and "remove its directory" in note[0], f"no note naming {kept[0]}: {stderr}")
+    events = [l for l in log_lines(tmp) if " kept_jobs " in l]
+    expect(len(events) == 1 and "count=1" in events[0] and f"jobs={kept[0]}:" in events[0], events)
+
+
 def redis_child(parent):
     """The pid of `parent`'s redis-server child, or None."""
     return next((pid for pid, cmdline in children(parent) if b"redis-server" in cmdline), None)
@@ -878,6 +955,32 @@ def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
                    f"{command}: worker exit lines: {[l for l in lines if ' exit ' in l]}")
             expect(not any("round" in l and "worker_spawned" in l for l in lines),
                    f"{command}: workers respawned: {[l for l in lines if 'worker_spawned' in l]}")
+
+
+def test_every_worker_exit_reason_is_in_the_readme(tmp):
+    # Held-out pass: a worker's refused password logged `exit reason=redis_auth`, which the
+    # README's list of worker exit reasons did not have. The list must hold every reason the
+    # worker can log, and a refused password logs one of them.
+    import re
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        m = re.search(r"`exit reason=([a-z_|]+)`", fh.read())
+    expect(m, "no `exit reason=...` list in README.md")
+    listed = set(m.group(1).split("|"))
+    with open(os.path.join(ROOT, "src", "job", "worker.cc")) as fh:
+        src = fh.read()
+    logged = set(re.findall(r'"reason=([a-z_]+)', src))  # Log::...("exit", "reason=...
+    for line in src.splitlines():  # Exit("done", ...), Exit(s.done() ? "done" : "job_ended", ...)
+        if "return Exit(" in line:
+            logged |= set(re.findall(r'"([a-z_]+)"', line.split("return Exit(", 1)[1]))
+    expect(len(logged) >= 10, f"found only {sorted(logged)} in worker.cc")
+    expect(logged <= listed, f"worker exit reasons missing from README.md: {sorted(logged - listed)}")
+    with Redis(tmp, password="right-pw") as r:
+        w = subprocess.run([WC, "worker", "--redis", r.url, "--name", "badpw", "--wait-seconds", "1"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, WC_REDIS_PASSWORD="wrong-pw"))
+    expect(w.returncode == 2, f"worker exit {w.returncode}: {w.stderr}")
+    reasons = re.findall(r" exit reason=([a-z_]+)", w.stderr)
+    expect(reasons == ["redis_auth"] and "redis_auth" in listed, f"{reasons}: {w.stderr}")
 
 
 def test_a_full_redis_is_not_a_refused_password(tmp):
