@@ -358,16 +358,20 @@ class Coordinator {
         Stopped(sig);
         return false;
       }
-      // A forced crash right after a failed checkpoint would lose everything since the one
-      // before; with checkpoints failing for good (a full STATE_DIR), every window's work, a
-      // livelock. It waits for a checkpoint that succeeds (the job may end first).
-      const bool checkpoint_failed = redis_->durability().last_failed();
-      if (checkpoint_failed && server().CrashDue() && !crash_postponed_) {
-        Log::Warn("redis_crash_postponed", "why=\"the last checkpoint failed: {}\"",
-                  redis_->durability().Where());
-      }
-      crash_postponed_ = checkpoint_failed && server().CrashDue();
-      server().Tick(/*crashes_allowed=*/!checkpoint_failed);
+      // A forced crash waits until a checkpoint holds some of the work done since Redis
+      // (re)started: otherwise it throws the whole window's work away, and a job whose commits
+      // all fall after each window's checkpoint (or whose checkpoints fail for good: a full
+      // STATE_DIR) redoes the same work window after window. The job may end first.
+      const Durability& d = redis_->durability();
+      const std::string wait =
+          d.last_failed() ? "the last checkpoint failed: " + d.Where()
+          : !d.WindowSaved()
+              ? std::string("no checkpoint holds work done since Redis (re)started yet")
+              : std::string();
+      if (!wait.empty() && server().CrashDue() && !crash_postponed_)
+        Log::Warn("redis_crash_postponed", "why=\"{}\"", wait);
+      crash_postponed_ = !wait.empty() && server().CrashDue();
+      server().Tick(/*crashes_allowed=*/wait.empty());
       if (server().generation() != generation) {
         keeper_->Recheck();
         restarting = true;
@@ -480,6 +484,7 @@ class Coordinator {
   // One supervision step on a live Redis; returns the job's state ("done" only once saved).
   std::string Step(Connection& c) {
     JobState s = keeper_->Step(c);  // held, lease renewed, checkpointed
+    redis_->durability().NoteProgress(s.Int("done_tasks") + s.Int("done_parts"));
     if (observer_) {
       ProgressSnapshot p =
           ProgressSnapshot::Of(spec_, s, Elapsed(), workers_->alive(), server().generation());

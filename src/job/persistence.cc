@@ -36,12 +36,19 @@ std::string Durability::NoteBgsaveStatus(const std::string& info) {
     ++failures_;
     Log::Warn("checkpoint_failed", "rdb_last_bgsave_status={} where=\"{}\"", status, Where());
   }
+  if (status == "ok" && bgsave_pending_ && done) saved_progress_ = bgsave_progress_;
   if (done) bgsave_pending_ = false;
   last_status_ = status;
   return status;
 }
 
+void Durability::NoteProgress(int64_t done) {
+  progress_ = done;
+  if (window_start_ < 0) window_start_ = done;
+}
+
 void Durability::ServerStarted() {
+  window_start_ = -1;  // the next reading is the restarted server's
   auto first = interval_;
   if (crash_interval_.count() > 0) first = std::min(first, crash_interval_ / 2);
   next_ = Clock::now() + first;
@@ -56,12 +63,14 @@ void Durability::MaybeCheckpoint(Connection& c) {
   if (Clock::now() < next_) return;
   next_ = Clock::now() + interval_;
   std::string info(c.Command({"INFO", "persistence"}).str());
-  if (AofOn(info)) return;  // Redis fsyncs its AOF itself
+  aof_ = AofOn(info);
+  if (aof_) return;  // Redis fsyncs its AOF itself
   std::string status = NoteBgsaveStatus(info);
   if (InfoField(info, "rdb_bgsave_in_progress") == "1") return;  // still running: skip
   try {
     c.Command({"BGSAVE"});
     bgsave_pending_ = true;
+    bgsave_progress_ = progress_;
     ++checkpoints_;
     Log::Event("checkpoint", "n={} previous_status={}", checkpoints_, status);
   } catch (const redis::RedisReplyError& e) {
@@ -131,6 +140,7 @@ void Durability::SaveNow(Connection& c) {
         NoteBgsaveStatus(info);
         try {
           c.Command({"SAVE"});
+          saved_progress_ = progress_;
           return true;
         } catch (const redis::RedisReplyError& e) {
           if (std::string_view(e.what()).find("in progress") != std::string_view::npos)

@@ -50,6 +50,17 @@ class Durability {
   // The last checkpoint seen failed (and none succeeded since): a crash now would lose what the
   // one before it did not hold.
   bool last_failed() const { return last_status_ != "ok"; }
+  // The job's progress (tasks and partitions done) as the coordinator just read it from the
+  // server: a BGSAVE started from now on holds at least that much. The first reading after
+  // ServerStarted is what the server had when it (re)started.
+  void NoteProgress(int64_t done);
+  // Some of the work done since the server (re)started is in a checkpoint that succeeded (or the
+  // server keeps an AOF, which holds every write): a crash now cannot throw the whole window's
+  // work away. Forced crashes wait for it, so that every window keeps some work (a job whose
+  // commits all fell after each window's checkpoint redid the same tasks window after window).
+  bool WindowSaved() const {
+    return aof_ || (window_start_ >= 0 && saved_progress_ > window_start_);
+  }
   // Why a save failed, for messages: its directory and the free space there.
   std::string Where() const;
   int checkpoints() const { return checkpoints_; }
@@ -76,6 +87,11 @@ class Durability {
   Clock::time_point next_;
 
   std::string last_status_ = "ok";
+  bool aof_ = false;             // the server keeps an AOF (INFO persistence said so)
+  int64_t progress_ = 0;         // NoteProgress's last reading
+  int64_t window_start_ = -1;    // the first reading since the server (re)started (-1: none)
+  int64_t bgsave_progress_ = 0;  // progress_ when our pending BGSAVE started
+  int64_t saved_progress_ = -1;  // what the last checkpoint that succeeded holds (-1: none)
   bool bgsave_pending_ = false;  // a BGSAVE of ours whose outcome was not noted yet
   std::string dir_;
   int checkpoints_ = 0, failures_ = 0;

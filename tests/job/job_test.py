@@ -1059,6 +1059,24 @@ def test_full_state_dir_with_forced_crashes_ends(tmp):
         expect(any(" redis_crash_postponed " in l for l in log_lines(tmp)), "no forced crash was postponed")
 
 
+def test_forced_crashes_wait_until_a_checkpoint_holds_the_windows_work(tmp):
+    # Eighth held-out pass: 1 s tasks committed one by one, REDIS_DOWNTIME 2, CHECKPOINT_INTERVAL
+    # 1, REDIS_RESTART_INTERVAL 2: every window's commit landed after its checkpoint and was lost
+    # at its crash, the same tasks redone window after window (511 s and 126 restarts for 16
+    # tasks). A forced crash now waits until a checkpoint holds some of the window's work.
+    data = gen(tmp, 8, 1500, seed=3)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1, CLAIM_IDLE_MS=2000,
+                 CHECKPOINT_INTERVAL=1, REDIS_RESTART_INTERVAL=2, REDIS_DOWNTIME=2)
+    t0 = time.time()
+    p, out = start_run(tmp, cfg, data)
+    rc, _, stderr = finish(p, timeout=120)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(read(out) == serial(tmp, data), "counts differ from serial")
+    m = re.search(r"survived (\d+) Redis restart", stderr)
+    expect(m and int(m.group(1)) >= 1, f"no forced crash happened: {stderr}")
+    expect(time.time() - t0 < 90, f"took {time.time() - t0:.0f} s")
+
+
 def test_state_dir_too_deep_is_refused_before_anything_is_made(tmp):
     # Held-out pass: the refusal came after STATE_DIR (and the directories above it) were made.
     top = os.path.join(tmp, "b" * 80)
