@@ -132,21 +132,29 @@ TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range,
   }
 }
 
-std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chunk_bytes,
-                                          const std::string& column, FileStamp* stamp) {
+FilePlan PlanFile(const std::string& path, uint64_t chunk_bytes, const std::string& column) {
+  FilePlan plan;
   struct stat st {};
-  *stamp = {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {csv::ByteRange{}};
-  *stamp = {.size = static_cast<uint64_t>(st.st_size),
-            .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-  if (stamp->size <= chunk_bytes) return {csv::ByteRange{}};
+  {
+    UniqueFd fd = OpenInputFile(path, &st, &plan.resolved);  // closed: readers open it again
+  }
+  plan.version = {
+      .device = static_cast<uint64_t>(st.st_dev),
+      .inode = static_cast<uint64_t>(st.st_ino),
+      .size = static_cast<uint64_t>(st.st_size),
+      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  plan.stamp = {.size = plan.version.size, .mtime_ns = plan.version.mtime_ns};
+  if (plan.stamp.size <= chunk_bytes) {
+    plan.ranges = {csv::ByteRange{}};
+    return plan;
+  }
   MappedFile file(path);
-  *stamp = StampOf(file);  // the ranges are those of the bytes mapped
+  // The ranges are those of the bytes mapped: of the file opened above, or it changed.
+  if (!(file.version() == plan.version)) throw FileChangedError(path);
   csv::Schema schema = csv::ReadSchema(file.view(), path, column);
-  std::vector<csv::ByteRange> ranges =
-      csv::SplitRecordRanges(file.view(), path, schema, chunk_bytes);
+  plan.ranges = csv::SplitRecordRanges(file.view(), path, schema, chunk_bytes);
   file.CheckUnchanged();
-  return ranges;
+  return plan;
 }
 
 }  // namespace wc

@@ -81,13 +81,21 @@ TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range,
                                   const std::string& column = "text",
                                   const FileStamp* planned = nullptr);
 
-// The tasks of one file: the whole file if it is at most `chunk_bytes` long (or cannot be
-// sized: it then fails when counted), else its record-aligned ranges of about `chunk_bytes`
-// (splitting parses every record, so a malformed big file fails here, before anything is
-// counted). `*stamp` gets the file's size and modification time, as split (zeros if unknown).
-// Throws InputError / csv::CsvError.
-std::vector<csv::ByteRange> PlanFileTasks(const std::string& path, uint64_t chunk_bytes,
-                                          const std::string& column, FileStamp* stamp);
+// The plan of one input file, made from one opening of it (OpenInputFile, util/mapped_file.h:
+// the resolution checked is the one read): its tasks, and which file they belong to.
+struct FilePlan {
+  // The whole file if it is at most `chunk_bytes` long, else its record-aligned ranges of about
+  // `chunk_bytes` (splitting parses every record, so a malformed big file fails here, before
+  // anything is counted).
+  std::vector<csv::ByteRange> ranges;
+  FileStamp stamp;              // its size and modification time, as split
+  MappedFile::Version version;  // which file: a reader of a range checks it opened this one
+  std::string resolved;         // its real path, as resolved when it was checked and opened
+};
+
+// Plans `path`. Throws InputError (the file cannot be opened, is no regular file, changed while
+// it was split) / csv::CsvError, naming `path` as given.
+FilePlan PlanFile(const std::string& path, uint64_t chunk_bytes, const std::string& column);
 
 // The table holds part of a range's counts that cannot be taken back, because the range's file
 // changed while it was counted. Whoever owns the table must discard it (and everything counted

@@ -67,8 +67,9 @@ TEST(CountTask, OrNothingTakesBackAFileThatFailsToParse) {
 TEST(CountTask, AFileThatChangedSinceItWasPlannedFailsBeforeAnythingIsCounted) {
   testing::TempDir dir;
   const std::string path = dir.Write("a.csv", "a,text\n1,one two\n");
-  FileStamp planned;
-  ASSERT_EQ(PlanFileTasks(path, 1 << 20, "text", &planned).size(), 1u);
+  const FilePlan plan = PlanFile(path, 1 << 20, "text");
+  ASSERT_EQ(plan.ranges.size(), 1u);
+  const FileStamp planned = plan.stamp;
   EXPECT_EQ(planned.size, 17u);
   WordTable table;
   CountFileRangeOrNothing(path, {}, table, "text", &planned);  // unchanged: counted

@@ -78,18 +78,17 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
   std::vector<FileState> files(paths.size());
 
   // Phase 1: plan. Big files are split (and so validated) here, in parallel.
-  std::vector<std::vector<csv::ByteRange>> plans(paths.size());
+  std::vector<FilePlan> plans(paths.size());
   ParallelFor(paths.size(), threads, [&](unsigned, size_t f) {
     try {
-      FileStamp stamp;
-      plans[f] = PlanFileTasks(paths[f], options.chunk_bytes, options.column, &stamp);
+      plans[f] = PlanFile(paths[f], options.chunk_bytes, options.column);
     } catch (const InputError& e) {
       files[f].failure = FileFailure{paths[f], e.what()};
     }
   });
   std::vector<Task> tasks;
   for (size_t f = 0; f < paths.size(); ++f) {
-    for (const auto& r : plans[f]) tasks.push_back(Task{.file = f, .range = r});
+    for (const auto& r : plans[f].ranges) tasks.push_back(Task{.file = f, .range = r});
   }
   auto fail = [&](size_t f, const std::string& message) {
     std::lock_guard<std::mutex> lock(files[f].mu);
@@ -120,6 +119,12 @@ SerialResult CountFiles(const std::vector<std::string>& paths, const SerialOptio
       try {
         MappedFile file(path);
         task.version = file.version();
+        // Every range of a file is of the file planned: one replaced meanwhile (a rename over
+        // it) would mix two files' ranges. Nothing of it was counted here yet.
+        if (!(task.version == plans[task.file].version)) {
+          fail(task.file, FileChangedError(path).what());
+          return;
+        }
         task.stats = CountRange(file, ReadSchemaOf(file, options.column), task.range, tables[t]);
         task.counted = task.range;
       } catch (const FileChangedError& e) {

@@ -23,27 +23,16 @@ Plan MakePlan(const std::vector<std::string>& files, uint64_t chunk_bytes,
   for (const auto& f : files) {
     // Every input that is not a regular file we may read is refused here, named as given and
     // with serial's words (util/mapped_file.h), and gets no task: a FIFO is never opened, and
-    // no worker waits CLAIM_IDLE_MS x MAX_DELIVERIES for a file it can never read.
+    // no worker waits CLAIM_IDLE_MS x MAX_DELIVERIES for a file it can never read. The tasks
+    // keep the real path of the resolution that was checked and read (never another resolution
+    // of the name: a link swapped between two would plan one file's stamp with another's path).
     try {
-      struct stat st {};
-      OpenInputFile(f, &st);  // closed at once: workers open the file again
+      FilePlan p = PlanFile(f, chunk_bytes, column);  // opened by the name given: named so
+      for (const auto& r : p.ranges) plan.tasks.push_back({p.resolved, r, p.stamp, f});
+      plan.bytes += p.stamp.size;
+      paths.push_back(p.resolved);
     } catch (const InputError& e) {
       if (IsMissing(f)) ++plan.missing;
-      plan.failures.push_back(e.what());
-      continue;
-    }
-    std::error_code ec;
-    std::string path = std::filesystem::weakly_canonical(f, ec).string();
-    if (ec) path = std::filesystem::absolute(f).lexically_normal().string();
-    try {
-      FileStamp stamp;
-      // Split by the name given, so a failure names the input as serial does; the tasks keep
-      // the resolved path.
-      for (const auto& r : PlanFileTasks(f, chunk_bytes, column, &stamp))
-        plan.tasks.push_back({path, r, stamp, f});
-      plan.bytes += stamp.size;
-      paths.push_back(path);
-    } catch (const InputError& e) {
       plan.failures.push_back(e.what());
     }
   }

@@ -220,6 +220,7 @@ struct Resolution {
     std::string at;  // where the link is (its real directory and name)
   };
   std::vector<Link> foreign;  // links of another user (not this one, not root) on the way
+  std::string real;           // the file's real path (no links, no "." or "..")
 };
 
 // Resolves `path`; throws InputError naming it, "cannot open: <strerror>" as open(2) would
@@ -295,9 +296,13 @@ Resolution Resolve(const std::string& path) {
     names.push_back(name);
     r.dirs.push_back(st);
   }
+  for (size_t i = 1; i < names.size(); ++i) r.real += "/" + names[i];
   if (final_is_dir) {  // "/", "d/..": the directory reached is what the path names
     r.st = r.dirs.back();
     r.name = ".";
+    if (r.real.empty()) r.real = "/";
+  } else {
+    r.real += "/" + r.name;
   }
   r.parent = std::move(fds.back());  // r.dirs: / down to it
   return r;
@@ -323,7 +328,7 @@ bool UserCouldRead(uid_t uid, const Resolution& r) {
 
 }  // namespace
 
-UniqueFd OpenInputFile(const std::string& path, struct stat* st) {
+UniqueFd OpenInputFile(const std::string& path, struct stat* st, std::string* resolved) {
   auto refuse_type = [&](mode_t mode) {
     return InputError(path, 0, fmt::format("not a regular file ({})", FileTypeName(mode)));
   };
@@ -364,12 +369,13 @@ UniqueFd OpenInputFile(const std::string& path, struct stat* st) {
   if (!S_ISREG(st->st_mode)) throw refuse_type(st->st_mode);
   if (st->st_dev != r.st.st_dev || st->st_ino != r.st.st_ino)
     throw InputError(path, 0, "replaced while it was opened: not followed");
+  if (resolved != nullptr) *resolved = std::move(r.real);
   return fd;
 }
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   struct stat st {};
-  fd_ = OpenInputFile(path, &st);
+  fd_ = OpenInputFile(path, &st, &resolved_);
   size_ = static_cast<size_t>(st.st_size);
   version_ = VersionOf(st);
 
@@ -402,6 +408,7 @@ MappedFile::~MappedFile() { Reset(); }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
+      resolved_(std::move(other.resolved_)),
       fd_(std::move(other.fd_)),
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
@@ -413,6 +420,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     Reset();
     path_ = std::move(other.path_);
+    resolved_ = std::move(other.resolved_);
     fd_ = std::move(other.fd_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);

@@ -59,9 +59,10 @@ struct FaultSlot;  // mapped_file.cc: a live mapping, as the SIGBUS handler know
 // through a symbolic link of another user (not this user's, not root's; anywhere on the way) is
 // refused ("... not followed") unless that user could read it anyway: search permission on every
 // directory resolved and read permission on the file, by the mode bits for that user and its
-// groups. Throws InputError naming `path` as given; `*st` gets the opened file's fstat. The
-// caller owns the descriptor returned. Reentrant.
-UniqueFd OpenInputFile(const std::string& path, struct stat* st);
+// groups. Throws InputError naming `path` as given; `*st` gets the opened file's fstat and
+// `*resolved` (if given) its real path as resolved (no links, no "." or ".."): the name of what
+// was checked and opened. The caller owns the descriptor returned. Reentrant.
+UniqueFd OpenInputFile(const std::string& path, struct stat* st, std::string* resolved = nullptr);
 
 // What a stat's st_mode says the file is: "regular file", "directory", "FIFO", "socket",
 // "character device", "block device", "symbolic link" (lstat) or "unknown file type".
@@ -82,6 +83,8 @@ class MappedFile {
   size_t size() const { return size_; }
   std::string_view view() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
+  // The real path of the file mapped, as OpenInputFile resolved it when it was opened.
+  const std::string& resolved_path() const { return resolved_; }
 
   // Tells the kernel the pages of [begin, end) are no longer needed by this process (they stay
   // in the page cache). Keeps the resident set bounded while streaming over multi-GB files.
@@ -114,6 +117,7 @@ class MappedFile {
   void Reset() noexcept;
 
   std::string path_;
+  std::string resolved_;
   UniqueFd fd_;  // kept for Changed()
   char* data_ = nullptr;
   size_t size_ = 0;
