@@ -12,6 +12,7 @@
 #include <fstream>
 #include <optional>
 #include <string_view>
+#include <system_error>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
@@ -265,6 +266,14 @@ void NoteKeptJobs(const job::JobConfig& config, bool quiet) {
       root, kept.size(), names, root));
 }
 
+// Logs the end of a run whose output failed after the job (see RunJobCommand).
+void LogOutputEnd(const std::string& error, int err);
+
+// Writes the result of a finished job (counts file, top lines) and its summary; returns the
+// exit code. Throws OutputError (or std::system_error) when an output cannot take it.
+int WriteResult(const job::JobConfig& config, const RunArgs& args, const job::RunOptions& options,
+                std::optional<OutputFile>& out, const job::JobReport& r, const std::string& since);
+
 }  // namespace
 
 int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
@@ -301,6 +310,32 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
       WriteStderrLine("wordcount run: " + r.error);  // control bytes escaped
       return ExitCode(r.outcome);
   }
+  const int rc = WriteResult(config, args, options, out, r, since);
+  // Every exit 6 after the job (an output that could not take the result: its counts, top lines
+  // or summary) leaves LOGFILE's last coordinator line saying so, as RunJob does for the job's
+  // own failures: a reader that went away is the clean stop (`interrupted signal=13`), any other
+  // output trouble `exit reason=output_error`. main() adds exit 6 for a standard error that
+  // could not be written: it is said here too.
+  if (rc == kExitOutput) LogOutputEnd("standard error: cannot write (its reader went away)", EPIPE);
+  if (rc == kExitOk && StderrFailed()) {
+    LogOutputEnd("standard error: cannot write", 0);
+    return kExitOutput;
+  }
+  return rc;
+}
+
+namespace {
+
+void LogOutputEnd(const std::string& error, int err) {
+  if (err == EPIPE || StopSignal() == SIGPIPE) {
+    Log::Warn("interrupted", "signal={}", SIGPIPE);
+  } else {
+    Log::Error("exit", "reason=output_error error=\"{}\"", error);
+  }
+}
+
+int WriteResult(const job::JobConfig& config, const RunArgs& args, const job::RunOptions& options,
+                std::optional<OutputFile>& out, const job::JobReport& r, const std::string& since) {
   try {
     errno = 0;
     bool written = true;
@@ -323,13 +358,18 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
     }
     // A standard output that cannot be written is an output error (exit 6), as for serial.
     if (!written) throw OutputError("standard output", "cannot write", errno);
-  } catch (const OutputError&) {
+  } catch (const OutputError& e) {
     // A signal while a reader that does not read held the output (util/signals.h): the clean
     // stop. The result stays in Redis: a rerun prints it.
     if (int sig = StopSignal(); sig != 0 && sig != SIGPIPE) {
+      Log::Warn("interrupted", "signal={}", sig);
       WriteStderr("wordcount run: interrupted\n");
       return 128 + sig;
     }
+    LogOutputEnd(e.what(), e.error());
+    throw;
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::broken_pipe) LogOutputEnd(e.what(), EPIPE);
     throw;
   }
   bool sentinel = !options.sentinels.empty();
@@ -350,5 +390,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   if (StopSignal() == SIGPIPE) return kExitOutput;  // the summary's reader went away
   return ExitCode(r.outcome);
 }
+
+}  // namespace
 
 }  // namespace wc::cli

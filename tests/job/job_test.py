@@ -454,6 +454,25 @@ def test_unwritable_standard_output_is_an_output_error(tmp):
                            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     expect(p.returncode == 6, f"exit {p.returncode}, wanted 6: {p.stderr}")
     expect("standard output" in p.stderr, p.stderr)
+    # Held-out pass 13: an exit 6 after the job left no closing coordinator line in LOGFILE (the
+    # last one was `worker_exited` or `spill_removed`). Standard output full (-q too), --out full:
+    # `ERROR exit reason=output_error`; a reader that went away: `interrupted signal=13`.
+    def last_coordinator_line():
+        return [l for l in log_lines(tmp) if " coordinator[" in l][-1]
+    expect(" ERROR exit reason=output_error error=" in last_coordinator_line(), last_coordinator_line())
+    runs = [(["--out", out, "-q"], "/dev/full"), (["--out", "/dev/full", "-q"], None)]
+    for extra, stdout in runs:
+        with open(stdout or os.devnull, "w") as sink:
+            p = subprocess.run([WC, "run", "--config", config(tmp), "--data", os.path.join(data, "*.csv")] + extra,
+                               stdout=sink, stderr=subprocess.PIPE, text=True, timeout=120)
+        expect(p.returncode == 6, f"{extra}: exit {p.returncode}, wanted 6: {p.stderr}")
+        expect(" ERROR exit reason=output_error error=" in last_coordinator_line(),
+               f"{extra}: {last_coordinator_line()}")
+    big = gen(tmp, 2, 20000, name="big")  # counts well beyond a pipe's buffer
+    cmd = f"'{WC}' run --config '{config(tmp)}' --data '{os.path.join(big, '*.csv')}' --out - | head -1"
+    p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    expect(p.returncode == 6, f"| head -1: exit {p.returncode}, wanted 6: {p.stderr}")
+    expect(last_coordinator_line().endswith(" interrupted signal=13"), last_coordinator_line())
 
 
 def test_unusual_file_names(tmp):
