@@ -1002,6 +1002,35 @@ def test_every_worker_exit_reason_is_in_the_readme(tmp):
     expect(reasons == ["redis_auth"] and "redis_auth" in listed, f"{reasons}: {w.stderr}")
 
 
+def test_a_worker_stopped_by_a_signal_says_so_last(tmp):
+    # Held-out pass 13: a worker ended by SIGTERM (by hand, or by its coordinator) left `claim`
+    # or `waiting` as its last line: nothing said why it exited.
+    data = gen(tmp, 2, 300)
+    log = os.path.join(tmp, "wc.log")
+    with Redis(tmp) as r:
+        p = subprocess.run([WC, "run", "--config", config(tmp), "--data", os.path.join(data, "*.csv"),
+                            "--redis", r.url, "--out", os.path.join(tmp, "out.txt")],
+                           capture_output=True, text=True, timeout=120)
+        expect(p.returncode == 0, f"run: exit {p.returncode}: {p.stderr}")
+        w = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "byhand", "--keep-going",
+                              "--wait-seconds", "60", "--logfile", log],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline and not any(" byhand[" in l for l in log_lines(tmp)):
+                time.sleep(0.05)
+            time.sleep(0.3)
+            w.send_signal(signal.SIGTERM)
+            _, err = w.communicate(timeout=20)
+        finally:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    expect(w.returncode == -signal.SIGTERM, f"worker: exit {w.returncode}: {err}")
+    own = [l for l in log_lines(tmp) if f" byhand[{w.pid}] " in l]
+    expect(own and own[-1].endswith(" WARN exit reason=interrupted signal=15"), f"worker's lines: {own}")
+
+
 def test_a_full_redis_is_not_a_refused_password(tmp):
     # Held-out pass: REDIS_ARGS --maxclients 1 made the workers' AUTH answer "ERR max number of
     # clients reached", reported as "refused the password" and exit 2 (a usage error). The
