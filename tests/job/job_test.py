@@ -1463,7 +1463,9 @@ def test_job_keys_deleted_on_a_live_redis(tmp):
         rc, _, stderr = finish(p)
         expect(rc == 0, f"FLUSHALL: exit {rc}: {stderr}")
         expect(read(out) == serial(tmp, data), "FLUSHALL: counts differ from serial")
-        expect(any(" job_lost " in l for l in log_lines(tmp)), "FLUSHALL: no job_lost event")
+        lost = [l for l in log_lines(tmp) if " job_lost " in l]
+        # Held-out pass 13: it said "(restored without it)" only, which no restart did here.
+        expect(lost and "(restored without it, or its keys were deleted)" in lost[0], f"FLUSHALL: job_lost: {lost}")
 
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
                                        REDIS_RETRY_SECONDS=1), data, "--redis", r.url, "--replace")
