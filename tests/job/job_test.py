@@ -1205,6 +1205,9 @@ def test_out_of_memory_is_named(tmp):
         last = [l for l in stderr.splitlines() if l.startswith("wordcount run:")]
         expect(last and ("out of memory" in last[-1] or "OOM" in last[-1]), stderr)
         expect(f"Redis {r.url} " in last[-1], f"the server is not named: {stderr}")  # (held-out pass)
+        # Held-out pass 13: the workers' exit lines gave the OOM without the server.
+        oom = [l for l in log_lines(tmp) if " exit reason=redis_error " in l]
+        expect(all(f'error="Redis {r.url}: ' in l for l in oom), f"workers' exit lines: {oom}")
 
 
 def test_embedded_redis_out_of_memory_names_redis_args(tmp):
