@@ -71,13 +71,19 @@ class ProgressLine : public job::JobObserver {
                             : "-";
       // Workers: the local ones alive, and whether any worker (remote ones too) showed a sign
       // of life in Redis lately; tasks held by silent workers are not "in progress".
-      bool none_alive = s.workers == 0 && s.live_consumers == 0;
+      // Not before the job is as old as that silence: a job milliseconds old has had no time to
+      // hear from anyone ("no worker seen yet" then).
+      const bool none_seen = s.workers == 0 && s.live_consumers == 0;
+      const bool none_alive = none_seen && s.seconds * 1000 >= s.silent_after_ms;
       std::string held = none_alive ? fmt::format("{} held by workers silent for {} s", s.pending,
                                                   s.silent_after_ms / 1000)
                                     : fmt::format("{} in progress", s.pending);
       std::string workers = none_alive ? "no worker alive (none read or heartbeat in Redis for " +
                                              std::to_string(s.silent_after_ms / 1000) +
                                              " s): waiting for workers to join (`wordcount worker`)"
+                            : none_seen ? std::string(
+                                              "no worker seen yet: waiting for workers to join "
+                                              "(`wordcount worker`)")
                             : s.workers == 0 && s.live_consumers > 0
                                 ? fmt::format("{} remote worker(s) alive", s.live_consumers)
                                 : fmt::format("{} workers", s.workers);

@@ -1821,6 +1821,29 @@ def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
         expect(read(out) == serial(tmp, data), "counts differ from serial")
 
 
+def test_a_young_job_without_workers_does_not_say_no_worker_alive(tmp):
+    # Held-out pass 13: `run --workers 0`'s first progress line, the job milliseconds old, said
+    # "no worker alive (none read or heartbeat in Redis for 3 s)".
+    data = gen(tmp, 2, 300)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp, SPILL_DIR=spill), data, "--redis", r.url, "--workers", "0")
+        first = ""
+        try:
+            for line in p.stderr:
+                if line.startswith("progress: "):
+                    first = line
+                    break
+        finally:
+            w = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "late", "--spill-dir", spill],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rc, _, stderr = finish(p)
+        w.wait(timeout=30)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(first and "no worker alive" not in first and "no worker seen yet: waiting for workers" in first,
+           f"first progress line: {first!r}")
+
+
 def test_remote_worker_stopped_mid_map_and_resumed_after_the_job_ended_sees_it_ended(tmp):
     # Held-out pass (shuffle): a remote worker SIGSTOPped while it held a map task and SIGCONTed
     # after another worker finished the job (run exited 0 and removed the job's spill directory)
