@@ -309,6 +309,7 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c) {
   }
   s.failed = store.Failures(c);
   s.distinct_words = store.DistinctWords(c);
+  if (state.done()) s.result = ResultCheck::Of(state, store.ResultSum(c));
   std::string info(c.Command({"INFO", "persistence"}).str());
   s.checkpoint.last_save_unix = c.Command({"LASTSAVE"}).integer();
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -322,6 +323,18 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c) {
 }
 
 }  // namespace
+
+ResultCheck ResultCheck::Of(const job::JobState& done_job, std::pair<int64_t, uint64_t> sum) {
+  return ResultCheck{.distinct_recorded = done_job.Int("distinct"),
+                     .distinct_present = sum.first,
+                     .words_recorded = done_job.Int("words"),
+                     .words_present = sum.second};
+}
+
+std::string ResultCheck::Numbers() const {
+  return fmt::format("{} distinct words recorded, {} present, {} words recorded, {} present",
+                     distinct_recorded, distinct_present, words_recorded, words_present);
+}
 
 std::string StatusText(const JobStatus& s) {
   // Every value from Redis has its control bytes escaped (util/escape.h): a file name, a
@@ -387,16 +400,13 @@ std::string StatusText(const JobStatus& s) {
   fmt::format_to(to, "checkpoint: last save {} s ago (status {}{}{})\n", cp.seconds_ago,
                  EscapeForLog(cp.last_status), cp.in_progress ? ", one running" : "",
                  cp.aof ? ", AOF on" : "");
-  // A done job whose result lost words (evicted, deleted, another writer): `run` would refuse
-  // to print it (exit 8); say so here too.
-  const auto state = s.record.find("state");
-  const auto distinct = s.record.find("distinct");
-  const bool differs = state != s.record.end() && state->second == "done" &&
-                       distinct != s.record.end() &&
-                       distinct->second != std::to_string(s.distinct_words);
+  // A done job whose result is not the one it recorded (evicted, deleted, another writer: its
+  // distinct words or its total differ): `run` and `top` refuse to print it (exit 8); say so
+  // here too.
+  const bool differs = s.result && s.result->differs();
   fmt::format_to(to, "counts:     {} distinct words in '{}'{}\n", s.distinct_words,
                  EscapeForLog(s.counts_key),
-                 differs ? " - NOT the job's result (its record says " + distinct->second +
+                 differs ? " - NOT the job's result (" + s.result->Numbers() +
                                "): evicted, or written by someone else?"
                          : std::string());
   return out;
@@ -430,6 +440,13 @@ std::string StatusJson(const JobStatus& s) {
   for (const auto& [task, error] : s.failed)
     j["failed"].push_back({{"task", task}, {"error", error}});
   j["distinct_words"] = s.distinct_words;
+  if (s.result) {
+    j["result"] = {{"is_jobs", !s.result->differs()},
+                   {"distinct_recorded", s.result->distinct_recorded},
+                   {"distinct_present", s.result->distinct_present},
+                   {"words_recorded", s.result->words_recorded},
+                   {"words_present", s.result->words_present}};
+  }
   j["checkpoint"] = {{"last_save_unix", s.checkpoint.last_save_unix},
                      {"seconds_ago", s.checkpoint.seconds_ago},
                      {"in_progress", s.checkpoint.in_progress},
@@ -538,13 +555,11 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     // by another writer: its distinct words or its total differ) is not printed: exit 8, as
     // `run` does.
     if (job.done()) {
-      auto [distinct, total] = sum;
-      if (distinct != job.Int("distinct") || static_cast<int64_t>(total) != job.Int("words")) {
-        WriteStderrLine(fmt::format(
-            "wordcount top: the result in '{}' is not the one job {} recorded: {} distinct words "
-            "recorded, {} present, {} words recorded, {} present; was it evicted, or written by "
-            "someone else?",
-            store.keys().counts, job.id(), job.Int("distinct"), distinct, job.Int("words"), total));
+      if (const ResultCheck result = ResultCheck::Of(job, sum); result.differs()) {
+        WriteStderrLine(
+            fmt::format("wordcount top: the result in '{}' is not the one job {} recorded: {}; "
+                        "was it evicted, or written by someone else?",
+                        store.keys().counts, job.id(), result.Numbers()));
         return kExitVerify;
       }
     }

@@ -1983,6 +1983,21 @@ def test_acl_refusals_anywhere_closed_stdout_and_a_lost_result_for_top(tmp):
         q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], **closed)
         expect(q.returncode == 6, f"top >&-: exit {q.returncode}: {q.stderr}")
         expect("errorstat_ERR" not in r.cli("INFO", "errorstats"), "top >&-: its lines reached Redis as commands")
+        # Held-out pass 13: a second writer that changes a count but no distinct word made top
+        # exit 8, but status showed the result unflagged (it compared the distinct words only).
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url, "--json"], capture_output=True, text=True)
+        expect(json.loads(q.stdout)["result"]["is_jobs"] is True, f"status --json of the job's result: {q.stdout}")
+        word = r.cli("ZRANGE", "count", "0", "0").strip()
+        r.cli("ZINCRBY", "count", "5", word)
+        q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 8 and "words recorded" in q.stderr, f"top of a changed result: exit {q.returncode}: {q.stderr}")
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 0 and "NOT the job's result" in q.stdout and "words recorded" in q.stdout,
+               f"status of a changed result: exit {q.returncode}: {q.stdout}")
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url, "--json"], capture_output=True, text=True)
+        res = json.loads(q.stdout).get("result", {})
+        expect(res.get("is_jobs") is False and res["words_present"] == res["words_recorded"] + 5
+               and res["distinct_present"] == res["distinct_recorded"], f"status --json of a changed result: {q.stdout}")
         r.cli("DEL", "count")
         q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
         expect(q.returncode == 8 and q.stdout == "" and "is not the one job" in q.stderr,
