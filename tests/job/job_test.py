@@ -891,6 +891,34 @@ def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
         os.remove(os.path.join(tmp, "wc.log"))
 
 
+def test_status_and_top_of_a_stopped_external_redis_give_up_within_redis_retry_seconds(tmp):
+    # Held-out pass 13: against a SIGSTOPped external Redis, `status --redis` exited 4 after
+    # 30.2 s ("no reply: timed out") and `top --redis` after 60.9 s saying "Redis unavailable for
+    # 5 s", whatever REDIS_RETRY_SECONDS said. Both now bound every wait by it and say that the
+    # server does not answer.
+    data = gen(tmp, 2, 300)
+    with Redis(tmp) as r:
+        cfg = config(tmp, REDIS_RETRY_SECONDS=2)
+        p, _ = start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"run: exit {rc}: {stderr}")
+        r.proc.send_signal(signal.SIGSTOP)
+        try:
+            for cmd in (["status"], ["status", "--json"], ["top", "3"]):
+                t0 = time.time()
+                q = subprocess.run([WC] + cmd + ["--config", cfg, "--redis", r.url], capture_output=True,
+                                   text=True, timeout=90)
+                took = time.time() - t0
+                expect(q.returncode == 4 and "does not answer (stopped or hung?)" in q.stderr
+                       and "within 2.0 s" in q.stderr, f"{cmd}: exit {q.returncode}: {q.stderr}")
+                expect(1.5 <= took < 4.5, f"{cmd}: exit 4 after {took:.1f} s, REDIS_RETRY_SECONDS is 2")
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True,
+                           timeout=30)
+        expect(q.returncode == 0, f"status after SIGCONT: exit {q.returncode}: {q.stderr}")
+
+
 def test_aof_persistence_with_an_external_redis_without_aof_survives_its_crash(tmp):
     # Held-out pass: PERSISTENCE aof with an external Redis whose AOF is off: no checkpoint, and
     # the final save was an AOF rewrite that server never reads back: killed and restarted after
