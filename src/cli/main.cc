@@ -304,6 +304,8 @@ int Dispatch(int argc, char** argv) {
       wc::job::WorkerOptions worker = wc::job::FromArgv(worker_argv, env_redis);
       wc::Log::Open(worker.logfile, worker.name, /*truncate=*/false,
                     worker.quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
+      // A worker stopped by a signal (its coordinator's SIGTERM, a user's ^C) says so last.
+      wc::Log::SayStopSignalAtDeath();
       return wc::job::RunWorker(worker);
     }
     if (*st) {

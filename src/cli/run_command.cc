@@ -12,6 +12,7 @@
 #include <fstream>
 #include <optional>
 #include <string_view>
+#include <system_error>
 
 #include "cli/exit_codes.h"
 #include "count/counts_format.h"
@@ -70,13 +71,19 @@ class ProgressLine : public job::JobObserver {
                             : "-";
       // Workers: the local ones alive, and whether any worker (remote ones too) showed a sign
       // of life in Redis lately; tasks held by silent workers are not "in progress".
-      bool none_alive = s.workers == 0 && s.live_consumers == 0;
+      // Not before the job is as old as that silence: a job milliseconds old has had no time to
+      // hear from anyone ("no worker seen yet" then).
+      const bool none_seen = s.workers == 0 && s.live_consumers == 0;
+      const bool none_alive = none_seen && s.seconds * 1000 >= s.silent_after_ms;
       std::string held = none_alive ? fmt::format("{} held by workers silent for {} s", s.pending,
                                                   s.silent_after_ms / 1000)
                                     : fmt::format("{} in progress", s.pending);
       std::string workers = none_alive ? "no worker alive (none read or heartbeat in Redis for " +
                                              std::to_string(s.silent_after_ms / 1000) +
                                              " s): waiting for workers to join (`wordcount worker`)"
+                            : none_seen ? std::string(
+                                              "no worker seen yet: waiting for workers to join "
+                                              "(`wordcount worker`)")
                             : s.workers == 0 && s.live_consumers > 0
                                 ? fmt::format("{} remote worker(s) alive", s.live_consumers)
                                 : fmt::format("{} workers", s.workers);
@@ -265,6 +272,14 @@ void NoteKeptJobs(const job::JobConfig& config, bool quiet) {
       root, kept.size(), names, root));
 }
 
+// Logs the end of a run whose output failed after the job (see RunJobCommand).
+void LogOutputEnd(const std::string& error, int err);
+
+// Writes the result of a finished job (counts file, top lines) and its summary; returns the
+// exit code. Throws OutputError (or std::system_error) when an output cannot take it.
+int WriteResult(const job::JobConfig& config, const RunArgs& args, const job::RunOptions& options,
+                std::optional<OutputFile>& out, const job::JobReport& r, const std::string& since);
+
 }  // namespace
 
 int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
@@ -301,6 +316,32 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
       WriteStderrLine("wordcount run: " + r.error);  // control bytes escaped
       return ExitCode(r.outcome);
   }
+  const int rc = WriteResult(config, args, options, out, r, since);
+  // Every exit 6 after the job (an output that could not take the result: its counts, top lines
+  // or summary) leaves LOGFILE's last coordinator line saying so, as RunJob does for the job's
+  // own failures: a reader that went away is the clean stop (`interrupted signal=13`), any other
+  // output trouble `exit reason=output_error`. main() adds exit 6 for a standard error that
+  // could not be written: it is said here too.
+  if (rc == kExitOutput) LogOutputEnd("standard error: cannot write (its reader went away)", EPIPE);
+  if (rc == kExitOk && StderrFailed()) {
+    LogOutputEnd("standard error: cannot write", 0);
+    return kExitOutput;
+  }
+  return rc;
+}
+
+namespace {
+
+void LogOutputEnd(const std::string& error, int err) {
+  if (err == EPIPE || StopSignal() == SIGPIPE) {
+    Log::Warn("interrupted", "signal={}", SIGPIPE);
+  } else {
+    Log::Error("exit", "reason=output_error error=\"{}\"", error);
+  }
+}
+
+int WriteResult(const job::JobConfig& config, const RunArgs& args, const job::RunOptions& options,
+                std::optional<OutputFile>& out, const job::JobReport& r, const std::string& since) {
   try {
     errno = 0;
     bool written = true;
@@ -323,13 +364,18 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
     }
     // A standard output that cannot be written is an output error (exit 6), as for serial.
     if (!written) throw OutputError("standard output", "cannot write", errno);
-  } catch (const OutputError&) {
+  } catch (const OutputError& e) {
     // A signal while a reader that does not read held the output (util/signals.h): the clean
     // stop. The result stays in Redis: a rerun prints it.
     if (int sig = StopSignal(); sig != 0 && sig != SIGPIPE) {
+      Log::Warn("interrupted", "signal={}", sig);
       WriteStderr("wordcount run: interrupted\n");
       return 128 + sig;
     }
+    LogOutputEnd(e.what(), e.error());
+    throw;
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::broken_pipe) LogOutputEnd(e.what(), EPIPE);
     throw;
   }
   bool sentinel = !options.sentinels.empty();
@@ -350,5 +396,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   if (StopSignal() == SIGPIPE) return kExitOutput;  // the summary's reader went away
   return ExitCode(r.outcome);
 }
+
+}  // namespace
 
 }  // namespace wc::cli

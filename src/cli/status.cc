@@ -44,6 +44,9 @@ namespace {
 struct Location {
   redis::ConnectOptions redis;
   redis::SentinelOptions sentinel;  // enabled: a replicated Redis
+  // --redis or --sentinel: every wait (connecting, each reply) is bounded by
+  // REDIS_RETRY_SECONDS, as `run` bounds its own (job/coordinator_redis.cc BoundedCalls).
+  bool external = false;
 };
 
 // No embedded Redis of a running job answers under STATE_DIR: why, as far as the state
@@ -174,6 +177,32 @@ Location Locate(const job::JobConfig& config, const RedisLocation& where) {
                                found.size(), root, urls));
 }
 
+// The bound of every wait on an external server (--redis, --sentinel): REDIS_RETRY_SECONDS, at
+// least 10 ms (a timeout of 0 would mean none at all to hiredis).
+std::chrono::milliseconds ExternalBound(const job::JobConfig& config) {
+  return std::max(
+      std::chrono::milliseconds(10),
+      std::chrono::milliseconds(static_cast<int64_t>(config.redis_retry_seconds * 1000)));
+}
+
+// Before anything is read from an external server: one PING within its bound. A server that
+// took the connection and sends nothing (stopped, hung) is said as such, with the wait, as the
+// embedded case says it (Absence); other failures are thrown as they are.
+void Probe(const job::JobConfig& config, const Location& l) {
+  try {
+    Connection c(l.redis);
+    c.Command({"PING"});
+  } catch (const redis::RedisIoError& e) {
+    if (!e.timeout()) throw;
+    throw redis::RedisIoError(
+        fmt::format("Redis at {} does not answer (stopped or hung?): no reply within {:.1f} s "
+                    "(REDIS_RETRY_SECONDS)",
+                    l.redis.address(),
+                    std::chrono::duration<double>(ExternalBound(config)).count()),
+        true);
+  }
+}
+
 // f(Locate(...)), again while the embedded Redis of a running job is down (restarting): for up
 // to REDIS_DOWNTIME + 2 s, the most a planned crash keeps it down, plus its start. That window
 // bounds the wait for the server's first answer: each attempt's connect and reply timeouts are
@@ -203,6 +232,12 @@ auto WaitingForRestart(const job::JobConfig& config, const RedisLocation& where,
       tried = l.redis.address();
       l.redis.connect_timeout = std::min(l.redis.connect_timeout, left());
       l.redis.command_timeout = std::min(l.redis.command_timeout, left());
+      if (!embedded) {
+        l.external = true;
+        l.redis.connect_timeout = std::min(l.redis.connect_timeout, ExternalBound(config));
+        l.redis.command_timeout = std::min(l.redis.command_timeout, ExternalBound(config));
+        Probe(config, l);
+      }
       return f(l);
     } catch (const NoEmbeddedRedis& e) {
       if (!e.restarting() || Clock::now() >= until) throw;
@@ -283,13 +318,15 @@ JobStatus::Ha ReadHa(Connection& c, const redis::SentinelOptions& sentinel) {
 // The server answered the connection's AUTH (an embedded Redis always has a password): the
 // window has done its work (a stopped server is caught there). From then on a command on `c`
 // waits as long as any command may (the default reply timeout): summing or reading a big result
-// can take seconds.
-void Answered(Connection& c) { c.SetCommandTimeout(redis::ConnectOptions{}.command_timeout); }
+// can take seconds. An external server's bound (REDIS_RETRY_SECONDS) stays.
+void Answered(Connection& c, const Location& l) {
+  if (!l.external) c.SetCommandTimeout(redis::ConnectOptions{}.command_timeout);
+}
 
 // Everything `status` shows, read on one connection.
-JobStatus ReadStatus(job::JobStore& store, Connection& c) {
+JobStatus ReadStatus(job::JobStore& store, Connection& c, const Location& l) {
   JobStatus s;
-  Answered(c);
+  Answered(c, l);
   s.stream = store.keys().stream;
   s.counts_key = store.keys().counts;
   job::JobState state = store.State(c);
@@ -309,6 +346,7 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c) {
   }
   s.failed = store.Failures(c);
   s.distinct_words = store.DistinctWords(c);
+  if (state.done()) s.result = ResultCheck::Of(state, store.ResultSum(c));
   std::string info(c.Command({"INFO", "persistence"}).str());
   s.checkpoint.last_save_unix = c.Command({"LASTSAVE"}).integer();
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -322,6 +360,18 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c) {
 }
 
 }  // namespace
+
+ResultCheck ResultCheck::Of(const job::JobState& done_job, std::pair<int64_t, uint64_t> sum) {
+  return ResultCheck{.distinct_recorded = done_job.Int("distinct"),
+                     .distinct_present = sum.first,
+                     .words_recorded = done_job.Int("words"),
+                     .words_present = sum.second};
+}
+
+std::string ResultCheck::Numbers() const {
+  return fmt::format("{} distinct words recorded, {} present, {} words recorded, {} present",
+                     distinct_recorded, distinct_present, words_recorded, words_present);
+}
 
 std::string StatusText(const JobStatus& s) {
   // Every value from Redis has its control bytes escaped (util/escape.h): a file name, a
@@ -387,16 +437,13 @@ std::string StatusText(const JobStatus& s) {
   fmt::format_to(to, "checkpoint: last save {} s ago (status {}{}{})\n", cp.seconds_ago,
                  EscapeForLog(cp.last_status), cp.in_progress ? ", one running" : "",
                  cp.aof ? ", AOF on" : "");
-  // A done job whose result lost words (evicted, deleted, another writer): `run` would refuse
-  // to print it (exit 8); say so here too.
-  const auto state = s.record.find("state");
-  const auto distinct = s.record.find("distinct");
-  const bool differs = state != s.record.end() && state->second == "done" &&
-                       distinct != s.record.end() &&
-                       distinct->second != std::to_string(s.distinct_words);
+  // A done job whose result is not the one it recorded (evicted, deleted, another writer: its
+  // distinct words or its total differ): `run` and `top` refuse to print it (exit 8); say so
+  // here too.
+  const bool differs = s.result && s.result->differs();
   fmt::format_to(to, "counts:     {} distinct words in '{}'{}\n", s.distinct_words,
                  EscapeForLog(s.counts_key),
-                 differs ? " - NOT the job's result (its record says " + distinct->second +
+                 differs ? " - NOT the job's result (" + s.result->Numbers() +
                                "): evicted, or written by someone else?"
                          : std::string());
   return out;
@@ -430,6 +477,13 @@ std::string StatusJson(const JobStatus& s) {
   for (const auto& [task, error] : s.failed)
     j["failed"].push_back({{"task", task}, {"error", error}});
   j["distinct_words"] = s.distinct_words;
+  if (s.result) {
+    j["result"] = {{"is_jobs", !s.result->differs()},
+                   {"distinct_recorded", s.result->distinct_recorded},
+                   {"distinct_present", s.result->distinct_present},
+                   {"words_recorded", s.result->words_recorded},
+                   {"words_present", s.result->words_present}};
+  }
   j["checkpoint"] = {{"last_save_unix", s.checkpoint.last_save_unix},
                      {"seconds_ago", s.checkpoint.seconds_ago},
                      {"in_progress", s.checkpoint.in_progress},
@@ -490,7 +544,7 @@ int PrintStatus(const job::JobConfig& config, const RedisLocation& where, bool a
     status = WaitingForRestart(config, where, [&](const Location& l) {
       at = l;
       Connection c(l.redis);
-      JobStatus read = ReadStatus(store, c);
+      JobStatus read = ReadStatus(store, c, l);
       if (l.sentinel.enabled()) read.ha = ReadHa(c, l.sentinel);
       return read;
     });
@@ -514,7 +568,7 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
   try {
     // The embedded Redis is read on one connection, its first answer awaited within
     // WaitingForRestart's window (which retries it); --redis and --sentinel through a
-    // session that retries for 5 s.
+    // session that retries for REDIS_RETRY_SECONDS.
     const bool embedded = where.url.empty() && where.sentinels.empty();
     auto [top, job, sum] = WaitingForRestart(config, where, [&](const Location& l) {
       at = l;
@@ -527,24 +581,24 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
       };
       if (embedded) {
         Connection c(l.redis);
-        Answered(c);
+        Answered(c, l);
         return reads([&](auto&& call) { return call(c); });
       }
-      job::RedisSession session(
-          job::SessionOptions{.redis = l.redis, .retry_for = std::chrono::milliseconds(5000)});
+      // Retried for REDIS_RETRY_SECONDS from the first failed call, each wait within what is
+      // left of it (as `run`'s session): its message says the wait it made.
+      job::RedisSession session(job::SessionOptions{
+          .redis = l.redis, .retry_for = ExternalBound(config), .deadline_from_first_call = true});
       return reads([&](auto&& call) { return session.Run(call); });
     });
     // The top of a done job whose result is not the one it recorded (evicted, deleted, changed
     // by another writer: its distinct words or its total differ) is not printed: exit 8, as
     // `run` does.
     if (job.done()) {
-      auto [distinct, total] = sum;
-      if (distinct != job.Int("distinct") || static_cast<int64_t>(total) != job.Int("words")) {
-        WriteStderrLine(fmt::format(
-            "wordcount top: the result in '{}' is not the one job {} recorded: {} distinct words "
-            "recorded, {} present, {} words recorded, {} present; was it evicted, or written by "
-            "someone else?",
-            store.keys().counts, job.id(), job.Int("distinct"), distinct, job.Int("words"), total));
+      if (const ResultCheck result = ResultCheck::Of(job, sum); result.differs()) {
+        WriteStderrLine(
+            fmt::format("wordcount top: the result in '{}' is not the one job {} recorded: {}; "
+                        "was it evicted, or written by someone else?",
+                        store.keys().counts, job.id(), result.Numbers()));
         return kExitVerify;
       }
     }

@@ -36,6 +36,23 @@ inline const std::set<std::string> kNumericRecordFields = {
     "lease_ms_left", "lease_until_ms", "max_deliveries", "now_ms",     "parts",
     "pending",       "state_ms",       "tasks",          "words"};
 
+// A done job's result in COUNT against what the job recorded with its last commit (the
+// record's `distinct` and `words`), both summed inside Redis (JobStore::ResultSum). A result
+// evicted, deleted or changed by another writer differs in one of them: `top` refuses to print
+// it (exit 8), `status` flags it. The one check both use.
+struct ResultCheck {
+  int64_t distinct_recorded = 0, distinct_present = 0;
+  int64_t words_recorded = 0;
+  uint64_t words_present = 0;
+  static ResultCheck Of(const job::JobState& done_job, std::pair<int64_t, uint64_t> sum);
+  bool differs() const {
+    return distinct_present != distinct_recorded ||
+           words_present != static_cast<uint64_t>(words_recorded);
+  }
+  // "<d> distinct words recorded, <d'> present, <w> words recorded, <w'> present".
+  std::string Numbers() const;
+};
+
 // What `status` shows of the job on one stream.
 struct JobStatus {
   std::string stream;      // IN
@@ -57,6 +74,7 @@ struct JobStatus {
   std::vector<job::ConsumerInfo> consumers;
   std::vector<std::pair<std::string, std::string>> failed;  // (task, why)
   int64_t distinct_words = 0;                               // members of COUNT
+  std::optional<ResultCheck> result;                        // a done job's result, checked
   struct Checkpoint {
     int64_t last_save_unix = 0, seconds_ago = 0;
     bool in_progress = false;  // a BGSAVE runs

@@ -147,7 +147,9 @@ bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
     // Evicted, the job would only be evicted again: refused as at the start (exit 7), not made
     // again as if a restart had lost it.
     if (std::string why = Evicted(c); !why.empty()) throw EvictionRisk(why);
-    Log::Warn("job_lost", "Redis holds no job (restored without it): creating it again");
+    Log::Warn(
+        "job_lost",
+        "Redis holds no job (restored without it, or its keys were deleted): creating it again");
     BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
     if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
     epoch_ = b.epoch;

@@ -743,6 +743,12 @@ class Worker {
 
 }  // namespace
 
+std::string RedisErrorPrefix(const WorkerOptions& options) {
+  return options.sentinel.enabled() ? fmt::format("Redis (the primary '{}' of the Sentinels): ",
+                                                  options.sentinel.master_name)
+                                    : fmt::format("Redis {}: ", redis::ToUrl(options.redis));
+}
+
 int RunWorker(const WorkerOptions& options) {
   try {
     return Worker(options).Run();
@@ -761,7 +767,9 @@ int RunWorker(const WorkerOptions& options) {
     Log::Error("exit", "reason=refused error=\"{}\"", e.what());
     return kWorkerExitRefused;
   } catch (const redis::RedisError& e) {
-    Log::Error("exit", "reason=redis_error error=\"{}\"", e.what());
+    // The server is named (as the coordinator's line does): a worker's log line is read apart
+    // from the command that started it, often with several servers about.
+    Log::Error("exit", "reason=redis_error error=\"{}{}\"", RedisErrorPrefix(options), e.what());
     return kWorkerExitRedis;
   } catch (const shuffle::RunError& e) {
     // A reduced run in Redis that does not decode: written by someone else (who can write to

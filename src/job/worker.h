@@ -18,10 +18,17 @@
 // kWorkerExitRefused (its 'exit' line: reason=refused). Nothing is thrown out of RunWorker.
 #pragma once
 
+#include <string>
+
 #include "job/worker_options.h"
 
 namespace wc::job {
 
 int RunWorker(const WorkerOptions& options);
+
+// How a worker names its server in its `exit reason=redis_error error="<this>: <Redis's words>"`
+// line: its URL (never with the password), or the Sentinels' primary by name. The coordinator
+// (WorkerPool) strips it again from its own workers' lines: it names the server itself.
+std::string RedisErrorPrefix(const WorkerOptions& options);
 
 }  // namespace wc::job

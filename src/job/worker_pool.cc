@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "job/worker.h"
 #include "util/log.h"
 #include "util/process.h"
 #include "util/unique_fd.h"
@@ -81,6 +82,9 @@ WorkerPool::Reaped WorkerPool::Reap(bool replace) {
       if (code == kWorkerExitRedis && !out.redis_gave_up) {
         out.redis_gave_up = true;
         out.redis_error = ExitError(base_.logfile, w.pid);
+        // Redis's own words: the coordinator names the server itself (FailOutOfMemory).
+        if (const std::string prefix = RedisErrorPrefix(base_); out.redis_error.starts_with(prefix))
+          out.redis_error.erase(0, prefix.size());
       }
       if (code == kWorkerExitOutput) out.output_failed = true;
       if (code == kWorkerExitUsage) out.usage_failed = true;

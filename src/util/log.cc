@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <mutex>
 
@@ -124,6 +125,75 @@ void Log::StartAfresh() {
   s.WriteAll(s.held);
   s.held.clear();
   s.held.shrink_to_fit();
+}
+
+namespace {
+
+// SayStopSignalAtDeath: the log's descriptor and the line's prefix (" name[pid] WARN exit
+// reason=interrupted signal="), copied where the signal handler reads them without a lock.
+std::atomic<int> g_death_fd{-1};
+char g_death_prefix[256];
+
+// Appends the decimal `v` (zero-padded to `width`) at `p`; returns the end.
+char* PutNumber(char* p, long long v, int width) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (n < width) digits[n++] = '0';
+  while (n > 0) *p++ = digits[--n];
+  return p;
+}
+
+// The signal handler's half: the line as Log::Write would write it, built with arithmetic only
+// (gmtime_r and fmt are not async-signal-safe).
+void WriteDeathLine(int sig) {
+  const int fd = g_death_fd.load();
+  if (fd < 0) return;
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  long long secs = ts.tv_sec;
+  long long days = secs / 86400, rem = secs % 86400;
+  // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
+  long long z = days + 719468, era = z / 146097, doe = z - era * 146097;
+  long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+  long long year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char line[400];
+  char* p = PutNumber(line, year, 4);
+  *p++ = '-';
+  p = PutNumber(p, month, 2);
+  *p++ = '-';
+  p = PutNumber(p, day, 2);
+  *p++ = 'T';
+  p = PutNumber(p, rem / 3600, 2);
+  *p++ = ':';
+  p = PutNumber(p, rem / 60 % 60, 2);
+  *p++ = ':';
+  p = PutNumber(p, rem % 60, 2);
+  *p++ = '.';
+  p = PutNumber(p, ts.tv_nsec / 1000000, 3);
+  *p++ = 'Z';
+  for (const char* q = g_death_prefix; *q != '\0'; ++q) *p++ = *q;
+  p = PutNumber(p, sig, 1);
+  *p++ = '\n';
+  [[maybe_unused]] ssize_t w = ::write(fd, line, static_cast<size_t>(p - line));
+}
+
+}  // namespace
+
+void Log::SayStopSignalAtDeath() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  // The process name is escaped as Write escapes the whole line; a long one is cut.
+  std::string prefix =
+      EscapeForLog(" " + s.process).substr(0, 150) + " WARN exit reason=interrupted signal=";
+  std::snprintf(g_death_prefix, sizeof g_death_prefix, "%s", prefix.c_str());
+  g_death_fd.store(s.holding ? -1 : s.fd);
+  SetDyingHook(&WriteDeathLine);
 }
 
 std::string Log::Now() {

@@ -43,6 +43,11 @@ class Log {
   static void Write(LogLevel level, std::string_view event, std::string_view fields);
   // True if a line could not be written to the file opened last: it misses events.
   static bool Incomplete();
+  // For a process that dies of a stop signal (util/signals.h kRemoveTempsAndDie: a worker):
+  // its last line in LOGFILE becomes `WARN exit reason=interrupted signal=N`, written from the
+  // signal handler (async-signal-safe: the prefix is built here, the time computed there).
+  // Call after Open().
+  static void SayStopSignalAtDeath();
   // See Open(truncate). No effect otherwise, or a second time.
   static void StartAfresh();
 

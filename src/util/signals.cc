@@ -39,6 +39,7 @@ std::atomic<TempNode*> g_temps{nullptr};
 // handler never runs on such a thread). g_dying: the handler has started.
 std::atomic<int> g_creating{0};
 std::atomic<bool> g_dying{false};
+std::atomic<void (*)(int)> g_dying_hook{nullptr};
 
 std::vector<int> StopSignals() {
   std::vector<int> s = {SIGHUP,  SIGINT,    SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
@@ -77,6 +78,7 @@ void OnRemoveTempsAndDie(int sig) {
   for (TempNode* t = g_temps.load(); t != nullptr; t = t->next) {
     if (t->live.load() && t->directory) ::rmdir(t->path.c_str());
   }
+  if (void (*hook)(int) = g_dying_hook.load()) hook(sig);
   ::raise(sig);
 }
 
@@ -95,6 +97,8 @@ void InstallStopAnswer(StopAnswer answer) {
   }
   for (int sig : StopSignals()) ::sigaction(sig, &sa, nullptr);
 }
+
+void SetDyingHook(void (*hook)(int sig)) { g_dying_hook.store(hook); }
 
 int StopSignal() { return g_stop.load(); }
 

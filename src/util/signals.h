@@ -37,6 +37,11 @@ enum class StopAnswer { kStopCleanly, kRemoveTempsAndDie };
 // Installs the answer for every signal of kStopSignals (again: replaces the previous answer).
 void InstallStopAnswer(StopAnswer answer);
 
+// kRemoveTempsAndDie: `hook` (nullptr: none) is called by the handler with the signal after the
+// temporary files are removed and before the process dies of it (a worker's last log line).
+// It must be async-signal-safe. Set it before the signals may come.
+void SetDyingHook(void (*hook)(int sig));
+
 // The first stop signal received (or requested), 0 if none. Only kStopCleanly records one.
 int StopSignal();
 // Asks for the clean stop as if `signal` had arrived (the first request wins). Ignored unless the

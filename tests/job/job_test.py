@@ -454,6 +454,25 @@ def test_unwritable_standard_output_is_an_output_error(tmp):
                            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     expect(p.returncode == 6, f"exit {p.returncode}, wanted 6: {p.stderr}")
     expect("standard output" in p.stderr, p.stderr)
+    # Held-out pass 13: an exit 6 after the job left no closing coordinator line in LOGFILE (the
+    # last one was `worker_exited` or `spill_removed`). Standard output full (-q too), --out full:
+    # `ERROR exit reason=output_error`; a reader that went away: `interrupted signal=13`.
+    def last_coordinator_line():
+        return [l for l in log_lines(tmp) if " coordinator[" in l][-1]
+    expect(" ERROR exit reason=output_error error=" in last_coordinator_line(), last_coordinator_line())
+    runs = [(["--out", out, "-q"], "/dev/full"), (["--out", "/dev/full", "-q"], None)]
+    for extra, stdout in runs:
+        with open(stdout or os.devnull, "w") as sink:
+            p = subprocess.run([WC, "run", "--config", config(tmp), "--data", os.path.join(data, "*.csv")] + extra,
+                               stdout=sink, stderr=subprocess.PIPE, text=True, timeout=120)
+        expect(p.returncode == 6, f"{extra}: exit {p.returncode}, wanted 6: {p.stderr}")
+        expect(" ERROR exit reason=output_error error=" in last_coordinator_line(),
+               f"{extra}: {last_coordinator_line()}")
+    big = gen(tmp, 2, 20000, name="big")  # counts well beyond a pipe's buffer
+    cmd = f"'{WC}' run --config '{config(tmp)}' --data '{os.path.join(big, '*.csv')}' --out - | head -1"
+    p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    expect(p.returncode == 6, f"| head -1: exit {p.returncode}, wanted 6: {p.stderr}")
+    expect(last_coordinator_line().endswith(" interrupted signal=13"), last_coordinator_line())
 
 
 def test_unusual_file_names(tmp):
@@ -872,6 +891,34 @@ def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
         os.remove(os.path.join(tmp, "wc.log"))
 
 
+def test_status_and_top_of_a_stopped_external_redis_give_up_within_redis_retry_seconds(tmp):
+    # Held-out pass 13: against a SIGSTOPped external Redis, `status --redis` exited 4 after
+    # 30.2 s ("no reply: timed out") and `top --redis` after 60.9 s saying "Redis unavailable for
+    # 5 s", whatever REDIS_RETRY_SECONDS said. Both now bound every wait by it and say that the
+    # server does not answer.
+    data = gen(tmp, 2, 300)
+    with Redis(tmp) as r:
+        cfg = config(tmp, REDIS_RETRY_SECONDS=2)
+        p, _ = start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"run: exit {rc}: {stderr}")
+        r.proc.send_signal(signal.SIGSTOP)
+        try:
+            for cmd in (["status"], ["status", "--json"], ["top", "3"]):
+                t0 = time.time()
+                q = subprocess.run([WC] + cmd + ["--config", cfg, "--redis", r.url], capture_output=True,
+                                   text=True, timeout=90)
+                took = time.time() - t0
+                expect(q.returncode == 4 and "does not answer (stopped or hung?)" in q.stderr
+                       and "within 2.0 s" in q.stderr, f"{cmd}: exit {q.returncode}: {q.stderr}")
+                expect(1.5 <= took < 4.5, f"{cmd}: exit 4 after {took:.1f} s, REDIS_RETRY_SECONDS is 2")
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True,
+                           timeout=30)
+        expect(q.returncode == 0, f"status after SIGCONT: exit {q.returncode}: {q.stderr}")
+
+
 def test_aof_persistence_with_an_external_redis_without_aof_survives_its_crash(tmp):
     # Held-out pass: PERSISTENCE aof with an external Redis whose AOF is off: no checkpoint, and
     # the final save was an AOF rewrite that server never reads back: killed and restarted after
@@ -981,6 +1028,35 @@ def test_every_worker_exit_reason_is_in_the_readme(tmp):
     expect(w.returncode == 2, f"worker exit {w.returncode}: {w.stderr}")
     reasons = re.findall(r" exit reason=([a-z_]+)", w.stderr)
     expect(reasons == ["redis_auth"] and "redis_auth" in listed, f"{reasons}: {w.stderr}")
+
+
+def test_a_worker_stopped_by_a_signal_says_so_last(tmp):
+    # Held-out pass 13: a worker ended by SIGTERM (by hand, or by its coordinator) left `claim`
+    # or `waiting` as its last line: nothing said why it exited.
+    data = gen(tmp, 2, 300)
+    log = os.path.join(tmp, "wc.log")
+    with Redis(tmp) as r:
+        p = subprocess.run([WC, "run", "--config", config(tmp), "--data", os.path.join(data, "*.csv"),
+                            "--redis", r.url, "--out", os.path.join(tmp, "out.txt")],
+                           capture_output=True, text=True, timeout=120)
+        expect(p.returncode == 0, f"run: exit {p.returncode}: {p.stderr}")
+        w = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "byhand", "--keep-going",
+                              "--wait-seconds", "60", "--logfile", log],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline and not any(" byhand[" in l for l in log_lines(tmp)):
+                time.sleep(0.05)
+            time.sleep(0.3)
+            w.send_signal(signal.SIGTERM)
+            _, err = w.communicate(timeout=20)
+        finally:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    expect(w.returncode == -signal.SIGTERM, f"worker: exit {w.returncode}: {err}")
+    own = [l for l in log_lines(tmp) if f" byhand[{w.pid}] " in l]
+    expect(own and own[-1].endswith(" WARN exit reason=interrupted signal=15"), f"worker's lines: {own}")
 
 
 def test_a_full_redis_is_not_a_refused_password(tmp):
@@ -1175,6 +1251,9 @@ def test_out_of_memory_is_named(tmp):
         last = [l for l in stderr.splitlines() if l.startswith("wordcount run:")]
         expect(last and ("out of memory" in last[-1] or "OOM" in last[-1]), stderr)
         expect(f"Redis {r.url} " in last[-1], f"the server is not named: {stderr}")  # (held-out pass)
+        # Held-out pass 13: the workers' exit lines gave the OOM without the server.
+        oom = [l for l in log_lines(tmp) if " exit reason=redis_error " in l]
+        expect(all(f'error="Redis {r.url}: ' in l for l in oom), f"workers' exit lines: {oom}")
 
 
 def test_embedded_redis_out_of_memory_names_redis_args(tmp):
@@ -1433,7 +1512,9 @@ def test_job_keys_deleted_on_a_live_redis(tmp):
         rc, _, stderr = finish(p)
         expect(rc == 0, f"FLUSHALL: exit {rc}: {stderr}")
         expect(read(out) == serial(tmp, data), "FLUSHALL: counts differ from serial")
-        expect(any(" job_lost " in l for l in log_lines(tmp)), "FLUSHALL: no job_lost event")
+        lost = [l for l in log_lines(tmp) if " job_lost " in l]
+        # Held-out pass 13: it said "(restored without it)" only, which no restart did here.
+        expect(lost and "(restored without it, or its keys were deleted)" in lost[0], f"FLUSHALL: job_lost: {lost}")
 
         p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
                                        REDIS_RETRY_SECONDS=1), data, "--redis", r.url, "--replace")
@@ -1786,6 +1867,29 @@ def test_shuffle_remote_workers_with_another_spill_dir_say_so(tmp):
         expect(read(out) == serial(tmp, data), "counts differ from serial")
 
 
+def test_a_young_job_without_workers_does_not_say_no_worker_alive(tmp):
+    # Held-out pass 13: `run --workers 0`'s first progress line, the job milliseconds old, said
+    # "no worker alive (none read or heartbeat in Redis for 3 s)".
+    data = gen(tmp, 2, 300)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp, SPILL_DIR=spill), data, "--redis", r.url, "--workers", "0")
+        first = ""
+        try:
+            for line in p.stderr:
+                if line.startswith("progress: "):
+                    first = line
+                    break
+        finally:
+            w = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "late", "--spill-dir", spill],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rc, _, stderr = finish(p)
+        w.wait(timeout=30)
+    expect(rc == 0, f"exit {rc}: {stderr}")
+    expect(first and "no worker alive" not in first and "no worker seen yet: waiting for workers" in first,
+           f"first progress line: {first!r}")
+
+
 def test_remote_worker_stopped_mid_map_and_resumed_after_the_job_ended_sees_it_ended(tmp):
     # Held-out pass (shuffle): a remote worker SIGSTOPped while it held a map task and SIGCONTed
     # after another worker finished the job (run exited 0 and removed the job's spill directory)
@@ -1925,6 +2029,21 @@ def test_acl_refusals_anywhere_closed_stdout_and_a_lost_result_for_top(tmp):
         q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], **closed)
         expect(q.returncode == 6, f"top >&-: exit {q.returncode}: {q.stderr}")
         expect("errorstat_ERR" not in r.cli("INFO", "errorstats"), "top >&-: its lines reached Redis as commands")
+        # Held-out pass 13: a second writer that changes a count but no distinct word made top
+        # exit 8, but status showed the result unflagged (it compared the distinct words only).
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url, "--json"], capture_output=True, text=True)
+        expect(json.loads(q.stdout)["result"]["is_jobs"] is True, f"status --json of the job's result: {q.stdout}")
+        word = r.cli("ZRANGE", "count", "0", "0").strip()
+        r.cli("ZINCRBY", "count", "5", word)
+        q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 8 and "words recorded" in q.stderr, f"top of a changed result: exit {q.returncode}: {q.stderr}")
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 0 and "NOT the job's result" in q.stdout and "words recorded" in q.stdout,
+               f"status of a changed result: exit {q.returncode}: {q.stdout}")
+        q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url, "--json"], capture_output=True, text=True)
+        res = json.loads(q.stdout).get("result", {})
+        expect(res.get("is_jobs") is False and res["words_present"] == res["words_recorded"] + 5
+               and res["distinct_present"] == res["distinct_recorded"], f"status --json of a changed result: {q.stdout}")
         r.cli("DEL", "count")
         q = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
         expect(q.returncode == 8 and q.stdout == "" and "is not the one job" in q.stderr,
