@@ -42,7 +42,14 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
   };
   for (const std::string& arg : args) {
     std::error_code ec;
-    if (fs::is_directory(arg, ec)) {
+    if (HasGlobChars(arg)) {
+      // Always a pattern, as the reference's Python glob takes DATA_PATH, even where a file or
+      // directory is literally named so: a file literally named "*.csv" did not stand for the
+      // glob (it is one of its matches), nor does a directory so named (another user could
+      // plant one in a shared directory): a directory among the matches is refused like any
+      // non-regular input. A literal '*', '?' or '[' is written [*], [?], [[].
+      for (auto& f : Glob(arg)) add(std::move(f));
+    } else if (fs::is_directory(arg, ec)) {
       std::vector<std::string> files;
       for (const auto& entry : fs::directory_iterator(arg, ec)) {
         // Like the glob dir/*.csv (and the reference's Python glob): a name beginning with '.'
@@ -56,11 +63,6 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
       if (files.empty()) throw InputError(arg, 0, "directory holds no .csv file");
       std::sort(files.begin(), files.end());
       for (auto& f : files) add(std::move(f));
-    } else if (HasGlobChars(arg)) {
-      // Always a pattern, as the reference's Python glob takes DATA_PATH: a file literally
-      // named "*.csv" did not stand for the glob (it is one of its matches); a literal '*',
-      // '?' or '[' is written [*], [?], [[].
-      for (auto& f : Glob(arg)) add(std::move(f));
     } else {
       add(arg);
     }

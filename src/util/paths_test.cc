@@ -74,5 +74,19 @@ TEST(ExpandInputs, APathWithGlobCharactersIsAlwaysAPattern) {
   EXPECT_EQ(ExpandInputs({d + "/x[[]1].csv"}), (std::vector<std::string>{d + "/x[1].csv"}));
 }
 
+// Ninth held-out pass: a directory literally named "*.csv" (another user can plant one in a
+// shared directory) replaced the whole glob by its own files, exit 0. It is one of the matches,
+// as in Python's glob (and then refused when opened: not a regular file).
+TEST(ExpandInputs, ADirectoryNamedLikeThePatternIsOneOfItsMatches) {
+  testing::TempDir dir;
+  const std::string& d = dir.path();
+  dir.Write("a.csv", "text\n");
+  dir.Write("b.csv", "text\n");
+  std::filesystem::create_directory(d + "/*.csv");
+  dir.Write("*.csv/planted.csv", "text\n");
+  EXPECT_EQ(ExpandInputs({d + "/*.csv"}),
+            (std::vector<std::string>{d + "/*.csv", d + "/a.csv", d + "/b.csv"}));
+}
+
 }  // namespace
 }  // namespace wc

@@ -418,9 +418,11 @@ void OutputFile::Commit(Keep keep) {
   }
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     int err = errno;
-    if (keep == Keep::kOnFailure) {
+    struct stat tmp_st {};
+    if (keep == Keep::kOnFailure && ::lstat(tmp_.c_str(), &tmp_st) == 0) {
       // Something appeared in the way since the start (another user's directory): the whole
-      // result stays, under its temporary name, and the message says where.
+      // result stays, under its temporary name, and the message says where. (Gone with its
+      // directory, it is not said to be kept: the error below says the rename failed.)
       const std::string kept = std::move(tmp_);
       tmp_.clear();
       guard_.reset();
@@ -431,8 +433,13 @@ void OutputFile::Commit(Keep keep) {
                                     EscapeForLog(kept)),
                         err);
     }
+    const bool gone = err == ENOENT && ::lstat(tmp_.c_str(), &tmp_st) != 0;
     Abandon();
-    throw OutputError(path_, "cannot rename the finished file into place", err);
+    throw OutputError(path_,
+                      gone ? "cannot rename the finished file into place (its temporary file is "
+                             "gone: was its directory removed? nothing was kept)"
+                           : "cannot rename the finished file into place",
+                      err);
   }
   committed_ = true;
   tmp_.clear();

@@ -433,6 +433,17 @@ def check_link_races_and_chains(wc, secret):
             leaked += "TOPSECRET" in p.stdout
         check("a link swapped between the check and the open: the private file never counted", leaked == 0,
               f"{leaked} of 100 runs counted it")
+        # Ninth pass: run planned the path of one resolution with another's stamp and check (the
+        # secret published 1 run in 5 to 42). Its plan now keeps what was checked and opened.
+        if shutil.which("redis-server"):
+            cfg = config_file(os.path.join(bed, "run.json"), bed, {})
+            out = os.path.join(bed, "out.tsv")
+            leaked = 0
+            for _ in range(20):
+                p = run(wc, "run", "-q", "--config", cfg, "--data", target, "--out", out, text=True, timeout=60)
+                leaked += "TOPSECRET" in p.stdout or (p.returncode == 0 and "TOPSECRET" in open(out).read())
+            check("run on a link swapped while it is planned: the private file never counted", leaked == 0,
+                  f"{leaked} of 20 runs counted it")
     finally:
         if loop is not None:
             loop.kill()
@@ -720,6 +731,18 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     if kept:
         check("--out taken by a directory mid-run: the kept file is the whole result",
               open(kept.group(1), "rb").read() == exp, kept.group(1))
+
+    # Ninth pass: --out's directory removed mid-run: the message said the counts were kept in a
+    # temporary file that was gone with it.
+    gone_dir = os.path.join(os.path.dirname(cfg_slow), "od")
+    os.mkdir(gone_dir)
+    p = subprocess.Popen([wc, "run", "-q", "--config", cfg_slow, "--data", data, "--out", os.path.join(gone_dir, "r.tsv")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    shutil.rmtree(gone_dir)
+    _, err = p.communicate(timeout=120)
+    check("--out's directory removed mid-run: exit 6, not said to be kept",
+          p.returncode == 6 and "kept in" not in err and "its temporary file is gone" in err, (p.returncode, err))
 
     # A LOGFILE that is a FIFO of this user whose reader does not read: a signal still stops run.
     many = os.path.join(tmp, "many-small")
