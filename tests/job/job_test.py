@@ -1631,7 +1631,9 @@ def test_status_waits_while_the_embedded_redis_restarts(tmp):
     # Held-out pass: `status --config` during a forced restart's downtime exited 2 "no --redis
     # given and no embedded Redis of a running job", although a job ran. It now waits up to
     # REDIS_DOWNTIME + 2 s for the server to come back (0), and past that says what is true (4).
-    data = gen(tmp, 4, 300)
+    # (Each window keeps at least one task: a forced crash waits until a checkpoint holds some;
+    # enough tasks for three crashes.)
+    data = gen(tmp, 12, 300)
     cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, COMMIT_MAX_TASKS=1, REDIS_RESTART_INTERVAL=1,
                  REDIS_DOWNTIME=3, CHECKPOINT_INTERVAL=0.5)
     impatient = os.path.join(tmp, "impatient.json")  # same STATE_DIR, REDIS_DOWNTIME 0: waits 2 s
