@@ -346,7 +346,9 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c, const Location& l) {
   }
   s.failed = store.Failures(c);
   s.distinct_words = store.DistinctWords(c);
-  if (state.done()) s.result = ResultCheck::Of(state, store.ResultSum(c));
+  s.job_counts_key = OtherCountsKey(state, s.counts_key);
+  if (state.done() && s.job_counts_key.empty())
+    s.result = ResultCheck::Of(state, store.ResultSum(c));
   std::string info(c.Command({"INFO", "persistence"}).str());
   s.checkpoint.last_save_unix = c.Command({"LASTSAVE"}).integer();
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -360,6 +362,11 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c, const Location& l) {
 }
 
 }  // namespace
+
+std::string OtherCountsKey(const job::JobState& job, const std::string& counts_key) {
+  const std::string recorded = job.Get("count_key");
+  return recorded.empty() || recorded == counts_key ? std::string() : recorded;
+}
 
 ResultCheck ResultCheck::Of(const job::JobState& done_job, std::pair<int64_t, uint64_t> sum) {
   return ResultCheck{.distinct_recorded = done_job.Int("distinct"),
@@ -446,6 +453,13 @@ std::string StatusText(const JobStatus& s) {
                  differs ? " - NOT the job's result (" + s.result->Numbers() +
                                "): evicted, or written by someone else?"
                          : std::string());
+  if (!s.job_counts_key.empty()) {
+    fmt::format_to(to,
+                   "note:       the job on '{}' counts into '{}', not '{}' (COUNT of this "
+                   "config): '{}' is not checked against its record\n",
+                   EscapeForLog(s.stream), EscapeForLog(s.job_counts_key),
+                   EscapeForLog(s.counts_key), EscapeForLog(s.counts_key));
+  }
   return out;
 }
 
@@ -484,6 +498,8 @@ std::string StatusJson(const JobStatus& s) {
                    {"words_recorded", s.result->words_recorded},
                    {"words_present", s.result->words_present}};
   }
+  // Another job on the same IN counts elsewhere: COUNT is not checked against its record.
+  if (!s.job_counts_key.empty()) j["job_counts_key"] = s.job_counts_key;
   j["checkpoint"] = {{"last_save_unix", s.checkpoint.last_save_unix},
                      {"seconds_ago", s.checkpoint.seconds_ago},
                      {"in_progress", s.checkpoint.in_progress},
@@ -593,7 +609,14 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     // The top of a done job whose result is not the one it recorded (evicted, deleted, changed
     // by another writer: its distinct words or its total differ) is not printed: exit 8, as
     // `run` does.
-    if (job.done()) {
+    if (std::string other = OtherCountsKey(job, store.keys().counts); !other.empty()) {
+      // Another job on the same IN, with another COUNT: COUNT holds no result of its; printed
+      // as asked, unchecked, and said.
+      WriteStderrLine(fmt::format(
+          "wordcount top: note: the job on '{}' counts into '{}', not '{}' (COUNT of this "
+          "config): the top of '{}' is not checked against a job's record",
+          store.keys().stream, other, store.keys().counts, store.keys().counts));
+    } else if (job.done()) {
       if (const ResultCheck result = ResultCheck::Of(job, sum); result.differs()) {
         WriteStderrLine(
             fmt::format("wordcount top: the result in '{}' is not the one job {} recorded: {}; "

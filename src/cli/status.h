@@ -40,6 +40,10 @@ inline const std::set<std::string> kNumericRecordFields = {
 // record's `distinct` and `words`), both summed inside Redis (JobStore::ResultSum). A result
 // evicted, deleted or changed by another writer differs in one of them: `top` refuses to print
 // it (exit 8), `status` flags it. The one check both use.
+// The key `job` (a record read on IN) counts into, if it is another than `counts_key` (COUNT
+// of the config): a second job on the same IN with another COUNT; "" otherwise.
+std::string OtherCountsKey(const job::JobState& job, const std::string& counts_key);
+
 struct ResultCheck {
   int64_t distinct_recorded = 0, distinct_present = 0;
   int64_t words_recorded = 0;
@@ -75,6 +79,9 @@ struct JobStatus {
   std::vector<std::pair<std::string, std::string>> failed;  // (task, why)
   int64_t distinct_words = 0;                               // members of COUNT
   std::optional<ResultCheck> result;                        // a done job's result, checked
+  // The job on the stream counts into another key than COUNT (its record's count_key): two
+  // jobs share IN. Its result is not in COUNT, which is then not checked against its record.
+  std::string job_counts_key;
   struct Checkpoint {
     int64_t last_save_unix = 0, seconds_ago = 0;
     bool in_progress = false;  // a BGSAVE runs

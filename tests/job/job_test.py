@@ -859,6 +859,32 @@ def test_replace_removes_the_replaced_shuffle_jobs_map_outputs_where_they_are(tm
                f"the replaced job's map outputs stay: {os.listdir(first_spill)}")
 
 
+def test_status_and_top_when_another_job_on_the_same_in_counts_elsewhere(tmp):
+    # Ninth held-out pass: two jobs one after the other on one IN with other COUNT keys (cnt2,
+    # then cnt7): `status --config` of the first checked cnt2 against the second job's record
+    # ("NOT the job's result: evicted, or written by someone else?") and `top` exited 8 - about
+    # an intact result. The record names its own count_key: COUNT is said to be another job's.
+    data, other = gen(tmp, 3, 300), gen(tmp, 1, 300, seed=2, name="other")
+    with Redis(tmp) as r:
+        first = config(tmp, COUNT="cnt2")
+        shutil.copy(first, os.path.join(tmp, "first.json"))
+        first = os.path.join(tmp, "first.json")
+        p, _ = start_run(tmp, first, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        p, _ = start_run(tmp, config(tmp, COUNT="cnt7"), other, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        q = subprocess.run([WC, "status", "--redis", r.url, "--config", first], capture_output=True, text=True)
+        expect(q.returncode == 0 and "NOT the job's result" not in q.stdout
+               and "counts into 'cnt7', not 'cnt2'" in q.stdout, f"status: exit {q.returncode}: {q.stdout} {q.stderr}")
+        q = subprocess.run([WC, "status", "--json", "--redis", r.url, "--config", first], capture_output=True, text=True)
+        expect(q.returncode == 0 and json.loads(q.stdout).get("job_counts_key") == "cnt7", q.stdout)
+        q = subprocess.run([WC, "top", "--redis", r.url, "--config", first], capture_output=True, text=True)
+        expect(q.returncode == 0 and "counts into 'cnt7', not 'cnt2'" in q.stderr and q.stdout.count(":") == 3,
+               f"top: exit {q.returncode}: {q.stdout} {q.stderr}")
+
+
 def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
     # Held-out passes, external side: a SIGSTOPped server held every coordinator call for the 30 s
     # reply timeout; then, with REDIS_RETRY_SECONDS 3, exit 4 came after 6.2 s (the call that
