@@ -195,8 +195,9 @@ def finish(p, timeout=120):
 
 @contextlib.contextmanager
 def tmpfs(path, size):
-    """A tmpfs of `size` (mount's "1m") mounted on the existing directory `path` for the block,
-    always unmounted; yields False (and says why) if it cannot be mounted (needs root)."""
+    """A tmpfs of `size` (mount's "1m") mounted on the directory `path` (made if missing) for the
+    block, always unmounted; yields False (and says why) if it cannot be mounted (needs root)."""
+    os.makedirs(path, exist_ok=True)
     m = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], capture_output=True, text=True)
     if m.returncode != 0:
         print(f"     skip: cannot mount a {size} tmpfs (needs root): {m.stderr.strip()}")
@@ -1101,7 +1102,6 @@ def test_full_state_dir_is_an_output_error(tmp):
     # Held-out pass: a STATE_DIR on a full file system was exit 2 (a usage error). It is an
     # output that cannot be written: exit 6, named, and nothing the run made is left there.
     state = os.path.join(tmp, "state")
-    os.makedirs(state)
     with tmpfs(state, "1m") as mounted:
         if not mounted:
             return
@@ -1141,7 +1141,6 @@ def test_full_state_dir_with_forced_crashes_ends(tmp):
     # A forced crash waits while the last checkpoint failed; the job ends, exact, or with exit 6
     # naming the directory when a save it needs fails.
     state = os.path.join(tmp, "state")
-    os.makedirs(state)
     with tmpfs(state, "2m") as mounted:
         if not mounted:
             return
@@ -1616,7 +1615,6 @@ def test_shuffle_full_spill_dir_is_an_output_error(tmp):
     # named FAILED, a partial --out) after MAX_DELIVERIES x CLAIM_IDLE_MS per map. It is an
     # output error: exit 6 at once, naming the directory and about how much space the job needs.
     spill = os.path.join(tmp, "spill")
-    os.makedirs(spill)
     with tmpfs(spill, "5m") as mounted:
         if not mounted:
             return
