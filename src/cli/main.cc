@@ -37,6 +37,7 @@
 #include "redis/connection.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/safe_files.h"
 #include "util/signals.h"
 
 namespace {
@@ -264,6 +265,10 @@ int Dispatch(int argc, char** argv) {
   if (top_redis->count() == 0 && env_redis) top_where.url_source = "$WC_REDIS";
   if (status_redis->count() == 0 && env_redis) status_where.url_source = "$WC_REDIS";
 
+  // --out naming standard output (/dev/stdout, /dev/fd/1) is `-`: the counts alone there, not
+  // the top lines after them in the same stream.
+  for (std::string* out : {&serial.out, &run.out})
+    if (wc::DescriptorNamed(*out) == STDOUT_FILENO) *out = "-";
   wc::InstallStopAnswer(*r ? wc::StopAnswer::kStopCleanly : wc::StopAnswer::kRemoveTempsAndDie);
   try {
     if (*s) return RunSerial(serial);

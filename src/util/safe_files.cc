@@ -302,9 +302,24 @@ bool OwnDescriptorName(const std::string& path) {
 
 }  // namespace
 
+int DescriptorNamed(const std::string& path) {
+  if (path == "/dev/stdout") return 1;
+  if (path == "/dev/stderr") return 2;
+  for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (!path.starts_with(prefix)) continue;
+    const std::string_view digits = std::string_view(path).substr(prefix.size());
+    int fd = -1;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
+    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) return fd;
+  }
+  return -1;
+}
+
 void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs) {
   struct stat o {};
-  if (::lstat(out.c_str(), &o) != 0 || !S_ISREG(o.st_mode)) return;
+  // A descriptor's name (/dev/fd/3) is written in place: the file it is open on counts.
+  const int fd = DescriptorNamed(out);
+  if ((fd >= 0 ? ::fstat(fd, &o) : ::lstat(out.c_str(), &o)) != 0 || !S_ISREG(o.st_mode)) return;
   for (const std::string& in : inputs) {
     struct stat i {};
     if (::stat(in.c_str(), &i) == 0 && i.st_dev == o.st_dev && i.st_ino == o.st_ino) {
@@ -338,6 +353,15 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
           path_, fmt::format("cannot write: a {} that belongs to another user (uid "
                              "{}) in a directory others can write to; refused",
                              S_ISFIFO(st.st_mode) ? "named pipe" : "special file", st.st_uid));
+    }
+    // A descriptor's name is that descriptor, duplicated: opening /dev/stdout again would make
+    // another open file at offset 0 (without O_APPEND), written over what the shell's
+    // redirection (`>> file`) or this process's own output put there.
+    if (const int fd = DescriptorNamed(path_); fd >= 0) {
+      fd_ = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+      if (fd_.get() < 0) throw OutputError(path_, "cannot open", errno);
+      in_place_ = true;
+      return;
     }
     // O_NONBLOCK: a FIFO without a reader fails at once instead of hanging.
     fd_ =

@@ -48,6 +48,11 @@ void CheckSafeDirectory(const std::string& dir, std::string_view what);
 // directory or one without .csv files. A missing or unreadable `outdir` passes (it is created
 // next, or the first file written there fails, named).
 void RefuseCsvFiles(const std::string& outdir, std::string_view command);
+// The descriptor an output path names: 1 for /dev/stdout, 2 for /dev/stderr, N for /dev/fd/N
+// and /proc/self/fd/N; -1 for any other path. Such an output is that descriptor (duplicated),
+// written in place at its offset, never opened again; `--out` naming standard output is `-`.
+int DescriptorNamed(const std::string& path);
+
 // What to add to an open(O_WRONLY | O_NONBLOCK) failure of `path`: " (a FIFO that no process
 // reads: start its reader first)" for ENXIO on a FIFO, else "".
 std::string NoReaderHint(const std::string& path, int err);

@@ -677,6 +677,36 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     check("a dead process's temporary: removed by the next write", not os.path.exists(stale), os.listdir(tmp))
     check("a live process's temporary: kept", os.path.exists(alive))
     os.remove(alive)
+    # Tenth pass: --out /dev/stdout (or /dev/fd/N) was opened again: a new open file at offset 0,
+    # written over what the redirection or the top lines put there (`>> file` lost its content,
+    # exit 0); /dev/fd/N open on an input replaced the input. A descriptor's name is that
+    # descriptor; standard output is `-`; an input behind a descriptor is refused.
+    ref = os.path.join(tmp, "ref-dev.tsv")
+    run(wc, "serial", "-q", "--out", ref, data)
+    appended = os.path.join(tmp, "appended.tsv")
+    with open(appended, "w") as fh:
+        fh.write("PRECIOUS\n")
+    with open(appended, "a") as fh:
+        p = subprocess.run([wc, "serial", "-q", "--out", "/dev/stdout", data], stdout=fh, stderr=subprocess.PIPE)
+    check("--out /dev/stdout >> file: exit 0, the file's content kept, the counts alone after it",
+          p.returncode == 0 and open(appended, "rb").read() == b"PRECIOUS\n" + open(ref, "rb").read(),
+          (p.returncode, open(appended, "rb").read()[:80]))
+    fd_out = os.path.join(tmp, "fd3.tsv")
+    p = subprocess.run(["sh", "-c", f'exec "$0" serial -q --out /dev/fd/3 "$1" 3>"$2"', wc, data, fd_out],
+                       capture_output=True)
+    check("--out /dev/fd/3: the counts through descriptor 3", p.returncode == 0 and
+          open(fd_out, "rb").read() == open(ref, "rb").read(), (p.returncode, p.stderr))
+    victim_in = os.path.join(tmp, "fd-input")
+    os.makedirs(victim_in, exist_ok=True)
+    shutil.copy(os.path.join(data, "tweets_0001.csv"),
+                os.path.join(victim_in, "a.csv"))
+    before_fd = open(os.path.join(victim_in, "a.csv"), "rb").read()
+    p = subprocess.run(["sh", "-c", f'exec "$0" serial -q --out /dev/fd/3 "$1" 3<>"$1/a.csv"', wc, victim_in],
+                       capture_output=True, text=True)
+    check("--out /dev/fd/3 open on an input: exit 2, the input untouched",
+          p.returncode == 2 and "is the input file" in p.stderr
+          and open(os.path.join(victim_in, "a.csv"), "rb").read() == before_fd, (p.returncode, p.stderr))
+
     # Sixth pass: --out naming a FIFO nobody reads said only ENXIO ("No such device or address").
     lonely = os.path.join(tmp, "lonely.fifo")
     os.mkfifo(lonely)
