@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <memory>
 #include <string_view>
@@ -71,7 +72,14 @@ class PartWriter {
     std::unique_ptr<OutputFile> out =
         next_ ? std::move(next_) : std::make_unique<OutputFile>(PartPath(parts_.size() + 1));
     out->Write(header_);
-    out->Write(std::string_view(in_.data() + part_begin_, end - part_begin_));
+    try {
+      out->Write(std::string_view(in_.data() + part_begin_, end - part_begin_));
+    } catch (const OutputError& e) {
+      // write(2) from pages of an input truncated meanwhile fails with EFAULT: the input
+      // changed, not the output.
+      if (e.error() == EFAULT) in_.CheckUnchanged();
+      throw;
+    }
     out->Finish();  // closed: a split into many parts does not hold a descriptor per part
     parts_.push_back(std::move(out));
   }

@@ -275,10 +275,14 @@ Resolution Resolve(const std::string& path) {
     if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) throw fail(errno);
     if (S_ISLNK(st.st_mode)) {
       if (++links > 40) throw fail(ELOOP);
-      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-      ssize_t n = ::readlinkat(fd.get(), "", target.data(), target.size());
+      // st_size is 0 for /proc's links (/proc/self/fd/N): grow the buffer until it fits.
+      std::string target(std::max<size_t>(static_cast<size_t>(st.st_size) + 1, 256), '\0');
+      ssize_t n;
+      while ((n = ::readlinkat(fd.get(), "", target.data(), target.size())) >= 0 &&
+             static_cast<size_t>(n) >= target.size() && target.size() < (1u << 16))
+        target.resize(target.size() * 2);
       if (n < 0) throw fail(errno);
-      if (static_cast<size_t>(n) >= target.size()) throw fail(ELOOP);  // changed as it was read
+      if (static_cast<size_t>(n) >= target.size()) throw fail(ENAMETOOLONG);
       target.resize(static_cast<size_t>(n));
       if (st.st_uid != ::geteuid() && st.st_uid != 0) r.foreign.push_back({st.st_uid, where(name)});
       if (!target.empty() && target[0] == '/') to_root();

@@ -696,6 +696,14 @@ def test_outputs_third_pass(wc, tmp, data, exp):
                        capture_output=True)
     check("--out /dev/fd/3: the counts through descriptor 3", p.returncode == 0 and
           open(fd_out, "rb").read() == open(ref, "rb").read(), (p.returncode, p.stderr))
+    # An input through /proc/self/fd/N (a link /proc reports as 0 bytes long) was "Too many
+    # levels of symbolic links": it is the file descriptor N is open on.
+    one = os.path.join(data, "tweets_0001.csv")
+    p = subprocess.run(["sh", "-c", 'exec "$0" serial -q --top 0 --out - /proc/self/fd/5 5<"$1"', wc, one],
+                       capture_output=True)
+    q = run(wc, "serial", "-q", "--top", "0", "--out", "-", one)
+    check("an input through /proc/self/fd/N: counted as its file", p.returncode == 0 and p.stdout == q.stdout,
+          (p.returncode, p.stderr))
     victim_in = os.path.join(tmp, "fd-input")
     os.makedirs(victim_in, exist_ok=True)
     shutil.copy(os.path.join(data, "tweets_0001.csv"),
