@@ -99,7 +99,10 @@ BeginResult JobClaim::Begin(Connection& c, const std::string& new_id) {
     BeginResult b =
         store_.Begin(c, new_id, spec_.identity, spec_.owner, kLeaseMs, spec_.replace, spec_.info);
     using K = BeginResult::Kind;
-    if (b.kind == K::kBusy && takeovers < 3 && OwnerIsDeadHere(b.owner)) {
+    // A busy job is the one on our stream, or the job of another stream whose result is the
+    // COUNT we share (that one is never ours to take over: its record is on its own stream).
+    if (b.kind == K::kBusy) b.count_holder = store_.State(c).id() != b.id;
+    if (b.kind == K::kBusy && !b.count_holder && takeovers < 3 && OwnerIsDeadHere(b.owner)) {
       // Its coordinator died on this host: end its lease, then begin again (and resume).
       bool taken = store_.TakeOver(c, b.id, b.owner);
       Log::Warn("lease_taken_over", "job={} owner=\"{}\" taken={}", b.id, b.owner, taken);
@@ -122,6 +125,12 @@ BeginResult JobClaim::Begin(Connection& c, const std::string& new_id) {
 std::string JobClaim::Refusal(const BeginResult& b, const std::string& stream) {
   switch (b.kind) {
     case BeginResult::Kind::kBusy:
+      if (b.count_holder) {
+        return fmt::format(
+            "job {} ({}) of {}, on another stream (IN), counts into the COUNT key this job would "
+            "count into (lease live for {:.1f} s more): refusing to delete its result under it",
+            b.id, b.state, b.owner, b.lease_left_ms / 1000.0);
+      }
       return fmt::format(
           "job {} ({}) of {} holds the keys of '{}' (lease live for {:.1f} s more); refusing "
           "to start a second job on them",

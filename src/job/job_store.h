@@ -65,6 +65,7 @@ struct BeginResult {
   int64_t lease_left_ms = 0;   // busy
   std::string reason;          // failed
   std::string replaced_spill;  // created over a shuffle job: that job's spill directory name
+  bool count_holder = false;   // busy: the job is another stream's, holding the COUNT we share
 };
 
 using WordCountPairs = std::vector<std::pair<std::string, uint64_t>>;

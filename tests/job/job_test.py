@@ -886,6 +886,27 @@ def test_status_and_top_when_another_job_on_the_same_in_counts_elsewhere(tmp):
                f"top: exit {q.returncode}: {q.stdout} {q.stderr}")
 
 
+def test_a_count_key_held_by_a_stopped_job_on_another_in_is_a_refusal(tmp):
+    # Tenth held-out pass: a job whose COUNT is the result of a stopped, unfinished job on
+    # another IN (its lease still live) ended with exit 4 and Redis's raw STALEJOB: the run tried
+    # to take over that job (its coordinator dead on this host) on its own stream. Exit 7 naming
+    # the other job, as the README's refusal.
+    data, other = gen(tmp, 8, 1000), gen(tmp, 2, 1000, seed=5, name="other")
+    with Redis(tmp) as r:
+        first = config(tmp, IN="inK1", COUNT="shared", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1)
+        p, _ = start_run(tmp, first, data, "--redis", r.url)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)  # 8 tasks of 1 s on 2 workers: mid-job
+        rc, _, stderr = finish(p)
+        expect(rc == 143, f"first: exit {rc}: {stderr}")
+        p, _ = start_run(tmp, config(tmp, IN="inK2", COUNT="shared"), other, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 7 and "on another stream (IN), counts into the COUNT key" in stderr
+               and "STALEJOB" not in stderr, f"second: exit {rc}: {stderr}")
+
+
 def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
     # Held-out passes, external side: a SIGSTOPped server held every coordinator call for the 30 s
     # reply timeout; then, with REDIS_RETRY_SECONDS 3, exit 4 came after 6.2 s (the call that
