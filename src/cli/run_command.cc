@@ -286,13 +286,15 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   // Created first: a destination that cannot be written fails at once (exit 6), before any
   // counting; it appears at its path only when every count is in it (util/safe_files.h).
   std::optional<OutputFile> out;
-  if (!args.out.empty() && args.out != "-") {
+  if (!args.out.empty()) {
     try {
-      RefuseInputAsOutput(args.out, ExpandInputs({args.job.data.value_or(config.data_path)}));
+      // `-` is standard output: open on an input (`>> input`), it too would write into it.
+      RefuseInputAsOutput(args.out == "-" ? "/dev/stdout" : args.out,
+                          ExpandInputs({args.job.data.value_or(config.data_path)}));
     } catch (const InputError&) {
       // No input matched: the job says so.
     }
-    out.emplace(args.out);
+    if (args.out != "-") out.emplace(args.out);
   }
   ProgressLine progress(args.quiet);
   job::RunOptions options = args.job;

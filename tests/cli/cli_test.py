@@ -714,6 +714,13 @@ def test_outputs_third_pass(wc, tmp, data, exp):
     check("--out /dev/fd/3 open on an input: exit 2, the input untouched",
           p.returncode == 2 and "is the input file" in p.stderr
           and open(os.path.join(victim_in, "a.csv"), "rb").read() == before_fd, (p.returncode, p.stderr))
+    # Eleventh pass: standard output open on an input (`--out - >> input`) appended the counts
+    # to that input, exit 0: refused like its name.
+    p = subprocess.run(["sh", "-c", 'exec "$0" serial -q --out - "$1" >>"$1"', wc,
+                        os.path.join(victim_in, "a.csv")], capture_output=True, text=True)
+    check("--out - with standard output open on an input: exit 2, the input untouched",
+          p.returncode == 2 and "is the input file" in p.stderr
+          and open(os.path.join(victim_in, "a.csv"), "rb").read() == before_fd, (p.returncode, p.stderr))
 
     # Sixth pass: --out naming a FIFO nobody reads said only ENXIO ("No such device or address").
     lonely = os.path.join(tmp, "lonely.fifo")
