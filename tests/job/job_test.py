@@ -241,6 +241,14 @@ def worker_pids(parent):
     return [pid for pid, cmdline in children(parent) if b"\0worker\0" in cmdline]
 
 
+def wait_log(tmp, *needles, timeout=30, poll=0.05):
+    """Until a line of the test's LOGFILE holds one of `needles`, or `timeout` s (no error: the
+    caller's next check says what is missing)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not any(any(n in l for n in needles) for l in log_lines(tmp)):
+        time.sleep(poll)
+
+
 def log_lines(tmp):
     try:
         with open(os.path.join(tmp, "wc.log")) as fh:
@@ -728,9 +736,7 @@ def test_hand_started_worker_whose_recorded_failure_ends_the_job_exits_0(tmp):
     cfg = config(tmp, MAX_DELIVERIES=1, CLAIM_IDLE_MS=300)
     p, out = start_run(tmp, cfg, data, "--workers", "0")
     state = os.path.join(tmp, "state")
-    deadline = time.time() + 30
-    while time.time() < deadline and not any(" job_created " in l for l in log_lines(tmp)):
-        time.sleep(0.05)
+    wait_log(tmp, " job_created ", timeout=30, poll=0.05)
     expect(any(" job_created " in l for l in log_lines(tmp)), "no job_created:\n" + "\n".join(log_lines(tmp)))
     job_dir = os.path.join(state, next(d for d in os.listdir(state) if d.startswith("job-")))
     moved = sorted(f for f in os.listdir(data) if f.endswith(".csv"))[0]
@@ -765,9 +771,7 @@ def test_a_job_kept_for_other_data_is_named_by_the_rerun_and_by_status(tmp):
     data = gen(tmp, 3, 2000)
     cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, CHECKPOINT_INTERVAL=0.2)
     p, out = start_run(tmp, cfg, data)
-    deadline = time.time() + 30
-    while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
-        time.sleep(0.05)
+    wait_log(tmp, " claim ", timeout=30, poll=0.05)
     p.send_signal(signal.SIGINT)
     rc, _, stderr = finish(p)
     expect(rc == 130, f"exit {rc}: {stderr}")
@@ -842,9 +846,7 @@ def test_replace_removes_the_replaced_shuffle_jobs_map_outputs_where_they_are(tm
     with Redis(tmp) as r:
         cfg = config(tmp, MODE="shuffle", SPILL_DIR=first_spill, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1)
         p, _ = start_run(tmp, cfg, data, "--redis", r.url)
-        deadline = time.time() + 30
-        while time.time() < deadline and not any(" map task=" in l for l in log_lines(tmp)):
-            time.sleep(0.05)
+        wait_log(tmp, " map task=", timeout=30, poll=0.05)
         p.send_signal(signal.SIGINT)
         rc, _, stderr = finish(p)
         expect(rc == 130, f"exit {rc}: {stderr}")
@@ -895,9 +897,7 @@ def test_a_count_key_held_by_a_stopped_job_on_another_in_is_a_refusal(tmp):
     with Redis(tmp) as r:
         first = config(tmp, IN="inK1", COUNT="shared", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1)
         p, _ = start_run(tmp, first, data, "--redis", r.url)
-        deadline = time.time() + 20
-        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
-            time.sleep(0.02)
+        wait_log(tmp, " claim ", timeout=20, poll=0.02)
         p.send_signal(signal.SIGTERM)  # 8 tasks of 1 s on 2 workers: mid-job
         rc, _, stderr = finish(p)
         expect(rc == 143, f"first: exit {rc}: {stderr}")
@@ -918,9 +918,7 @@ def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
         try:
             p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=retry),
                              data, "--redis", r.url, "--replace")
-            deadline = time.time() + 20
-            while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
-                time.sleep(0.02)
+            wait_log(tmp, " claim ", timeout=20, poll=0.02)
             r.proc.send_signal(signal.SIGSTOP)
             t0 = time.time()
             rc, _, stderr = finish(p, timeout=30)
@@ -1099,9 +1097,7 @@ def test_a_worker_stopped_by_a_signal_says_so_last(tmp):
                               "--wait-seconds", "60", "--logfile", log],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.time() + 20
-            while time.time() < deadline and not any(" byhand[" in l for l in log_lines(tmp)):
-                time.sleep(0.05)
+            wait_log(tmp, " byhand[", timeout=20, poll=0.05)
             time.sleep(0.3)
             w.send_signal(signal.SIGTERM)
             _, err = w.communicate(timeout=20)
@@ -1237,9 +1233,7 @@ def test_redis_that_starts_evicting_mid_job_is_the_eviction_refusal(tmp):
     with Redis(tmp) as r:
         p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, REDIS_RETRY_SECONDS=3),
                          data, "--redis", r.url)
-        deadline = time.time() + 20
-        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
-            time.sleep(0.02)
+        wait_log(tmp, " claim ", timeout=20, poll=0.02)
         r.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
         r.cli("CONFIG", "SET", "maxmemory", "1mb")
         rc, stdout, stderr = finish(p, timeout=60)
@@ -1488,9 +1482,7 @@ def test_status_of_a_dead_coordinators_job_says_its_owner_is_gone_and_its_lease_
     data = gen(tmp, 4, 1000)
     with Redis(tmp) as r:
         p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1), data, "--redis", r.url)
-        deadline = time.time() + 20
-        while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
-            time.sleep(0.02)
+        wait_log(tmp, " claim ", timeout=20, poll=0.02)
         p.send_signal(signal.SIGKILL)
         p.wait()
         time.sleep(0.3)  # its workers go with it (PDEATHSIG)
@@ -1831,9 +1823,7 @@ def test_status_of_a_stopped_job_or_another_user_says_so_and_a_rerun_removes_the
     cfg = config(tmp, MODE="shuffle", SPILL_DIR=spill, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1,
                  COMMIT_MAX_TASKS=1)
     p, out = start_run(tmp, cfg, data)
-    deadline = time.time() + 20
-    while time.time() < deadline and not any(" claim " in l for l in log_lines(tmp)):
-        time.sleep(0.05)
+    wait_log(tmp, " claim ", timeout=20, poll=0.05)
     if os.geteuid() == 0:  # another user: the state directory is not readable by it
         shared = tempfile.mkdtemp(prefix="wc-other-")
         try:
@@ -2000,9 +1990,7 @@ def test_a_file_changed_after_some_of_its_ranges_were_counted_says_so(tmp):
     data = gen(tmp, 1, 4000)
     cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, COMMIT_MAX_TASKS=1, CHUNK_BYTES=200000)
     p, _ = start_run(tmp, cfg, data)
-    deadline = time.time() + 30
-    while time.time() < deadline and not any(" counted " in l or " map task=" in l for l in log_lines(tmp)):
-        time.sleep(0.02)
+    wait_log(tmp, " counted ", " map task=", timeout=30, poll=0.02)
     with open(os.path.join(data, "tweets_0001.csv"), "a") as fh:
         fh.write('"late line"\n')
     rc, _, stderr = finish(p)
