@@ -1,6 +1,8 @@
 #!lua name=wordcount
 --
--- Redis functions of wordcount: the job protocol, library version 3 (spec/protocol.md; v3 adds the publish phase). Load
+-- Redis functions of wordcount: the job protocol, library version 4 (v3 added the publish phase,
+-- v4 the file's ctime and inode to plan descriptors: a library that parses the old descriptors
+-- must never be handed new ones under the same function names). Load
 -- with:
 --   cat mylib.lua | redis-cli -x FUNCTION LOAD REPLACE
 -- (the wordcount binary embeds this file and loads it itself whenever a function is missing).
@@ -10,7 +12,8 @@
 -- KEYS of every function, always all nine, in this order (P = task stream, C = counts):
 --   1 P          stream  task entries
 --   2 P:job      hash    the job record
---   3 P:plan     hash    <n> -> "<begin>-<end>,<size>,<mtime>|<path>" or ",<size>,<mtime>|<path>"
+--   3 P:plan     hash    <n> -> "<begin>-<end>,<size>,<mtime>,<ctime>,<inode>|<path>", or with
+--                        an empty range for a whole file
 --   4 P:done     string  bitmap, bit n = plan task n finished (counted, or failed for good)
 --   5 P:failed   hash    task:<n> / map:<n> -> why
 --   6 C          zset    the word counts
@@ -18,7 +21,7 @@
 --   8 P:redo     set     map tasks sent back to be redone
 --   9 P:blocked  set     partitions whose reduce waits for redone maps
 -- plus P:foreign (hash, entry id -> reason, at most 1000 kept), always named P .. ':foreign',
--- P:parts (hash, partition r -> its reduced run, see wc_reduce_done_v3), named P .. ':parts',
+-- P:parts (hash, partition r -> its reduced run, see wc_reduce_done_v4), named P .. ':parts',
 -- and C .. ':holder' (string: the stream whose job created C; a begin on another stream does
 -- not delete C while that job's lease is live).
 --
@@ -49,10 +52,10 @@
 --     batch twice. Task numbers are compared as numbers ("1" and "01" are the same task).
 --   * An entry passed as task n (or part r) must really be that entry of this job: after the
 --     pending check, the entry's own fields are read (XRANGE) and must say job <id> task <n>
---     (part <r>), else an error and no write. wc_foreign_v3 likewise refuses an entry that is a
+--     (part <r>), else an error and no write. wc_foreign_v4 likewise refuses an entry that is a
 --     valid task or part of the job. Classification mirrors the workers' foreign rule; an entry
 --     with both task and part, or with a repeated job/task/part field, is foreign.
---   * wc_job_begin_v3: a done/failed job with another digest is replaced only once its lease
+--   * wc_job_begin_v4: a done/failed job with another digest is replaced only once its lease
 --     has expired (a live owner may still be reading C); the job's identity is the digest plus
 --     mode, tasks, parts, group, fname and column (a job of the same files counting another
 --     column is another job); failed + same identity + expired lease + replace 0 replies
@@ -352,7 +355,7 @@ local RESERVED = {
 
 local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 
--- wc_job_begin_v3: claim the keys for a job.
+-- wc_job_begin_v4: claim the keys for a job.
 --   KEYS: the nine. ARGV: new_id, digest, owner, lease_ms, mode, group, replace (0/1), tasks,
 --   parts, spill, fname, column, then (field, value) info pairs.
 -- Reply, by the current record (live = lease_until_ms > now; "same" = same digest, mode, tasks,
@@ -479,16 +482,18 @@ local function job_begin(keys, args)
   return {'created', new_id, epoch, rec.spill or ''}
 end
 
--- Splits a plan descriptor "<begin>-<end>,<size>,<mtime>|<path>" or ",<size>,<mtime>|<path>"
--- (a whole file; size and mtime (ns) are the file's when planned, which the worker checks
+-- Splits a plan descriptor "<begin>-<end>,<size>,<mtime>,<ctime>,<inode>|<path>" or
+-- ",<size>,<mtime>,<ctime>,<inode>|<path>" (a whole file; size, times (ns) and inode number are
+-- the file's when planned, which the worker checks
 -- against the file it opens); nil if malformed (the range's numbers may have up to 20 digits: a
 -- range to the end of a file ends at 2^64 - 1; begin < end).
 local function split_descriptor(d)
   local bar = string.find(d, '|', 1, true)
   if not bar or bar == #d then return nil end
   local head, path = string.sub(d, 1, bar - 1), string.sub(d, bar + 1)
-  local range, size, mtime = string.match(head, '^([0-9-]*),([0-9]+),(%-?[0-9]+)$')
-  if not range or #size > 20 or #mtime > 20 then return nil end
+  local range, size, mtime, ctime, inode =
+    string.match(head, '^([0-9-]*),([0-9]+),(%-?[0-9]+),(%-?[0-9]+),([0-9]+)$')
+  if not range or #size > 20 or #mtime > 20 or #ctime > 20 or #inode > 20 then return nil end
   if range ~= '' then
     local b, e = string.match(range, '^([0-9]+)-([0-9]+)$')
     if not b or #b > 20 or #e > 20 then return nil end
@@ -498,13 +503,14 @@ local function split_descriptor(d)
   return range, path
 end
 
--- wc_job_add_v3: add plan tasks first, first + 1, ...
---   KEYS: the nine. ARGV: id, epoch, first, descriptor, descriptor, ...  ("<range>,<size>,<mtime>|<path>")
+-- wc_job_add_v4: add plan tasks first, first + 1, ...
+--   KEYS: the nine. ARGV: id, epoch, first, descriptor, descriptor, ...
+--   ("<range>,<size>,<mtime>,<ctime>,<inode>|<path>")
 -- State creating, epoch the record's (else STALELEASE), first + count <= tasks. A plan field
 -- that exists must hold the same descriptor (an idempotent retry: skipped, no second entry),
 -- else error and nothing written. For each new one: HSET plan n d; XADD P * <fname> <path> job
 -- <id> task <n>. Reply: the number of tasks added by this call.
--- Descriptors are checked: a range is <begin>-<end> with begin < end, size and mtime are
+-- Descriptors are checked: a range is <begin>-<end> with begin < end, size, times and inode are
 -- numbers, the path is not empty.
 local function job_add(keys, args)
   local k = open_keys(keys)
@@ -541,7 +547,7 @@ local function job_add(keys, args)
   return #new
 end
 
--- wc_job_start_v3: ends the creation.
+-- wc_job_start_v4: ends the creation.
 --   KEYS: the nine. ARGV: id, epoch.
 -- State creating, epoch the record's, HLEN plan == tasks. Sets state count (direct) or map
 -- (shuffle); with 0 tasks a direct job is done at once and a shuffle job starts its reduce
@@ -562,7 +568,7 @@ local function job_start(keys, args)
   return set_state(k, 'map')
 end
 
--- wc_lease_v3: renews the coordinator's lease.
+-- wc_lease_v4: renews the coordinator's lease.
 --   KEYS: the nine. ARGV: id, epoch, lease_ms (>= 1), owner.
 -- Any state. If epoch is the record's: lease_until_ms = now + lease_ms, owner = owner;
 -- reply {state, lease ms left}. Else error STALELEASE job <id> is held by <owner> (epoch <e>).
@@ -578,7 +584,7 @@ local function lease(keys, args)
   return {rec.state, lease_ms}
 end
 
--- wc_job_fail_v3: the coordinator gives the job up.
+-- wc_job_fail_v4: the coordinator gives the job up.
 --   KEYS: the nine. ARGV: id, epoch, reason.
 -- Epoch the record's (else STALELEASE). States creating, count, map, reduce, publish: state failed,
 -- reason = reason; reply 1. Spec decisions: a failed job replies 0 and keeps its first reason
@@ -596,7 +602,7 @@ local function job_fail(keys, args)
   return 1
 end
 
--- wc_job_release_v3: gives the lease up (lease_until_ms = 0), so the next begin need not wait.
+-- wc_job_release_v4: gives the lease up (lease_until_ms = 0), so the next begin need not wait.
 -- A done job's P:parts (the reduced runs, kept for the coordinator's --out) is deleted too.
 --   KEYS: the nine. ARGV: id, epoch. Reply 1, or 0 if epoch is not the record's (no write).
 local function job_release(keys, args)
@@ -610,7 +616,7 @@ local function job_release(keys, args)
   return 1
 end
 
--- wc_job_takeover_v3: ends the lease of a coordinator that is provably dead (the caller saw that
+-- wc_job_takeover_v4: ends the lease of a coordinator that is provably dead (the caller saw that
 -- its process no longer exists on its host), so that the next begin resumes at once.
 --   KEYS: the nine. ARGV: id, owner (exactly as the record holds it).
 -- If the record's owner is `owner`: lease_until_ms = 0, reply 1; else 0 (no write).
@@ -626,7 +632,7 @@ end
 
 -- ---- worker side (fenced by job id; the group comes from the record) ----
 
--- wc_commit_v3 (direct): acknowledge count tasks and add their counts, atomically.
+-- wc_commit_v4 (direct): acknowledge count tasks and add their counts, atomically.
 --   KEYS: the nine. ARGV: id, n, then n pairs (entry_id, task_n), then (word, count) pairs.
 -- State count; in state done the reply is {0, first entry id} and nothing is written (a late
 -- duplicate). Entry ids distinct, task numbers distinct (as numbers) and < tasks, counts
@@ -716,7 +722,7 @@ local function ack_pending(k, rec, entry, kind, n)
   return true
 end
 
--- wc_fail_v3: a plan task (count task, map task, or redone map task) failed for good.
+-- wc_fail_v4: a plan task (count task, map task, or redone map task) failed for good.
 --   KEYS: the nine. ARGV: id, entry_id, task_n, message.
 -- States count, map, reduce (publish: a late entry, acknowledged, reply 0). Not pending -> 0,
 -- nothing written. Else (the entry must be task n
@@ -744,7 +750,7 @@ local function task_fail(keys, args)
   return 1
 end
 
--- wc_map_done_v3: map task m wrote its output.
+-- wc_map_done_v4: map task m wrote its output.
 --   KEYS: the nine. ARGV: id, entry_id, m.
 -- States map, reduce (a redone map), publish (a late entry: acknowledged, reply {0, 'publish'}).
 -- Not pending -> {0, state}, nothing written. Else (the entry
@@ -768,7 +774,7 @@ local function map_done(keys, args)
   return {1, task_finished(k, rec, m, dt)}
 end
 
--- wc_ack_finished_v3: an entry of a plan task that is already finished (a second entry of it,
+-- wc_ack_finished_v4: an entry of a plan task that is already finished (a second entry of it,
 -- a stolen one that was committed meanwhile, one a restarted Redis hands out again).
 --   KEYS: the nine. ARGV: id, entry_id, task_n.
 -- Task n's bit in P:done is 1 and the entry is pending -> (it must be task n of this job; else an
@@ -784,7 +790,7 @@ local function ack_finished(keys, args)
   return ack_pending(k, rec, entry, 'task', n) and 1 or 0
 end
 
--- wc_reduce_done_v3: partition r is reduced; its run is kept for the publisher.
+-- wc_reduce_done_v4: partition r is reduced; its run is kept for the publisher.
 --   KEYS: the nine. ARGV: id, entry_id, r, distinct, total (both ^[0-9]+$, <= 15 digits), run
 --   (the partition's (word, count) records, encoded by the reducer; any bytes: Redis keeps
 --   them, the publisher decodes them).
@@ -826,17 +832,17 @@ local function need_totals(rec, k, distinct, total)
   end
 end
 
--- wc_publish_v3: the job's result goes into C in one step and the job is done.
+-- wc_publish_v4: the job's result goes into C in one step and the job is done.
 --   KEYS: the nine. ARGV: id, entry_id (the publish entry), distinct, total, how, payload.
 --   how = 'restore': payload is the DUMP payload of the whole result (ZSET_2, made by the
 --         publisher from P:parts); RESTORE C 0 payload REPLACE.
---   how = 'written': the result was written into C by wc_publish_write_v3 before; payload ''.
+--   how = 'written': the result was written into C by wc_publish_write_v4 before; payload ''.
 -- State done -> {0, 'done'}, nothing written (a late duplicate). Else state publish, the entry
 -- pending and the record's publish entry, distinct and total equal to the record's (what the
 -- reducers recorded), how 'written' -> ZCARD C == distinct; else an error, nothing written.
 -- RESTORE is the first write: if the server refuses it (payload version or checksum, bad
 -- data, an ACL without RESTORE) the reply is {2, the error} and nothing is written; the
--- publisher then writes through wc_publish_write_v3. Else XACK, state done; reply {1, 'done'}.
+-- publisher then writes through wc_publish_write_v4. Else XACK, state done; reply {1, 'done'}.
 -- Repeating it writes the same set (RESTORE ... REPLACE, or ZADD of the same absolute counts).
 local function publish(keys, args)
   local k = open_keys(keys)
@@ -866,7 +872,7 @@ local function publish(keys, args)
   return {1, set_state(k, 'done')}
 end
 
--- wc_publish_write_v3: the fallback of wc_publish_v3 when RESTORE is refused: absolute
+-- wc_publish_write_v4: the fallback of wc_publish_v4 when RESTORE is refused: absolute
 -- (score, member) pairs of the result into C.
 --   KEYS: the nine. ARGV: id, then (score, member) pairs (score ^[1-9][0-9]*$, <= 15 digits).
 -- State publish (done -> 0, nothing written: a late duplicate), every score checked before the
@@ -887,7 +893,7 @@ local function publish_write(keys, args)
   return 1
 end
 
--- wc_redo_maps_v3: the reducer of partition r found the outputs of map tasks missing/corrupt.
+-- wc_redo_maps_v4: the reducer of partition r found the outputs of map tasks missing/corrupt.
 --   KEYS: the nine. ARGV: id, entry_id (the reduce entry), r, max_redos, then (m, reason) pairs.
 -- State reduce or publish, r < parts, every m < tasks (a map named twice counts once). Maps failed for good
 -- (failed has task:<m> or map:<m>) are skipped; none left -> 2 (the reducer goes on without
@@ -956,7 +962,7 @@ local function redo_maps(keys, args)
   return 1
 end
 
--- wc_foreign_v3: acknowledge a stream entry that is no task of the job (never counted).
+-- wc_foreign_v4: acknowledge a stream entry that is no task of the job (never counted).
 --   KEYS: the nine. ARGV: id, entry_id, reason.
 -- Any state. Not pending -> 0, nothing written. Else XACK, HINCRBY P:job foreign 1, and HSET
 -- P:foreign entry reason while it holds fewer than 1000 fields. Reply 1.
@@ -1027,7 +1033,7 @@ local function progress(keys, args)
   return out
 end
 
--- wc_result_sum_v3 (no-writes): the result's distinct words and their total, summed inside
+-- wc_result_sum_v4 (no-writes): the result's distinct words and their total, summed inside
 -- Redis (nothing sent but two numbers), a page of ZRANGE at a time.
 --   KEYS: the nine. ARGV: none. Reply: {ZCARD C, the sum of C's scores as a decimal string}.
 -- Without --out the coordinator checks both against the job's record: a count another writer
@@ -1061,21 +1067,21 @@ local function register(name, fn, flags)
   redis.register_function{function_name = name, callback = guarded(fn), flags = flags or {}}
 end
 
-register('wc_job_begin_v3', job_begin)
-register('wc_job_add_v3', job_add)
-register('wc_job_start_v3', job_start)
-register('wc_lease_v3', lease)
-register('wc_job_fail_v3', job_fail)
-register('wc_job_release_v3', job_release)
-register('wc_job_takeover_v3', job_takeover)
-register('wc_commit_v3', commit)
-register('wc_fail_v3', task_fail)
-register('wc_map_done_v3', map_done)
-register('wc_ack_finished_v3', ack_finished)
-register('wc_reduce_done_v3', reduce_done)
-register('wc_publish_v3', publish)
-register('wc_publish_write_v3', publish_write)
-register('wc_redo_maps_v3', redo_maps)
-register('wc_foreign_v3', foreign)
+register('wc_job_begin_v4', job_begin)
+register('wc_job_add_v4', job_add)
+register('wc_job_start_v4', job_start)
+register('wc_lease_v4', lease)
+register('wc_job_fail_v4', job_fail)
+register('wc_job_release_v4', job_release)
+register('wc_job_takeover_v4', job_takeover)
+register('wc_commit_v4', commit)
+register('wc_fail_v4', task_fail)
+register('wc_map_done_v4', map_done)
+register('wc_ack_finished_v4', ack_finished)
+register('wc_reduce_done_v4', reduce_done)
+register('wc_publish_v4', publish)
+register('wc_publish_write_v4', publish_write)
+register('wc_redo_maps_v4', redo_maps)
+register('wc_foreign_v4', foreign)
 register('wc_progress_v4', progress, {'no-writes'})
-register('wc_result_sum_v3', result_sum, {'no-writes'})
+register('wc_result_sum_v4', result_sum, {'no-writes'})

@@ -25,7 +25,8 @@ inline const Args kKeys{"files", "files:job",   "files:plan", "files:done",   "f
 inline std::string Path(int n) { return "/d/f" + std::to_string(n) + ".csv"; }
 // Plan descriptor of task n: every third task is a byte range (of a file of 100 bytes).
 inline std::string Desc(int n) {
-  return (n % 3 == 2 ? "10-20" : "") + std::string(",100,1700000000123456789|") + Path(n);
+  return (n % 3 == 2 ? "10-20" : "") +
+         std::string(",100,1700000000123456789,1700000001000000007,4242|") + Path(n);
 }
 
 struct Entry {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 
 #include "count/tokenizer.h"
 
@@ -29,15 +30,20 @@ struct CountingVisitor {
 // set stays bounded whatever the file size.
 constexpr size_t kReleaseSlice = 64 << 20;
 
+std::string Seconds(int64_t ns) {
+  return fmt::format("{}{}.{:09}", ns < 0 ? "-" : "", std::abs(ns / 1000000000),
+                     std::abs(ns % 1000000000));
+}
+
 std::string Describe(const FileStamp& s) {
-  return fmt::format("size {}, modified at {}.{:09}", s.size, s.mtime_ns / 1000000000,
-                     s.mtime_ns % 1000000000);
+  return fmt::format("size {}, modified at {}, ctime {}, inode {}", s.size, Seconds(s.mtime_ns),
+                     Seconds(s.ctime_ns), s.inode);
 }
 
 }  // namespace
 
-FileStamp StampOf(const MappedFile& file) {
-  return {.size = file.version().size, .mtime_ns = file.version().mtime_ns};
+FileStamp StampOf(const MappedFile::Version& v) {
+  return {.size = v.size, .mtime_ns = v.mtime_ns, .ctime_ns = v.ctime_ns, .inode = v.inode};
 }
 
 FileChangedSincePlanError::FileChangedSincePlanError(const std::string& path, const FileStamp& now,
@@ -59,9 +65,7 @@ std::string ChangeSincePlan(const std::string& path, const FileStamp& planned, i
     return {};
   }
   if (!S_ISREG(st.st_mode)) return fmt::format("a {} now", FileTypeName(st.st_mode));
-  const FileStamp now{
-      .size = static_cast<uint64_t>(st.st_size),
-      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  const FileStamp now = StampOf(MappedFile::VersionOf(st));
   return now == planned ? std::string() : Describe(now);
 }
 
@@ -113,8 +117,8 @@ TaskStats CountFileRange(const std::string& path, csv::ByteRange range, WordTabl
 TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range, WordTable& table,
                                   const std::string& column, const FileStamp* planned) {
   MappedFile file(path);
-  if (planned != nullptr && !(StampOf(file) == *planned))
-    throw FileChangedSincePlanError(path, StampOf(file), *planned);
+  if (planned != nullptr && !(StampOf(file.version()) == *planned))
+    throw FileChangedSincePlanError(path, StampOf(file.version()), *planned);
   const csv::Schema schema = ReadSchemaOf(file, column);  // nothing counted if this throws
   try {
     return CountRange(file, schema, range, table);
@@ -138,12 +142,8 @@ FilePlan PlanFile(const std::string& path, uint64_t chunk_bytes, const std::stri
   {
     UniqueFd fd = OpenInputFile(path, &st, &plan.resolved);  // closed: readers open it again
   }
-  plan.version = {
-      .device = static_cast<uint64_t>(st.st_dev),
-      .inode = static_cast<uint64_t>(st.st_ino),
-      .size = static_cast<uint64_t>(st.st_size),
-      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-  plan.stamp = {.size = plan.version.size, .mtime_ns = plan.version.mtime_ns};
+  plan.version = MappedFile::VersionOf(st);
+  plan.stamp = StampOf(plan.version);
   if (plan.stamp.size <= chunk_bytes) {
     plan.ranges = {csv::ByteRange{}};
     return plan;

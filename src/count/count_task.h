@@ -32,32 +32,38 @@ struct TaskStats {
   uint64_t words = 0;    // words counted (with multiplicity)
 };
 
-// A file's size and modification time when a job was planned (job/plan.h): a task counts its
-// file only if it still has them, so that the byte ranges planned from it and its counts belong
-// to the same file. (A rewrite that keeps both is not seen: see util/mapped_file.h.)
+// Which file a job planned, and in which state (job/plan.h): its size, modification time, status
+// change time and inode number. A task counts its file only if it still has all four, so that the
+// byte ranges planned from it and its counts belong to the same file: a file replaced by a rename
+// (another inode) or written since (the kernel moves ctime on every change, and nobody can set it
+// back) is not the one planned, even with the same size and mtime (`rsync -a`, `touch -d`).
+// The device is not part of it: hosts that share a file system see it as different devices, but
+// with the same inode numbers and times (NFS does).
 struct FileStamp {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  uint64_t inode = 0;
   bool operator==(const FileStamp&) const = default;
 };
-FileStamp StampOf(const MappedFile& file);
+FileStamp StampOf(const MappedFile::Version& version);
 
 // The file is not the one the job was planned from: "<path>: changed since the job was planned
-// (size S, modified at T; planned: size S', modified at T')". Counting it again gives the same
+// (size S, modified at T, ctime C, inode I; planned: ...)". Counting it again gives the same
 // answer: the task fails at once.
 class FileChangedSincePlanError : public InputError {
  public:
   FileChangedSincePlanError(const std::string& path, const FileStamp& now,
                             const FileStamp& planned);
-  // `now` says what the file is now ("a FIFO now", "size S, modified at T").
+  // `now` says what the file is now ("a FIFO now", "size S, modified at T, ...").
   FileChangedSincePlanError(const std::string& path, const std::string& now,
                             const FileStamp& planned);
 };
 
 // How the file at `path` (symbolic links followed) differs now from the one planned with
-// `planned`: "" if it is a regular file with the planned size and mtime; "a FIFO now" if it is
-// no regular file; "size S, modified at T" if it has another size or mtime. A path that cannot
-// be stat'ed (missing, no permission) gives "" and its errno in `*stat_errno` (0 otherwise): the
+// `planned`: "" if it is a regular file with the planned stamp; "a FIFO now" if it is no regular
+// file; "size S, modified at T, ctime C, inode I" if its stamp differs. A path that cannot be
+// stat'ed (missing, no permission) gives "" and its errno in `*stat_errno` (0 otherwise): the
 // caller decides whether that is a change. Reentrant; one stat, nothing opened.
 std::string ChangeSincePlan(const std::string& path, const FileStamp& planned, int* stat_errno);
 
@@ -88,7 +94,7 @@ struct FilePlan {
   // `chunk_bytes` (splitting parses every record, so a malformed big file fails here, before
   // anything is counted).
   std::vector<csv::ByteRange> ranges;
-  FileStamp stamp;              // its size and modification time, as split
+  FileStamp stamp;              // which file, as split
   MappedFile::Version version;  // which file: a reader of a range checks it opened this one
   std::string resolved;         // its real path, as resolved when it was checked and opened
 };

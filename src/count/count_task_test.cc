@@ -1,6 +1,8 @@
 #include "count/count_task.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -84,6 +86,45 @@ TEST(CountTask, AFileThatChangedSinceItWasPlannedFailsBeforeAnythingIsCounted) {
         << e.message();
   }
   EXPECT_EQ(table.size(), 2u);  // nothing more
+}
+
+// Held-out pass 11: a file replaced by a rename with another of the same size and mtime (what
+// `rsync -a` does), or rewritten in place with its mtime set back (`touch -d`), had the planned
+// stamp: its tasks counted the other bytes, exit 0. The stamp holds the inode and ctime too.
+TEST(CountTask, AFileOfTheSameSizeAndMtimeInItsPlaceIsAnotherFile) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("a.csv", "a,text\n1,one two\n");
+  const FilePlan plan = PlanFile(path, 1 << 20, "text");
+  struct stat planned_st {};
+  ASSERT_EQ(::stat(path.c_str(), &planned_st), 0);
+  int stat_errno = -1;
+  EXPECT_EQ(ChangeSincePlan(path, plan.stamp, &stat_errno), "");
+  EXPECT_EQ(stat_errno, 0);
+  // Same-size content, mtime copied: the two stats differ only in inode and ctime.
+  const std::string other = dir.Write("b.csv", "a,text\n1,six six\n");
+  const struct timespec times[2] = {planned_st.st_atim, planned_st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, other.c_str(), times, 0), 0);
+  ASSERT_EQ(::rename(other.c_str(), path.c_str()), 0);
+  WordTable table;
+  EXPECT_THROW(CountFileRangeOrNothing(path, {}, table, "text", &plan.stamp),
+               FileChangedSincePlanError);
+  EXPECT_EQ(table.size(), 0u);
+  const std::string change = ChangeSincePlan(path, plan.stamp, &stat_errno);
+  EXPECT_NE(change.find("size 17, modified at "), std::string::npos) << change;  // as planned
+  EXPECT_NE(change.find(", inode "), std::string::npos) << change;
+
+  // In place, same size, mtime set back: only the ctime moved.
+  const FilePlan again = PlanFile(path, 1 << 20, "text");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  ::usleep(20000);  // a later ctime even on a file system with coarse timestamps
+  dir.Write("a.csv", "a,text\n1,one two\n");
+  const struct timespec back[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), back, 0), 0);
+  EXPECT_THROW(CountFileRangeOrNothing(path, {}, table, "text", &again.stamp),
+               FileChangedSincePlanError);
+  EXPECT_NE(ChangeSincePlan(path, again.stamp, &stat_errno), "");
+  EXPECT_EQ(table.size(), 0u);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -87,27 +88,29 @@ TEST_F(SerialCounterTest, MalformedFirstDataRowFailsOnlyThatFile) {
 namespace wc {
 namespace {
 
-// Truncates `path` to `size` bytes right after its `nth` (1-based) mapping, from inside the
-// MappedFile constructor: a file changing while it is counted, made deterministic.
-class TruncateOnOpen {
+// Runs `action` right after the `nth` (1-based) mapping of `path`, from inside the MappedFile
+// constructor: a file changing while it is counted, made deterministic.
+class OnNthOpen {
  public:
-  TruncateOnOpen(std::string path, int nth, off_t size) {
-    path_ = std::move(path), nth_ = nth, size_ = size, opens_ = 0;
+  OnNthOpen(std::string path, int nth, std::function<void()> action) {
+    path_ = std::move(path), nth_ = nth, opens_ = 0, action_ = std::move(action);
     MappedFile::SetTestHook(&Hook);
   }
-  ~TruncateOnOpen() { MappedFile::SetTestHook(nullptr); }
+  ~OnNthOpen() { MappedFile::SetTestHook(nullptr); }
   static int opens() { return opens_; }
 
  private:
   static void Hook(const std::string& path) {
-    if (path == path_ && ++opens_ == nth_) {
-      ASSERT_EQ(::truncate(path.c_str(), size_), 0);
-    }
+    if (path == path_ && ++opens_ == nth_) action_();
   }
   static inline std::string path_;
   static inline int nth_ = 0, opens_ = 0;
-  static inline off_t size_ = 0;
+  static inline std::function<void()> action_;
 };
+
+std::function<void()> Truncate(const std::string& path, off_t size) {
+  return [=] { ASSERT_EQ(::truncate(path.c_str(), size), 0); };
+}
 
 TEST_F(SerialCounterTest, AFileTruncatedWhileCountedFailsAloneAndTheRestStaysExact) {
   const std::string body = gen::Generator(13).File(3, 3000);
@@ -118,9 +121,9 @@ TEST_F(SerialCounterTest, AFileTruncatedWhileCountedFailsAloneAndTheRestStaysExa
       std::vector<std::string> paths = good_;
       const std::string changing = dir_.Write("changing.csv", body);
       paths.insert(paths.begin() + 2, changing);
-      TruncateOnOpen truncate(changing, nth, 1000);
+      OnNthOpen truncate(changing, nth, Truncate(changing, 1000));
       SerialResult r = CountFiles(paths, SerialOptions{.threads = threads, .chunk_bytes = chunk});
-      ASSERT_GE(TruncateOnOpen::opens(), nth);
+      ASSERT_GE(OnNthOpen::opens(), nth);
       ASSERT_EQ(r.failures.size(), 1u) << threads << " threads, chunk " << chunk;
       EXPECT_EQ(r.failures[0].message, changing + ": changed while it was read");
       EXPECT_EQ(AsMap(r.counts), expected_) << threads << " threads, chunk " << chunk;
@@ -129,30 +132,12 @@ TEST_F(SerialCounterTest, AFileTruncatedWhileCountedFailsAloneAndTheRestStaysExa
   }
 }
 
-// Renames `from` over `path` right after the `nth` (1-based) mapping of `path`: a file replaced
-// (as an editor or a copy tool replaces it) while it is counted.
-class RenameOverOnOpen {
- public:
-  RenameOverOnOpen(std::string path, std::string from, int nth) {
-    path_ = std::move(path), from_ = std::move(from), nth_ = nth, opens_ = 0;
-    MappedFile::SetTestHook(&Hook);
-  }
-  ~RenameOverOnOpen() { MappedFile::SetTestHook(nullptr); }
-  static int opens() { return opens_; }
-
- private:
-  static void Hook(const std::string& path) {
-    if (path == path_ && ++opens_ == nth_) {
-      ASSERT_EQ(::rename(from_.c_str(), path.c_str()), 0);
-    }
-  }
-  static inline std::string path_, from_;
-  static inline int nth_ = 0, opens_ = 0;
-};
-
 // Ninth held-out pass: a big file replaced by a rename while its ranges were counted was counted
 // as a mix of the two files (the ranges of one over the bytes of the other), exit 0. Every range
-// now checks it reads the file planned.
+// now checks it reads the file planned. The rename lands once the plan is made, when the file
+// before it is first counted (its second mapping; with one thread, before any range of the
+// replaced file is read): the ranges then read the other file whole, and only the check of each
+// range's version against the plan's sees it.
 TEST_F(SerialCounterTest, AFileReplacedWhileItsRangesAreCountedFailsAloneAndTheRestStaysExact) {
   const std::string body = gen::Generator(15).File(5, 4000);
   for (unsigned threads : {1u, 2u}) {
@@ -160,9 +145,9 @@ TEST_F(SerialCounterTest, AFileReplacedWhileItsRangesAreCountedFailsAloneAndTheR
     const std::string replaced = dir_.Write("replaced.csv", body);
     const std::string other = dir_.Write("other.tmp", gen::Generator(16).File(6, 4000));
     paths.insert(paths.begin() + 1, replaced);
-    RenameOverOnOpen swap(replaced, other, 1);  // after the plan mapped it to split it
+    OnNthOpen swap(good_[0], 2, [&] { ASSERT_EQ(::rename(other.c_str(), replaced.c_str()), 0); });
     SerialResult r = CountFiles(paths, SerialOptions{.threads = threads, .chunk_bytes = 40000});
-    ASSERT_GE(RenameOverOnOpen::opens(), 2);
+    ASSERT_GE(OnNthOpen::opens(), 2);
     ASSERT_EQ(r.failures.size(), 1u) << threads << " threads";
     EXPECT_EQ(r.failures[0].message, replaced + ": changed while it was read");
     EXPECT_EQ(AsMap(r.counts), expected_) << threads << " threads";
@@ -178,9 +163,9 @@ TEST_F(SerialCounterTest, AFailedFileThatChangesBeforeItsUndoFailsAloneAndTheRes
     std::vector<std::string> paths = good_;
     const std::string path = dir_.Write("bad.csv", bad);
     paths.insert(paths.begin() + 1, path);
-    TruncateOnOpen truncate(path, 2, 5000);  // the 2nd open is the undo
+    OnNthOpen truncate(path, 2, Truncate(path, 5000));  // the 2nd open is the undo
     SerialResult r = CountFiles(paths, SerialOptions{.threads = threads});
-    ASSERT_EQ(TruncateOnOpen::opens(), 2);
+    ASSERT_EQ(OnNthOpen::opens(), 2);
     ASSERT_EQ(r.failures.size(), 1u);
     EXPECT_NE(r.failures[0].message.find("expected 7 fields, saw 8"), std::string::npos);
     EXPECT_EQ(AsMap(r.counts), expected_) << threads << " threads";

@@ -6,7 +6,7 @@
 //
 // Lease: kLeaseMs of Redis server time, renewed every third of it. A coordinator whose epoch is
 // not the record's has been replaced. The lease of a coordinator whose process is gone from this
-// host is taken over at once (wc_job_takeover_v3), so a rerun need not wait for it.
+// host is taken over at once (wc_job_takeover_v4), so a rerun need not wait for it.
 // Thread-safety: none (the coordinator's loop).
 #pragma once
 

@@ -102,7 +102,7 @@ BeginResult JobStore::Begin(Connection& c, const std::string& new_id, const JobI
     args.push_back(k);
     args.push_back(v);
   }
-  Reply r = Call(c, "wc_job_begin_v3", args);
+  Reply r = Call(c, "wc_job_begin_v4", args);
   BeginResult b;
   std::string kind = Str(r[0]);
   b.id = Str(r[1]);
@@ -129,7 +129,7 @@ BeginResult JobStore::Begin(Connection& c, const std::string& new_id, const JobI
     b.epoch = Int(r[2]);
     b.reason = Str(r[3]);
   } else {
-    throw redis::RedisProtocolError("wc_job_begin_v3 replied " + kind);
+    throw redis::RedisProtocolError("wc_job_begin_v4 replied " + kind);
   }
   return b;
 }
@@ -139,7 +139,7 @@ std::string JobStore::AddPlanAndStart(Connection& c, const std::string& id, int6
   constexpr size_t kBatch = 500;
   redis::Pipeline pipe(c, 8);
   for (size_t lo = 0; lo < tasks.size(); lo += kBatch) {
-    Args args{"FCALL", "wc_job_add_v3", "9"};
+    Args args{"FCALL", "wc_job_add_v4", "9"};
     for (auto& k : keys_.FunctionKeys()) args.push_back(std::move(k));
     args.push_back(id);
     args.push_back(std::to_string(epoch));
@@ -149,25 +149,25 @@ std::string JobStore::AddPlanAndStart(Connection& c, const std::string& id, int6
     pipe.Add(args);
   }
   pipe.Finish();
-  return Str(Call(c, "wc_job_start_v3", {id, std::to_string(epoch)}));
+  return Str(Call(c, "wc_job_start_v4", {id, std::to_string(epoch)}));
 }
 
 void JobStore::Renew(Connection& c, const std::string& id, int64_t epoch, int64_t lease_ms,
                      const std::string& owner) {
-  Call(c, "wc_lease_v3", {id, std::to_string(epoch), std::to_string(lease_ms), owner});
+  Call(c, "wc_lease_v4", {id, std::to_string(epoch), std::to_string(lease_ms), owner});
 }
 
 void JobStore::Release(Connection& c, const std::string& id, int64_t epoch) {
-  Call(c, "wc_job_release_v3", {id, std::to_string(epoch)});
+  Call(c, "wc_job_release_v4", {id, std::to_string(epoch)});
 }
 
 bool JobStore::TakeOver(Connection& c, const std::string& id, const std::string& owner) {
-  return Int(Call(c, "wc_job_takeover_v3", {id, owner})) == 1;
+  return Int(Call(c, "wc_job_takeover_v4", {id, owner})) == 1;
 }
 
 void JobStore::FailJob(Connection& c, const std::string& id, int64_t epoch,
                        const std::string& reason) {
-  Call(c, "wc_job_fail_v3", {id, std::to_string(epoch), reason});
+  Call(c, "wc_job_fail_v4", {id, std::to_string(epoch), reason});
 }
 
 std::vector<std::pair<std::string, std::string>> JobStore::Failures(Connection& c) {
@@ -232,12 +232,12 @@ int64_t JobStore::DistinctWords(Connection& c) {
 }
 
 std::pair<int64_t, uint64_t> JobStore::ResultSum(Connection& c) {
-  Reply r = Call(c, "wc_result_sum_v3", {});
+  Reply r = Call(c, "wc_result_sum_v4", {});
   const std::string_view sum = r[1].str();
   uint64_t total = 0;
   auto [end, ec] = std::from_chars(sum.data(), sum.data() + sum.size(), total);
   if (ec != std::errc() || end != sum.data() + sum.size())
-    throw redis::RedisProtocolError("wc_result_sum_v3: not a total: " + std::string(sum));
+    throw redis::RedisProtocolError("wc_result_sum_v4: not a total: " + std::string(sum));
   return {r[0].integer(), total};
 }
 
@@ -423,7 +423,7 @@ JobStore::CommitResult JobStore::Commit(Connection& c, const std::string& job,
     args.emplace_back(w);
     args.push_back(std::to_string(n));
   }
-  Reply r = Call(c, "wc_commit_v3", args);
+  Reply r = Call(c, "wc_commit_v4", args);
   CommitResult out;
   out.accepted = Int(r[0]) == 1;
   if (out.accepted) {
@@ -436,20 +436,20 @@ JobStore::CommitResult JobStore::Commit(Connection& c, const std::string& job,
 }
 
 bool JobStore::Fail(Connection& c, const std::string& job, const Task& t, const std::string& why) {
-  return Int(Call(c, "wc_fail_v3", {job, t.entry, std::to_string(t.n), why})) == 1;
+  return Int(Call(c, "wc_fail_v4", {job, t.entry, std::to_string(t.n), why})) == 1;
 }
 
 bool JobStore::MarkForeign(Connection& c, const std::string& job, const Foreign& f) {
-  return Int(Call(c, "wc_foreign_v3", {job, f.entry, f.why})) == 1;
+  return Int(Call(c, "wc_foreign_v4", {job, f.entry, f.why})) == 1;
 }
 
 bool JobStore::MapDone(Connection& c, const std::string& job, const Task& t) {
-  return Int(Call(c, "wc_map_done_v3", {job, t.entry, std::to_string(t.n)})[0]) == 1;
+  return Int(Call(c, "wc_map_done_v4", {job, t.entry, std::to_string(t.n)})[0]) == 1;
 }
 
 bool JobStore::AckIfFinished(Connection& c, const std::string& job, const Task& t) {
   if (t.kind != Task::Kind::kCount && t.kind != Task::Kind::kMap) return false;  // plan tasks only
-  return Int(Call(c, "wc_ack_finished_v3", {job, t.entry, std::to_string(t.n)})) == 1;
+  return Int(Call(c, "wc_ack_finished_v4", {job, t.entry, std::to_string(t.n)})) == 1;
 }
 
 JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, const Task& t,
@@ -460,7 +460,7 @@ JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, c
     args.push_back(std::to_string(m));
     args.push_back(why);
   }
-  int64_t r = Int(Call(c, "wc_redo_maps_v3", args));
+  int64_t r = Int(Call(c, "wc_redo_maps_v4", args));
   return r == 2   ? RedoResult::kFailedMapsSkipped
          : r == 1 ? RedoResult::kSentBack
                   : RedoResult::kNotPending;
@@ -469,7 +469,7 @@ JobStore::RedoResult JobStore::RedoMaps(Connection& c, const std::string& job, c
 bool JobStore::ReduceDone(Connection& c, const std::string& job, const Task& t, uint64_t distinct,
                           uint64_t total, const std::string& run, std::string* state) {
   Reply r = Call(
-      c, "wc_reduce_done_v3",
+      c, "wc_reduce_done_v4",
       {job, t.entry, std::to_string(t.n), std::to_string(distinct), std::to_string(total), run});
   if (state) *state = Str(r[1]);
   return Int(r[0]) == 1;
@@ -501,7 +501,7 @@ std::string JobStore::ResultPayload(const std::vector<WordCount>& dump_order) {
 JobStore::PublishResult JobStore::Publish(Connection& c, const std::string& job, const Task& t,
                                           uint64_t distinct, uint64_t total,
                                           const std::string* payload) {
-  Reply r = Call(c, "wc_publish_v3",
+  Reply r = Call(c, "wc_publish_v4",
                  {job, t.entry, std::to_string(distinct), std::to_string(total),
                   payload ? "restore" : "written", payload ? *payload : std::string()});
   PublishResult out;
@@ -520,7 +520,7 @@ void JobStore::PublishWrite(Connection& c, const std::string& job,
   redis::Pipeline pipe(c, kWindow);
   for (size_t lo = 0; lo < counts.size(); lo += kMembers) {
     size_t hi = std::min(counts.size(), lo + kMembers);
-    Args z{"FCALL", "wc_publish_write_v3", "9"};
+    Args z{"FCALL", "wc_publish_write_v4", "9"};
     for (auto& k : keys_.FunctionKeys()) z.push_back(std::move(k));
     z.push_back(job);
     z.reserve(z.size() + 2 * (hi - lo));

@@ -93,7 +93,7 @@ class JobStore {
   JobState State(redis::Connection& c);
 
   // ---- coordinator ----
-  // Claims the keys (wc_job_begin_v3): creates the job (id = new_id, state creating), resumes
+  // Claims the keys (wc_job_begin_v4): creates the job (id = new_id, state creating), resumes
   // it (same identity, lease expired), or says why not. `info` pairs are stored in the record.
   BeginResult Begin(redis::Connection& c, const std::string& new_id, const JobIdentity& ident,
                     const std::string& owner, int64_t lease_ms, bool replace,
@@ -119,7 +119,7 @@ class JobStore {
   ResultCounts ReadCounts(redis::Connection& c);
   int64_t DistinctWords(redis::Connection& c);
   // The result's distinct words and the total of its counts, summed inside Redis
-  // (wc_result_sum_v3): what the coordinator checks against the record without reading C.
+  // (wc_result_sum_v4): what the coordinator checks against the record without reading C.
   std::pair<int64_t, uint64_t> ResultSum(redis::Connection& c);
   // The largest argument the server takes (proto-max-bulk-len); 0 if CONFIG is denied.
   int64_t MaxArgumentBytes(redis::Connection& c);
@@ -176,7 +176,7 @@ class JobStore {
   bool MapDone(redis::Connection& c, const std::string& job, const Task& t);
   // If plan task t (count or map) is already finished - its bit in P:done is set: another entry
   // of it was committed, or it failed for good - acknowledges t's entry and returns true; check
-  // and acknowledgement are one call (wc_ack_finished_v3), so a bit cleared in between (a lost
+  // and acknowledgement are one call (wc_ack_finished_v4), so a bit cleared in between (a lost
   // map output sent back) is seen. False for an unfinished task or a reduce/publish task: the
   // caller does the task as usual.
   bool AckIfFinished(redis::Connection& c, const std::string& job, const Task& t);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "job/task.h"
 #include "redis/pipeline.h"
 #include "redis_fixture.h"
 
@@ -30,8 +31,13 @@ class JobStoreTest : public testing::RedisTest {
 
 TEST_F(JobStoreTest, TasksComeFromThePlanNotFromTheEntry) {
   std::vector<PlannedTask> tasks = {
-      {"/d/a.csv", csv::ByteRange{}, FileStamp{.size = 7, .mtime_ns = 1700000000123456789}},
-      {"/d/b c.csv", csv::ByteRange{10, 20}, FileStamp{.size = 30, .mtime_ns = -5}}};
+      {"/d/a.csv", csv::ByteRange{},
+       FileStamp{.size = 7,
+                 .mtime_ns = 1700000000123456789,
+                 .ctime_ns = 1700000001000000001,
+                 .inode = 18446744073709551615u}},
+      {"/d/b c.csv", csv::ByteRange{10, 20},
+       FileStamp{.size = 30, .mtime_ns = -5, .ctime_ns = -6, .inode = 3}}};
   Start(tasks);
   JobState s = store_.State(conn());
   EXPECT_EQ(s.state(), "count");
@@ -214,6 +220,25 @@ TEST_F(JobStoreTest, PipelineErrorLeavesNoUnreadReplies) {
       },
       redis::RedisReplyError);
   EXPECT_EQ(conn().Command({"PING"}).str(), "PONG");
+}
+
+// The plan descriptor carries the file's whole stamp (ctime and inode too, so that a file renamed
+// over with the same size and mtime is another file); an older descriptor without them, or one
+// with a malformed number, is refused (no Redis needed: the codec alone).
+TEST(DescriptorTest, RoundTripsTheStampAndRefusesOlderOrMalformedOnes) {
+  PlannedTask t{
+      "/d/x,y|z.csv", csv::ByteRange{5, 9},
+      FileStamp{.size = 9, .mtime_ns = -1, .ctime_ns = 17, .inode = 12345678901234567890u}};
+  EXPECT_EQ(Descriptor(t), "5-9,9,-1,17,12345678901234567890|/d/x,y|z.csv");
+  auto back = ParseDescriptor(Descriptor(t));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->path, t.path);
+  EXPECT_EQ(back->range, t.range);
+  EXPECT_EQ(back->stamp, t.stamp);
+  for (const char* bad : {",9,1|/a.csv", ",9,1,2|/a.csv", ",9,1,2,3,4|/a.csv", ",9,1,2,-3|/a.csv",
+                          ",9,1,x,3|/a.csv", "5-9,9,1,2|/a.csv", ",9,1,2,3|"}) {
+    EXPECT_FALSE(ParseDescriptor(bad).has_value()) << bad;
+  }
 }
 
 }  // namespace

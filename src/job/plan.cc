@@ -1,13 +1,13 @@
 #include "job/plan.h"
 
 #include <fmt/format.h>
-#include <sys/stat.h>
 #include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
 
+#include "job/task.h"
 #include "util/error.h"
 #include "util/escape.h"
 #include "util/mapped_file.h"
@@ -70,16 +70,10 @@ uint32_t DefaultPartitions(uint64_t bytes, int workers) {
 }
 
 std::string PlanDigest(const Plan& plan, const std::string& extra) {
-  std::string text = "plan descriptors 2 (range, size, mtime, path)\n" + extra;
-  for (const auto& t : plan.tasks) {
-    struct stat st {};
-    ::stat(t.path.c_str(), &st);
-    // ctime too: it changes with every write and cannot be set back (touch sets mtime only).
-    text += fmt::format("\n{}|{}|{}|{}.{}|{}.{}|{}|{}", t.range.begin, t.range.end,
-                        static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                        st.st_ctim.tv_sec, st.st_ctim.tv_nsec, static_cast<uint64_t>(st.st_ino),
-                        t.path);
-  }
+  std::string text = "plan descriptors 3 (range, size, mtime, ctime, inode, path)\n" + extra;
+  // The stamps as planned: ctime and inode change with every write or replacement and cannot be
+  // set back (touch sets mtime only), so a file changed in any way is another job.
+  for (const auto& t : plan.tasks) text += "\n" + Descriptor(t);
   XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
   return fmt::format("{:016x}{:016x}", h.high64, h.low64);
 }

@@ -22,8 +22,8 @@ namespace wc::job {
 struct PlannedTask {
   std::string path;  // absolute, symlinks resolved: what workers open
   csv::ByteRange range;
-  // The file's size and modification time when it was planned (and its ranges cut): a worker
-  // counts the task only from a file that still has them (count/count_task.h).
+  // Which file was planned (and its ranges cut), in which state: a worker counts the task only
+  // from a file that still has this stamp (size, mtime, ctime, inode: count/count_task.h).
   FileStamp stamp;
   std::string input;  // the input as given (DATA_PATH expanded): the name in messages
 };

@@ -1,5 +1,7 @@
 #include "job/task.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstdint>
 
@@ -24,14 +26,22 @@ std::optional<uint64_t> Number(std::string_view s) {
   return x;
 }
 
+// A time in ns: an optional '-', then a Number within int64_t.
+std::optional<int64_t> Time(std::string_view s) {
+  bool negative = s.starts_with('-');
+  auto abs = Number(negative ? s.substr(1) : s);
+  if (!abs || *abs > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+  return negative ? -static_cast<int64_t>(*abs) : static_cast<int64_t>(*abs);
+}
+
 }  // namespace
 
 std::string Descriptor(const PlannedTask& t) {
   std::string range = t.range == csv::ByteRange{}
                           ? std::string()
                           : std::to_string(t.range.begin) + "-" + std::to_string(t.range.end);
-  return range + "," + std::to_string(t.stamp.size) + "," + std::to_string(t.stamp.mtime_ns) + "|" +
-         t.path;
+  return fmt::format("{},{},{},{},{}|{}", range, t.stamp.size, t.stamp.mtime_ns, t.stamp.ctime_ns,
+                     t.stamp.inode, t.path);
 }
 
 std::optional<PlannedTask> ParseDescriptor(std::string_view d) {
@@ -39,21 +49,21 @@ std::optional<PlannedTask> ParseDescriptor(std::string_view d) {
   if (bar == std::string_view::npos || bar + 1 == d.size()) return std::nullopt;
   PlannedTask t;
   t.path = std::string(d.substr(bar + 1));
-  // "<range>,<size>,<mtime>": the stamp is required (mylib.lua's split_descriptor agrees).
-  std::string_view head = d.substr(0, bar);
-  auto c2 = head.rfind(',');
-  if (c2 == std::string_view::npos || c2 == 0) return std::nullopt;
-  auto c1 = head.rfind(',', c2 - 1);
-  if (c1 == std::string_view::npos) return std::nullopt;
-  auto size = Number(head.substr(c1 + 1, c2 - c1 - 1));
-  std::string_view mtime = head.substr(c2 + 1);
-  bool negative = mtime.starts_with('-');
-  auto mtime_abs = Number(negative ? mtime.substr(1) : mtime);
-  if (!size || !mtime_abs || *mtime_abs > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
-  t.stamp = {
-      .size = *size,
-      .mtime_ns = negative ? -static_cast<int64_t>(*mtime_abs) : static_cast<int64_t>(*mtime_abs)};
-  std::string_view range = head.substr(0, c1);
+  // "<range>,<size>,<mtime>,<ctime>,<inode>": the stamp is required (as in mylib.lua's
+  // split_descriptor).
+  std::vector<std::string_view> fields;
+  for (std::string_view head = d.substr(0, bar);;) {
+    auto comma = head.find(',');
+    fields.push_back(head.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    head.remove_prefix(comma + 1);
+  }
+  if (fields.size() != 5) return std::nullopt;
+  auto size = Number(fields[1]), inode = Number(fields[4]);
+  auto mtime = Time(fields[2]), ctime = Time(fields[3]);
+  if (!size || !mtime || !ctime || !inode) return std::nullopt;
+  t.stamp = {.size = *size, .mtime_ns = *mtime, .ctime_ns = *ctime, .inode = *inode};
+  std::string_view range = fields[0];
   if (range.empty()) return t;
   auto dash = range.find('-');
   if (dash == std::string_view::npos) return std::nullopt;

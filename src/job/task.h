@@ -1,9 +1,9 @@
-// The job's two codecs (library version 2 of mylib.lua; see its header for the protocol):
+// The job's two codecs (library version 4 of mylib.lua; see its header for the protocol):
 //
-//   plan descriptors  P:plan field n = "<begin>-<end>,<size>,<mtime>|<path>", or
-//                     ",<size>,<mtime>|<path>" for a whole file (size in bytes and modification
-//                     time in ns of the file when planned): the authenticated description of
-//                     task n, written by the coordinator only;
+//   plan descriptors  P:plan field n = "<begin>-<end>,<size>,<mtime>,<ctime>,<inode>|<path>", or
+//                     ",<size>,<mtime>,<ctime>,<inode>|<path>" for a whole file (the file's
+//                     FileStamp when planned: size in bytes, times in ns): the authenticated
+//                     description of task n, written by the coordinator only;
 //   stream entries    count/map task n:  <FNAME> <path> job <id> task <n>
 //                     reduce task r:     job <id> part <r>
 //                     publish task:      job <id> publish 1 (added by the job's own function;
@@ -52,7 +52,8 @@ struct Task {
   FileStamp stamp;  // count/map: the file as planned (job/plan.h)
 };
 
-// "<begin>-<end>,<size>,<mtime>|<path>", or ",<size>,<mtime>|<path>" for a whole file.
+// "<begin>-<end>,<size>,<mtime>,<ctime>,<inode>|<path>", or
+// ",<size>,<mtime>,<ctime>,<inode>|<path>" for a whole file.
 std::string Descriptor(const PlannedTask& t);
 // The inverse; nullopt if malformed.
 std::optional<PlannedTask> ParseDescriptor(std::string_view d);

@@ -382,10 +382,10 @@ class Worker {
 
   // Runs work(path) on a task's input file (the path the plan names: only the coordinator
   // writes the plan), or records why it cannot be read: a file that does not parse, or that is
-  // not the file the job was planned from (another size or mtime, or no regular file now: a
-  // FIFO or directory put in its place), fails at once (the same bytes give the same answer
-  // every time); other read errors (missing here: a host that does not see it?, no permission)
-  // leave the task pending until it was delivered max_deliveries times.
+  // not the file the job was planned from (another stamp: size, mtime, ctime or inode; or no
+  // regular file now: a FIFO or directory put in its place), fails at once (the same bytes give the
+  // same answer every time); other read errors (missing here: a host that does not see it?, no
+  // permission) leave the task pending until it was delivered max_deliveries times.
   template <class F>
   void WithInput(const Task& t, F&& work) {
     try {
@@ -591,7 +591,7 @@ class Worker {
   }
 
   // Publish task (shuffle mode, one per job): merges the R reduced runs into the result and puts
-  // it into COUNT with one RESTORE, which also ends the job (wc_publish_v3). If the server
+  // it into COUNT with one RESTORE, which also ends the job (wc_publish_v4). If the server
   // refuses the payload (RDB version, an ACL without RESTORE, a proxy), the counts go in with
   // ZADD batches instead and the publish call then only checks and finishes.
   void ProcessPublish(const Task& t) {

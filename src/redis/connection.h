@@ -111,7 +111,7 @@ class Connection {
   Reply GetReply();
   static bool IsError(const Reply& r, std::string* message = nullptr);
   // The name of the command in `args`, upper case, with its subcommand or function name
-  // ("FCALL wc_commit_v3"), for messages.
+  // ("FCALL wc_commit_v4"), for messages.
   static std::string CommandName(const Args& args);
   // Throws the error reply `message` of `command`: RedisPermissionError naming this server and
   // the command for an ACL refusal (NOPERM, or a function's refused redis.call), else

@@ -59,7 +59,7 @@ class RedisAuthError : public RedisReplyError {
 
 // NOPERM: the server's ACL denies the user this connection authenticated as (the default
 // user) a command or a key. Thrown by Connection::Command; what() names the server and the
-// command refused, e.g. "Redis at 10.0.0.1:6379 refused FCALL wc_commit_v3 (NOPERM ...)".
+// command refused, e.g. "Redis at 10.0.0.1:6379 refused FCALL wc_commit_v4 (NOPERM ...)".
 // Not transient: retrying cannot help.
 class RedisPermissionError : public RedisReplyError {
  public:

@@ -18,7 +18,7 @@ namespace {
 
 // ---- test-only helpers (the shared ones are in tests/functions_fixture.h) ----
 
-// The arguments of wc_job_begin_v3.
+// The arguments of wc_job_begin_v4.
 struct Job {
   std::string id = kId, digest = "d1", owner = "host=a pid=1", lease_ms = "60000", mode = "direct",
               group = "worker", replace = "0";
@@ -45,7 +45,7 @@ class FunctionsTest : public FunctionsFixture {
     a.insert(a.end(), j.info.begin(), j.info.end());
     return a;
   }
-  Reply Begin(const Job& j) { return Call("wc_job_begin_v3", BeginArgs(j)); }
+  Reply Begin(const Job& j) { return Call("wc_job_begin_v4", BeginArgs(j)); }
   // Begins, plans (task n = Desc(n)) and starts job j; returns its epoch.
   int64_t Create(const Job& j = {}) {
     Reply b = Begin(j);
@@ -54,9 +54,9 @@ class FunctionsTest : public FunctionsFixture {
     if (j.tasks > 0) {
       Args add{j.id, epoch, "0"};
       for (int n = 0; n < j.tasks; ++n) add.push_back(Desc(n));
-      EXPECT_EQ(Call("wc_job_add_v3", add).integer(), j.tasks);
+      EXPECT_EQ(Call("wc_job_add_v4", add).integer(), j.tasks);
     }
-    Call("wc_job_start_v3", {j.id, epoch});
+    Call("wc_job_start_v4", {j.id, epoch});
     return b[2].integer();
   }
   Reply Commit(const std::vector<std::pair<std::string, int>>& tasks, const Args& word_counts,
@@ -67,7 +67,7 @@ class FunctionsTest : public FunctionsFixture {
       a.push_back(std::to_string(n));
     }
     a.insert(a.end(), word_counts.begin(), word_counts.end());
-    return Call("wc_commit_v3", a);
+    return Call("wc_commit_v4", a);
   }
 };
 
@@ -86,13 +86,14 @@ TEST_F(FunctionsTest, LibraryRegistersExactlyTheV3Functions) {
       names.insert(std::string(lib[i + 1][f][1].str()));
   }
   EXPECT_EQ(names, (std::set<std::string>{
-                       "wc_job_begin_v3", "wc_job_add_v3", "wc_job_start_v3", "wc_lease_v3",
-                       "wc_job_fail_v3", "wc_job_release_v3", "wc_job_takeover_v3", "wc_commit_v3",
-                       "wc_fail_v3", "wc_map_done_v3", "wc_ack_finished_v3", "wc_reduce_done_v3",
-                       "wc_publish_v3", "wc_publish_write_v3", "wc_redo_maps_v3", "wc_foreign_v3",
-                       "wc_progress_v4", "wc_result_sum_v3"}));
+                       "wc_job_begin_v4", "wc_job_add_v4", "wc_job_start_v4", "wc_lease_v4",
+                       "wc_job_fail_v4", "wc_job_release_v4", "wc_job_takeover_v4", "wc_commit_v4",
+                       "wc_fail_v4", "wc_map_done_v4", "wc_ack_finished_v4", "wc_reduce_done_v4",
+                       "wc_publish_v4", "wc_publish_write_v4", "wc_redo_maps_v4", "wc_foreign_v4",
+                       "wc_progress_v4", "wc_result_sum_v4"}));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v1", {}), "ERR Function not found"));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {}), "ERR Function not found"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {}), "ERR Function not found"));
 }
 
 TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
@@ -100,7 +101,7 @@ TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
   EXPECT_EQ(Begin({})[0].str(), "created");
 }
 
-// ---- wc_job_begin_v3 ----
+// ---- wc_job_begin_v4 ----
 
 TEST_F(FunctionsTest, BeginOnEmptyRedisCreatesTheRecordAndTheGroup) {
   Reply r = Begin({});
@@ -163,7 +164,7 @@ TEST_F(FunctionsTest, BeginWhileTheLeaseIsLiveRepliesBusyAndWritesNothing) {
 
 TEST_F(FunctionsTest, BeginAfterTheLeaseExpiredResumesWithTheNextEpoch) {
   int64_t e = Create();
-  EXPECT_EQ(Call("wc_job_release_v3", {kId, std::to_string(e)}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_release_v4", {kId, std::to_string(e)}).integer(), 1);
   Reply r = Begin({.id = kOtherId, .owner = "host=b"});
   ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].str(), "resumed");
@@ -175,14 +176,14 @@ TEST_F(FunctionsTest, BeginAfterTheLeaseExpiredResumesWithTheNextEpoch) {
   EXPECT_GT(std::stoll(Field("lease_until_ms")), 0);
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 2);  // the tasks are still there
   // The old coordinator has lost its lease; the new one holds it.
-  std::string err = Err("wc_lease_v3", {kId, "1", "60000", "host=a"});
+  std::string err = Err("wc_lease_v4", {kId, "1", "60000", "host=a"});
   EXPECT_EQ(err, "STALELEASE job " + kId + " is held by host=b (epoch 2)");
-  EXPECT_EQ(Call("wc_lease_v3", {kId, "2", "60000", "host=b"})[0].str(), "count");
+  EXPECT_EQ(Call("wc_lease_v4", {kId, "2", "60000", "host=b"})[0].str(), "count");
 }
 
 TEST_F(FunctionsTest, BeginWithAnotherDigestRepliesMismatchAndWritesNothing) {
   int64_t e = Create();
-  Call("wc_job_release_v3", {kId, std::to_string(e)});
+  Call("wc_job_release_v4", {kId, std::to_string(e)});
   Snapshot before = Snap();
   Reply r = Begin({.id = kOtherId, .digest = "d2", .owner = "host=b"});
   ASSERT_EQ(r.size(), 5u);
@@ -196,7 +197,7 @@ TEST_F(FunctionsTest, BeginWithAnotherDigestRepliesMismatchAndWritesNothing) {
 
 TEST_F(FunctionsTest, BeginOfTheSameFilesCountingAnotherColumnIsAMismatch) {
   int64_t e = Create();
-  Call("wc_job_release_v3", {kId, std::to_string(e)});
+  Call("wc_job_release_v4", {kId, std::to_string(e)});
   EXPECT_EQ(Begin({.column = "title"})[0].str(), "mismatch");
   EXPECT_EQ(Begin({.tasks = 3})[0].str(), "mismatch");
   EXPECT_EQ(Begin({})[0].str(), "resumed");
@@ -206,7 +207,7 @@ TEST_F(FunctionsTest, BeginWithReplaceRecreatesAnExpiredJobAndFencesItsWorkers) 
   int64_t e = Create();
   auto entries = Deliver();
   EXPECT_EQ(Commit({{entries[0].id, 0}}, {"old", "3"})[0].integer(), 1);
-  Call("wc_job_release_v3", {kId, std::to_string(e)});
+  Call("wc_job_release_v4", {kId, std::to_string(e)});
   Reply r = Begin({.id = kOtherId, .digest = "d2", .replace = "1", .tasks = 1});
   EXPECT_EQ(r[0].str(), "created");
   EXPECT_EQ(r[1].str(), kOtherId);
@@ -218,7 +219,7 @@ TEST_F(FunctionsTest, BeginWithReplaceRecreatesAnExpiredJobAndFencesItsWorkers) 
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 0);
   // A worker of the old job is fenced off before it writes anything.
   Snapshot before = Snap();
-  std::string err = Err("wc_commit_v3", {kId, "1", entries[1].id, "1", "w", "1"});
+  std::string err = Err("wc_commit_v4", {kId, "1", entries[1].id, "1", "w", "1"});
   EXPECT_EQ(err,
             "STALEJOB job " + kId + " is not the current job of files (current: " + kOtherId + ")");
   ExpectUnchanged(before);
@@ -241,7 +242,7 @@ TEST_F(FunctionsTest, BeginOfAFinishedJobWithAnotherDigestWaitsForItsLeaseThenCr
   conn().Command({"ZADD", "count", "1", "result"});
   EXPECT_EQ(Begin({.id = kOtherId, .digest = "d2"})[0].str(), "busy");  // its owner reads C
   EXPECT_EQ(Score("result"), "1");
-  Call("wc_job_release_v3", {kId, std::to_string(e)});
+  Call("wc_job_release_v4", {kId, std::to_string(e)});
   Reply r = Begin({.id = kOtherId, .digest = "d2"});
   EXPECT_EQ(r[0].str(), "created");
   EXPECT_EQ(r[2].integer(), 2);
@@ -250,7 +251,7 @@ TEST_F(FunctionsTest, BeginOfAFinishedJobWithAnotherDigestWaitsForItsLeaseThenCr
 
 TEST_F(FunctionsTest, BeginOfACreatingJobWithAnExpiredLeaseCreatesItAgain) {
   Begin({.lease_ms = "1"});
-  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0)}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_add_v4", {kId, "1", "0", Desc(0)}).integer(), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   Reply r = Begin({.id = kOtherId, .owner = "host=b"});
   EXPECT_EQ(r[0].str(), "created");
@@ -259,14 +260,14 @@ TEST_F(FunctionsTest, BeginOfACreatingJobWithAnExpiredLeaseCreatesItAgain) {
   EXPECT_EQ(conn().Command({"HLEN", "files:plan"}).integer(), 0);
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 0);
   // The first coordinator, late, can neither add nor start.
-  EXPECT_TRUE(StartsWith(Err("wc_job_add_v3", {kId, "1", "1", Desc(1)}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "1"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_add_v4", {kId, "1", "1", Desc(1)}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v4", {kId, "1"}), "STALEJOB "));
 }
 
 TEST_F(FunctionsTest, BeginOfAFailedJobRepliesFailedUntilReplaced) {
   int64_t e = Create();
-  EXPECT_EQ(Call("wc_job_fail_v3", {kId, std::to_string(e), "disk full"}).integer(), 1);
-  Call("wc_job_release_v3", {kId, std::to_string(e)});
+  EXPECT_EQ(Call("wc_job_fail_v4", {kId, std::to_string(e), "disk full"}).integer(), 1);
+  Call("wc_job_release_v4", {kId, std::to_string(e)});
   Reply r = Begin({});
   ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].str(), "failed");
@@ -300,20 +301,20 @@ TEST_F(FunctionsTest, BeginValidatesEveryArgumentBeforeWriting) {
            {.info = {"redos:1", "9"}},
            {.info = {"files"}},
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_job_begin_v3", BeginArgs(bad)), "ERR wc: "))
+    EXPECT_TRUE(StartsWith(Err("wc_job_begin_v4", BeginArgs(bad)), "ERR wc: "))
         << bad.id << " " << bad.digest << " " << bad.mode << " " << bad.spill << " " << bad.fname;
   }
-  EXPECT_TRUE(StartsWith(Err("wc_job_begin_v3", {kId, "d1"}), "ERR wc: expected "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_begin_v4", {kId, "d1"}), "ERR wc: expected "));
   ExpectUnchanged(before);
 }
 
-// ---- wc_job_add_v3, wc_job_start_v3 ----
+// ---- wc_job_add_v4, wc_job_start_v4 ----
 
 TEST_F(FunctionsTest, AddWritesPlanAndTaskEntriesAndARetryAddsNothingTwice) {
   Begin({.tasks = 3});
-  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 2);
-  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 0);  // retry
-  EXPECT_EQ(Call("wc_job_add_v3", {kId, "1", "1", Desc(1), Desc(2)}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_add_v4", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 2);
+  EXPECT_EQ(Call("wc_job_add_v4", {kId, "1", "0", Desc(0), Desc(1)}).integer(), 0);  // retry
+  EXPECT_EQ(Call("wc_job_add_v4", {kId, "1", "1", Desc(1), Desc(2)}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:plan", "2"}).str(), Desc(2));
   auto entries = Deliver();
   ASSERT_EQ(entries.size(), 3u);
@@ -325,88 +326,93 @@ TEST_F(FunctionsTest, AddWritesPlanAndTaskEntriesAndARetryAddsNothingTwice) {
 
 TEST_F(FunctionsTest, AddRefusesTasksBeyondThePlanAndChangedOrMalformedDescriptors) {
   Begin({.tasks = 2});
-  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
+  Call("wc_job_add_v4", {kId, "1", "0", Desc(0)});
   Snapshot before = Snap();
   for (const Args& bad : std::vector<Args>{
            {kId, "1", "1", Desc(1), Desc(2)},  // tasks 1 and 2 of 2
            {kId, "1", "2", Desc(2)},
-           {kId, "1", "0", ",100,1|/other.csv"},  // task 0 is already another file
+           {kId, "1", "0", ",100,1,1,1|/other.csv"},  // task 0 is already another file
            {kId, "1", "1", "no-bar.csv"},
            {kId, "1", "1", "|"},
-           {kId, "1", "1", ",1,1|"},
-           {kId, "1", "1", "|/a.csv"},  // no size and mtime
+           {kId, "1", "1", ",1,1,1,1|"},
+           {kId, "1", "1", "|/a.csv"},            // no stamp
+           {kId, "1", "1", ",1,1|/a.csv"},        // a version 3 descriptor: no ctime, inode
+           {kId, "1", "1", ",1,1,1|/a.csv"},      // no inode
+           {kId, "1", "1", ",1,1,1,1,1|/a.csv"},  // one number too many
+           {kId, "1", "1", ",1,1,1,-1|/a.csv"},   // a negative inode
+           {kId, "1", "1", ",1,1,x,1|/a.csv"},    // a ctime that is no number
            {kId, "1", "1", "0-5|/a.csv"},
            {kId, "1", "1", ",1|/a.csv"},
-           {kId, "1", "1", ",x,1|/a.csv"},
-           {kId, "1", "1", "5-5,1,1|/a.csv"},
-           {kId, "1", "1", "9-2,1,1|/a.csv"},
-           {kId, "1", "1", "a-b,1,1|/a.csv"},
+           {kId, "1", "1", ",x,1,1,1|/a.csv"},
+           {kId, "1", "1", "5-5,1,1,1,1|/a.csv"},
+           {kId, "1", "1", "9-2,1,1,1,1|/a.csv"},
+           {kId, "1", "1", "a-b,1,1,1,1|/a.csv"},
            {kId, "1", "x", Desc(1)},
            {kId, "1", "1"},
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_job_add_v3", bad), "ERR wc: ")) << bad.back();
+    EXPECT_TRUE(StartsWith(Err("wc_job_add_v4", bad), "ERR wc: ")) << bad.back();
   }
   ExpectUnchanged(before);
   // A range to the end of a file ends at 2^64 - 1.
-  EXPECT_EQ(
-      Call("wc_job_add_v3", {kId, "1", "1", "100-18446744073709551615,1,-5|/big.csv"}).integer(),
-      1);
+  EXPECT_EQ(Call("wc_job_add_v4", {kId, "1", "1", "100-18446744073709551615,1,-5,-7,9|/big.csv"})
+                .integer(),
+            1);
 }
 
 TEST_F(FunctionsTest, AddAndStartNeedTheCurrentEpochAndStateCreating) {
   Begin({.tasks = 1});
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_job_add_v3", {kId, "2", "0", Desc(0)}),
+  EXPECT_EQ(Err("wc_job_add_v4", {kId, "2", "0", Desc(0)}),
             "STALELEASE job " + kId + " is held by host=a pid=1 (epoch 1)");
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "2"}), "STALELEASE "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v4", {kId, "2"}), "STALELEASE "));
   ExpectUnchanged(before);
-  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
-  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "count");
-  EXPECT_EQ(Err("wc_job_add_v3", {kId, "1", "0", Desc(0)}),
+  Call("wc_job_add_v4", {kId, "1", "0", Desc(0)});
+  EXPECT_EQ(Call("wc_job_start_v4", {kId, "1"}).str(), "count");
+  EXPECT_EQ(Err("wc_job_add_v4", {kId, "1", "0", Desc(0)}),
             "BADSTATE job " + kId + " is count, not creating");
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "1"}), "BADSTATE "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v4", {kId, "1"}), "BADSTATE "));
 }
 
 TEST_F(FunctionsTest, StartNeedsTheWholePlan) {
   Begin({.tasks = 2});
-  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
+  Call("wc_job_add_v4", {kId, "1", "0", Desc(0)});
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_job_start_v3", {kId, "1"}), "ERR wc: the plan has 1 of 2"));
+  EXPECT_TRUE(StartsWith(Err("wc_job_start_v4", {kId, "1"}), "ERR wc: the plan has 1 of 2"));
   ExpectUnchanged(before);
-  Call("wc_job_add_v3", {kId, "1", "1", Desc(1)});
-  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "count");
+  Call("wc_job_add_v4", {kId, "1", "1", Desc(1)});
+  EXPECT_EQ(Call("wc_job_start_v4", {kId, "1"}).str(), "count");
   EXPECT_EQ(Field("state"), "count");
 }
 
 TEST_F(FunctionsTest, StartOfADirectJobWithNoTasksIsDoneAtOnce) {
   Begin({.tasks = 0});
-  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "done");
+  EXPECT_EQ(Call("wc_job_start_v4", {kId, "1"}).str(), "done");
   EXPECT_EQ(Field("state"), "done");
   EXPECT_EQ(conn().Command({"XLEN", "files"}).integer(), 0);
 }
 
-// ---- wc_lease_v3, wc_job_release_v3, wc_job_fail_v3 ----
+// ---- wc_lease_v4, wc_job_release_v4, wc_job_fail_v4 ----
 
 TEST_F(FunctionsTest, LeaseRenewsForTheCurrentEpochOnly) {
   Begin({.lease_ms = "1000"});
-  Reply r = Call("wc_lease_v3", {kId, "1", "90000", "host=a pid=2"});
+  Reply r = Call("wc_lease_v4", {kId, "1", "90000", "host=a pid=2"});
   EXPECT_EQ(r[0].str(), "creating");
   EXPECT_EQ(r[1].integer(), 90000);
   EXPECT_GE(std::stoll(Field("lease_until_ms")), std::stoll(Field("created_ms")) + 90000);
   EXPECT_EQ(Field("owner"), "host=a pid=2");
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_lease_v3", {kId, "0", "90000", "x"}), "STALELEASE job "));
-  EXPECT_TRUE(StartsWith(Err("wc_lease_v3", {kOtherId, "1", "90000", "x"}), "STALEJOB job "));
-  EXPECT_TRUE(StartsWith(Err("wc_lease_v3", {kId, "1", "0", "x"}), "ERR wc: "));
+  EXPECT_TRUE(StartsWith(Err("wc_lease_v4", {kId, "0", "90000", "x"}), "STALELEASE job "));
+  EXPECT_TRUE(StartsWith(Err("wc_lease_v4", {kOtherId, "1", "90000", "x"}), "STALEJOB job "));
+  EXPECT_TRUE(StartsWith(Err("wc_lease_v4", {kId, "1", "0", "x"}), "ERR wc: "));
   ExpectUnchanged(before);
 }
 
 TEST_F(FunctionsTest, ReleaseFreesTheLeaseOnlyForTheCurrentEpoch) {
   Begin({});
   Snapshot before = Snap();
-  EXPECT_EQ(Call("wc_job_release_v3", {kId, "7"}).integer(), 0);
+  EXPECT_EQ(Call("wc_job_release_v4", {kId, "7"}).integer(), 0);
   ExpectUnchanged(before);
-  EXPECT_EQ(Call("wc_job_release_v3", {kId, "1"}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_release_v4", {kId, "1"}).integer(), 1);
   EXPECT_EQ(Field("lease_until_ms"), "0");
   EXPECT_LT(std::stoll(Progress().at("lease_ms_left")), 0);
 }
@@ -418,7 +424,7 @@ TEST_F(FunctionsTest, BeginOnAnotherStreamSharingCountIsBusyWhileTheFirstLeaseLi
   const Args other{"other", "other:job",   "other:plan", "other:done",   "other:failed",
                    "count", "other:rdone", "other:redo", "other:blocked"};
   Args args = BeginArgs({.id = kOtherId});
-  Reply r = FCall(conn(), "wc_job_begin_v3", other, args);
+  Reply r = FCall(conn(), "wc_job_begin_v4", other, args);
   EXPECT_EQ(r[0].str(), "busy");
   EXPECT_EQ(r[1].str(), kId);
   EXPECT_EQ(Score("w"), "5");
@@ -431,17 +437,17 @@ TEST_F(FunctionsTest, ADoneJobWhoseSharedCountWasRecreatedIsCountedAgain) {
   const Job a{.tasks = 0};  // a direct job with no task is done at once
   Create(a);
   EXPECT_EQ(Field("state"), "done");
-  EXPECT_EQ(Call("wc_job_release_v3", {kId, "1"}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_release_v4", {kId, "1"}).integer(), 1);
   Job rerun = a;
   rerun.id = "abcdefabcdefabcdefabcdefabcdefab";
   EXPECT_EQ(Begin(rerun)[0].str(), "done");  // same job, COUNT still its own
   const Args other{"other", "other:job",   "other:plan", "other:done",   "other:failed",
                    "count", "other:rdone", "other:redo", "other:blocked"};
-  Reply b = FCall(conn(), "wc_job_begin_v3", other, BeginArgs({.id = kOtherId, .tasks = 0}));
+  Reply b = FCall(conn(), "wc_job_begin_v4", other, BeginArgs({.id = kOtherId, .tasks = 0}));
   ASSERT_EQ(b[0].str(), "created");
-  FCall(conn(), "wc_job_start_v3", other, {kOtherId, std::to_string(b[2].integer())});
+  FCall(conn(), "wc_job_start_v4", other, {kOtherId, std::to_string(b[2].integer())});
   conn().Command({"ZADD", "count", "5", "other-job-word"});  // as the other job's commits would
-  FCall(conn(), "wc_job_release_v3", other, {kOtherId, std::to_string(b[2].integer())});
+  FCall(conn(), "wc_job_release_v4", other, {kOtherId, std::to_string(b[2].integer())});
   Reply again = Begin(rerun);
   EXPECT_EQ(again[0].str(), "created");
   EXPECT_EQ(conn().Command({"EXISTS", "count"}).integer(), 0);
@@ -452,36 +458,36 @@ TEST_F(FunctionsTest, TakeoverEndsTheLeaseOnlyOfTheNamedOwner) {
   Begin({});
   std::string owner = Field("owner");
   Snapshot before = Snap();
-  EXPECT_EQ(Call("wc_job_takeover_v3", {kId, owner + "x"}).integer(), 0);
+  EXPECT_EQ(Call("wc_job_takeover_v4", {kId, owner + "x"}).integer(), 0);
   ExpectUnchanged(before);
-  EXPECT_TRUE(StartsWith(Err("wc_job_takeover_v3", {"ffffffffffffffffffffffffffffffff", owner}),
+  EXPECT_TRUE(StartsWith(Err("wc_job_takeover_v4", {"ffffffffffffffffffffffffffffffff", owner}),
                          "STALEJOB "));
-  EXPECT_EQ(Call("wc_job_takeover_v3", {kId, owner}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_takeover_v4", {kId, owner}).integer(), 1);
   EXPECT_EQ(Field("lease_until_ms"), "0");
 }
 
 TEST_F(FunctionsTest, JobFailStopsTheJobAndItsWorkers) {
   int64_t e = Create();
   auto entries = Deliver();
-  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v3", {kId, "9", "x"}), "STALELEASE "));
-  EXPECT_EQ(Call("wc_job_fail_v3", {kId, std::to_string(e), "out of disk"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v4", {kId, "9", "x"}), "STALELEASE "));
+  EXPECT_EQ(Call("wc_job_fail_v4", {kId, std::to_string(e), "out of disk"}).integer(), 1);
   EXPECT_EQ(Field("state"), "failed");
   EXPECT_EQ(Field("reason"), "out of disk");
-  EXPECT_EQ(Call("wc_job_fail_v3", {kId, std::to_string(e), "again"}).integer(), 0);
+  EXPECT_EQ(Call("wc_job_fail_v4", {kId, std::to_string(e), "again"}).integer(), 0);
   EXPECT_EQ(Field("reason"), "out of disk");
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", entries[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v4", {kId, "1", entries[0].id, "0", "w", "1"}),
             "BADSTATE job " + kId + " is failed, not count");
   ExpectUnchanged(before);
 }
 
 TEST_F(FunctionsTest, JobFailOfADoneJobIsRefused) {
   Create({.tasks = 0});
-  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v3", {kId, "1", "late"}), "BADSTATE "));
+  EXPECT_TRUE(StartsWith(Err("wc_job_fail_v4", {kId, "1", "late"}), "BADSTATE "));
   EXPECT_EQ(Field("state"), "done");
 }
 
-// ---- wc_commit_v3 ----
+// ---- wc_commit_v4 ----
 
 TEST_F(FunctionsTest, CommitAcknowledgesMarksAndCountsTheTask) {
   Create();
@@ -563,23 +569,23 @@ TEST_F(FunctionsTest, BatchIsAllOrNothing) {
   EXPECT_EQ(Bit("files:done", 1) + Bit("files:done", 2), 2);
 }
 
-// wc_ack_finished_v3: only an entry of a finished task is acknowledged; a forged one (another
+// wc_ack_finished_v4: only an entry of a finished task is acknowledged; a forged one (another
 // task's entry) is an error that writes nothing; another job is fenced off.
 TEST_F(FunctionsTest, AckFinishedAcknowledgesOnlyEntriesOfFinishedTasks) {
   Create({.tasks = 2});
   std::string again0 = Add({"job", kId, "task", "0"});
   auto e = Deliver();  // task 0, task 1, task 0 again
   ASSERT_EQ(e.size(), 3u);
-  EXPECT_EQ(Call("wc_ack_finished_v3", {kId, again0, "0"}).integer(), 0);  // not finished yet
+  EXPECT_EQ(Call("wc_ack_finished_v4", {kId, again0, "0"}).integer(), 0);  // not finished yet
   EXPECT_EQ(Commit({{e[0].id, 0}}, {"w", "2"})[0].integer(), 1);
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_ack_finished_v3", {kId, e[1].id, "0"}),
+  EXPECT_TRUE(StartsWith(Err("wc_ack_finished_v4", {kId, e[1].id, "0"}),
                          "ERR wc: entry " + e[1].id + " is not task 0"));
-  EXPECT_EQ(Err("wc_ack_finished_v3", {kOtherId, again0, "0"}),
+  EXPECT_EQ(Err("wc_ack_finished_v4", {kOtherId, again0, "0"}),
             "STALEJOB job " + kOtherId + " is not the current job of files (current: " + kId + ")");
   ExpectUnchanged(before);
-  EXPECT_EQ(Call("wc_ack_finished_v3", {kId, again0, "0"}).integer(), 1);
-  EXPECT_EQ(Call("wc_ack_finished_v3", {kId, again0, "0"}).integer(), 0);  // no longer pending
+  EXPECT_EQ(Call("wc_ack_finished_v4", {kId, again0, "0"}).integer(), 1);
+  EXPECT_EQ(Call("wc_ack_finished_v4", {kId, again0, "0"}).integer(), 0);  // no longer pending
   EXPECT_EQ(Field("done_tasks"), "1");
   EXPECT_EQ(Score("w"), "2");
 }
@@ -630,12 +636,12 @@ TEST_F(FunctionsTest, CommitOfAnotherJobIsStaleAndWritesNothing) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v3", {kOtherId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v4", {kOtherId, "1", e[0].id, "0", "w", "1"}),
             "STALEJOB job " + kOtherId + " is not the current job of files (current: " + kId + ")");
   ExpectUnchanged(before);
   conn().Command({"DEL", "files:job"});
   EXPECT_TRUE(
-      StartsWith(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
+      StartsWith(Err("wc_commit_v4", {kId, "1", e[0].id, "0", "w", "1"}),
                  "STALEJOB job " + kId + " is not the current job of files (current: none)"));
 }
 
@@ -644,12 +650,12 @@ TEST_F(FunctionsTest, WrongKeyCountIsAnErrorAndAcknowledgesNothing) {
   auto e = Deliver();
   Snapshot before = Snap();
   const Args args{kId, "1", e[0].id, "0", "w", "1"};
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, {"files"}), "ERR wc: expected 9 keys"));
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, {"files", "count"}), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", args, {"files"}), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", args, {"files", "count"}), "ERR wc: expected 9 keys"));
   Args eight(kKeys.begin(), kKeys.end() - 1), ten = kKeys;
   ten.push_back("files:foreign");
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, eight), "ERR wc: expected 9 keys"));
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, ten), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", args, eight), "ERR wc: expected 9 keys"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", args, ten), "ERR wc: expected 9 keys"));
   EXPECT_TRUE(StartsWith(Err("wc_progress_v4", {}, {"files"}), "ERR wc: expected 9 keys"));
   // Nine keys, but not the job's: a swapped pair, another job's key, C as a job key.
   Args swapped = kKeys;
@@ -659,7 +665,7 @@ TEST_F(FunctionsTest, WrongKeyCountIsAnErrorAndAcknowledgesNothing) {
   Args counts = kKeys;
   counts[5] = "files:job";
   for (const Args& keys : {swapped, other, counts})
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", args, keys), "ERR wc: ")) << keys[5];
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v4", args, keys), "ERR wc: ")) << keys[5];
   ExpectUnchanged(before);
   EXPECT_EQ(Pending(), 2);
   EXPECT_EQ(Commit({{e[0].id, 0}}, {"w", "1"})[0].integer(), 1);
@@ -670,13 +676,13 @@ TEST_F(FunctionsTest, WrongKeyTypeIsAnErrorAndWritesNothing) {
   auto e = Deliver();
   conn().Command({"SET", "count", "not a zset"});
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v4", {kId, "1", e[0].id, "0", "w", "1"}),
             "ERR wc: key count is a string, not a zset");
   ExpectUnchanged(before);
   conn().Command({"DEL", "count"});
   conn().Command({"SADD", "files:done", "x"});
   before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", {kId, "1", e[0].id, "0", "w", "1"}),
                          "ERR wc: key files:done is a set"));
   EXPECT_TRUE(StartsWith(Err("wc_progress_v4", {}), "ERR wc: key files:done is a set"));
   ExpectUnchanged(before);
@@ -689,7 +695,7 @@ TEST_F(FunctionsTest, BadArgumentsAreErrorsAndWriteNothing) {
   const std::string& a = e[0].id;
   Snapshot before = Snap();
   for (const char* bad : {"0", "-1", "1.5", "abc", "", "1e3", " 1", "01", "1234567890123456"}) {
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", a, "0", "ok", "1", "w", bad}),
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v4", {kId, "1", a, "0", "ok", "1", "w", bad}),
                            "ERR wc: bad count"))
         << bad;
   }
@@ -707,7 +713,7 @@ TEST_F(FunctionsTest, BadArgumentsAreErrorsAndWriteNothing) {
            {kId, "1", a + "0x", "0", "w", "1"},    // entry id malformed
            {"not-an-id", "1", a, "0", "w", "1"},   // job id malformed
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", bad), "ERR wc: ")) << bad[1] << " " << bad[2];
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v4", bad), "ERR wc: ")) << bad[1] << " " << bad[2];
   }
   ExpectUnchanged(before);
   EXPECT_EQ(Commit({{a, 0}}, {"w", "2"})[0].integer(), 1);
@@ -717,7 +723,7 @@ TEST_F(FunctionsTest, TaskNumberBeyondThePlanIsAnErrorAndWritesNothing) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", e[0].id, "2", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v4", {kId, "1", e[0].id, "2", "w", "1"}),
             "ERR wc: bad task number (job has 2 tasks): 2");
   ExpectUnchanged(before);
 }
@@ -727,16 +733,16 @@ TEST_F(FunctionsTest, EntryOfAnotherTaskIsAnErrorAndWritesNothing) {
   auto e = Deliver();
   Snapshot before = Snap();
   EXPECT_TRUE(
-      StartsWith(Err("wc_commit_v3", {kId, "1", e[1].id, "0", "w", "1"}), "ERR wc: entry "));
+      StartsWith(Err("wc_commit_v4", {kId, "1", e[1].id, "0", "w", "1"}), "ERR wc: entry "));
   ExpectUnchanged(before);
 }
 
 TEST_F(FunctionsTest, CommitWhileCreatingIsBadState) {
   Begin({.tasks = 1});
-  Call("wc_job_add_v3", {kId, "1", "0", Desc(0)});
+  Call("wc_job_add_v4", {kId, "1", "0", Desc(0)});
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_commit_v3", {kId, "1", e[0].id, "0", "w", "1"}),
+  EXPECT_EQ(Err("wc_commit_v4", {kId, "1", e[0].id, "0", "w", "1"}),
             "BADSTATE job " + kId + " is creating, not count");
   ExpectUnchanged(before);
 }
@@ -771,39 +777,39 @@ TEST_F(FunctionsTest, LargeCountsStayExactAndScoresReaching2To53AreRefused) {
   // before anything is written, so no score can get there either.
   conn().Command({"HSET", "files:job", "words", "9007199254740990"});
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", e[2].id, "2", "big", "2"}),
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", {kId, "1", e[2].id, "2", "big", "2"}),
                          "ERR wc: the count of a word would reach 2^53"));
   Args many{kId, "1", e[2].id, "2"};
   for (int i = 0; i < 10; ++i) {
     many.push_back("m");
     many.push_back("999999999999999");
   }
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", many), "ERR wc: the counts of one commit"));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", many), "ERR wc: the counts of one commit"));
   ExpectUnchanged(before);
   EXPECT_EQ(Commit({{e[2].id, 2}}, {"big", "1"})[0].integer(), 1);
   EXPECT_EQ(Field("words"), "9007199254740991");
 }
 
-// ---- wc_fail_v3 ----
+// ---- wc_fail_v4 ----
 
 TEST_F(FunctionsTest, FailRecordsTheTaskOnceAndTheLastOneFinishesTheJob) {
   Create();
   auto e = Deliver();
-  EXPECT_EQ(Call("wc_fail_v3", {kId, e[0].id, "0", "/d/f0.csv:3: bad quote"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v4", {kId, e[0].id, "0", "/d/f0.csv:3: bad quote"}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:0"}).str(), "/d/f0.csv:3: bad quote");
   EXPECT_EQ(Bit("files:done", 0), 1);
   EXPECT_EQ(Field("done_tasks"), "1");
   EXPECT_EQ(Field("failed_tasks"), "1");
-  EXPECT_EQ(Call("wc_fail_v3", {kId, e[0].id, "0", "again"}).integer(), 0);
+  EXPECT_EQ(Call("wc_fail_v4", {kId, e[0].id, "0", "again"}).integer(), 0);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:0"}).str(), "/d/f0.csv:3: bad quote");
   // A second entry of the failed task: acknowledged, not recorded.
   std::string forged = Add({"fname", Path(0), "job", kId, "task", "0"});
   Deliver();
-  EXPECT_EQ(Call("wc_fail_v3", {kId, forged, "0", "x"}).integer(), 0);
+  EXPECT_EQ(Call("wc_fail_v4", {kId, forged, "0", "x"}).integer(), 0);
   EXPECT_EQ(Pending(), 1);
   EXPECT_EQ(Field("failed_tasks"), "1");
   EXPECT_EQ(Field("state"), "count");
-  EXPECT_EQ(Call("wc_fail_v3", {kId, e[1].id, "1", "gone"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v4", {kId, e[1].id, "1", "gone"}).integer(), 1);
   EXPECT_EQ(Field("state"), "done");
   EXPECT_EQ(Field("failed_tasks"), "2");
   EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 0);
@@ -813,14 +819,14 @@ TEST_F(FunctionsTest, FailChecksJobTaskAndArgumentsBeforeWriting) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kOtherId, e[0].id, "0", "x"}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kId, e[0].id, "2", "x"}), "ERR wc: bad task"));
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kId, e[0].id, "1", "x"}), "ERR wc: entry "));
-  EXPECT_TRUE(StartsWith(Err("wc_fail_v3", {kId, e[0].id, "0"}), "ERR wc: expected "));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v4", {kOtherId, e[0].id, "0", "x"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v4", {kId, e[0].id, "2", "x"}), "ERR wc: bad task"));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v4", {kId, e[0].id, "1", "x"}), "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_fail_v4", {kId, e[0].id, "0"}), "ERR wc: expected "));
   ExpectUnchanged(before);
 }
 
-// ---- wc_foreign_v3 ----
+// ---- wc_foreign_v4 ----
 
 TEST_F(FunctionsTest, ForeignEntriesAreAcknowledgedAndCountedButNeverCounted) {
   Create();
@@ -839,9 +845,9 @@ TEST_F(FunctionsTest, ForeignEntriesAreAcknowledgedAndCountedButNeverCounted) {
   Deliver();
   for (const std::string& id : ids) {
     // Not a task: a commit of it is refused before any write.
-    EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", id, "0", "w", "1"}), "ERR wc: entry "));
-    EXPECT_EQ(Call("wc_foreign_v3", {kId, id, "reason " + id}).integer(), 1) << id;
-    EXPECT_EQ(Call("wc_foreign_v3", {kId, id, "again"}).integer(), 0) << id;
+    EXPECT_TRUE(StartsWith(Err("wc_commit_v4", {kId, "1", id, "0", "w", "1"}), "ERR wc: entry "));
+    EXPECT_EQ(Call("wc_foreign_v4", {kId, id, "reason " + id}).integer(), 1) << id;
+    EXPECT_EQ(Call("wc_foreign_v4", {kId, id, "again"}).integer(), 0) << id;
   }
   EXPECT_EQ(Field("foreign"), std::to_string(ids.size()));
   EXPECT_EQ(conn().Command({"HLEN", "files:foreign"}).integer(), static_cast<int64_t>(ids.size()));
@@ -855,9 +861,9 @@ TEST_F(FunctionsTest, ForeignRefusesARealTaskOfTheJob) {
   Create();
   auto e = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_foreign_v3", {kId, e[1].id, "looks odd"}),
+  EXPECT_EQ(Err("wc_foreign_v4", {kId, e[1].id, "looks odd"}),
             "ERR wc: entry " + e[1].id + " is task 1 of job " + kId + ", not foreign");
-  EXPECT_TRUE(StartsWith(Err("wc_foreign_v3", {kOtherId, e[1].id, "x"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_foreign_v4", {kOtherId, e[1].id, "x"}), "STALEJOB "));
   ExpectUnchanged(before);
 }
 
@@ -866,7 +872,7 @@ TEST_F(FunctionsTest, ForeignKeepsAtMostAThousandReasonsButCountsAll) {
   for (int i = 0; i < 1003; ++i) Add({"junk", std::to_string(i)});
   auto e = Deliver();
   ASSERT_EQ(e.size(), 1003u);
-  for (const Entry& x : e) EXPECT_EQ(Call("wc_foreign_v3", {kId, x.id, "junk"}).integer(), 1);
+  for (const Entry& x : e) EXPECT_EQ(Call("wc_foreign_v4", {kId, x.id, "junk"}).integer(), 1);
   EXPECT_EQ(Field("foreign"), "1003");
   EXPECT_EQ(conn().Command({"HLEN", "files:foreign"}).integer(), 1000);
   EXPECT_EQ(Pending(), 0);
@@ -923,7 +929,7 @@ TEST_F(FunctionsTest, ProgressIsReadOnlyAndWritersAreNot) {
                             kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7], kKeys[8]});
   EXPECT_GT(r.size(), 10u);
   EXPECT_THROW(
-      conn().Command({"FCALL_RO", "wc_job_release_v3", "9", kKeys[0], kKeys[1], kKeys[2], kKeys[3],
+      conn().Command({"FCALL_RO", "wc_job_release_v4", "9", kKeys[0], kKeys[1], kKeys[2], kKeys[3],
                       kKeys[4], kKeys[5], kKeys[6], kKeys[7], kKeys[8], kId, "1"}),
       RedisReplyError);
   ExpectUnchanged(before);

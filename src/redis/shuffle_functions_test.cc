@@ -19,7 +19,7 @@ namespace {
 
 // ---- test-only helpers (the shared ones are in tests/functions_fixture.h) ----
 
-// The arguments of wc_job_begin_v3: by default 3 map tasks (map 2 a byte range), 2 partitions.
+// The arguments of wc_job_begin_v4: by default 3 map tasks (map 2 a byte range), 2 partitions.
 struct Job {
   std::string id = kId, digest = "d1", owner = "host=a pid=1", lease_ms = "60000", mode = "shuffle",
               group = "worker", replace = "0";
@@ -33,7 +33,7 @@ class ShuffleFunctionsTest : public FunctionsFixture {
  protected:
   // Begins, plans and starts job j.
   void Create(const Job& j = {}) {
-    Reply b = Call("wc_job_begin_v3",
+    Reply b = Call("wc_job_begin_v4",
                    {j.id, j.digest, j.owner, j.lease_ms, j.mode, j.group, j.replace,
                     std::to_string(j.tasks), std::to_string(j.parts), j.spill, j.fname, j.column});
     ASSERT_EQ(b[0].str(), "created");
@@ -41,26 +41,26 @@ class ShuffleFunctionsTest : public FunctionsFixture {
     if (j.tasks > 0) {
       Args add{j.id, epoch, "0"};
       for (int n = 0; n < j.tasks; ++n) add.push_back(Desc(n));
-      ASSERT_EQ(Call("wc_job_add_v3", add).integer(), j.tasks);
+      ASSERT_EQ(Call("wc_job_add_v4", add).integer(), j.tasks);
     }
-    Call("wc_job_start_v3", {j.id, epoch});
+    Call("wc_job_start_v4", {j.id, epoch});
   }
   // {0/1, state} replies as "1 reduce".
   static std::string Pair(const Reply& r) {
     return std::to_string(r[0].integer()) + " " + std::string(r[1].str());
   }
   std::string MapDone(const std::string& entry, int m) {
-    return Pair(Call("wc_map_done_v3", {kId, entry, std::to_string(m)}));
+    return Pair(Call("wc_map_done_v4", {kId, entry, std::to_string(m)}));
   }
   std::string ReduceDone(const std::string& entry, int r, const std::string& distinct = "0",
                          const std::string& total = "0", const std::string& run = "") {
-    return Pair(Call("wc_reduce_done_v3", {kId, entry, std::to_string(r), distinct, total,
+    return Pair(Call("wc_reduce_done_v4", {kId, entry, std::to_string(r), distinct, total,
                                            run.empty() ? "run" + std::to_string(r) : run}));
   }
   std::string Publish(const std::string& entry, const std::string& distinct,
                       const std::string& total, const std::string& how, const std::string& payload,
                       const std::string& id = kId) {
-    return Pair(Call("wc_publish_v3", {id, entry, distinct, total, how, payload}));
+    return Pair(Call("wc_publish_v4", {id, entry, distinct, total, how, payload}));
   }
   // Runs the reduce phase of the default job with partition 0 = {a 5, b 3}, 1 = {c 4} (as the
   // records say; the runs are opaque to Redis); returns the publish entry.
@@ -75,7 +75,7 @@ class ShuffleFunctionsTest : public FunctionsFixture {
   int64_t Redo(const std::string& entry, int r, int max_redos, const Args& maps_reasons) {
     Args a{kId, entry, std::to_string(r), std::to_string(max_redos)};
     a.insert(a.end(), maps_reasons.begin(), maps_reasons.end());
-    return Call("wc_redo_maps_v3", a).integer();
+    return Call("wc_redo_maps_v4", a).integer();
   }
   // Creates the default job and runs its map phase; returns the reduce entries (part 0, 1).
   std::vector<Entry> MapPhase() {
@@ -101,7 +101,7 @@ Fields MapFields(int m) { return {{"fname", Path(m)}, {"job", kId}, {"task", std
 TEST_F(ShuffleFunctionsTest, BeginOverAReplacedJobNamesItsSpillDirectory) {
   Create({.lease_ms = "1"});
   std::this_thread::sleep_for(std::chrono::milliseconds(5));  // its lease expires
-  Reply b = Call("wc_job_begin_v3", {kOtherId, "d2", "o", "60000", "shuffle", "worker", "1", "3",
+  Reply b = Call("wc_job_begin_v4", {kOtherId, "d2", "o", "60000", "shuffle", "worker", "1", "3",
                                      "2", "job-2", "fname", "text"});
   ASSERT_EQ(b[0].str(), "created");
   ASSERT_EQ(b.size(), 4u);
@@ -153,13 +153,13 @@ TEST_F(ShuffleFunctionsTest, MapDoneChecksJobMapAndEntryBeforeWriting) {
   Create();
   auto maps = Deliver();
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kOtherId, maps[0].id, "0"}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, maps[0].id, "3"}), "ERR wc: bad task number"));
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, maps[1].id, "0"}), "ERR wc: entry "));
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, maps[0].id}), "ERR wc: expected "));
-  EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {kId, "1", maps[0].id, "0", "w", "1"}),
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v4", {kOtherId, maps[0].id, "0"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v4", {kId, maps[0].id, "3"}), "ERR wc: bad task number"));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v4", {kId, maps[1].id, "0"}), "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v4", {kId, maps[0].id}), "ERR wc: expected "));
+  EXPECT_TRUE(StartsWith(Err("wc_commit_v4", {kId, "1", maps[0].id, "0", "w", "1"}),
                          "BADSTATE job " + kId + " is map, not count"));
-  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kId, "1", "w"}), "BADSTATE "));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v4", {kId, "1", "w"}), "BADSTATE "));
   ExpectUnchanged(before);
 }
 
@@ -168,7 +168,7 @@ TEST_F(ShuffleFunctionsTest, LastMapFailingStartsTheReducePhase) {
   auto maps = Deliver();
   MapDone(maps[0].id, 0);
   MapDone(maps[1].id, 1);
-  EXPECT_EQ(Call("wc_fail_v3", {kId, maps[2].id, "2", "/d/f2.csv:7: bad quote"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v4", {kId, maps[2].id, "2", "/d/f2.csv:7: bad quote"}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:2"}).str(), "/d/f2.csv:7: bad quote");
   EXPECT_EQ(Field("failed_tasks"), "1");
   EXPECT_EQ(Field("state"), "reduce");
@@ -178,9 +178,9 @@ TEST_F(ShuffleFunctionsTest, LastMapFailingStartsTheReducePhase) {
 }
 
 TEST_F(ShuffleFunctionsTest, StartWithNoMapsStartsTheReducePhaseAtOnce) {
-  Call("wc_job_begin_v3",
+  Call("wc_job_begin_v4",
        {kId, "d1", "o", "60000", "shuffle", "worker", "0", "0", "3", "job-1", "fname", "text"});
-  EXPECT_EQ(Call("wc_job_start_v3", {kId, "1"}).str(), "reduce");
+  EXPECT_EQ(Call("wc_job_start_v4", {kId, "1"}).str(), "reduce");
   EXPECT_EQ(Field("state"), "reduce");
   auto reduces = Deliver();
   ASSERT_EQ(reduces.size(), 3u);
@@ -236,17 +236,17 @@ TEST_F(ShuffleFunctionsTest, LastReduceDoneAddsOnePublishEntryInTheSameCall) {
 TEST_F(ShuffleFunctionsTest, ReduceDoneChecksJobPartEntryAndNumbersBeforeWriting) {
   auto reduces = MapPhase();
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kOtherId, reduces[0].id, "0", "1", "1", "r"}),
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v4", {kOtherId, reduces[0].id, "0", "1", "1", "r"}),
                          "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "2", "1", "1", "r"}),
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v4", {kId, reduces[0].id, "2", "1", "1", "r"}),
                          "ERR wc: bad part"));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[1].id, "0", "1", "1", "r"}),
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v4", {kId, reduces[1].id, "0", "1", "1", "r"}),
                          "ERR wc: entry "));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "0", "x", "1", "r"}),
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v4", {kId, reduces[0].id, "0", "x", "1", "r"}),
                          "ERR wc: bad distinct"));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "0", "1", "-1", "r"}),
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v4", {kId, reduces[0].id, "0", "1", "-1", "r"}),
                          "ERR wc: bad total"));
-  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v3", {kId, reduces[0].id, "0", "1", "1"}),
+  EXPECT_TRUE(StartsWith(Err("wc_reduce_done_v4", {kId, reduces[0].id, "0", "1", "1"}),
                          "ERR wc: expected "));
   ExpectUnchanged(before);
 }
@@ -267,7 +267,7 @@ TEST_F(ShuffleFunctionsTest, PublishRestoresTheWholeResultAndEndsTheJob) {
   EXPECT_EQ(conn().Command({"HLEN", "files:parts"}).integer(), 2);
   Snapshot before = Snap();
   EXPECT_EQ(Publish(p.id, "3", "12", "restore", ResultPayload()), "0 done");  // late duplicate
-  EXPECT_EQ(Call("wc_publish_write_v3", {kId, "9", "zombie"}).integer(), 0);
+  EXPECT_EQ(Call("wc_publish_write_v4", {kId, "9", "zombie"}).integer(), 0);
   ExpectUnchanged(before);
 }
 
@@ -276,15 +276,15 @@ TEST_F(ShuffleFunctionsTest, ARefusedPayloadWritesNothingAndTheZaddFallbackFinis
   Snapshot before = Snap();
   std::string bad = ResultPayload();
   bad[bad.size() - 1] ^= 1;  // the CRC
-  Reply r = Call("wc_publish_v3", {kId, p.id, "3", "12", "restore", bad});
+  Reply r = Call("wc_publish_v4", {kId, p.id, "3", "12", "restore", bad});
   EXPECT_EQ(r[0].integer(), 2);
   EXPECT_NE(std::string(r[1].str()).find("checksum"), std::string::npos) << r[1].str();
   ExpectUnchanged(before);
   // "written" checks that C holds the job's distinct words first.
-  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "written", ""}),
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v4", {kId, p.id, "3", "12", "written", ""}),
                          "ERR wc: count holds 0 members, the job 3"));
-  EXPECT_EQ(Call("wc_publish_write_v3", {kId, "5", "a", "3", "b"}).integer(), 1);
-  EXPECT_EQ(Call("wc_publish_write_v3", {kId, "4", "c", "3", "b"}).integer(), 1);  // repeats: same
+  EXPECT_EQ(Call("wc_publish_write_v4", {kId, "5", "a", "3", "b"}).integer(), 1);
+  EXPECT_EQ(Call("wc_publish_write_v4", {kId, "4", "c", "3", "b"}).integer(), 1);  // repeats: same
   EXPECT_EQ(Publish(p.id, "3", "12", "written", ""), "1 done");
   EXPECT_EQ(Field("publish_how"), "written");
   EXPECT_EQ(Score("a"), "5");
@@ -296,7 +296,7 @@ TEST_F(ShuffleFunctionsTest, AnAclWithoutRestoreIsARefusalNotAnError) {
   Entry p = ReducePhase();
   conn().Command({"ACL", "SETUSER", "default", "-restore"});
   Snapshot before = Snap();
-  Reply r = Call("wc_publish_v3", {kId, p.id, "3", "12", "restore", ResultPayload()});
+  Reply r = Call("wc_publish_v4", {kId, p.id, "3", "12", "restore", ResultPayload()});
   conn().Command({"ACL", "SETUSER", "default", "+restore"});
   EXPECT_EQ(r[0].integer(), 2);
   EXPECT_NE(std::string(r[1].str()).find("can't run this command"), std::string::npos)
@@ -311,24 +311,24 @@ TEST_F(ShuffleFunctionsTest, PublishChecksJobEntryTotalsAndArgumentsBeforeWritin
   Snapshot before = Snap();
   const std::string ok = ResultPayload();
   EXPECT_TRUE(
-      StartsWith(Err("wc_publish_v3", {kOtherId, p.id, "3", "12", "restore", ok}), "STALEJOB "));
-  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, forged, "3", "12", "restore", ok}),
+      StartsWith(Err("wc_publish_v4", {kOtherId, p.id, "3", "12", "restore", ok}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v4", {kId, forged, "3", "12", "restore", ok}),
                          "ERR wc: entry " + forged + " is not publish 0"));
-  EXPECT_EQ(Err("wc_publish_v3", {kId, p.id, "3", "13", "restore", ok}),
+  EXPECT_EQ(Err("wc_publish_v4", {kId, p.id, "3", "13", "restore", ok}),
             "ERR wc: publish of 3 distinct / 13 words, but the job recorded 3 / 12");
-  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, p.id, "2", "12", "restore", ok}),
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v4", {kId, p.id, "2", "12", "restore", ok}),
                          "ERR wc: publish of 2 "));
   EXPECT_TRUE(
-      StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "zadd", ok}), "ERR wc: bad how"));
-  EXPECT_TRUE(StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "restore", ""}),
+      StartsWith(Err("wc_publish_v4", {kId, p.id, "3", "12", "zadd", ok}), "ERR wc: bad how"));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_v4", {kId, p.id, "3", "12", "restore", ""}),
                          "ERR wc: bad payload"));
   EXPECT_TRUE(
-      StartsWith(Err("wc_publish_v3", {kId, p.id, "3", "12", "restore"}), "ERR wc: expected "));
+      StartsWith(Err("wc_publish_v4", {kId, p.id, "3", "12", "restore"}), "ERR wc: expected "));
   ExpectUnchanged(before);
   // The forged entry is foreign (only the record's publish entry is the task); the real one is
   // not.
-  EXPECT_EQ(Call("wc_foreign_v3", {kId, forged, "forged"}).integer(), 1);
-  EXPECT_TRUE(StartsWith(Err("wc_foreign_v3", {kId, p.id, "x"}),
+  EXPECT_EQ(Call("wc_foreign_v4", {kId, forged, "forged"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_foreign_v4", {kId, p.id, "x"}),
                          "ERR wc: entry " + p.id + " is publish 0"));
 }
 
@@ -337,20 +337,20 @@ TEST_F(ShuffleFunctionsTest, APublishEntryBeforeThePublishPhaseIsForeign) {
   std::string forged = Add({"job", kId, "publish", "1"});
   Deliver();
   EXPECT_TRUE(
-      StartsWith(Err("wc_publish_v3", {kId, forged, "0", "0", "written", ""}), "BADSTATE "));
-  EXPECT_EQ(Call("wc_foreign_v3", {kId, forged, "forged"}).integer(), 1);
-  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kId, "1", "w"}), "BADSTATE "));
+      StartsWith(Err("wc_publish_v4", {kId, forged, "0", "0", "written", ""}), "BADSTATE "));
+  EXPECT_EQ(Call("wc_foreign_v4", {kId, forged, "forged"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v4", {kId, "1", "w"}), "BADSTATE "));
 }
 
 TEST_F(ShuffleFunctionsTest, PublishWriteChecksEveryScoreBeforeTheFirstWrite) {
   ReducePhase();
   Snapshot before = Snap();
-  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kOtherId, "1", "a"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v4", {kOtherId, "1", "a"}), "STALEJOB "));
   for (const char* bad : {"0", "-1", "1.5", "x", "", "1234567890123456"})
     EXPECT_TRUE(
-        StartsWith(Err("wc_publish_write_v3", {kId, "1", "ok", bad, "a"}), "ERR wc: bad score"))
+        StartsWith(Err("wc_publish_write_v4", {kId, "1", "ok", bad, "a"}), "ERR wc: bad score"))
         << bad;
-  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", {kId, "1"}), "ERR wc: "));
+  EXPECT_TRUE(StartsWith(Err("wc_publish_write_v4", {kId, "1"}), "ERR wc: "));
   ExpectUnchanged(before);
   // Regression: a score ZADD refuses (" 5") after 2,000 good pairs wrote the first chunk.
   Args many{kId};
@@ -362,7 +362,7 @@ TEST_F(ShuffleFunctionsTest, PublishWriteChecksEveryScoreBeforeTheFirstWrite) {
     Args a = many;
     a.push_back(bad);
     a.push_back("bad");
-    EXPECT_TRUE(StartsWith(Err("wc_publish_write_v3", a), "ERR wc: bad score")) << bad;
+    EXPECT_TRUE(StartsWith(Err("wc_publish_write_v4", a), "ERR wc: bad score")) << bad;
   }
   ExpectUnchanged(before);
 }
@@ -380,7 +380,7 @@ TEST_F(ShuffleFunctionsTest, LateEntriesInThePublishPhaseAreAcknowledgedAndChang
   auto before = Progress();
   EXPECT_EQ(MapDone(map, 1), "0 publish");
   EXPECT_EQ(ReduceDone(part, 0, "9", "99", "late run"), "0 publish");
-  EXPECT_EQ(Call("wc_fail_v3", {kId, map2, "2", "late failure"}).integer(), 0);
+  EXPECT_EQ(Call("wc_fail_v4", {kId, map2, "2", "late failure"}).integer(), 0);
   EXPECT_EQ(Redo(part2, 1, 3, {"0", "lost"}), 0);
   EXPECT_EQ(Pending(), 1);  // only the publish entry
   auto after = Progress();
@@ -393,14 +393,14 @@ TEST_F(ShuffleFunctionsTest, LateEntriesInThePublishPhaseAreAcknowledgedAndChang
   EXPECT_EQ(ReduceDone(part, 0, "9", "99", "late run"), "0 publish");
   ExpectUnchanged(snap);
   // The wrong entry for a task is still an error, nothing written.
-  EXPECT_TRUE(StartsWith(Err("wc_map_done_v3", {kId, p.id, "1"}), "ERR wc: entry "));
+  EXPECT_TRUE(StartsWith(Err("wc_map_done_v4", {kId, p.id, "1"}), "ERR wc: entry "));
   EXPECT_EQ(Publish(p.id, "3", "12", "restore", ResultPayload()), "1 done");
 }
 
 TEST_F(ShuffleFunctionsTest, ReleaseOfTheDoneJobDropsTheRuns) {
   Entry p = ReducePhase();
   EXPECT_EQ(Publish(p.id, "3", "12", "restore", ResultPayload()), "1 done");
-  EXPECT_EQ(Call("wc_job_release_v3", {kId, "1"}).integer(), 1);
+  EXPECT_EQ(Call("wc_job_release_v4", {kId, "1"}).integer(), 1);
   EXPECT_EQ(conn().Command({"EXISTS", "files:parts"}).integer(), 0);
   EXPECT_EQ(conn().Command({"ZCARD", "count"}).integer(), 3);
 }
@@ -503,7 +503,7 @@ TEST_F(ShuffleFunctionsTest, RedoOfMapsThatFailedForGoodReplies2AndWritesNothing
   Create();
   auto maps = Deliver();
   MapDone(maps[0].id, 0);
-  Call("wc_fail_v3", {kId, maps[1].id, "1", "bad quote"});
+  Call("wc_fail_v4", {kId, maps[1].id, "1", "bad quote"});
   MapDone(maps[2].id, 2);
   auto reduces = Deliver();
   ASSERT_EQ(reduces.size(), 2u);
@@ -531,7 +531,7 @@ TEST_F(ShuffleFunctionsTest, FailOfARedoneMapUnblocksTheReduceAndLaterRedosSkipI
   EXPECT_EQ(Redo(reduces[1].id, 1, 3, {"1", "lost"}), 1);
   auto redo = Deliver();
   ASSERT_EQ(redo.size(), 1u);
-  EXPECT_EQ(Call("wc_fail_v3", {kId, redo[0].id, "1", "file vanished"}).integer(), 1);
+  EXPECT_EQ(Call("wc_fail_v4", {kId, redo[0].id, "1", "file vanished"}).integer(), 1);
   EXPECT_EQ(conn().Command({"HGET", "files:failed", "task:1"}).str(), "file vanished");
   EXPECT_EQ(Field("done_tasks"), "3");
   EXPECT_EQ(Field("failed_tasks"), "1");
@@ -557,9 +557,9 @@ TEST_F(ShuffleFunctionsTest, RedoChecksEverythingBeforeWriting) {
            {kId, e, "0", "many", "1", "r"},           // max_redos not a number
            {kId, reduces[1].id, "0", "3", "1", "r"},  // the entry of another part
        }) {
-    EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v3", bad), "ERR wc: ")) << bad.size() << bad[2];
+    EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v4", bad), "ERR wc: ")) << bad.size() << bad[2];
   }
-  EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v3", {kOtherId, e, "0", "3", "1", "r"}), "STALEJOB "));
+  EXPECT_TRUE(StartsWith(Err("wc_redo_maps_v4", {kOtherId, e, "0", "3", "1", "r"}), "STALEJOB "));
   ExpectUnchanged(before);
   EXPECT_EQ(Pending(), 2);
 }
@@ -568,10 +568,10 @@ TEST_F(ShuffleFunctionsTest, RedoBeforeTheReducePhaseIsBadState) {
   Create();
   auto maps = Deliver();
   Snapshot before = Snap();
-  EXPECT_EQ(Err("wc_redo_maps_v3", {kId, maps[0].id, "0", "3", "1", "r"}),
+  EXPECT_EQ(Err("wc_redo_maps_v4", {kId, maps[0].id, "0", "3", "1", "r"}),
             "BADSTATE job " + kId + " is map, not reduce or publish");
   EXPECT_TRUE(
-      StartsWith(Err("wc_reduce_done_v3", {kId, maps[0].id, "0", "0", "0", "r"}), "BADSTATE "));
+      StartsWith(Err("wc_reduce_done_v4", {kId, maps[0].id, "0", "0", "0", "r"}), "BADSTATE "));
   ExpectUnchanged(before);
 }
 
@@ -580,8 +580,8 @@ TEST_F(ShuffleFunctionsTest, ForeignEntriesOfAShuffleJob) {
   std::string bad_part = Add({"job", kId, "part", "2"});  // part >= parts
   std::string real = Add({"job", kId, "part", "1"});      // a (forged) real part entry
   Deliver();
-  EXPECT_EQ(Call("wc_foreign_v3", {kId, bad_part, "part 2 of 2"}).integer(), 1);
-  EXPECT_TRUE(StartsWith(Err("wc_foreign_v3", {kId, real, "x"}), "ERR wc: entry "));
+  EXPECT_EQ(Call("wc_foreign_v4", {kId, bad_part, "part 2 of 2"}).integer(), 1);
+  EXPECT_TRUE(StartsWith(Err("wc_foreign_v4", {kId, real, "x"}), "ERR wc: entry "));
   EXPECT_EQ(Field("foreign"), "1");
 }
 
@@ -592,7 +592,7 @@ TEST_F(ShuffleFunctionsTest, ReduceEntryBeforeTheReducePhaseIsForeign) {
   std::string forged = Add({"job", kId, "part", "0"});
   Deliver();
   EXPECT_EQ(Field("state"), "map");
-  EXPECT_EQ(Call("wc_foreign_v3", {kId, forged, "before the reduce phase"}).integer(), 1);
+  EXPECT_EQ(Call("wc_foreign_v4", {kId, forged, "before the reduce phase"}).integer(), 1);
   EXPECT_EQ(Field("foreign"), "1");
 }
 

@@ -1,6 +1,6 @@
 // A reduced run: the result of one reduce partition, (word, count) records in descending
 // (count, word bytes) order, as one byte string. The reducer encodes it and hands it to Redis
-// with the acknowledgement of its partition (wc_reduce_done_v3 keeps it in P:parts); the
+// with the acknowledgement of its partition (wc_reduce_done_v4 keeps it in P:parts); the
 // publisher decodes the R runs, merges them and builds the result (job/publisher.h).
 //
 // Format (integers little-endian):

@@ -168,14 +168,19 @@ void ReleaseSlot(FaultSlot* s) {
 
 std::atomic<MappedFile::TestHook> g_test_hook{nullptr};
 
-MappedFile::Version VersionOf(const struct stat& st) {
-  return {.device = static_cast<uint64_t>(st.st_dev),
-          .inode = static_cast<uint64_t>(st.st_ino),
-          .size = static_cast<uint64_t>(st.st_size),
-          .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+int64_t Nanoseconds(const struct timespec& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 }  // namespace
+
+MappedFile::Version MappedFile::VersionOf(const struct stat& st) {
+  return {.device = static_cast<uint64_t>(st.st_dev),
+          .inode = static_cast<uint64_t>(st.st_ino),
+          .size = static_cast<uint64_t>(st.st_size),
+          .mtime_ns = Nanoseconds(st.st_mtim),
+          .ctime_ns = Nanoseconds(st.st_ctim)};
+}
 
 const char* FileTypeName(mode_t mode) {
   if (S_ISREG(mode)) return "regular file";

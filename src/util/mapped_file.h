@@ -17,10 +17,11 @@
 // death). So after a truncation readers see zero bytes, not a crash, and must not trust them:
 // a reader that needs the file's exact bytes calls CheckUnchanged() when it is done. It throws
 // FileChangedError ("<path>: changed while it was read") if a vanished page was touched or the
-// file's size or modification time differ from when it was opened; if it does not throw, the
-// bytes read were the file's bytes (an in-place rewrite that restores size and mtime is not
-// detected). The counting code (count/count_task.h) turns this into its error outcome: a file
-// that changes while it is counted is reported, never counted inconsistently.
+// file's size, modification time or change time (ctime) differ from when it was opened; if it
+// does not throw, the bytes read were the file's bytes (ctime cannot be set back: any write, even
+// one that restores size and mtime, is seen; so is a chmod or a new hard link, on the safe
+// side). The counting code (count/count_task.h) turns this into its error outcome: a file that
+// changes while it is counted is reported, never counted inconsistently.
 #pragma once
 
 #include <sys/stat.h>
@@ -91,20 +92,22 @@ class MappedFile {
   void Release(size_t begin, size_t end) const;
 
   // True if the file changed since it was opened: a vanished page was touched (it now reads as
-  // zeros), or the size or modification time differ. Costs one fstat.
+  // zeros), or its version (size, modification or change time) differs. Costs one fstat.
   bool Changed() const;
   // Throws FileChangedError naming the path if Changed().
   void CheckUnchanged() const;
 
   // Which file, in which state, was opened: two MappedFiles of one path with equal versions saw
-  // the same bytes (unless both were opened during an in-place rewrite that kept size and mtime).
+  // the same bytes (unless both were opened during a write, which CheckUnchanged then sees).
   struct Version {
     uint64_t device = 0;
     uint64_t inode = 0;
     uint64_t size = 0;
-    int64_t mtime_ns = 0;
+    int64_t mtime_ns = 0;  // modification time, ns since the epoch
+    int64_t ctime_ns = 0;  // status change time: set by the kernel on every change, never back
     bool operator==(const Version&) const = default;
   };
+  static Version VersionOf(const struct stat& st);
   const Version& version() const { return version_; }
 
   // Test hook: called with the path at the end of every constructor that mapped a file, so a
