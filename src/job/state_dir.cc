@@ -15,10 +15,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include "util/error.h"
+#include "util/escape.h"
+#include "util/log.h"
 #include "util/safe_files.h"
 
 namespace wc::job {
@@ -116,12 +119,65 @@ std::string DefaultStateRoot() {
   throw UsageError("neither XDG_STATE_HOME nor HOME is set: give STATE_DIR in the config");
 }
 
+namespace {
+
+// What `path` is, if it exists and another user made it (in a shared, sticky STATE_DIR this user
+// can neither use nor remove it): its owner.
+std::optional<uid_t> OtherUsers(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return std::nullopt;
+  return st.st_uid;
+}
+
+// This user's fallback directories of job `key` under `root` (job-<key>.<6 characters>, real
+// directories), sorted by name.
+std::vector<std::string> OwnFallbacks(const fs::path& root, const std::string& key) {
+  const std::string prefix = "job-" + key + ".";
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != prefix.size() + 6 || name.rfind(prefix, 0) != 0) continue;
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid())
+      out.push_back(it->path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
 StateDir::StateDir(const std::string& root, const std::string& key) {
   std::error_code ec;
   fs::path r = fs::absolute(root, ec);
   MakeStateRoot(r.string());
   path_ = PathFor(root, key);
-  fresh_ = !fs::exists(fs::symlink_status(path_, ec));
+  // In a shared STATE_DIR another user may hold job-<key> (a name anyone can compute from the
+  // same data: their run of the same files, or a squatter): this user's state then lives in a
+  // fallback directory of an unpredictable name, job-<key>.XXXXXX, found again by a rerun.
+  if (const auto owner = OtherUsers(path_)) {
+    std::vector<std::string> own = OwnFallbacks(r, key);
+    if (own.empty()) {
+      std::string tmpl = path_ + ".XXXXXX";
+      if (::mkdtemp(tmpl.data()) == nullptr)
+        throw UsageError(ErrnoMessage("cannot create the state directory " + tmpl, errno));
+      fresh_ = true;
+      // Two runs of the job that both made one use the first by name (the lock below then
+      // refuses the second run); this run's own, unused, goes.
+      own = OwnFallbacks(r, key);
+      if (own.empty()) own.push_back(tmpl);
+      if (own.front() != tmpl) {
+        ::rmdir(tmpl.c_str());
+        fresh_ = false;
+      }
+    }
+    Log::Warn("state_dir_taken", "dir=\"{}\" owner_uid={} using=\"{}\"", EscapeForLog(path_),
+              *owner, EscapeForLog(own.front()));
+    path_ = own.front();
+  } else {
+    fresh_ = !fs::exists(fs::symlink_status(path_, ec));
+  }
   JobDirectory(path_);
   std::string lock = path_ + "/lock";
   lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -17,7 +17,10 @@
 // writable by others unless sticky, links followed only where no other user can plant them);
 // an existing STATE_DIR keeps its mode (it may be shared, like /tmp). An existing job directory
 // is used only if it is a real directory (not a symbolic link) owned by this user and closed
-// to others (mode 0700 or stricter); no mode is ever changed but of a directory the run made. Files
+// to others (mode 0700 or stricter); no mode is ever changed but of a directory the run made.
+// A job-<key> of another user (in a shared STATE_DIR: their run of the same job, or planted; the
+// name is predictable) is never used or touched: the job's directory is then this user's
+// job-<key>.XXXXXX (mkdtemp: unpredictable), found again by a rerun (the first by name). Files
 // are opened without following symbolic links. The password never appears on a command line.
 // Errors: throws UsageError naming the path; OutputError (exit 6) for a file that cannot be
 // written there (a full disk). Thread-safety: none needed (the coordinator's).
@@ -45,7 +48,8 @@ std::string DefaultStateRoot();
 
 class StateDir {
  public:
-  // Opens STATE_DIR/job-<key> (creating STATE_DIR and it, 0700) and locks it for this process
+  // Opens STATE_DIR/job-<key>, or the fallback above (creating STATE_DIR and it, 0700), and
+  // locks it for this process
   // (flock): a second `run` of the same job on this host is refused (UsageError) while the first
   // runs. The lock goes with the process, also when it is SIGKILLed.
   StateDir(const std::string& root, const std::string& key);

@@ -1,6 +1,7 @@
 // StateDir's directories (issue 12, held-out pass: `run` made a shared 1777 STATE_DIR 0700).
 #include "job/state_dir.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,6 +72,47 @@ TEST(StateDir, ARootAnotherUserCouldSwapIsRefused) {
             }).find(theirs + ": it belongs to another user (uid 65534)"),
             std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(theirs + "/state"));
+}
+
+// Held-out pass 10: in a shared (1777) STATE_DIR another user could create job-<key> (a name
+// anyone computes from the same data) first, and this user's job was refused (exit 2): the two
+// users could not even count the same files. This user's state now goes to a directory of an
+// unpredictable name, job-<key>.XXXXXX, which a rerun finds again.
+TEST(StateDir, AJobDirectoryTakenByAnotherUserGetsAPrivateFallbackThatARerunFinds) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a directory of another user";
+  testing::TempDir tmp;
+  const std::string root = tmp.path() + "/shared";
+  ASSERT_EQ(::mkdir(root.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(root.c_str(), 01777), 0);
+  const std::string key = "0123456789abcdef";
+  const std::string canonical = root + "/job-" + key;
+  // Squatted by a directory, a file or a symbolic link of another user.
+  for (int kind = 0; kind < 3; ++kind) {
+    const int made = kind == 0   ? ::mkdir(canonical.c_str(), 0777)
+                     : kind == 1 ? ::close(::creat(canonical.c_str(), 0666))
+                                 : ::symlink(tmp.path().c_str(), canonical.c_str());
+    ASSERT_EQ(made, 0) << kind;
+    ASSERT_EQ(::lchown(canonical.c_str(), 65534, 65534), 0);
+    std::string path;
+    {
+      StateDir state(root, key);
+      path = state.path();
+      EXPECT_EQ(path.rfind(canonical + ".", 0), 0u) << path;
+      EXPECT_EQ(path.size(), canonical.size() + 7);
+      EXPECT_TRUE(state.fresh());
+      EXPECT_EQ(ModeOf(path), 0700u);
+      EXPECT_THROW(StateDir(root, key), StateBusy);  // the lock is in the fallback
+      EXPECT_EQ(state.Password(""), state.Password(""));
+    }
+    StateDir again(root, key);  // a rerun: the same directory, kept
+    EXPECT_EQ(again.path(), path);
+    EXPECT_FALSE(again.fresh());
+    struct stat st {};
+    ASSERT_EQ(::lstat(canonical.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 65534u);  // theirs, untouched
+    again.Remove();
+    std::filesystem::remove(canonical);
+  }
 }
 
 }  // namespace

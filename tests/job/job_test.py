@@ -1816,6 +1816,9 @@ def test_status_of_another_users_running_job_in_a_shared_state_dir(tmp):
     # Seventh held-out pass: root's `status`/`top` on nobody's running job in a shared (1777)
     # STATE_DIR waited 3-5 s and said its Redis was down (exit 4): it was up, run by another user,
     # whose server is never sent a password. Exit 2 at once, saying whose job it is.
+    # Tenth pass: the same job (same files, same settings) run by root meanwhile was refused,
+    # exit 2: nobody held its directory job-<digest>, a name anyone can compute. Root's state now
+    # goes to a private directory of an unpredictable name beside it: exact, exit 0.
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         print("     (not root: another user cannot be played; checked in CI)")
         return
@@ -1829,8 +1832,8 @@ def test_status_of_another_users_running_job_in_a_shared_state_dir(tmp):
         subprocess.run(["chmod", "-R", "a+rX", data], check=True)
         c = {"LOGFILE": os.path.join(shared, "nobody.log"), "STATE_DIR": shared, "N_NORMAL_WORKERS": 0,
              "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 1}
-        if MODE:
-            c.update(MODE=MODE, SPILL_DIR=os.path.join(shared, "spill"))
+        if MODE:  # PARTITIONS: the same job whatever the number of workers
+            c.update(MODE=MODE, SPILL_DIR=os.path.join(shared, "spill"), PARTITIONS=2)
         other = os.path.join(shared, "config.json")
         with open(other, "w") as fh:
             json.dump(c, fh)
@@ -1848,6 +1851,26 @@ def test_status_of_another_users_running_job_in_a_shared_state_dir(tmp):
             took = time.time() - t0
             expect(q.returncode == 2 and f"belongs to another user (uid {nobody.pw_uid})" in q.stderr and took < 2,
                    f"{what} on another user's running job: exit {q.returncode} after {took:.1f} s: {q.stderr}")
+        theirs = [d for d in os.listdir(shared) if d.startswith("job-")]
+        expect(len(theirs) == 1, f"nobody's job directories: {theirs}")
+        mine = dict(c, LOGFILE=os.path.join(tmp, "wc.log"), N_SLEEPING_WORKERS=0, N_NORMAL_WORKERS=2)
+        if MODE:
+            mine["SPILL_DIR"] = os.path.join(tmp, "spill")
+        cfg = os.path.join(tmp, "config.json")
+        with open(cfg, "w") as fh:
+            json.dump(mine, fh)
+        out = os.path.join(tmp, "out.txt")
+        q = subprocess.run([WC, "run", "-q", "--config", cfg, "--data", data, "--out", out], capture_output=True,
+                           text=True, timeout=120)
+        expect(q.returncode == 0, f"root's run of the same job beside nobody's: exit {q.returncode}: {q.stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        taken = [l for l in log_lines(tmp) if " state_dir_taken " in l]
+        expect(len(taken) == 1 and theirs[0] in taken[0] and f"owner_uid={nobody.pw_uid}" in taken[0],
+               "\n".join(log_lines(tmp)))
+        expect(p.poll() is None, "nobody's run ended")
+        expect(os.stat(os.path.join(shared, theirs[0])).st_uid == nobody.pw_uid, "nobody's directory changed")
+        expect([d for d in os.listdir(shared) if d.startswith("job-")] == theirs,
+               f"root's finished job left its directory: {os.listdir(shared)}")
     finally:
         if p is not None:
             p.send_signal(signal.SIGTERM)
