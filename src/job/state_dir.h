@@ -49,9 +49,8 @@ std::string DefaultStateRoot();
 class StateDir {
  public:
   // Opens STATE_DIR/job-<key>, or the fallback above (creating STATE_DIR and it, 0700), and
-  // locks it for this process
-  // (flock): a second `run` of the same job on this host is refused (UsageError) while the first
-  // runs. The lock goes with the process, also when it is SIGKILLed.
+  // locks it for this process (flock): a second `run` of the same job on this host is refused
+  // (StateBusy) while the first runs. The lock goes with the process, also when it is SIGKILLed.
   StateDir(const std::string& root, const std::string& key);
   ~StateDir();
   StateDir(const StateDir&) = delete;
