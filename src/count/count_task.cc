@@ -139,18 +139,15 @@ TaskStats CountFileRangeOrNothing(const std::string& path, csv::ByteRange range,
 FilePlan PlanFile(const std::string& path, uint64_t chunk_bytes, const std::string& column) {
   FilePlan plan;
   struct stat st {};
-  {
-    UniqueFd fd = OpenInputFile(path, &st, &plan.resolved);  // closed: readers open it again
-  }
+  UniqueFd fd = OpenInputFile(path, &st, &plan.resolved);  // a small file: closed, read later
   plan.version = MappedFile::VersionOf(st);
   plan.stamp = StampOf(plan.version);
   if (plan.stamp.size <= chunk_bytes) {
     plan.ranges = {csv::ByteRange{}};
     return plan;
   }
-  MappedFile file(path);
-  // The ranges are those of the bytes mapped: of the file opened above, or it changed.
-  if (!(file.version() == plan.version)) throw FileChangedError(path);
+  // The ranges are those of the bytes mapped: of the file opened and stamped above.
+  MappedFile file(path, std::move(fd), st, plan.resolved);
   csv::Schema schema = csv::ReadSchema(file.view(), path, column);
   plan.ranges = csv::SplitRecordRanges(file.view(), path, schema, chunk_bytes);
   file.CheckUnchanged();

@@ -385,6 +385,16 @@ UniqueFd OpenInputFile(const std::string& path, struct stat* st, std::string* re
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   struct stat st {};
   fd_ = OpenInputFile(path, &st, &resolved_);
+  Map(st);
+}
+
+MappedFile::MappedFile(std::string path, UniqueFd fd, const struct stat& st, std::string resolved)
+    : path_(std::move(path)), resolved_(std::move(resolved)), fd_(std::move(fd)) {
+  Map(st);
+}
+
+void MappedFile::Map(const struct stat& st) {
+  const std::string& path = path_;
   size_ = static_cast<size_t>(st.st_size);
   version_ = VersionOf(st);
 

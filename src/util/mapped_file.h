@@ -73,7 +73,12 @@ class MappedFile {
  public:
   static constexpr size_t kPadding = 64;
 
+  // Opens `path` with OpenInputFile and maps it. Throws InputError as OpenInputFile does, or
+  // naming `path` if it cannot be mapped.
   explicit MappedFile(const std::string& path);
+  // Maps the file OpenInputFile(path, &st, &resolved) opened as `fd` (owned from now on): the
+  // file checked is the one mapped, with no second resolution of `path`.
+  MappedFile(std::string path, UniqueFd fd, const struct stat& st, std::string resolved);
   ~MappedFile();
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;
@@ -117,6 +122,7 @@ class MappedFile {
   static void SetTestHook(TestHook hook);
 
  private:
+  void Map(const struct stat& st);  // the constructors' common part
   void Reset() noexcept;
 
   std::string path_;
