@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <vector>
 
 #include "count/tokenizer.h"
 
@@ -40,6 +41,28 @@ std::string Describe(const FileStamp& s) {
                      Seconds(s.ctime_ns), s.inode);
 }
 
+// What differs between two stamps of a path, the most telling first (a ctime differs whenever
+// anything else does: said only when nothing else is).
+std::string StampChange(const FileStamp& now, const FileStamp& planned) {
+  std::vector<std::string> what;
+  if (now.inode != planned.inode)
+    what.push_back(
+        fmt::format("another file in its place (inode {}, planned {})", now.inode, planned.inode));
+  if (now.size != planned.size)
+    what.push_back(fmt::format("size {}, planned {}", now.size, planned.size));
+  if (now.mtime_ns != planned.mtime_ns) {
+    what.push_back(fmt::format("modified at {}, planned {}", Seconds(now.mtime_ns),
+                               Seconds(planned.mtime_ns)));
+  }
+  if (what.empty()) {
+    what.push_back(
+        fmt::format("written or its status changed since (ctime {}, planned {}; size "
+                    "and mtime as planned)",
+                    Seconds(now.ctime_ns), Seconds(planned.ctime_ns)));
+  }
+  return fmt::format("{}", fmt::join(what, "; "));
+}
+
 }  // namespace
 
 FileStamp StampOf(const MappedFile::Version& v) {
@@ -48,7 +71,9 @@ FileStamp StampOf(const MappedFile::Version& v) {
 
 FileChangedSincePlanError::FileChangedSincePlanError(const std::string& path, const FileStamp& now,
                                                      const FileStamp& planned)
-    : FileChangedSincePlanError(path, Describe(now), planned) {}
+    : InputError(path, 0,
+                 fmt::format("changed since the job was planned ({})", StampChange(now, planned))) {
+}
 
 FileChangedSincePlanError::FileChangedSincePlanError(const std::string& path,
                                                      const std::string& now,
@@ -64,9 +89,13 @@ std::string ChangeSincePlan(const std::string& path, const FileStamp& planned, i
     *stat_errno = errno;
     return {};
   }
-  if (!S_ISREG(st.st_mode)) return fmt::format("a {} now", FileTypeName(st.st_mode));
+  if (!S_ISREG(st.st_mode)) {
+    return FileChangedSincePlanError(path, fmt::format("a {} now", FileTypeName(st.st_mode)),
+                                     planned)
+        .what();
+  }
   const FileStamp now = StampOf(MappedFile::VersionOf(st));
-  return now == planned ? std::string() : Describe(now);
+  return now == planned ? std::string() : FileChangedSincePlanError(path, now, planned).what();
 }
 
 TaskStats CountRange(const MappedFile& file, const csv::Schema& schema, csv::ByteRange range,

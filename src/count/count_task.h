@@ -49,21 +49,24 @@ struct FileStamp {
 FileStamp StampOf(const MappedFile::Version& version);
 
 // The file is not the one the job was planned from: "<path>: changed since the job was planned
-// (size S, modified at T, ctime C, inode I; planned: ...)". Counting it again gives the same
-// answer: the task fails at once.
+// (...)", saying what differs: "another file in its place (inode I, planned I')", "size S,
+// planned S'", "modified at T, planned T'", or, with all of those as planned, "written or its
+// status changed since (ctime C, planned C')". Counting it again gives the same answer: the task
+// fails at once.
 class FileChangedSincePlanError : public InputError {
  public:
   FileChangedSincePlanError(const std::string& path, const FileStamp& now,
                             const FileStamp& planned);
-  // `now` says what the file is now ("a FIFO now", "size S, modified at T, ...").
+  // `now` says what the file is now, when it has no stamp ("a FIFO now", "cannot be stat'ed
+  // now: ..."): "(<now>; planned: size S, modified at T, ctime C, inode I)".
   FileChangedSincePlanError(const std::string& path, const std::string& now,
                             const FileStamp& planned);
 };
 
-// How the file at `path` (symbolic links followed) differs now from the one planned with
-// `planned`: "" if it is a regular file with the planned stamp; "a FIFO now" if it is no regular
-// file; "size S, modified at T, ctime C, inode I" if its stamp differs. A path that cannot be
-// stat'ed (missing, no permission) gives "" and its errno in `*stat_errno` (0 otherwise): the
+// Whether the file at `path` (symbolic links followed) is still the one planned with `planned`:
+// "" if it is a regular file with the planned stamp, else the FileChangedSincePlanError message
+// (what()) that says how it differs ("a FIFO now" if it is no regular file). A path that cannot
+// be stat'ed (missing, no permission) gives "" and its errno in `*stat_errno` (0 otherwise): the
 // caller decides whether that is a change. Reentrant; one stat, nothing opened.
 std::string ChangeSincePlan(const std::string& path, const FileStamp& planned, int* stat_errno);
 

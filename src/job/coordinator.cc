@@ -592,13 +592,17 @@ class Coordinator {
       if (bad != 0) continue;  // failed (said above), or already checked
       bad = planned;
       int stat_errno = 0;
-      std::string now = ChangeSincePlan(t.path, t.stamp, &stat_errno);
-      if (stat_errno != 0)
-        now = fmt::format("cannot be stat'ed now: {}", std::strerror(stat_errno));
-      if (now.empty()) continue;
+      std::string change = ChangeSincePlan(t.path, t.stamp, &stat_errno);
+      if (stat_errno != 0) {
+        change = FileChangedSincePlanError(
+                     t.path, fmt::format("cannot be stat'ed now: {}", std::strerror(stat_errno)),
+                     t.stamp)
+                     .what();
+      }
+      if (change.empty()) continue;
       ++report_.changed_after_count;
       report_.failures.push_back(
-          NamedAsGiven(t, FileChangedSincePlanError(t.path, now, t.stamp).what()) +
+          NamedAsGiven(t, change) +
           (planned == 1 ? " after it was counted: the result counts it as planned"
                         : fmt::format(" after its {} ranges were counted: the result counts it "
                                       "as planned",

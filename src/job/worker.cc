@@ -396,8 +396,8 @@ class Worker {
       Fail(t, e.what());
     } catch (const InputError& e) {
       int stat_errno = 0;
-      if (std::string now = ChangeSincePlan(t.path, t.stamp, &stat_errno); !now.empty()) {
-        Fail(t, FileChangedSincePlanError(t.path, now, t.stamp).what());
+      if (std::string change = ChangeSincePlan(t.path, t.stamp, &stat_errno); !change.empty()) {
+        Fail(t, change);
         return;
       }
       int deliveries = Redis([&](Connection& c) { return store_->Deliveries(c, t.entry); });
