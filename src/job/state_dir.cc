@@ -156,27 +156,34 @@ StateDir::StateDir(const std::string& root, const std::string& key) {
   // In a shared STATE_DIR another user may hold job-<key> (a name anyone can compute from the
   // same data: their run of the same files, or a squatter): this user's state then lives in a
   // fallback directory of an unpredictable name, job-<key>.XXXXXX, found again by a rerun.
-  if (const auto owner = OtherUsers(path_)) {
-    std::vector<std::string> own = OwnFallbacks(r, key);
-    if (own.empty()) {
-      std::string tmpl = path_ + ".XXXXXX";
-      if (::mkdtemp(tmpl.data()) == nullptr)
-        throw UsageError(ErrnoMessage("cannot create the state directory " + tmpl, errno));
-      fresh_ = true;
-      // Two runs of the job that both made one use the first by name (the lock below then
-      // refuses the second run); this run's own, unused, goes.
-      own = OwnFallbacks(r, key);
-      if (own.empty()) own.push_back(tmpl);
-      if (own.front() != tmpl) {
-        ::rmdir(tmpl.c_str());
-        fresh_ = false;
-      }
+  const auto owner = OtherUsers(path_);
+  const bool exists = fs::exists(fs::symlink_status(path_, ec));
+  // A fallback of an earlier run is used again also once the other user's entry is gone: its
+  // checkpoint resumes the job.
+  std::vector<std::string> own =
+      owner || !exists ? OwnFallbacks(r, key) : std::vector<std::string>{};
+  if (owner && own.empty()) {
+    std::string tmpl = path_ + ".XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw UsageError(ErrnoMessage("cannot create the state directory " + tmpl, errno));
+    fresh_ = true;
+    // Two runs of the job that both made one use the first by name (the lock below then
+    // refuses the second run); this run's own, unused, goes.
+    own = OwnFallbacks(r, key);
+    if (own.empty()) own.push_back(tmpl);
+    if (own.front() != tmpl) {
+      ::rmdir(tmpl.c_str());
+      fresh_ = false;
     }
+  }
+  if (owner) {
     Log::Warn("state_dir_taken", "dir=\"{}\" owner_uid={} using=\"{}\"", EscapeForLog(path_),
               *owner, EscapeForLog(own.front()));
+  }
+  if (!own.empty()) {
     path_ = own.front();
   } else {
-    fresh_ = !fs::exists(fs::symlink_status(path_, ec));
+    fresh_ = !exists;
   }
   JobDirectory(path_);
   std::string lock = path_ + "/lock";

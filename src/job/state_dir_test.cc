@@ -104,14 +104,21 @@ TEST(StateDir, AJobDirectoryTakenByAnotherUserGetsAPrivateFallbackThatARerunFind
       EXPECT_THROW(StateDir(root, key), StateBusy);  // the lock is in the fallback
       EXPECT_EQ(state.Password(""), state.Password(""));
     }
-    StateDir again(root, key);  // a rerun: the same directory, kept
-    EXPECT_EQ(again.path(), path);
-    EXPECT_FALSE(again.fresh());
+    {
+      StateDir again(root, key);  // a rerun: the same directory, kept
+      EXPECT_EQ(again.path(), path);
+      EXPECT_FALSE(again.fresh());
+    }
     struct stat st {};
     ASSERT_EQ(::lstat(canonical.c_str(), &st), 0);
     EXPECT_EQ(st.st_uid, 65534u);  // theirs, untouched
-    again.Remove();
     std::filesystem::remove(canonical);
+    // Their entry gone, a rerun still resumes from the fallback (its checkpoint is there).
+    StateDir later(root, key);
+    EXPECT_EQ(later.path(), path);
+    EXPECT_FALSE(later.fresh());
+    EXPECT_FALSE(std::filesystem::exists(canonical));
+    later.Remove();
   }
 }
 
