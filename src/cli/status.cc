@@ -96,7 +96,7 @@ NoEmbeddedRedis Absence(const std::string& root, const std::string& unanswered =
   uid_t owner = 0;
   for (fs::directory_iterator it(r, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.rfind("job-", 0) != 0) continue;
+    if (!job::IsStateDirName(name)) continue;
     const std::string dir = it->path().string();
     struct stat js {};
     if (::lstat(dir.c_str(), &js) != 0 || !S_ISDIR(js.st_mode)) continue;
@@ -124,20 +124,23 @@ NoEmbeddedRedis Absence(const std::string& root, const std::string& unanswered =
                 running, coordinator),
             true};
   }
-  if (!foreign.empty()) {
-    return {fmt::format("{}: the state directory {} belongs to another user (uid {}), not to "
-                        "this user (uid {}): only that user can reach its embedded Redis (its "
-                        "server is never sent a password by another user; or name a server "
-                        "with --redis)",
-                        none, foreign, owner, ::geteuid()),
-            false};
-  }
+  // This user's kept job first: beside it, another user's directory (in a shared STATE_DIR:
+  // their job, or the same job's name taken, which made this user's run use a fallback) is no
+  // answer.
   if (!kept.empty()) {
     return {fmt::format("no job runs under {}, but a job is kept there, stopped, in {} (its "
                         "`run` was stopped or killed before the job was done{}): `wordcount run` "
                         "with the same config and data resumes it if its data did not change "
                         "since; otherwise remove the directory",
                         root, kept, KeptAge(kept)),
+            false};
+  }
+  if (!foreign.empty()) {
+    return {fmt::format("{}: the state directory {} belongs to another user (uid {}), not to "
+                        "this user (uid {}): only that user can reach its embedded Redis (its "
+                        "server is never sent a password by another user; or name a server "
+                        "with --redis)",
+                        none, foreign, owner, ::geteuid()),
             false};
   }
   return {none, false};

@@ -61,7 +61,7 @@ double Since(std::chrono::steady_clock::time_point t) {
 std::string EmbeddedSentinels(const std::string& root, int port) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(root, ec)) {
-    if (e.path().filename().string().rfind("job-", 0) != 0) continue;
+    if (!IsStateDirName(e.path().filename().string())) continue;
     std::string list = ReadSmall((e.path() / "ha" / "sentinels").string());
     std::istringstream endpoint(ReadSmall((e.path() / "endpoint").string()));
     int at = 0;

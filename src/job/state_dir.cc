@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -242,11 +243,22 @@ void StateDir::Remove() {
   fs::remove_all(path_, ec);
 }
 
+bool IsStateDirName(std::string_view name) {
+  constexpr size_t kKey = 4 + 16;  // "job-" and the key
+  if (!name.starts_with("job-") || (name.size() != kKey && name.size() != kKey + 7)) return false;
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  if (!std::all_of(name.begin() + 4, name.begin() + kKey, hex)) return false;
+  if (name.size() == kKey) return true;
+  return name[kKey] == '.' && std::all_of(name.begin() + kKey + 1, name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0;
+         });
+}
+
 std::vector<redis::ConnectOptions> FindEmbeddedServers(const std::string& root) {
   std::vector<redis::ConnectOptions> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(fs::absolute(root, ec), ec)) {
-    if (e.path().filename().string().rfind("job-", 0) != 0) continue;
+    if (!IsStateDirName(e.path().filename().string())) continue;
     // Another user's job (in a shared STATE_DIR): its server is never sent a password.
     struct stat st {};
     if (::lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
@@ -297,7 +309,7 @@ std::vector<KeptJob> FindKeptJobs(const std::string& root, const std::string& ex
   const auto now = std::chrono::system_clock::now();
   for (fs::directory_iterator it(fs::absolute(root, ec), ec), end; !ec && it != end;
        it.increment(ec)) {
-    if (it->path().filename().string().rfind("job-", 0) != 0) continue;
+    if (!IsStateDirName(it->path().filename().string())) continue;
     if (!skip.empty() && it->path() == skip) continue;
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())

@@ -31,6 +31,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "redis/connection.h"
@@ -87,6 +88,11 @@ class StateBusy : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// True for the name of a job's state directory: job-<16 hex digits>, or its fallback
+// job-<16 hex digits>.XXXXXX (six letters or digits). Not a shuffle job's map output directory
+// (job-<32 hex digits>, when SPILL_DIR is STATE_DIR) nor anything else another user planted.
+bool IsStateDirName(std::string_view name);
 
 // The embedded Redis servers under `root` that run now (their endpoint's pid is alive), with
 // their passwords: this user's jobs only (another user's job directory in a shared STATE_DIR is

