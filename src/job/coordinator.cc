@@ -326,8 +326,13 @@ class Coordinator {
     return session().Run([&](Connection& c) { return store_.State(c).Get("spill"); });
   }
 
-  fs::path SpillRoot() const {
-    return c_.spill_dir.empty() ? fs::path(state_root_) / "spill" : fs::path(c_.spill_dir);
+  // SPILL_DIR, or by default STATE_DIR/spill: this user's (FindOwnEntry: in a shared STATE_DIR
+  // where another user holds spill, a private spill.XXXXXX beside it), decided once.
+  fs::path SpillRoot() {
+    if (spill_root_.empty()) {
+      spill_root_ = c_.spill_dir.empty() ? FindOwnEntry(state_root_, "spill").path : c_.spill_dir;
+    }
+    return spill_root_;
   }
 
   // Takes the job: its spill directory, and the workers' settings. LOGFILE starts afresh only
@@ -627,6 +632,7 @@ class Coordinator {
   std::unique_ptr<JobClaim> claim_;
   std::unique_ptr<JobKeeper> keeper_;
   std::string state_root_;
+  fs::path spill_root_;        // SpillRoot()
   SpillArea spill_;            // shuffle: SPILL_DIR/job-<id>
   int64_t done_before_ = 0;    // tasks done when this run began
   bool already_done_ = false;  // the job was done before this run

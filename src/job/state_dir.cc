@@ -130,15 +130,15 @@ std::optional<uid_t> OtherUsers(const std::string& path) {
   return st.st_uid;
 }
 
-// This user's fallback directories of job `key` under `root` (job-<key>.<6 characters>, real
+// This user's fallback directories of `name` under `root` (<name>.<6 characters>, real
 // directories), sorted by name.
-std::vector<std::string> OwnFallbacks(const fs::path& root, const std::string& key) {
-  const std::string prefix = "job-" + key + ".";
+std::vector<std::string> OwnFallbacks(const fs::path& root, const std::string& name) {
+  const std::string prefix = name + ".";
   std::vector<std::string> out;
   std::error_code ec;
   for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() != prefix.size() + 6 || name.rfind(prefix, 0) != 0) continue;
+    const std::string entry = it->path().filename().string();
+    if (entry.size() != prefix.size() + 6 || entry.rfind(prefix, 0) != 0) continue;
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid())
       out.push_back(it->path().string());
@@ -149,43 +149,46 @@ std::vector<std::string> OwnFallbacks(const fs::path& root, const std::string& k
 
 }  // namespace
 
-StateDir::StateDir(const std::string& root, const std::string& key) {
+OwnEntry FindOwnEntry(const std::string& root, const std::string& name) {
   std::error_code ec;
-  fs::path r = fs::absolute(root, ec);
-  MakeStateRoot(r.string());
-  path_ = PathFor(root, key);
-  // In a shared STATE_DIR another user may hold job-<key> (a name anyone can compute from the
-  // same data: their run of the same files, or a squatter): this user's state then lives in a
-  // fallback directory of an unpredictable name, job-<key>.XXXXXX, found again by a rerun.
-  const auto owner = OtherUsers(path_);
-  const bool exists = fs::exists(fs::symlink_status(path_, ec));
-  // A fallback of an earlier run is used again also once the other user's entry is gone: its
-  // checkpoint resumes the job.
+  const fs::path r = fs::absolute(root, ec);
+  OwnEntry e{.path = (r / name).string()};
+  e.taken_by = OtherUsers(e.path);
+  const bool exists = fs::exists(fs::symlink_status(e.path, ec));
+  // A fallback of an earlier run is used again also once the other user's entry is gone (a
+  // job's checkpoint is there).
   std::vector<std::string> own =
-      owner || !exists ? OwnFallbacks(r, key) : std::vector<std::string>{};
-  if (owner && own.empty()) {
-    std::string tmpl = path_ + ".XXXXXX";
+      e.taken_by || !exists ? OwnFallbacks(r, name) : std::vector<std::string>{};
+  if (e.taken_by && own.empty()) {
+    std::string tmpl = e.path + ".XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr)
-      throw UsageError(ErrnoMessage("cannot create the state directory " + tmpl, errno));
-    fresh_ = true;
-    // Two runs of the job that both made one use the first by name (the lock below then
-    // refuses the second run); this run's own, unused, goes.
-    own = OwnFallbacks(r, key);
+      throw UsageError(ErrnoMessage("cannot create the directory " + tmpl, errno));
+    e.made = true;
+    // Two runs that both made one use the first by name; this one's own, unused, goes.
+    own = OwnFallbacks(r, name);
     if (own.empty()) own.push_back(tmpl);
     if (own.front() != tmpl) {
       ::rmdir(tmpl.c_str());
-      fresh_ = false;
+      e.made = false;
     }
   }
-  if (owner) {
-    Log::Warn("state_dir_taken", "dir=\"{}\" owner_uid={} using=\"{}\"", EscapeForLog(path_),
-              *owner, EscapeForLog(own.front()));
+  if (e.taken_by) {
+    Log::Warn("dir_taken", "dir=\"{}\" owner_uid={} using=\"{}\"", EscapeForLog(e.path),
+              *e.taken_by, EscapeForLog(own.front()));
   }
-  if (!own.empty()) {
-    path_ = own.front();
-  } else {
-    fresh_ = !exists;
-  }
+  if (!own.empty()) e.path = own.front();
+  return e;
+}
+
+StateDir::StateDir(const std::string& root, const std::string& key) {
+  std::error_code ec;
+  MakeStateRoot(fs::absolute(root, ec).string());
+  // In a shared STATE_DIR another user may hold job-<key> (a name anyone can compute from the
+  // same data: their run of the same files, or a squatter): this user's state then lives in a
+  // fallback directory of an unpredictable name, job-<key>.XXXXXX, found again by a rerun.
+  OwnEntry own = FindOwnEntry(root, "job-" + key);
+  path_ = own.path;
+  fresh_ = own.made || !fs::exists(fs::symlink_status(path_, ec));
   JobDirectory(path_);
   std::string lock = path_ + "/lock";
   lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

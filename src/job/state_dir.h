@@ -44,6 +44,20 @@ namespace wc::job {
 // directories in it are the private ones.
 void MakeStateRoot(const std::string& dir);
 
+// This user's directory named `name` under `root`: root/name, unless another user holds that
+// name (a shared STATE_DIR: their entry, of the same job or planted; any predictable name can be
+// taken first), then this user's root/name.XXXXXX (the first by name; made by mkdtemp, 0700, if
+// there is none). An own fallback is used again also once the other user's entry is gone. The
+// path is not created otherwise, nor checked further (the caller checks what it finds there).
+// Logs `dir_taken dir=... owner_uid=... using=...` when the name is taken. Throws UsageError if
+// a fallback cannot be made.
+struct OwnEntry {
+  std::string path;
+  bool made = false;              // this call made the fallback
+  std::optional<uid_t> taken_by;  // the user holding root/name, if another one
+};
+OwnEntry FindOwnEntry(const std::string& root, const std::string& name);
+
 // $XDG_STATE_HOME/wordcount, else $HOME/.local/state/wordcount.
 std::string DefaultStateRoot();
 
