@@ -48,7 +48,10 @@ inline constexpr SecondsRange kRedisDowntimeRange{0, 3600};
 // finishes (README, "Configuration").
 inline constexpr double kMinRestartIntervalSeconds = 1;
 inline constexpr SecondsRange kRestartIntervalRange{kMinRestartIntervalSeconds, 86400, true};
-inline constexpr SecondsRange kRetrySecondsRange{0, 86400};  // also worker --redis-retry-seconds
+// At least 1 s (also worker --redis-retry-seconds): 0 meant "no bound" to a retrying client and
+// "no time to answer" to status/top (held-out pass 12), and below a second a healthy server's
+// first reply could miss the bound.
+inline constexpr SecondsRange kRetrySecondsRange{1, 86400};
 Mode ParseMode(const std::string& s, const std::string& key = "MODE");
 Persistence ParsePersistence(const std::string& s, const std::string& key = "PERSISTENCE");
 RedisHa ParseRedisHa(const std::string& s, const std::string& key = "REDIS_HA");

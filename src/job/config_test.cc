@@ -142,6 +142,18 @@ TEST_F(ConfigTest, ClientsMustOutwaitAPlannedDowntime) {
             2);
 }
 
+// Held-out pass 12: REDIS_RETRY_SECONDS 0 was accepted; `run` and `worker` then retried a stopped
+// server forever while `status` and `top` gave a healthy one no time to answer (exit 4).
+TEST_F(ConfigTest, RetrySecondsIsAtLeastOne) {
+  for (const char* v : {"0", "0.5", "86401"}) {
+    EXPECT_NE(ErrorOf(std::string(R"({"REDIS_RETRY_SECONDS": )") + v + "}")
+                  .find("'REDIS_RETRY_SECONDS' must be a number of seconds from 1 to 86400"),
+              std::string::npos)
+        << v;
+  }
+  EXPECT_EQ(Load(R"({"REDIS_RETRY_SECONDS": 1})").redis_retry_seconds, 1);
+}
+
 TEST_F(ConfigTest, LocalWorkersAreBoundedOneByOneAndTogether) {
   EXPECT_NE(ErrorOf(R"({"N_NORMAL_WORKERS": 100000})")
                 .find("'N_NORMAL_WORKERS' must be an integer from 0 to 256, got 100000"),

@@ -146,6 +146,7 @@ TEST(WorkerOptionsTest, BadValuesAreUsageErrorsNamingTheFlag) {
                                                          {"--claim-idle-ms", "9223372036854775807"},
                                                          {"--max-deliveries", "x"},
                                                          {"--redis-retry-seconds", "-1"},
+                                                         {"--redis-retry-seconds", "0"},
                                                          {"--redis", "http://x"},
                                                          {"--bogus", "1"}}) {
     try {
@@ -240,7 +241,7 @@ TEST(WorkerOptionsTest, NumericFlagsAreBoundedLikeTheirKeys) {
   EXPECT_EQ(UsageErrorOf([] {
               FromArgv({"--redis", "redis://h:1", "--redis-retry-seconds", "inf"});
             }),
-            "--redis-retry-seconds must be a number of seconds from 0 to 86400, got inf");
+            "--redis-retry-seconds must be a number of seconds from 1 to 86400, got inf");
 }
 
 }  // namespace
