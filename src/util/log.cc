@@ -79,8 +79,10 @@ UniqueFd OpenLogFile(const std::string& path) {
   // its owner could feed it forged lines or hold it as a FIFO nobody reads.
   struct stat own {};
   if (::fstat(fd.get(), &own) == 0 && own.st_uid != ::geteuid()) {
-    throw UsageError(fmt::format("log file {}: belongs to another user (uid {}): refused",
-                                 EscapeForLog(path), own.st_uid));
+    throw UsageError(fmt::format(
+        "log file {}: belongs to another user (uid {}): refused (set LOGFILE, or the worker's "
+        "--logfile, to a file of yours: the default /tmp/wc.log is shared by every user)",
+        EscapeForLog(path), own.st_uid));
   }
   // Writes block again (a FIFO with a slow reader): one event is one whole write.
   int flags = ::fcntl(fd.get(), F_GETFL);

@@ -51,7 +51,9 @@ TEST_F(LogTest, AFileOfAnotherUserIsRefused) {
     Log::Open(planted, "run", /*truncate=*/false, LogLevel::kError);
     ADD_FAILURE() << "another user's log file was opened";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("belongs to another user (uid 65534)"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("belongs to another user (uid 65534): refused (set "
+                                         "LOGFILE, or the worker's --logfile, to a file of yours"),
+              std::string::npos)
         << e.what();
   }
   EXPECT_EQ(testing::ReadFile(planted), "x");  // untouched
