@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wc {
@@ -11,12 +12,23 @@ namespace wc {
 // A directory yields its entries whose names end in ".csv" and do not begin with '.' (sorted),
 // exactly the files of the glob dir/*.csv, whatever their type: a FIFO or a subdirectory named
 // x.csv is refused by name when opened (OpenInputFile, util/mapped_file.h) instead of silently
-// skipped; a path with '*', '?' or '[' is a glob pattern, always (as Python's glob.glob takes
-// the reference's DATA_PATH; a literal one is escaped as [*], [?], [[]) and yields its matches
-// (sorted); anything else is taken as a file path and checked when opened. The paths are as given
-// (joined, never resolved), the names used in messages. The result keeps the order of `args`, each
+// skipped; a path with '*', '?' or '[' is a glob pattern, always, and yields exactly the matches
+// of CPython 3.11's glob.glob(path) (the reference takes DATA_PATH so), sorted: fnmatch's rules
+// per component (FnMatch), no escape character ('\\' is a literal; a literal '*', '?' or '[' is
+// written [*], [?], [[]), a name beginning with '.' matched only by a component beginning with
+// '.', a component followed by others matching only directories (links followed), a directory
+// that cannot be listed having no matches, and a match that is a directory kept; anything else is
+// taken as a file path and checked when opened. The paths are as given (joined as Python joins
+// them, never resolved), the names used in messages. The result keeps the order of `args`, each
 // argument's matches sorted, duplicates removed.
 std::vector<std::string> ExpandInputs(const std::vector<std::string>& args);
+
+// Python's fnmatch.fnmatchcase(name, pattern) for one path component, both decoded as Python
+// decodes file names (UTF-8, an ill-formed byte b standing for the code point 0xDC00 + b), so
+// ranges compare code points: '*' any run, '?' any one code point; "[...]" a set: ']' first is a
+// member, "[!...]" negates (a leading '^' is a member), "a-z" a range (a reversed one, "z-a", is
+// dropped with both ends; a '-' first or last is a member), an unclosed '[' a literal.
+bool FnMatch(std::string_view name, std::string_view pattern);
 
 // Appends the components of `path` (split at '/', empty ones dropped) to `todo` so that the
 // first is popped first (todo->back()): the work list of a walk that resolves a path one

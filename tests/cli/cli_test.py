@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "job"))
@@ -1477,11 +1479,126 @@ def test_words_with_control_bytes(wc, tmp):
     check("control words: run exit 0", p.returncode == 0, p.stderr)
     check("control words: run's top lines equal serial's", p.stdout == want, p.stdout)
 
+# Names a glob may meet (bytes): backslashes, brackets, carets, '!', '-', dots, non-ASCII and
+# ill-formed UTF-8. Directories have printable ASCII names, so serial's FAILED lines for the ones
+# a pattern matches name them as they are.
+GLOB_FILES = [b"a\\b.csv", b"ab.csv", b"a.csv", b"b.csv", b"^.csv", b"!.csv", b"]a.csv", b"[a].csv",
+              b"a[.csv", b"-.csv", b"a-b.csv", b"\\.csv", b"a\\x.csv", b"a\\*.csv", b"*.csv", b"?.csv",
+              b".h.csv", b"..x.csv", b".csv", b"A.csv", b"z.csv", b"~&|.csv", b"a b.csv", b"caf\xc3\xa9.csv",
+              b"\xc3\xa0.csv", b"\xc4\x80.csv", b"\xe9.csv", b"\xff\xfe.csv", b"x\xed\xa0\x80.csv",
+              b"e\xf0\x9f\x98\x80.csv", b"notes.txt"]
+GLOB_DIRS = [b"d1", b"d[1]", b"d\\x", b"^d", b"!d", b".hd", b"d-2", b"]d", b"d1/sub"]
+GLOB_SUBFILES = [b"x.csv", b"\xe9.csv", b"y\\.csv", b".h.csv", b"^y.csv", b"[b].csv"]
+GLOB_PATTERNS = ["?\\b.csv", "*\\b.csv", "[a]\\b.csv", "a\\*.csv", "[a\\]*.csv", "[^a]*", "[!a]*", "[^a].csv",
+                 "[]a]*", "[!]a]*", "[a*", "a[*", "[b-a]*", "[!b-a]*", "[c-a!x]*", "[a-]*", "[!]*", ".*", "*",
+                 "*/*", "*/", "d*/x.csv", "*/.*", ".*/*", "*/*/*", "d1//*", "./[ab]*", "**/*.csv",
+                 "[\u00e0-\u00ff]*", "[\udc80-\udcff]*", "?.csv", "??.csv", "d[[]1]/*", "d\\x/*", "[!d]*/?.csv",
+                 "nothing*", "[", "*.tx[!t]", "[\\]*", "x?\udced\udca0\udc80.csv", "x???.csv", "e?.csv"]
+
+
+def counted_words(out):
+    """The counts file `out` (count TAB word lines) as a Counter."""
+    got = Counter()
+    for line in open(out, "rb").read().splitlines():
+        count, word = line.split(b"\t")
+        got[word.decode()] = int(count)
+    return got
+
+
+def test_glob_is_pythons(wc, tmp):
+    """Held-out pass: patterns were glibc's glob (a backslash escaped, "[^a]" negated), not Python's
+    glob.glob that the reference takes DATA_PATH with, and other files were counted (exit 0). For
+    fixed and seeded random patterns over odd names, serial counts exactly the files Python's glob
+    matches (each file has its own word), names the directories it matches as failed, and exits 3
+    where Python matches nothing. The oracle is /usr/bin/python3's glob.glob itself."""
+    base = os.path.join(tmp, "globs").encode()
+    word_of = {}
+    for d in GLOB_DIRS:
+        os.makedirs(os.path.join(base, d))
+    os.symlink(b"d1", os.path.join(base, b"ld"))  # a link to a directory is one (twice its files)
+    files = GLOB_FILES + [os.path.join(d, f) for d in GLOB_DIRS for f in GLOB_SUBFILES]
+    for i, f in enumerate(files):
+        word = "q" + "".join(chr(97 + i // 26 ** k % 26) for k in range(3))
+        word_of[os.path.join(base, f)] = word
+        with open(os.path.join(base, f), "w") as fh:
+            fh.write(f"id,text\n1,{word}\n")
+    rng = random.Random(20261127)
+    names = [os.fsdecode(p) for p in files + GLOB_DIRS]
+    pieces = ["a", "b", "d", "x", ".", "-", "!", "^", "]", "[", "\\", "*", "?", "\u00e9", "\udce9", "/"]
+    patterns = list(GLOB_PATTERNS)
+    while len(patterns) < 300:
+        if rng.random() < 0.7:  # an existing name, partly made wildcards
+            parts = []
+            for c in rng.choice(names):
+                r = rng.random()
+                if r < 0.12 and c != "/":
+                    parts.append("?")
+                elif r < 0.2 and c != "/":
+                    parts.append("*")
+                elif r < 0.3 and c != "/":
+                    members = [c] + rng.sample(pieces[:13], rng.randint(0, 3))
+                    rng.shuffle(members)
+                    parts.append("[" + rng.choice(["", "!", "^"]) + "".join(members) + "]")
+                else:
+                    parts.append(c)
+            pattern = "".join(parts)
+        else:
+            pattern = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        if pattern.startswith(("-", "/")) or not any(c in pattern for c in "*?["):
+            continue
+        patterns.append(pattern)
+    oracle = subprocess.run(
+        ["/usr/bin/python3", "-c", "import glob, json, os, sys\n"
+         "print(json.dumps([[os.fsencode(m).hex() for m in glob.glob(os.fsdecode(bytes.fromhex(p)))]"
+         " for p in json.load(sys.stdin)]))"],
+        input=json.dumps([os.fsencode(p).hex() for p in patterns]), capture_output=True, text=True, cwd=base,
+        check=True)
+    expected = [[bytes.fromhex(m) for m in ms] for ms in json.loads(oracle.stdout)]
+    out = os.path.join(tmp, "globs.txt")
+    wrong = []
+    matched = 0
+    for pattern, py in zip(patterns, expected):
+        matched += bool(py)
+        p = run(wc, "serial", "-q", "--top", "0", "--out", out, os.fsencode(pattern), cwd=base, timeout=30)
+        dirs = [m for m in py if os.path.isdir(os.path.join(base, m))]
+        want_words = Counter(word_of[os.path.realpath(os.path.join(base, m))] for m in py if m not in dirs)
+        want_exit = 3 if not py else 1 if dirs else 0
+        got_words = counted_words(out) if p.returncode in (0, 1) else Counter()
+        got_failed = sorted(re.findall(rb"^FAILED (.*): not a regular file \(directory\)$", p.stderr, re.M))
+        if p.returncode != want_exit or got_words != want_words or got_failed != sorted(dirs):
+            wrong.append(f"{pattern!r}: exit {p.returncode} (want {want_exit}), counted "
+                         f"{sorted((got_words - want_words).elements())} too many, "
+                         f"{sorted((want_words - got_words).elements())} missing, failed dirs {got_failed} "
+                         f"(want {sorted(dirs)})")
+    check(f"glob: serial matches what Python's glob.glob matches ({len(patterns)} patterns, {matched} "
+          f"matching something)", not wrong, "\n  " + "\n  ".join(wrong))
+    check("glob: the patterns match something often enough to test", matched > len(patterns) // 3, matched)
+    if shutil.which("redis-server") is None:
+        print("SKIP run's DATA_PATH globs: no redis-server")
+        return
+    # run's DATA_PATH is expanded by the same code: it counts Python's matches too, in both modes.
+    py_matches = dict(zip(patterns, expected))
+    for i, pattern in enumerate(["?\\b.csv", "[^a].csv", "a\\*.csv", "[\u00e0-\u00ff]*"]):
+        want = Counter(word_of[os.path.join(base, m)] for m in py_matches[pattern])
+        for mode in ("direct", "shuffle"):
+            got = os.path.join(tmp, f"globs-run-{i}-{mode}.txt")
+            p = run(wc, "run", "-q", "--config", run_config(tmp, f"globs-{i}-{mode}"), "--mode", mode,
+                    "--data", os.path.join(base, os.fsencode(pattern)), "--out", got, timeout=120)
+            check(f"glob: run --mode {mode} --data {pattern!r} counts Python's matches",
+                  p.returncode == 0 and counted_words(got) == want, (p.returncode, p.stderr))
+
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wordcount", required=True)
-    wc = os.path.abspath(ap.parse_args().wordcount)
+    ap.add_argument("--only", help="run only this test (one taking (wc, tmp), e.g. test_glob_is_pythons)")
+    args = ap.parse_args()
+    wc = os.path.abspath(args.wordcount)
+    if args.only:
+        with tempfile.TemporaryDirectory(prefix="wc_cli_") as tmp:
+            globals()[args.only](wc, tmp)
+        print(f"{passed} passed, {len(failures)} failed")
+        return 1 if failures else 0
     with tempfile.TemporaryDirectory(prefix="wc_cli_") as tmp:
         data = os.path.join(tmp, "data")
         p = run(wc, "gen", "--files", "3", "--rows", "4000", "--seed", "7", data)
@@ -1580,6 +1697,7 @@ def main():
         test_words_with_control_bytes(wc, tmp)
         test_paths_others_could_swap(wc, tmp, data)
         test_log_trouble_mid_run(wc, tmp, data)
+        test_glob_is_pythons(wc, tmp)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
