@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -221,7 +222,9 @@ bool IsDir(const std::string& path) {
 // that cannot be listed has none (Python ignores the OSError).
 std::vector<std::string> Glob1(const std::string& dir, const std::string& pattern, bool dir_only) {
   std::vector<std::string> names;
-  DIR* d = ::opendir(dir.empty() ? "." : dir.c_str());
+  const std::unique_ptr<DIR, int (*)(DIR*)> dir_handle(::opendir(dir.empty() ? "." : dir.c_str()),
+                                                       &::closedir);
+  DIR* const d = dir_handle.get();
   if (d == nullptr) return names;
   const Matcher matcher(pattern);
   const bool hidden_too = pattern.starts_with('.');
@@ -238,7 +241,6 @@ std::vector<std::string> Glob1(const std::string& dir, const std::string& patter
     }
     if (matcher.Matches(name)) names.push_back(name);
   }
-  ::closedir(d);
   return names;
 }
 
