@@ -198,6 +198,19 @@ local function fence(k, id)
   return rec
 end
 
+-- C belongs to this job: C .. ':holder' names this job's stream (or names none: lost with the
+-- data, e.g. FLUSHALL). A job on another stream that began once this job's lease had run out
+-- took C over (wc_job_begin_v4): this job must never write C again, or a worker of it that
+-- stalled meanwhile would change that job's result. STALEJOB, like a job replaced: its workers
+-- and coordinator stop serving it (the workers find the holder in wc_progress_v4's reply).
+local function need_count(k, rec)
+  local holder = redis.call('GET', k.holder)
+  if holder and holder ~= k.stream then
+    fail('STALEJOB job ' .. rec.id .. ' of ' .. k.stream .. ' lost ' .. k.counts ..
+           ' to the job of ' .. holder)
+  end
+end
+
 local function need_state(rec, ...)
   local allowed = {...}
   for _, s in ipairs(allowed) do
@@ -366,7 +379,8 @@ local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 --        {'created', id, epoch, the replaced record's spill or ''}
 --   state done and same               -> {'done', id, epoch}                          (no write)
 --     (unless C .. ':holder' names another stream: C was re-created by that job, this job's
---      result is gone, and it is CREATEd again, subject to that job's live lease)
+--      result is gone, and it is CREATEd again, subject to that job's live lease; the same for
+--      an unfinished job, which is then never resumed: its committed counts went with C)
 --   live                              -> {'busy', id, owner, state, created_ms, lease left ms,
 --                                          digest}                                   (no write)
 --   not live, same, count/map/reduce  -> RESUME: epoch + 1, owner, lease.
@@ -424,9 +438,10 @@ local function job_begin(keys, args)
     local ended = st == 'done' or st == 'failed'
     local epoch = tonumber(rec.epoch) or 0
     -- A done job whose C a job of another stream has re-created since (shared COUNT) has lost
-    -- its result: it is counted again, never answered 'done' with the other job's result.
+    -- its result: it is counted again, never answered 'done' with the other job's result. So
+    -- has an unfinished one (the counts it committed went with C): it is never resumed.
     local holder_now = redis.call('GET', k.holder)
-    local result_lost = st == 'done' and holder_now and holder_now ~= k.stream
+    local result_lost = (st == 'done' or ACTIVE[st]) and holder_now and holder_now ~= k.stream
     local create = not live and (replace == '1' or st == 'creating' or (ended and not same) or
                      result_lost)
     if not create then
@@ -580,6 +595,7 @@ local function lease(keys, args)
   if lease_ms < 1 then bad('lease_ms', args[3]) end
   local rec = fence(k, id)
   need_epoch(rec, epoch)
+  need_count(k, rec)
   redis.call('HSET', k.job, 'lease_until_ms', int_str(now_ms() + lease_ms), 'owner', args[4])
   return {rec.state, lease_ms}
 end
@@ -677,6 +693,7 @@ local function commit(keys, args)
   for i = 1, n do need_task(rec, tasks[i]) end
   if rec.state == 'done' then return {0, entries[1]} end
   need_state(rec, 'count')
+  need_count(k, rec)
   for i = 1, n do
     if not is_pending(k, rec, entries[i]) then return {0, entries[i]} end
   end
@@ -855,6 +872,7 @@ local function publish(keys, args)
   local rec = fence(k, id)
   if rec.state == 'done' then return {0, 'done'} end
   need_state(rec, 'publish')
+  need_count(k, rec)
   if not is_pending(k, rec, entry) then return {0, rec.state} end
   need_entry(k, rec, entry, 'publish', 0)
   need_totals(rec, k, distinct, total)
@@ -887,6 +905,7 @@ local function publish_write(keys, args)
   local rec = fence(k, id)
   if rec.state == 'done' then return 0 end
   need_state(rec, 'publish')
+  need_count(k, rec)
   for lo = 2, #args, 2 * ZCHUNK do
     redis.call('ZADD', k.counts, unpack(args, lo, math.min(#args, lo + 2 * ZCHUNK - 1)))
   end
@@ -1027,6 +1046,11 @@ local function progress(keys, args)
   if id then
     out[#out + 1] = 'lease_ms_left'
     out[#out + 1] = int_str((tonumber(redis.call('HGET', k.job, 'lease_until_ms')) or 0) - now)
+  end
+  local holder = redis.call('GET', k.holder)
+  if holder and holder ~= k.stream then  -- C taken over by another stream's job (need_count)
+    out[#out + 1] = 'count_taken_by'
+    out[#out + 1] = holder
   end
   out[#out + 1] = 'now_ms'
   out[#out + 1] = int_str(now)

@@ -151,6 +151,7 @@ class Worker {
       if (outcome == "done" && !o_.keep_going) return Exit("done", kWorkerExitDone);
       if (outcome == "failed" && !o_.keep_going) return Exit("job_failed", kWorkerExitNoJob);
       if (outcome == "replaced" && !o_.job.empty()) return Exit("job_replaced", kWorkerExitNoJob);
+      if (outcome == "count_taken" && !o_.keep_going) return Exit("count_taken", kWorkerExitNoJob);
     }
   }
 
@@ -357,13 +358,17 @@ class Worker {
     return true;
   }
 
-  // "" while the job runs; "done", "failed" or "replaced" once it does not. Between the phases
+  // "" while the job runs; "done", "failed", "replaced" or "count_taken" once it does not
+  // (count_taken: another stream's job took its COUNT over). Between the phases
   // of a shuffle job a worker waits here (every map acknowledged, reduces not yet delivered).
   std::string JobEnd() {
     JobState s = session_.Run([&](Connection& c) { return store_->State(c); });
     if (s.id() != job_.id) return "replaced";
     if (s.done()) return "done";
     if (s.state() == "failed") return "failed";
+    // COUNT taken over by a job of another stream (mylib.lua need_count): this job can never
+    // write its result again.
+    if (!s.Get("count_taken_by").empty()) return "count_taken";
     return "";
   }
 

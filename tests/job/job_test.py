@@ -699,6 +699,69 @@ def test_file_replaced_with_the_same_size_and_mtime_fails_by_name(tmp):
         expect(read(out) == serial(tmp, others), "the other files' counts differ from serial")
 
 
+def test_stalled_worker_of_an_abandoned_job_never_writes_a_later_jobs_count(tmp):
+    # Held-out pass 13: job F (IN fF) and, later, job G (IN gG) share COUNT cG. F's coordinator
+    # died and its lease ran out; G took cG over and finished. A worker of F that had stalled
+    # (SIGSTOP) then went on: its commit (direct) or publish (shuffle) wrote into cG, so G's
+    # rerun printed F's counts (shuffle, exit 0) or failed its result check (direct, exit 8).
+    # Every write of COUNT now checks COUNT:holder; F's worker exits `count_taken`.
+    data_f, data_g = gen(tmp, 3, 400, seed=5, name="data_f"), gen(tmp, 3, 400)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        cfg_f = config(tmp, IN="fF", COUNT="cG", N_NORMAL_WORKERS=0, SPILL_DIR=spill, PARTITIONS=2)
+        os.rename(cfg_f, cfg_f := os.path.join(tmp, "f.json"))
+        coordinator = subprocess.Popen([WC, "run", "-q", "--config", cfg_f, "--data", data_f, "--redis", r.url],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while r.cli("HGET", "fF:job", "state").strip() not in ("count", "map") and time.time() < deadline:
+            time.sleep(0.02)
+        worker = subprocess.Popen([WC, "worker", "--redis", r.url, "--stream", "fF", "--name", "wF", "--slow",
+                                   "--spill-dir", spill, "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline and not any(" wF[" in l and " claim " in l for l in log_lines(tmp)):
+                time.sleep(0.02)
+            os.kill(worker.pid, signal.SIGSTOP)
+            coordinator.kill()
+            coordinator.wait()
+            # F's lease (10 s) runs out.
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                left = int(r.cli("HGET", "fF:job", "lease_until_ms") or 0) - int(r.cli("TIME").split()[0]) * 1000
+                if left < -200:
+                    break
+                time.sleep(0.2)
+            cfg_g = config(tmp, IN="gG", COUNT="cG", SPILL_DIR=spill, PARTITIONS=2)
+            p, out = start_run(tmp, cfg_g, data_g, "--redis", r.url)
+            rc, _, stderr = finish(p)
+            expect(rc == 0, f"G: exit {rc}: {stderr}")
+            expect(read(out) == serial(tmp, data_g), "G: counts differ from serial")
+            os.kill(worker.pid, signal.SIGCONT)
+            rc = worker.wait(timeout=90)
+        finally:
+            if worker.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+                worker.kill()
+                worker.wait()
+        lines = [l for l in log_lines(tmp) if " wF[" in l]
+        expect(rc == 5 and "exit reason=count_taken" in lines[-1], f"F's worker: exit {rc}: " + "\n".join(lines[-5:]))
+        expect(not any("result=accepted" in l and (" commit " in l or " publish " in l) for l in lines),
+               "F's worker wrote into G's COUNT:\n" + "\n".join(lines))
+        p, out = start_run(tmp, cfg_g, data_g, "--redis", r.url)  # G's rerun: its result, read back
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"G's rerun: exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data_g), "G's rerun: counts differ from serial")
+        expect(r.cli("GET", "cG:holder").strip() == "gG", r.cli("GET", "cG:holder"))
+        # F run again: its committed counts went with cG, so it is counted anew, never resumed.
+        cfg_f = config(tmp, IN="fF", COUNT="cG", SPILL_DIR=spill, PARTITIONS=2)  # workers of its own now
+        p = subprocess.run([WC, "run", "-q", "--config", cfg_f, "--data", data_f, "--redis", r.url, "--out",
+                            os.path.join(tmp, "out_f.txt")], capture_output=True, text=True, timeout=120)
+        expect(p.returncode == 0, f"F's rerun: exit {p.returncode}: {p.stderr}")
+        expect(read(os.path.join(tmp, "out_f.txt")) == serial(tmp, data_f), "F's rerun: counts differ from serial")
+        expect(not any(" job_resumed " in l for l in log_lines(tmp)), "F's job was resumed")
+
+
 def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
     # Recovery: a second entry of every task, and a consumer that took all the entries and
     # vanished. The worker steals them all; the second entries belong to tasks that are finished
