@@ -6,6 +6,27 @@ namespace wc::redis {
 
 void LoadFunctions(Connection& c) { c.Command({"FUNCTION", "LOAD", "REPLACE", kMylibLua}); }
 
+void EnsureLibrary(Connection& c) {
+  Reply libs;
+  try {
+    libs = c.Command({"FUNCTION", "LIST", "LIBRARYNAME", "wordcount", "WITHCODE"});
+  } catch (const RedisPermissionError&) {
+    return;
+  }
+  // LIBRARYNAME is a pattern: "wordcount" matches only itself.
+  for (size_t l = 0; l < libs.size(); ++l) {
+    const Reply lib = libs[l];
+    bool ours = false;
+    std::string_view code;
+    for (size_t i = 0; i + 1 < lib.size(); i += 2) {
+      if (lib[i].str() == "library_name") ours = lib[i + 1].str() == "wordcount";
+      if (lib[i].str() == "library_code") code = lib[i + 1].str();
+    }
+    if (ours && code == kMylibLua) return;
+  }
+  LoadFunctions(c);
+}
+
 Reply FCall(Connection& c, std::string_view function, const Args& keys, const Args& args) {
   Args argv;
   argv.reserve(3 + keys.size() + args.size());

@@ -11,6 +11,14 @@ namespace wc::redis {
 // FUNCTION LOAD REPLACE of the embedded library. A failed REPLACE keeps the old library.
 void LoadFunctions(Connection& c);
 
+// Makes the server's `wordcount` library this build's: FUNCTION LOAD REPLACE unless FUNCTION LIST
+// ... WITHCODE shows exactly the embedded code. A library of another build under the same
+// function names (an RDB or a server another build used) would otherwise be called as it is. A
+// server whose ACL refuses FUNCTION LIST is taken as it is (nothing to compare; a missing
+// function is still loaded by FCall); one that refuses the LOAD of a differing library throws
+// RedisPermissionError.
+void EnsureLibrary(Connection& c);
+
 // FCALL `function` with keys and args. If the server lacks the function (e.g. it restarted
 // from an RDB taken before the library was loaded), loads the library and calls once more.
 Reply FCall(Connection& c, std::string_view function, const Args& keys, const Args& args);

