@@ -380,7 +380,8 @@ local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 --   state done and same               -> {'done', id, epoch}                          (no write)
 --     (unless C .. ':holder' names another stream: C was re-created by that job, this job's
 --      result is gone, and it is CREATEd again, subject to that job's live lease; the same for
---      an unfinished job, which is then never resumed: its committed counts went with C)
+--      an unfinished job, which is then never resumed: its committed counts went with C; nor
+--      is one whose stream or group is gone: its task entries went with them)
 --   live                              -> {'busy', id, owner, state, created_ms, lease left ms,
 --                                          digest}                                   (no write)
 --   not live, same, count/map/reduce  -> RESUME: epoch + 1, owner, lease.
@@ -442,8 +443,22 @@ local function job_begin(keys, args)
     -- has an unfinished one (the counts it committed went with C): it is never resumed.
     local holder_now = redis.call('GET', k.holder)
     local result_lost = (st == 'done' or ACTIVE[st]) and holder_now and holder_now ~= k.stream
+    -- An unfinished job whose stream or consumer group is gone (DEL, a partial restore) has lost
+    -- its task entries: it cannot be resumed either, only made anew.
+    local entries_lost = false
+    if ACTIVE[st] and not live then
+      entries_lost = redis.call('EXISTS', k.stream) == 0
+      if not entries_lost then
+        entries_lost = true
+        for _, g in ipairs(redis.call('XINFO', 'GROUPS', k.stream)) do
+          for i = 1, #g - 1, 2 do
+            if g[i] == 'name' and g[i + 1] == rec.group then entries_lost = false end
+          end
+        end
+      end
+    end
     local create = not live and (replace == '1' or st == 'creating' or (ended and not same) or
-                     result_lost)
+                     result_lost or entries_lost)
     if not create then
       if st == 'done' and same and not result_lost then return {'done', rec.id, epoch} end
       if live then

@@ -274,7 +274,7 @@ std::string JobStore::LostKeys(Connection& c) {
     what += (i ? (i + 1 == lost.size() ? " and " : ", ") : "") + lost[i];
   return fmt::format(
       "the job's {} {} gone from Redis, deleted by another client (FLUSHALL, DEL) "
-      "or evicted",
+      "or evicted (run again: the job is made anew)",
       what, lost.size() == 1 ? "is" : "are");
 }
 

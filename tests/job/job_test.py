@@ -1679,6 +1679,12 @@ def test_job_keys_deleted_on_a_live_redis(tmp):
         rc, _, stderr = finish(p)
         expect(rc == 4, f"DEL: exit {rc}, wanted 4: {stderr}")
         expect("the job's stream 'files' is gone from Redis" in stderr, stderr)
+        # Held-out pass 13: every rerun resumed the job without its stream and ended so again.
+        expect("(run again: the job is made anew)" in stderr, stderr)
+        p, out = start_run(tmp, config(tmp, REDIS_RETRY_SECONDS=1), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"DEL, then a rerun: exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "DEL, then a rerun: counts differ from serial")
 
 
 def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
