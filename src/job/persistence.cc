@@ -142,6 +142,8 @@ void Durability::SaveNow(Connection& c) {
           c.Command({"SAVE"});
           saved_progress_ = progress_;
           return true;
+        } catch (const redis::RedisPermissionError&) {
+          throw;  // the ACL refuses SAVE: named by the connection (exit 7), not a disk trouble
         } catch (const redis::RedisReplyError& e) {
           if (std::string_view(e.what()).find("in progress") != std::string_view::npos)
             return false;

@@ -1695,6 +1695,18 @@ def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
         expect("wc_commit_v4" in r.cli("FUNCTION", "LIST"), "wc_commit_v4 missing")
 
 
+def test_acl_refusing_save_at_the_end_is_exit_7(tmp):
+    # Held-out pass 13: an external Redis whose ACL refuses SAVE ended the job with exit 4 (the
+    # refusal read as a failed save); an ACL refusal is exit 7, naming the server and SAVE.
+    data = gen(tmp, 2, 300)
+    with Redis(tmp) as r:
+        r.cli("ACL", "SETUSER", "default", "-save")
+        p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 7 and "refused SAVE (NOPERM" in stderr and r.url.split("//")[1] in stderr,
+               f"exit {rc}: {stderr}")
+
+
 def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp):
     # Held-out pass 13: a `wordcount` library of another build under the same _v4 names (there:
     # its commit changed every word) was called as it was, exit 0 with its counts. A job now
