@@ -375,7 +375,17 @@ ResultCheck ResultCheck::Of(const job::JobState& done_job, std::pair<int64_t, ui
   return ResultCheck{.distinct_recorded = done_job.Int("distinct"),
                      .distinct_present = sum.first,
                      .words_recorded = done_job.Int("words"),
-                     .words_present = sum.second};
+                     .words_present = sum.second,
+                     .taken_by = done_job.Get("count_taken_by")};
+}
+
+std::string ResultCheck::Why() const {
+  if (!taken_by.empty()) {
+    return fmt::format(
+        "the job of stream '{}' took it over, once this job's lease had run out ({})",
+        EscapeForLog(taken_by), Numbers());
+  }
+  return Numbers() + "; evicted, or written by someone else?";
 }
 
 std::string ResultCheck::Numbers() const {
@@ -453,9 +463,7 @@ std::string StatusText(const JobStatus& s) {
   const bool differs = s.result && s.result->differs();
   fmt::format_to(to, "counts:     {} distinct words in '{}'{}\n", s.distinct_words,
                  EscapeForLog(s.counts_key),
-                 differs ? " - NOT the job's result (" + s.result->Numbers() +
-                               "): evicted, or written by someone else?"
-                         : std::string());
+                 differs ? " - NOT the job's result: " + s.result->Why() : std::string());
   if (!s.job_counts_key.empty()) {
     fmt::format_to(to,
                    "note:       the job on '{}' counts into '{}', not '{}' (COUNT of this "
@@ -622,9 +630,8 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     } else if (job.done()) {
       if (const ResultCheck result = ResultCheck::Of(job, sum); result.differs()) {
         WriteStderrLine(
-            fmt::format("wordcount top: the result in '{}' is not the one job {} recorded: {}; "
-                        "was it evicted, or written by someone else?",
-                        store.keys().counts, job.id(), result.Numbers()));
+            fmt::format("wordcount top: the result in '{}' is not the one job {} recorded: {}",
+                        store.keys().counts, job.id(), result.Why()));
         return kExitVerify;
       }
     }

@@ -44,17 +44,24 @@ inline const std::set<std::string> kNumericRecordFields = {
 // of the config): a second job on the same IN with another COUNT; "" otherwise.
 std::string OtherCountsKey(const job::JobState& job, const std::string& counts_key);
 
+// A job of another stream that took COUNT over (its record's `count_taken_by`, from
+// wc_progress_v4) makes the result another job's whatever the numbers say: two jobs of equal
+// totals would pass them.
 struct ResultCheck {
   int64_t distinct_recorded = 0, distinct_present = 0;
   int64_t words_recorded = 0;
   uint64_t words_present = 0;
+  std::string taken_by;  // the stream whose job took COUNT over, if one did
   static ResultCheck Of(const job::JobState& done_job, std::pair<int64_t, uint64_t> sum);
   bool differs() const {
-    return distinct_present != distinct_recorded ||
+    return !taken_by.empty() || distinct_present != distinct_recorded ||
            words_present != static_cast<uint64_t>(words_recorded);
   }
   // "<d> distinct words recorded, <d'> present, <w> words recorded, <w'> present".
   std::string Numbers() const;
+  // Why the result is not the job's: "the job of stream 'S' took it over (...)", else the
+  // numbers and "evicted, or written by someone else?".
+  std::string Why() const;
 };
 
 // What `status` shows of the job on one stream.

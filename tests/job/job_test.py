@@ -762,6 +762,34 @@ def test_stalled_worker_of_an_abandoned_job_never_writes_a_later_jobs_count(tmp)
         expect(not any(" job_resumed " in l for l in log_lines(tmp)), "F's job was resumed")
 
 
+def test_top_and_status_of_a_job_whose_count_another_stream_took_over(tmp):
+    # Held-out pass 14: job A (IN fA) done, then job B (IN fB) with the same COUNT and the same
+    # totals (3 words, 2 distinct): `top` of A printed B's counts as A's, exit 0, and `status`
+    # called them A's result. The record says who took COUNT over; that alone refuses it.
+    for name, text in (("dA", "a a b"), ("dB", "a b b")):
+        os.makedirs(os.path.join(tmp, name))
+        with open(os.path.join(tmp, name, "x.csv"), "w") as fh:
+            fh.write(f"id,text\n1,{text}\n")
+    with Redis(tmp) as r:
+        cfgs = {}
+        for name, stream in (("dA", "fA"), ("dB", "fB")):
+            cfgs[stream] = os.path.join(tmp, stream + ".json")
+            os.rename(config(tmp, IN=stream, COUNT="cz", N_NORMAL_WORKERS=1), cfgs[stream])
+            p, out = start_run(tmp, cfgs[stream], os.path.join(tmp, name), "--redis", r.url)
+            rc, _, stderr = finish(p)
+            expect(rc == 0 and read(out) == serial(tmp, os.path.join(tmp, name)), f"{stream}: exit {rc}: {stderr}")
+        q = subprocess.run([WC, "top", "--config", cfgs["fA"], "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 8 and q.stdout == "" and "the job of stream 'fB' took it over" in q.stderr,
+               f"top of A: exit {q.returncode}: {q.stdout} {q.stderr}")
+        q = subprocess.run([WC, "status", "--config", cfgs["fA"], "--redis", r.url], capture_output=True, text=True)
+        expect("NOT the job's result: the job of stream 'fB' took it over" in q.stdout, f"status of A: {q.stdout}")
+        q = subprocess.run([WC, "status", "--json", "--config", cfgs["fA"], "--redis", r.url], capture_output=True,
+                           text=True)
+        expect(json.loads(q.stdout)["result"]["is_jobs"] is False, q.stdout)
+        q = subprocess.run([WC, "top", "--config", cfgs["fB"], "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 0 and q.stdout.startswith("b: 2"), f"top of B: exit {q.returncode}: {q.stdout}")
+
+
 def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
     # Recovery: a second entry of every task, and a consumer that took all the entries and
     # vanished. The worker steals them all; the second entries belong to tasks that are finished
