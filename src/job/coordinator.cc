@@ -146,6 +146,8 @@ class Coordinator {
       Fail(JobOutcome::kUsage, PasswordTrouble(e));
     } catch (const redis::RedisPermissionError& e) {  // an ACL: retrying cannot help
       Fail(JobOutcome::kRefused, e.what());
+    } catch (const redis::RedisLibraryConflict& e) {  // another library holds our names
+      Fail(JobOutcome::kRefused, e.what());
     } catch (const redis::RedisReplyError& e) {
       if (e.prefix() == "OOM") {
         FailOutOfMemory(e.what());

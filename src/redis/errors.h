@@ -66,6 +66,14 @@ class RedisPermissionError : public RedisReplyError {
   explicit RedisPermissionError(const std::string& what) : RedisReplyError(what, "NOPERM") {}
 };
 
+// The server holds a function of wordcount's names in another library, so wordcount's own
+// cannot be loaded (FUNCTION LOAD: "Function ... already exists"). what() names the server, the
+// function and that library. Not transient: someone has to remove the other library.
+class RedisLibraryConflict : public RedisReplyError {
+ public:
+  explicit RedisLibraryConflict(const std::string& what) : RedisReplyError(what, "ERR") {}
+};
+
 class RedisProtocolError : public RedisError {
  public:
   using RedisError::RedisError;

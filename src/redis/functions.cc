@@ -1,10 +1,59 @@
 #include "redis/functions.h"
 
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+
 #include "redis/mylib_lua.h"
 
 namespace wc::redis {
 
-void LoadFunctions(Connection& c) { c.Command({"FUNCTION", "LOAD", "REPLACE", kMylibLua}); }
+namespace {
+
+// The library that holds `function` on the server, "" if none (or FUNCTION LIST is refused).
+std::string LibraryOf(Connection& c, std::string_view function) {
+  try {
+    const Reply libs = c.Command({"FUNCTION", "LIST"});
+    for (size_t l = 0; l < libs.size(); ++l) {
+      const Reply lib = libs[l];
+      std::string name;
+      for (size_t i = 0; i + 1 < lib.size(); i += 2) {
+        if (lib[i].str() == "library_name") name = lib[i + 1].str();
+        if (lib[i].str() != "functions") continue;
+        for (size_t f = 0; f < lib[i + 1].size(); ++f) {
+          const Reply fn = lib[i + 1][f];
+          for (size_t k = 0; k + 1 < fn.size(); k += 2)
+            if (fn[k].str() == "name" && fn[k + 1].str() == function) return name;
+        }
+      }
+    }
+  } catch (const RedisReplyError&) {
+  }
+  return "";
+}
+
+}  // namespace
+
+void LoadFunctions(Connection& c) {
+  try {
+    c.Command({"FUNCTION", "LOAD", "REPLACE", kMylibLua});
+  } catch (const RedisPermissionError&) {
+    throw;
+  } catch (const RedisReplyError& e) {
+    // "ERR Function wc_commit_v4 already exists": another library holds one of our names.
+    const std::string_view what = e.what();
+    const size_t at = what.find("Function "), end = what.find(" already exists");
+    if (at == std::string_view::npos || end == std::string_view::npos || end < at + 9) throw;
+    const std::string function(what.substr(at + 9, end - at - 9));
+    const std::string library = LibraryOf(c, function);
+    throw RedisLibraryConflict(fmt::format(
+        "Redis at {} holds the function {} in another library ('{}'), so this build's library "
+        "'wordcount' cannot be loaded ({}): remove that library (FUNCTION DELETE {}) unless "
+        "something else needs it",
+        c.options().address(), function, library, what, library));
+  }
+}
 
 void EnsureLibrary(Connection& c) {
   Reply libs;

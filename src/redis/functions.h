@@ -9,6 +9,8 @@
 namespace wc::redis {
 
 // FUNCTION LOAD REPLACE of the embedded library. A failed REPLACE keeps the old library.
+// Throws RedisLibraryConflict (naming the server, the function and the other library) if another
+// library holds one of its function names.
 void LoadFunctions(Connection& c);
 
 // Makes the server's `wordcount` library this build's: FUNCTION LOAD REPLACE unless FUNCTION LIST

@@ -129,6 +129,28 @@ TEST_F(FunctionsTest, EnsureLibraryReplacesAnotherBuildsLibraryOfTheSameNames) {
   conn().Command({"ACL", "SETUSER", "default", "+function|list"});
 }
 
+// Held-out pass 14: a library of another name holding one of our function names stopped `run`
+// with Redis's bare "ERR Function ... already exists" (exit 4). It is a conflict, named.
+TEST_F(FunctionsTest, AnotherLibraryHoldingOurFunctionNameIsAConflictNamingIt) {
+  conn().Command({"FUNCTION", "DELETE", "wordcount"});
+  conn().Command({"FUNCTION", "LOAD",
+                  "#!lua name=evil\nredis.register_function('wc_result_sum_v4', function(k, a) "
+                  "return {1, 2} end)"});
+  try {
+    EnsureLibrary(conn());
+    ADD_FAILURE() << "no conflict";
+  } catch (const RedisLibraryConflict& e) {
+    EXPECT_NE(std::string(e.what()).find("holds the function wc_result_sum_v4 in another library "
+                                         "('evil')"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("FUNCTION DELETE evil"), std::string::npos) << e.what();
+  }
+  conn().Command({"FUNCTION", "DELETE", "evil"});
+  EnsureLibrary(conn());
+  EXPECT_EQ(Call("wc_result_sum_v4", {})[0].integer(), 0);  // ours now
+}
+
 TEST_F(FunctionsTest, MissingFunctionIsLoadedAgain) {
   conn().Command({"FUNCTION", "FLUSH"});
   EXPECT_EQ(Begin({})[0].str(), "created");

@@ -1753,6 +1753,14 @@ def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp
         expect(rc == 0, f"exit {rc}: {stderr}")
         expect(read(out) == serial(tmp, data), "counts differ from serial")
         expect("another build" not in r.cli("FUNCTION", "LIST", "WITHCODE"), "the other library is still there")
+        # Held-out pass 14: a library of another name holding one of our function names: exit 4 and
+        # Redis's bare "ERR Function ... already exists". A refusal naming it (exit 7).
+        r.cli("FUNCTION", "DELETE", "wordcount")
+        r.cli("FUNCTION", "LOAD", "#!lua name=evil\nredis.register_function('wc_result_sum_v4', function() return 1 end)")
+        p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 7 and "holds the function wc_result_sum_v4 in another library ('evil')" in stderr,
+               f"exit {rc}: {stderr}")
 
 
 def spill_files(spill_root):
