@@ -255,6 +255,10 @@ class Coordinator {
     JobState replaced;  // with --replace: the record that may be replaced
     BeginResult b = session().Run([&](Connection& c) {
       RefuseEvictingRedis(c, server().url());
+      // INFO is needed for checkpoints and the final save (job/persistence.h): an ACL that
+      // refuses it is refused now (exit 7), before a job exists that a later run would have to
+      // replace (held-out pass 14).
+      c.Command({"INFO", "persistence"});
       if (o_.replace) replaced = store_.State(c);
       return claim_->Begin(c, new_id);
     });

@@ -1735,6 +1735,19 @@ def test_acl_refusing_save_at_the_end_is_exit_7(tmp):
                f"exit {rc}: {stderr}")
 
 
+def test_acl_refusing_info_is_refused_before_the_job_exists(tmp):
+    # Held-out pass 14: an ACL refusing INFO (and CONFIG) was exit 7 only after the job had been
+    # begun: its record and plan stayed, and the next run of changed data was refused ("an
+    # unfinished job with another plan holds the keys") until --replace. Now refused first.
+    data = gen(tmp, 2, 300)
+    with Redis(tmp) as r:
+        r.cli("ACL", "SETUSER", "default", "-info", "-config")
+        p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 7 and "refused INFO (NOPERM" in stderr, f"exit {rc}: {stderr}")
+        expect(r.cli("EXISTS", "files:job").strip() == "0", "a job was begun: " + r.cli("HGETALL", "files:job"))
+
+
 def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp):
     # Held-out pass 13: a `wordcount` library of another build under the same _v4 names (there:
     # its commit changed every word) was called as it was, exit 0 with its counts. A job now
