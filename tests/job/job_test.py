@@ -531,6 +531,29 @@ def run_worker(tmp, r, name, spill, *extra):
                           capture_output=True, text=True, timeout=120)
 
 
+@contextlib.contextmanager
+def stalled_worker(tmp, r, coordinator, name, spill, *extra):
+    """A worker `name` (--slow) started by hand on the job of Redis `r`, stopped (SIGSTOP) once it
+    holds a task, with `coordinator` SIGKILLed: a worker stalled in a job whose coordinator died.
+    Yields the stopped worker; on leaving, one still alive is continued and killed."""
+    worker = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", name, "--slow", "--spill-dir", spill,
+                               *extra, "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(f" {name}[" in l and " claim " in l for l in log_lines(tmp)):
+            time.sleep(0.02)
+        os.kill(worker.pid, signal.SIGSTOP)
+        coordinator.kill()
+        coordinator.wait()
+        yield worker
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGCONT)
+            worker.kill()
+            worker.wait()
+
+
 def wait_state(r, states, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -708,23 +731,14 @@ def test_stalled_worker_of_an_abandoned_job_never_writes_a_later_jobs_count(tmp)
     data_f, data_g = gen(tmp, 3, 400, seed=5, name="data_f"), gen(tmp, 3, 400)
     spill = os.path.join(tmp, "spill")
     with Redis(tmp) as r:
-        cfg_f = config(tmp, IN="fF", COUNT="cG", N_NORMAL_WORKERS=0, SPILL_DIR=spill, PARTITIONS=2)
-        os.rename(cfg_f, cfg_f := os.path.join(tmp, "f.json"))
+        cfg_f = os.path.join(tmp, "f.json")  # config() writes config.json: G's, later
+        os.rename(config(tmp, IN="fF", COUNT="cG", N_NORMAL_WORKERS=0, SPILL_DIR=spill, PARTITIONS=2), cfg_f)
         coordinator = subprocess.Popen([WC, "run", "-q", "--config", cfg_f, "--data", data_f, "--redis", r.url],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
         while r.cli("HGET", "fF:job", "state").strip() not in ("count", "map") and time.time() < deadline:
             time.sleep(0.02)
-        worker = subprocess.Popen([WC, "worker", "--redis", r.url, "--stream", "fF", "--name", "wF", "--slow",
-                                   "--spill-dir", spill, "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.time() + 20
-            while time.time() < deadline and not any(" wF[" in l and " claim " in l for l in log_lines(tmp)):
-                time.sleep(0.02)
-            os.kill(worker.pid, signal.SIGSTOP)
-            coordinator.kill()
-            coordinator.wait()
+        with stalled_worker(tmp, r, coordinator, "wF", spill, "--stream", "fF") as worker:
             # F's lease (10 s) runs out.
             deadline = time.time() + 20
             while time.time() < deadline:
@@ -739,11 +753,6 @@ def test_stalled_worker_of_an_abandoned_job_never_writes_a_later_jobs_count(tmp)
             expect(read(out) == serial(tmp, data_g), "G: counts differ from serial")
             os.kill(worker.pid, signal.SIGCONT)
             rc = worker.wait(timeout=90)
-        finally:
-            if worker.poll() is None:
-                os.kill(worker.pid, signal.SIGCONT)
-                worker.kill()
-                worker.wait()
         lines = [l for l in log_lines(tmp) if " wF[" in l]
         expect(rc == 5 and "exit reason=count_taken" in lines[-1], f"F's worker: exit {rc}: " + "\n".join(lines[-5:]))
         expect(not any("result=accepted" in l and (" commit " in l or " publish " in l) for l in lines),
@@ -801,16 +810,7 @@ def test_worker_whose_job_was_replaced_and_is_over_exits_job_replaced(tmp):
         coordinator = subprocess.Popen([WC, "run", "-q", "--config", cfg, "--data", data, "--redis", r.url],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_state(r, ("count", "map"))
-        worker = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "stalled", "--slow", "--spill-dir", spill,
-                                   "--wait-seconds", "60", "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.time() + 20
-            while time.time() < deadline and not any(" stalled[" in l and " claim " in l for l in log_lines(tmp)):
-                time.sleep(0.02)
-            os.kill(worker.pid, signal.SIGSTOP)
-            coordinator.kill()
-            coordinator.wait()
+        with stalled_worker(tmp, r, coordinator, "stalled", spill, "--wait-seconds", "60") as worker:
             with open(os.path.join(data, "tweets_0001.csv"), "a") as fh:  # another plan
                 fh.write("9,one more line\n")
             p, out = start_run(tmp, config(tmp, SPILL_DIR=spill), data, "--redis", r.url, "--replace")
@@ -820,11 +820,6 @@ def test_worker_whose_job_was_replaced_and_is_over_exits_job_replaced(tmp):
             t0 = time.time()
             rc = worker.wait(timeout=60)
             took = time.time() - t0
-        finally:
-            if worker.poll() is None:
-                os.kill(worker.pid, signal.SIGCONT)
-                worker.kill()
-                worker.wait()
         lines = [l for l in log_lines(tmp) if " stalled[" in l]
         expect(rc == 5 and "exit reason=job_replaced" in lines[-1] and took < 10,
                f"exit {rc} after {took:.1f} s: " + "\n".join(lines[-4:]))
