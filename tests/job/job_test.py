@@ -1783,6 +1783,18 @@ def test_acl_refusing_info_is_refused_before_the_job_exists(tmp):
         expect(r.cli("EXISTS", "files:job").strip() == "0", "a job was begun: " + r.cli("HGETALL", "files:job"))
 
 
+def test_acl_refusing_xpending_is_exit_7_not_a_livelock(tmp):
+    # Held-out pass 15: the functions read a refused XPENDING as "not pending": every commit was
+    # a duplicate, no task was ever done, and `run` never ended. The refusal is now raised.
+    data = gen(tmp, 2, 300)
+    with Redis(tmp) as r:
+        r.cli("ACL", "SETUSER", "default", "-xpending")
+        p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
+        rc, _, stderr = finish(p, timeout=60)
+        expect(rc == 7 and "can't run this command" in stderr and "(the command: XPENDING)" in stderr,
+               f"exit {rc}: {stderr}")
+
+
 def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp):
     # Held-out pass 13: a `wordcount` library of another build under the same _v4 names (there:
     # its commit changed every word) was called as it was, exit 0 with its counts. A job now
