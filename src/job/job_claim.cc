@@ -176,6 +176,14 @@ bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
 
 void JobClaim::Reclaim(Connection& c) {
   BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
+  // A Redis rolled back to a checkpoint from before this run took the job over holds the lease
+  // of the coordinator before it (held-out pass 15): if that one is gone from this host, its
+  // lease ends now, as at the start (Begin).
+  if (b.kind == BeginResult::Kind::kBusy && b.id == id_ && OwnerIsDeadHere(b.owner)) {
+    bool taken = store_.TakeOver(c, b.id, b.owner);
+    Log::Warn("lease_taken_over", "job={} owner=\"{}\" taken={}", b.id, b.owner, taken);
+    b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
+  }
   if (b.id == id_ &&
       (b.kind == BeginResult::Kind::kResumed || b.kind == BeginResult::Kind::kCreated ||
        b.kind == BeginResult::Kind::kDone)) {

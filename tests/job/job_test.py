@@ -825,6 +825,35 @@ def test_worker_whose_job_was_replaced_and_is_over_exits_job_replaced(tmp):
                f"exit {rc} after {took:.1f} s: " + "\n".join(lines[-4:]))
 
 
+def test_redis_rolled_back_to_before_the_rerun_took_over_is_reclaimed(tmp):
+    # Held-out pass 15: a rerun resumed a job whose coordinator had been SIGKILLed; then Redis
+    # restarted from a checkpoint taken before that, which holds the dead coordinator's lease
+    # (an older epoch). The rerun gave up, exit 7, "held by" the dead process. That lease ends
+    # at once (its owner is gone from this host), and the job is reclaimed: exact, exit 0.
+    data = gen(tmp, 6, 400)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1, REDIS_RETRY_SECONDS=30)
+    with Redis(tmp) as r:
+        first = subprocess.Popen([WC, "run", "-q", "--config", cfg, "--data", data, "--redis", r.url],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_log(tmp, " commit ", " map task=", timeout=30, poll=0.05)  # a task done: direct, shuffle
+        r.cli("SAVE")
+        shutil.copy(os.path.join(r.dir, "dump.rdb"), os.path.join(tmp, "before.rdb"))
+        first.kill()
+        first.wait()
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(" job_resumed " in l for l in log_lines(tmp)):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        r.stop()
+        shutil.copy(os.path.join(tmp, "before.rdb"), os.path.join(r.dir, "dump.rdb"))
+        r.start()
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect(any(" lease_reclaimed " in l for l in log_lines(tmp)), "no lease_reclaimed in the log")
+
+
 def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
     # Recovery: a second entry of every task, and a consumer that took all the entries and
     # vanished. The worker steals them all; the second entries belong to tasks that are finished
