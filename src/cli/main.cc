@@ -37,6 +37,7 @@
 #include "redis/connection.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/paths.h"
 #include "util/safe_files.h"
 #include "util/signals.h"
 
@@ -299,6 +300,19 @@ int Dispatch(int argc, char** argv) {
         if (!run.quiet)
           wc::WriteStderr(fmt::format("Redis at {} (from $WC_REDIS)\n", wc::redis::ToUrl(server)));
       }
+      // An output that is an input is refused before anything is written, the log included
+      // (opened next): --out would replace the input, LOGFILE write log lines into it.
+      std::vector<std::string> inputs;
+      try {
+        inputs = wc::ExpandInputs({run.job.data.value_or(config.data_path)});
+      } catch (const wc::InputError&) {
+        // No input matched: the job says so.
+      }
+      wc::RefuseInputAsOutput(config.logfile, inputs, "LOGFILE",
+                              "log lines would be written into it");
+      // `-` is standard output: open on an input (`>> input`), it too would write into it.
+      if (!run.out.empty())
+        wc::RefuseInputAsOutput(run.out == "-" ? "/dev/stdout" : run.out, inputs);
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError
                     : run_verbose ? wc::LogLevel::kInfo

@@ -19,7 +19,6 @@
 #include "job/state_dir.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "util/paths.h"
 #include "util/safe_files.h"
 #include "util/signals.h"
 
@@ -287,13 +286,6 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   // counting; it appears at its path only when every count is in it (util/safe_files.h).
   std::optional<OutputFile> out;
   if (!args.out.empty()) {
-    try {
-      // `-` is standard output: open on an input (`>> input`), it too would write into it.
-      RefuseInputAsOutput(args.out == "-" ? "/dev/stdout" : args.out,
-                          ExpandInputs({args.job.data.value_or(config.data_path)}));
-    } catch (const InputError&) {
-      // No input matched: the job says so.
-    }
     if (args.out != "-") out.emplace(args.out);
   }
   ProgressLine progress(args.quiet);

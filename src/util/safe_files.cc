@@ -315,7 +315,8 @@ int DescriptorNamed(const std::string& path) {
   return -1;
 }
 
-void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs) {
+void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs,
+                         std::string_view what, std::string_view harm) {
   struct stat o {};
   // A descriptor's name (/dev/fd/3) is written in place: the file it is open on counts.
   const int fd = DescriptorNamed(out);
@@ -323,10 +324,8 @@ void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>&
   for (const std::string& in : inputs) {
     struct stat i {};
     if (::stat(in.c_str(), &i) == 0 && i.st_dev == o.st_dev && i.st_ino == o.st_ino) {
-      throw UsageError(
-          fmt::format("--out {} is the input file {}: refused (it would be replaced by "
-                      "its counts)",
-                      EscapeForLog(out), EscapeForLog(in)));
+      throw UsageError(fmt::format("{} {} is the input file {}: refused ({})", what,
+                                   EscapeForLog(out), EscapeForLog(in), harm));
     }
   }
 }

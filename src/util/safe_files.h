@@ -97,8 +97,11 @@ std::string MakePrivateDir(const std::string& parent, const std::string& prefix)
 // Refuses (UsageError naming both) an output path that is one of `inputs`: the same file by
 // device and inode (`--out data/tweets_0001.csv` would replace an input with its counts). A
 // link at `out` is replaced by the output, not followed, so only `out` itself is compared.
-// Inputs that cannot be stat'ed are skipped (they fail as inputs).
-void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs);
+// Inputs that cannot be stat'ed are skipped (they fail as inputs). `what` names the output in
+// the message ("--out", "LOGFILE") and `harm` says what it would do to the input.
+void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs,
+                         std::string_view what = "--out",
+                         std::string_view harm = "it would be replaced by its counts");
 
 // An output file (`--out`, a `split` part, a `gen` file) that appears at its path whole or not
 // at all, the one way every command writes a result file.

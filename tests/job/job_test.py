@@ -1824,6 +1824,19 @@ def test_acl_refusing_xpending_is_exit_7_not_a_livelock(tmp):
                f"exit {rc}: {stderr}")
 
 
+def test_logfile_naming_an_input_is_refused_before_anything_is_written(tmp):
+    # Held-out pass 15: LOGFILE naming an input file was opened and truncated: the input was
+    # replaced by log lines (then failed "changed since the job was planned"). It is refused
+    # like --out naming an input (exit 2), the input untouched.
+    data = gen(tmp, 2, 300)
+    victim = os.path.join(data, "tweets_0001.csv")
+    before = read(victim)
+    p, out = start_run(tmp, config(tmp, LOGFILE=victim), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 2 and f"LOGFILE {victim} is the input file {victim}: refused" in stderr, f"exit {rc}: {stderr}")
+    expect(read(victim) == before, "the input changed")
+
+
 def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp):
     # Held-out pass 13: a `wordcount` library of another build under the same _v4 names (there:
     # its commit changed every word) was called as it was, exit 0 with its counts. A job now
