@@ -1039,7 +1039,8 @@ end
 --   KEYS: the nine. ARGV: none.
 -- Reply: a flat array of field/value strings: every field of P:job (HGETALL), then pending
 -- (pending entries of the record's group, 0 if the stream or group is missing), entries
--- (XLEN), lease_ms_left (lease_until_ms - now, may be negative), now_ms. Without a record
+-- (XLEN), lease_ms_left (lease_until_ms - now, may be negative; none for a released lease,
+-- lease_until_ms 0), count_taken_by (see need_count; only when another stream took C), now_ms. Without a record
 -- (P:job missing or without id): state none, pending (summed over the stream's groups: the
 -- group is unknown), entries, now_ms. Missing keys are never an error.
 local function progress(keys, args)
@@ -1070,9 +1071,10 @@ local function progress(keys, args)
   out[#out + 1] = int_str(pending)
   out[#out + 1] = 'entries'
   out[#out + 1] = int_str(redis.call('XLEN', k.stream))
-  if id then
+  local until_ms = id and tonumber(redis.call('HGET', k.job, 'lease_until_ms')) or 0
+  if until_ms > 0 then  -- 0: released (a finished job): no time left to say
     out[#out + 1] = 'lease_ms_left'
-    out[#out + 1] = int_str((tonumber(redis.call('HGET', k.job, 'lease_until_ms')) or 0) - now)
+    out[#out + 1] = int_str(until_ms - now)
   end
   local holder = redis.call('GET', k.holder)
   if holder and holder ~= k.stream then  -- C taken over by another stream's job (need_count)

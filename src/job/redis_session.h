@@ -254,7 +254,8 @@ class RedisSession {
       if (o_.on_connect) o_.on_connect(*conn_);
       // conn_ was reset after an I/O error, so remember whether this is a *re*connect.
       if (std::exchange(connected_before_, true)) {
-        Log::Event("reconnect", "redis={}", o_.redis.address());
+        // The server reached (via Sentinel: the primary, not the address configured).
+        Log::Event("reconnect", "redis={}", conn_->options().address());
         if (o_.on_reconnect) o_.on_reconnect();
       }
     }
