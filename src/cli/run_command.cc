@@ -291,6 +291,7 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   ProgressLine progress(args.quiet);
   job::RunOptions options = args.job;
   options.want_counts = !args.out.empty();
+  if (out && !out->temp_path().empty()) options.own_files.push_back(out->temp_path());
   const std::string since = Log::Now();  // the summary reads this run's log lines only
   job::JobReport r = job::RunJob(config, options, &progress);
   progress.Clear();

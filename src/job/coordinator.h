@@ -39,6 +39,8 @@ struct RunOptions {
   std::string sentinels, master_name;
   std::string self_exe = "/proc/self/exe";  // the wordcount binary, for spawning workers
   bool replace = false;  // --replace: discard an unfinished job with another plan
+  // Files the run itself writes (--out's temporary file): never inputs (PlanJob).
+  std::vector<std::string> own_files;
 };
 
 enum class JobOutcome {

@@ -1,6 +1,9 @@
 #include "job/job_spec.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <algorithm>
 
 #include "util/error.h"
 #include "util/log.h"
@@ -28,7 +31,8 @@ std::vector<std::pair<std::string, std::string>> JobSpec::Info() const {
           {"data_root", plan.data_root}};
 }
 
-JobSpec PlanJob(const JobConfig& c, const std::string& data, int workers) {
+JobSpec PlanJob(const JobConfig& c, const std::string& data, int workers,
+                const std::vector<std::string>& own_files) {
   JobSpec spec{.mode = c.mode, .column = c.column, .count_key = c.count};
   std::vector<std::string> files;
   try {
@@ -36,6 +40,16 @@ JobSpec PlanJob(const JobConfig& c, const std::string& data, int workers) {
   } catch (const InputError& e) {
     throw NoInput(e.what());
   }
+  // A pattern over --out's directory that matches dot files (`.*`) would take the run's own
+  // temporary output for an input, which `serial` (or the reference) never saw.
+  std::erase_if(files, [&](const std::string& f) {
+    struct stat fs {};
+    if (::stat(f.c_str(), &fs) != 0) return false;
+    return std::any_of(own_files.begin(), own_files.end(), [&](const std::string& own) {
+      struct stat os {};
+      return ::stat(own.c_str(), &os) == 0 && os.st_dev == fs.st_dev && os.st_ino == fs.st_ino;
+    });
+  });
   spec.plan = MakePlan(files, c.chunk_bytes, c.column);
   const Plan& plan = spec.plan;
   if (plan.tasks.empty() && plan.missing == plan.files)

@@ -45,7 +45,10 @@ struct JobSpec {
 };
 
 // Plans the job of `c` over `data` (DATA_PATH, or --data). `workers`: how many workers the run
-// starts, for shuffle mode's default partitions (job/plan.h: DefaultPartitions).
-JobSpec PlanJob(const JobConfig& c, const std::string& data, int workers);
+// starts, for shuffle mode's default partitions (job/plan.h: DefaultPartitions). `own_files`:
+// files the run itself writes (--out's temporary file), left out of the inputs if `data`
+// matches them (the same file by device and inode).
+JobSpec PlanJob(const JobConfig& c, const std::string& data, int workers,
+                const std::vector<std::string>& own_files = {});
 
 }  // namespace wc::job

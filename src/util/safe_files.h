@@ -136,6 +136,9 @@ class OutputFile {
   OutputFile& operator=(const OutputFile&) = delete;
 
   const std::string& path() const { return path_; }
+  // The temporary file written until Commit ("" when written in place): a file of this
+  // process, never one of its inputs, even if a pattern over the directory matches it.
+  const std::string& temp_path() const { return tmp_; }
   // Appends all of `bytes` (OutputError naming path() on failure: the file is then abandoned).
   void Write(std::string_view bytes);
   // Makes the data durable and closes the temporary file (idempotent), so that many files can

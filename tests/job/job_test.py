@@ -1837,6 +1837,19 @@ def test_logfile_naming_an_input_is_refused_before_anything_is_written(tmp):
     expect(read(victim) == before, "the input changed")
 
 
+def test_a_dot_pattern_never_takes_runs_own_temporary_output_for_an_input(tmp):
+    # Held-out pass 15: `--data 'dir/.*'` with --out in dir matched run's own temporary output
+    # (.<name>.<pid>-<hex>.tmp, made before planning): FAILED ... (empty file), exit 1, where
+    # `serial` counted the same pattern exact. It is the run's own file, never an input.
+    d = os.path.join(tmp, "dot")
+    os.makedirs(d)
+    shutil.copy(os.path.join(gen(tmp, 1, 300), "tweets_0001.csv"), os.path.join(d, ".a.csv"))
+    q = subprocess.run([WC, "run", "-q", "--config", config(tmp), "--data", os.path.join(d, ".*"), "--out",
+                        os.path.join(d, "o.tsv")], capture_output=True, text=True, timeout=120)
+    expect(q.returncode == 0, f"exit {q.returncode}: {q.stderr}")
+    expect(read(os.path.join(d, "o.tsv")) == serial(tmp, os.path.join(d, ".a.csv")), "counts differ from serial")
+
+
 def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp):
     # Held-out pass 13: a `wordcount` library of another build under the same _v4 names (there:
     # its commit changed every word) was called as it was, exit 0 with its counts. A job now
