@@ -33,20 +33,41 @@ void SpillArea::PrepareRoot(const fs::path& root, bool root_is_ours) {
     throw UsageError(
         fmt::format("cannot create the spill directory {}: {}", root_.string(), ec.message()));
   }
+  if (std::string trouble = SpillRootTrouble(root_); !trouble.empty()) throw UsageError(trouble);
+}
+
+std::string SpillRootTrouble(const fs::path& root) {
+  try {
+    CheckSafeDirectory(root.string(), "SPILL_DIR");
+  } catch (const UsageError& e) {
+    return e.what();
+  }
   // Whoever may rename or replace entries in SPILL_DIR could swap the job's directory, or a map
   // output in it, for their own, and change the result: the root must be ours, or shared with
   // the sticky bit (like /tmp); the job's directory is ours alone (0700), never a link.
   struct stat st {};
-  if (::stat(root_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw UsageError(fmt::format("SPILL_DIR {} is not a directory", root_.string()));
+  if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return fmt::format("SPILL_DIR {} is not a directory", root.string());
   if (st.st_uid != ::geteuid() && (st.st_mode & S_ISVTX) == 0)
-    throw UsageError(fmt::format("SPILL_DIR {} belongs to another user (uid {}): refused",
-                                 root_.string(), st.st_uid));
+    return fmt::format("SPILL_DIR {} belongs to another user (uid {}): refused", root.string(),
+                       st.st_uid);
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
-    throw UsageError(fmt::format(
-        "SPILL_DIR {} is writable by other users without the sticky bit: refused", root_.string()));
-  if (::access(root_.c_str(), W_OK | X_OK) != 0)
-    throw UsageError(ErrnoMessage("cannot write in SPILL_DIR " + root_.string(), errno));
+    return fmt::format("SPILL_DIR {} is writable by other users without the sticky bit: refused",
+                       root.string());
+  if (::access(root.c_str(), W_OK | X_OK) != 0)
+    return ErrnoMessage("cannot write in SPILL_DIR " + root.string(), errno);
+  return "";
+}
+
+std::string SpillJobDirTrouble(const fs::path& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return "";  // missing: said by the caller's own check
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+    return fmt::format("spill directory {} is not a directory of this user (a link?): refused",
+                       dir.string());
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return fmt::format("spill directory {} is writable by other users: refused", dir.string());
+  return "";
 }
 
 void SpillArea::Prepare(const fs::path& root, const std::string& name, bool root_is_ours) {

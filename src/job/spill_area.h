@@ -29,6 +29,16 @@ struct SpillSpace {
 // 40 KB free". It says "full" only if the free space is less than what the rest would need.
 std::string DescribeSpillTrouble(const std::filesystem::path& root, const SpillSpace& s);
 
+// Why `root` may not hold map outputs ("" if it may): CheckSafeDirectory of it and the
+// directories above it (util/safe_files.h), then the root itself must be a directory of this user
+// or shared with the sticky bit (like /tmp), not writable by others without the sticky bit, and
+// writable by this process. Whoever could rename or replace entries there could swap a map output
+// for their own and change the result. Checks only: nothing is made.
+std::string SpillRootTrouble(const std::filesystem::path& root);
+// Why the job's directory `dir` (root/job-<id>, made 0700 by the coordinator) may not be used:
+// not a real directory of this user (a link, another user's), or writable by others.
+std::string SpillJobDirTrouble(const std::filesystem::path& dir);
+
 class SpillArea {
  public:
   // Creates root if missing and checks it and the directories above it (CheckSafeDirectory,

@@ -21,6 +21,7 @@
 #include "csv/csv_scanner.h"
 #include "job/job_store.h"
 #include "job/redis_session.h"
+#include "job/spill_area.h"
 #include "shuffle/mapper.h"
 #include "shuffle/reducer.h"
 #include "shuffle/run.h"
@@ -206,6 +207,10 @@ class Worker {
             if (now.id() != s.id() || !now.active()) continue;
             Log::Error("exit", "reason=output_error error=\"{}\"", trouble);
             return kWorkerExitOutput;
+          }
+          if (std::string unsafe = SpillDirUnsafe(); !unsafe.empty()) {
+            Log::Error("exit", "reason=usage error=\"{}\"", unsafe);
+            return kWorkerExitUsage;
           }
         }
         store_.emplace(JobKeys{.stream = o_.stream,
@@ -465,6 +470,15 @@ class Worker {
 
   // Why this worker cannot write map outputs in the job's spill directory, "" if it can: a
   // missing or unwritable directory means --spill-dir is not the job's SPILL_DIR here.
+  // Why --spill-dir or the job's directory in it must not be used: another user's, or one another
+  // user could change (held-out pass 16: forged map outputs in a --spill-dir of theirs changed
+  // the result, exit 0). The same checks as the coordinator's (job/spill_area.h).
+  std::string SpillDirUnsafe() const {
+    if (std::string unsafe = SpillRootTrouble(o_.spill_root); !unsafe.empty())
+      return "--spill-dir: " + unsafe;
+    return SpillJobDirTrouble(SpillDir());
+  }
+
   std::string SpillDirTrouble() const {
     const std::string dir = SpillDir();
     struct stat st {};

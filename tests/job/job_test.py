@@ -854,6 +854,41 @@ def test_redis_rolled_back_to_before_the_rerun_took_over_is_reclaimed(tmp):
         expect(any(" lease_reclaimed " in l for l in log_lines(tmp)), "no lease_reclaimed in the log")
 
 
+def test_a_worker_refuses_a_spill_dir_another_user_controls(tmp):
+    # Held-out pass 16: a hand-started worker's --spill-dir was never checked: in a directory of
+    # another user (who made job-<id> there first) that user rewrote a map output, checksums and
+    # all, and the shuffle job ended exit 0 with changed counts. The worker now checks its
+    # --spill-dir as the coordinator checks SPILL_DIR: exit 2, nothing written.
+    if os.geteuid() != 0:
+        print("     (not root: another user cannot be played; checked in CI)")
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    data = gen(tmp, 3, 400)
+    spill = os.path.join(tmp, "spill")
+    theirs = os.path.join(tmp, "theirs")
+    os.chmod(tmp, 0o755)
+    os.mkdir(theirs)
+    os.chmod(theirs, 0o777)
+    os.chown(theirs, nobody.pw_uid, nobody.pw_gid)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp, MODE="shuffle", N_NORMAL_WORKERS=0, SPILL_DIR=spill), data,
+                           "--redis", r.url)
+        wait_state(r, ("map",))
+        job = r.cli("HGET", "files:job", "id").strip()
+        os.mkdir(os.path.join(theirs, "job-" + job))
+        os.chown(os.path.join(theirs, "job-" + job), nobody.pw_uid, nobody.pw_gid)
+        w = run_worker(tmp, r, "misled", theirs)
+        expect(w.returncode == 2, f"worker on another user's --spill-dir: exit {w.returncode}")
+        lines = [l for l in log_lines(tmp) if " misled[" in l]
+        expect(any("reason=usage" in l and "belongs to another user" in l for l in lines), "\n".join(lines))
+        expect(os.listdir(os.path.join(theirs, "job-" + job)) == [], "map outputs written there")
+        w = run_worker(tmp, r, "right", spill)
+        expect(w.returncode == 0, f"worker: exit {w.returncode}: {w.stderr}")
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and read(out) == serial(tmp, data), f"exit {rc}: {stderr}")
+
+
 def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
     # Recovery: a second entry of every task, and a consumer that took all the entries and
     # vanished. The worker steals them all; the second entries belong to tasks that are finished
