@@ -1855,8 +1855,9 @@ def test_acl_refusing_xpending_is_exit_7_not_a_livelock(tmp):
         r.cli("ACL", "SETUSER", "default", "-xpending")
         p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
         rc, _, stderr = finish(p, timeout=60)
-        expect(rc == 7 and "can't run this command" in stderr and "(the command: XPENDING)" in stderr,
-               f"exit {rc}: {stderr}")
+        expect(rc == 7 and "refused XPENDING (NOPERM" in stderr, f"exit {rc}: {stderr}")
+        # Held-out pass 16: refused only inside a function, after the job was begun: it stayed.
+        expect(r.cli("EXISTS", "files:job").strip() == "0", "a job was begun: " + r.cli("HGETALL", "files:job"))
 
 
 def test_logfile_naming_an_input_is_refused_before_anything_is_written(tmp):
@@ -1870,6 +1871,12 @@ def test_logfile_naming_an_input_is_refused_before_anything_is_written(tmp):
     rc, _, stderr = finish(p)
     expect(rc == 2 and f"LOGFILE {victim} is the input file {victim}: refused" in stderr, f"exit {rc}: {stderr}")
     expect(read(victim) == before, "the input changed")
+    # Held-out pass 16: a LOGFILE that DATA_PATH matches only once the run made it was counted.
+    later = os.path.join(data, "zz.csv")
+    p, out = start_run(tmp, config(tmp, LOGFILE=later), data)
+    rc, _, stderr = finish(p)
+    expect(rc == 0 and read(out) == serial(tmp, os.path.join(data, "tweets_*.csv")), f"exit {rc}: {stderr}")
+    expect(os.path.exists(later), "no log written")
 
 
 def test_a_dot_pattern_never_takes_runs_own_temporary_output_for_an_input(tmp):
