@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "job/worker_options.h"
+#include "redis/functions.h"
 #include "util/signals.h"
 
 namespace wc::job {
@@ -59,7 +60,13 @@ CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
                          .between_attempts = [this] { server_.Tick(/*crashes_allowed=*/false); },
                          // Another server process than before (an external Redis restarted)
                          // may lack the job: its generation grows, and the job is checked.
-                         .on_connect = [this](redis::Connection& c) { server_.Connected(c); }}),
+                         // Every connection (a restart may bring another build's library
+                         // from its RDB: held-out pass 16) runs this build's functions.
+                         .on_connect =
+                             [this](redis::Connection& c) {
+                               server_.Connected(c);
+                               redis::EnsureLibrary(c);
+                             }}),
       durability_(c.persistence, Ms(c.checkpoint_interval),
                   server_.embedded() ? Ms(c.redis_restart_interval) : Ms(0)) {
   if (server_.embedded()) durability_.SetDirectory(server_.state_path());

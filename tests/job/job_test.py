@@ -1860,6 +1860,46 @@ def test_acl_refusing_xpending_is_exit_7_not_a_livelock(tmp):
         expect(r.cli("EXISTS", "files:job").strip() == "0", "a job was begun: " + r.cli("HGETALL", "files:job"))
 
 
+def test_another_builds_library_restored_with_redis_mid_job_is_replaced(tmp):
+    # Held-out pass 16: Redis restarted mid-job from an RDB holding another build's library under
+    # the same names (only checked when a job began): its commit was called for the rest of the
+    # job, exit 0 with every count changed. Every connection now checks the library.
+    data = gen(tmp, 4, 400)
+    with open(os.path.join(ROOT, "mylib.lua")) as fh:
+        mine = fh.read()
+    zincrby = "redis.call('ZINCRBY', counts, c, args[i])"
+    expect(zincrby in mine, "the commit's ZINCRBY line moved: update this test")
+    other = mine.replace(zincrby, "redis.call('ZINCRBY', counts, c, args[i] .. '~')") + "\n-- another build\n"
+    cfg = config(tmp, MODE="direct", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
+                 REDIS_RETRY_SECONDS=30)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        wait_log(tmp, " commit ", timeout=30, poll=0.05)
+        r.cli("SAVE")
+        r.stop()
+        # Another server on the same directory: the checkpoint, with the other library, saved.
+        port = free_port()
+        scratch = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--dir", r.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            cli = ["redis-cli", "-p", str(port)]
+            deadline = time.time() + 10
+            while time.time() < deadline and subprocess.run(cli + ["PING"], capture_output=True,
+                                                            text=True).stdout.strip() != "PONG":
+                time.sleep(0.05)
+            subprocess.run(cli + ["-x", "FUNCTION", "LOAD", "REPLACE"], input=other, text=True, check=True,
+                           capture_output=True)
+            subprocess.run(cli + ["SAVE"], check=True, capture_output=True)
+        finally:
+            scratch.kill()
+            scratch.wait()
+        r.start()
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+        expect("another build" not in r.cli("FUNCTION", "LIST", "WITHCODE"), "the other library is still there")
+
+
 def test_logfile_naming_an_input_is_refused_before_anything_is_written(tmp):
     # Held-out pass 15: LOGFILE naming an input file was opened and truncated: the input was
     # replaced by log lines (then failed "changed since the job was planned"). It is refused
