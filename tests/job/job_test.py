@@ -900,13 +900,22 @@ def test_redis_rolled_back_to_an_earlier_finished_job_is_made_again(tmp):
         expect(rc == 0, f"A: exit {rc}: {stderr}")
         r.cli("SAVE")
         shutil.copy(os.path.join(r.dir, "dump.rdb"), os.path.join(tmp, "a_done.rdb"))
-        cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1, REDIS_RETRY_SECONDS=30)
+        spill = os.path.join(tmp, "spill")
+        cfg = config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill, COMMIT_MAX_TASKS=1, REDIS_RETRY_SECONDS=30)
         p, out = start_run(tmp, cfg, data_b, "--redis", r.url)
-        wait_log(tmp, " commit ", " map task=", timeout=30, poll=0.05)
-        r.stop()
-        shutil.copy(os.path.join(tmp, "a_done.rdb"), os.path.join(r.dir, "dump.rdb"))
-        r.start()
-        rc, _, stderr = finish(p)
+        wait_state(r, ("count", "map"))
+        worker = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "hand", "--slow", "--spill-dir", spill,
+                                   "--keep-going", "--wait-seconds", "30", "--logfile", os.path.join(tmp, "wc.log"),
+                                   "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_log(tmp, " commit ", " map task=", timeout=30, poll=0.05)
+            r.stop()
+            shutil.copy(os.path.join(tmp, "a_done.rdb"), os.path.join(r.dir, "dump.rdb"))
+            r.start()
+            rc, _, stderr = finish(p)
+        finally:
+            worker.kill()
+            worker.wait()
         expect(rc == 0, f"B: exit {rc}: {stderr}")
         expect(read(out) == serial(tmp, data_b), "B: counts differ from serial")
 
