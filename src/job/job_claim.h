@@ -82,7 +82,10 @@ class JobClaim {
   // Makes Redis hold our job: after a restart restored a state without it (no checkpoint yet)
   // it is begun again (unless the server evicted it: EvictionRisk, see Evicted()); half created, or
   // created just now, its plan is written and it is started; from before our lease (an older
-  // epoch), it is reclaimed. Returns true if the plan was written (the caller saves then).
+  // epoch), it is reclaimed (a dead coordinator's lease on this host taken over); holding an
+  // earlier job that had ended (an older epoch: a checkpoint from before ours), ours is begun
+  // again over it. Another job with a newer epoch took the keys: LeaseLost. Returns true if the
+  // plan was written (the caller saves then).
   bool Ensure(redis::Connection& c, const std::vector<PlannedTask>& tasks);
   // Renews the lease if a third of it has passed; reclaims it after a STALELEASE.
   void Renew(redis::Connection& c);
