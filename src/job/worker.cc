@@ -138,10 +138,17 @@ class Worker {
                                 // After a reconnect, a delivery whose reply was lost may sit in
                                 // our pending list: read our own history again first.
                                 .on_reconnect = [this] { read_history_ = true; },
-                                // Every connection runs this build's functions: a Redis
+                                // Every reconnection runs this build's functions: a Redis
                                 // restarted from another build's RDB is given them again
                                 // (held-out pass 16: its commit was called, exit 0, wrong).
-                                .on_connect = [](Connection& c) { redis::EnsureLibrary(c); }}),
+                                // Not the first connection (the coordinator checked the library
+                                // when the job began): FUNCTION LIST WITHCODE sends ~45 KB, which
+                                // a worker joining over a slow link would wait for.
+                                .on_connect =
+                                    [this](Connection& c) {
+                                      if (std::exchange(connected_once_, true))
+                                        redis::EnsureLibrary(c);
+                                    }}),
         heartbeat_(o) {}
 
   int Run() {
@@ -760,6 +767,7 @@ class Worker {
   }
 
   const WorkerOptions& o_;
+  bool connected_once_ = false;  // the session connected before (on_connect)
   RedisSession session_;
   Heartbeat heartbeat_;
   JobView job_;
