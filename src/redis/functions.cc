@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,21 +12,22 @@ namespace wc::redis {
 
 namespace {
 
+// The value of `key` in a flat field/value reply (FUNCTION LIST's libraries and functions).
+std::optional<Reply> FieldOf(const Reply& flat, std::string_view key) {
+  for (size_t i = 0; i + 1 < flat.size(); i += 2)
+    if (flat[i].str() == key) return flat[i + 1];
+  return std::nullopt;
+}
+
 // The library that holds `function` on the server, "" if none (or FUNCTION LIST is refused).
 std::string LibraryOf(Connection& c, std::string_view function) {
   try {
     const Reply libs = c.Command({"FUNCTION", "LIST"});
     for (size_t l = 0; l < libs.size(); ++l) {
-      const Reply lib = libs[l];
-      std::string name;
-      for (size_t i = 0; i + 1 < lib.size(); i += 2) {
-        if (lib[i].str() == "library_name") name = lib[i + 1].str();
-        if (lib[i].str() != "functions") continue;
-        for (size_t f = 0; f < lib[i + 1].size(); ++f) {
-          const Reply fn = lib[i + 1][f];
-          for (size_t k = 0; k + 1 < fn.size(); k += 2)
-            if (fn[k].str() == "name" && fn[k + 1].str() == function) return name;
-        }
+      const std::optional<Reply> functions = FieldOf(libs[l], "functions");
+      for (size_t f = 0; functions && f < functions->size(); ++f) {
+        if (const auto name = FieldOf((*functions)[f], "name"); name && name->str() == function)
+          return std::string(FieldOf(libs[l], "library_name")->str());
       }
     }
   } catch (const RedisReplyError&) {
@@ -64,14 +66,9 @@ void EnsureLibrary(Connection& c) {
   }
   // LIBRARYNAME is a pattern: "wordcount" matches only itself.
   for (size_t l = 0; l < libs.size(); ++l) {
-    const Reply lib = libs[l];
-    bool ours = false;
-    std::string_view code;
-    for (size_t i = 0; i + 1 < lib.size(); i += 2) {
-      if (lib[i].str() == "library_name") ours = lib[i + 1].str() == "wordcount";
-      if (lib[i].str() == "library_code") code = lib[i + 1].str();
-    }
-    if (ours && code == kMylibLua) return;
+    const auto name = FieldOf(libs[l], "library_name");
+    const auto code = FieldOf(libs[l], "library_code");
+    if (name && name->str() == "wordcount" && code && code->str() == kMylibLua) return;
   }
   LoadFunctions(c);
 }
