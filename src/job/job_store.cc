@@ -102,9 +102,6 @@ BeginResult JobStore::Begin(Connection& c, const std::string& new_id, const JobI
     args.push_back(k);
     args.push_back(v);
   }
-  // Every job begins on this build's functions: another build's library under the same names
-  // (an RDB it saved, a server it used) is replaced, never called.
-  redis::EnsureLibrary(c);
   Reply r = Call(c, "wc_job_begin_v4", args);
   BeginResult b;
   std::string kind = Str(r[0]);

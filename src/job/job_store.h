@@ -95,7 +95,8 @@ class JobStore {
   // ---- coordinator ----
   // Claims the keys (wc_job_begin_v4): creates the job (id = new_id, state creating), resumes
   // it (same identity, lease expired), or says why not. `info` pairs are stored in the record.
-  // First the server gets this build's function library if it holds another (EnsureLibrary).
+  // The caller's connection runs this build's function library (the coordinator's session
+  // calls redis::EnsureLibrary on every connection).
   BeginResult Begin(redis::Connection& c, const std::string& new_id, const JobIdentity& ident,
                     const std::string& owner, int64_t lease_ms, bool replace,
                     const std::vector<std::pair<std::string, std::string>>& info);
