@@ -69,6 +69,7 @@ JobView JobState::View() const {
   v.spill = Get("spill");
   v.column = Get("column");
   v.max_deliveries = static_cast<int>(Int("max_deliveries"));
+  v.epoch = Int("epoch");
   return v;
 }
 

@@ -40,6 +40,9 @@ struct JobView {
   // MAX_DELIVERIES of the coordinator that created the job (the job record's max_deliveries);
   // 0 for a record without it (an older coordinator): the worker's own --max-deliveries then.
   int max_deliveries = 0;
+  // The job record's epoch (its coordinator's fencing token) when the worker joined: a record of
+  // another job with an older epoch is a Redis rolled back to before this job, not a newer job.
+  int64_t epoch = 0;
 };
 
 struct Task {

