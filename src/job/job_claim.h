@@ -52,6 +52,14 @@ Eviction ReadEviction(redis::Connection& c);
 // server that answers neither is let through with a warning: the result check still holds.
 void RefuseEvictingRedis(redis::Connection& c, const std::string& server);
 
+// Throws redis::RedisPermissionError, naming the server of `c` and every command or key
+// denied, if the ACL user of `c` may not do all a job of `mode` needs: the job's functions'
+// calls and `store`'s own commands (JobStore::DeniedCommands) and `also` (the checkpoints').
+// Run before a job begins: a refusal found midway leaves a begun job that blocks later runs,
+// and a function stopped by the ACL after its first write is not rolled back.
+void RefuseDeniedCommands(redis::Connection& c, JobStore& store, Mode mode,
+                          const std::vector<redis::Args>& also);
+
 // The pid of `owner` ("host=H pid=P ...", JobClaim::Owner()'s format) if H is this host and P is
 // not running here (its coordinator is gone), else 0 (another host, alive, or not that format).
 pid_t DeadOwnerHere(const std::string& owner);

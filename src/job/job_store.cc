@@ -218,6 +218,40 @@ ResultCounts JobStore::ReadCounts(Connection& c) {
   return out;
 }
 
+std::vector<Args> JobStore::DirectCommands() const {
+  const JobKeys& k = keys_;
+  return {
+      {"XREADGROUP", "GROUP", k.group, "wc", "COUNT", "1", "STREAMS", k.stream, ">"},
+      {"XAUTOCLAIM", k.stream, k.group, "wc", "0", "0-0", "COUNT", "1"},
+      {"XPENDING", k.stream, k.group, "-", "+", "1", "wc"},
+      {"XINFO", "GROUPS", k.stream},
+      {"XINFO", "CONSUMERS", k.stream, k.group},
+      {"EXISTS", k.job()},
+      {"HGETALL", k.plan()},
+      {"HGETALL", k.failed()},
+      {"HKEYS", k.failed()},
+      {"ZCARD", k.counts},
+      {"ZRANGE", k.counts, "0", "1", "REV", "WITHSCORES"},
+      {"ZREVRANGE", k.counts, "0", "1", "WITHSCORES"},
+      {"ZRANGEBYSCORE", k.counts, "1", "+inf", "WITHSCORES"},
+  };
+}
+
+std::vector<std::string> JobStore::DeniedCommands(Connection& c, Mode mode,
+                                                  const std::vector<Args>& also) {
+  Args args{mode == Mode::kShuffle ? "shuffle" : "direct"};
+  auto add = [&](const Args& command) {
+    args.push_back(std::to_string(command.size()));
+    args.insert(args.end(), command.begin(), command.end());
+  };
+  for (const Args& command : DirectCommands()) add(command);
+  for (const Args& command : also) add(command);
+  Reply r = Call(c, "wc_acl_check_v4", args);
+  std::vector<std::string> denied;
+  for (size_t i = 0; i < r.size(); ++i) denied.emplace_back(r[i].str());
+  return denied;
+}
+
 int64_t JobStore::MaxArgumentBytes(Connection& c) {
   try {
     Reply r = c.Command({"CONFIG", "GET", "proto-max-bulk-len"});

@@ -123,6 +123,17 @@ class JobStore {
   // The result's distinct words and the total of its counts, summed inside Redis
   // (wc_result_sum_v4): what the coordinator checks against the record without reading C.
   std::pair<int64_t, uint64_t> ResultSum(redis::Connection& c);
+  // What a job of `mode` needs that the ACL user of `c` may not do, checked inside Redis
+  // (wc_acl_check_v4, redis.acl_check_cmd): every command the functions call on the keys they
+  // call it on, the commands this store sends itself (DirectCommands) and `also` (the caller's
+  // own, e.g. the checkpoints'), each named by its command and first job key ("HSET
+  // files:job"); empty if it may do all. Nothing is written.
+  std::vector<std::string> DeniedCommands(redis::Connection& c, Mode mode,
+                                          const std::vector<redis::Args>& also);
+  // The commands this store sends itself (not through the functions), with the job's keys:
+  // the coordinator's reads (results, failures, consumers, the plan) and the workers'
+  // (XREADGROUP, XAUTOCLAIM, XPENDING of their own history).
+  std::vector<redis::Args> DirectCommands() const;
   // The largest argument the server takes (proto-max-bulk-len); 0 if CONFIG is denied.
   int64_t MaxArgumentBytes(redis::Connection& c);
   // "Redis <server> is out of memory (...)" if it uses 95% of its maxmemory or more, else "".

@@ -101,6 +101,12 @@ void Durability::WaitThen(Connection& c, const char* what, Idle idle, Start star
   }
 }
 
+std::vector<redis::Args> Durability::Commands(Connection& c) const {
+  if (AofOn(std::string(c.Command({"INFO", "persistence"}).str())))
+    return {{"INFO", "persistence"}, {"BGREWRITEAOF"}};
+  return {{"INFO", "persistence"}, {"BGSAVE"}, {"SAVE"}};
+}
+
 void Durability::SaveNow(Connection& c) {
   // What the server persists decides, not PERSISTENCE: an external Redis with its AOF off
   // restarts from its RDB only (a rewritten AOF would be ignored), and one with it on from its
@@ -124,6 +130,8 @@ void Durability::SaveNow(Connection& c) {
           try {
             c.Command({"BGREWRITEAOF"});
             ours = true;
+          } catch (const redis::RedisPermissionError&) {
+            throw;  // the ACL refuses it: named by the connection (exit 7), not waited for
           } catch (const redis::RedisReplyError&) {
             // one started meanwhile: wait for it and try again
           }

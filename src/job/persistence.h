@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "job/config.h"
 #include "redis/connection.h"
@@ -43,6 +44,10 @@ class Durability {
   void ServerStarted();
   // Saves synchronously and durably.
   void SaveNow(redis::Connection& c);
+  // The commands the checkpoints and saves send to this server (INFO persistence, and BGSAVE and
+  // SAVE, or BGREWRITEAOF with an AOF), for the check of what the ACL allows before a job begins
+  // (JobStore::DeniedCommands). Reads INFO persistence: RedisPermissionError if INFO is denied.
+  std::vector<redis::Args> Commands(redis::Connection& c) const;
   // Waits for a checkpoint still running and notes how it ended (a failed one is counted and
   // logged), without saving: the end of a job whose Redis is removed next.
   void NoteLastCheckpoint(redis::Connection& c);

@@ -131,7 +131,7 @@ class Worker {
  public:
   explicit Worker(const WorkerOptions& o)
       : o_(o),
-        session_(SessionOptions{.redis = o.redis,
+        session_(SessionOptions{.redis = BoundedCalls(o.redis, o.redis_retry),
                                 .sentinel = o.sentinel,
                                 .retry_for = o.redis_retry,
                                 .retry_missing_job = true,
@@ -823,6 +823,11 @@ int RunWorker(const WorkerOptions& options) {
     Log::Error("exit", "reason=redis_auth error=\"{}\"", PasswordTrouble(e));
     return kWorkerExitUsage;
   } catch (const redis::RedisPermissionError& e) {  // an ACL: retrying (or respawning) cannot help
+    Log::Error("exit", "reason=refused error=\"{}\"", e.what());
+    return kWorkerExitRefused;
+  } catch (const redis::RedisLibraryConflict& e) {
+    // Another library holds our function names (held-out pass 17: exit 4, redis_error): as the
+    // coordinator says it, exit 7; someone has to remove that library.
     Log::Error("exit", "reason=refused error=\"{}\"", e.what());
     return kWorkerExitRefused;
   } catch (const redis::RedisError& e) {

@@ -1215,6 +1215,45 @@ def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
         os.remove(os.path.join(tmp, "wc.log"))
 
 
+def test_worker_of_a_stopped_external_redis_gives_up_within_twice_its_retry_seconds(tmp):
+    # Held-out pass 17: a hand-started worker waited 30 s (the default reply timeout) for each
+    # reply of a SIGSTOPped Redis, whatever --redis-retry-seconds said: exit 4 after 61 s, waiting
+    # for a job or mid-job. No call waits longer than the retry time: it gives up within twice it.
+    data = gen(tmp, 4, 400)
+    spill = os.path.join(tmp, "spill")
+    r = Redis(tmp)
+    try:
+        r.proc.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        w = run_worker(tmp, r, "idle", spill, "--redis-retry-seconds", "1", "--wait-seconds", "5")
+        took = time.time() - t0
+        expect(w.returncode == 4 and took < 4, f"waiting for a job: exit {w.returncode} after {took:.1f} s")
+        r.proc.send_signal(signal.SIGCONT)
+        p, _ = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill, REDIS_RETRY_SECONDS=30), data,
+                         "--redis", r.url)
+        worker = subprocess.Popen([WC, "worker", "--redis", r.url, "--name", "busy", "--slow", "--spill-dir", spill,
+                                   "--redis-retry-seconds", "2", "--logfile", os.path.join(tmp, "wc.log"), "--quiet"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_log(tmp, " busy[", timeout=20)
+            wait_log(tmp, " claim ", timeout=20, poll=0.02)
+            r.proc.send_signal(signal.SIGSTOP)
+            t0 = time.time()
+            rc = worker.wait(timeout=30)
+            took = time.time() - t0
+            ends = [l for l in log_lines(tmp) if " busy[" in l and " exit " in l]
+            expect(rc == 4 and took < 6 and len(ends) == 1 and "reason=redis_unavailable" in ends[0],
+                   f"mid-job: exit {rc} after {took:.1f} s: {ends}")
+        finally:
+            worker.kill()
+            worker.wait()
+            p.kill()
+            p.wait()
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+        r.stop()
+
+
 def test_status_and_top_of_a_stopped_external_redis_give_up_within_redis_retry_seconds(tmp):
     # Held-out pass 13: against a SIGSTOPped external Redis, `status --redis` exited 4 after
     # 30.2 s ("no reply: timed out") and `top --redis` after 60.9 s saying "Redis unavailable for
@@ -1307,18 +1346,21 @@ def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
     # Held-out pass: an ACL denying a command only workers use (XAUTOCLAIM, XREADGROUP) ended
     # run with exit 4 "a worker gave up on Redis: its error is in LOGFILE", the worker's log
     # saying reason=redis_error. The worker exits 7 (reason=refused), and run exit 7 naming the
-    # server and the command, without rounds of respawned workers.
+    # server and the command, without rounds of respawned workers. (The coordinator asks the
+    # ACL for them before the job begins: here the ACL changes once the job runs.)
     data = gen(tmp, 2, 300)
     with Redis(tmp, password="acl-pw") as r:
         # A sleeping worker holds a task for 1 s: the normal one, out of new tasks, steals
         # (XAUTOCLAIM) before the job can be done.
         cfg = config(tmp, N_NORMAL_WORKERS=1, N_SLEEPING_WORKERS=1)
         for command in ("xreadgroup", "xautoclaim"):
-            r.cli("ACL", "SETUSER", "default", "+@all", "-" + command)
             # Whether a refused XAUTOCLAIM ends the job before the other worker finishes it is
             # timing (a job done in 0.2 s ends exact, exit 0): up to three runs.
             for attempt in range(3):
+                r.cli("ACL", "SETUSER", "default", "+@all")
                 p, out = start_run(tmp, cfg, data, "--redis", r.url, "--replace", env=r.env())
+                wait_state(r, ("count", "map", "done"))  # (done: the job was quicker, exit 0)
+                r.cli("ACL", "SETUSER", "default", "-" + command)
                 rc, stdout, stderr = finish(p, timeout=60)
                 if rc != 0:
                     break
@@ -1896,9 +1938,61 @@ def test_acl_refusing_xpending_is_exit_7_not_a_livelock(tmp):
         r.cli("ACL", "SETUSER", "default", "-xpending")
         p, out = start_run(tmp, config(tmp), data, "--redis", r.url)
         rc, _, stderr = finish(p, timeout=60)
-        expect(rc == 7 and "refused XPENDING (NOPERM" in stderr, f"exit {rc}: {stderr}")
+        expect(rc == 7 and "refused XPENDING files (NOPERM" in stderr, f"exit {rc}: {stderr}")
         # Held-out pass 16: refused only inside a function, after the job was begun: it stayed.
         expect(r.cli("EXISTS", "files:job").strip() == "0", "a job was begun: " + r.cli("HGETALL", "files:job"))
+
+
+def test_acl_is_asked_for_all_the_job_needs_before_it_begins_and_that_is_enough(tmp):
+    # Held-out passes 13 to 16 found ACL refusals one command at a time (SAVE, INFO, XPENDING),
+    # most after the job had begun: a begun job blocks later runs, and a function the ACL stops
+    # after its first write is not rolled back. The coordinator now asks Redis for every
+    # command and key the job needs (wc_acl_check_v4, redis.acl_check_cmd) before it begins:
+    # each one denied is named, nothing is written. And what it asks for is enough: a user
+    # allowed exactly that (and what a connection needs) runs the job, exact.
+    data = gen(tmp, 3, 300)
+    with Redis(tmp) as r:
+        def admin(*args, stdin=None):
+            return r.cli("--user", "admin", "--pass", "admin-pw", "--no-auth-warning", *args, stdin=stdin)
+        r.cli("ACL", "SETUSER", "admin", "on", ">admin-pw", "~*", "&*", "+@all")
+        with open(os.path.join(ROOT, "mylib.lua")) as fh:
+            admin("-x", "FUNCTION", "LOAD", "REPLACE", stdin=fh.read())
+        # A connection's own (PING), the check's (FCALL, INFO persistence) and the library's
+        # (FUNCTION LIST): the rest is what the check names.
+        base = ["reset", "on", "nopass", "~*", "&*", "+ping", "+fcall", "+info", "+function|list"]
+        admin("ACL", "SETUSER", "default", *base)
+        cfg = config(tmp)
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        said = re.search(r"Redis at [^ ]+ refused ([^(]*) \(NOPERM, asked before the job began: nothing was written\)",
+                         stderr)
+        expect(rc == 7 and said, f"exit {rc}: {stderr}")
+        expect(admin("DBSIZE").strip() == "0", "something was written: " + admin("KEYS", "*"))
+        needed = []
+        for item in said.group(1).split("; "):
+            words = item.split()
+            sub = len(words) > 1 and words[0] in ("XINFO", "XGROUP") and words[1].isupper()
+            needed.append(words[0].lower() + ("|" + words[1].lower() if sub else ""))
+        for command in ("xreadgroup", "xautoclaim", "xack", "save", "hset", "del"):
+            expect(command in needed, f"{command} not asked for: {needed}")
+        expect(("zincrby" in needed) == (MODE != "shuffle") and ("sadd" in needed) == (MODE == "shuffle"),
+               f"the other mode's commands asked for: {needed}")
+        said = admin("ACL", "SETUSER", "default", *base, *("+" + c for c in needed))
+        expect(said.strip() == "OK", f"ACL SETUSER {needed}: {said}")
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"allowed all it asked for: exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "allowed all it asked for: counts differ from serial")
+        # Each one of them taken away alone is named, before anything is written.
+        for command in needed:
+            admin("FLUSHALL")
+            admin("ACL", "SETUSER", "default", *base, *("+" + c for c in needed if c != command))
+            p, out = start_run(tmp, cfg, data, "--redis", r.url)
+            rc, _, stderr = finish(p)
+            said = re.search(r"Redis at [^ ]+ refused ([^(]*) \(NOPERM, asked before the job began", stderr)
+            named = said and [w.split()[0].lower() for w in said.group(1).split("; ")]
+            expect(rc == 7 and named == [command.split("|")[0]], f"without {command}: exit {rc}: {stderr}")
+            expect(admin("DBSIZE").strip() == "0", f"without {command}: written: " + admin("KEYS", "*"))
 
 
 def test_another_builds_library_restored_with_redis_mid_job_is_replaced(tmp):
@@ -1999,6 +2093,11 @@ def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp
         rc, _, stderr = finish(p)
         expect(rc == 7 and "holds the function wc_result_sum_v4 in another library ('evil')" in stderr,
                f"exit {rc}: {stderr}")
+        # Held-out pass 17: a worker that met it exited 4 (reason=redis_error), with the same words.
+        w = run_worker(tmp, r, "lone", os.path.join(tmp, "spill"), "--wait-seconds", "2")
+        ends = [l for l in log_lines(tmp) if " lone[" in l and " exit " in l]
+        expect(w.returncode == 7 and len(ends) == 1 and "reason=refused" in ends[0] and "('evil')" in ends[0],
+               f"worker: exit {w.returncode}: {ends}")
 
 
 def spill_files(spill_root):
@@ -2542,7 +2641,7 @@ def test_acl_refusals_anywhere_closed_stdout_and_a_lost_result_for_top(tmp):
     data = gen(tmp, 2, 300)
     with Redis(tmp) as r:
         cfg = config(tmp)
-        rules = [("-hgetall", "refused FCALL wc_")]
+        rules = [("-hgetall", "refused HGETALL files:job, files:plan, files:failed (NOPERM")]
         if MODE != "shuffle":  # (shuffle writes --out from its runs: no ZRANGE)
             rules.append(("-zrange", "refused ZRANGE"))
         for rule, named in rules:
