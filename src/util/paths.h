@@ -40,6 +40,11 @@ void PushPathComponents(const std::string& path, std::vector<std::string>* todo)
 // are failed files.
 bool IsMissing(const std::string& path);
 
+// True if `a` and `b` name the same file: the same device and inode when both exist (links
+// followed), else the same path once symlinks in the existing part are resolved
+// (weakly_canonical of the absolute paths). Errors resolving either are "not the same".
+bool SameFile(const std::string& a, const std::string& b);
+
 // True if `path` is `dir` or lies below it, compared by whole path components of the two
 // lexically normal paths ("/data/ab/x" is not under "/data/a"). No file-system access: resolve
 // symlinks first (weakly_canonical) where that matters.

@@ -972,6 +972,27 @@ def test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp):
           open(log).read().startswith("2026-01-01T00:00:00.000Z coordinator[1] job_done tasks=3\n"), open(log).read())
 
 
+def test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp):
+    """Held-out pass 16: `run --out` naming LOGFILE replaced the log with the counts at the end.
+    Refused (exit 2) before the log is touched, by any spelling of the same file."""
+    cfg = run_config(tmp, "out-is-log")
+    data = os.path.join(tmp, "out-is-log", "data")
+    run(wc, "gen", "--files", "1", "--rows", "50", data)
+    log = os.path.join(os.path.dirname(cfg), "wc.log")
+    with open(log, "w") as fh:
+        fh.write("the log before\n")
+    for spelling in (log, os.path.join(os.path.dirname(cfg), ".", "wc.log"), os.path.relpath(log)):
+        p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", spelling, text=True,
+                timeout=60)
+        check(f"--out {spelling} = LOGFILE: exit 2, said", p.returncode == 2 and " is LOGFILE " in p.stderr,
+              (p.returncode, p.stderr))
+    check("--out = LOGFILE: the log untouched", open(log).read() == "the log before\n", open(log).read()[:300])
+    os.remove(log)  # not there yet: the same path all the same
+    p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", log, text=True, timeout=60)
+    check("--out = a LOGFILE not made yet: exit 2", p.returncode == 2 and " is LOGFILE " in p.stderr,
+          (p.returncode, p.stderr))
+
+
 def job_dirs(state):
     return sorted(d for d in os.listdir(state) if d.startswith("job-")) if os.path.isdir(state) else []
 
@@ -1687,6 +1708,7 @@ def main():
         test_outputs_third_pass(wc, tmp, data, exp)
         test_run_stops_cleanly(wc, tmp, data)
         test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp)
+        test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp)
         test_numeric_options_are_bounded(wc, tmp, data)
         test_named_config_must_exist(wc, tmp)
         test_timing_keys(wc, tmp, data)
