@@ -11,6 +11,7 @@
 
 #include "test_util.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace wc::job {
 namespace {
@@ -88,6 +89,26 @@ TEST(SpillArea, ARootAnEarlierRunMadeIsRemovedWhenEmptyOneItDidNotMakeIsKept) {
   kept.Remove();
   EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/theirs"));
   EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/theirs/job-x"));
+}
+
+// Held-out pass 16: the `spill_removed` line of a job whose root (made by the run) still held
+// another job's directory gave the root's "Directory not empty" as the job directory's error.
+TEST(SpillArea, TheRemovedLineGivesTheJobDirectorysOwnError) {
+  testing::TempDir tmp;
+  const std::string log = tmp.path() + "/wc.log";
+  Log::Open(log, "coordinator", /*truncate=*/true, LogLevel::kInfo);
+  SpillArea spill;
+  spill.Prepare(tmp.path() + "/made", "job-x");
+  ASSERT_TRUE(spill.made_root());
+  std::filesystem::create_directories(tmp.path() + "/made/job-other");  // another job's
+  spill.Remove();
+  Log::Open("", "test", false, LogLevel::kError);
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/made/job-x"));
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/made/job-other"));
+  const std::string lines = testing::ReadFile(log);
+  EXPECT_NE(lines.find("spill_removed dir=\"" + tmp.path() + "/made/job-x\" error=\"\""),
+            std::string::npos)
+      << lines;
 }
 
 std::string PrepareError(const std::string& root, const std::string& name) {
