@@ -291,10 +291,6 @@ int RunJobCommand(const job::JobConfig& config, const RunArgs& args) {
   ProgressLine progress(args.quiet);
   job::RunOptions options = args.job;
   options.want_counts = !args.out.empty();
-  if (out && !out->temp_path().empty()) options.own_files.push_back(out->temp_path());
-  // LOGFILE too: one DATA_PATH matches only once this run made it (an existing one that is an
-  // input was refused in main).
-  options.own_files.push_back(config.logfile);
   const std::string since = Log::Now();  // the summary reads this run's log lines only
   job::JobReport r = job::RunJob(config, options, &progress);
   progress.Clear();

@@ -76,7 +76,7 @@ class Coordinator {
     // workers are stopped, the job is saved and kept for a rerun.
     report_.mode = c_.mode;
     try {
-      spec_ = PlanJob(c_, o_.data.value_or(c_.data_path), mix_.total(), o_.own_files);
+      spec_ = PlanJob(c_, o_.inputs, mix_.total());
     } catch (const NoInput& e) {
       Fail(JobOutcome::kNoInput, e.what());
       return std::move(report_);

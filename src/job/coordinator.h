@@ -24,6 +24,7 @@
 
 #include "count/word_table.h"
 #include "job/config.h"
+#include "job/job_spec.h"
 #include "job/job_store.h"
 #include "job/progress.h"
 #include "job/task.h"
@@ -31,16 +32,15 @@
 namespace wc::job {
 
 struct RunOptions {
-  bool want_counts = false;         // --out: every count (job/results.h)
-  std::optional<std::string> data;  // --data: overrides DATA_PATH
-  std::optional<int> workers;       // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
-  std::string redis_url;            // --redis: use this server instead of an embedded one
+  bool want_counts = false;  // --out: every count (job/results.h)
+  // DATA_PATH (or --data) expanded by the caller before the run wrote anything (JobInputs).
+  JobInputs inputs;
+  std::optional<int> workers;  // --workers: overrides N_NORMAL_WORKERS (and zeroes the others)
+  std::string redis_url;       // --redis: use this server instead of an embedded one
   // --sentinel, --master-name: use the primary these Sentinels name (a replicated deployment).
   std::string sentinels, master_name;
   std::string self_exe = "/proc/self/exe";  // the wordcount binary, for spawning workers
   bool replace = false;  // --replace: discard an unfinished job with another plan
-  // Files the run itself writes (--out's temporary file): never inputs (PlanJob).
-  std::vector<std::string> own_files;
 };
 
 enum class JobOutcome {

@@ -1,9 +1,6 @@
 #include "job/job_spec.h"
 
 #include <fmt/format.h>
-#include <sys/stat.h>
-
-#include <algorithm>
 
 #include "util/error.h"
 #include "util/log.h"
@@ -31,26 +28,20 @@ std::vector<std::pair<std::string, std::string>> JobSpec::Info() const {
           {"data_root", plan.data_root}};
 }
 
-JobSpec PlanJob(const JobConfig& c, const std::string& data, int workers,
-                const std::vector<std::string>& own_files) {
-  JobSpec spec{.mode = c.mode, .column = c.column, .count_key = c.count};
-  std::vector<std::string> files;
+JobInputs JobInputs::Of(const std::string& data) {
+  JobInputs in;
   try {
-    files = ExpandInputs({data});
+    in.files = ExpandInputs({data});
   } catch (const InputError& e) {
-    throw NoInput(e.what());
+    in.none = e.what();
   }
-  // A pattern over --out's directory that matches dot files (`.*`) would take the run's own
-  // temporary output for an input, which `serial` (or the reference) never saw.
-  std::erase_if(files, [&](const std::string& f) {
-    struct stat fs {};
-    if (::stat(f.c_str(), &fs) != 0) return false;
-    return std::any_of(own_files.begin(), own_files.end(), [&](const std::string& own) {
-      struct stat os {};
-      return ::stat(own.c_str(), &os) == 0 && os.st_dev == fs.st_dev && os.st_ino == fs.st_ino;
-    });
-  });
-  spec.plan = MakePlan(files, c.chunk_bytes, c.column);
+  return in;
+}
+
+JobSpec PlanJob(const JobConfig& c, const JobInputs& inputs, int workers) {
+  JobSpec spec{.mode = c.mode, .column = c.column, .count_key = c.count};
+  if (inputs.files.empty()) throw NoInput(inputs.none.empty() ? "no input" : inputs.none);
+  spec.plan = MakePlan(inputs.files, c.chunk_bytes, c.column);
   const Plan& plan = spec.plan;
   if (plan.tasks.empty() && plan.missing == plan.files)
     throw NoInput(plan.failures.empty() ? "no input" : plan.failures.front());

@@ -27,6 +27,15 @@ class NoInput : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// DATA_PATH (or --data) expanded once, by Python's glob rules: the files a job plans, or why there
+// are none. `run` expands it before it writes anything (its LOGFILE, its --out temporary), so
+// that no file the run makes itself is ever an input, and its output checks see the same files.
+struct JobInputs {
+  std::vector<std::string> files;
+  std::string none;  // why `files` is empty ("data/*.csv: no file matches"); "" otherwise
+  static JobInputs Of(const std::string& data);
+};
+
 struct JobSpec {
   Plan plan;
   Mode mode = Mode::kDirect;
@@ -44,11 +53,8 @@ struct JobSpec {
   std::vector<std::pair<std::string, std::string>> Info() const;
 };
 
-// Plans the job of `c` over `data` (DATA_PATH, or --data). `workers`: how many workers the run
-// starts, for shuffle mode's default partitions (job/plan.h: DefaultPartitions). `own_files`:
-// files the run itself writes (--out's temporary file), left out of the inputs if `data`
-// matches them (the same file by device and inode).
-JobSpec PlanJob(const JobConfig& c, const std::string& data, int workers,
-                const std::vector<std::string>& own_files = {});
+// Plans the job of `c` over `inputs`. `workers`: how many workers the run starts, for shuffle
+// mode's default partitions (job/plan.h: DefaultPartitions).
+JobSpec PlanJob(const JobConfig& c, const JobInputs& inputs, int workers);
 
 }  // namespace wc::job

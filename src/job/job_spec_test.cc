@@ -25,42 +25,44 @@ class JobSpecTest : public ::testing::Test {
 
 TEST_F(JobSpecTest, TheDigestNamesThePlanAndEverySettingThatShapesTheResult) {
   JobConfig c;
-  JobSpec a = PlanJob(c, Glob(), 2);
+  JobSpec a = PlanJob(c, JobInputs::Of(Glob()), 2);
   EXPECT_EQ(a.plan.tasks.size(), 2u);
   EXPECT_EQ(a.plan.files, 2u);
   EXPECT_EQ(a.digest.size(), 32u);
-  EXPECT_EQ(PlanJob(c, Glob(), 5).digest, a.digest);  // workers do not matter in direct mode
+  EXPECT_EQ(PlanJob(c, JobInputs::Of(Glob()), 5).digest,
+            a.digest);  // workers do not matter in direct mode
   for (auto change :
        {+[](JobConfig& x) { x.mode = Mode::kShuffle; },
         +[](JobConfig& x) { x.column = "author_id"; }, +[](JobConfig& x) { x.in = "other"; },
         +[](JobConfig& x) { x.count = "other"; }, +[](JobConfig& x) { x.fname = "path"; }}) {
     JobConfig other;
     change(other);
-    EXPECT_NE(PlanJob(other, Glob(), 2).digest, a.digest);
+    EXPECT_NE(PlanJob(other, JobInputs::Of(Glob()), 2).digest, a.digest);
   }
   dir_.Write("c.csv", gen::Generator(8).File(0, 5));
-  EXPECT_NE(PlanJob(c, Glob(), 2).digest, a.digest);  // another input, another job
+  EXPECT_NE(PlanJob(c, JobInputs::Of(Glob()), 2).digest, a.digest);  // another input, another job
 }
 
 TEST_F(JobSpecTest, ShufflePartitionsDefaultToTwoPerWorkerUnlessConfigured) {
   JobConfig c;
   c.mode = Mode::kShuffle;
-  JobSpec s = PlanJob(c, Glob(), 3);
+  JobSpec s = PlanJob(c, JobInputs::Of(Glob()), 3);
   EXPECT_EQ(s.partitions, 6u);
   EXPECT_EQ(s.total_tasks(), 2 + 6);
-  EXPECT_NE(PlanJob(c, Glob(), 4).digest, s.digest);  // 8 partitions: another result layout
+  EXPECT_NE(PlanJob(c, JobInputs::Of(Glob()), 4).digest,
+            s.digest);  // 8 partitions: another result layout
   c.partitions = 5;
-  EXPECT_EQ(PlanJob(c, Glob(), 3).partitions, 5u);
-  JobSpec direct = PlanJob(JobConfig{}, Glob(), 3);
+  EXPECT_EQ(PlanJob(c, JobInputs::Of(Glob()), 3).partitions, 5u);
+  JobSpec direct = PlanJob(JobConfig{}, JobInputs::Of(Glob()), 3);
   EXPECT_EQ(direct.partitions, 0u);
   EXPECT_EQ(direct.total_tasks(), 2);
 }
 
 TEST_F(JobSpecTest, NoInputWhenNothingMatchesOrEveryNamedFileIsMissing) {
   JobConfig c;
-  EXPECT_THROW(PlanJob(c, dir_.path() + "/*.tsv", 1), NoInput);
+  EXPECT_THROW(PlanJob(c, JobInputs::Of(dir_.path() + "/*.tsv"), 1), NoInput);
   try {
-    PlanJob(c, dir_.path() + "/missing.csv", 1);
+    PlanJob(c, JobInputs::Of(dir_.path() + "/missing.csv"), 1);
     ADD_FAILURE() << "no NoInput";
   } catch (const NoInput& e) {
     EXPECT_NE(std::string(e.what()).find("missing.csv: cannot open: No such file or directory"),
@@ -69,7 +71,7 @@ TEST_F(JobSpecTest, NoInputWhenNothingMatchesOrEveryNamedFileIsMissing) {
   }
   // One file missing of several (a dangling link) is a failure of the plan, not of the run.
   std::filesystem::create_symlink(dir_.path() + "/nowhere", dir_.path() + "/dangling.csv");
-  JobSpec s = PlanJob(c, Glob(), 1);
+  JobSpec s = PlanJob(c, JobInputs::Of(Glob()), 1);
   EXPECT_EQ(s.plan.tasks.size(), 2u);
   EXPECT_EQ(s.plan.missing, 1u);
   EXPECT_EQ(s.plan.failures.size(), 1u);
@@ -81,7 +83,7 @@ TEST_F(JobSpecTest, IdentityAndRecordInfo) {
   c.partitions = 3;
   c.column = "text";
   c.count = "wc";
-  JobSpec s = PlanJob(c, Glob(), 1);
+  JobSpec s = PlanJob(c, JobInputs::Of(Glob()), 1);
   JobIdentity id = s.Identity("job-x");
   EXPECT_EQ(id.digest, s.digest);
   EXPECT_EQ(id.mode, Mode::kShuffle);
