@@ -38,8 +38,9 @@ def free_port():
 class Redis:
     """A redis-server owned by one test."""
 
-    def __init__(self, tmp, password=None, extra=()):
-        self.dir = os.path.join(tmp, "redis")
+    def __init__(self, tmp, password=None, extra=(), dir=None):
+        """`dir`: another server's directory (it loads that one's checkpoint), else tmp/redis."""
+        self.dir = dir or os.path.join(tmp, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.password = password
@@ -2013,21 +2014,10 @@ def test_another_builds_library_restored_with_redis_mid_job_is_replaced(tmp):
         r.cli("SAVE")
         r.stop()
         # Another server on the same directory: the checkpoint, with the other library, saved.
-        port = free_port()
-        scratch = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                    "--dir", r.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            cli = ["redis-cli", "-p", str(port)]
-            deadline = time.time() + 10
-            while time.time() < deadline and subprocess.run(cli + ["PING"], capture_output=True,
-                                                            text=True).stdout.strip() != "PONG":
-                time.sleep(0.05)
-            subprocess.run(cli + ["-x", "FUNCTION", "LOAD", "REPLACE"], input=other, text=True, check=True,
-                           capture_output=True)
-            subprocess.run(cli + ["SAVE"], check=True, capture_output=True)
-        finally:
-            scratch.kill()
-            scratch.wait()
+        with Redis(tmp, dir=r.dir) as scratch:
+            expect(scratch.cli("-x", "FUNCTION", "LOAD", "REPLACE", stdin=other).strip() == "wordcount",
+                   "the other library was not loaded")
+            expect(scratch.cli("SAVE").strip() == "OK", "the scratch server did not save")
         r.start()
         rc, _, stderr = finish(p)
         expect(rc == 0, f"exit {rc}: {stderr}")
