@@ -26,7 +26,9 @@
 -- not delete C while that job's lease is live).
 --
 -- Rules every function follows (Redis does not roll back a function that fails midway):
---   1. validate the key count, the key names and types, the argument count and every argument;
+--   1. validate the key count, the key names and types, the argument count and every argument,
+--      and ask the ACL about every command the job's functions call (need_acl: NOPERM, so that an
+--      ACL changed mid-job refuses a call whole, never after its first write);
 --   2. fencing: ARGV[1] is the job id and must be the record's id, else STALEJOB;
 --   3. the record's state must be one the function accepts, else BADSTATE;
 --   4. only then write; nothing after the first write can fail (short of Redis itself failing).
@@ -188,6 +190,92 @@ local function read_record(k)
   return rec
 end
 
+-- ---- what the job asks of Redis's ACL ----
+
+-- The commands this library calls for a job of `mode`, each with the keys it calls it on (the
+-- commands only the other mode calls are left out). RESTORE is not among them: wc_publish_v4
+-- falls back to wc_publish_write_v4 (ZADD, among them) when it is refused. Neither is the HMGET
+-- of another stream's job record (job_begin): that key is not known here, and its refusal comes
+-- before any write.
+local CONTAINER = {XINFO = true, XGROUP = true, CONFIG = true, FUNCTION = true, CLIENT = true}
+
+local function library_needs(k, mode)
+  local needs = {{'TIME'}}
+  local function need(...) needs[#needs + 1] = {...} end
+  for _, key in ipairs({k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
+                        k.blocked, k.foreign, k.parts, k.holder}) do
+    need('TYPE', key)  -- open_keys
+    need('DEL', key)   -- wc_job_begin_v4 deletes the job's keys before it makes them again
+  end
+  need('EXISTS', k.stream)
+  need('XINFO', 'GROUPS', k.stream)
+  need('XGROUP', 'CREATE', k.stream, 'g', '0', 'MKSTREAM')
+  need('XADD', k.stream, '*', 'job', 'x')
+  need('XACK', k.stream, 'g', '0-1')
+  need('XPENDING', k.stream, 'g', '-', '+', '1')
+  need('XRANGE', k.stream, '0-1', '0-1')
+  need('XLEN', k.stream)
+  need('HGET', k.job, 'id')
+  need('HMGET', k.job, 'id')
+  need('HGETALL', k.job)
+  need('HSET', k.job, 'state', 'x')
+  need('HINCRBY', k.job, 'epoch', '1')
+  need('HGET', k.plan, '0')
+  need('HSET', k.plan, '0', 'x')
+  need('HLEN', k.plan)
+  need('GETBIT', k.done, '0')
+  need('SETBIT', k.done, '0', '1')
+  need('HSET', k.failed, 'task:0', 'x')
+  need('HLEN', k.foreign)
+  need('HSET', k.foreign, '0-1', 'x')
+  need('GET', k.holder)
+  need('SET', k.holder, 'x')
+  need('ZCARD', k.counts)
+  need('ZRANGE', k.counts, '0', '1', 'WITHSCORES')
+  if mode == 'direct' then
+    need('ZINCRBY', k.counts, '1', 'w')
+  else
+    need('HEXISTS', k.failed, 'map:0')
+    need('GETBIT', k.rdone, '0')
+    need('SETBIT', k.rdone, '0', '1')
+    need('SADD', k.redo, '0')
+    need('SREM', k.redo, '0')
+    need('SISMEMBER', k.redo, '0')
+    need('SCARD', k.redo)
+    need('SADD', k.blocked, '0')
+    need('SCARD', k.blocked)
+    need('SMEMBERS', k.blocked)
+    need('HSET', k.parts, '0', 'x')
+    need('ZADD', k.counts, '1', 'w')
+  end
+  return needs
+end
+
+
+-- The name a denied command is given: the command (with a container command's subcommand).
+local function command_name(cmd)
+  local name = string.upper(cmd[1])
+  if CONTAINER[name] and cmd[2] then return name .. ' ' .. string.upper(cmd[2]), 3 end
+  return name, 2
+end
+
+-- Rule 1 against an ACL: every command this library calls for a job of `mode`, on the keys it
+-- calls it on, is asked of the ACL (redis.acl_check_cmd) before a function's first write. An ACL
+-- changed while the job runs then refuses a call whole, never midway (held-out pass 18: a
+-- commit stopped after its XACK and done bit, before its ZINCRBY: exit 0 with a file's counts
+-- missing; a map_done stopped after done_tasks: the job wedged for good). The error starts
+-- with NOPERM, as Redis's own refusals do.
+local function need_acl(k, mode)
+  for _, cmd in ipairs(library_needs(k, mode)) do
+    local ok, allowed = pcall(redis.acl_check_cmd, unpack(cmd))
+    if not ok or not allowed then
+      local name, first = command_name(cmd)
+      fail('NOPERM wc: this user may not run ' .. name .. (cmd[first] and (' on ' .. cmd[first]) or '') ..
+             ', which the job needs (asked before any write: nothing was written)')
+    end
+  end
+end
+
 -- The record of job `id`, with numbers parsed; STALEJOB unless it is the current job.
 local function fence(k, id)
   local rec = read_record(k)
@@ -200,6 +288,7 @@ local function fence(k, id)
   if not (rec.state and rec.mode and rec.group and rec.tasks_n and rec.parts_n and rec.epoch_n) then
     fail('ERR wc: the job record ' .. k.job .. ' is incomplete')
   end
+  need_acl(k, rec.mode)
   return rec
 end
 
@@ -445,6 +534,7 @@ local function job_begin(keys, args)
     local f = args[i]
     if f == '' or RESERVED[f] or string.sub(f, 1, 6) == 'redos:' then bad('info field', f) end
   end
+  need_acl(k, mode)
 
   local rec, now = read_record(k), now_ms()
   if rec.id then
@@ -1110,73 +1200,16 @@ local function result_sum(keys, args)
 end
 
 -- wc_acl_check_v4 (no-writes): what the job needs that this connection's ACL user may not do,
--- found with redis.acl_check_cmd before a job begins. Redis does not roll back a function that
--- its ACL stops midway (rule 4 above cannot hold against an ACL), and a job begun and then
--- refused stays behind and blocks later runs: every command the functions call, on the keys
--- they call it on, is checked here first, with the caller's own commands.
+-- found with redis.acl_check_cmd before a job begins: a job begun and then refused stays behind
+-- and blocks later runs. Every command the functions call, on the keys they call it on
+-- (library_needs; each writing function asks the same before its first write, need_acl), and
+-- the caller's own commands.
 --   KEYS: the nine. ARGV: mode ('direct' or 'shuffle': the commands only the other mode calls
 --   are not asked for), then the caller's commands, each as its number of words and its words
 --   (e.g. 2 INFO persistence 1 BGSAVE). Reply: one string per denied command (with a container
 --   command's subcommand), followed by the job keys it is denied on, each first key of a call
 --   ("HSET files:job, files:plan", "XINFO GROUPS files", "BGSAVE"); an empty array if none. A
 --   command the server does not know (renamed away, rename-command) is denied.
--- RESTORE is not asked for: wc_publish_v4 falls back to wc_publish_write_v4 (ZADD, asked for)
--- when it is refused. The HMGET of another stream's job record (need_count, wc_job_begin_v4)
--- is not either: that key is not known here, and its refusal comes before any write.
-local CONTAINER = {XINFO = true, XGROUP = true, CONFIG = true, FUNCTION = true, CLIENT = true}
-
-local function library_needs(k, mode)
-  local needs = {{'TIME'}}
-  local function need(...) needs[#needs + 1] = {...} end
-  for _, key in ipairs({k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
-                        k.blocked, k.foreign, k.parts, k.holder}) do
-    need('TYPE', key)  -- open_keys
-    need('DEL', key)   -- wc_job_begin_v4 deletes the job's keys before it makes them again
-  end
-  need('EXISTS', k.stream)
-  need('XINFO', 'GROUPS', k.stream)
-  need('XGROUP', 'CREATE', k.stream, 'g', '0', 'MKSTREAM')
-  need('XADD', k.stream, '*', 'job', 'x')
-  need('XACK', k.stream, 'g', '0-1')
-  need('XPENDING', k.stream, 'g', '-', '+', '1')
-  need('XRANGE', k.stream, '0-1', '0-1')
-  need('XLEN', k.stream)
-  need('HGET', k.job, 'id')
-  need('HMGET', k.job, 'id')
-  need('HGETALL', k.job)
-  need('HSET', k.job, 'state', 'x')
-  need('HINCRBY', k.job, 'epoch', '1')
-  need('HGET', k.plan, '0')
-  need('HSET', k.plan, '0', 'x')
-  need('HLEN', k.plan)
-  need('GETBIT', k.done, '0')
-  need('SETBIT', k.done, '0', '1')
-  need('HSET', k.failed, 'task:0', 'x')
-  need('HLEN', k.foreign)
-  need('HSET', k.foreign, '0-1', 'x')
-  need('GET', k.holder)
-  need('SET', k.holder, 'x')
-  need('ZCARD', k.counts)
-  need('ZRANGE', k.counts, '0', '1', 'WITHSCORES')
-  if mode == 'direct' then
-    need('ZINCRBY', k.counts, '1', 'w')
-  else
-    need('HEXISTS', k.failed, 'map:0')
-    need('GETBIT', k.rdone, '0')
-    need('SETBIT', k.rdone, '0', '1')
-    need('SADD', k.redo, '0')
-    need('SREM', k.redo, '0')
-    need('SISMEMBER', k.redo, '0')
-    need('SCARD', k.redo)
-    need('SADD', k.blocked, '0')
-    need('SCARD', k.blocked)
-    need('SMEMBERS', k.blocked)
-    need('HSET', k.parts, '0', 'x')
-    need('ZADD', k.counts, '1', 'w')
-  end
-  return needs
-end
-
 local function acl_check(keys, args)
   local k = key_names(keys)
   nargs(args, 1, 'the mode')
@@ -1195,12 +1228,7 @@ local function acl_check(keys, args)
   for _, cmd in ipairs(needs) do
     local ok, allowed = pcall(redis.acl_check_cmd, unpack(cmd))
     if not ok or not allowed then
-      local name = string.upper(cmd[1])
-      local first = 2
-      if CONTAINER[name] and cmd[2] then
-        name = name .. ' ' .. string.upper(cmd[2])
-        first = 3
-      end
+      local name, first = command_name(cmd)
       if not keys_of[name] then
         names[#names + 1] = name
         keys_of[name] = {}

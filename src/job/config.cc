@@ -287,6 +287,14 @@ void Validate(const JobConfig& c) {
         "COUNT \"{}\" collides with the task stream IN \"{}\" or one of its keys ({}:...)", c.count,
         c.in, c.in));
   }
+  // And COUNT's own key (COUNT:holder) from those (held-out pass 18: IN "count:holder" was exit 7,
+  // "held by something else", with a state directory left behind).
+  if (std::count(all.begin(), all.end(), keys.holder()) > 0) {
+    throw UsageError(fmt::format(
+        "IN \"{}\" collides with the key {} that COUNT \"{}\" comes with: choose other IN or "
+        "COUNT names",
+        c.in, keys.holder(), c.count));
+  }
   // The embedded replicated Redis has REDIS_REPLICAS replicas: a wait for more would time out
   // on every commit.
   if (c.redis_ha == RedisHa::kSentinel && c.commit_wait_replicas > c.redis_replicas)

@@ -110,6 +110,11 @@ TEST_F(ConfigTest, CountMustNotBeAKeyOfTheTaskStream) {
             std::string::npos);
   EXPECT_NE(ErrorOf(R"({"IN": "x", "COUNT": "x:job"})").find("collides"), std::string::npos);
   EXPECT_EQ(Load(R"({"IN": "x", "COUNT": "y"})").count, "y");
+  // Held-out pass 18: IN naming COUNT's own key (COUNT:holder) was exit 7 after Redis started.
+  EXPECT_NE(ErrorOf(R"({"IN": "count:holder"})").find("collides with the key count:holder"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"IN": "y:holder", "COUNT": "y"})").find("collides with the key y:holder"),
+            std::string::npos);
   // Regression: FNAME "job" reached Redis and ended the run with exit 4.
   EXPECT_NE(ErrorOf(R"({"FNAME": "job"})").find("FNAME must not be"), std::string::npos);
 }

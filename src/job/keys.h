@@ -24,6 +24,7 @@ struct JobKeys {
   std::string blocked() const { return stream + ":blocked"; }  // set: reduces waiting
   std::string foreign() const { return stream + ":foreign"; }  // hash: entry -> why foreign
   std::string parts() const { return stream + ":parts"; }      // hash: partition -> its run
+  std::string holder() const { return counts + ":holder"; }    // string: the stream that made C
   // KEYS of every function of mylib.lua, in its order.
   redis::Args FunctionKeys() const {
     return {stream, job(), plan(), done(), failed(), counts, rdone(), redo(), blocked()};

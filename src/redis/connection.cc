@@ -307,7 +307,9 @@ void Connection::ThrowReplyError(const std::string& command, const std::string& 
   // NOPERM from the command itself; "... can't run this command ..." from a redis.call inside
   // one of the job's functions (a script refused by the ACL), which Redis prefixes with ERR.
   if (message.rfind("NOPERM", 0) == 0 ||
-      message.find("user executing the script can't run this command") != std::string::npos) {
+      message.find("user executing the script can't run this command") != std::string::npos ||
+      message.find("user executing the script can't access at least one of the keys") !=
+          std::string::npos) {
     std::string said = message;
     if (said.rfind("ERR ERR ", 0) == 0) said.erase(0, 4);
     throw RedisPermissionError(

@@ -1996,6 +1996,42 @@ def test_acl_is_asked_for_all_the_job_needs_before_it_begins_and_that_is_enough(
             expect(admin("DBSIZE").strip() == "0", f"without {command}: written: " + admin("KEYS", "*"))
 
 
+def test_an_acl_changed_mid_job_refuses_a_call_whole_never_midway(tmp):
+    # Held-out pass 18: an ACL changed while the job ran stopped a commit after its XACK and done
+    # bit, before its ZINCRBY (Redis does not roll back a function): exit 0 with a file's counts
+    # missing; in shuffle mode a map_done stopped midway wedged the job for good. Every writing
+    # function now asks the ACL about all the job's commands before its first write: the call
+    # is refused whole (exit 7, NOPERM), nothing of it written, and the job goes on exact.
+    data = gen(tmp, 4, 400)
+    spill = os.path.join(tmp, "spill")
+    command = "zincrby" if MODE != "shuffle" else "sadd"  # (shuffle: one map_done never calls)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill), data, "--redis", r.url)
+        wait_state(r, ("count", "map"))
+        os.kill(p.pid, signal.SIGSTOP)  # its lease renewal would be refused too (exit 7)
+        try:
+            r.cli("ACL", "SETUSER", "default", "-" + command)
+            w = run_worker(tmp, r, "refused", spill, "--commit-max-tasks", "1", "--wait-seconds", "5")
+            ends = [l for l in log_lines(tmp) if " refused[" in l and " exit " in l]
+            expect(w.returncode == 7 and len(ends) == 1 and "reason=refused" in ends[0]
+                   and f"may not run {command.upper()} on " in ends[0], f"exit {w.returncode}: {ends}")
+            expect(any(" refused[" in l and " claim task=" in l for l in log_lines(tmp)),
+                   "the refused worker never took a task")
+            expect(r.cli("BITCOUNT", "files:done").strip() == "0" and
+                   r.cli("HGET", "files:job", "done_tasks").strip() in ("", "0"),
+                   "the refused call wrote: " + r.cli("HGETALL", "files:job"))
+            pending = r.cli("XPENDING", "files", "worker").split()
+            expect(pending and pending[0] == "1", f"the refused worker's task is not pending: {pending}")
+            r.cli("ACL", "SETUSER", "default", "+" + command)
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
+        w = run_worker(tmp, r, "after", spill, "--wait-seconds", "10", "--claim-idle-ms", "100")
+        expect(w.returncode == 0, f"second worker: exit {w.returncode}: {w.stderr}")
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "counts differ from serial")
+
+
 def test_another_builds_library_restored_with_redis_mid_job_is_replaced(tmp):
     # Held-out pass 16: Redis restarted mid-job from an RDB holding another build's library under
     # the same names (only checked when a job began): its commit was called for the rest of the
