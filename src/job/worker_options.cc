@@ -219,6 +219,12 @@ WorkerOptions FromArgv(const std::vector<std::string>& args, const char* env_red
 void TakePasswordFromEnvironment(redis::ConnectOptions& o) {
   if (!o.password.empty()) return;
   if (const char* pw = std::getenv(kPasswordEnv)) o.password = pw;
+  if (o.password.size() > redis::kMaxPasswordBytes) {
+    throw UsageError(
+        fmt::format("${} is {} bytes long: Redis reads at most {} before a client "
+                    "authenticates, so it can never be sent",
+                    kPasswordEnv, o.password.size(), redis::kMaxPasswordBytes));
+  }
 }
 
 namespace {

@@ -29,6 +29,10 @@ struct redisReply;
 
 namespace wc::redis {
 
+// Redis reads no argument longer than this from a client that has not authenticated yet: a
+// longer password can never be sent (the connection is closed: "Broken pipe").
+inline constexpr size_t kMaxPasswordBytes = 16384;
+
 struct ConnectOptions {
   std::string host = "127.0.0.1";
   int port = 6379;

@@ -1122,6 +1122,13 @@ def test_redis_urls_and_passwords(wc, tmp, data):
         p = expect_usage(wc, f"{cmd} with a password in the URL", [cmd] + url_args,
                          ["holds a password: refused", "$WC_REDIS_PASSWORD"])
         check(f"{cmd}: the password is not echoed", b"hunter2" not in p.stderr, p.stderr)
+        # Held-out pass 19: a password Redis can never read before AUTH (over 16 KiB) was exit 4
+        # after the retries ("Broken pipe"): a usage error, at once, never echoed.
+        plain = [a if not a.startswith("redis://") else "redis://127.0.0.1:1" for a in args]
+        p = expect_usage(wc, f"{cmd}: a 17,000-byte $WC_REDIS_PASSWORD", [cmd] + plain,
+                         ["$WC_REDIS_PASSWORD is 17000 bytes long", "at most 16384"],
+                         env=dict(os.environ, WC_REDIS_PASSWORD="h" * 17000))
+        check(f"{cmd}: the long password is not echoed", b"hhhhhhhh" not in p.stderr, p.stderr[:300])
     # $WC_REDIS stands for --redis on all four commands (held-out pass: run and worker ignored it).
     for cmd, args in (("status", []), ("top", []), ("worker", []),
                       ("run", ["--config", write_config(tmp, "env-url"), "--data", data])):
