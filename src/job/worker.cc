@@ -189,10 +189,15 @@ class Worker {
   }
 
  private:
+  // The `exit` line; one for a job that did not end done (replaced, failed, COUNT taken) is a
+  // warning, so that a worker run by hand without --logfile says why on stderr (held-out pass
+  // 19: exit 5 in silence), as no_job does.
   int Exit(const char* reason, int rc) {
-    Log::Event("exit",
-               "reason={} tasks={} commits={} duplicates={} failed={} foreign={} max_rss_kb={}",
-               reason, counted_, commits_, duplicates_, failed_, foreign_, MaxRssKb());
+    const LogLevel level = rc == kWorkerExitDone ? LogLevel::kInfo : LogLevel::kWarn;
+    Log::Write(level, "exit",
+               fmt::format("reason={} tasks={} commits={} duplicates={} failed={} foreign={} "
+                           "max_rss_kb={}",
+                           reason, counted_, commits_, duplicates_, failed_, foreign_, MaxRssKb()));
     return rc;
   }
 

@@ -755,7 +755,7 @@ def test_stalled_worker_of_an_abandoned_job_never_writes_a_later_jobs_count(tmp)
             os.kill(worker.pid, signal.SIGCONT)
             rc = worker.wait(timeout=90)
         lines = [l for l in log_lines(tmp) if " wF[" in l]
-        expect(rc == 5 and "exit reason=count_taken" in lines[-1], f"F's worker: exit {rc}: " + "\n".join(lines[-5:]))
+        expect(rc == 5 and "WARN exit reason=count_taken" in lines[-1], f"F's worker: exit {rc}: " + "\n".join(lines[-5:]))
         expect(not any("result=accepted" in l and (" commit " in l or " publish " in l) for l in lines),
                "F's worker wrote into G's COUNT:\n" + "\n".join(lines))
         p, out = start_run(tmp, cfg_g, data_g, "--redis", r.url)  # G's rerun: its result, read back
@@ -822,7 +822,9 @@ def test_worker_whose_job_was_replaced_and_is_over_exits_job_replaced(tmp):
             rc = worker.wait(timeout=60)
             took = time.time() - t0
         lines = [l for l in log_lines(tmp) if " stalled[" in l]
-        expect(rc == 5 and "exit reason=job_replaced" in lines[-1] and took < 10,
+        # Held-out pass 19: a warning (as no_job is), so a worker without --logfile says it on
+        # stderr, not exit 5 in silence.
+        expect(rc == 5 and "WARN exit reason=job_replaced" in lines[-1] and took < 10,
                f"exit {rc} after {took:.1f} s: " + "\n".join(lines[-4:]))
 
 
@@ -1565,6 +1567,34 @@ def test_redis_that_starts_evicting_mid_job_is_the_eviction_refusal(tmp):
         expect(not any(" job_lost " in l for l in lines), "\n".join(l for l in lines if " job_lost " in l))
         ends = [l for l in lines if f"coordinator[{p.pid}] ERROR exit " in l]
         expect(len(ends) == 1 and "reason=refused " in ends[0] and "evicted" in ends[0], f"exit lines: {ends}")
+
+
+def test_keys_evicted_by_a_policy_switched_on_and_off_mid_job_are_the_eviction_refusal(tmp):
+    # Held-out pass 19: allkeys-lru and a low maxmemory for a moment while the job ran evicted
+    # COUNT and the plan: exit 8 "was it evicted, or written by someone else?", though Redis's
+    # evicted_keys said so. The eviction refusal (exit 7), naming the server and the policy.
+    data = gen(tmp, 4, 1000)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2), data, "--redis", r.url)
+        wait_state(r, ("count", "map"))
+        wait_taken(r)
+        os.kill(p.pid, signal.SIGSTOP)
+        try:
+            wait_state(r, ("done",), timeout=60)
+            used = int(re.search(r"used_memory:(\d+)", r.cli("INFO", "memory")).group(1))
+            r.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+            r.cli("CONFIG", "SET", "maxmemory", str(used - 100000))
+            r.cli("SET", "trigger", "x" * 1000)  # a write: Redis evicts before it
+            evicted = int(re.search(r"evicted_keys:(\d+)", r.cli("INFO", "stats")).group(1))
+            r.cli("CONFIG", "SET", "maxmemory", "0")
+            r.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+            expect(evicted > 0, "nothing was evicted")
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
+        rc, stdout, stderr = finish(p)
+        expect(rc == 7 and f"Redis {r.url} evicted the job's keys (maxmemory-policy noeviction, evicted_keys" in stderr
+               and stdout == "", f"exit {rc}: {stderr}")
+        expect(not os.path.exists(out), "an --out was written")
 
 
 def test_result_changed_by_another_writer_is_never_printed(tmp):
