@@ -224,6 +224,8 @@ std::vector<Args> JobStore::DirectCommands() const {
       {"XREADGROUP", "GROUP", k.group, "wc", "COUNT", "1", "STREAMS", k.stream, ">"},
       {"XAUTOCLAIM", k.stream, k.group, "wc", "0", "0-0", "COUNT", "1"},
       {"XPENDING", k.stream, k.group, "-", "+", "1", "wc"},
+      // The heartbeat (Touch): refused, a slow worker's tasks would be stolen from it.
+      {"XCLAIM", k.stream, k.group, "wc", "0", "0-1", "JUSTID"},
       {"XINFO", "GROUPS", k.stream},
       {"XINFO", "CONSUMERS", k.stream, k.group},
       {"EXISTS", k.job()},
