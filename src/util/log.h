@@ -16,13 +16,22 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "util/escape.h"
 
 namespace wc {
+
+// Fields a caller formatted itself from trusted parts (numbers, fixed names), put into a line as
+// they are, e.g. " replicas_acked=2 wait_us=31" after another field: never escaped (a string
+// argument is, as a value).
+struct LogFields {
+  std::string text;
+};
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
@@ -54,33 +63,52 @@ class Log {
   // See Open(truncate). No effect otherwise, or a second time.
   static void StartAfresh();
 
-  // Every string argument goes into the line through QuoteForLog (util/escape.h): a value in
-  // quotes cannot end early and add fields (a file name `x" recorded=false error="y`).
+  // Every string argument goes into the line through QuoteForLog (util/escape.h), and one not
+  // in quotes (`stream={}`) through BareForLog: no value can end early and add fields (a file
+  // name `x" recorded=false error="y`, an IN `files tasks=999`).
   template <class... T>
   static void Event(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
-    Write(LogLevel::kInfo, event, Fields(fields, args...));
+    Write(LogLevel::kInfo, event, Fields(fields, std::index_sequence_for<T...>(), args...));
   }
   template <class... T>
   static void Warn(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
-    Write(LogLevel::kWarn, event, Fields(fields, args...));
+    Write(LogLevel::kWarn, event, Fields(fields, std::index_sequence_for<T...>(), args...));
   }
   template <class... T>
   static void Error(std::string_view event, fmt::format_string<T...> fields, T&&... args) {
-    Write(LogLevel::kError, event, Fields(fields, args...));
+    Write(LogLevel::kError, event, Fields(fields, std::index_sequence_for<T...>(), args...));
   }
 
  private:
+  // For each of the first N replacement fields of `fields` ("{}", "{:.1f}"; "{{" is none), whether
+  // it stands right after a '"' (a quoted value).
+  template <size_t N>
+  static std::array<bool, N> QuotedFields(std::string_view fields) {
+    std::array<bool, N> quoted{};
+    size_t n = 0;
+    for (size_t p = 0; p < fields.size() && n < N; ++p) {
+      if (fields[p] != '{') continue;
+      if (p + 1 < fields.size() && fields[p + 1] == '{') {
+        ++p;
+        continue;
+      }
+      quoted[n++] = p > 0 && fields[p - 1] == '"';
+    }
+    return quoted;
+  }
   template <class T>
-  static decltype(auto) Value(const T& v) {
+  static decltype(auto) Value(const T& v, bool quoted) {
     if constexpr (std::is_convertible_v<const T&, std::string_view>) {
-      return QuoteForLog(std::string_view(v));
+      return quoted ? QuoteForLog(std::string_view(v)) : BareForLog(std::string_view(v));
     } else {
       return (v);
     }
   }
-  template <class... T>
-  static std::string Fields(fmt::string_view fields, const T&... args) {
-    return fmt::vformat(fields, fmt::make_format_args(Value(args)...));
+  template <class... T, size_t... I>
+  static std::string Fields(fmt::string_view fields, std::index_sequence<I...>, const T&... args) {
+    [[maybe_unused]] const auto quoted =
+        QuotedFields<sizeof...(T)>(std::string_view(fields.data(), fields.size()));
+    return fmt::vformat(fields, fmt::make_format_args(Value(args, quoted[I])...));
   }
 };
 
@@ -96,3 +124,10 @@ void WriteStderrLine(std::string_view line);
 bool StderrFailed();
 
 }  // namespace wc
+
+template <>
+struct fmt::formatter<wc::LogFields> : fmt::formatter<std::string_view> {
+  auto format(const wc::LogFields& f, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(f.text, ctx);
+  }
+};

@@ -40,6 +40,18 @@ TEST_F(LogTest, UntrustedFieldsCannotForgeALineOrCarryEsc) {
   EXPECT_NE(log.find("path=\"b\\x1b[31m.csv\""), std::string::npos) << log;
 }
 
+// Held-out passes 18 and 20: a quote in a quoted value, or a space in one without quotes (an IN
+// "files tasks=999"), ended the value early and added fields to the event.
+TEST_F(LogTest, AValueNeverAddsFieldsQuotedOrNot) {
+  Log::Event("failed", "task={} path=\"{}\" n={}", "1-0", "z\" n=99 recorded=false", 1);
+  Log::Event("job_created", "stream={} tasks={}{}", std::string("files tasks=999"), 3,
+             LogFields{" extra=1"});
+  const std::string log = testing::ReadFile(path_);
+  EXPECT_NE(log.find("task=1-0 path=\"z\\\" n=99 recorded=false\" n=1\n"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("stream=files\\x20tasks=999 tasks=3 extra=1\n"), std::string::npos) << log;
+}
+
 // Held-out pass: another user's file planted under the LOGFILE name (a shared /tmp) was used:
 // its owner could append forged lines, or make it a FIFO nobody reads and hang the run.
 TEST_F(LogTest, AFileOfAnotherUserIsRefused) {

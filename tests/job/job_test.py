@@ -492,6 +492,17 @@ def test_unusual_file_names(tmp):
     rc, _, stderr = finish(p)
     expect(rc == 0, f"exit {rc}: {stderr}")
     expect(read(out) == serial(tmp, data), "counts differ from serial")
+    # Held-out pass 20: a name that is no UTF-8 (a 0xff byte) made `status --json` exit 70.
+    odd = os.path.join(tmp, os.fsdecode(b"dd\xff"))
+    os.rename(data, odd)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp), odd, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and read(out) == serial(tmp, odd), f"0xff: exit {rc}: {stderr}")
+        st = subprocess.run([WC, "status", "--json", "--config", config(tmp), "--redis", r.url],
+                            capture_output=True, text=True)
+        expect(st.returncode == 0, f"status --json: exit {st.returncode}: {st.stderr}")
+        expect("dd\ufffd" in json.loads(st.stdout)["job"]["data_root"], st.stdout[:600])
 
 
 def test_sibling_directories_and_symlinks_count_like_serial(tmp):
