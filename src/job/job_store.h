@@ -133,7 +133,8 @@ class JobStore {
   // The commands this store sends itself (not through the functions), with the job's keys:
   // the coordinator's reads (results, failures, consumers, the plan) and the workers'
   // (XREADGROUP, XAUTOCLAIM, XPENDING of their own history).
-  std::vector<redis::Args> DirectCommands() const;
+  // Every command this file sends with a job key is one of them (job_test checks the source).
+  std::vector<redis::Args> DirectCommands(Mode mode) const;
   // The largest argument the server takes (proto-max-bulk-len); 0 if CONFIG is denied.
   int64_t MaxArgumentBytes(redis::Connection& c);
   // "Redis <server> is out of memory (...)" if it uses 95% of its maxmemory or more, else "".
