@@ -81,18 +81,20 @@ class Log {
 
  private:
   // For each of the first N replacement fields of `fields` ("{}", "{:.1f}"; "{{" is none), whether
-  // it stands right after a '"' (a quoted value).
+  // it stands between a pair of the format's '"' (a quoted value: error="{}{}").
   template <size_t N>
   static std::array<bool, N> QuotedFields(std::string_view fields) {
     std::array<bool, N> quoted{};
     size_t n = 0;
+    bool in_quotes = false;
     for (size_t p = 0; p < fields.size() && n < N; ++p) {
+      if (fields[p] == '"') in_quotes = !in_quotes;
       if (fields[p] != '{') continue;
       if (p + 1 < fields.size() && fields[p + 1] == '{') {
         ++p;
         continue;
       }
-      quoted[n++] = p > 0 && fields[p - 1] == '"';
+      quoted[n++] = in_quotes;
     }
     return quoted;
   }

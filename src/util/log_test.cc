@@ -46,10 +46,12 @@ TEST_F(LogTest, AValueNeverAddsFieldsQuotedOrNot) {
   Log::Event("failed", "task={} path=\"{}\" n={}", "1-0", "z\" n=99 recorded=false", 1);
   Log::Event("job_created", "stream={} tasks={}{}", std::string("files tasks=999"), 3,
              LogFields{" extra=1"});
+  Log::Event("exit", "reason=x error=\"{}{}\" n={}", "Redis at h: ", "OOM no memory", 2);
   const std::string log = testing::ReadFile(path_);
   EXPECT_NE(log.find("task=1-0 path=\"z\\\" n=99 recorded=false\" n=1\n"), std::string::npos)
       << log;
   EXPECT_NE(log.find("stream=files\\x20tasks=999 tasks=3 extra=1\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("error=\"Redis at h: OOM no memory\" n=2\n"), std::string::npos) << log;
 }
 
 // Held-out pass: another user's file planted under the LOGFILE name (a shared /tmp) was used:
