@@ -33,6 +33,7 @@
 #include "count/count_task.h"
 #include "job/config.h"
 #include "job/job_spec.h"
+#include "job/state_dir.h"
 #include "job/worker.h"
 #include "job/worker_options.h"
 #include "redis/connection.h"
@@ -313,12 +314,26 @@ int Dispatch(int argc, char** argv) {
       // `-` is standard output: open on an input (`>> input`), it too would write into it.
       if (!run.out.empty())
         wc::RefuseInputAsOutput(run.out == "-" ? "/dev/stdout" : run.out, inputs);
-      // --out naming LOGFILE (held-out pass 16): the counts replaced the log at the end.
-      if (!run.out.empty() && run.out != "-" && wc::SameFile(run.out, config.logfile)) {
+      // --out naming LOGFILE (held-out pass 16): the counts replaced the log at the end; `-` is
+      // standard output, which may be LOGFILE too (`--out - >> LOGFILE`, held-out pass 21).
+      if (!run.out.empty() &&
+          wc::SameFile(run.out == "-" ? "/dev/stdout" : run.out, config.logfile)) {
         throw wc::UsageError(fmt::format(
             "--out {} is LOGFILE {}: refused (the counts would replace the log); set LOGFILE "
             "in the config, or another --out",
             wc::EscapeForLog(run.out), wc::EscapeForLog(config.logfile)));
+      }
+      // A LOGFILE in a job's own state or spill directory (STATE_DIR/job-<digest>, a shuffle
+      // job's job-<id>) is removed with the job, and may be one of its files (held-out pass 21:
+      // the log went into the job's redis.conf, then vanished).
+      if (const std::string dir = std::filesystem::path(config.logfile).parent_path().filename();
+          wc::job::IsStateDirName(dir) ||
+          (dir.size() == 36 && dir.starts_with("job-") &&
+           dir.find_first_not_of("0123456789abcdef", 4) == std::string::npos)) {
+        throw wc::UsageError(fmt::format(
+            "LOGFILE {} is in a job's own directory ({}), which is removed with the job: "
+            "refused; set LOGFILE outside STATE_DIR's and SPILL_DIR's job directories",
+            wc::EscapeForLog(config.logfile), wc::EscapeForLog(dir)));
       }
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError
@@ -332,6 +347,8 @@ int Dispatch(int argc, char** argv) {
                     worker.quiet ? wc::LogLevel::kError : wc::LogLevel::kWarn);
       // A worker stopped by a signal (its coordinator's SIGTERM, a user's ^C) says so last.
       wc::Log::SayStopSignalAtDeath();
+      // Its lines wait until it knows its job's inputs: its log must not be one (RunWorker).
+      wc::Log::Hold();
       return wc::job::RunWorker(worker);
     }
     if (*st) {

@@ -18,6 +18,7 @@
 #include "job/keys.h"
 #include "util/error.h"
 #include "util/escape.h"
+#include "util/safe_files.h"
 
 namespace wc::job {
 
@@ -91,7 +92,9 @@ std::function<void(const json&)> Enum(E* out, E (*parse)(const std::string&, con
 // Directives of the embedded redis-server that wordcount sets itself (redis/redis_server.cc,
 // redis/sentinel_cluster.cc, PERSISTENCE) or that would defeat its supervision: where it
 // listens and who may connect, where its files go (a dump.rdb left in --dir /tmp), its
-// password, replication, persistence, the commands the job calls.
+// password, replication, persistence, the commands the job calls. (Modules are refused apart:
+// code redis-server would run as this user; held-out pass 21: another user's config loaded one
+// as root.)
 // clang-format off
 constexpr std::string_view kOwnedRedisDirectives[] = {
     "port", "bind", "unixsocket", "unixsocketperm", "protected-mode", "tls-port",
@@ -141,6 +144,12 @@ void ValidateRedisArgs(const std::vector<std::string>& args) {
           "values as separate strings, e.g. [\"--maxmemory\", \"2gb\"]",
           EscapeForLog(a)));
     }
+    if (name == "loadmodule" || name == "enable-module-command") {
+      throw UsageError(fmt::format(
+          "REDIS_ARGS: --{} would load code into the embedded redis-server, run as this user "
+          "(and change the commands the job calls): refused",
+          name));
+    }
     if (std::find(std::begin(kOwnedRedisDirectives), std::end(kOwnedRedisDirectives), name) !=
         std::end(kOwnedRedisDirectives)) {
       throw UsageError(fmt::format(
@@ -175,12 +184,34 @@ Persistence ParsePersistence(const std::string& s, const std::string& key) {
 }
 
 JobConfig LoadConfig(const std::string& path) {
+  // The config decides which files are written and how redis-server runs: one another user could
+  // write (theirs, writable by others, or reached through their directory or link) would steer
+  // this user's run (held-out pass 21: a config.json planted in a shared directory ran its
+  // REDIS_ARGS as root). Refused like an unsafe output directory (util/safe_files.h).
+  CheckSafeParent(path, "config file");
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != ::geteuid() &&
+      link.st_uid != 0) {
+    throw UsageError(fmt::format(
+        "config file {} is a symbolic link of another user (uid {}): refused, it would decide "
+        "this run's files and redis-server options",
+        EscapeForLog(path), link.st_uid));
+  }
   // A directory made the stream's read throw (exit 70); a FIFO would block here.
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     throw UsageError(ErrnoMessage("cannot read config file " + path, errno));
   if (!S_ISREG(st.st_mode))
     throw UsageError(fmt::format("config file {} is not a regular file", path));
+  if ((st.st_uid != ::geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw UsageError(fmt::format(
+        "config file {} {}: refused, it would decide this run's files and redis-server options "
+        "(chmod go-w it, or use a config of your own)",
+        EscapeForLog(path),
+        st.st_uid != ::geteuid() && st.st_uid != 0
+            ? fmt::format("belongs to another user (uid {})", st.st_uid)
+            : std::string("is writable by others")));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError(fmt::format("cannot read config file {}", path));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

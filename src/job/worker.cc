@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -248,6 +249,18 @@ class Worker {
                                .group = s.Get("group")});
         heartbeat_.SetKeys(store_->keys());
         plan_ = session_.Run([&](Connection& c) { return store_->ReadPlan(c, job_.tasks); });
+        // Its log file must not be one of the job's inputs (held-out pass 21: `--logfile
+        // data/x.csv` appended the worker's lines to that input). Held until now (main): nothing
+        // was written into it yet.
+        if (std::string input = LogIsAnInput(); !input.empty()) {
+          Log::Drop();
+          Log::Error("exit",
+                     "reason=usage error=\"--logfile {} is the input file {} of job {}: refused "
+                     "(log lines would be written into it)\"",
+                     o_.logfile, input, job_.id);
+          return kWorkerExitUsage;
+        }
+        Log::Release();
         read_history_ = true;
         history_.clear();
         batch_ = Batch{};
@@ -399,6 +412,20 @@ class Worker {
     CountAck(false);
     Log::Event("skip", "task={} n={} result=duplicate why=finished", t.entry, t.n);
     return true;
+  }
+
+  // The input of the plan that the log file is (by device and inode), "" if none.
+  std::string LogIsAnInput() const {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    if (!Log::FileId(&dev, &ino)) return "";
+    std::set<std::string> seen;
+    for (const PlannedTask& t : plan_) {
+      if (!seen.insert(t.path).second) continue;
+      struct stat st {};
+      if (::stat(t.path.c_str(), &st) == 0 && st.st_dev == dev && st.st_ino == ino) return t.path;
+    }
+    return "";
   }
 
   // "" while the job runs; "done", "failed", "replaced", "rolled_back" or "count_taken" once it

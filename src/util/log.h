@@ -15,6 +15,7 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <sys/types.h>
 
 #include <array>
 #include <string>
@@ -62,6 +63,15 @@ class Log {
   static void SayStopSignalAtDeath();
   // See Open(truncate). No effect otherwise, or a second time.
   static void StartAfresh();
+  // For a worker, whose log file must not be an input of the job it joins (known only then):
+  // Hold() keeps its lines in memory; Release() appends them and writes from then on; Drop()
+  // closes the file without a line more (warnings and errors still reach stderr). A process that
+  // exits holding them appends them, as after Open(truncate).
+  static void Hold();
+  static void Release();
+  static void Drop();
+  // The open log file's device and inode, for that check; false without one.
+  static bool FileId(dev_t* dev, ino_t* ino);
 
   // Every string argument goes into the line through QuoteForLog (util/escape.h), and one not
   // in quotes (`stream={}`) through BareForLog: no value can end early and add fields (a file

@@ -1002,6 +1002,12 @@ def test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp):
         check(f"--out {spelling} = LOGFILE: exit 2, said", p.returncode == 2 and " is LOGFILE " in p.stderr,
               (p.returncode, p.stderr))
     check("--out = LOGFILE: the log untouched", open(log).read() == "the log before\n", open(log).read()[:300])
+    # Held-out pass 21: a LOGFILE in a job's own state directory went into its redis.conf and was
+    # removed with the job.
+    for job_dir in ("job-0123456789abcdef", "job-0123456789abcdef.Ab3xYz", "job-" + "a" * 32):
+        inner = run_config(tmp, "log-in-" + job_dir, LOGFILE=os.path.join(tmp, "state", job_dir, "wc.log"))
+        expect_usage(wc, f"LOGFILE in {job_dir}", ["run", "--config", inner, "--data", os.path.join(data, "*.csv")],
+                     ["is in a job's own directory", job_dir])
     os.remove(log)  # not there yet: the same path all the same
     p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", log, text=True, timeout=60)
     check("--out = a LOGFILE not made yet: exit 2", p.returncode == 2 and " is LOGFILE " in p.stderr,
@@ -1365,6 +1371,50 @@ def test_unusable_spill_dir_leaves_nothing(wc, tmp, data):
               job_dirs(os.path.join(base, "state")))
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_config_another_user_could_write_is_refused(wc, tmp, data):
+    """Held-out pass 21: a config.json planted in a shared 1777 directory (or reached through a
+    link planted there, or root's own left 0666) was read by root's `run`, and its REDIS_ARGS
+    --loadmodule ran the planter's library as root. Such a config is refused (exit 2), and so is
+    --loadmodule anywhere; `--out -` onto LOGFILE too."""
+    d = os.path.join(tmp, "cfgown")
+    os.makedirs(d)
+    mine = os.path.join(d, "mine.json")
+    with open(mine, "w") as fh:
+        json.dump({"DATA_PATH": os.path.join(data, "*.csv"), "LOGFILE": os.path.join(d, "wc.log"),
+                   "STATE_DIR": os.path.join(d, "state"), "N_NORMAL_WORKERS": 1}, fh)
+    os.chmod(mine, 0o666)
+    expect_usage(wc, "a config writable by others", ["run", "--config", mine], ["is writable by others"])
+    os.chmod(mine, 0o644)
+    mod = os.path.join(d, "mod.json")
+    with open(mod, "w") as fh:
+        json.dump({"REDIS_ARGS": ["--loadmodule", os.path.join(d, "x.so")]}, fh)
+    expect_usage(wc, "REDIS_ARGS --loadmodule", ["run", "--config", mod], ["--loadmodule would load code"])
+    log = os.path.join(d, "wc.log")
+    with open(log, "w") as fh:
+        fh.write("the log before\n")
+    with open(log, "a") as out:
+        p = subprocess.run([wc, "run", "--config", mine, "--out", "-"], stdout=out, stderr=subprocess.PIPE)
+    check("--out - >> LOGFILE: exit 2, said", p.returncode == 2 and b" is LOGFILE " in p.stderr, (p.returncode, p.stderr))
+    check("--out - >> LOGFILE: the log untouched", open(log).read() == "the log before\n", open(log).read()[:200])
+    if as_nobody(["true"]) is None:
+        print("SKIP a config of another user: not root")
+        return
+    bed = tempfile.mkdtemp(prefix="wc_cli_cfg_")  # (tmp is 0700: nobody could not reach pub)
+    try:
+        os.chmod(bed, 0o755)
+        pub = os.path.join(bed, "pub")
+        os.makedirs(pub)
+        os.chmod(pub, 0o1777)
+        planted = os.path.join(pub, "config.json")
+        subprocess.run(as_nobody(["sh", "-c", f"echo '{{}}' > {planted}"]), check=True)
+        expect_usage(wc, "a config of another user", ["run"], ["belongs to another user"], cwd=pub)
+        subprocess.run(as_nobody(["ln", "-s", mine, os.path.join(pub, "link.json")]), check=True)
+        expect_usage(wc, "a config through another user's link",
+                     ["run", "--config", os.path.join(pub, "link.json")], ["is a symbolic link of another user"])
+    finally:
+        shutil.rmtree(bed)
 
 
 def test_paths_others_could_swap(wc, tmp, data):
@@ -1734,6 +1784,7 @@ def main():
         test_run_stops_cleanly(wc, tmp, data)
         test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp)
         test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp)
+        test_a_config_another_user_could_write_is_refused(wc, tmp, data)
         test_numeric_options_are_bounded(wc, tmp, data)
         test_named_config_must_exist(wc, tmp)
         test_timing_keys(wc, tmp, data)

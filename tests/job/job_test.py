@@ -2130,6 +2130,30 @@ def test_another_builds_library_restored_with_redis_mid_job_is_replaced(tmp):
         expect("another build" not in r.cli("FUNCTION", "LIST", "WITHCODE"), "the other library is still there")
 
 
+def test_a_worker_whose_logfile_is_an_input_writes_nothing_into_it(tmp):
+    # Held-out pass 21: `worker --logfile data/x.csv` appended its lines to that input (the job
+    # then failed it, "changed since the job was planned"; the data changed for good). A worker
+    # holds its lines until it knows the job's inputs: exit 2 naming both, the input untouched.
+    data = gen(tmp, 3, 300)
+    spill = os.path.join(tmp, "spill")
+    victim = os.path.join(data, "tweets_0002.csv")
+    before = read(victim)
+    with Redis(tmp) as r:
+        p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, SPILL_DIR=spill), data, "--redis", r.url)
+        wait_state(r, ("count", "map"))
+        w = subprocess.run([WC, "worker", "--redis", r.url, "--name", "wlog", "--spill-dir", spill,
+                            "--logfile", victim, "--wait-seconds", "5"], capture_output=True, text=True, timeout=60)
+        expect(w.returncode == 2 and f"--logfile {victim} is the input file" in w.stderr,
+               f"exit {w.returncode}: {w.stderr}")
+        expect(read(victim) == before, "the input was written")
+        w = run_worker(tmp, r, "good", spill, "--wait-seconds", "5")
+        expect(w.returncode == 0, f"good worker: exit {w.returncode}: {w.stderr}")
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and read(out) == serial(tmp, data), f"exit {rc}: {stderr}")
+        lines = [l for l in log_lines(tmp) if " good[" in l]
+        expect(lines and " start " in lines[0], "the good worker's held lines were not written:\n" + "\n".join(lines[:3]))
+
+
 def test_logfile_naming_an_input_is_refused_before_anything_is_written(tmp):
     # Held-out pass 15: LOGFILE naming an input file was opened and truncated: the input was
     # replaced by log lines (then failed "changed since the job was planned"). It is refused
