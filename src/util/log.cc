@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -147,6 +148,12 @@ namespace {
 // reason=interrupted signal="), copied where the signal handler reads them without a lock.
 std::atomic<int> g_death_fd{-1};
 char g_death_prefix[256];
+// Hold(): the file the held lines go to, and a copy of their first 64 KiB, which a worker dying of
+// a stop signal while it waits for its job writes before its last line (the heap copy is not the
+// signal handler's to touch).
+std::atomic<int> g_hold_fd{-1};
+char g_held_copy[1 << 16];
+std::atomic<size_t> g_held_copy_len{0};
 
 // Appends the decimal `v` (zero-padded to `width`) at `p`; returns the end.
 char* PutNumber(char* p, long long v, int width) {
@@ -164,7 +171,10 @@ char* PutNumber(char* p, long long v, int width) {
 // The signal handler's half: the line as Log::Write would write it, built with arithmetic only
 // (gmtime_r and fmt are not async-signal-safe).
 void WriteDeathLine(int sig) {
-  const int fd = g_death_fd.load();
+  int fd = g_death_fd.load();
+  if (fd < 0 && (fd = g_hold_fd.load()) >= 0) {
+    [[maybe_unused]] ssize_t w = ::write(fd, g_held_copy, g_held_copy_len.load());
+  }
   if (fd < 0) return;
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -215,19 +225,23 @@ void Log::Hold() {
   std::lock_guard<std::mutex> lock(s.mu);
   s.holding = s.fd >= 0;
   s.truncate_at_start = false;
-  g_death_fd.store(-1);  // nor the death line, while held
+  g_held_copy_len.store(0);
+  g_hold_fd.store(s.fd);
+  g_death_fd.store(-1);  // the death line comes after the held ones (WriteDeathLine)
 }
 
 void Log::Release() {
   StartAfresh();
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
+  g_hold_fd.store(-1);
   g_death_fd.store(s.fd);  // read only by the dying hook, which SayStopSignalAtDeath set (or not)
 }
 
 void Log::Drop() {
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
+  g_hold_fd.store(-1);
   g_death_fd.store(-1);
   if (s.fd >= 0) ::close(s.fd);
   s.fd = -1;
@@ -258,6 +272,13 @@ void Log::Write(LogLevel level, std::string_view event, std::string_view fields)
   line += '\n';
   if (s.holding) {
     s.held += line;
+    if (g_hold_fd.load() >= 0) {  // Hold(): the copy a death by signal writes
+      const size_t at = g_held_copy_len.load();
+      if (at + line.size() <= sizeof g_held_copy) {
+        std::memcpy(g_held_copy + at, line.data(), line.size());
+        g_held_copy_len.store(at + line.size());
+      }
+    }
   } else if (s.fd >= 0) {
     s.WriteAll(line);
   }
