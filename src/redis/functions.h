@@ -21,6 +21,13 @@ void LoadFunctions(Connection& c);
 // RedisPermissionError.
 void EnsureLibrary(Connection& c);
 
+// For readers that load nothing (`status`, `top`): throws RedisLibraryConflict, naming the
+// server and the library, if a library other than this build's holds one of wordcount's function
+// names (wc_*_v4): another build's `wordcount` (other code under the same names), or a library of
+// another name. Its function would be called, and its answer read as wordcount's. A server whose
+// ACL refuses FUNCTION LIST is taken as it is.
+void RefuseForeignLibrary(Connection& c);
+
 // FCALL `function` with keys and args. If the server lacks the function (e.g. it restarted
 // from an RDB taken before the library was loaded), loads the library and calls once more.
 Reply FCall(Connection& c, std::string_view function, const Args& keys, const Args& args);

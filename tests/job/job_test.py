@@ -1359,8 +1359,13 @@ def test_acl_refusal_names_the_server_and_the_command(tmp):
                f"run: exit {rc}: {stderr}")
         r.cli("ACL", "SETUSER", "default", "+fcall", "-hgetall")
         st = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
-        expect(st.returncode == 7 and f"Redis at 127.0.0.1:{r.port} refused HGETALL" in st.stderr,
-               f"status: exit {st.returncode}: {st.stderr}")
+        expect(st.returncode == 7 and f"Redis at 127.0.0.1:{r.port} refused " in st.stderr
+               and "may not run HGETALL on files:job" in st.stderr, f"status: exit {st.returncode}: {st.stderr}")
+        # Held-out pass 21: a command wc_progress_v4 calls (TIME) refused inside it was Redis's
+        # "can't run this command", not named: it asks first.
+        r.cli("ACL", "SETUSER", "default", "+hgetall", "-time")
+        st = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        expect(st.returncode == 7 and "may not run TIME" in st.stderr, f"status: exit {st.returncode}: {st.stderr}")
 
 
 def test_acl_refusing_a_worker_command_is_exit_7_naming_it(tmp):
@@ -2219,6 +2224,18 @@ def test_another_builds_library_of_the_same_names_is_replaced_before_the_job(tmp
         ends = [l for l in log_lines(tmp) if " lone[" in l and " exit " in l]
         expect(w.returncode == 7 and len(ends) == 1 and "reason=refused" in ends[0] and "('evil')" in ends[0],
                f"worker: exit {w.returncode}: {ends}")
+        # Held-out pass 21: `status` and `top` called that library's function (and another
+        # build's `wordcount`), read its answer as theirs: exit 4 "expected a reply of type array".
+        for cmd in ("status", "top"):
+            q = subprocess.run([WC, cmd, "--config", config(tmp), "--redis", r.url], capture_output=True, text=True)
+            expect(q.returncode == 7 and "in another library ('evil')" in q.stderr and q.stdout == "",
+                   f"{cmd} with evil: exit {q.returncode}: {q.stderr}")
+        r.cli("FUNCTION", "DELETE", "evil")
+        r.cli("-x", "FUNCTION", "LOAD", "REPLACE", stdin=other + "\n-- another build\n")
+        for cmd in ("status", "top"):
+            q = subprocess.run([WC, cmd, "--config", config(tmp), "--redis", r.url], capture_output=True, text=True)
+            expect(q.returncode == 7 and "another build's 'wordcount' library" in q.stderr and q.stdout == "",
+                   f"{cmd} with another build's library: exit {q.returncode}: {q.stderr}")
 
 
 def spill_files(spill_root):
