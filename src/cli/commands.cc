@@ -35,6 +35,7 @@ int RunSerial(const SerialArgs& args) {
     WriteStderrLine(fmt::format("wordcount serial: {}", e.what()));
     return kExitNoInput;
   }
+  RefuseInputAsStandardStreams(files);
   // Created before counting: a destination that cannot be written fails at once (exit 6).
   std::optional<OutputFile> out;
   if (!args.out.empty()) {
@@ -83,6 +84,7 @@ int RunSerial(const SerialArgs& args) {
 }
 
 int RunSplit(const SplitArgs& args) {
+  RefuseInputAsStandardStreams({args.input});
   try {
     auto parts = csv::SplitCsv(args.input, args.outdir, {args.rows, args.bytes});
     WriteStderrLine(fmt::format("wrote {} part(s) to {}", parts.size(), args.outdir));

@@ -311,6 +311,7 @@ int Dispatch(int argc, char** argv) {
       const std::vector<std::string>& inputs = run.job.inputs.files;
       wc::RefuseInputAsOutput(config.logfile, inputs, "LOGFILE",
                               "log lines would be written into it");
+      wc::RefuseInputAsStandardStreams(inputs);
       // `-` is standard output: open on an input (`>> input`), it too would write into it.
       if (!run.out.empty())
         wc::RefuseInputAsOutput(run.out == "-" ? "/dev/stdout" : run.out, inputs);

@@ -330,6 +330,21 @@ void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>&
   }
 }
 
+void RefuseInputAsStandardStreams(const std::vector<std::string>& inputs) {
+  try {
+    RefuseInputAsOutput("/dev/stderr", inputs, "standard error",
+                        "messages would be written into it");
+  } catch (const UsageError&) {
+    // The refusal itself would go there: standard error becomes /dev/null first (exit 2, said
+    // nowhere: the input stays as it was).
+    UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    if (null.get() >= 0) ::dup2(null.get(), STDERR_FILENO);
+    throw;
+  }
+  RefuseInputAsOutput("/dev/stdout", inputs, "standard output",
+                      "its lines would be written into it");
+}
+
 OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   namespace fs = std::filesystem;
   struct stat st {};

@@ -102,6 +102,9 @@ std::string MakePrivateDir(const std::string& parent, const std::string& prefix)
 void RefuseInputAsOutput(const std::string& out, const std::vector<std::string>& inputs,
                          std::string_view what = "--out",
                          std::string_view harm = "it would be replaced by its counts");
+// The same for standard output and standard error, which every command writes (its top lines,
+// its messages and summary): one open on an input (`2>> input`, held-out pass 22) is refused.
+void RefuseInputAsStandardStreams(const std::vector<std::string>& inputs);
 
 // An output file (`--out`, a `split` part, a `gen` file) that appears at its path whole or not
 // at all, the one way every command writes a result file.

@@ -1014,6 +1014,27 @@ def test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp):
           (p.returncode, p.stderr))
 
 
+def test_standard_streams_on_an_input_are_refused(wc, tmp):
+    """Held-out pass 22: `serial data 2>> data/x.csv` (and split, run) appended the summary to the
+    input, exit 0; `serial data >> data/x.csv` its top lines. Either stream open on an input is
+    refused (exit 2) before anything is written; for standard error the refusal is said nowhere
+    (it would go into the input)."""
+    d = os.path.join(tmp, "streams")
+    data = os.path.join(d, "data")
+    run(wc, "gen", "--files", "2", "--rows", "50", data)
+    victim = os.path.join(data, "tweets_0001.csv")
+    before = open(victim, "rb").read()
+    cfg = run_config(tmp, "streams-run", DATA_PATH=os.path.join(data, "*.csv"))
+    for name, args in (("serial", ["serial", data]), ("split", ["split", "--rows", "10", victim, os.path.join(d, "parts")]),
+                       ("run", ["run", "--config", cfg])):
+        for stream in ("stdout", "stderr"):
+            with open(victim, "ab") as fh:
+                p = subprocess.run([wc] + args, stdout=fh if stream == "stdout" else subprocess.DEVNULL,
+                                   stderr=fh if stream == "stderr" else subprocess.PIPE, timeout=60)
+            check(f"{name} with {stream} >> an input: exit 2, the input untouched",
+                  p.returncode == 2 and open(victim, "rb").read() == before, (p.returncode, p.stderr))
+
+
 def job_dirs(state):
     return sorted(d for d in os.listdir(state) if d.startswith("job-")) if os.path.isdir(state) else []
 
@@ -1785,6 +1806,7 @@ def main():
         test_logfile_survives_a_run_that_ends_before_its_job(wc, tmp)
         test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp)
         test_a_config_another_user_could_write_is_refused(wc, tmp, data)
+        test_standard_streams_on_an_input_are_refused(wc, tmp)
         test_numeric_options_are_bounded(wc, tmp, data)
         test_named_config_must_exist(wc, tmp)
         test_timing_keys(wc, tmp, data)
