@@ -774,6 +774,9 @@ def test_stalled_worker_of_an_abandoned_job_never_writes_a_later_jobs_count(tmp)
         q = subprocess.run([WC, "top", "--config", cfg_f, "--redis", r.url], capture_output=True, text=True)
         expect(q.returncode == 8 and q.stdout == "" and "the job of stream 'gG' took it over" in q.stderr,
                f"top of F: exit {q.returncode}: {q.stdout} {q.stderr}")
+        # Held-out pass 22: with the present numbers of COUNT, as `status` gives them (not 0).
+        present = int(r.cli("ZCARD", "cG").strip())
+        expect(present > 0 and f", {present} present," in q.stderr, f"top of F: {q.stderr}")
         q = subprocess.run([WC, "status", "--config", cfg_f, "--redis", r.url], capture_output=True, text=True)
         expect("NOT the job's result: the job of stream 'gG' took it over" in q.stdout, f"status of F: {q.stdout}")
         p, out = start_run(tmp, cfg_g, data_g, "--redis", r.url)  # G's rerun: its result, read back
