@@ -93,21 +93,13 @@ void AppendEscaped(std::string* out, std::string_view s, Backslash backslash) {
   out->append(s.data() + plain, s.size() - plain);
 }
 
-std::string QuoteForLog(std::string_view s) {
+namespace {
+// QuoteForLog, and with `space` a space as "\\x20" (BareForLog).
+std::string LogValue(std::string_view s, bool space) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
-std::string BareForLog(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (c == ' ') {
+    if (space && c == ' ') {
       out += "\\x20";
       continue;
     }
@@ -116,6 +108,11 @@ std::string BareForLog(std::string_view s) {
   }
   return out;
 }
+}  // namespace
+
+std::string QuoteForLog(std::string_view s) { return LogValue(s, false); }
+
+std::string BareForLog(std::string_view s) { return LogValue(s, true); }
 
 std::string UnquoteLogValue(std::string_view s) {
   std::string out;
