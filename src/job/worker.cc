@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 #include <vector>
 
@@ -29,6 +28,7 @@
 #include "shuffle/run.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/safe_files.h"
 
 namespace wc::job {
 
@@ -252,12 +252,16 @@ class Worker {
         // Its log file must not be one of the job's inputs (held-out pass 21: `--logfile
         // data/x.csv` appended the worker's lines to that input). Held until now (main): nothing
         // was written into it yet.
-        if (std::string input = LogIsAnInput(); !input.empty()) {
+        try {
+          std::vector<std::string> inputs;
+          for (const PlannedTask& t : plan_)
+            if (inputs.empty() || inputs.back() != t.path) inputs.push_back(t.path);
+          if (!o_.logfile.empty())
+            RefuseInputAsOutput(o_.logfile, inputs, "--logfile",
+                                "log lines would be written into it");
+        } catch (const UsageError& e) {
           Log::Drop();
-          Log::Error("exit",
-                     "reason=usage error=\"--logfile {} is the input file {} of job {}: refused "
-                     "(log lines would be written into it)\"",
-                     o_.logfile, input, job_.id);
+          Log::Error("exit", "reason=usage error=\"{} (job {})\"", e.what(), job_.id);
           return kWorkerExitUsage;
         }
         Log::Release();
@@ -414,20 +418,6 @@ class Worker {
     return true;
   }
 
-  // The input of the plan that the log file is (by device and inode), "" if none.
-  std::string LogIsAnInput() const {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    if (!Log::FileId(&dev, &ino)) return "";
-    std::set<std::string> seen;
-    for (const PlannedTask& t : plan_) {
-      if (!seen.insert(t.path).second) continue;
-      struct stat st {};
-      if (::stat(t.path.c_str(), &st) == 0 && st.st_dev == dev && st.st_ino == ino) return t.path;
-    }
-    return "";
-  }
-
   // "" while the job runs; "done", "failed", "replaced", "rolled_back" or "count_taken" once it
   // does not (count_taken: another stream's job took its COUNT over; rolled_back: Redis holds no
   // job, or an earlier one that had ended, with an older epoch than ours: a checkpoint from before
@@ -531,8 +521,6 @@ class Worker {
 
   std::string SpillDir() const { return o_.spill_root + "/" + job_.spill; }
 
-  // Why this worker cannot write map outputs in the job's spill directory, "" if it can: a
-  // missing or unwritable directory means --spill-dir is not the job's SPILL_DIR here.
   // Why --spill-dir or the job's directory in it must not be used: another user's, or one another
   // user could change (held-out pass 16: forged map outputs in a --spill-dir of theirs changed
   // the result, exit 0). The same checks as the coordinator's (job/spill_area.h).
@@ -542,6 +530,8 @@ class Worker {
     return SpillJobDirTrouble(SpillDir());
   }
 
+  // Why this worker cannot write map outputs in the job's spill directory, "" if it can: a
+  // missing or unwritable directory means --spill-dir is not the job's SPILL_DIR here.
   std::string SpillDirTrouble() const {
     const std::string dir = SpillDir();
     struct stat st {};

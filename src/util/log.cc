@@ -132,16 +132,6 @@ void Log::StartAfresh() {
   s.held.shrink_to_fit();
 }
 
-bool Log::FileId(dev_t* dev, ino_t* ino) {
-  State& s = S();
-  std::lock_guard<std::mutex> lock(s.mu);
-  struct stat st {};
-  if (s.fd < 0 || ::fstat(s.fd, &st) != 0) return false;
-  *dev = st.st_dev;
-  *ino = st.st_ino;
-  return true;
-}
-
 namespace {
 
 // SayStopSignalAtDeath: the log's descriptor and the line's prefix (" name[pid] WARN exit

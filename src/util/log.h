@@ -15,7 +15,6 @@
 #pragma once
 
 #include <fmt/format.h>
-#include <sys/types.h>
 
 #include <array>
 #include <string>
@@ -70,8 +69,6 @@ class Log {
   static void Hold();
   static void Release();
   static void Drop();
-  // The open log file's device and inode, for that check; false without one.
-  static bool FileId(dev_t* dev, ino_t* ino);
 
   // Every string argument goes into the line through QuoteForLog (util/escape.h), and one not
   // in quotes (`stream={}`) through BareForLog: no value can end early and add fields (a file
