@@ -39,8 +39,8 @@ int RunSerial(const SerialArgs& args) {
   // Created before counting: a destination that cannot be written fails at once (exit 6).
   std::optional<OutputFile> out;
   if (!args.out.empty()) {
-    // `-` is standard output: open on an input (`>> input`), it too would write into it.
-    RefuseInputAsOutput(args.out == "-" ? "/dev/stdout" : args.out, files);
+    // (`-` is standard output: checked with standard error above.)
+    if (args.out != "-") RefuseInputAsOutput(args.out, files);
     if (args.out != "-") out.emplace(args.out);
   }
   auto t0 = std::chrono::steady_clock::now();

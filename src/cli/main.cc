@@ -33,6 +33,7 @@
 #include "count/count_task.h"
 #include "job/config.h"
 #include "job/job_spec.h"
+#include "job/spill_area.h"
 #include "job/state_dir.h"
 #include "job/worker.h"
 #include "job/worker_options.h"
@@ -312,9 +313,8 @@ int Dispatch(int argc, char** argv) {
       wc::RefuseInputAsOutput(config.logfile, inputs, "LOGFILE",
                               "log lines would be written into it");
       wc::RefuseInputAsStandardStreams(inputs);
-      // `-` is standard output: open on an input (`>> input`), it too would write into it.
-      if (!run.out.empty())
-        wc::RefuseInputAsOutput(run.out == "-" ? "/dev/stdout" : run.out, inputs);
+      // (`--out -` is standard output, checked with standard error just above.)
+      if (!run.out.empty() && run.out != "-") wc::RefuseInputAsOutput(run.out, inputs);
       // --out naming LOGFILE (held-out pass 16): the counts replaced the log at the end; `-` is
       // standard output, which may be LOGFILE too (`--out - >> LOGFILE`, held-out pass 21).
       if (!run.out.empty() &&
@@ -328,9 +328,7 @@ int Dispatch(int argc, char** argv) {
       // job's job-<id>) is removed with the job, and may be one of its files (held-out pass 21:
       // the log went into the job's redis.conf, then vanished).
       if (const std::string dir = std::filesystem::path(config.logfile).parent_path().filename();
-          wc::job::IsStateDirName(dir) ||
-          (dir.size() == 36 && dir.starts_with("job-") &&
-           dir.find_first_not_of("0123456789abcdef", 4) == std::string::npos)) {
+          wc::job::IsStateDirName(dir) || wc::job::IsSpillJobDirName(dir)) {
         throw wc::UsageError(fmt::format(
             "LOGFILE {} is in a job's own directory ({}), which is removed with the job: "
             "refused; set LOGFILE outside STATE_DIR's and SPILL_DIR's job directories",

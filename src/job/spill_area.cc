@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <regex>
 
 #include "job/state_dir.h"
 #include "util/error.h"
@@ -35,6 +34,11 @@ void SpillArea::PrepareRoot(const fs::path& root, bool root_is_ours) {
         fmt::format("cannot create the spill directory {}: {}", root_.string(), ec.message()));
   }
   if (std::string trouble = SpillRootTrouble(root_); !trouble.empty()) throw UsageError(trouble);
+}
+
+bool IsSpillJobDirName(std::string_view name) {
+  return name.size() == 36 && name.starts_with("job-") &&
+         name.find_first_not_of("0123456789abcdef", 4) == std::string_view::npos;
 }
 
 std::string SpillRootTrouble(const fs::path& root) {
@@ -114,9 +118,8 @@ std::string SpillArea::OutputTrouble(const std::vector<uint64_t>& input_bytes) c
 }
 
 void SpillArea::RemoveReplaced(const std::string& name, const std::string& recorded_root) const {
-  static const std::regex kJobDir("job-[0-9a-f]{32}");
   const fs::path root = recorded_root.empty() ? root_ : fs::path(recorded_root);
-  if (root.empty() || name == name_ || !std::regex_match(name, kJobDir)) return;
+  if (root.empty() || name == name_ || !IsSpillJobDirName(name)) return;
   const fs::path dir = root / name;
   try {
     CheckSafeDirectory(root.string(), "the replaced job's SPILL_DIR");

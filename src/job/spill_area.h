@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wc::job {
@@ -35,6 +36,8 @@ std::string DescribeSpillTrouble(const std::filesystem::path& root, const SpillS
 // writable by this process. Whoever could rename or replace entries there could swap a map output
 // for their own and change the result. Checks only: nothing is made.
 std::string SpillRootTrouble(const std::filesystem::path& root);
+// True for the name of a job's map output directory in SPILL_DIR: job-<32 hex digits>.
+bool IsSpillJobDirName(std::string_view name);
 // Why the job's directory `dir` (root/job-<id>, made 0700 by the coordinator) may not be used:
 // not a real directory of this user (a link, another user's), or writable by others.
 std::string SpillJobDirTrouble(const std::filesystem::path& dir);
