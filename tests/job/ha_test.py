@@ -198,7 +198,12 @@ def test_primary_sigkilled_mid_map_and_mid_reduce(tmp):
         # whole cluster (Sentinel promotes only replicas that are in sync).
         wait_for(lambda: replicas_online(tmp) >= 2, p, 30, "both replicas online")
         port2, pid2 = primary(tmp)
-        jt.expect(port2 != port1, f"the primary did not change ({port1}): "
+        # The first victim may be the primary again: on a loaded machine Sentinel may fail over
+        # on its own (a primary silent for SENTINEL_DOWN_AFTER_MS while it forks for a full
+        # sync). Then the supervisor logged a second failover back to it.
+        fails = [l for l in events(tmp, "failover") if "coordinator" in l and "no_primary_s=" in l]
+        jt.expect(port2 != port1 or (len(fails) >= 2 and f"new=127.0.0.1:{port2} " in fails[-1]),
+                  f"the primary did not change ({port1}): "
                   + "\n".join(l for l in jt.log_lines(tmp) if any(f" {e} " in l for e in (
                       "failover", "redis_restarted", "redis_crashed", "sentinel_restarted")))[-3000:])
         jt.expect(not events(tmp, "publish"), "the reduce phase ended before the second kill")
