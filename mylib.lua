@@ -61,7 +61,8 @@
 --     has expired (a live owner may still be reading C); the job's identity is the digest plus
 --     mode, tasks, parts, group, fname and column (a job of the same files counting another
 --     column is another job); failed + same identity + expired lease + replace 0 replies
---     {'failed', ...}; fname may not be job/task/part; spill may not be "." or "..".
+--     {'failed', ...}; replace 1 with a live lease replies {'busy', ...}, also for a done job
+--     of the same identity; fname may not be job/task/part; spill may not be "." or "..".
 
 local MAX_EXACT = 9007199254740992 -- 2^53
 local FOREIGN_KEPT = 1000
@@ -592,7 +593,10 @@ local function job_begin(keys, args)
     local create = not live and (replace == '1' or st == 'creating' or (ended and not same) or
                      result_lost or entries_lost)
     if not create then
-      if st == 'done' and same and not result_lost then return {'done', rec.id, epoch} end
+      -- (replace 1 on a live done job: busy, never 'done': the caller asked to count again.)
+      if st == 'done' and same and not result_lost and not (live and replace == '1') then
+        return {'done', rec.id, epoch}
+      end
       if live then
         return {'busy', rec.id, rec.owner or '', st or '', tonumber(rec.created_ms) or 0,
                 (tonumber(rec.lease_until_ms) or 0) - now, rec.digest or ''}

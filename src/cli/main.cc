@@ -167,7 +167,8 @@ int Dispatch(int argc, char** argv) {
              "Normal workers only, this many (overrides the N_* keys; 0: remote workers only)")
       ->default_str("");
   r->add_flag("--replace", run.job.replace,
-              "Discard an unfinished job with another plan that holds the keys");
+              "Count anew: discard the job that holds the keys (unfinished with another "
+              "plan, failed, or done; never while its lease lives)");
   auto* run_redis = AddNonEmpty(r, "--redis", &run.job.redis_url,
                                 "redis://host:port or unix:///path/to/socket of an existing "
                                 "server, database 0 ($WC_REDIS; default: start an embedded "

@@ -219,9 +219,13 @@ class Coordinator {
     // resume).
     bool held = claim_ && !claim_->id().empty() &&
                 !(report_.outcome == JobOutcome::kUsage && workers_ == nullptr);
-    redis_->Close(ended_well(), held, [&](Connection& c) {
-      claim_->Release(c);  // also drops a shuffle job's reduced runs
-    });
+    using Ending = CoordinatorRedis::Ending;
+    redis_->Close(ended_well()                                   ? Ending::kOver
+                  : report_.outcome == JobOutcome::kVerifyFailed ? Ending::kResultDamaged
+                                                                 : Ending::kKept,
+                  held, [&](Connection& c) {
+                    claim_->Release(c);  // also drops a shuffle job's reduced runs
+                  });
     report_.seconds = Elapsed();
     report_.partitions = spec_.partitions;
     report_.forced_restarts = server().forced_restarts();

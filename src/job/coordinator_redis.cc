@@ -64,9 +64,16 @@ CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
   if (server_.embedded()) durability_.SetDirectory(server_.state_path());
 }
 
-void CoordinatorRedis::Close(bool job_over, bool held,
+void CoordinatorRedis::Close(Ending ending, bool held,
                              const std::function<void(redis::Connection&)>& release) {
+  const bool job_over = ending == Ending::kOver;
   try {
+    if (ending == Ending::kResultDamaged) {
+      session_.Once([&](redis::Connection& c) {
+        release(c);
+        return 0;
+      });
+    }
     if (job_over) {
       session_.Once([&](redis::Connection& c) {
         release(c);

@@ -40,12 +40,19 @@ class CoordinatorRedis {
   RedisSession& session() { return session_; }
   Durability& durability() { return durability_; }
 
-  // Ends the run's use of Redis, one attempt each. If the job is over (`job_over`: done, its
-  // result handed out), `release` runs (the lease, and what the job keeps only until then) and an
-  // external Redis saves the result (an embedded one is removed with the job's state). Else an
+  // How a run leaves the job.
+  enum class Ending {
+    kOver,           // done, its result handed out
+    kResultDamaged,  // done, but its result failed the check (exit 8): only --replace helps
+    kKept,           // unfinished, for a rerun to resume
+  };
+  // Ends the run's use of Redis, one attempt each. If the job is over, `release` runs (the
+  // lease, and what the job keeps only until then) and an external Redis saves the result (an
+  // embedded one is removed with the job's state). A damaged result is released too (a rerun
+  // with --replace counts again at once, not after the lease), its embedded state kept. Else an
   // embedded Redis saves what it has and keeps its state for a rerun to resume from, unless this
   // run never `held` the job and made that state: nothing it made is left behind then.
-  void Close(bool job_over, bool held, const std::function<void(redis::Connection&)>& release);
+  void Close(Ending ending, bool held, const std::function<void(redis::Connection&)>& release);
 
  private:
   RedisSupervisor server_;

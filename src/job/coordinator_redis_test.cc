@@ -17,6 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kDigest = "0123456789abcdef0123456789abcdef";
+using Ending = CoordinatorRedis::Ending;
 
 class CoordinatorRedisTest : public ::testing::Test {
  protected:
@@ -44,7 +45,7 @@ TEST_F(CoordinatorRedisTest, AnUnfinishedJobsStateIsSavedAndKeptForARerun) {
   ASSERT_TRUE(r->server().embedded());
   EXPECT_TRUE(r->server().fresh_state());
   Set(*r, "v");
-  r->Close(/*job_over=*/false, /*held=*/true, release_);
+  r->Close(Ending::kKept, /*held=*/true, release_);
   EXPECT_EQ(released_, 0);
   EXPECT_TRUE(fs::exists(StateDir() + "/dump.rdb"));
   r.reset();  // the run's process ends (and with it its lock on the state)
@@ -66,22 +67,32 @@ TEST_F(CoordinatorRedisTest, TheEmbeddedRedisNeverAnswersBusy) {
 
 TEST_F(CoordinatorRedisTest, AFinishedJobsStateIsRemovedAfterTheRelease) {
   auto r = Start();
-  r->Close(/*job_over=*/true, /*held=*/true, release_);
+  r->Close(Ending::kOver, /*held=*/true, release_);
   EXPECT_EQ(released_, 1);
   EXPECT_FALSE(fs::exists(StateDir()));
 }
 
+// Held-out pass 22: a done job whose result failed the check kept its lease, and a rerun with
+// --replace within it read the damaged result again (exit 8). Released now; the state is kept.
+TEST_F(CoordinatorRedisTest, ADamagedResultIsReleasedAndItsStateKept) {
+  auto r = Start();
+  Set(*r, "v");
+  r->Close(Ending::kResultDamaged, /*held=*/true, release_);
+  EXPECT_EQ(released_, 1);
+  EXPECT_TRUE(fs::exists(StateDir() + "/dump.rdb"));
+}
+
 TEST_F(CoordinatorRedisTest, ARunThatNeverHeldTheJobLeavesNoStateItMade) {
   auto r = Start();
-  r->Close(/*job_over=*/false, /*held=*/false, release_);
+  r->Close(Ending::kKept, /*held=*/false, release_);
   EXPECT_FALSE(fs::exists(StateDir()));
   r.reset();
   // ... but keeps a state it found (an earlier run's, to resume from).
   r = Start();
-  r->Close(false, true, release_);
+  r->Close(Ending::kKept, true, release_);
   r.reset();
   r = Start();
-  r->Close(false, false, release_);
+  r->Close(Ending::kKept, false, release_);
   EXPECT_TRUE(fs::exists(StateDir()));
   EXPECT_EQ(released_, 0);
 }
@@ -94,7 +105,7 @@ TEST_F(ExternalRedisTest, AFinishedJobsResultIsSavedInAnExternalRedis) {
   EXPECT_FALSE(r.server().embedded());
   conn().Command({"SET", "result", "1"});
   int released = 0;
-  r.Close(/*job_over=*/true, /*held=*/true, [&](redis::Connection&) { ++released; });
+  r.Close(Ending::kOver, /*held=*/true, [&](redis::Connection&) { ++released; });
   EXPECT_EQ(released, 1);
   std::string info(conn().Command({"INFO", "persistence"}).str());
   EXPECT_EQ(redis::InfoField(info, "rdb_changes_since_last_save"), "0");

@@ -8,6 +8,9 @@ namespace wc::job {
 
 namespace {
 
+// The way out of a damaged result: the job's record is kept, so only a replacement counts again.
+constexpr const char* kCountAgain = " (`wordcount run --replace` counts the job again)";
+
 // The counts of a shuffle job from its reduced runs; nullptr if they are not all there.
 std::unique_ptr<ResultCounts> CountsFromRuns(JobStore& store, redis::Connection& c,
                                              const JobState& recorded) {
@@ -58,14 +61,14 @@ JobResult ReadResult(JobStore& store, redis::Connection& c, const JobState& reco
   const uint64_t listed = r.counts ? r.counts->sorted.size() : static_cast<uint64_t>(present);
   bool words_differ = words != static_cast<uint64_t>(recorded.Int("words"));
   if (!bad_run.empty()) {
-    r.mismatch = fmt::format("the job's {} in '{}' was written by someone else", bad_run,
-                             store.keys().parts());
+    r.mismatch = fmt::format("the job's {} in '{}' was written by someone else{}", bad_run,
+                             store.keys().parts(), kCountAgain);
   } else if (present != distinct || listed != static_cast<uint64_t>(distinct) || words_differ) {
     r.mismatch = fmt::format(
         "the result in '{}' is not the one the job recorded: {} distinct words recorded, {} "
-        "present{}; was it evicted, or written by someone else?",
+        "present{}; was it evicted, or written by someone else?{}",
         store.keys().counts, distinct, present,
-        fmt::format(", {} words recorded, {} present", recorded.Int("words"), words));
+        fmt::format(", {} words recorded, {} present", recorded.Int("words"), words), kCountAgain);
   }
   if (!r.mismatch.empty()) {
     r.counts.reset();

@@ -370,6 +370,19 @@ TEST_F(FunctionsTest, BeginOfAFinishedJobWithTheSameDigestRepliesDone) {
   ExpectUnchanged(before);
 }
 
+// Held-out pass 22: `run --replace` of a done job whose lease still lived was answered 'done'
+// and read the (damaged) result again. Busy while the lease lives, then counted again.
+TEST_F(FunctionsTest, BeginWithReplaceOfAFinishedJobIsBusyWhileItsLeaseLivesThenCreates) {
+  int64_t e = Create({.tasks = 0});
+  Snapshot before = Snap();
+  EXPECT_EQ(Begin({.id = kOtherId, .replace = "1", .tasks = 0})[0].str(), "busy");
+  ExpectUnchanged(before);
+  Call("wc_job_release_v4", {kId, std::to_string(e)});
+  Reply r = Begin({.id = kOtherId, .replace = "1", .tasks = 0});
+  EXPECT_EQ(r[0].str(), "created");
+  EXPECT_EQ(r[1].str(), kOtherId);
+}
+
 TEST_F(FunctionsTest, BeginOfAFinishedJobWithAnotherDigestWaitsForItsLeaseThenCreates) {
   int64_t e = Create({.tasks = 0});
   conn().Command({"ZADD", "count", "1", "result"});

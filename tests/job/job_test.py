@@ -1644,6 +1644,16 @@ def test_result_changed_by_another_writer_is_never_printed(tmp):
         rc, stdout, stderr = finish(p)
         expect(rc == 8, f"exit {rc}, wanted 8: {stderr}")
         expect("is not the one the job recorded" in stderr and stdout == "", stderr)
+        # Held-out pass 22: the message gave no way out; a rerun reads the same damaged result
+        # (exit 8 again) and `--replace` counts the job anew, exact.
+        expect("`wordcount run --replace` counts the job again" in stderr, stderr)
+        cfg = config(tmp, N_NORMAL_WORKERS=2)
+        p, out = start_run(tmp, cfg, data, "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 8 and "--replace" in stderr, f"rerun: exit {rc}, wanted 8: {stderr}")
+        p, out = start_run(tmp, cfg, data, "--redis", r.url, "--replace")
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and read(out) == serial(tmp, data), f"--replace: exit {rc}: {stderr}")
     # Fourth held-out pass: without --out (top lines only) a count another writer raised
     # (ZINCRBY) was printed with exit 0: only ZCARD was compared. The total is summed in Redis.
     with Redis(tmp) as r:
