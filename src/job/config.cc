@@ -252,6 +252,14 @@ JobConfig LoadConfig(const std::string& path) {
   }
   if (!doc.is_object())
     throw UsageError(fmt::format("config file {} must hold a JSON object", path));
+  // A secret in a file every local user may read is no secret (ssh refuses such a key file).
+  if (doc.contains("REDIS_PASSWORD") && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    throw UsageError(fmt::format(
+        "config file {} holds REDIS_PASSWORD and is readable by {} (mode {:04o}): refused (chmod "
+        "600 it, or give the password in $WC_REDIS_PASSWORD instead)",
+        EscapeForLog(path), (st.st_mode & S_IROTH) != 0 ? "every user" : "its group",
+        st.st_mode & 07777));
+  }
 
   JobConfig c;
   const std::map<std::string, std::function<void(const json&)>> keys = {

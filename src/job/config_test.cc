@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "test_util.h"
 #include "util/error.h"
 
@@ -13,7 +15,13 @@ using testing::UsageErrorOf;
 
 class ConfigTest : public ::testing::Test {
  protected:
-  JobConfig Load(const std::string& json) { return LoadConfig(dir_.Write("config.json", json)); }
+  // 0600: a config holding REDIS_PASSWORD that others may read is refused.
+  JobConfig Load(const std::string& json) {
+    std::string path = dir_.Write("config.json", json);
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return LoadConfig(path);
+  }
   std::string ErrorOf(const std::string& json) {
     try {
       Load(json);

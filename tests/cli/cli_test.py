@@ -1408,6 +1408,20 @@ def test_a_config_another_user_could_write_is_refused(wc, tmp, data):
     os.chmod(mine, 0o666)
     expect_usage(wc, "a config writable by others", ["run", "--config", mine], ["is writable by others"])
     os.chmod(mine, 0o644)
+    # Held-out pass 22: a config holding the password that every user could read was accepted.
+    secret = os.path.join(d, "secret.json")
+    with open(secret, "w") as fh:
+        json.dump({"DATA_PATH": os.path.join(data, "*.csv"), "REDIS_PASSWORD": "hunter2-secret",
+                   "LOGFILE": os.path.join(d, "wc.log"), "STATE_DIR": os.path.join(d, "state"),
+                   "N_NORMAL_WORKERS": 1, "N_CRASHING_WORKERS": 0, "N_SLEEPING_WORKERS": 0}, fh)
+    for mode, who in ((0o644, "every user"), (0o640, "its group")):
+        os.chmod(secret, mode)
+        p = expect_usage(wc, f"a config holding REDIS_PASSWORD, mode {mode:o}", ["run", "--config", secret],
+                         [f"holds REDIS_PASSWORD and is readable by {who}", "$WC_REDIS_PASSWORD"])
+        check(f"mode {mode:o}: the password not shown", b"hunter2" not in p.stderr, p.stderr)
+    os.chmod(secret, 0o600)
+    p = subprocess.run([wc, "status", "--config", secret], capture_output=True, text=True, timeout=60)
+    check("a 0600 config holding REDIS_PASSWORD is read", "REDIS_PASSWORD" not in p.stderr, (p.returncode, p.stderr))
     mod = os.path.join(d, "mod.json")
     with open(mod, "w") as fh:
         json.dump({"REDIS_ARGS": ["--loadmodule", os.path.join(d, "x.so")]}, fh)

@@ -174,6 +174,8 @@ def config(tmp, **keys):
     path = os.path.join(tmp, "config.json")
     with open(path, "w") as fh:
         json.dump(c, fh)
+    if "REDIS_PASSWORD" in c:
+        os.chmod(path, 0o600)  # a password in a config others can read is refused
     return path
 
 
