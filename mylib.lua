@@ -290,12 +290,15 @@ local function progress_needs(k)
     needs[#needs + 1] = {'TYPE', key}
   end
   for _, cmd in ipairs({{'EXISTS', k.stream}, {'HGET', k.job, 'id'}, {'HGETALL', k.job},
-                        {'XPENDING', k.stream, 'g'}, {'XINFO', 'GROUPS', k.stream},
-                        {'XLEN', k.stream}, {'GET', k.holder}}) do
+                        {'HMGET', k.job, 'id'}, {'XPENDING', k.stream, 'g'},
+                        {'XINFO', 'GROUPS', k.stream}, {'XLEN', k.stream}, {'GET', k.holder}}) do
     needs[#needs + 1] = cmd
   end
   return needs
 end
+
+-- ... and for a shuffle job's record, what entries_lost reads besides.
+local function progress_shuffle_needs(k) return {{'HLEN', k.parts}, {'BITCOUNT', k.rdone}} end
 
 -- The record of job `id`, with numbers parsed; STALEJOB unless it is the current job.
 local function fence(k, id)
@@ -495,6 +498,27 @@ local RESERVED = {
 
 local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 
+-- What an unfinished job (record `rec`) lost that it cannot be resumed without, or nil: its task
+-- entries (the stream or its consumer group deleted: DEL, a partial restore), or, for a shuffle
+-- job, the run of a finished partition in P:parts (HDEL, DEL: its publish could never read it;
+-- held-out pass 19: every rerun exit 4, bad_run). Such a job is only ever made anew.
+local function entries_lost(k, rec)
+  if not ACTIVE[rec.state] then return nil end
+  if redis.call('EXISTS', k.stream) == 0 then return 'stream' end
+  local found = false
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', k.stream)) do
+    for i = 1, #g - 1, 2 do
+      if g[i] == 'name' and g[i + 1] == rec.group then found = true end
+    end
+  end
+  if not found then return 'group' end
+  if rec.mode == 'shuffle' and (rec.state == 'reduce' or rec.state == 'publish') and
+     redis.call('HLEN', k.parts) < redis.call('BITCOUNT', k.rdone) then
+    return 'parts'
+  end
+  return nil
+end
+
 -- wc_job_begin_v4: claim the keys for a job.
 --   KEYS: the nine. ARGV: new_id, digest, owner, lease_ms, mode, group, replace (0/1), tasks,
 --   parts, spill, fname, column, then (field, value) info pairs.
@@ -571,27 +595,14 @@ local function job_begin(keys, args)
     -- has an unfinished one (the counts it committed went with C): it is never resumed.
     local holder_now = redis.call('GET', k.holder)
     local result_lost = (st == 'done' or ACTIVE[st]) and holder_now and holder_now ~= k.stream
-    -- An unfinished job whose stream or consumer group is gone (DEL, a partial restore) has lost
-    -- its task entries: it cannot be resumed either, only made anew.
-    local entries_lost = false
-    if ACTIVE[st] and not live then
-      entries_lost = redis.call('EXISTS', k.stream) == 0
-      if not entries_lost then
-        entries_lost = true
-        for _, g in ipairs(redis.call('XINFO', 'GROUPS', k.stream)) do
-          for i = 1, #g - 1, 2 do
-            if g[i] == 'name' and g[i + 1] == rec.group then entries_lost = false end
-          end
-        end
-      end
-      -- So has a shuffle job whose P:parts lost the run of a finished partition (HDEL, DEL):
-      -- its publish can never read it (held-out pass 19: every rerun exit 4, bad_run).
-      if not entries_lost and rec.mode == 'shuffle' and (st == 'reduce' or st == 'publish') then
-        entries_lost = redis.call('HLEN', k.parts) < redis.call('BITCOUNT', k.rdone)
-      end
-    end
-    local create = not live and (replace == '1' or st == 'creating' or (ended and not same) or
-                     result_lost or entries_lost)
+    -- An unfinished job that lost its entries (entries_lost) cannot be resumed either, only
+    -- made anew: by anyone once its lease has ended, and at once by its own coordinator (the
+    -- same job id and owner), which sees the loss in wc_progress_v4 (held-out pass 21: DEL of
+    -- the stream mid-job left the workers NOGROUP until they gave up, exit 4).
+    local own = rec.id == new_id and rec.owner == owner
+    local lost = (not live or own) and entries_lost(k, rec) ~= nil
+    local create = (not live and (replace == '1' or st == 'creating' or (ended and not same) or
+                      result_lost or lost)) or (own and lost)
     if not create then
       -- (replace 1 on a live done job: busy, never 'done': the caller asked to count again.)
       if st == 'done' and same and not result_lost and not (live and replace == '1') then
@@ -1164,7 +1175,8 @@ end
 -- Reply: a flat array of field/value strings: every field of P:job (HGETALL), then pending
 -- (pending entries of the record's group, 0 if the stream or group is missing), entries
 -- (XLEN), lease_ms_left (lease_until_ms - now, may be negative; none for a released lease,
--- lease_until_ms 0), count_taken_by (see need_count; only when another stream took C), now_ms. Without a record
+-- lease_until_ms 0), count_taken_by (see need_count; only when another stream took C),
+-- entries_lost (stream, group or parts: see entries_lost; only when lost), now_ms. Without a record
 -- (P:job missing or without id): state none, pending (summed over the stream's groups: the
 -- group is unknown), entries, now_ms. Missing keys are never an error.
 local function progress(keys, args)
@@ -1175,6 +1187,7 @@ local function progress(keys, args)
   local has_stream = redis.call('EXISTS', k.stream) == 1
   local out, pending = {}, 0
   local id = redis.call('HGET', k.job, 'id')
+  local lost = nil
   if id then
     out = redis.call('HGETALL', k.job)
     local group = redis.call('HGET', k.job, 'group')
@@ -1182,6 +1195,9 @@ local function progress(keys, args)
       local p = xpending(k.stream, group)
       if p and p[1] then pending = p[1] end
     end
+    local rec = read_record(k)
+    if rec.mode == 'shuffle' then need_commands(progress_shuffle_needs(k)) end
+    lost = entries_lost(k, rec)
   else
     out = {'state', 'none'}
     if has_stream then
@@ -1205,6 +1221,10 @@ local function progress(keys, args)
   if holder and holder ~= k.stream then  -- C taken over by another stream's job (need_count)
     out[#out + 1] = 'count_taken_by'
     out[#out + 1] = holder
+  end
+  if lost then  -- an unfinished job that cannot go on (entries_lost): made anew
+    out[#out + 1] = 'entries_lost'
+    out[#out + 1] = lost
   end
   out[#out + 1] = 'now_ms'
   out[#out + 1] = int_str(now)

@@ -189,9 +189,7 @@ bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
     Log::Warn(
         "job_lost",
         "Redis holds no job (restored without it, or its keys were deleted): creating it again");
-    BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
-    if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
-    epoch_ = b.epoch;
+    BeginAgain(c);
   } else if (s.id() != id_) {
     // A Redis rolled back to a checkpoint from before this job began holds an earlier job that
     // had ended (held-out pass 16): its epoch, the stream's fencing token, is older than ours. This
@@ -204,9 +202,17 @@ bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
               "Redis holds an earlier job {} ({}, epoch {}) instead, restored from an older "
               "checkpoint: creating this job again",
               s.id(), s.state(), s.Int("epoch"));
-    BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
-    if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
-    epoch_ = b.epoch;
+    BeginAgain(c);
+  } else if (std::string lost = s.entries_lost(); !lost.empty()) {
+    // Its record is here, its entries are not (DEL of the stream, XGROUP DESTROY, a shuffle
+    // job's run deleted): the workers cannot go on (held-out pass 21: NOGROUP until they gave
+    // up, exit 4). Made again at once, as when the record is gone.
+    if (std::string why = Evicted(c); !why.empty()) throw EvictionRisk(why);
+    Log::Warn("job_lost",
+              "lost={} Redis holds the job's record without it (deleted by another client, or "
+              "evicted): creating the job again",
+              lost);
+    BeginAgain(c);
   } else if (s.Int("epoch") != epoch_) {
     Reclaim(c);
     if (s.state() != "creating") return false;
@@ -215,6 +221,12 @@ bool JobClaim::Ensure(Connection& c, const std::vector<PlannedTask>& tasks) {
   }
   store_.AddPlanAndStart(c, id_, epoch_, tasks);
   return true;
+}
+
+void JobClaim::BeginAgain(Connection& c) {
+  BeginResult b = store_.Begin(c, id_, spec_.identity, spec_.owner, kLeaseMs, false, spec_.info);
+  if (b.kind != BeginResult::Kind::kCreated) throw LeaseLost("job " + b.id + " took the keys");
+  epoch_ = b.epoch;
 }
 
 void JobClaim::Reclaim(Connection& c) {

@@ -92,7 +92,8 @@ class JobClaim {
   // created just now, its plan is written and it is started; from before our lease (an older
   // epoch), it is reclaimed (a dead coordinator's lease on this host taken over); holding an
   // earlier job that had ended (an older epoch: a checkpoint from before ours), ours is begun
-  // again over it. Another job with a newer epoch took the keys: LeaseLost. Returns true if the
+  // again over it; ours having lost its task entries (JobState::entries_lost), it is begun
+  // again too. Another job with a newer epoch took the keys: LeaseLost. Returns true if the
   // plan was written (the caller saves then).
   bool Ensure(redis::Connection& c, const std::vector<PlannedTask>& tasks);
   // Renews the lease if a third of it has passed; reclaims it after a STALELEASE.
@@ -109,6 +110,9 @@ class JobClaim {
  private:
   // Our epoch is not the record's: begin again; only a resume keeps us.
   void Reclaim(redis::Connection& c);
+  // Our job, lost (no record, an older ended one, or its entries gone), begun again with our
+  // id: LeaseLost if anything but a creation answers.
+  void BeginAgain(redis::Connection& c);
 
   JobStore& store_;
   int64_t evicted_at_begin_ = -1;  // the server's evicted_keys when the job began here

@@ -24,9 +24,9 @@ JobState JobKeeper::Step(redis::Connection& c) {
   claim_.Renew(c);  // a record that is gone is not an error here: it is made again below
   durability_.MaybeCheckpoint(c);
   JobState s = store_.State(c);
-  if (s.state() == "none") {
-    // A server that answered all along but lost the record (FLUSHALL, DEL): the job is made
-    // again, as after a restart without it.
+  if (s.state() == "none" || !s.entries_lost().empty()) {
+    // A server that answered all along but lost the record or the task entries (FLUSHALL, DEL):
+    // the job is made again, as after a restart without it.
     Ensure(c);
     s = store_.State(c);
   }

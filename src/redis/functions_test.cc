@@ -1064,9 +1064,36 @@ TEST_F(FunctionsTest, ProgressReportsTheRecordPendingEntriesAndLease) {
   EXPECT_GT(left, 0);
   EXPECT_LE(left, 60000);
   EXPECT_EQ(std::stoll(p.at("now_ms")) + left, std::stoll(p.at("lease_until_ms")));
-  // A missing group is no error either.
+  EXPECT_EQ(p.count("entries_lost"), 0u);
+  // A missing group is no error either: it is said (the job cannot go on without it).
   conn().Command({"XGROUP", "DESTROY", "files", "worker"});
   EXPECT_EQ(Progress().at("pending"), "0");
+  EXPECT_EQ(Progress().at("entries_lost"), "group");
+  conn().Command({"DEL", "files"});
+  EXPECT_EQ(Progress().at("entries_lost"), "stream");
+}
+
+// Held-out pass 21: `DEL files` mid-job left the workers NOGROUP until they gave up (exit 4).
+// The job's own coordinator (its id and owner) makes it again at once, its lease live; anyone
+// else only once the lease has ended.
+TEST_F(FunctionsTest, BeginOfAJobThatLostItsEntriesCreatesItForItsOwnCoordinatorOnly) {
+  int64_t e = Create();
+  conn().Command({"DEL", "files"});
+  Snapshot before = Snap();
+  EXPECT_EQ(Begin({.owner = "host=b pid=2"})[0].str(), "busy");
+  EXPECT_EQ(Begin({.id = kOtherId})[0].str(), "busy");
+  ExpectUnchanged(before);
+  Reply r = Begin({});
+  EXPECT_EQ(r[0].str(), "created");
+  EXPECT_EQ(r[1].str(), kId);
+  EXPECT_EQ(r[2].integer(), e + 1);
+  EXPECT_EQ(Field("state"), "creating");
+  // Its entries there, its own coordinator is answered as before (busy: its own live lease).
+  const std::string epoch = std::to_string(e + 1);
+  EXPECT_EQ(Call("wc_job_add_v4", {kId, epoch, "0", Desc(0), Desc(1)}).integer(), 2);
+  Call("wc_job_start_v4", {kId, epoch});
+  EXPECT_EQ(Field("state"), "count");
+  EXPECT_EQ(Begin({})[0].str(), "busy");
 }
 
 TEST_F(FunctionsTest, ProgressIsReadOnlyAndWritersAreNot) {
