@@ -62,7 +62,7 @@
 --     mode, tasks, parts, group, fname and column (a job of the same files counting another
 --     column is another job); failed + same identity + expired lease + replace 0 replies
 --     {'failed', ...}; replace 1 with a live lease replies {'busy', ...}, also for a done job
---     of the same identity; fname may not be job/task/part; spill may not be "." or "..".
+--     of the same identity; fname may not be job/task/part/publish (the entries' own fields); spill may not be "." or "..".
 
 local MAX_EXACT = 9007199254740992 -- 2^53
 local FOREIGN_KEPT = 1000
@@ -574,7 +574,9 @@ local function job_begin(keys, args)
     if parts ~= 0 then bad('parts (direct: 0)', args[9]) end
     if spill ~= '' then bad('spill (direct: empty)', spill) end
   end
-  if fname == '' or fname == 'job' or fname == 'task' or fname == 'part' then bad('fname', fname) end
+  if fname == '' or fname == 'job' or fname == 'task' or fname == 'part' or fname == 'publish' then
+    bad('fname', fname)
+  end
   for i = 13, #args, 2 do
     local f = args[i]
     if f == '' or RESERVED[f] or string.sub(f, 1, 6) == 'redos:' then bad('info field', f) end

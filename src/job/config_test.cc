@@ -165,6 +165,11 @@ TEST_F(ConfigTest, CountMustNotBeAKeyOfTheTaskStream) {
             std::string::npos);
   // Regression: FNAME "job" reached Redis and ended the run with exit 4.
   EXPECT_NE(ErrorOf(R"({"FNAME": "job"})").find("FNAME must not be"), std::string::npos);
+  // Held-out pass 23: "publish" (the publish entry's field) made every task foreign: a hang.
+  for (const char* field : {"task", "part", "publish"})
+    EXPECT_NE(ErrorOf(fmt::format(R"({{"FNAME": "{}"}})", field)).find("FNAME must not be"),
+              std::string::npos)
+        << field;
 }
 
 // Issue 12 (held-out pass): REDIS_RESTART_INTERVAL 0.001 was accepted and livelocked the job

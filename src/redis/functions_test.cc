@@ -442,6 +442,7 @@ TEST_F(FunctionsTest, BeginValidatesEveryArgumentBeforeWriting) {
            {.mode = "shuffle", .parts = 2, .spill = ".."},
            {.mode = "shuffle", .parts = 2, .spill = "a/b"},
            {.fname = "job"},
+           {.fname = "publish"},
            {.fname = ""},
            {.info = {"state", "done"}},
            {.info = {"redos:1", "9"}},
