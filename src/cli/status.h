@@ -89,6 +89,8 @@ struct JobStatus {
   // The job on the stream counts into another key than COUNT (its record's count_key): two
   // jobs share IN. Its result is not in COUNT, which is then not checked against its record.
   std::string job_counts_key;
+  // No job on the stream, and COUNT held by another stream's job: said (HolderNote), unchecked.
+  std::string holder_note;
   struct Checkpoint {
     int64_t last_save_unix = 0, seconds_ago = 0;
     bool in_progress = false;  // a BGSAVE runs

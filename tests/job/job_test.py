@@ -821,6 +821,17 @@ def test_top_and_status_of_a_job_whose_count_another_stream_took_over(tmp):
         expect(json.loads(q.stdout)["result"]["is_jobs"] is False, q.stdout)
         q = subprocess.run([WC, "top", "--config", cfgs["fB"], "--redis", r.url], capture_output=True, text=True)
         expect(q.returncode == 0 and q.stdout.startswith("b: 2"), f"top of B: exit {q.returncode}: {q.stdout}")
+        # Held-out pass 23: a stream with no job at all (IN fC) whose COUNT B holds: `top` exit 8
+        # ("not the one job  recorded", no id) and `status` "NOT the job's result". There is no
+        # record to check against: printed unchecked, with a note naming B's stream.
+        cfg_c = os.path.join(tmp, "fC.json")
+        os.rename(config(tmp, IN="fC", COUNT="cz"), cfg_c)
+        q = subprocess.run([WC, "top", "--config", cfg_c, "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 0 and q.stdout.startswith("b: 2") and "no job on 'fC'" in q.stderr
+               and "the job on stream 'fB'" in q.stderr, f"top of C: exit {q.returncode}: {q.stdout} {q.stderr}")
+        q = subprocess.run([WC, "status", "--config", cfg_c, "--redis", r.url], capture_output=True, text=True)
+        expect(q.returncode == 0 and "NOT the job's result" not in q.stdout and "no job on 'fC'" in q.stdout,
+               f"status of C: {q.stdout}")
 
 
 def test_worker_whose_job_was_replaced_and_is_over_exits_job_replaced(tmp):
