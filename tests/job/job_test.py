@@ -1212,6 +1212,7 @@ def test_a_count_key_held_by_a_stopped_job_on_another_in_is_a_refusal(tmp):
     with Redis(tmp) as r:
         first = config(tmp, IN="inK1", COUNT="shared", N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1)
         p, _ = start_run(tmp, first, data, "--redis", r.url)
+        p_first = p.pid
         wait_log(tmp, " claim ", timeout=20, poll=0.02)
         p.send_signal(signal.SIGTERM)  # 8 tasks of 1 s on 2 workers: mid-job
         rc, _, stderr = finish(p)
@@ -1220,6 +1221,9 @@ def test_a_count_key_held_by_a_stopped_job_on_another_in_is_a_refusal(tmp):
         rc, _, stderr = finish(p)
         expect(rc == 7 and "on another stream (IN), counts into the COUNT key" in stderr
                and "STALEJOB" not in stderr, f"second: exit {rc}: {stderr}")
+        # Held-out pass 23: the refusal did not say that the holder's coordinator is gone (status
+        # did), so the user waited out a lease for nothing they could see.
+        expect(f"its coordinator, pid {p_first}, is gone from this host" in stderr, stderr)
 
 
 def test_stopped_external_redis_is_exit_4_within_redis_retry_seconds(tmp):
