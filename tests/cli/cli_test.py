@@ -1503,6 +1503,15 @@ def test_paths_others_could_swap(wc, tmp, data):
     check("swap: the victim's directory is untouched", sorted(os.listdir(victim)) == ["wc.log"], os.listdir(victim))
     check("swap: the victim's file is untouched", open(os.path.join(victim, "wc.log")).read() == "keep me\n")
     check("swap: nothing made in nobody's directory", os.listdir(nb) == [], os.listdir(nb))
+    # Held-out pass 23: STATE_DIR nobody's directory holding nobody's `spill`: a shuffle run made
+    # its own spill.XXXXXX beside it, then refused STATE_DIR and left that directory there.
+    os.mkdir(os.path.join(nb, "spill"))
+    os.chown(os.path.join(nb, "spill"), nobody.pw_uid, nobody.pw_gid)
+    expect_usage(wc, "run STATE_DIR nobody's, holding nobody's spill",
+                 ["run", "-q", "--config", write_config(base, "state2", STATE_DIR=nb, MODE="shuffle"), "--data", csv],
+                 [nb_why, "refused"])
+    check("nothing made beside nobody's spill", os.listdir(nb) == ["spill"], os.listdir(nb))
+    os.rmdir(os.path.join(nb, "spill"))
     # A link root owns in the sticky pub is followed (the kernel's protected_symlinks rule).
     rd = os.path.join(pub, "rd")
     os.symlink(victim, rd)
