@@ -58,6 +58,20 @@ TEST(ExpandInputs, DirectorySkipsHiddenFilesLikeTheGlob) {
   EXPECT_THROW(ExpandInputs({d}), InputError);  // only hidden files: nothing matches
 }
 
+// Held-out pass 23: `serial data/ data//` counted every file twice: the directory spelled with
+// a trailing slash yielded "data//a.csv", which the glob data//*.csv (Python's too) names
+// "data/a.csv". A directory's files are named as the glob names them, and so deduplicated.
+TEST(ExpandInputs, ADirectorysFilesAreNamedAsItsGlobNamesThem) {
+  testing::TempDir dir;
+  const std::string& d = dir.path();
+  dir.Write("a.csv", "text\n");
+  for (const std::string& spelled : {d + "/", d + "//", d + "///"}) {
+    EXPECT_EQ(ExpandInputs({spelled}), (std::vector<std::string>{d + "/a.csv"})) << spelled;
+    EXPECT_EQ(ExpandInputs({spelled}), ExpandInputs({spelled + "*.csv"})) << spelled;
+  }
+  EXPECT_EQ(ExpandInputs({d, d + "/", d + "//"}), (std::vector<std::string>{d + "/a.csv"}));
+}
+
 // Fifth held-out pass: a file literally named "*.csv" stood for the glob "dir/*.csv" (1 file
 // counted of 4, exit 0), and "x[1].csv" for itself: Python's glob, the reference's DATA_PATH,
 // matches patterns always. A literal '[' is written "[[]".
