@@ -65,7 +65,7 @@ struct Location {
   redis::ConnectOptions redis;
   redis::SentinelOptions sentinel;  // enabled: a replicated Redis
   // --redis or --sentinel: every wait (connecting, each reply) is bounded by
-  // REDIS_RETRY_SECONDS, as `run` bounds its own (job/coordinator_redis.cc BoundedCalls).
+  // REDIS_RETRY_SECONDS, as `run` bounds its own (job/redis_session.h, RedisSession).
   bool external = false;
 };
 

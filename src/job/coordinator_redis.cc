@@ -44,21 +44,21 @@ CoordinatorRedis::CoordinatorRedis(const JobConfig& c, const std::string& url,
                                 .crash_interval = Ms(c.redis_restart_interval),
                                 .downtime = Ms(c.redis_downtime),
                                 .give_up_after = Ms(c.redis_retry_seconds)}),
-      session_(SessionOptions{
-          .redis = BoundedCalls(server_.connect_options(), Ms(c.redis_retry_seconds)),
-          .sentinel = server_.sentinel(),
-          .retry_for = Ms(c.redis_retry_seconds),
-          .deadline_from_first_call = true,
-          .between_attempts = [this] { server_.Tick(/*crashes_allowed=*/false); },
-          // Another server process than before (an external Redis restarted)
-          // may lack the job: its generation grows, and the job is checked.
-          // Every connection (a restart may bring another build's library
-          // from its RDB: held-out pass 16) runs this build's functions.
-          .on_connect =
-              [this](redis::Connection& c) {
-                server_.Connected(c);
-                redis::EnsureLibrary(c);
-              }}),
+      session_(
+          SessionOptions{.redis = server_.connect_options(),
+                         .sentinel = server_.sentinel(),
+                         .retry_for = Ms(c.redis_retry_seconds),
+                         .deadline_from_first_call = true,
+                         .between_attempts = [this] { server_.Tick(/*crashes_allowed=*/false); },
+                         // Another server process than before (an external Redis restarted)
+                         // may lack the job: its generation grows, and the job is checked.
+                         // Every connection (a restart may bring another build's library
+                         // from its RDB: held-out pass 16) runs this build's functions.
+                         .on_connect =
+                             [this](redis::Connection& c) {
+                               server_.Connected(c);
+                               redis::EnsureLibrary(c);
+                             }}),
       durability_(c.persistence, Ms(c.checkpoint_interval),
                   server_.embedded() ? Ms(c.redis_restart_interval) : Ms(0)) {
   if (server_.embedded()) durability_.SetDirectory(server_.state_path());

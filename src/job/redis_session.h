@@ -98,16 +98,6 @@ class RetryClock {
   Clock::time_point since_{};
 };
 
-// A call that gets no reply is Redis failing: no call waits longer than `retry_for`
-// (REDIS_RETRY_SECONDS, at least a second) for its reply, so that a silent server (SIGSTOP) ends
-// in a restart or exit 4 in time (held-out pass 17: a worker waited 30 s per call).
-inline redis::ConnectOptions BoundedCalls(redis::ConnectOptions o,
-                                          std::chrono::milliseconds retry_for) {
-  o.command_timeout =
-      std::min(o.command_timeout, std::max(std::chrono::milliseconds(1000), retry_for));
-  return o;
-}
-
 struct SessionOptions {
   redis::ConnectOptions redis;
   // Enabled: `redis` gives only password and timeouts; the primary is the one Sentinel names.
@@ -129,7 +119,14 @@ struct SessionOptions {
 
 class RedisSession {
  public:
-  explicit RedisSession(SessionOptions options) : o_(std::move(options)) {}
+  // A call that gets no reply is Redis failing: no call waits longer than `retry_for`
+  // (REDIS_RETRY_SECONDS, at least a second) for its reply, whatever `redis` allows, so that a
+  // silent server (SIGSTOP) ends in a restart or exit 4 in time (held-out pass 17: a worker
+  // waited 30 s per call).
+  explicit RedisSession(SessionOptions options) : o_(std::move(options)) {
+    o_.redis.command_timeout =
+        std::min(o_.redis.command_timeout, std::max(std::chrono::milliseconds(1000), o_.retry_for));
+  }
 
   // `budget`: the longest any wait of this call may be (connecting, AUTH, each reply), within
   // the connection's own timeouts.

@@ -132,7 +132,7 @@ class Worker {
  public:
   explicit Worker(const WorkerOptions& o)
       : o_(o),
-        session_(SessionOptions{.redis = BoundedCalls(o.redis, o.redis_retry),
+        session_(SessionOptions{.redis = o.redis,
                                 .sentinel = o.sentinel,
                                 .retry_for = o.redis_retry,
                                 .retry_missing_job = true,
