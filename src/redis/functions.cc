@@ -35,6 +35,16 @@ std::string LibraryOf(Connection& c, std::string_view function) {
   return "";
 }
 
+// Another library holds `function`, one of this library's names: what to do about it.
+// `consequence` follows the library's name (", so ... cannot be loaded").
+RedisLibraryConflict HeldByAnotherLibrary(const Connection& c, std::string_view function,
+                                          std::string_view library, std::string_view consequence) {
+  return RedisLibraryConflict(fmt::format(
+      "Redis at {} holds the function {} in another library ('{}'){}: remove that library "
+      "(FUNCTION DELETE {}) unless something else needs it",
+      c.options().address(), function, library, consequence, library));
+}
+
 }  // namespace
 
 void LoadFunctions(Connection& c) {
@@ -48,12 +58,9 @@ void LoadFunctions(Connection& c) {
     const size_t at = what.find("Function "), end = what.find(" already exists");
     if (at == std::string_view::npos || end == std::string_view::npos || end < at + 9) throw;
     const std::string function(what.substr(at + 9, end - at - 9));
-    const std::string library = LibraryOf(c, function);
-    throw RedisLibraryConflict(fmt::format(
-        "Redis at {} holds the function {} in another library ('{}'), so this build's library "
-        "'wordcount' cannot be loaded ({}): remove that library (FUNCTION DELETE {}) unless "
-        "something else needs it",
-        c.options().address(), function, library, what, library));
+    throw HeldByAnotherLibrary(
+        c, function, LibraryOf(c, function),
+        fmt::format(", so this build's library 'wordcount' cannot be loaded ({})", what));
   }
 }
 
@@ -98,10 +105,7 @@ void RefuseForeignLibrary(Connection& c) {
     for (size_t f = 0; f < functions->size(); ++f) {
       const auto fn = FieldOf((*functions)[f], "name");
       if (fn && fn->str().starts_with("wc_") && fn->str().ends_with("_v4")) {
-        throw RedisLibraryConflict(fmt::format(
-            "Redis at {} holds the function {} in another library ('{}'): remove that library "
-            "(FUNCTION DELETE {}) unless something else needs it",
-            c.options().address(), fn->str(), name->str(), name->str()));
+        throw HeldByAnotherLibrary(c, fn->str(), name->str(), "");
       }
     }
   }
