@@ -200,11 +200,16 @@ end
 -- before any write.
 local CONTAINER = {XINFO = true, XGROUP = true, CONFIG = true, FUNCTION = true, CLIENT = true}
 
+-- The job's twelve keys, in KEYS order (with C:holder).
+local function job_keys(k)
+  return {k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo, k.blocked,
+          k.foreign, k.parts, k.holder}
+end
+
 local function library_needs(k, mode)
   local needs = {{'TIME'}}
   local function need(...) needs[#needs + 1] = {...} end
-  for _, key in ipairs({k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
-                        k.blocked, k.foreign, k.parts, k.holder}) do
+  for _, key in ipairs(job_keys(k)) do
     need('TYPE', key)  -- open_keys
     need('DEL', key)   -- wc_job_begin_v4 deletes the job's keys before it makes them again
   end
@@ -268,10 +273,16 @@ end
 -- commit stopped after its XACK and done bit, before its ZINCRBY: exit 0 with a file's counts
 -- missing; a map_done stopped after done_tasks: the job wedged for good). The error starts
 -- with NOPERM, as Redis's own refusals do.
+-- True if the ACL lets this user run `cmd` ({name, args...}); a command the server does not know
+-- (renamed away) is not allowed.
+local function acl_allows(cmd)
+  local ok, allowed = pcall(redis.acl_check_cmd, unpack(cmd))
+  return ok and allowed
+end
+
 local function need_commands(needs)
   for _, cmd in ipairs(needs) do
-    local ok, allowed = pcall(redis.acl_check_cmd, unpack(cmd))
-    if not ok or not allowed then
+    if not acl_allows(cmd) then
       local name, first = command_name(cmd)
       fail('NOPERM wc: this user may not run ' .. name .. (cmd[first] and (' on ' .. cmd[first]) or '') ..
              ', which the job needs (asked before any write: nothing was written)')
@@ -285,8 +296,7 @@ local function need_acl(k, mode) need_commands(library_needs(k, mode)) end
 -- first so that a refusal names the command (held-out pass 21: "can't run this command").
 local function progress_needs(k)
   local needs = {{'TIME'}}
-  for _, key in ipairs({k.stream, k.job, k.plan, k.done, k.failed, k.counts, k.rdone, k.redo,
-                        k.blocked, k.foreign, k.parts, k.holder}) do
+  for _, key in ipairs(job_keys(k)) do
     needs[#needs + 1] = {'TYPE', key}
   end
   for _, cmd in ipairs({{'EXISTS', k.stream}, {'HGET', k.job, 'id'}, {'HGETALL', k.job},
@@ -1278,8 +1288,7 @@ local function acl_check(keys, args)
   for _, key in pairs(k) do is_key[key] = true end
   local names, keys_of = {}, {}  -- denied command names in order; each one's denied keys
   for _, cmd in ipairs(needs) do
-    local ok, allowed = pcall(redis.acl_check_cmd, unpack(cmd))
-    if not ok or not allowed then
+    if not acl_allows(cmd) then
       local name, first = command_name(cmd)
       if not keys_of[name] then
         names[#names + 1] = name
