@@ -133,9 +133,12 @@ int Dispatch(int argc, char** argv) {
   auto* sp = app.add_subcommand("split", "Split a CSV into parts at record boundaries");
   sp->add_option("input", split.input, "Input CSV file")->required();
   sp->add_option("outdir", split.outdir, "Output directory")->required();
-  auto* rows = AddBounded(sp, "--rows", &split.rows, kSplitRange, "Data rows per part");
+  // (0 until given: one of the two is required, so no default is shown.)
+  auto* rows =
+      AddBounded(sp, "--rows", &split.rows, kSplitRange, "Data rows per part")->default_str("");
   auto* bytes =
-      AddBounded(sp, "--bytes", &split.bytes, kSplitRange, "About this many data bytes per part");
+      AddBounded(sp, "--bytes", &split.bytes, kSplitRange, "About this many data bytes per part")
+          ->default_str("");
   rows->excludes(bytes);
   bytes->excludes(rows);
 

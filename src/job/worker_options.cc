@@ -60,7 +60,7 @@ WorkerFlag Switch(std::string name, std::string help, bool WorkerOptions::*field
 template <class T>
 WorkerFlag Count(std::string name, std::string help, T WorkerOptions::*field, IntRange r) {
   return {name,
-          help,
+          fmt::format("{} ({} to {})", help, r.min, r.max),
           false,
           false,
           [=](WorkerOptions& o, const std::string& v) { o.*field = Number<T>(name, v, r); },
@@ -115,7 +115,10 @@ const std::vector<WorkerFlag>& WorkerFlags() {
        [](const WorkerOptions& o) {
          return o.job.empty() ? std::nullopt : std::optional<std::string>(o.job);
        }},
-      {"--wait-seconds", "How long to wait for a job to serve (default 600)", false, false,
+      {"--wait-seconds",
+       fmt::format("How long to wait for a job to serve (default 600; {})",
+                   kWaitSecondsRange.Describe()),
+       false, false,
        [](WorkerOptions& o, const std::string& v) {
          o.wait = Millis("--wait-seconds", v, kWaitSecondsRange);
        },
@@ -127,7 +130,10 @@ const std::vector<WorkerFlag>& WorkerFlags() {
       Text("--spill-dir",
            "Shuffle mode: the SPILL_DIR holding every job's map outputs (shared by all hosts)",
            &WorkerOptions::spill_root),
-      {"--claim-idle-ms", "Steal tasks pending this long", false, false,
+      {"--claim-idle-ms",
+       fmt::format("Steal tasks pending this long, in ms ({} to {})", kClaimIdleMsRange.min,
+                   kClaimIdleMsRange.max),
+       false, false,
        [](WorkerOptions& o, const std::string& v) {
          o.claim_idle =
              std::chrono::milliseconds(Number<int64_t>("--claim-idle-ms", v, kClaimIdleMsRange));
@@ -144,7 +150,8 @@ const std::vector<WorkerFlag>& WorkerFlags() {
                  &WorkerOptions::max_deliveries, kMaxDeliveriesRange),
       Count<int>("--commit-wait-replicas", "WAIT for replicas after each acknowledgement",
                  &WorkerOptions::commit_wait_replicas, kCommitWaitReplicasRange),
-      {"--redis-retry-seconds", "How long to wait for Redis", false, false,
+      {"--redis-retry-seconds",
+       fmt::format("How long to wait for Redis ({})", kRetrySecondsRange.Describe()), false, false,
        [](WorkerOptions& o, const std::string& v) {
          o.redis_retry = Millis("--redis-retry-seconds", v, kRetrySecondsRange);
        },

@@ -1064,9 +1064,15 @@ def test_numeric_options_are_bounded(wc, tmp, data):
         expect_usage(wc, " ".join(args[:3]), args, [want])
     check("gen with a bad option made no directory", not os.path.exists(gen_out))
     for cmd, want in (("serial", "--threads INT=0"), ("serial", "(0 to 256)"), ("run", "(0 to 256)"),
-                      ("gen", "(0 to 1000000)"), ("top", "(0 to 100000000)")):
+                      ("gen", "(0 to 1000000)"), ("top", "(0 to 100000000)"),
+                      # Held-out pass 21: the worker's numeric flags showed no range.
+                      ("worker", "in ms (1 to 86400000)"), ("worker", "per commit (1 to 100000)"),
+                      ("worker", "Redis (a number of seconds from 1 to 86400)")):
         p = run(wc, cmd, "--help", text=True)
         check(f"{cmd} --help shows the range {want}", want in p.stdout, p.stdout)
+    # ... and split's --rows and --bytes (one of them required) a default of 0, outside it.
+    p = run(wc, "split", "--help", text=True)
+    check("split --help shows no default 0", "INT=0" not in p.stdout, p.stdout)
 
 
 def test_named_config_must_exist(wc, tmp):
