@@ -368,7 +368,9 @@ JobStatus ReadStatus(job::JobStore& store, Connection& c, const Location& l) {
                                .foreign = state.Int("foreign"),
                                .state = state.state(),
                                .complete = state.done()};
-    s.consumers = store.Consumers(c);
+    // (None to list without the stream or its group: XINFO CONSUMERS would be refused.)
+    const std::string lost = state.entries_lost();
+    if (lost != "stream" && lost != "group") s.consumers = store.Consumers(c);
   }
   s.failed = store.Failures(c);
   s.distinct_words = store.DistinctWords(c);
@@ -457,6 +459,16 @@ std::string StatusText(const JobStatus& s) {
         shuffle ? fmt::format("; partitions {} of {} done", field("done_parts"), field("parts"))
                 : std::string());
     fmt::format_to(to, "recorded:   {} words, {} distinct\n", field("words"), field("distinct"));
+    // (wc_progress_v4's entries_lost: the job cannot go on; JobClaim::Ensure makes it again.)
+    if (auto lost = s.record.find("entries_lost"); lost != s.record.end()) {
+      fmt::format_to(to,
+                     "lost:       its {} is gone from Redis (deleted by another client, or "
+                     "evicted): its coordinator makes the job again, or else the next `run`\n",
+                     lost->second == "parts" ? "reduced run of a finished partition ('" +
+                                                   EscapeForLog(s.stream) + ":parts')"
+                     : lost->second == "group" ? std::string("consumer group")
+                                               : "task stream ('" + EscapeForLog(s.stream) + "')");
+    }
     for (const auto& w : s.consumers)
       fmt::format_to(to, "  consumer {:<16} {} pending, idle {} ms\n", EscapeForLog(w.name),
                      w.pending, w.idle_ms);

@@ -1984,6 +1984,22 @@ def test_job_keys_deleted_on_a_live_redis(tmp):
             expect(read(out) == serial(tmp, data), f"{name}: counts differ from serial")
             lost = [l for l in log_lines(tmp) if " job_lost " in l]
             expect(lost and f" lost={lost_what} " in lost[-1], f"{name}: job_lost: {lost}")
+        # `status` says it while the coordinator is stopped (and it makes the job again once
+        # it goes on).
+        cfg = config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1, REDIS_RETRY_SECONDS=10)
+        p, out = start_run(tmp, cfg, data, "--redis", r.url, "--replace")
+        wait_state(r, ("count", "map"))
+        wait_taken(r)
+        os.kill(p.pid, signal.SIGSTOP)
+        try:
+            r.cli("DEL", "files")
+            q = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
+        expect(q.returncode == 0 and "lost:       its task stream ('files') is gone from Redis" in q.stdout,
+               f"status: exit {q.returncode}: {q.stdout} {q.stderr}")
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and read(out) == serial(tmp, data), f"stopped, DEL files, status: exit {rc}: {stderr}")
 
 
 def test_mylib_loads_with_the_labs_redis_cli_command(tmp):
