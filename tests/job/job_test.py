@@ -14,6 +14,7 @@ import random
 import re
 import signal
 import socket
+import stat
 import shutil
 import subprocess
 import sys
@@ -1739,6 +1740,30 @@ def test_password_protected_redis(tmp):
             p = subprocess.run([WC] + args, capture_output=True, text=True, env=env, timeout=60)
             expect(p.returncode == 2 and "requires a password" in p.stderr and "$WC_REDIS_PASSWORD" in p.stderr
                    and time.time() - t0 < 10, f"{args[0]} without the password: exit {p.returncode}: {p.stderr}")
+
+
+def test_a_logfile_another_run_is_writing_is_refused(tmp):
+    # Held-out pass 24: two runs with the same LOGFILE (the default /tmp/wc.log): the second cut
+    # the log short under the first, whose summary then said ">= 1 task(s) counted again" (the
+    # second's commits read as its own), exit 0, and its own early lines were gone. The second
+    # is refused before it writes anything; the log is 0600 (it names the inputs).
+    data, other = gen(tmp, 2, 400), gen(tmp, 1, 100, seed=5, name="other")
+    p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=1), data)
+    wait_log(tmp, " claim ", timeout=30, poll=0.02)
+    cfg_b = os.path.join(tmp, "b.json")
+    os.rename(config(tmp, STATE_DIR=os.path.join(tmp, "state-b")), cfg_b)
+    q = subprocess.run([WC, "run", "--config", cfg_b, "--data", other, "--out", os.path.join(tmp, "b.txt")],
+                       capture_output=True, text=True, timeout=60)
+    expect(q.returncode == 2 and "another `wordcount run` is writing it now" in q.stderr
+           and os.path.join(tmp, "wc.log") in q.stderr, f"second run: exit {q.returncode}: {q.stderr}")
+    rc, _, stderr = finish(p)
+    expect(rc == 0 and read(out) == serial(tmp, data), f"first run: exit {rc}: {stderr}")
+    expect(">= 0 task(s) counted again" in stderr, stderr)
+    lines = log_lines(tmp)
+    expect(any(" job_created " in l for l in lines) and not any(" b.json" in l for l in lines),
+           "the first run's log was cut short or written by the second")
+    mode = stat.S_IMODE(os.stat(os.path.join(tmp, "wc.log")).st_mode)
+    expect(mode == 0o600, f"LOGFILE mode {mode:o}")
 
 
 def test_embedded_redis_with_password(tmp):
