@@ -62,7 +62,8 @@
 --     mode, tasks, parts, group, fname and column (a job of the same files counting another
 --     column is another job); failed + same identity + expired lease + replace 0 replies
 --     {'failed', ...}; replace 1 with a live lease replies {'busy', ...}, also for a done job
---     of the same identity; fname may not be job/task/part/publish (the entries' own fields); spill may not be "." or "..".
+--     of the same identity; fname may not be job/task/part/publish (the entries' own fields);
+--     spill may not be "." or "..".
 
 local MAX_EXACT = 9007199254740992 -- 2^53
 local FOREIGN_KEPT = 1000
@@ -267,12 +268,6 @@ local function command_name(cmd)
   return name, 2
 end
 
--- Rule 1 against an ACL: every command this library calls for a job of `mode`, on the keys it
--- calls it on, is asked of the ACL (redis.acl_check_cmd) before a function's first write. An ACL
--- changed while the job runs then refuses a call whole, never midway (held-out pass 18: a
--- commit stopped after its XACK and done bit, before its ZINCRBY: exit 0 with a file's counts
--- missing; a map_done stopped after done_tasks: the job wedged for good). The error starts
--- with NOPERM, as Redis's own refusals do.
 -- True if the ACL lets this user run `cmd` ({name, args...}); a command the server does not know
 -- (renamed away) is not allowed.
 local function acl_allows(cmd)
@@ -280,6 +275,12 @@ local function acl_allows(cmd)
   return ok and allowed
 end
 
+-- Rule 1 against an ACL: every command this library calls for a job of `mode`, on the keys it
+-- calls it on, is asked of the ACL (redis.acl_check_cmd) before a function's first write. An ACL
+-- changed while the job runs then refuses a call whole, never midway (held-out pass 18: a
+-- commit stopped after its XACK and done bit, before its ZINCRBY: exit 0 with a file's counts
+-- missing; a map_done stopped after done_tasks: the job wedged for good). The error starts
+-- with NOPERM, as Redis's own refusals do.
 local function need_commands(needs)
   for _, cmd in ipairs(needs) do
     if not acl_allows(cmd) then
