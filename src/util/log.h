@@ -44,9 +44,12 @@ class Log {
   // The file is opened without following a symbolic link (LOGFILE is a predictable name, often
   // in /tmp: a link planted there must not make us truncate or write into its target) and
   // without blocking on a FIFO, after its directory passed CheckSafeParent (util/safe_files.h).
+  // A file it creates is 0600 (the log names the inputs). With `truncate`, the process holds
+  // an exclusive flock on the file until it exits: the log is its own while it runs.
   // Throws UsageError naming `path` if its directory is unsafe, if it is a symbolic link,
-  // belongs to another user, or cannot be opened for writing (missing directory, no
-  // permission, a FIFO without reader); the log then stays as it was.
+  // belongs to another user, cannot be opened for writing (missing directory, no permission, a
+  // FIFO without reader), or, with `truncate`, another process holds it so (a second `run` with
+  // the same LOGFILE); the log then stays as it was.
   // Now(): the current time as every line starts with it ("2026-11-27T04:21:27.963Z", UTC, so
   // lines compare as strings in time order).
   static std::string Now();
