@@ -319,14 +319,23 @@ int Dispatch(int argc, char** argv) {
       wc::RefuseInputAsStandardStreams(inputs);
       // (`--out -` is standard output, checked with standard error just above.)
       if (!run.out.empty() && run.out != "-") wc::RefuseInputAsOutput(run.out, inputs);
-      // --out naming LOGFILE (held-out pass 16): the counts replaced the log at the end; `-` is
-      // standard output, which may be LOGFILE too (`--out - >> LOGFILE`, held-out pass 21).
-      if (!run.out.empty() &&
-          wc::SameFile(run.out == "-" ? "/dev/stdout" : run.out, config.logfile)) {
+      // --out naming LOGFILE (held-out pass 16): the counts replaced the log at the end; and
+      // standard output or error open on it, whatever --out (`--out - >> LOGFILE`, held-out
+      // pass 21; a plain `> LOGFILE`, pass 25: the top lines overwrote the log's first line).
+      if (!run.out.empty() && run.out != "-" && wc::SameFile(run.out, config.logfile)) {
         throw wc::UsageError(fmt::format(
             "--out {} is LOGFILE {}: refused (the counts would replace the log); set LOGFILE "
             "in the config, or another --out",
             wc::EscapeForLog(run.out), wc::EscapeForLog(config.logfile)));
+      }
+      for (const auto& [dev, name] : {std::pair{"/dev/stdout", "standard output"},
+                                      std::pair{"/dev/stderr", "standard error"}}) {
+        if (wc::SameFile(dev, config.logfile)) {
+          throw wc::UsageError(fmt::format(
+              "{} is LOGFILE {}: refused (what `run` prints there would be written over the "
+              "log); set LOGFILE in the config, or redirect {} elsewhere",
+              name, wc::EscapeForLog(config.logfile), name));
+        }
       }
       // A LOGFILE in a job's own state or spill directory (STATE_DIR/job-<digest>, a shuffle
       // job's job-<id>) is removed with the job, and may be one of its files (held-out pass 21:

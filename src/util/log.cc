@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,7 +13,10 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <mutex>
+#include <sstream>
+#include <string>
 
 #include "util/error.h"
 #include "util/escape.h"
@@ -62,6 +66,33 @@ State& S() {
 
 namespace {
 
+// Who holds a flock on the file `st` describes (/proc/locks), said for a refusal: "another
+// `wordcount run` (pid N)", or the holding process with its user; "" if none is listed.
+std::string FlockHolder(const struct stat& st) {
+  std::ifstream locks("/proc/locks");
+  const std::string file = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev),
+                                       static_cast<unsigned long>(st.st_ino));
+  std::string line;
+  while (std::getline(locks, line)) {
+    std::istringstream fields(line);
+    std::string id, type, mode, rw, pid, where;
+    if (!(fields >> id >> type >> mode >> rw >> pid >> where) || type != "FLOCK" || where != file)
+      continue;  // (a waiter's line, "N: -> FLOCK ...", has "->" as its type)
+    std::ifstream comm_file("/proc/" + pid + "/comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    struct stat proc {};
+    if (::stat(("/proc/" + pid).c_str(), &proc) != 0) continue;  // gone meanwhile
+    if (proc.st_uid == ::geteuid() && comm == "wordcount")
+      return fmt::format("another `wordcount run` (pid {}) is writing it now", pid);
+    return fmt::format(
+        "process {} ({}, uid {}) holds a lock on it{}", pid, EscapeForLog(comm), proc.st_uid,
+        proc.st_uid == ::geteuid() ? std::string()
+                                   : " (another user could open it: its mode lets others read it)");
+  }
+  return "";
+}
+
 UniqueFd OpenLogFile(const std::string& path, bool truncate) {
   CheckSafeParent(path, "LOGFILE");
   // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging `run`.
@@ -93,12 +124,18 @@ UniqueFd OpenLogFile(const std::string& path, bool truncate) {
   // LOGFILE (the default /tmp/wc.log) cut it short under the first one, whose summary then
   // counted the second's commits as its own tasks counted again (held-out pass 24). The lock
   // goes with the process; workers append without it.
-  if (truncate && S_ISREG(own.st_mode) && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 &&
-      errno == EWOULDBLOCK) {
-    throw UsageError(fmt::format(
-        "log file {}: another `wordcount run` is writing it now: refused (it would be cut short "
-        "under that run; set LOGFILE to a file of this run's own)",
-        EscapeForLog(path)));
+  // Another user holding a lock (held-out pass 25: any reader can flock a file) is named as
+  // such, never taken for a run; the log is made 0600 once it is ours (it names the inputs, and
+  // a file nobody else can open is one nobody else can lock).
+  if (truncate && S_ISREG(own.st_mode)) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+      std::string holder = FlockHolder(own);
+      throw UsageError(fmt::format(
+          "log file {}: {}: refused (it would be cut short under it; set LOGFILE to a file of "
+          "this run's own)",
+          EscapeForLog(path), holder.empty() ? "another process holds a lock on it" : holder));
+    }
+    if ((own.st_mode & 077) != 0) ::fchmod(fd.get(), own.st_mode & 07700);
   }
   // Writes block again (a FIFO with a slow reader): one event is one whole write.
   int flags = ::fcntl(fd.get(), F_GETFL);

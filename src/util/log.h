@@ -45,7 +45,8 @@ class Log {
   // in /tmp: a link planted there must not make us truncate or write into its target) and
   // without blocking on a FIFO, after its directory passed CheckSafeParent (util/safe_files.h).
   // A file it creates is 0600 (the log names the inputs). With `truncate`, the process holds
-  // an exclusive flock on the file until it exits: the log is its own while it runs.
+  // an exclusive flock on the file until it exits (the log is its own while it runs) and makes
+  // it 0600.
   // Throws UsageError naming `path` if its directory is unsafe, if it is a symbolic link,
   // belongs to another user, cannot be opened for writing (missing directory, no permission, a
   // FIFO without reader), or, with `truncate`, another process holds it so (a second `run` with

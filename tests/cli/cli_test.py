@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -1134,6 +1135,9 @@ def test_redis_args(wc, tmp, data):
         (["--requirepass", "x"], ["--requirepass is set"]),
         (["--include", "/etc/redis/redis.conf"], ["--include is set"]),
         (["--dir /tmp"], ["not a --directive name"]),
+        # Held-out pass 25: options redis-server takes but cannot start with were exit 4.
+        (["--tls-replication", "yes"], ["exited at start with REDIS_ARGS --tls-replication yes",
+                                        "Failed to configure TLS"]),
     ]
     for args, wants in cases:
         cfg = write_config(tmp, "redis-args", REDIS_ARGS=args)
@@ -1455,6 +1459,54 @@ def test_a_config_another_user_could_write_is_refused(wc, tmp, data):
         expect_usage(wc, "a config through another user's link",
                      ["run", "--config", os.path.join(pub, "link.json")], ["is a symbolic link of another user"])
     finally:
+        shutil.rmtree(bed)
+
+
+def test_logfile_locked_by_another_user_or_written_by_standard_output(wc, tmp, data):
+    """Held-out pass 25: a process of another user holding a flock on a LOGFILE it could read
+    (an older 0644 log) blocked `run` with "another `wordcount run` is writing it now", and
+    `run > LOGFILE` wrote the top lines over the log's first line. The holder is named as what
+    it is; `run` makes its log 0600; standard output or error on LOGFILE is refused."""
+    bed = tempfile.mkdtemp(prefix="wc_cli_log_")  # (tmp is 0700: nobody could not reach it)
+    holder = None
+    try:
+        os.chmod(bed, 0o755)
+        log = os.path.join(bed, "wc.log")
+        cfg = config_file(os.path.join(bed, "c.json"), bed, {"DATA_PATH": os.path.join(data, "*.csv")})
+        with open(log, "w") as fh:
+            fh.write("the log before\n")
+        with open(log, "a") as out:
+            p = subprocess.run([wc, "run", "-q", "--config", cfg], stdout=out, stderr=subprocess.PIPE)
+        check("run > LOGFILE: exit 2, said", p.returncode == 2 and b"standard output is LOGFILE" in p.stderr,
+              (p.returncode, p.stderr))
+        check("run > LOGFILE: the log untouched", open(log).read() == "the log before\n", open(log).read()[:300])
+        os.chmod(log, 0o644)
+        argv = as_nobody(["/usr/bin/python3", "-c", "import fcntl, sys, time; f = open(sys.argv[1]); "
+                          "fcntl.flock(f, fcntl.LOCK_SH); time.sleep(60)", log])
+        if argv is None:
+            print("SKIP a lock of another user: not root")
+            return
+        holder = subprocess.Popen(argv)
+        deadline = time.time() + 10
+        while time.time() < deadline and f" {holder.pid} " not in open("/proc/locks").read():
+            time.sleep(0.02)
+        p = run(wc, "run", "-q", "--config", cfg, text=True)
+        nobody = pwd.getpwnam("nobody").pw_uid
+        check("a lock of another user: exit 2, the holder named",
+              p.returncode == 2 and f"process {holder.pid} (" in p.stderr
+              and f", uid {nobody}) holds a lock on it" in p.stderr
+              and "wordcount run" not in p.stderr, (p.returncode, p.stderr))
+        holder.kill()
+        holder.wait()
+        holder = None
+        p = run(wc, "run", "-q", "--config", cfg, text=True)
+        check("the lock gone: exit 0", p.returncode == 0, (p.returncode, p.stderr))
+        mode = stat.S_IMODE(os.stat(log).st_mode)
+        check("run made its log 0600", mode == 0o600, oct(mode))
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
         shutil.rmtree(bed)
 
 

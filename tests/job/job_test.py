@@ -1754,7 +1754,7 @@ def test_a_logfile_another_run_is_writing_is_refused(tmp):
     os.rename(config(tmp, STATE_DIR=os.path.join(tmp, "state-b")), cfg_b)
     q = subprocess.run([WC, "run", "--config", cfg_b, "--data", other, "--out", os.path.join(tmp, "b.txt")],
                        capture_output=True, text=True, timeout=60)
-    expect(q.returncode == 2 and "another `wordcount run` is writing it now" in q.stderr
+    expect(q.returncode == 2 and f"another `wordcount run` (pid {p.pid}) is writing it now" in q.stderr
            and os.path.join(tmp, "wc.log") in q.stderr, f"second run: exit {q.returncode}: {q.stderr}")
     rc, _, stderr = finish(p)
     expect(rc == 0 and read(out) == serial(tmp, data), f"first run: exit {rc}: {stderr}")
