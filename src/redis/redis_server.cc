@@ -211,7 +211,7 @@ void RedisServer::WaitReady() {
         }
       }
       if (config) throw RedisConfigError(complaint.empty() ? all : complaint);
-      throw std::runtime_error(fmt::format("redis-server exited at start ({}): {}{}",
+      throw RedisExitedAtStart(fmt::format("redis-server exited at start ({}): {}{}",
                                            connect_options().address(), LogTail(),
                                            all.empty() ? "" : "; stderr: " + all));
     }

@@ -15,7 +15,8 @@
 // same port (or socket), directory and configuration, so it loads the last checkpoint.
 // Thread-safety: none. Errors: std::runtime_error if the server cannot be started or does not
 // answer in time (the message includes the tail of its log, and what it wrote on stderr, kept
-// in <dir>/redis.stderr); RedisConfigError if it refused its configuration.
+// in <dir>/redis.stderr); RedisConfigError if it refused its configuration, RedisExitedAtStart
+// if it exited before it answered.
 #pragma once
 
 #include <sys/types.h>
@@ -57,6 +58,13 @@ struct RedisServerOptions {
 // quotes its complaint, e.g. ">>> 'bogus "yes"' Bad directive or wrong number of arguments".
 // Starting again cannot help.
 class RedisConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// redis-server took its configuration but exited before it answered (e.g. TLS options without
+// their certificates, a directory it cannot write): what() gives its log's tail and stderr.
+class RedisExitedAtStart : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
