@@ -71,6 +71,18 @@ CLI::Option* AddBounded(CLI::App* app, const std::string& name, T* out, wc::IntR
       ->default_str(std::to_string(*out));
 }
 
+// The job directory (STATE_DIR/job-<digest>[.XXXXXX], a shuffle job's job-<id> in SPILL_DIR)
+// that holds `path` at any depth, or "": such a directory is removed with its job.
+std::string JobDirectoryHolding(const std::string& path) {
+  std::error_code ec;
+  for (std::filesystem::path p = std::filesystem::absolute(path, ec).lexically_normal();
+       p.has_relative_path(); p = p.parent_path()) {
+    const std::string dir = p.parent_path().filename().string();
+    if (wc::job::IsStateDirName(dir) || wc::job::IsSpillJobDirName(dir)) return dir;
+  }
+  return "";
+}
+
 // A string option that must not be empty (like the config key it mirrors).
 CLI::Option* AddNonEmpty(CLI::App* app, const std::string& name, std::string* out,
                          const std::string& help) {
@@ -337,15 +349,20 @@ int Dispatch(int argc, char** argv) {
               name, wc::EscapeForLog(config.logfile), name));
         }
       }
-      // A LOGFILE in a job's own state or spill directory (STATE_DIR/job-<digest>, a shuffle
-      // job's job-<id>) is removed with the job, and may be one of its files (held-out pass 21:
-      // the log went into the job's redis.conf, then vanished).
-      if (const std::string dir = std::filesystem::path(config.logfile).parent_path().filename();
-          wc::job::IsStateDirName(dir) || wc::job::IsSpillJobDirName(dir)) {
-        throw wc::UsageError(fmt::format(
-            "LOGFILE {} is in a job's own directory ({}), which is removed with the job: "
-            "refused; set LOGFILE outside STATE_DIR's and SPILL_DIR's job directories",
-            wc::EscapeForLog(config.logfile), wc::EscapeForLog(dir)));
+      // A LOGFILE or --out in a job's own state or spill directory (STATE_DIR/job-<digest>, a
+      // shuffle job's job-<id>), at any depth, is removed with the job, and may be one of its
+      // files (held-out pass 21: the log went into the job's redis.conf, then vanished; pass 26:
+      // the counts of a whole job, written at the end into a directory removed just before).
+      for (const auto& [what, path] :
+           {std::pair<const char*, const std::string&>{"LOGFILE", config.logfile},
+            {"--out", run.out}}) {
+        if (path.empty() || path == "-") continue;
+        if (const std::string dir = JobDirectoryHolding(path); !dir.empty()) {
+          throw wc::UsageError(fmt::format(
+              "{} {} is in a job's own directory ({}), which is removed with the job: refused; "
+              "put it outside STATE_DIR's and SPILL_DIR's job directories",
+              what, wc::EscapeForLog(path), wc::EscapeForLog(dir)));
+        }
       }
       wc::Log::Open(config.logfile, "coordinator", /*truncate=*/true,
                     run.quiet     ? wc::LogLevel::kError

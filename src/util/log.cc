@@ -153,7 +153,9 @@ void Log::Open(const std::string& path, std::string process, bool truncate, LogL
   if (s.holding && s.fd >= 0) s.WriteAll(s.held);  // never started afresh: appended
   if (s.fd >= 0) ::close(s.fd);
   s.fd = fd.Release();
-  s.process = fmt::format("{}[{}]", process, ::getpid());
+  // One token, whatever the name (a worker's --name is the user's: held-out pass 26 made it
+  // "w9[1] commit tasks=3 result=accepted x", a forged event at the start of every line).
+  s.process = fmt::format("{}[{}]", BareForLog(EscapeForLog(process)), ::getpid());
   s.stderr_level = stderr_level;
   s.holding = truncate && s.fd >= 0;
   s.truncate_at_start = true;

@@ -54,6 +54,18 @@ TEST_F(LogTest, AValueNeverAddsFieldsQuotedOrNot) {
   EXPECT_NE(log.find("error=\"Redis at h: OOM no memory\" n=2\n"), std::string::npos) << log;
 }
 
+// Held-out pass 26: a worker's --name with spaces forged an event at the start of its lines.
+TEST_F(LogTest, TheProcessNameIsOneToken) {
+  Log::Open(path_, "w9[1] commit tasks=3 result=accepted\n x", /*truncate=*/false,
+            LogLevel::kError);
+  Log::Event("claim", "task={}", 1);
+  const std::string log = testing::ReadFile(path_);
+  EXPECT_NE(log.find(" w9[1]\\x20commit\\x20tasks=3\\x20result=accepted\\\\n\\x20x["),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find(" commit "), std::string::npos) << log;
+}
+
 // Held-out pass: another user's file planted under the LOGFILE name (a shared /tmp) was used:
 // its owner could append forged lines, or make it a FIFO nobody reads and hang the run.
 TEST_F(LogTest, AFileOfAnotherUserIsRefused) {

@@ -1009,6 +1009,12 @@ def test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp):
         inner = run_config(tmp, "log-in-" + job_dir, LOGFILE=os.path.join(tmp, "state", job_dir, "wc.log"))
         expect_usage(wc, f"LOGFILE in {job_dir}", ["run", "--config", inner, "--data", os.path.join(data, "*.csv")],
                      ["is in a job's own directory", job_dir])
+        # Held-out pass 26: --out there (at any depth) was taken, and the finished counts were
+        # lost with the directory at the end (exit 6 after the whole job).
+        for out in (os.path.join(tmp, "state", job_dir, "counts.txt"),
+                    os.path.join(tmp, "spill", job_dir, "sub", "counts.txt")):
+            expect_usage(wc, f"--out {out}", ["run", "--config", cfg, "--data", os.path.join(data, "*.csv"),
+                                               "--out", out], ["--out ", "is in a job's own directory", job_dir])
     os.remove(log)  # not there yet: the same path all the same
     p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", log, text=True, timeout=60)
     check("--out = a LOGFILE not made yet: exit 2", p.returncode == 2 and " is LOGFILE " in p.stderr,
@@ -1288,7 +1294,7 @@ def test_redis_locations_are_checked(wc, tmp, data):
         for extra in (["--sentinel", "127.0.0.1:1", "--master-name", "m"], ["--master-name", "m"]):
             expect_usage(wc, f"{cmd} --redis with {extra[-2]}", [cmd, "--redis", "redis://127.0.0.1:1"] + extra + args,
                          ["--redis", extra[0]] if cmd != "worker" else ["not both"])
-    for flag in ("--stream", "--name", "--job"):
+    for flag in ("--stream", "--name", "--job", "--spill-dir"):  # (--spill-dir: held-out pass 26)
         expect_usage(wc, f"worker {flag} ''", ["worker", "--redis", "redis://127.0.0.1:1", flag, ""],
                      [f"{flag} must be a non-empty string"])
     expect_usage(wc, "run --out ''", ["run", "--config", cfg, "--data", data, "--out", ""],
