@@ -301,7 +301,7 @@ local function progress_needs(k)
     needs[#needs + 1] = {'TYPE', key}
   end
   for _, cmd in ipairs({{'EXISTS', k.stream}, {'HGET', k.job, 'id'}, {'HGETALL', k.job},
-                        {'HMGET', k.job, 'id'}, {'XPENDING', k.stream, 'g'},
+                        {'HMGET', k.job, 'id'}, {'HLEN', k.plan}, {'XPENDING', k.stream, 'g'},
                         {'XINFO', 'GROUPS', k.stream}, {'XLEN', k.stream}, {'GET', k.holder}}) do
     needs[#needs + 1] = cmd
   end
@@ -510,12 +510,18 @@ local RESERVED = {
 local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 
 -- What an unfinished job (record `rec`) lost that it cannot be resumed without, or nil: its task
--- entries (the stream or its consumer group deleted: DEL, a partial restore), or, for a shuffle
--- job, the run of a finished partition in P:parts (HDEL, DEL: its publish could never read it;
--- held-out pass 19: every rerun exit 4, bad_run). Such a job is only ever made anew.
+-- entries (the stream or its consumer group deleted: DEL, a partial restore), its plan while
+-- tasks read their files (held-out pass 26: a worker joining after DEL P:plan failed every
+-- task as the file ""), or, for a shuffle job, the run of a finished partition in P:parts
+-- (HDEL, DEL: its publish could never read it; held-out pass 19: every rerun exit 4, bad_run).
+-- Such a job is only ever made anew.
 local function entries_lost(k, rec)
   if not ACTIVE[rec.state] then return nil end
   if redis.call('EXISTS', k.stream) == 0 then return 'stream' end
+  if (rec.state == 'count' or rec.state == 'map') and
+     redis.call('HLEN', k.plan) < (tonumber(rec.tasks) or 0) then
+    return 'plan'
+  end
   local found = false
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', k.stream)) do
     for i = 1, #g - 1, 2 do
@@ -1189,7 +1195,7 @@ end
 -- (pending entries of the record's group, 0 if the stream or group is missing), entries
 -- (XLEN), lease_ms_left (lease_until_ms - now, may be negative; none for a released lease,
 -- lease_until_ms 0), count_taken_by (see need_count; only when another stream took C),
--- entries_lost (stream, group or parts: see entries_lost; only when lost), now_ms. Without a record
+-- entries_lost (stream, plan, group or parts: see entries_lost; only when lost), now_ms. Without a record
 -- (P:job missing or without id): state none, pending (summed over the stream's groups: the
 -- group is unknown), entries, now_ms. Missing keys are never an error.
 local function progress(keys, args)

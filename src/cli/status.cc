@@ -466,6 +466,7 @@ std::string StatusText(const JobStatus& s) {
                      "evicted): its coordinator makes the job again, or else the next `run`\n",
                      lost->second == "parts" ? "reduced run of a finished partition ('" +
                                                    EscapeForLog(s.stream) + ":parts')"
+                     : lost->second == "plan"  ? "plan ('" + EscapeForLog(s.stream) + ":plan')"
                      : lost->second == "group" ? std::string("consumer group")
                                                : "task stream ('" + EscapeForLog(s.stream) + "')");
     }

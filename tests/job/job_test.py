@@ -1366,6 +1366,13 @@ def test_job_keys_of_another_type_are_refused_by_name(tmp):
                f"run: exit {rc}: {stderr}")
         st = subprocess.run([WC, "status", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
         expect(st.returncode == 7 and "'files:job' holds a string" in st.stderr, f"status: exit {st.returncode}: {st.stderr}")
+        # Held-out pass 26: a worker was exit 4 (redis_error) for the same, also with --stream
+        # naming a job key; exit 7 as run and status.
+        for stream in ("files", "files:job"):
+            w = subprocess.run([WC, "worker", "--redis", r.url, "--stream", stream, "--wait-seconds", "1"],
+                               capture_output=True, text=True, timeout=60)
+            expect(w.returncode == 7 and "reason=refused" in w.stderr and "held by something else" in w.stderr,
+                   f"worker --stream {stream}: exit {w.returncode}: {w.stderr}")
         r.cli("DEL", "files:job")
         r.cli("SET", "count", "x")
         top = subprocess.run([WC, "top", "--config", cfg, "--redis", r.url], capture_output=True, text=True)
@@ -2002,7 +2009,9 @@ def test_job_keys_deleted_on_a_live_redis(tmp):
         expect(lost and "(restored without it, or its keys were deleted)" in lost[0], f"FLUSHALL: job_lost: {lost}")
 
         damages = [("DEL files", ("count", "map"), ["DEL", "files"], "stream"),
-                   ("XGROUP DESTROY", ("count", "map"), ["XGROUP", "DESTROY", "files", "worker"], "group")]
+                   ("XGROUP DESTROY", ("count", "map"), ["XGROUP", "DESTROY", "files", "worker"], "group"),
+                   # Held-out pass 26: a worker joining then failed every task as the file "".
+                   ("DEL files:plan", ("count", "map"), ["DEL", "files:plan"], "plan")]
         for name, states, command, lost_what in damages:
             p, out = start_run(tmp, config(tmp, N_NORMAL_WORKERS=0, N_SLEEPING_WORKERS=2, COMMIT_MAX_TASKS=1,
                                            PARTITIONS=2, REDIS_RETRY_SECONDS=1), data, "--redis", r.url,
