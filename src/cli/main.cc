@@ -73,12 +73,18 @@ CLI::Option* AddBounded(CLI::App* app, const std::string& name, T* out, wc::IntR
 
 // The job directory (STATE_DIR/job-<digest>[.XXXXXX], a shuffle job's job-<id> in SPILL_DIR)
 // that holds `path` at any depth, or "": such a directory is removed with its job.
+// Both as spelled and as resolved (held-out pass 27: a link of the user's own to the job's
+// directory passed the spelled check).
 std::string JobDirectoryHolding(const std::string& path) {
   std::error_code ec;
-  for (std::filesystem::path p = std::filesystem::absolute(path, ec).lexically_normal();
-       p.has_relative_path(); p = p.parent_path()) {
-    const std::string dir = p.parent_path().filename().string();
-    if (wc::job::IsStateDirName(dir) || wc::job::IsSpillJobDirName(dir)) return dir;
+  const std::filesystem::path spelled = std::filesystem::absolute(path, ec).lexically_normal();
+  std::error_code ec2;
+  const std::filesystem::path resolved = std::filesystem::weakly_canonical(spelled, ec2);
+  for (const std::filesystem::path& start : {spelled, ec2 ? spelled : resolved}) {
+    for (std::filesystem::path p = start; p.has_relative_path(); p = p.parent_path()) {
+      const std::string dir = p.parent_path().filename().string();
+      if (wc::job::IsStateDirName(dir) || wc::job::IsSpillJobDirName(dir)) return dir;
+    }
   }
   return "";
 }
@@ -339,6 +345,17 @@ int Dispatch(int argc, char** argv) {
             "--out {} is LOGFILE {}: refused (the counts would replace the log); set LOGFILE "
             "in the config, or another --out",
             wc::EscapeForLog(run.out), wc::EscapeForLog(config.logfile)));
+      }
+      // LOGFILE or --out naming the config file just read (held-out pass 27: the log replaced
+      // the config, exit 0, and every later run was exit 2).
+      for (const auto& [what, path] :
+           {std::pair<const char*, const std::string&>{"LOGFILE", config.logfile},
+            {"--out", run.out}}) {
+        if (!path.empty() && path != "-" && wc::SameFile(path, config_path)) {
+          throw wc::UsageError(
+              fmt::format("{} {} is the config file {}: refused (it would be written over)", what,
+                          wc::EscapeForLog(path), wc::EscapeForLog(config_path)));
+        }
       }
       for (const auto& [dev, name] : {std::pair{"/dev/stdout", "standard output"},
                                       std::pair{"/dev/stderr", "standard error"}}) {

@@ -1015,6 +1015,35 @@ def test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp):
                     os.path.join(tmp, "spill", job_dir, "sub", "counts.txt")):
             expect_usage(wc, f"--out {out}", ["run", "--config", cfg, "--data", os.path.join(data, "*.csv"),
                                                "--out", out], ["--out ", "is in a job's own directory", job_dir])
+    # Held-out pass 27: through a link of one's own to the job's directory, both were taken
+    # (the log and the counts removed with the job).
+    real = os.path.join(tmp, "state", "job-0123456789abcdef")
+    os.makedirs(real, exist_ok=True)
+    alias = os.path.join(tmp, "alias")
+    os.symlink(real, alias)
+    expect_usage(wc, "--out through a link to a job's directory",
+                 ["run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", os.path.join(alias, "c.txt")],
+                 ["is in a job's own directory", "job-0123456789abcdef"])
+    inner = run_config(tmp, "log-via-alias", LOGFILE=os.path.join(alias, "wc.log"))
+    expect_usage(wc, "LOGFILE through a link to a job's directory",
+                 ["run", "--config", inner, "--data", os.path.join(data, "*.csv")], ["is in a job's own directory"])
+    # ... and LOGFILE or --out naming the config file: it was written over (exit 0).
+    with open(cfg) as fh:
+        before = fh.read()
+    selfish = run_config(tmp, "log-is-config")
+    with open(selfish) as fh:
+        keys = json.load(fh)
+    keys["LOGFILE"] = selfish
+    with open(selfish, "w") as fh:
+        json.dump(keys, fh)
+    with open(selfish) as fh:
+        selfish_before = fh.read()
+    expect_usage(wc, "LOGFILE is the config", ["run", "--config", selfish, "--data", os.path.join(data, "*.csv")],
+                 ["is the config file"])
+    check("LOGFILE is the config: the config untouched", open(selfish).read() == selfish_before, open(selfish).read()[:200])
+    expect_usage(wc, "--out is the config", ["run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", cfg],
+                 ["--out ", "is the config file"])
+    check("--out is the config: the config untouched", open(cfg).read() == before, open(cfg).read()[:200])
     os.remove(log)  # not there yet: the same path all the same
     p = run(wc, "run", "--config", cfg, "--data", os.path.join(data, "*.csv"), "--out", log, text=True, timeout=60)
     check("--out = a LOGFILE not made yet: exit 2", p.returncode == 2 and " is LOGFILE " in p.stderr,
