@@ -77,8 +77,12 @@ Reply JobStore::Call(Connection& c, std::string_view function, const Args& args)
   return redis::FCall(c, function, keys_.FunctionKeys(), args);
 }
 
+Reply JobStore::CallReadOnly(Connection& c, std::string_view function, const Args& args) {
+  return redis::FCallReadOnly(c, function, keys_.FunctionKeys(), args);
+}
+
 JobState JobStore::State(Connection& c) {
-  Reply r = Call(c, "wc_progress_v4", {});
+  Reply r = CallReadOnly(c, "wc_progress_v4", {});
   JobState s;
   for (size_t i = 0; i + 1 < r.size(); i += 2) s.fields[Str(r[i])] = Str(r[i + 1]);
   return s;
@@ -258,7 +262,7 @@ std::vector<std::string> JobStore::DeniedCommands(Connection& c, Mode mode,
   };
   for (const Args& command : DirectCommands(mode)) add(command);
   for (const Args& command : also) add(command);
-  Reply r = Call(c, "wc_acl_check_v4", args);
+  Reply r = CallReadOnly(c, "wc_acl_check_v4", args);
   std::vector<std::string> denied;
   for (size_t i = 0; i < r.size(); ++i) denied.emplace_back(r[i].str());
   return denied;
@@ -279,7 +283,7 @@ int64_t JobStore::DistinctWords(Connection& c) {
 }
 
 std::pair<int64_t, uint64_t> JobStore::ResultSum(Connection& c) {
-  Reply r = Call(c, "wc_result_sum_v4", {});
+  Reply r = CallReadOnly(c, "wc_result_sum_v4", {});
   const std::string_view sum = r[1].str();
   uint64_t total = 0;
   auto [end, ec] = std::from_chars(sum.data(), sum.data() + sum.size(), total);

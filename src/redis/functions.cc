@@ -111,10 +111,13 @@ void RefuseForeignLibrary(Connection& c) {
   }
 }
 
-Reply FCall(Connection& c, std::string_view function, const Args& keys, const Args& args) {
+namespace {
+
+Reply Call(Connection& c, const char* command, std::string_view function, const Args& keys,
+           const Args& args) {
   Args argv;
   argv.reserve(3 + keys.size() + args.size());
-  argv.emplace_back("FCALL");
+  argv.emplace_back(command);
   argv.emplace_back(function);
   argv.push_back(std::to_string(keys.size()));
   argv.insert(argv.end(), keys.begin(), keys.end());
@@ -126,6 +129,16 @@ Reply FCall(Connection& c, std::string_view function, const Args& keys, const Ar
   }
   LoadFunctions(c);
   return c.Command(argv);
+}
+
+}  // namespace
+
+Reply FCall(Connection& c, std::string_view function, const Args& keys, const Args& args) {
+  return Call(c, "FCALL", function, keys, args);
+}
+
+Reply FCallReadOnly(Connection& c, std::string_view function, const Args& keys, const Args& args) {
+  return Call(c, "FCALL_RO", function, keys, args);
 }
 
 }  // namespace wc::redis

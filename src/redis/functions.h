@@ -31,5 +31,8 @@ void RefuseForeignLibrary(Connection& c);
 // FCALL `function` with keys and args. If the server lacks the function (e.g. it restarted
 // from an RDB taken before the library was loaded), loads the library and calls once more.
 Reply FCall(Connection& c, std::string_view function, const Args& keys, const Args& args);
+// FCALL_RO: for a `no-writes` function, which an ACL lets a user call who may only read its keys
+// (%R~key; FCALL asks for full access to every key it is given).
+Reply FCallReadOnly(Connection& c, std::string_view function, const Args& keys, const Args& args);
 
 }  // namespace wc::redis

@@ -1017,7 +1017,7 @@ def test_out_naming_logfile_is_refused_before_anything_runs(wc, tmp):
                                                "--out", out], ["--out ", "is in a job's own directory", job_dir])
     # Held-out pass 27: through a link of one's own to the job's directory, both were taken
     # (the log and the counts removed with the job).
-    real = os.path.join(tmp, "state", "job-0123456789abcdef")
+    real = os.path.join(tmp, "alias-target", "job-0123456789abcdef")  # (tmp/state is other tests')
     os.makedirs(real, exist_ok=True)
     alias = os.path.join(tmp, "alias")
     os.symlink(real, alias)
