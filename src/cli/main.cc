@@ -346,17 +346,6 @@ int Dispatch(int argc, char** argv) {
             "in the config, or another --out",
             wc::EscapeForLog(run.out), wc::EscapeForLog(config.logfile)));
       }
-      // LOGFILE or --out naming the config file just read (held-out pass 27: the log replaced
-      // the config, exit 0, and every later run was exit 2).
-      for (const auto& [what, path] :
-           {std::pair<const char*, const std::string&>{"LOGFILE", config.logfile},
-            {"--out", run.out}}) {
-        if (!path.empty() && path != "-" && wc::SameFile(path, config_path)) {
-          throw wc::UsageError(
-              fmt::format("{} {} is the config file {}: refused (it would be written over)", what,
-                          wc::EscapeForLog(path), wc::EscapeForLog(config_path)));
-        }
-      }
       for (const auto& [dev, name] : {std::pair{"/dev/stdout", "standard output"},
                                       std::pair{"/dev/stderr", "standard error"}}) {
         if (wc::SameFile(dev, config.logfile)) {
@@ -366,14 +355,21 @@ int Dispatch(int argc, char** argv) {
               name, wc::EscapeForLog(config.logfile), name));
         }
       }
-      // A LOGFILE or --out in a job's own state or spill directory (STATE_DIR/job-<digest>, a
-      // shuffle job's job-<id>), at any depth, is removed with the job, and may be one of its
-      // files (held-out pass 21: the log went into the job's redis.conf, then vanished; pass 26:
-      // the counts of a whole job, written at the end into a directory removed just before).
+      // LOGFILE or --out naming the config file just read (held-out pass 27: the log replaced
+      // the config, exit 0, and every later run was exit 2), or in a job's own state or spill
+      // directory (STATE_DIR/job-<digest>, a shuffle job's job-<id>), at any depth: removed with
+      // the job, and maybe one of its files (held-out pass 21: the log went into the job's
+      // redis.conf, then vanished; pass 26: the counts of a whole job, written at the end into
+      // a directory removed just before).
       for (const auto& [what, path] :
            {std::pair<const char*, const std::string&>{"LOGFILE", config.logfile},
             {"--out", run.out}}) {
         if (path.empty() || path == "-") continue;
+        if (wc::SameFile(path, config_path)) {
+          throw wc::UsageError(
+              fmt::format("{} {} is the config file {}: refused (it would be written over)", what,
+                          wc::EscapeForLog(path), wc::EscapeForLog(config_path)));
+        }
         if (const std::string dir = JobDirectoryHolding(path); !dir.empty()) {
           throw wc::UsageError(fmt::format(
               "{} {} is in a job's own directory ({}), which is removed with the job: refused; "
