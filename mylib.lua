@@ -510,18 +510,16 @@ local RESERVED = {
 local ACTIVE = {count = true, map = true, reduce = true, publish = true}
 
 -- What an unfinished job (record `rec`) lost that it cannot be resumed without, or nil: its task
--- entries (the stream or its consumer group deleted: DEL, a partial restore), its plan while
--- tasks read their files (held-out pass 26: a worker joining after DEL P:plan failed every
--- task as the file ""), or, for a shuffle job, the run of a finished partition in P:parts
+-- entries (the stream or its consumer group deleted: DEL, a partial restore), its plan (held-out
+-- pass 26: a worker joining after DEL P:plan failed every task as the file ""; pass 28: in the
+-- reduce phase, a lost map output could not be redone, and the job waited for ever), or, for a
+-- shuffle job, the run of a finished partition in P:parts
 -- (HDEL, DEL: its publish could never read it; held-out pass 19: every rerun exit 4, bad_run).
 -- Such a job is only ever made anew.
 local function entries_lost(k, rec)
   if not ACTIVE[rec.state] then return nil end
   if redis.call('EXISTS', k.stream) == 0 then return 'stream' end
-  if (rec.state == 'count' or rec.state == 'map') and
-     redis.call('HLEN', k.plan) < (tonumber(rec.tasks) or 0) then
-    return 'plan'
-  end
+  if redis.call('HLEN', k.plan) < (tonumber(rec.tasks) or 0) then return 'plan' end
   local found = false
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', k.stream)) do
     for i = 1, #g - 1, 2 do
@@ -1136,7 +1134,10 @@ local function redo_maps(keys, args)
       local d = redis.call('HGET', k.plan, ms)
       local _, path
       if d then _, path = split_descriptor(d) end
-      if not path then fail('ERR wc: the plan has no valid task ' .. ms) end
+      -- (BADSTATE: the worker looks at the job again, and waits while it is made anew.)
+      if not path then
+        fail('BADSTATE wc: the plan has no valid task ' .. ms .. ' (lost: the job is made again)')
+      end
       todo[#todo + 1] = {m = m, ms = ms, path = path, reason = reasons[i]}
     end
   end

@@ -2413,6 +2413,19 @@ def test_shuffle_partition_runs_deleted_mid_job_make_the_job_again(tmp):
         expect(read(out) == serial(tmp, data), "counts differ from serial")
         lost = [l for l in log_lines(tmp) if " job_lost " in l]
         expect(lost and " lost=parts " in lost[-1], f"job_lost: {lost}")
+        # Held-out pass 28: DEL files:plan in the reduce phase, then a lost map output: its redo
+        # could not read the plan ("ERR wc: the plan has no valid task 3", workers exit 4) and
+        # the job waited for ever. A lost plan makes the job again in any phase.
+        p, out = start_run(tmp, cfg, data, "--redis", r.url, "--replace")
+        wait_state(r, ("reduce",))
+        r.cli("DEL", "files:plan")
+        for f in spill_files(os.path.join(tmp, "state")).values():
+            os.remove(f)
+            break
+        rc, _, stderr = finish(p)
+        expect(rc == 0 and read(out) == serial(tmp, data), f"plan lost in the reduce phase: exit {rc}: {stderr}")
+        lost = [l for l in log_lines(tmp) if " job_lost " in l]
+        expect(lost and " lost=plan " in lost[-1], f"plan lost in the reduce phase: job_lost: {lost}")
 
 
 def test_shuffle_lost_and_corrupt_map_outputs_are_redone(tmp):
