@@ -415,18 +415,38 @@ def as_nobody(argv):
     return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"] + argv
 
 
-def check_link_races_and_chains(wc, secret):
-    """Eighth held-out pass: the foreign-link check looked at the path as written and the open
-    resolved it again: root's own link to nobody's link to a private file was followed (exit 0),
-    and nobody swapping a link between the check and the open leaked the file 15 times in 150.
-    Inputs are now resolved one component at a time and opened from that resolution."""
-    bed = tempfile.mkdtemp(prefix="wc_cli_race_")
-    loop = None
+@contextlib.contextmanager
+def shared_bed(prefix):
+    """(bed, pub): a temporary directory another user can reach (tmp is 0700) holding `pub`, a
+    shared 1777 directory as /tmp is; removed at the end."""
+    bed = tempfile.mkdtemp(prefix=prefix)
     try:
         os.chmod(bed, 0o755)
         pub = os.path.join(bed, "pub")
         os.mkdir(pub)
         os.chmod(pub, 0o1777)
+        yield bed, pub
+    finally:
+        shutil.rmtree(bed, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(argv):
+    """A process that runs for the block, killed and reaped at its end."""
+    proc = subprocess.Popen(argv)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def check_link_races_and_chains(wc, secret):
+    """Eighth held-out pass: the foreign-link check looked at the path as written and the open
+    resolved it again: root's own link to nobody's link to a private file was followed (exit 0),
+    and nobody swapping a link between the check and the open leaked the file 15 times in 150.
+    Inputs are now resolved one component at a time and opened from that resolution."""
+    with shared_bed("wc_cli_race_") as (bed, pub):
         race = os.path.join(pub, "race")
         subprocess.run(as_nobody(["mkdir", race]), check=True)
         with open(os.path.join(bed, "own.csv"), "w") as fh:
@@ -443,30 +463,25 @@ def check_link_races_and_chains(wc, secret):
               p.returncode == 1 and "reached through a symbolic link of another user" in p.stderr
               and "TOPSECRET" not in p.stdout, (p.returncode, p.stderr))
         t = os.path.join(race, "t")
-        loop = subprocess.Popen(as_nobody(["sh", "-c", f"while :; do cp -P {race}/l1 {t}; mv -T {t} {target}; "
-                                                       f"cp -P {race}/l2 {t}; mv -T {t} {target}; done"]))
-        leaked = 0
-        for _ in range(100):
-            p = run(wc, "serial", "--out", "-", target, text=True)
-            leaked += "TOPSECRET" in p.stdout
-        check("a link swapped between the check and the open: the private file never counted", leaked == 0,
-              f"{leaked} of 100 runs counted it")
-        # Ninth pass: run planned the path of one resolution with another's stamp and check (the
-        # secret published 1 run in 5 to 42). Its plan now keeps what was checked and opened.
-        if shutil.which("redis-server"):
-            cfg = config_file(os.path.join(bed, "run.json"), bed, {})
-            out = os.path.join(bed, "out.tsv")
+        with running(as_nobody(["sh", "-c", f"while :; do cp -P {race}/l1 {t}; mv -T {t} {target}; "
+                                            f"cp -P {race}/l2 {t}; mv -T {t} {target}; done"])):
             leaked = 0
-            for _ in range(20):
-                p = run(wc, "run", "-q", "--config", cfg, "--data", target, "--out", out, text=True, timeout=60)
-                leaked += "TOPSECRET" in p.stdout or (p.returncode == 0 and "TOPSECRET" in open(out).read())
-            check("run on a link swapped while it is planned: the private file never counted", leaked == 0,
-                  f"{leaked} of 20 runs counted it")
-    finally:
-        if loop is not None:
-            loop.kill()
-            loop.wait()
-        shutil.rmtree(bed, ignore_errors=True)
+            for _ in range(100):
+                p = run(wc, "serial", "--out", "-", target, text=True)
+                leaked += "TOPSECRET" in p.stdout
+            check("a link swapped between the check and the open: the private file never counted", leaked == 0,
+                  f"{leaked} of 100 runs counted it")
+            # Ninth pass: run planned the path of one resolution with another's stamp and check (the
+            # secret published 1 run in 5 to 42). Its plan now keeps what was checked and opened.
+            if shutil.which("redis-server"):
+                cfg = config_file(os.path.join(bed, "run.json"), bed, {})
+                out = os.path.join(bed, "out.tsv")
+                leaked = 0
+                for _ in range(20):
+                    p = run(wc, "run", "-q", "--config", cfg, "--data", target, "--out", out, text=True, timeout=60)
+                    leaked += "TOPSECRET" in p.stdout or (p.returncode == 0 and "TOPSECRET" in open(out).read())
+                check("run on a link swapped while it is planned: the private file never counted", leaked == 0,
+                      f"{leaked} of 20 runs counted it")
 
 
 def hold_fifo(fifo):
@@ -1481,20 +1496,13 @@ def test_a_config_another_user_could_write_is_refused(wc, tmp, data):
     if as_nobody(["true"]) is None:
         print("SKIP a config of another user: not root")
         return
-    bed = tempfile.mkdtemp(prefix="wc_cli_cfg_")  # (tmp is 0700: nobody could not reach pub)
-    try:
-        os.chmod(bed, 0o755)
-        pub = os.path.join(bed, "pub")
-        os.makedirs(pub)
-        os.chmod(pub, 0o1777)
+    with shared_bed("wc_cli_cfg_") as (_, pub):
         planted = os.path.join(pub, "config.json")
         subprocess.run(as_nobody(["sh", "-c", f"echo '{{}}' > {planted}"]), check=True)
         expect_usage(wc, "a config of another user", ["run"], ["belongs to another user"], cwd=pub)
         subprocess.run(as_nobody(["ln", "-s", mine, os.path.join(pub, "link.json")]), check=True)
         expect_usage(wc, "a config through another user's link",
                      ["run", "--config", os.path.join(pub, "link.json")], ["is a symbolic link of another user"])
-    finally:
-        shutil.rmtree(bed)
 
 
 def test_logfile_locked_by_another_user_or_written_by_standard_output(wc, tmp, data):
@@ -1502,10 +1510,7 @@ def test_logfile_locked_by_another_user_or_written_by_standard_output(wc, tmp, d
     (an older 0644 log) blocked `run` with "another `wordcount run` is writing it now", and
     `run > LOGFILE` wrote the top lines over the log's first line. The holder is named as what
     it is; `run` makes its log 0600; standard output or error on LOGFILE is refused."""
-    bed = tempfile.mkdtemp(prefix="wc_cli_log_")  # (tmp is 0700: nobody could not reach it)
-    holder = None
-    try:
-        os.chmod(bed, 0o755)
+    with shared_bed("wc_cli_log_") as (bed, _):
         log = os.path.join(bed, "wc.log")
         cfg = config_file(os.path.join(bed, "c.json"), bed, {"DATA_PATH": os.path.join(data, "*.csv")})
         with open(log, "w") as fh:
@@ -1521,28 +1526,20 @@ def test_logfile_locked_by_another_user_or_written_by_standard_output(wc, tmp, d
         if argv is None:
             print("SKIP a lock of another user: not root")
             return
-        holder = subprocess.Popen(argv)
-        deadline = time.time() + 10
-        while time.time() < deadline and f" {holder.pid} " not in open("/proc/locks").read():
-            time.sleep(0.02)
-        p = run(wc, "run", "-q", "--config", cfg, text=True)
-        nobody = pwd.getpwnam("nobody").pw_uid
-        check("a lock of another user: exit 2, the holder named",
-              p.returncode == 2 and f"process {holder.pid} (" in p.stderr
-              and f", uid {nobody}) holds a lock on it" in p.stderr
-              and "wordcount run" not in p.stderr, (p.returncode, p.stderr))
-        holder.kill()
-        holder.wait()
-        holder = None
+        with running(argv) as holder:
+            deadline = time.time() + 10
+            while time.time() < deadline and f" {holder.pid} " not in open("/proc/locks").read():
+                time.sleep(0.02)
+            p = run(wc, "run", "-q", "--config", cfg, text=True)
+            nobody = pwd.getpwnam("nobody").pw_uid
+            check("a lock of another user: exit 2, the holder named",
+                  p.returncode == 2 and f"process {holder.pid} (" in p.stderr
+                  and f", uid {nobody}) holds a lock on it" in p.stderr
+                  and "wordcount run" not in p.stderr, (p.returncode, p.stderr))
         p = run(wc, "run", "-q", "--config", cfg, text=True)
         check("the lock gone: exit 0", p.returncode == 0, (p.returncode, p.stderr))
         mode = stat.S_IMODE(os.stat(log).st_mode)
         check("run made its log 0600", mode == 0o600, oct(mode))
-    finally:
-        if holder is not None:
-            holder.kill()
-            holder.wait()
-        shutil.rmtree(bed)
 
 
 def test_paths_others_could_swap(wc, tmp, data):
