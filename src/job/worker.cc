@@ -832,6 +832,19 @@ std::string RedisErrorPrefix(const WorkerOptions& options) {
                                     : fmt::format("Redis {}: ", redis::ToUrl(options.redis));
 }
 
+// After an error reply: the keys of --stream that hold another type than the job keeps there
+// (JobStore::WrongTypes, one attempt), "" if none or if that cannot be asked.
+std::string HeldKeys(const WorkerOptions& options) {
+  try {
+    RedisSession session(SessionOptions{
+        .redis = options.redis, .sentinel = options.sentinel, .retry_for = options.redis_retry});
+    JobStore store(JobKeys{.stream = options.stream});
+    return session.Once([&](Connection& c) { return store.WrongTypes(c); });
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 int RunWorker(const WorkerOptions& options) {
   try {
     return Worker(options).Run();
@@ -854,21 +867,17 @@ int RunWorker(const WorkerOptions& options) {
     // coordinator says it, exit 7; someone has to remove that library.
     Log::Error("exit", "reason=refused error=\"{}\"", e.what());
     return kWorkerExitRefused;
-  } catch (const redis::RedisError& e) {
+  } catch (const redis::RedisReplyError& e) {
     // A key of the stream holding something else (another type, or --stream naming a job key)
-    // is a refusal, as `run` and `status` say it (held-out pass 26: exit 4, which invites
-    // retries that cannot help).
-    const std::string_view what = e.what();
-    if (what.find("WRONGTYPE") != std::string_view::npos ||
-        (what.find("ERR wc: ") != std::string_view::npos &&
-         (what.find(" is a job key") != std::string_view::npos ||
-          what.find(", not a ") != std::string_view::npos))) {
-      Log::Error("exit",
-                 "reason=refused error=\"{}the keys of stream '{}' are held by something else: "
-                 "{}\"",
-                 RedisErrorPrefix(options), options.stream, what);
+    // is a refusal, named by its type as `run` and `status` name it (held-out pass 26: exit 4,
+    // which invites retries that cannot help).
+    if (std::string held = HeldKeys(options); !held.empty()) {
+      Log::Error("exit", "reason=refused error=\"{}{}\"", RedisErrorPrefix(options), held);
       return kWorkerExitRefused;
     }
+    Log::Error("exit", "reason=redis_error error=\"{}{}\"", RedisErrorPrefix(options), e.what());
+    return kWorkerExitRedis;
+  } catch (const redis::RedisError& e) {
     // The server is named (as the coordinator's line does): a worker's log line is read apart
     // from the command that started it, often with several servers about.
     Log::Error("exit", "reason=redis_error error=\"{}{}\"", RedisErrorPrefix(options), e.what());
